@@ -1,0 +1,153 @@
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { TENANT_BOUND_ROLES, type Principal, type Role } from '../auth/roles.ts';
+import type { LedgerService } from '../ledger/ledger.service.ts';
+import type { TenantService } from '../tenants/tenant.service.ts';
+import type { Clock } from '../shared/clock.ts';
+import { CustodyError } from '../shared/errors.ts';
+import { ID_PREFIXES, newId } from '../shared/ids.ts';
+import type { Storage } from '../storage/database.ts';
+import type { ApiKeysTable } from '../storage/schema.ts';
+
+export interface ApiKeyRecord {
+  id: string;
+  name: string;
+  role: Role;
+  tenantId: string | null;
+  workload: string | null;
+  createdAt: string;
+  createdBy: string;
+  revokedAt: string | null;
+  lastUsedAt: string | null;
+}
+
+export interface CreateApiKeyInput {
+  role: Role;
+  tenantId?: string;
+  name: string;
+  workload?: string;
+}
+
+/** `cus_<26-char key id>_<43-char secret>`: the id finds the row, the secret is compared in constant time. */
+const KEY_FORMAT = /^cus_([0-9A-HJKMNP-TV-Z]{26})_([A-Za-z0-9_-]{43})$/;
+const CACHE_TTL_MS = 5_000;
+const LAST_USED_GRANULARITY_MS = 60_000;
+
+function hashSecret(secret: string): Buffer {
+  return createHash('sha256').update(secret).digest();
+}
+
+function toRecord(r: ApiKeysTable): ApiKeyRecord {
+  return {
+    id: r.id,
+    name: r.name,
+    role: r.role as Role,
+    tenantId: r.tenant_id,
+    workload: r.workload,
+    createdAt: r.created_at,
+    createdBy: r.created_by,
+    revokedAt: r.revoked_at,
+    lastUsedAt: r.last_used_at,
+  };
+}
+
+export function createApiKeyService(deps: { storage: Storage; ledger: LedgerService; tenants: TenantService; clock: Clock }) {
+  const { storage, ledger, clock } = deps;
+  // Authentication runs on every request (and every gateway call); a short-lived cache keeps it off
+  // the database. A revoked key is dropped here at once, and elsewhere within CACHE_TTL_MS.
+  const cache = new Map<string, { row: ApiKeysTable; until: number }>();
+
+  return {
+    async create(principal: Principal, input: CreateApiKeyInput): Promise<{ key: string; apiKey: ApiKeyRecord }> {
+      const bound = TENANT_BOUND_ROLES.includes(input.role);
+      if (bound && !input.tenantId) throw new CustodyError('tenant_required', `A ${input.role} key must name the tenant it acts for (tenantId).`);
+      if (!bound && input.tenantId) throw new CustodyError('tenant_not_allowed', `A ${input.role} key sees all tenants; leave tenantId out.`);
+      if (input.workload !== undefined && input.role !== 'workload') throw new CustodyError('validation_failed', 'Only a workload key names a workload.');
+      if (input.tenantId) await deps.tenants.findVisible(storage.db, principal, input.tenantId);
+      const id = newId('apiKey');
+      const secret = randomBytes(32).toString('base64url');
+      const row: ApiKeysTable = {
+        id,
+        name: input.name,
+        role: input.role,
+        tenant_id: input.tenantId ?? null,
+        workload: input.role === 'workload' ? (input.workload ?? input.name) : null,
+        secret_hash: hashSecret(secret).toString('hex'),
+        created_at: clock.now().toISOString(),
+        created_by: principal.actor,
+        revoked_at: null,
+        last_used_at: null,
+      };
+      await storage.db.transaction().execute(async (trx) => {
+        await trx.insertInto('api_keys').values(row).execute();
+        await ledger.append(trx, {
+          actor: principal.actor,
+          action: 'apikey.created',
+          tenantId: row.tenant_id,
+          subjectId: id,
+          data: { name: row.name, role: row.role, workload: row.workload },
+        });
+      });
+      return { key: `cus_${id.slice(ID_PREFIXES.apiKey.length + 1)}_${secret}`, apiKey: toRecord(row) };
+    },
+
+    async list(): Promise<ApiKeyRecord[]> {
+      return (await storage.db.selectFrom('api_keys').selectAll().orderBy('id').execute()).map(toRecord);
+    },
+
+    async revoke(principal: Principal, id: string): Promise<ApiKeyRecord> {
+      const row = await storage.db.transaction().execute(async (trx) => {
+        const row = await trx.selectFrom('api_keys').selectAll().where('id', '=', id).executeTakeFirst();
+        if (!row) throw new CustodyError('api_key_not_found');
+        if (row.revoked_at) return row;
+        const at = clock.now().toISOString();
+        await trx.updateTable('api_keys').set({ revoked_at: at }).where('id', '=', id).execute();
+        await ledger.append(trx, { actor: principal.actor, action: 'apikey.revoked', tenantId: row.tenant_id, subjectId: id, data: { name: row.name, role: row.role } });
+        return { ...row, revoked_at: at };
+      });
+      cache.delete(id);
+      return toRecord(row);
+    },
+
+    async count(): Promise<number> {
+      const r = await storage.db.selectFrom('api_keys').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+      return Number(r.n);
+    },
+
+    /** Resolves a bearer key to a principal, or null. Never says which part was wrong. */
+    async authenticate(presented: string): Promise<Principal | null> {
+      const m = KEY_FORMAT.exec(presented);
+      if (!m) return null;
+      const id = `${ID_PREFIXES.apiKey}_${m[1]}`;
+      const nowMs = clock.now().getTime();
+      let entry = cache.get(id);
+      if (!entry || entry.until < nowMs) {
+        const row = await storage.db.selectFrom('api_keys').selectAll().where('id', '=', id).executeTakeFirst();
+        if (!row) {
+          cache.delete(id);
+          return null;
+        }
+        entry = { row, until: nowMs + CACHE_TTL_MS };
+        cache.set(id, entry);
+      }
+      const { row } = entry;
+      if (row.revoked_at) return null;
+      if (!timingSafeEqual(hashSecret(m[2]!), Buffer.from(row.secret_hash, 'hex'))) return null;
+      if (!row.last_used_at || nowMs - Date.parse(row.last_used_at) > LAST_USED_GRANULARITY_MS) {
+        const at = new Date(nowMs).toISOString();
+        row.last_used_at = at;
+        // Best effort and off the request path: a lost last-use stamp is not worth failing a call.
+        storage.db.updateTable('api_keys').set({ last_used_at: at }).where('id', '=', id).execute().catch(() => {});
+      }
+      return {
+        keyId: row.id,
+        name: row.name,
+        role: row.role as Role,
+        tenantId: row.tenant_id,
+        workload: row.workload,
+        actor: `apikey:${row.id}`,
+      };
+    },
+  };
+}
+
+export type ApiKeyService = ReturnType<typeof createApiKeyService>;

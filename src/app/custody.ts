@@ -1,0 +1,80 @@
+import type { Config } from '../config/config.ts';
+import { createApiKeyService } from '../apikeys/apikey.service.ts';
+import { createLedgerService } from '../ledger/ledger.service.ts';
+import { createProviderService } from '../providers/provider.service.ts';
+import { createTenantService } from '../tenants/tenant.service.ts';
+import { createTokenService } from '../tokens/token.service.ts';
+import { systemClock, type Clock } from '../shared/clock.ts';
+import type { Logger } from '../shared/logger.ts';
+import { openStorage, type Storage } from '../storage/database.ts';
+import { migrateToLatest } from '../storage/migrate.ts';
+import { openLocalKeyring, type LocalKeyring } from '../vault/local-keyring.ts';
+import { createVault } from '../vault/vault.service.ts';
+import { createKeyRotationService } from '../vault/key-rotation.service.ts';
+
+export interface CustodyOptions {
+  logger: Logger;
+  clock?: Clock;
+  /** Run migrations first (serve does; other commands expect a migrated database). */
+  migrate?: boolean;
+  /** Use an already-open storage (tests share one per database). */
+  storage?: Storage;
+  /** Who the direct-database actions are attributed to in the ledger. */
+  actor?: string;
+}
+
+/**
+ * The composition root: the only place that wires capabilities together. Everything else
+ * receives its dependencies as arguments.
+ */
+export async function createCustody(config: Config, options: CustodyOptions) {
+  const clock = options.clock ?? systemClock;
+  const { logger } = options;
+  const storage = options.storage ?? openStorage(config.database);
+  try {
+    if (options.migrate) {
+      const { applied } = await migrateToLatest(storage);
+      if (applied.length > 0) logger.info({ applied }, 'database migrated');
+    }
+    const { keyring, createdFile } = openLocalKeyring(config.keyring, clock.now());
+    if (createdFile) {
+      const banner = '!'.repeat(78);
+      logger.warn({ keyFile: createdFile }, 'generated a new development keyring');
+      console.warn(
+        `\n${banner}\n  NO KEYRING WAS CONFIGURED: generated a development key file at\n    ${createdFile} (mode 0600)\n` +
+          `  Every stored credential is encrypted under it. Back it up; losing it loses them.\n` +
+          `  In production set CUSTODY_KEYRING or CUSTODY_KEYRING_FILE instead.\n${banner}\n`,
+      );
+    }
+    const vault = await createVault({ kms: keyring, db: storage.db, now: () => clock.now() });
+    const ledger = createLedgerService({ storage, signer: vault.ledgerSigner, clock, checkpointEvery: config.ledgerCheckpointEvery });
+    const tenants = createTenantService({ storage, ledger, clock });
+    const providers = createProviderService({ storage, vault, ledger, clock });
+    const tokens = createTokenService({ storage, vault, ledger, tenants, providers, clock, policy: { dormantAfterDays: config.dormantAfterDays } });
+    const apiKeys = createApiKeyService({ storage, ledger, tenants, clock });
+    const keyRotation = createKeyRotationService({ storage, kms: keyring, ledger, clock, actor: options.actor ?? 'system:cli' });
+
+    return {
+      config,
+      logger,
+      clock,
+      storage,
+      keyring: keyring as LocalKeyring,
+      vault,
+      ledger,
+      tenants,
+      providers,
+      tokens,
+      apiKeys,
+      keyRotation,
+      async close() {
+        if (!options.storage) await storage.close();
+      },
+    };
+  } catch (err) {
+    if (!options.storage) await storage.close();
+    throw err;
+  }
+}
+
+export type Custody = Awaited<ReturnType<typeof createCustody>>;

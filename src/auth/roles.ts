@@ -1,0 +1,53 @@
+/**
+ * Roles and what each may do (DESIGN §6), as plain data. Routes name a permission; this table
+ * says which roles hold it. Tenant visibility is separate: a tenant-bound principal sees only its
+ * tenant's objects, and everything else answers 404.
+ */
+export const ROLES = ['admin', 'security', 'auditor', 'tenant_admin', 'workload'] as const;
+export type Role = (typeof ROLES)[number];
+
+export const TENANT_BOUND_ROLES: readonly Role[] = ['tenant_admin', 'workload'];
+
+export const PERMISSIONS = {
+  'tenants.create': ['admin'],
+  'tenants.read': ['admin', 'security', 'auditor', 'tenant_admin'],
+  'providers.manage': ['admin'],
+  'providers.read': ['admin', 'security', 'auditor', 'tenant_admin'],
+  'tokens.read': ['admin', 'security', 'auditor', 'tenant_admin'],
+  'tokens.register': ['admin', 'security', 'tenant_admin'],
+  'tokens.update': ['admin', 'security', 'tenant_admin'],
+  'tokens.suspend': ['admin', 'security', 'tenant_admin'],
+  'tokens.resume': ['admin', 'security'],
+  'tokens.revoke': ['admin', 'security', 'tenant_admin'],
+  'tokens.bulk_revoke': ['admin', 'security', 'tenant_admin'],
+  'ledger.read': ['admin', 'security', 'auditor', 'tenant_admin'],
+  'ledger.verify': ['admin', 'security', 'auditor'],
+  'apikeys.manage': ['admin'],
+  'gateway.use': ['workload'],
+} as const satisfies Record<string, readonly Role[]>;
+
+export type Permission = keyof typeof PERMISSIONS;
+
+export function roleHas(role: Role, permission: Permission): boolean {
+  return (PERMISSIONS[permission] as readonly Role[]).includes(role);
+}
+
+/** The authenticated caller. `actor` is how the ledger names them. */
+export interface Principal {
+  keyId: string | null;
+  name: string;
+  role: Role;
+  tenantId: string | null;
+  workload: string | null;
+  actor: string;
+}
+
+/** The CLI working directly on the database (bootstrap, migrate, key rotation). */
+export function systemPrincipal(name: string): Principal {
+  return { keyId: null, name, role: 'admin', tenantId: null, workload: null, actor: `system:${name}` };
+}
+
+/** Whether the principal may see an object of that tenant (global objects pass tenantId null). */
+export function canSeeTenant(p: Principal, tenantId: string | null): boolean {
+  return p.tenantId === null || p.tenantId === tenantId;
+}

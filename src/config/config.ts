@@ -1,0 +1,153 @@
+import path from 'node:path';
+
+/**
+ * All settings, parsed once at start-up from the environment (and CLI flags, which win), with
+ * every problem reported at once. The result is frozen and passed down; nothing below reads
+ * process.env.
+ */
+export interface Config {
+  readonly env: 'development' | 'production' | 'test';
+  readonly database: DatabaseConfig;
+  readonly host: string;
+  readonly port: number;
+  readonly publicUrl: string;
+  readonly keyring: KeyringSource;
+  readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  readonly bodyLimitBytes: number;
+  readonly ledgerCheckpointEvery: number;
+  readonly dormantAfterDays: number;
+}
+
+export type DatabaseConfig =
+  | { readonly kind: 'sqlite'; readonly file: string }
+  | { readonly kind: 'postgres'; readonly url: string };
+
+/** Where the key-encryption keys come from: inline (`CUSTODY_KEYRING`) or a key file. */
+export type KeyringSource =
+  | { readonly kind: 'inline'; readonly value: string }
+  | { readonly kind: 'file'; readonly file: string; readonly createIfMissing: boolean };
+
+export type ConfigInput = Record<string, string | undefined>;
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Configuration is not valid:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+export function parseDatabaseUrl(value: string): DatabaseConfig | undefined {
+  if (/^postgres(ql)?:\/\//.test(value)) {
+    try {
+      new URL(value);
+      return { kind: 'postgres', url: value };
+    } catch {
+      return undefined;
+    }
+  }
+  if (value.startsWith('sqlite:')) return { kind: 'sqlite', file: value.slice('sqlite:'.length).replace(/^\/\//, '') };
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(value)) return undefined;
+  return { kind: 'sqlite', file: value };
+}
+
+/**
+ * @param input environment variables, with flags already merged over them by the caller
+ * @param cwd the directory relative paths are taken from
+ */
+export function loadConfig(input: ConfigInput, cwd: string = process.cwd()): Config {
+  const problems: string[] = [];
+  const get = (name: string): string | undefined => {
+    const v = input[name];
+    return v === undefined || v.trim() === '' ? undefined : v.trim();
+  };
+
+  const envName = get('CUSTODY_ENV') ?? (get('NODE_ENV') === 'production' ? 'production' : get('NODE_ENV') === 'test' ? 'test' : 'development');
+  if (envName !== 'development' && envName !== 'production' && envName !== 'test') {
+    problems.push(`CUSTODY_ENV: must be development, production or test (got "${envName}")`);
+  }
+
+  const dbRaw = get('CUSTODY_DATABASE_URL') ?? './data/custody.db';
+  let database = parseDatabaseUrl(dbRaw);
+  if (!database) {
+    problems.push('CUSTODY_DATABASE_URL: must be a SQLite file path (e.g. ./data/custody.db) or a postgres:// URL');
+  } else if (database.kind === 'sqlite' && database.file !== ':memory:') {
+    database = { kind: 'sqlite', file: path.resolve(cwd, database.file) };
+  }
+
+  const host = get('CUSTODY_HOST') ?? '127.0.0.1';
+  const port = intSetting('CUSTODY_PORT', get('CUSTODY_PORT'), 7420, 0, 65535, problems);
+
+  let publicUrl = get('CUSTODY_PUBLIC_URL') ?? `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  try {
+    const u = new URL(publicUrl);
+    if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error('scheme');
+    publicUrl = publicUrl.replace(/\/+$/, '');
+  } catch {
+    problems.push('CUSTODY_PUBLIC_URL: must be an absolute http(s) URL such as https://custody.example.com');
+  }
+
+  const logLevel = (get('CUSTODY_LOG_LEVEL') ?? 'info').toLowerCase();
+  if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
+    problems.push(`CUSTODY_LOG_LEVEL: must be one of ${LOG_LEVELS.join(', ')} (got "${logLevel}")`);
+  }
+
+  const inline = get('CUSTODY_KEYRING');
+  const keyFile = get('CUSTODY_KEYRING_FILE');
+  let keyring: KeyringSource;
+  if (inline && keyFile) {
+    problems.push('CUSTODY_KEYRING and CUSTODY_KEYRING_FILE: set one, not both');
+    keyring = { kind: 'inline', value: inline };
+  } else if (inline) {
+    keyring = { kind: 'inline', value: inline };
+  } else {
+    const dataDir = database?.kind === 'sqlite' && database.file !== ':memory:' ? path.dirname(database.file) : path.resolve(cwd, 'data');
+    keyring = {
+      kind: 'file',
+      file: keyFile ? path.resolve(cwd, keyFile) : path.join(dataDir, 'keyring.json'),
+      // A production deployment must bring its own keys; generating one silently would hide a lost key.
+      createIfMissing: envName !== 'production',
+    };
+  }
+
+  const bodyLimitBytes = intSetting('CUSTODY_BODY_LIMIT_BYTES', get('CUSTODY_BODY_LIMIT_BYTES'), 256 * 1024, 1024, 64 * 1024 * 1024, problems);
+  const ledgerCheckpointEvery = intSetting('CUSTODY_LEDGER_CHECKPOINT_EVERY', get('CUSTODY_LEDGER_CHECKPOINT_EVERY'), 1000, 1, 10_000_000, problems);
+  const dormantAfterDays = intSetting('CUSTODY_DORMANT_AFTER_DAYS', get('CUSTODY_DORMANT_AFTER_DAYS'), 90, 1, 3650, problems);
+
+  if (problems.length > 0) throw new ConfigError(problems);
+  return Object.freeze({
+    env: envName as Config['env'],
+    database: database!,
+    host,
+    port,
+    publicUrl,
+    keyring,
+    logLevel: logLevel as Config['logLevel'],
+    bodyLimitBytes,
+    ledgerCheckpointEvery,
+    dormantAfterDays,
+  });
+}
+
+function intSetting(name: string, raw: string | undefined, fallback: number, min: number, max: number, problems: string[]): number {
+  if (raw === undefined) return fallback;
+  if (!/^\d+$/.test(raw)) {
+    problems.push(`${name}: must be a whole number between ${min} and ${max} (got "${raw}")`);
+    return fallback;
+  }
+  const n = Number(raw);
+  if (n < min || n > max) {
+    problems.push(`${name}: must be between ${min} and ${max} (got ${n})`);
+    return fallback;
+  }
+  return n;
+}
+
+/** Describes where the database is without printing credentials embedded in a URL. */
+export function describeDatabase(db: DatabaseConfig): string {
+  if (db.kind === 'sqlite') return `SQLite ${db.file}`;
+  const u = new URL(db.url);
+  if (u.password) u.password = '***';
+  return `PostgreSQL ${u.toString()}`;
+}

@@ -1,0 +1,40 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { ApiKeyService } from '../apikeys/apikey.service.ts';
+import { roleHas, type Permission, type Principal } from '../auth/roles.ts';
+import { CustodyError } from '../shared/errors.ts';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** What the caller must be allowed to do; routes without it are public. */
+    permission?: Permission;
+  }
+  interface FastifyRequest {
+    principal: Principal | null;
+  }
+}
+
+/** The authenticated principal of a protected route (set by the auth hook). */
+export function principalOf(request: FastifyRequest): Principal {
+  if (!request.principal) throw new CustodyError('unauthenticated');
+  return request.principal;
+}
+
+/**
+ * Authentication and role checks run before the body is parsed, so an unauthenticated caller
+ * learns nothing about the schema and cannot make the server parse a large body.
+ */
+export function installAuth(app: FastifyInstance, apiKeys: ApiKeyService) {
+  app.decorateRequest('principal', null);
+  app.addHook('onRequest', async (request) => {
+    const permission = request.routeOptions.config?.permission;
+    if (!permission) return;
+    const header = request.headers.authorization;
+    const match = typeof header === 'string' ? /^Bearer\s+(\S+)$/i.exec(header) : null;
+    const principal = match ? await apiKeys.authenticate(match[1]!) : null;
+    if (!principal) throw new CustodyError('unauthenticated');
+    if (!roleHas(principal.role, permission)) {
+      throw new CustodyError('forbidden', `The ${principal.role} role may not do this (needs ${permission}).`);
+    }
+    request.principal = principal;
+  });
+}

@@ -1,0 +1,61 @@
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { CustodyError, ERROR_CODES, type ErrorCode, type ErrorDetail } from '../shared/errors.ts';
+
+function send(reply: FastifyReply, request: FastifyRequest, code: ErrorCode, message?: string, details?: ErrorDetail[]) {
+  return reply
+    .status(ERROR_CODES[code].status)
+    .type('application/json')
+    .send({ error: { code, message: message ?? ERROR_CODES[code].message, requestId: request.id, ...(details?.length ? { details } : {}) } });
+}
+
+interface ValidationIssue {
+  instancePath?: string;
+  message?: string;
+  keyword?: string;
+  params?: Record<string, unknown>;
+}
+
+function describeValidation(err: FastifyError): { details: ErrorDetail[]; message: string } {
+  const issues = (err.validation ?? []) as ValidationIssue[];
+  const where = err.validationContext ?? 'body';
+  const details = issues.map((v) => {
+    let message = v.message ?? 'is not valid';
+    if (v.keyword === 'additionalProperties') message = `unknown field "${String(v.params?.additionalProperty)}"`;
+    if (v.keyword === 'required') message = `missing required field "${String(v.params?.missingProperty)}"`;
+    return { path: `${where}${v.instancePath ?? ''}`, message };
+  });
+  return { details, message: `The request is not valid: ${details.map((d) => `${d.path} ${d.message}`).join('; ')}` };
+}
+
+/**
+ * The one error handler: coded errors from the registry, framework errors mapped to codes, and
+ * anything else logged with its request id and answered as a generic 500 that leaks nothing.
+ */
+export function installErrorHandling(app: FastifyInstance) {
+  app.setErrorHandler((err: FastifyError, request, reply) => {
+    if (err instanceof CustodyError) return send(reply, request, err.code, err.message, err.details);
+    if (err.validation) {
+      const { details, message } = describeValidation(err);
+      if (err.validationContext === 'params') return send(reply, request, 'invalid_id', `The id in the path has the wrong form: ${details.map((d) => d.message).join('; ')}`, details);
+      return send(reply, request, 'validation_failed', message, details);
+    }
+    switch (err.code) {
+      case 'FST_ERR_CTP_INVALID_JSON_BODY':
+      case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+        return send(reply, request, 'malformed_json', err.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' ? 'The body is empty; send a JSON object.' : undefined);
+      case 'FST_ERR_CTP_BODY_TOO_LARGE':
+        return send(reply, request, 'body_too_large');
+      case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+        return send(reply, request, 'unsupported_media_type');
+    }
+    if (err instanceof SyntaxError) return send(reply, request, 'malformed_json');
+    if (typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500) {
+      return send(reply, request, 'validation_failed', 'The request could not be read.');
+    }
+    request.log.error({ err: { type: err.name, message: err.message, stack: err.stack } }, 'unhandled error');
+    return send(reply, request, 'internal_error');
+  });
+
+  app.setNotFoundHandler((request, reply) => send(reply, request, 'not_found', `There is no route ${request.method} ${request.url.split('?')[0]}.`));
+}

@@ -1,0 +1,54 @@
+import type { FastifyInstance } from 'fastify';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Custody } from '../app/custody.ts';
+
+/**
+ * Prometheus metrics. Labels carry routes and states, never tenant names, ids or credentials, so
+ * the endpoint can be scraped without authentication.
+ */
+export function installMetrics(app: FastifyInstance, custody: Custody) {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const requests = new Counter({ name: 'custody_http_requests_total', help: 'HTTP requests', labelNames: ['method', 'route', 'status'], registers: [registry] });
+  const duration = new Histogram({
+    name: 'custody_http_request_duration_seconds',
+    help: 'HTTP request duration',
+    labelNames: ['method', 'route'],
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [registry],
+  });
+  new Gauge({
+    name: 'custody_tokens',
+    help: 'Token records by state',
+    labelNames: ['state'],
+    registers: [registry],
+    async collect() {
+      const rows = await custody.storage.db.selectFrom('tokens').select(['state', (eb) => eb.fn.countAll<number>().as('n')]).groupBy('state').execute();
+      this.reset();
+      for (const r of rows) this.set({ state: r.state }, Number(r.n));
+    },
+  });
+  new Gauge({
+    name: 'custody_ledger_last_seq',
+    help: 'Sequence number of the newest ledger entry',
+    registers: [registry],
+    async collect() {
+      const row = await custody.storage.db.selectFrom('ledger_entries').select('seq').orderBy('seq', 'desc').limit(1).executeTakeFirst();
+      this.set(row ? Number(row.seq) : 0);
+    },
+  });
+  const transitions = new Counter({ name: 'custody_token_transitions_total', help: 'Committed lifecycle transitions', labelNames: ['transition'], registers: [registry] });
+  custody.tokens.onCommittedChange((change) => transitions.inc({ transition: change.transition }));
+
+  app.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url ?? 'unmatched';
+    requests.inc({ method: request.method, route, status: String(reply.statusCode) });
+    duration.observe({ method: request.method, route }, reply.elapsedTime / 1000);
+  });
+
+  app.get('/metrics', { schema: { hide: true } }, async (_request, reply) => {
+    reply.type(registry.contentType);
+    return registry.metrics();
+  });
+  return registry;
+}

@@ -1,0 +1,59 @@
+import swagger from '@fastify/swagger';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Custody } from '../app/custody.ts';
+import { apiKeyRoutes } from '../apikeys/apikey.routes.ts';
+import { ledgerRoutes } from '../ledger/ledger.routes.ts';
+import { providerRoutes } from '../providers/provider.routes.ts';
+import { tenantRoutes } from '../tenants/tenant.routes.ts';
+import { tokenRoutes } from '../tokens/token.routes.ts';
+import { installAuth } from './auth.ts';
+import { renderDocsPage } from './docs-page.ts';
+import { installErrorHandling } from './error-handler.ts';
+import { installMetrics } from './metrics.ts';
+
+export const API_VERSION = '0.1.0';
+
+export async function buildServer(custody: Custody): Promise<FastifyInstance> {
+  const { config, logger } = custody;
+  const app = Fastify({
+    loggerInstance: logger as FastifyBaseLogger,
+    bodyLimit: config.bodyLimitBytes,
+    // Behind a proxy the operator sets trustProxy explicitly; we do not guess.
+    trustProxy: false,
+    ajv: {
+      // Bad input must be refused, never silently fixed: no stripping of unknown fields, no coercion.
+      customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: true },
+    },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'Custody',
+        version: API_VERSION,
+        description: 'Governs the OAuth tokens a platform holds for its customers: inventory, lifecycle, ledger, revocation.',
+      },
+      components: { securitySchemes: { apiKey: { type: 'http', scheme: 'bearer', description: 'A Custody API key (cus_…)' } } },
+      security: [{ apiKey: [] }],
+    },
+  });
+
+  installErrorHandling(app);
+  installAuth(app, custody.apiKeys);
+  installMetrics(app, custody);
+
+  app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }));
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  app.get('/docs', { schema: { hide: true } }, async (_request, reply) =>
+    reply.type('text/html; charset=utf-8').send(renderDocsPage(app.swagger() as unknown as Parameters<typeof renderDocsPage>[0])),
+  );
+
+  await app.register(tenantRoutes(custody.tenants));
+  await app.register(providerRoutes(custody.providers));
+  await app.register(tokenRoutes(custody.tokens));
+  await app.register(apiKeyRoutes(custody.apiKeys));
+  await app.register(ledgerRoutes(custody.ledger));
+  return app;
+}

@@ -1,0 +1,92 @@
+import { createHash } from 'node:crypto';
+
+/**
+ * The hash-chain rules, free of storage. Each entry's hash covers its content and the previous
+ * entry's hash; the position (seq) is not hashed, so an entry moved to another position keeps a
+ * valid hash of its own but breaks the link, which is how a reordering is told from an edit.
+ */
+export const GENESIS_HASH = '0'.repeat(64);
+
+export interface ChainEntry {
+  seq: number;
+  at: string;
+  actor: string;
+  action: string;
+  tenantId: string | null;
+  subjectId: string | null;
+  /** The JSON text exactly as stored. */
+  data: string;
+  prevHash: string;
+  hash: string;
+}
+
+export function entryHash(e: Omit<ChainEntry, 'hash' | 'seq'>): string {
+  const canonical = JSON.stringify([e.prevHash, e.at, e.actor, e.action, e.tenantId, e.subjectId, e.data]);
+  return createHash('sha256').update(canonical).digest('hex');
+}
+
+export function checkpointMessage(seq: number, hash: string): Buffer {
+  return Buffer.from(`custody-ledger-checkpoint:v1:${seq}:${hash}`);
+}
+
+export type ProblemKind = 'edited' | 'deleted' | 'reordered' | 'truncated' | 'checkpoint_mismatch' | 'bad_signature';
+
+export interface VerifyProblem {
+  kind: ProblemKind;
+  seq: number;
+  message: string;
+}
+
+/**
+ * Walks entries in seq order. `linkBreaks` collects positions whose content is intact but whose
+ * link to the predecessor is not; the caller decides (with a lookup) whether the missing
+ * predecessor exists elsewhere (reordered) or nowhere (deleted and renumbered).
+ */
+export function createChainWalker() {
+  let expectedSeq = 1;
+  let prevHash = GENESIS_HASH;
+  let count = 0;
+  const problems: VerifyProblem[] = [];
+  const linkBreaks: { seq: number; prevHash: string }[] = [];
+  const hashAt = new Map<number, string>();
+
+  return {
+    problems,
+    linkBreaks,
+    /** Stored hashes at the seqs a checkpoint names, filled as the walk passes them. */
+    watch(seq: number) {
+      hashAt.set(seq, '');
+    },
+    hashAt,
+    push(e: ChainEntry): void {
+      count++;
+      let gap = false;
+      if (e.seq !== expectedSeq) {
+        gap = true;
+        problems.push({
+          kind: 'deleted',
+          seq: expectedSeq,
+          message: e.seq > expectedSeq ? `entries ${expectedSeq}–${e.seq - 1} are missing` : `entry ${e.seq} appears out of sequence`,
+        });
+      }
+      const contentOk = entryHash(e) === e.hash;
+      if (!contentOk) {
+        problems.push({ kind: 'edited', seq: e.seq, message: `entry ${e.seq} (${e.action}) does not match its hash: it was edited` });
+      } else if (e.prevHash !== prevHash && !gap) {
+        linkBreaks.push({ seq: e.seq, prevHash: e.prevHash });
+      }
+      if (hashAt.has(e.seq)) hashAt.set(e.seq, e.hash);
+      prevHash = e.hash;
+      expectedSeq = e.seq + 1;
+    },
+    get count() {
+      return count;
+    },
+    get lastSeq() {
+      return expectedSeq - 1;
+    },
+    get lastHash() {
+      return prevHash;
+    },
+  };
+}

@@ -1,0 +1,68 @@
+import type { Db } from '../storage/database.ts';
+import type { LedgerEntriesTable } from '../storage/schema.ts';
+import type { ChainEntry } from './ledger.chain.ts';
+import type { LedgerEntry, LedgerFilter } from './ledger.types.ts';
+
+export function toChainEntry(r: LedgerEntriesTable): ChainEntry {
+  return {
+    seq: Number(r.seq),
+    at: r.at,
+    actor: r.actor,
+    action: r.action,
+    tenantId: r.tenant_id,
+    subjectId: r.subject_id,
+    data: r.data,
+    prevHash: r.prev_hash,
+    hash: r.hash,
+  };
+}
+
+export function toLedgerEntry(r: LedgerEntriesTable): LedgerEntry {
+  const c = toChainEntry(r);
+  return { ...c, data: JSON.parse(c.data) as Record<string, unknown> };
+}
+
+export function createLedgerRepo() {
+  return {
+    async head(db: Db): Promise<{ seq: number; hash: string } | undefined> {
+      const row = await db.selectFrom('ledger_entries').select(['seq', 'hash']).orderBy('seq', 'desc').limit(1).executeTakeFirst();
+      return row ? { seq: Number(row.seq), hash: row.hash } : undefined;
+    },
+    async insert(db: Db, rows: LedgerEntriesTable[]): Promise<void> {
+      if (rows.length > 0) await db.insertInto('ledger_entries').values(rows).execute();
+    },
+    async insertCheckpoint(db: Db, row: { seq: number; hash: string; at: string; key_id: string; signature: string }): Promise<void> {
+      await db.insertInto('ledger_checkpoints').values(row).execute();
+    },
+    async lastCheckpointSeq(db: Db): Promise<number> {
+      const row = await db.selectFrom('ledger_checkpoints').select('seq').orderBy('seq', 'desc').limit(1).executeTakeFirst();
+      return row ? Number(row.seq) : 0;
+    },
+    async checkpoints(db: Db) {
+      const rows = await db.selectFrom('ledger_checkpoints').selectAll().orderBy('seq', 'asc').execute();
+      return rows.map((r) => ({ ...r, seq: Number(r.seq) }));
+    },
+    async count(db: Db): Promise<number> {
+      const row = await db.selectFrom('ledger_entries').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+      return Number(row.n);
+    },
+    async page(db: Db, afterSeq: number, limit: number): Promise<LedgerEntriesTable[]> {
+      return db.selectFrom('ledger_entries').selectAll().where('seq', '>', afterSeq).orderBy('seq', 'asc').limit(limit).execute();
+    },
+    async hashExists(db: Db, hash: string): Promise<boolean> {
+      return (await db.selectFrom('ledger_entries').select('seq').where('hash', '=', hash).limit(1).executeTakeFirst()) !== undefined;
+    },
+    async list(db: Db, f: LedgerFilter): Promise<LedgerEntry[]> {
+      let q = db.selectFrom('ledger_entries').selectAll();
+      if (f.tenantId) q = q.where('tenant_id', '=', f.tenantId);
+      if (f.subjectId) q = q.where('subject_id', '=', f.subjectId);
+      if (f.action) q = q.where('action', '=', f.action);
+      if (f.afterSeq !== undefined) q = q.where('seq', '>', f.afterSeq);
+      if (f.beforeSeq !== undefined) q = q.where('seq', '<', f.beforeSeq);
+      const rows = await q.orderBy('seq', f.order).limit(f.limit).execute();
+      return rows.map(toLedgerEntry);
+    },
+  };
+}
+
+export type LedgerRepo = ReturnType<typeof createLedgerRepo>;

@@ -1,0 +1,110 @@
+import type { Principal } from '../auth/roles.ts';
+import type { LedgerService } from '../ledger/ledger.service.ts';
+import type { Clock } from '../shared/clock.ts';
+import { CustodyError } from '../shared/errors.ts';
+import { newId } from '../shared/ids.ts';
+import { Secret } from '../shared/secret.ts';
+import type { Db, Storage } from '../storage/database.ts';
+import type { ProvidersTable } from '../storage/schema.ts';
+import { GLOBAL_SCOPE, type Vault } from '../vault/vault.service.ts';
+import { checkProviderUrls } from './provider.rules.ts';
+import type { CreateProviderInput, ProviderRecord, ScopeRule } from './provider.types.ts';
+
+export function toProviderRecord(r: ProvidersTable): ProviderRecord {
+  return {
+    id: r.id,
+    name: r.name,
+    issuer: r.issuer,
+    authorizationEndpoint: r.authorization_endpoint,
+    tokenEndpoint: r.token_endpoint,
+    revocationEndpoint: r.revocation_endpoint,
+    introspectionEndpoint: r.introspection_endpoint,
+    clientId: r.client_id,
+    hasClientSecret: r.client_secret_enc !== null,
+    apiBaseUrls: JSON.parse(r.api_base_urls) as string[],
+    scopeRules: JSON.parse(r.scope_rules) as ScopeRule[],
+    unmappedCalls: r.unmapped_calls === 'allow' ? 'allow' : 'deny',
+    development: r.development === 1,
+    allowPrivateNetwork: r.allow_private_network === 1,
+    revocation: { supported: r.revocation_endpoint !== null, verifiedAt: r.revocation_verified_at },
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+  };
+}
+
+/** Providers are platform-wide configuration (admin only to change), visible to every reading role. */
+export function createProviderService(deps: { storage: Storage; vault: Vault; ledger: LedgerService; clock: Clock }) {
+  const { storage, vault, ledger, clock } = deps;
+
+  async function findRow(db: Db, id: string): Promise<ProvidersTable> {
+    const row = await db.selectFrom('providers').selectAll().where('id', '=', id).executeTakeFirst();
+    if (!row) throw new CustodyError('provider_not_found');
+    return row;
+  }
+
+  return {
+    findRow,
+    async create(principal: Principal, input: CreateProviderInput): Promise<ProviderRecord> {
+      const problems = checkProviderUrls(input);
+      if (problems.length > 0) throw new CustodyError('validation_failed', `The provider is not valid: ${problems.map((p) => `${p.path} ${p.message}`).join('; ')}`, problems);
+      const now = clock.now().toISOString();
+      const id = newId('provider');
+      try {
+        const row = await storage.db.transaction().execute(async (trx) => {
+          let secretEnc: string | null = null;
+          if (input.clientSecret !== undefined) {
+            const key = await vault.createDataKey(trx, GLOBAL_SCOPE, id, clock.now());
+            secretEnc = vault.encrypt(key, 'client_secret', new Secret(input.clientSecret));
+          }
+          const row: ProvidersTable = {
+            id,
+            name: input.name,
+            issuer: input.issuer ?? null,
+            authorization_endpoint: input.authorizationEndpoint ?? null,
+            token_endpoint: input.tokenEndpoint,
+            revocation_endpoint: input.revocationEndpoint ?? null,
+            introspection_endpoint: input.introspectionEndpoint ?? null,
+            client_id: input.clientId,
+            client_secret_enc: secretEnc,
+            api_base_urls: JSON.stringify(input.apiBaseUrls),
+            scope_rules: JSON.stringify(input.scopeRules ?? []),
+            revocation_verified_at: null,
+            development: input.development ? 1 : 0,
+            allow_private_network: input.allowPrivateNetwork ? 1 : 0,
+            unmapped_calls: input.unmappedCalls ?? 'deny',
+            created_at: now,
+            updated_at: now,
+          };
+          await trx.insertInto('providers').values(row).execute();
+          const record = toProviderRecord(row);
+          await ledger.append(trx, {
+            actor: principal.actor,
+            action: 'provider.registered',
+            subjectId: id,
+            data: { name: record.name, issuer: record.issuer, tokenEndpoint: record.tokenEndpoint, revocationEndpoint: record.revocationEndpoint, apiBaseUrls: record.apiBaseUrls, hasClientSecret: record.hasClientSecret },
+          });
+          return row;
+        });
+        return toProviderRecord(row);
+      } catch (err) {
+        if (storage.dialect.isUniqueViolation(err)) throw new CustodyError('provider_exists', `A provider named "${input.name}" already exists.`);
+        throw err;
+      }
+    },
+    async list(): Promise<ProviderRecord[]> {
+      return (await storage.db.selectFrom('providers').selectAll().orderBy('id').execute()).map(toProviderRecord);
+    },
+    async get(id: string): Promise<ProviderRecord> {
+      return toProviderRecord(await findRow(storage.db, id));
+    },
+    /** The provider's client secret, for the OAuth client only. */
+    async clientSecret(id: string): Promise<Secret | null> {
+      const row = await findRow(storage.db, id);
+      if (row.client_secret_enc === null) return null;
+      const key = await vault.loadDataKey(storage.db, GLOBAL_SCOPE, id);
+      return vault.decrypt(key, 'client_secret', row.client_secret_enc);
+    },
+  };
+}
+
+export type ProviderService = ReturnType<typeof createProviderService>;

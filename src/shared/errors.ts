@@ -1,0 +1,54 @@
+/**
+ * One registry of error codes. Every failure the API can answer with is listed here with its HTTP
+ * status and a message a person can act on; the HTTP error handler reads only this table.
+ */
+export const ERROR_CODES = {
+  validation_failed: { status: 400, message: 'The request is not valid.' },
+  malformed_json: { status: 400, message: 'The request body is not valid JSON.' },
+  unsupported_media_type: { status: 415, message: 'Send the body as application/json.' },
+  body_too_large: { status: 413, message: 'The request body is larger than the server accepts.' },
+  invalid_id: { status: 400, message: 'The id has the wrong form.' },
+  invalid_cursor: { status: 400, message: 'The cursor is not one this server issued; start again without it.' },
+  filter_required: { status: 400, message: 'Name at least one of tenantId, providerId or ids.' },
+  unauthenticated: { status: 401, message: 'Send a valid API key as "Authorization: Bearer <key>".' },
+  forbidden: { status: 403, message: 'Your role may not do this.' },
+  not_found: { status: 404, message: 'There is no such route.' },
+  method_not_allowed: { status: 405, message: 'This route does not accept that method.' },
+  tenant_not_found: { status: 404, message: 'No tenant with that id is visible to you.' },
+  provider_not_found: { status: 404, message: 'No provider with that id is visible to you.' },
+  token_not_found: { status: 404, message: 'No token with that id is visible to you.' },
+  api_key_not_found: { status: 404, message: 'No API key with that id.' },
+  tenant_exists: { status: 409, message: 'A tenant with that name already exists.' },
+  provider_exists: { status: 409, message: 'A provider with that name already exists.' },
+  illegal_transition: { status: 409, message: 'That lifecycle transition is not allowed from the current state.' },
+  tenant_required: { status: 400, message: 'This role needs a tenantId.' },
+  tenant_not_allowed: { status: 400, message: 'This role is not bound to a tenant; leave tenantId out.' },
+  rate_limited: { status: 429, message: 'Too many requests; slow down.' },
+  keyring_unavailable: { status: 500, message: 'The key-encryption keyring cannot decrypt this record.' },
+  internal_error: { status: 500, message: 'Something went wrong on the server. The request id identifies it in the logs.' },
+} as const satisfies Record<string, { status: number; message: string }>;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export interface ErrorDetail {
+  path: string;
+  message: string;
+}
+
+export class CustodyError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly details: ErrorDetail[] | undefined;
+
+  constructor(code: ErrorCode, message?: string, details?: ErrorDetail[]) {
+    super(message ?? ERROR_CODES[code].message);
+    this.name = 'CustodyError';
+    this.code = code;
+    this.status = ERROR_CODES[code].status;
+    this.details = details;
+  }
+}
+
+export function isCustodyError(err: unknown): err is CustodyError {
+  return err instanceof CustodyError;
+}

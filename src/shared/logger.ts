@@ -1,0 +1,26 @@
+import { pino, type DestinationStream, type Logger } from 'pino';
+
+export type { Logger };
+
+/**
+ * Paths that could carry credentials are censored even if someone logs a whole request or record.
+ * Secrets are also typed (see secret.ts), so this list is the second line, not the first.
+ */
+export const REDACT_PATHS = [
+  'req.headers.authorization',
+  'req.headers.cookie',
+  'headers.authorization',
+  'authorization',
+  'accessToken',
+  'refreshToken',
+  'clientSecret',
+  'key',
+  '*.accessToken',
+  '*.refreshToken',
+  '*.clientSecret',
+  '*.key',
+];
+
+export function createLogger(level: string, destination?: DestinationStream): Logger {
+  return pino({ level, redact: { paths: REDACT_PATHS, censor: '[redacted]' }, base: { service: 'custody' } }, destination);
+}

@@ -1,0 +1,32 @@
+import { Migrator, type Migration, type MigrationProvider, type MigrationResultSet } from 'kysely';
+import type { Storage } from './database.ts';
+import { foundationMigration } from './migrations/001-foundation.ts';
+import type { StorageDialect } from './dialect.ts';
+
+/**
+ * The one list of migrations, shared by both databases. A capability that needs tables adds a
+ * numbered file in ./migrations and one line here; names sort in the order they must run.
+ */
+export function migrationsFor(dialect: StorageDialect): Record<string, Migration> {
+  return {
+    '001-foundation': foundationMigration(dialect),
+  };
+}
+
+export class MigrationError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'MigrationError';
+  }
+}
+
+export async function migrateToLatest(storage: Storage): Promise<{ applied: string[] }> {
+  const provider: MigrationProvider = { getMigrations: async () => migrationsFor(storage.dialect) };
+  const migrator = new Migrator({ db: storage.db, provider });
+  const result: MigrationResultSet = await migrator.migrateToLatest();
+  if (result.error) {
+    const failed = result.results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';
+    throw new MigrationError(`migration ${failed} failed: ${(result.error as Error).message ?? String(result.error)}`, { cause: result.error });
+  }
+  return { applied: (result.results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName) };
+}

@@ -1,0 +1,134 @@
+import type { Generated } from 'kysely';
+
+/**
+ * The tables, as Kysely sees them. Timestamps are ISO 8601 UTC strings (they sort as text on both
+ * databases); lists and objects are JSON text; booleans are 0/1 integers. Storing the same
+ * representation on SQLite and PostgreSQL keeps the repositories free of dialect branches.
+ */
+export interface Database {
+  tenants: TenantsTable;
+  providers: ProvidersTable;
+  tokens: TokensTable;
+  token_scope_usage: TokenScopeUsageTable;
+  api_keys: ApiKeysTable;
+  data_keys: DataKeysTable;
+  key_rotations: KeyRotationsTable;
+  ledger_entries: LedgerEntriesTable;
+  ledger_checkpoints: LedgerCheckpointsTable;
+}
+
+export interface TenantsTable {
+  id: string;
+  name: string;
+  created_at: string;
+}
+
+export interface ProvidersTable {
+  id: string;
+  name: string;
+  issuer: string | null;
+  authorization_endpoint: string | null;
+  token_endpoint: string;
+  revocation_endpoint: string | null;
+  introspection_endpoint: string | null;
+  client_id: string;
+  client_secret_enc: string | null;
+  api_base_urls: string;
+  scope_rules: string;
+  revocation_verified_at: string | null;
+  development: number;
+  allow_private_network: number;
+  unmapped_calls: string;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface TokensTable {
+  id: string;
+  tenant_id: string;
+  provider_id: string;
+  subject: string | null;
+  owner: string;
+  approver_subject: string | null;
+  approver_email: string | null;
+  approver_issuer: string | null;
+  approved_at: string | null;
+  approver_active: number;
+  purpose: string | null;
+  review_due_at: string | null;
+  workloads: string;
+  granted_scopes: string;
+  state: string;
+  state_reason: string | null;
+  state_actor: string | null;
+  state_changed_at: string;
+  issued_at: string;
+  access_expires_at: string | null;
+  refresh_expires_at: string | null;
+  last_used_at: string | null;
+  last_used_by: string | null;
+  access_token_enc: string;
+  refresh_token_enc: string | null;
+  access_fp: string;
+  refresh_fp: string | null;
+  predecessor_id: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface TokenScopeUsageTable {
+  token_id: string;
+  scope: string;
+  last_used_at: string;
+}
+
+export interface ApiKeysTable {
+  id: string;
+  name: string;
+  role: string;
+  tenant_id: string | null;
+  workload: string | null;
+  secret_hash: string;
+  created_at: string;
+  created_by: string;
+  revoked_at: string | null;
+  last_used_at: string | null;
+}
+
+/** Every wrapped data key lives here, so key rotation walks one table. */
+export interface DataKeysTable {
+  owner_id: string;
+  tenant_id: string;
+  kek_version: number;
+  wrapped: string;
+  created_at: string;
+  rewrapped_at: string | null;
+}
+
+export interface KeyRotationsTable {
+  id: Generated<number>;
+  target_version: number;
+  started_at: string;
+  completed_at: string | null;
+  rewrapped: number;
+}
+
+export interface LedgerEntriesTable {
+  seq: number;
+  at: string;
+  actor: string;
+  action: string;
+  tenant_id: string | null;
+  subject_id: string | null;
+  data: string;
+  prev_hash: string;
+  hash: string;
+}
+
+export interface LedgerCheckpointsTable {
+  seq: number;
+  hash: string;
+  at: string;
+  key_id: string;
+  signature: string;
+}

@@ -1,0 +1,122 @@
+import { sql, type ExpressionBuilder, type Expression, type SqlBool } from 'kysely';
+import type { Db } from '../storage/database.ts';
+import type { Database, TokensTable } from '../storage/schema.ts';
+import { dormancyCutoff, LIVE_STATES, type PracticalTestPolicy } from './token.practical-test.ts';
+import type { TokenFilter } from './token.types.ts';
+
+export type TokenRow = TokensTable & {
+  p_revocation_endpoint: string | null;
+  p_revocation_verified_at: string | null;
+};
+
+type Eb = ExpressionBuilder<Database & { t: TokensTable; p: Database['providers'] }, 't' | 'p'>;
+
+/**
+ * The practical test (token.practical-test.ts) as a SQL predicate, so `managed=false` filters in
+ * the database over millions of rows. Keep the two in step; token.practical-test.test.ts checks.
+ */
+function unmanagedPredicate(eb: Eb, now: Date, policy: PracticalTestPolicy): Expression<SqlBool> {
+  const nowIso = now.toISOString();
+  return eb.and([
+    eb('t.state', 'in', [...LIVE_STATES]),
+    eb.or([
+      eb('p.revocation_endpoint', 'is', null),
+      eb('p.revocation_verified_at', 'is', null),
+      eb('t.approver_subject', 'is', null),
+      eb('t.approver_active', '=', 0),
+      eb('t.purpose', 'is', null),
+      eb.and([eb('t.review_due_at', 'is not', null), eb('t.review_due_at', '<=', nowIso)]),
+      eb(eb.fn.coalesce('t.last_used_at', 't.issued_at'), '<', dormancyCutoff(now, policy)),
+    ]),
+  ]);
+}
+
+function escapeLike(s: string): string {
+  return s.replace(/[\\%_]/g, (c) => `\\${c}`);
+}
+
+export function createTokenRepo() {
+  const base = (db: Db) =>
+    db
+      .selectFrom('tokens as t')
+      .innerJoin('providers as p', 'p.id', 't.provider_id')
+      .selectAll('t')
+      .select(['p.revocation_endpoint as p_revocation_endpoint', 'p.revocation_verified_at as p_revocation_verified_at']);
+
+  return {
+    async insert(db: Db, row: TokensTable): Promise<void> {
+      await db.insertInto('tokens').values(row).execute();
+    },
+
+    async findById(db: Db, id: string): Promise<TokenRow | undefined> {
+      return base(db).where('t.id', '=', id).executeTakeFirst();
+    },
+
+    async list(db: Db, f: TokenFilter, now: Date, policy: PracticalTestPolicy): Promise<TokenRow[]> {
+      let q = base(db);
+      if (f.tenantId) q = q.where('t.tenant_id', '=', f.tenantId);
+      if (f.providerId) q = q.where('t.provider_id', '=', f.providerId);
+      if (f.state) q = q.where('t.state', '=', f.state);
+      if (f.owner) q = q.where('t.owner', '=', f.owner);
+      if (f.ids) q = q.where('t.id', 'in', f.ids.length > 0 ? f.ids : ['']);
+      if (f.afterId) q = q.where('t.id', '>', f.afterId);
+      if (f.dormantDays !== undefined) {
+        const cutoff = dormancyCutoff(now, { dormantAfterDays: f.dormantDays });
+        q = q.where((eb) => eb(eb.fn.coalesce('t.last_used_at', 't.issued_at'), '<', cutoff));
+      }
+      if (f.managed !== undefined) {
+        const managed = f.managed;
+        q = q.where((eb) => (managed ? eb.not(unmanagedPredicate(eb as Eb, now, policy)) : unmanagedPredicate(eb as Eb, now, policy)));
+      }
+      if (f.q) {
+        const like = `%${escapeLike(f.q.toLowerCase())}%`;
+        q = q.where((eb) =>
+          eb.or(
+            (['t.id', 't.owner', 't.purpose', 't.subject', 't.approver_email', 't.approver_subject'] as const).map(
+              (col) => sql<SqlBool>`lower(${sql.ref(col)}) like ${like} escape '\\'`,
+            ),
+          ),
+        );
+      }
+      return q.orderBy('t.id', 'asc').limit(f.limit).execute();
+    },
+
+    async update(db: Db, id: string, changes: Partial<TokensTable>, expectState?: string): Promise<boolean> {
+      let q = db.updateTable('tokens').set(changes).where('id', '=', id);
+      if (expectState) q = q.where('state', '=', expectState);
+      const result = await q.executeTakeFirst();
+      return Number(result.numUpdatedRows) === 1;
+    },
+
+    async scopeUsage(db: Db, tokenId: string): Promise<Map<string, string>> {
+      const rows = await db.selectFrom('token_scope_usage').select(['scope', 'last_used_at']).where('token_id', '=', tokenId).execute();
+      return new Map(rows.map((r) => [r.scope, r.last_used_at]));
+    },
+
+    async findByFingerprint(db: Db, fingerprint: string): Promise<TokenRow | undefined> {
+      return base(db)
+        .where((eb) => eb.or([eb('t.access_fp', '=', fingerprint), eb('t.refresh_fp', '=', fingerprint)]))
+        .executeTakeFirst();
+    },
+
+    /** Live tokens whose credential can no longer be refreshed or used: candidates for `expire`. */
+    async findExpiring(db: Db, now: Date, limit: number): Promise<{ id: string; state: string }[]> {
+      const nowIso = now.toISOString();
+      return db
+        .selectFrom('tokens')
+        .select(['id', 'state'])
+        .where('state', 'in', [...LIVE_STATES])
+        .where((eb) =>
+          eb.or([
+            eb.and([eb('refresh_token_enc', 'is not', null), eb('refresh_expires_at', 'is not', null), eb('refresh_expires_at', '<=', nowIso)]),
+            eb.and([eb('refresh_token_enc', 'is', null), eb('access_expires_at', 'is not', null), eb('access_expires_at', '<=', nowIso)]),
+          ]),
+        )
+        .orderBy('id')
+        .limit(limit)
+        .execute();
+    },
+  };
+}
+
+export type TokenRepo = ReturnType<typeof createTokenRepo>;

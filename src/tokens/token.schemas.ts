@@ -1,0 +1,128 @@
+import { Type, type Static } from 'typebox';
+import { BoolParam, IdOf, LimitParam, Nullable, NullableTimestamp, Text, Timestamp } from '../http/common.schemas.ts';
+import { TOKEN_STATES } from './token.lifecycle.ts';
+
+const Scope = Type.String({ minLength: 1, maxLength: 200, pattern: '^\\S+$' });
+const WorkloadName = Type.String({ minLength: 1, maxLength: 100, pattern: '^[A-Za-z0-9._:-]+$' });
+const State = Type.Enum(TOKEN_STATES);
+/** Credential material: accepted on registration, never returned. */
+const Credential = Type.String({ minLength: 1, maxLength: 16384 });
+
+export const ApproverInput = Type.Object(
+  {
+    subject: Text(255, 'The approver at the issuer (sub)'),
+    email: Type.Optional(Type.String({ format: 'email', maxLength: 320 })),
+    issuer: Type.Optional(Text(500)),
+    approvedAt: Type.Optional(Timestamp),
+  },
+  { additionalProperties: false },
+);
+
+export const RegisterTokenBody = Type.Object(
+  {
+    tenantId: IdOf('tenant'),
+    providerId: IdOf('provider'),
+    owner: Text(200, 'The accountable person or team on the platform side'),
+    subject: Type.Optional(Text(255, 'The resource owner at the issuer')),
+    approver: Type.Optional(ApproverInput),
+    purpose: Type.Optional(Text(1000, 'The business justification')),
+    reviewDueAt: Type.Optional(Timestamp),
+    workloads: Type.Optional(Type.Array(WorkloadName, { maxItems: 100 })),
+    scopes: Type.Array(Scope, { maxItems: 200 }),
+    accessToken: Credential,
+    refreshToken: Type.Optional(Credential),
+    issuedAt: Type.Optional(Timestamp),
+    accessExpiresAt: Type.Optional(Timestamp),
+    refreshExpiresAt: Type.Optional(Timestamp),
+  },
+  { additionalProperties: false },
+);
+export type RegisterTokenBody = Static<typeof RegisterTokenBody>;
+
+export const PatchTokenBody = Type.Object(
+  {
+    owner: Type.Optional(Text(200)),
+    purpose: Type.Optional(Nullable(Text(1000))),
+    reviewDueAt: Type.Optional(NullableTimestamp),
+    workloads: Type.Optional(Type.Array(WorkloadName, { maxItems: 100 })),
+  },
+  { additionalProperties: false, minProperties: 1 },
+);
+export type PatchTokenBody = Static<typeof PatchTokenBody>;
+
+export const TokenQuery = Type.Object(
+  {
+    tenantId: Type.Optional(IdOf('tenant')),
+    providerId: Type.Optional(IdOf('provider')),
+    state: Type.Optional(State),
+    owner: Type.Optional(Text(200)),
+    managed: Type.Optional(BoolParam),
+    dormantDays: Type.Optional(Type.String({ pattern: '^(?:[1-9]\\d{0,3})$', description: 'Not used for at least this many days (1–9999)' })),
+    q: Type.Optional(Text(200, 'Case-insensitive search in id, owner, purpose, subject and approver')),
+    cursor: Type.Optional(Type.String({ maxLength: 200 })),
+    limit: LimitParam,
+  },
+  { additionalProperties: false },
+);
+export type TokenQuery = Static<typeof TokenQuery>;
+
+export const BulkRevokeBody = Type.Object(
+  {
+    tenantId: Type.Optional(IdOf('tenant')),
+    providerId: Type.Optional(IdOf('provider')),
+    ids: Type.Optional(Type.Array(IdOf('token'), { minItems: 1, maxItems: 10000 })),
+    reason: Text(500),
+  },
+  { additionalProperties: false },
+);
+export type BulkRevokeBody = Static<typeof BulkRevokeBody>;
+
+export const TokenParams = Type.Object({ id: IdOf('token') });
+
+export const ManagedReasonSchema = Type.Object({
+  code: Type.String(),
+  condition: Type.Union([Type.Literal('revocable'), Type.Literal('approved'), Type.Literal('justified')]),
+  message: Type.String(),
+});
+
+export const TokenSchema = Type.Object(
+  {
+    id: Type.String(),
+    tenantId: Type.String(),
+    providerId: Type.String(),
+    subject: Nullable(Type.String()),
+    owner: Type.String(),
+    approver: Nullable(
+      Type.Object({ subject: Type.String(), email: Nullable(Type.String()), issuer: Nullable(Type.String()), approvedAt: NullableTimestamp, active: Type.Boolean() }),
+    ),
+    purpose: Nullable(Type.String()),
+    reviewDueAt: NullableTimestamp,
+    workloads: Type.Array(Type.String()),
+    grantedScopes: Type.Array(Type.String()),
+    scopeUsage: Type.Array(Type.Object({ scope: Type.String(), lastUsedAt: NullableTimestamp })),
+    state: State,
+    stateReason: Nullable(Type.String()),
+    stateActor: Nullable(Type.String()),
+    stateChangedAt: Timestamp,
+    issuedAt: Timestamp,
+    accessExpiresAt: NullableTimestamp,
+    refreshExpiresAt: NullableTimestamp,
+    lastUsedAt: NullableTimestamp,
+    lastUsedBy: Nullable(Type.String()),
+    hasRefreshToken: Type.Boolean(),
+    revocationPath: Type.Object({
+      local: Type.Literal('gateway'),
+      upstream: Type.Union([Type.Literal('rfc7009'), Type.Literal('none')]),
+      verified: Type.Boolean(),
+    }),
+    managed: Type.Boolean({ description: 'The practical test of DESIGN §4: revocable, approved and justified' }),
+    managedReasons: Type.Array(ManagedReasonSchema),
+    predecessorId: Nullable(Type.String()),
+    createdAt: Timestamp,
+    updatedAt: Timestamp,
+  },
+  { $id: 'Token' },
+);
+
+export const TokenPage = Type.Object({ items: Type.Array(TokenSchema), nextCursor: Nullable(Type.String()) });
+export const BulkRevokeResult = Type.Object({ revoked: Type.Integer() });
