@@ -66,14 +66,17 @@ export function createLedgerService(deps: LedgerDeps) {
       return written!;
     },
 
-    /** Signs the current head if it has moved since the last checkpoint (timer and shutdown). */
-    async checkpointNow(): Promise<number | null> {
+    /**
+     * Signs the current head if it has moved since the last checkpoint (timer and shutdown). The
+     * caller logs what it returns, so a copy of each checkpoint also lives outside the database.
+     */
+    async checkpointNow(): Promise<{ seq: number; hash: string; keyId: string } | null> {
       return storage.db.transaction().execute(async (trx) => {
         await storage.dialect.lockLedger(trx);
         const head = await repo.head(trx);
         if (!head || head.seq <= (await repo.lastCheckpointSeq(trx))) return null;
         await writeCheckpoint(trx, head.seq, head.hash, clock.now().toISOString());
-        return head.seq;
+        return { seq: head.seq, hash: head.hash, keyId: signer.keyId };
       });
     },
 

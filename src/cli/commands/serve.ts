@@ -45,7 +45,16 @@ export function registerServe(program: Command) {
 
       // Signed checkpoints bound how much of the ledger's tail could be cut without detection.
       const checkpointTimer = setInterval(() => {
-        custody.ledger.checkpointNow().catch((err: Error) => logger.error({ err: err.message }, 'ledger checkpoint failed'));
+        custody.ledger
+          .checkpointNow()
+          .then((c) => c && logger.info({ checkpoint: c }, 'ledger checkpoint signed'))
+          .catch((err: Error) => logger.error({ err: err.message }, 'ledger checkpoint failed'));
+        // A file keyring may have gained a version (`custody keys rotate`): wrap new data keys with it.
+        try {
+          if (custody.keyring.reload()) logger.info('keyring reloaded: a new key version is in use');
+        } catch (err) {
+          logger.error({ err: (err as Error).message }, 'keyring reload failed; keeping the keys already loaded');
+        }
       }, CHECKPOINT_EVERY_MS);
       const sweepTimer = setInterval(() => {
         custody.tokens
