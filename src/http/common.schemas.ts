@@ -3,7 +3,13 @@ import { idPattern, type IdKind } from '../shared/ids.ts';
 
 /** Shared pieces of the contract: ids, timestamps, errors, paging. */
 export const IdOf = (kind: IdKind, description?: string) => Type.String({ pattern: idPattern(kind), ...(description ? { description } : {}) });
-export const Timestamp = Type.String({ format: 'date-time', description: 'ISO 8601 timestamp, e.g. 2026-11-28T09:00:00Z' });
+// RFC 3339 admits a leap second (…:60), which JavaScript dates cannot represent: the pattern refuses it
+// with a 400 instead of letting `new Date(…).toISOString()` throw a 500 deeper down.
+export const Timestamp = Type.String({
+  format: 'date-time',
+  pattern: '^\\d{4}-\\d{2}-\\d{2}[Tt]\\d{2}:\\d{2}:[0-5]\\d(?:\\.\\d{1,9})?(?:[Zz]|[+-]\\d{2}:\\d{2})$',
+  description: 'ISO 8601 timestamp, e.g. 2026-11-28T09:00:00Z',
+});
 export const NullableTimestamp = Type.Union([Timestamp, Type.Null()]);
 export const Nullable = <T extends TSchema>(t: T) => Type.Union([t, Type.Null()]);
 /** Free text a person typed: bounded, never empty. */

@@ -8,6 +8,7 @@ import { providerRoutes } from '../providers/provider.routes.ts';
 import { tenantRoutes } from '../tenants/tenant.routes.ts';
 import { tokenRoutes } from '../tokens/token.routes.ts';
 import { installAuth } from './auth.ts';
+import { installNulGuard } from './nul-guard.ts';
 import { renderDocsPage } from './docs-page.ts';
 import { installErrorHandling } from './error-handler.ts';
 import { installMetrics } from './metrics.ts';
@@ -42,6 +43,10 @@ export async function buildServer(custody: Custody): Promise<FastifyInstance> {
 
   installErrorHandling(app);
   installAuth(app, custody.apiKeys);
+  installNulGuard(app);
+  // The API speaks JSON only: a text/plain body would otherwise parse as a string and be answered
+  // as a schema failure instead of 415 unsupported_media_type.
+  app.removeContentTypeParser('text/plain');
   installMetrics(app, custody);
 
   app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }));
