@@ -1,0 +1,566 @@
+import type { FastifyInstance, HTTPMethods, LightMyRequestResponse } from 'fastify';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ROLES, type Role } from '../src/auth/roles.ts';
+import { newId } from '../src/shared/ids.ts';
+import { Secret } from '../src/shared/secret.ts';
+import { DATABASES } from './support/databases.ts';
+import { bearer, keyFor, startHarness, type Harness } from './support/harness.ts';
+
+/**
+ * The cross-tenant matrix (DESIGN §6): every route of the running app × every role × an object of
+ * another tenant. Routes are read from the app itself, so a route added later without an entry
+ * here fails the "every route has an entry" test with a message saying what to add.
+ */
+
+interface Req {
+  method: HTTPMethods;
+  url: string;
+  payload?: object;
+}
+
+type Target = 'own' | 'foreign' | 'missing';
+
+interface World {
+  h: Harness;
+  /** Tenant A: the tenant of the tenant-bound keys. Tenant B: the other tenant. */
+  A: string;
+  B: string;
+  providerId: string;
+  keys: Record<Role, string>;
+  token(tenant: 'A' | 'B', state?: 'active' | 'suspended'): Promise<string>;
+  call(role: Role | string, req: Req): Promise<LightMyRequestResponse>;
+}
+
+interface RouteCase {
+  /** Roles that may call the route; every other role must get 403 forbidden. */
+  allowed: readonly Role[];
+  /** A request naming an object of tenant A (own), of tenant B (foreign), or one that does not exist. */
+  request(w: World, target: Target): Promise<Req> | Req;
+  /** What an allowed role gets for its own request. */
+  ok: number | { describe: string; accepts(status: number): boolean };
+  /**
+   * What a tenant-bound caller of tenant A must get when the request names tenant B's object; or,
+   * for routes without tenant objects, why there is none to leak.
+   */
+  foreign: ((w: World, role: Role) => Promise<void>) | { global: string };
+  /** A route another capability is adding: checked once the app has it, skipped until then. */
+  planned?: true;
+}
+
+const READERS = ['admin', 'security', 'auditor', 'tenant_admin'] as const;
+const WRITERS = ['admin', 'security', 'tenant_admin'] as const;
+const GLOBAL_ROLES = new Set<Role>(['admin', 'security', 'auditor']);
+const rnd = () => Math.random().toString(36).slice(2, 10);
+
+/** Routes that answer without a key, by design. Anything else must answer 401 without one. */
+const PUBLIC_ROUTES: Record<string, (status: number) => boolean> = {
+  'GET /healthz': (s) => s === 200,
+  'GET /openapi.json': (s) => s === 200,
+  'GET /docs': (s) => s === 200,
+  'GET /metrics': (s) => s === 200,
+  // The issuer redirects the customer's browser here; it carries no key. Without state/code: a 4xx page.
+  'GET /oauth/callback': (s) => s >= 400 && s < 500 && s !== 401 && s !== 403,
+};
+
+/** A foreign object answers exactly like a missing one (404 with `code`), and is left unchanged. */
+function hiddenLikeMissing(code: string, after?: (w: World, foreignId: string) => Promise<void>) {
+  return async (w: World, role: Role, entry: RouteCase) => {
+    const foreign = await entry.request(w, 'foreign');
+    const missing = await entry.request(w, 'missing');
+    const rf = await w.call(role, foreign);
+    const rm = await w.call(role, missing);
+    expect(rf.statusCode, `${role} of tenant A → ${foreign.method} ${foreign.url}: ${rf.body}`).toBe(404);
+    expect(rf.json().error.code).toBe(code);
+    expect(rm.statusCode).toBe(404);
+    expect({ code: rf.json().error.code, message: rf.json().error.message }).toEqual({ code: rm.json().error.code, message: rm.json().error.message });
+    if (after) await after(w, foreignIdOf(foreign));
+  };
+}
+
+/** The B-side id a foreign request named (path or body), for the "left unchanged" checks. */
+function foreignIdOf(req: Req): string {
+  const fromPath = /(tok|ten)_[0-9A-Z]{26}/.exec(req.url)?.[0];
+  return fromPath ?? String((req.payload as { tenantId?: string } | undefined)?.tenantId);
+}
+
+async function unchangedActiveToken(w: World, id: string) {
+  const t = await w.h.custody.tokens.get(w.h.admin, id);
+  expect(t.state).toBe('active');
+  expect(t.owner).toBe('team-b');
+}
+
+const tokenPath = (suffix: string) => async (w: World, target: Target) => {
+  const id = target === 'own' ? await w.token('A', suffix === '/resume' ? 'suspended' : 'active') : target === 'foreign' ? await w.token('B') : newId('token');
+  return id;
+};
+
+function tokenRequest(method: HTTPMethods, suffix: string, payload?: object) {
+  const idFor = tokenPath(suffix);
+  return async (w: World, target: Target): Promise<Req> => ({ method, url: `/v1/tokens/${await idFor(w, target)}${suffix}`, ...(payload ? { payload } : {}) });
+}
+
+const registerBody = (w: World, tenantId: string) => ({
+  tenantId,
+  providerId: w.providerId,
+  owner: 'team-a',
+  approver: { subject: 'alice' },
+  purpose: 'sync invoices',
+  scopes: ['invoices.read'],
+  accessToken: `at-${rnd()}`,
+});
+
+export const MATRIX: Record<string, RouteCase> = {
+  'POST /v1/tenants': {
+    allowed: ['admin'],
+    ok: 201,
+    request: () => ({ method: 'POST', url: '/v1/tenants', payload: { name: `t-${rnd()}` } }),
+    foreign: { global: 'creates a tenant; only admin (all tenants) may' },
+  },
+  'GET /v1/tenants': {
+    allowed: READERS,
+    ok: 200,
+    request: () => ({ method: 'GET', url: '/v1/tenants' }),
+    foreign: async (w, role) => {
+      const ids = (await w.call(role, { method: 'GET', url: '/v1/tenants' })).json().items.map((t: { id: string }) => t.id);
+      expect(ids).toEqual([w.A]);
+      const all = (await w.call('admin', { method: 'GET', url: '/v1/tenants' })).json().items.map((t: { id: string }) => t.id);
+      expect(all).toEqual(expect.arrayContaining([w.A, w.B]));
+    },
+  },
+  'GET /v1/tenants/:id': {
+    allowed: READERS,
+    ok: 200,
+    request: (w, target) => ({ method: 'GET', url: `/v1/tenants/${target === 'own' ? w.A : target === 'foreign' ? w.B : newId('tenant')}` }),
+    foreign: hiddenLikeMissingAdapter('tenant_not_found'),
+  },
+  'POST /v1/providers': {
+    allowed: ['admin'],
+    ok: 201,
+    request: () => ({
+      method: 'POST',
+      url: '/v1/providers',
+      payload: { name: `p-${rnd()}`, tokenEndpoint: 'https://issuer.example.com/token', clientId: 'c', apiBaseUrls: ['https://api.example.com'] },
+    }),
+    foreign: { global: 'providers are platform-wide configuration; only admin may add one' },
+  },
+  'GET /v1/providers': {
+    allowed: READERS,
+    ok: 200,
+    request: () => ({ method: 'GET', url: '/v1/providers' }),
+    foreign: { global: 'providers are platform-wide and carry no tenant data (never the client secret)' },
+  },
+  'GET /v1/providers/:id': {
+    allowed: READERS,
+    ok: 200,
+    request: (w, target) => ({ method: 'GET', url: `/v1/providers/${target === 'missing' ? newId('provider') : w.providerId}` }),
+    foreign: { global: 'providers are platform-wide and carry no tenant data (never the client secret)' },
+  },
+  'POST /v1/tokens': {
+    allowed: WRITERS,
+    ok: 201,
+    request: (w, target) => ({
+      method: 'POST',
+      url: '/v1/tokens',
+      payload: registerBody(w, target === 'own' ? w.A : target === 'foreign' ? w.B : newId('tenant')),
+    }),
+    foreign: hiddenLikeMissingAdapter('tenant_not_found', async (w, tenantId) => {
+      const inB = await w.h.custody.tokens.list(w.h.admin, { tenantId, owner: 'team-a', limit: 1000 });
+      expect(inB.items).toEqual([]);
+    }),
+  },
+  'GET /v1/tokens': {
+    allowed: READERS,
+    ok: 200,
+    request: () => ({ method: 'GET', url: '/v1/tokens' }),
+    foreign: async (w, role) => {
+      const tokenB = await w.token('B');
+      const seen = async (who: Role | string, query: string) =>
+        (await w.call(who, { method: 'GET', url: `/v1/tokens?limit=1000${query}` })).json().items as { id: string; tenantId: string }[];
+      for (const query of ['', `&tenantId=${w.B}`, `&q=${tokenB}`, `&providerId=${w.providerId}`, '&state=active', '&managed=false', '&owner=team-b']) {
+        const items = await seen(role, query);
+        expect(items.filter((t) => t.tenantId !== w.A), `${role} GET /v1/tokens?${query}`).toEqual([]);
+      }
+      expect((await seen(role, '')).length).toBeGreaterThan(0);
+      expect((await seen('admin', `&q=${tokenB}`)).map((t) => t.id)).toEqual([tokenB]);
+    },
+  },
+  'GET /v1/tokens/:id': { allowed: READERS, ok: 200, request: tokenRequest('GET', ''), foreign: hiddenLikeMissingAdapter('token_not_found', unchangedActiveToken) },
+  'PATCH /v1/tokens/:id': {
+    allowed: WRITERS,
+    ok: 200,
+    request: tokenRequest('PATCH', '', { owner: 'team-changed' }),
+    foreign: hiddenLikeMissingAdapter('token_not_found', unchangedActiveToken),
+  },
+  'POST /v1/tokens/:id/suspend': {
+    allowed: WRITERS,
+    ok: 200,
+    request: tokenRequest('POST', '/suspend', { reason: 'matrix' }),
+    foreign: hiddenLikeMissingAdapter('token_not_found', unchangedActiveToken),
+  },
+  'POST /v1/tokens/:id/resume': {
+    allowed: ['admin', 'security'],
+    ok: 200,
+    request: tokenRequest('POST', '/resume', { reason: 'matrix' }),
+    foreign: { global: 'tenant-bound roles may not resume at all (403 before any lookup)' },
+  },
+  'POST /v1/tokens/:id/revoke': {
+    allowed: WRITERS,
+    ok: 200,
+    request: tokenRequest('POST', '/revoke', { reason: 'matrix' }),
+    foreign: hiddenLikeMissingAdapter('token_not_found', unchangedActiveToken),
+  },
+  'POST /v1/tokens/revoke': {
+    allowed: WRITERS,
+    ok: 200,
+    request: async (w, target) => ({
+      method: 'POST',
+      url: '/v1/tokens/revoke',
+      payload: target === 'own' ? { ids: [await w.token('A')], reason: 'matrix' } : { tenantId: target === 'foreign' ? w.B : newId('tenant'), reason: 'matrix' },
+    }),
+    // Revoking by tenant B's id is a 404; by B's token ids or a shared provider: see the bulk-revoke test below.
+    foreign: hiddenLikeMissingAdapter('tenant_not_found'),
+  },
+  'POST /v1/api-keys': {
+    allowed: ['admin'],
+    ok: 201,
+    request: () => ({ method: 'POST', url: '/v1/api-keys', payload: { role: 'auditor', name: `k-${rnd()}` } }),
+    foreign: { global: 'only admin (all tenants) manages keys' },
+  },
+  'GET /v1/api-keys': {
+    allowed: ['admin'],
+    ok: 200,
+    request: () => ({ method: 'GET', url: '/v1/api-keys' }),
+    foreign: { global: 'only admin (all tenants) manages keys' },
+  },
+  'DELETE /v1/api-keys/:id': {
+    allowed: ['admin'],
+    ok: 200,
+    request: async (w, target) => {
+      const id = target === 'missing' ? newId('apiKey') : (await w.h.custody.apiKeys.create(w.h.admin, { role: 'auditor', name: `k-${rnd()}` })).apiKey.id;
+      return { method: 'DELETE', url: `/v1/api-keys/${id}` };
+    },
+    foreign: { global: 'only admin (all tenants) manages keys' },
+  },
+  'GET /v1/ledger': {
+    allowed: READERS,
+    ok: 200,
+    request: () => ({ method: 'GET', url: '/v1/ledger' }),
+    foreign: async (w, role) => {
+      const tokenB = await w.token('B');
+      const read = async (who: Role | string, query: string) =>
+        (await w.call(who, { method: 'GET', url: `/v1/ledger?limit=1000${query}` })).json().items as { tenantId: string | null; subjectId: string | null }[];
+      for (const query of ['', `&tenantId=${w.B}`, `&tokenId=${tokenB}`, `&subjectId=${w.B}`, '&action=token.registered', '&order=asc']) {
+        const items = await read(role, query);
+        expect(items.filter((e) => e.tenantId !== w.A), `${role} GET /v1/ledger?${query}`).toEqual([]);
+      }
+      expect((await read(role, '&action=token.registered')).length).toBeGreaterThan(0);
+      expect((await read('admin', `&tokenId=${tokenB}`)).map((e) => e.tenantId)).toEqual([w.B]);
+    },
+  },
+  'GET /v1/ledger/verify': {
+    allowed: ['admin', 'security', 'auditor'],
+    ok: 200,
+    request: () => ({ method: 'GET', url: '/v1/ledger/verify' }),
+    foreign: { global: 'reports only counts and hashes of the whole chain; tenant-bound roles may not call it' },
+  },
+
+  // Routes other capabilities are adding (issues 3 and 4): their contract, checked once they exist.
+  'GET /v1/connect/:providerId': {
+    planned: true,
+    allowed: WRITERS,
+    ok: { describe: 'starts the consent (any answer but 401/403/5xx)', accepts: (s) => s !== 401 && s !== 403 && s < 500 },
+    request: (w, target) => ({ method: 'GET', url: `/v1/connect/${w.providerId}?tenantId=${target === 'own' ? w.A : target === 'foreign' ? w.B : newId('tenant')}&owner=team-a&purpose=sync` }),
+    foreign: hiddenLikeMissingAdapter('tenant_not_found'),
+  },
+  'ANY /gw/:tokenId/*': {
+    planned: true,
+    allowed: ['workload'],
+    ok: { describe: 'is let through the key check (any answer but 401/403)', accepts: (s) => s !== 401 && s !== 403 },
+    request: async (w, target) => ({ method: 'GET', url: `/gw/${target === 'own' ? await w.token('A') : target === 'foreign' ? await w.token('B') : newId('token')}/items` }),
+    foreign: hiddenLikeMissingAdapter('token_not_found'),
+  },
+};
+
+function hiddenLikeMissingAdapter(code: string, after?: (w: World, foreignId: string) => Promise<void>) {
+  const check = hiddenLikeMissing(code, after);
+  return function foreignCheck(this: void, w: World, role: Role) {
+    return check(w, role, entryOf(foreignCheck));
+  };
+}
+const entryOf = (fn: unknown): RouteCase => Object.values(MATRIX).find((e) => e.foreign === fn)!;
+
+/** Every (method, path) the app serves, read from its route tree (HEAD mirrors of GET included). */
+export function liveRoutes(app: FastifyInstance): { method: string; path: string }[] {
+  const out: { method: string; path: string }[] = [];
+  const prefixes: string[] = [];
+  for (const line of app.printRoutes({ commonPrefix: false }).split('\n')) {
+    const m = /^((?:│ {3}| {4})*)(?:├── |└── )(.*?)(?: \(([^)]*)\))?$/.exec(line);
+    if (!m) continue;
+    const depth = m[1]!.length / 4;
+    const path = (depth > 0 ? prefixes[depth - 1]! : '') + m[2]!;
+    prefixes[depth] = path;
+    prefixes.length = depth + 1;
+    if (m[3] && m[3] !== '-') for (const method of m[3].split(', ')) out.push({ method, path });
+  }
+  return out;
+}
+
+/** The matrix entry of a live route: `ANY` entries cover every method; HEAD is its GET. */
+function entryKey(method: string, path: string): string | undefined {
+  for (const key of [`${method} ${path}`, `ANY ${path}`, ...(method === 'HEAD' ? [`GET ${path}`] : [])]) {
+    if (key in MATRIX || key in PUBLIC_ROUTES) return key;
+  }
+  return undefined;
+}
+
+/** A concrete URL for a route path: parameters filled with well-formed ids that exist nowhere. */
+function concreteUrl(path: string): string {
+  return path.replace(/:(\w+)/g, (_m, name: string) => {
+    if (/token/i.test(name) || path.startsWith('/v1/tokens')) return newId('token');
+    if (/provider/i.test(name) || path.startsWith('/v1/providers')) return newId('provider');
+    if (path.startsWith('/v1/api-keys')) return newId('apiKey');
+    return newId('tenant');
+  }).replace(/\*$/, 'x');
+}
+
+const apiKeyIdOf = (key: string) => `key_${key.split('_')[1]}`;
+
+for (const kind of DATABASES) {
+  describe(`cross-tenant matrix (${kind})`, () => {
+    let w: World;
+    let routes: { method: string; path: string }[];
+    const has = (key: string) => {
+      const [method, path] = key.split(' ') as [string, string];
+      return routes.some((r) => r.path === path && (method === 'ANY' || r.method === method));
+    };
+
+    beforeAll(async () => {
+      const h = await startHarness(kind);
+      const A = (await h.custody.tenants.create(h.admin, { name: `acme-${rnd()}` })).id;
+      const B = (await h.custody.tenants.create(h.admin, { name: `globex-${rnd()}` })).id;
+      const providerId = (
+        await h.custody.providers.create(h.admin, {
+          name: `provider-${rnd()}`,
+          tokenEndpoint: 'https://issuer.example.com/token',
+          revocationEndpoint: 'https://issuer.example.com/revoke',
+          authorizationEndpoint: 'https://issuer.example.com/authorize',
+          clientId: 'custody-client',
+          apiBaseUrls: ['https://api.example.com/v1'],
+        })
+      ).id;
+      const keys = {
+        admin: await keyFor(h, 'admin'),
+        security: await keyFor(h, 'security'),
+        auditor: await keyFor(h, 'auditor'),
+        tenant_admin: await keyFor(h, 'tenant_admin', A),
+        workload: await keyFor(h, 'workload', A, 'billing-sync'),
+      } satisfies Record<Role, string>;
+      w = {
+        h,
+        A,
+        B,
+        providerId,
+        keys,
+        async token(tenant, state = 'active') {
+          const record = await h.custody.tokens.register(h.admin, {
+            tenantId: tenant === 'A' ? A : B,
+            providerId,
+            owner: tenant === 'A' ? 'team-a' : 'team-b',
+            approver: { subject: 'alice' },
+            purpose: 'sync invoices',
+            workloads: ['billing-sync'],
+            scopes: ['invoices.read'],
+            accessToken: new Secret(`at-${rnd()}`),
+          });
+          if (state === 'suspended') await h.custody.tokens.transition(h.admin, record.id, 'suspend', 'fixture');
+          return record.id;
+        },
+        call(role, req) {
+          const key = role in keys ? keys[role as Role] : role;
+          return h.app.inject({ method: req.method, url: req.url, headers: bearer(key), ...(req.payload ? { payload: req.payload } : {}) });
+        },
+      };
+      routes = liveRoutes(h.app);
+    });
+    afterAll(() => w.h.close());
+
+    it('reads the route list from the running app, including every route of the OpenAPI document', () => {
+      const doc = w.h.app.swagger() as { paths: Record<string, Record<string, unknown>> };
+      const documented = Object.entries(doc.paths).flatMap(([p, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${p.replace(/\{(\w+)\}/g, ':$1')}`));
+      const live = routes.map((r) => `${r.method} ${r.path}`);
+      expect(documented.length).toBeGreaterThan(10);
+      expect(live).toEqual(expect.arrayContaining(documented));
+      expect(live).toContain('GET /healthz');
+    });
+
+    it('has a matrix entry or a public allow-list entry for every route the app serves', () => {
+      const unknown = routes.filter((r) => !entryKey(r.method, r.path)).map((r) => `${r.method} ${r.path}`);
+      expect(
+        unknown,
+        `Routes with no entry in test/cross-tenant.test.ts: add each to MATRIX (which roles may call it, what a tenant_admin of ` +
+          `another tenant gets) or, if it must answer without a key, to PUBLIC_ROUTES:\n  ${unknown.join('\n  ')}`,
+      ).toEqual([]);
+      const stale = Object.entries(MATRIX).filter(([key, e]) => !e.planned && !has(key)).map(([key]) => key);
+      expect(stale, 'MATRIX entries for routes the app no longer serves').toEqual([]);
+    });
+
+    it('keeps every /v1 and /gw route off the public allow-list', () => {
+      expect(Object.keys(PUBLIC_ROUTES).filter((k) => / \/(v1|gw)\//.test(k))).toEqual([]);
+    });
+
+    it('answers public routes without a key', async () => {
+      for (const [key, accepts] of Object.entries(PUBLIC_ROUTES)) {
+        if (!has(key)) continue;
+        const [method, path] = key.split(' ') as [HTTPMethods, string];
+        const r = await w.h.app.inject({ method, url: path });
+        expect(accepts(r.statusCode), `${key} without a key → ${r.statusCode}`).toBe(true);
+      }
+    });
+
+    it('answers every non-public route, for every method, 401 unauthenticated without a key', async () => {
+      const checked: string[] = [];
+      for (const r of routes) {
+        const key = entryKey(r.method, r.path);
+        if (key && key in PUBLIC_ROUTES) continue;
+        const res = await w.h.app.inject({ method: r.method as HTTPMethods, url: concreteUrl(r.path), payload: r.method === 'GET' || r.method === 'HEAD' ? undefined : {} });
+        expect(res.statusCode, `${r.method} ${r.path} without a key`).toBe(401);
+        if (r.method !== 'HEAD') expect(res.json().error.code).toBe('unauthenticated');
+        checked.push(`${r.method} ${r.path}`);
+      }
+      expect(checked.length).toBeGreaterThanOrEqual(Object.keys(MATRIX).filter((k) => !MATRIX[k]!.planned).length);
+    });
+
+    it('answers 401 unauthenticated for a malformed, unknown, tampered or revoked key', async () => {
+      const revoked = await keyFor(w.h, 'admin');
+      await w.h.custody.apiKeys.revoke(w.h.admin, apiKeyIdOf(revoked));
+      const good = w.keys.admin;
+      const tampered = good.slice(0, -1) + (good.endsWith('A') ? 'B' : 'A');
+      const unknown = `cus_${newId('apiKey').slice(4)}_${'a'.repeat(43)}`;
+      for (const authorization of ['', 'Bearer', `Basic ${good}`, `Bearer ${good} extra`, 'Bearer cus_nothing', `Bearer ${tampered}`, `Bearer ${unknown}`, `Bearer ${revoked}`]) {
+        for (const route of ['/v1/tokens', '/v1/ledger', '/v1/api-keys']) {
+          const r = await w.h.app.inject({ method: 'GET', url: route, headers: { authorization } });
+          expect(r.statusCode, `GET ${route} with "${authorization.slice(0, 20)}…"`).toBe(401);
+          expect(r.json().error.code).toBe('unauthenticated');
+        }
+      }
+      expect((await w.call('admin', { method: 'GET', url: '/v1/tokens' })).statusCode).toBe(200);
+    });
+
+    it('refuses a workload key on every /v1 route with 403 forbidden', async () => {
+      const v1 = routes.filter((r) => r.path.startsWith('/v1/'));
+      expect(v1.length).toBeGreaterThan(10);
+      for (const r of v1) {
+        const res = await w.h.app.inject({ method: r.method as HTTPMethods, url: concreteUrl(r.path), headers: bearer(w.keys.workload), payload: r.method === 'GET' || r.method === 'HEAD' ? undefined : {} });
+        expect(res.statusCode, `workload ${r.method} ${r.path}`).toBe(403);
+        if (r.method !== 'HEAD') expect(res.json().error.code).toBe('forbidden');
+      }
+    });
+
+    for (const [key, entry] of Object.entries(MATRIX)) {
+      const denied = ROLES.filter((r) => !entry.allowed.includes(r));
+      const okText = typeof entry.ok === 'number' ? String(entry.ok) : entry.ok.describe;
+      it(`${key}: ${entry.allowed.join(', ')} may call it (${okText}); ${denied.join(', ') || 'no role'} get 403 forbidden`, async (ctx) => {
+        if (entry.planned && !has(key)) ctx.skip();
+        for (const role of ROLES) {
+          const req = await entry.request(w, 'own');
+          const r = await w.call(role, req);
+          const label = `${role} ${req.method} ${req.url} → ${r.statusCode} ${r.body.slice(0, 200)}`;
+          if (entry.allowed.includes(role)) {
+            if (typeof entry.ok === 'number') expect(r.statusCode, label).toBe(entry.ok);
+            else expect(entry.ok.accepts(r.statusCode), label).toBe(true);
+          } else {
+            expect(r.statusCode, label).toBe(403);
+            expect(r.json().error.code).toBe('forbidden');
+          }
+        }
+      });
+
+      const tenantBound = entry.allowed.filter((r) => !GLOBAL_ROLES.has(r));
+      if (typeof entry.foreign === 'function' && tenantBound.length > 0) {
+        const check = entry.foreign;
+        it(`${key}: ${tenantBound.join(', ')} of tenant A never reaches or sees tenant B's objects`, async (ctx) => {
+          if (entry.planned && !has(key)) ctx.skip();
+          for (const role of tenantBound) await check(w, role);
+        });
+      } else if (typeof entry.foreign === 'function') {
+        it(`${key}: the foreign-object check has a tenant-bound role to run as`, () => {
+          expect.fail(`${key} has a foreign-object check but no tenant-bound role may call it; declare { global: why } instead`);
+        });
+      }
+    }
+
+    it('lets the global roles read another tenant\'s objects that a tenant_admin cannot', async () => {
+      const tokenB = await w.token('B');
+      for (const role of ['admin', 'security', 'auditor'] as const) {
+        const r = await w.call(role, { method: 'GET', url: `/v1/tokens/${tokenB}` });
+        expect(r.statusCode).toBe(200);
+        expect(r.json().tenantId).toBe(w.B);
+      }
+      expect((await w.call('tenant_admin', { method: 'GET', url: `/v1/tokens/${tokenB}` })).statusCode).toBe(404);
+    });
+
+    it('lets an auditor read tokens and verify the ledger but refuses it suspend, revoke and bulk revoke with 403', async () => {
+      const id = await w.token('A');
+      expect((await w.call('auditor', { method: 'GET', url: `/v1/tokens/${id}` })).statusCode).toBe(200);
+      expect((await w.call('auditor', { method: 'GET', url: '/v1/ledger/verify' })).json().ok).toBe(true);
+      for (const req of [
+        { method: 'POST', url: `/v1/tokens/${id}/revoke`, payload: { reason: 'x' } },
+        { method: 'POST', url: `/v1/tokens/${id}/suspend`, payload: { reason: 'x' } },
+        { method: 'POST', url: '/v1/tokens/revoke', payload: { ids: [id], reason: 'x' } },
+      ] satisfies Req[]) {
+        const r = await w.call('auditor', req);
+        expect(r.statusCode).toBe(403);
+        expect(r.json().error.code).toBe('forbidden');
+      }
+      expect((await w.h.custody.tokens.get(w.h.admin, id)).state).toBe('active');
+    });
+
+    it('lets a tenant_admin suspend its own token but not resume it (403); security resumes it', async () => {
+      const id = await w.token('A');
+      expect((await w.call('tenant_admin', { method: 'POST', url: `/v1/tokens/${id}/suspend`, payload: { reason: 'x' } })).statusCode).toBe(200);
+      const refused = await w.call('tenant_admin', { method: 'POST', url: `/v1/tokens/${id}/resume`, payload: { reason: 'x' } });
+      expect(refused.statusCode).toBe(403);
+      expect(refused.json().error.code).toBe('forbidden');
+      expect((await w.h.custody.tokens.get(w.h.admin, id)).state).toBe('suspended');
+      expect((await w.call('security', { method: 'POST', url: `/v1/tokens/${id}/resume`, payload: { reason: 'x' } })).json().state).toBe('active');
+    });
+
+    it('confines a tenant_admin\'s bulk revoke to its own tenant, whatever the filter', async () => {
+      const h = w.h;
+      const A2 = (await h.custody.tenants.create(h.admin, { name: `a2-${rnd()}` })).id;
+      const B2 = (await h.custody.tenants.create(h.admin, { name: `b2-${rnd()}` })).id;
+      const key = await keyFor(h, 'tenant_admin', A2);
+      const mk = async (tenantId: string) =>
+        (await h.custody.tokens.register(h.admin, { tenantId, providerId: w.providerId, owner: 'o', scopes: ['s'], accessToken: new Secret(`at-${rnd()}`) })).id;
+      const [a1, a2, b1] = [await mk(A2), await mk(A2), await mk(B2)];
+      const bulk = (payload: object, k = key) => h.app.inject({ method: 'POST', url: '/v1/tokens/revoke', headers: bearer(k), payload });
+      const stateOf = async (id: string) => (await h.custody.tokens.get(h.admin, id)).state;
+
+      const byTenant = await bulk({ tenantId: B2, reason: 'x' });
+      expect(byTenant.statusCode).toBe(404);
+      expect(byTenant.json().error.code).toBe('tenant_not_found');
+      const byIds = await bulk({ ids: [b1], reason: 'x' });
+      expect(byIds.statusCode).toBe(200);
+      expect(byIds.json()).toEqual({ revoked: 0 });
+      expect(await stateOf(b1)).toBe('active');
+
+      const byProvider = await bulk({ providerId: w.providerId, reason: 'x' });
+      expect(byProvider.json()).toEqual({ revoked: 2 });
+      expect([await stateOf(a1), await stateOf(a2), await stateOf(b1)]).toEqual(['revoked', 'revoked', 'active']);
+      // The same filter from a global role does reach tenant B: the confinement above is the tenant binding, not the filter.
+      expect((await bulk({ ids: [b1], reason: 'x' }, w.keys.security)).json()).toEqual({ revoked: 1 });
+    });
+
+    it('does not let a tenant_admin mint keys, tenants or providers to escape its tenant', async () => {
+      for (const req of [
+        { method: 'POST', url: '/v1/api-keys', payload: { role: 'tenant_admin', tenantId: w.B, name: 'escape' } },
+        { method: 'POST', url: '/v1/api-keys', payload: { role: 'admin', name: 'escape' } },
+        { method: 'POST', url: '/v1/tenants', payload: { name: `escape-${rnd()}` } },
+      ] satisfies Req[]) {
+        const r = await w.call('tenant_admin', req);
+        expect(r.statusCode).toBe(403);
+        expect(r.json().error.code).toBe('forbidden');
+      }
+    });
+  });
+}
