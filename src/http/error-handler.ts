@@ -28,6 +28,19 @@ function describeValidation(err: FastifyError): { details: ErrorDetail[]; messag
 }
 
 /**
+ * Errors the router raises before any route or hook runs (a path parameter over the router's
+ * length limit, broken percent-encoding). Without this Fastify answers them in its own shape,
+ * echoing the path (which may carry a credential); with it they are coded like every other error.
+ * Passed to Fastify as `frameworkErrors`.
+ */
+export function answerFrameworkError(err: FastifyError, request: FastifyRequest, reply: FastifyReply) {
+  if (err.code === 'FST_ERR_MAX_PARAM_LENGTH') return send(reply, request, 'invalid_id', 'A path parameter is longer than any id; ids look like tok_01J0Z3….');
+  if (err.code === 'FST_ERR_BAD_URL') return send(reply, request, 'validation_failed', 'The URL path is not valid percent-encoding.');
+  request.log.error({ err: { type: err.name, code: err.code } }, 'router error');
+  return send(reply, request, 'internal_error');
+}
+
+/**
  * The one error handler: coded errors from the registry, framework errors mapped to codes, and
  * anything else logged with its request id and answered as a generic 500 that leaks nothing.
  */

@@ -10,7 +10,7 @@ import { tokenRoutes } from '../tokens/token.routes.ts';
 import { installAuth } from './auth.ts';
 import { installNulGuard } from './nul-guard.ts';
 import { renderDocsPage } from './docs-page.ts';
-import { installErrorHandling } from './error-handler.ts';
+import { answerFrameworkError, installErrorHandling } from './error-handler.ts';
 import { installMetrics } from './metrics.ts';
 
 export const API_VERSION = '0.1.0';
@@ -22,6 +22,7 @@ export async function buildServer(custody: Custody): Promise<FastifyInstance> {
     bodyLimit: config.bodyLimitBytes,
     // Behind a proxy the operator sets trustProxy explicitly; we do not guess.
     trustProxy: false,
+    frameworkErrors: answerFrameworkError,
     ajv: {
       // Bad input must be refused, never silently fixed: no stripping of unknown fields, no coercion.
       customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: true },
