@@ -11,6 +11,13 @@ import { migrateToLatest } from '../storage/migrate.ts';
 import { openLocalKeyring, type LocalKeyring } from '../vault/local-keyring.ts';
 import { createVault } from '../vault/vault.service.ts';
 import { createKeyRotationService } from '../vault/key-rotation.service.ts';
+import { createAlertRepo } from '../alerts/alert.repo.ts';
+import { discoverIssuer } from '../oauth/oauth.client.ts';
+import { createConsentService } from '../oauth/consent.service.ts';
+import { createRefreshService } from '../oauth/refresh.service.ts';
+import { createOutboxWorker } from '../outbox/outbox.worker.ts';
+import { DEFAULT_OUTBOX_OPTIONS, type OutboxWorkerOptions } from '../outbox/outbox.types.ts';
+import { createUpstreamRevocation } from '../outbox/upstream-revocation.service.ts';
 
 export interface CustodyOptions {
   logger: Logger;
@@ -21,6 +28,8 @@ export interface CustodyOptions {
   storage?: Storage;
   /** Who the direct-database actions are attributed to in the ledger. */
   actor?: string;
+  /** OAuth client tuning (tests and benchmarks shorten these). */
+  oauth?: { requestTimeoutMs?: number; refreshRetryBaseMs?: number; outbox?: Partial<OutboxWorkerOptions> };
 }
 
 /**
@@ -49,10 +58,28 @@ export async function createCustody(config: Config, options: CustodyOptions) {
     const vault = await createVault({ kms: keyring, db: storage.db, now: () => clock.now() });
     const ledger = createLedgerService({ storage, signer: vault.ledgerSigner, clock, checkpointEvery: config.ledgerCheckpointEvery });
     const tenants = createTenantService({ storage, ledger, clock });
-    const providers = createProviderService({ storage, vault, ledger, clock });
+    const oauthTimeoutMs = options.oauth?.requestTimeoutMs ?? 10_000;
+    const providers = createProviderService({ storage, vault, ledger, clock, discover: (issuer, o) => discoverIssuer(issuer, { ...o, timeoutMs: oauthTimeoutMs }) });
     const tokens = createTokenService({ storage, vault, ledger, tenants, providers, clock, policy: { dormantAfterDays: config.dormantAfterDays } });
     const apiKeys = createApiKeyService({ storage, ledger, tenants, clock });
     const keyRotation = createKeyRotationService({ storage, kms: keyring, ledger, clock, actor: options.actor ?? 'system:cli' });
+    // OAuth lifecycle (src/oauth) and the crash-safe outbox of upstream revocations (src/outbox).
+    const alerts = createAlertRepo();
+    const upstreamRevocation = createUpstreamRevocation({ storage, vault, ledger, providers, alerts, clock, requestTimeoutMs: oauthTimeoutMs });
+    tokens.onTransition(upstreamRevocation.enqueueOnRevoke);
+    const outbox = createOutboxWorker({
+      storage,
+      clock,
+      logger,
+      handlers: { upstream_revocation: upstreamRevocation.handler },
+      options: { ...DEFAULT_OUTBOX_OPTIONS, ...options.oauth?.outbox },
+    });
+    tokens.onCommittedChange((change) => {
+      if (change.to === 'revoked') outbox.kick();
+    });
+    const oauthDeps = { storage, vault, ledger, providers, tokens, clock, requestTimeoutMs: oauthTimeoutMs };
+    const consent = createConsentService({ ...oauthDeps, tenants, publicUrl: config.publicUrl, flowTtlMs: 10 * 60_000 });
+    const refresh = createRefreshService({ ...oauthDeps, alerts, refreshSkewMs: 60_000, attempts: 3, retryBaseMs: options.oauth?.refreshRetryBaseMs ?? 500 });
 
     return {
       config,
@@ -67,7 +94,13 @@ export async function createCustody(config: Config, options: CustodyOptions) {
       tokens,
       apiKeys,
       keyRotation,
+      alerts,
+      upstreamRevocation,
+      outbox,
+      consent,
+      refresh,
       async close() {
+        await outbox.stop();
         if (!options.storage) await storage.close();
       },
     };

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Custody } from '../app/custody.ts';
+import { registerRevocationMetrics } from '../outbox/outbox.metrics.ts';
 
 /**
  * Prometheus metrics. Labels carry routes and states, never tenant names, ids or credentials, so
@@ -39,6 +40,7 @@ export function installMetrics(app: FastifyInstance, custody: Custody) {
   });
   const transitions = new Counter({ name: 'custody_token_transitions_total', help: 'Committed lifecycle transitions', labelNames: ['transition'], registers: [registry] });
   custody.tokens.onCommittedChange((change) => transitions.inc({ transition: change.transition }));
+  registerRevocationMetrics(registry, { onCommittedChange: custody.tokens.onCommittedChange, onOutcome: custody.upstreamRevocation.onOutcome, pending: custody.outbox.pending });
 
   app.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url ?? 'unmatched';

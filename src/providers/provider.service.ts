@@ -8,7 +8,7 @@ import type { Db, Storage } from '../storage/database.ts';
 import type { ProvidersTable } from '../storage/schema.ts';
 import { GLOBAL_SCOPE, type Vault } from '../vault/vault.service.ts';
 import { checkProviderUrls } from './provider.rules.ts';
-import type { CreateProviderInput, ProviderRecord, ScopeRule } from './provider.types.ts';
+import type { CreateProviderInput, DiscoverIssuer, DiscoveredProvider, ProviderRecord, ScopeRule } from './provider.types.ts';
 
 export function toProviderRecord(r: ProvidersTable): ProviderRecord {
   return {
@@ -26,15 +26,47 @@ export function toProviderRecord(r: ProvidersTable): ProviderRecord {
     unmappedCalls: r.unmapped_calls === 'allow' ? 'allow' : 'deny',
     development: r.development === 1,
     allowPrivateNetwork: r.allow_private_network === 1,
-    revocation: { supported: r.revocation_endpoint !== null, verifiedAt: r.revocation_verified_at },
+    revocation: { supported: r.revocation_endpoint !== null, verified: r.revocation_endpoint !== null && r.revocation_verified_at !== null, verifiedAt: r.revocation_verified_at },
+    supports: supportsOf(r),
+    discoveredAt: r.discovered_at ?? null,
     createdAt: r.created_at,
     updatedAt: r.updated_at,
   };
 }
 
+function supportsOf(r: ProvidersTable): ProviderRecord['supports'] {
+  const meta = JSON.parse(r.metadata ?? '{}') as { code_challenge_methods_supported?: string[] };
+  return {
+    pkceS256: meta.code_challenge_methods_supported ? meta.code_challenge_methods_supported.includes('S256') : null,
+    refreshRotation: r.refresh_rotation === null || r.refresh_rotation === undefined ? null : r.refresh_rotation === 1,
+    revocation: r.revocation_endpoint !== null,
+    introspection: r.introspection_endpoint !== null,
+  };
+}
+
 /** Providers are platform-wide configuration (admin only to change), visible to every reading role. */
-export function createProviderService(deps: { storage: Storage; vault: Vault; ledger: LedgerService; clock: Clock }) {
+export function createProviderService(deps: { storage: Storage; vault: Vault; ledger: LedgerService; clock: Clock; discover?: DiscoverIssuer }) {
   const { storage, vault, ledger, clock } = deps;
+
+  /** Endpoints given explicitly win over discovered ones; discovery fills the gaps. */
+  async function withDiscovery(input: CreateProviderInput): Promise<{ input: CreateProviderInput; discovered: DiscoveredProvider | null }> {
+    if (!input.issuer || !deps.discover) return { input, discovered: null };
+    let discovered: DiscoveredProvider;
+    try {
+      discovered = await deps.discover(input.issuer, { allowHttp: input.development === true });
+    } catch (err) {
+      throw new CustodyError('discovery_failed', `Discovery of ${input.issuer} failed: ${(err as Error).message}. Check the issuer URL, or give the endpoints explicitly.`);
+    }
+    const merged: CreateProviderInput = { ...input };
+    const fill = (key: 'authorizationEndpoint' | 'tokenEndpoint' | 'revocationEndpoint' | 'introspectionEndpoint', value: string | null) => {
+      if (merged[key] === undefined && value !== null) merged[key] = value;
+    };
+    fill('authorizationEndpoint', discovered.authorizationEndpoint);
+    fill('tokenEndpoint', discovered.tokenEndpoint);
+    fill('revocationEndpoint', discovered.revocationEndpoint);
+    fill('introspectionEndpoint', discovered.introspectionEndpoint);
+    return { input: merged, discovered };
+  }
 
   async function findRow(db: Db, id: string): Promise<ProvidersTable> {
     const row = await db.selectFrom('providers').selectAll().where('id', '=', id).executeTakeFirst();
@@ -44,8 +76,13 @@ export function createProviderService(deps: { storage: Storage; vault: Vault; le
 
   return {
     findRow,
-    async create(principal: Principal, input: CreateProviderInput): Promise<ProviderRecord> {
+    async create(principal: Principal, given: CreateProviderInput): Promise<ProviderRecord> {
+      // Refuse a plain-http issuer before talking to it at all.
+      const early = checkProviderUrls(given);
+      if (early.length > 0) throw new CustodyError('validation_failed', `The provider is not valid: ${early.map((p) => `${p.path} ${p.message}`).join('; ')}`, early);
+      const { input, discovered } = await withDiscovery(given);
       const problems = checkProviderUrls(input);
+      if (input.tokenEndpoint === undefined) problems.push({ path: '/tokenEndpoint', message: 'is required (or give an issuer whose discovery document names it)' });
       if (problems.length > 0) throw new CustodyError('validation_failed', `The provider is not valid: ${problems.map((p) => `${p.path} ${p.message}`).join('; ')}`, problems);
       const now = clock.now().toISOString();
       const id = newId('provider');
@@ -61,7 +98,7 @@ export function createProviderService(deps: { storage: Storage; vault: Vault; le
             name: input.name,
             issuer: input.issuer ?? null,
             authorization_endpoint: input.authorizationEndpoint ?? null,
-            token_endpoint: input.tokenEndpoint,
+            token_endpoint: input.tokenEndpoint!,
             revocation_endpoint: input.revocationEndpoint ?? null,
             introspection_endpoint: input.introspectionEndpoint ?? null,
             client_id: input.clientId,
@@ -74,6 +111,9 @@ export function createProviderService(deps: { storage: Storage; vault: Vault; le
             unmapped_calls: input.unmappedCalls ?? 'deny',
             created_at: now,
             updated_at: now,
+            metadata: JSON.stringify(discovered?.metadata ?? {}),
+            refresh_rotation: null,
+            discovered_at: discovered ? now : null,
           };
           await trx.insertInto('providers').values(row).execute();
           const record = toProviderRecord(row);
@@ -81,7 +121,7 @@ export function createProviderService(deps: { storage: Storage; vault: Vault; le
             actor: principal.actor,
             action: 'provider.registered',
             subjectId: id,
-            data: { name: record.name, issuer: record.issuer, tokenEndpoint: record.tokenEndpoint, revocationEndpoint: record.revocationEndpoint, apiBaseUrls: record.apiBaseUrls, hasClientSecret: record.hasClientSecret },
+            data: { name: record.name, issuer: record.issuer, tokenEndpoint: record.tokenEndpoint, revocationEndpoint: record.revocationEndpoint, apiBaseUrls: record.apiBaseUrls, hasClientSecret: record.hasClientSecret, discovered: discovered !== null, supports: record.supports },
           });
           return row;
         });

@@ -19,7 +19,10 @@ export interface ProviderRecord {
   unmappedCalls: 'allow' | 'deny';
   development: boolean;
   allowPrivateNetwork: boolean;
-  revocation: { supported: boolean; verifiedAt: string | null };
+  revocation: { supported: boolean; verified: boolean; verifiedAt: string | null };
+  /** What the issuer supports; null where it is not known yet (refresh rotation is learned on the first refresh). */
+  supports: { pkceS256: boolean | null; refreshRotation: boolean | null; revocation: boolean; introspection: boolean };
+  discoveredAt: string | null;
   createdAt: string;
   updatedAt: string;
 }
@@ -28,7 +31,8 @@ export interface CreateProviderInput {
   name: string;
   issuer?: string;
   authorizationEndpoint?: string;
-  tokenEndpoint: string;
+  /** Required unless `issuer` is given, in which case discovery supplies it. */
+  tokenEndpoint?: string;
   revocationEndpoint?: string;
   introspectionEndpoint?: string;
   clientId: string;
@@ -39,3 +43,15 @@ export interface CreateProviderInput {
   development?: boolean;
   allowPrivateNetwork?: boolean;
 }
+
+/** What RFC 8414 / OpenID discovery yields; implemented by the OAuth capability. */
+export interface DiscoveredProvider {
+  issuer: string;
+  authorizationEndpoint: string | null;
+  tokenEndpoint: string | null;
+  revocationEndpoint: string | null;
+  introspectionEndpoint: string | null;
+  metadata: { code_challenge_methods_supported?: string[] } & Record<string, unknown>;
+}
+
+export type DiscoverIssuer = (issuer: string, opts: { allowHttp: boolean }) => Promise<DiscoveredProvider>;

@@ -25,6 +25,11 @@ export const ERROR_CODES = {
   tenant_not_allowed: { status: 400, message: 'This role is not bound to a tenant; leave tenantId out.' },
   rate_limited: { status: 429, message: 'Too many requests; slow down.' },
   keyring_unavailable: { status: 500, message: 'The key-encryption keyring cannot decrypt this record.' },
+  consent_not_supported: { status: 409, message: 'This provider cannot run a customer consent: it needs an issuer and an authorization endpoint.' },
+  discovery_failed: { status: 502, message: 'The issuer could not be discovered (RFC 8414 / OpenID discovery); check the issuer URL or give the endpoints explicitly.' },
+  refresh_not_possible: { status: 409, message: 'This token has no refresh token or is not active, so it cannot be refreshed.' },
+  refresh_failed: { status: 502, message: 'The issuer did not answer the refresh after several attempts; try again later.' },
+  refresh_refused: { status: 409, message: 'The issuer refused the refresh (invalid_grant): the customer revoked the grant, so the token is now revoked.' },
   internal_error: { status: 500, message: 'Something went wrong on the server. The request id identifies it in the logs.' },
 } as const satisfies Record<string, { status: number; message: string }>;
 

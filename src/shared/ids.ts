@@ -10,6 +10,9 @@ export const ID_PREFIXES = {
   provider: 'prv',
   token: 'tok',
   apiKey: 'key',
+  oauthFlow: 'flw',
+  outboxJob: 'job',
+  alert: 'alr',
 } as const;
 
 export type IdKind = keyof typeof ID_PREFIXES;

@@ -15,6 +15,13 @@ export interface StorageDialect {
   /** Statements that make a table refuse UPDATE, DELETE (and TRUNCATE where it exists). */
   appendOnlyGuards(table: string): string[];
   isUniqueViolation(err: unknown): boolean;
+  /**
+   * Runs `fn` while holding a lock named `key` that other processes on the same database respect
+   * (PostgreSQL: a transaction-scoped advisory lock on a connection of its own, so `fn` may do
+   * network I/O without holding row locks). SQLite has one writing process per file by design, so
+   * in-process single-flight (the caller's job) is the whole story there and this just runs `fn`.
+   */
+  withNamedLock<T>(db: Kysely<Database>, key: string, fn: () => Promise<T>): Promise<T>;
 }
 
 const LEDGER_LOCK_KEY = 74200001;
@@ -33,6 +40,9 @@ export const sqliteDialect: StorageDialect = {
     const code = (err as { code?: string }).code;
     return code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
   },
+  withNamedLock(_db, _key, fn) {
+    return fn();
+  },
 };
 
 export const postgresDialect: StorageDialect = {
@@ -50,5 +60,11 @@ export const postgresDialect: StorageDialect = {
   },
   isUniqueViolation(err) {
     return (err as { code?: string }).code === '23505';
+  },
+  withNamedLock(db, key, fn) {
+    return db.transaction().execute(async (trx) => {
+      await sql`select pg_advisory_xact_lock(hashtextextended(${key}, 0))`.execute(trx);
+      return fn();
+    });
   },
 };

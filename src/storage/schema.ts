@@ -15,6 +15,9 @@ export interface Database {
   key_rotations: KeyRotationsTable;
   ledger_entries: LedgerEntriesTable;
   ledger_checkpoints: LedgerCheckpointsTable;
+  oauth_flows: OAuthFlowsTable;
+  outbox_jobs: OutboxJobsTable;
+  alerts: AlertsTable;
 }
 
 export interface TenantsTable {
@@ -41,6 +44,10 @@ export interface ProvidersTable {
   unmapped_calls: string;
   created_at: string;
   updated_at: string;
+  /** 002-oauth: discovered metadata (JSON), observed refresh-token rotation (null: not seen yet). */
+  metadata?: string;
+  refresh_rotation?: number | null;
+  discovered_at?: string | null;
 }
 
 export interface TokensTable {
@@ -74,6 +81,12 @@ export interface TokensTable {
   predecessor_id: string | null;
   created_at: string;
   updated_at: string;
+  /** 002-oauth: kill time and upstream outcome of a revocation; who started the consent. */
+  revocation_requested_at?: string | null;
+  revocation_effective_at?: string | null;
+  upstream_revocation?: string | null;
+  upstream_confirmed_at?: string | null;
+  approval_started_by?: string | null;
 }
 
 export interface TokenScopeUsageTable {
@@ -131,4 +144,53 @@ export interface LedgerCheckpointsTable {
   at: string;
   key_id: string;
   signature: string;
+}
+
+/** 002-oauth: a customer consent in progress (authorization code + PKCE). */
+export interface OAuthFlowsTable {
+  id: string;
+  state: string;
+  nonce: string;
+  provider_id: string;
+  tenant_id: string;
+  owner: string;
+  purpose: string | null;
+  scopes: string;
+  started_by: string;
+  verifier_enc: string;
+  created_at: string;
+  expires_at: string;
+  consumed_at: string | null;
+  outcome: string | null;
+  token_id: string | null;
+}
+
+/** 002-oauth: side effects committed with the state change that causes them. */
+export interface OutboxJobsTable {
+  id: string;
+  kind: string;
+  subject_id: string;
+  tenant_id: string | null;
+  payload: string;
+  status: string;
+  attempts: number;
+  next_attempt_at: string;
+  locked_until: string | null;
+  last_error: string | null;
+  created_at: string;
+  updated_at: string;
+  completed_at: string | null;
+}
+
+/** 002-oauth: alerts raised by the system (issuer revocation, outbox give-up, …). */
+export interface AlertsTable {
+  id: string;
+  kind: string;
+  severity: string;
+  tenant_id: string | null;
+  subject_id: string | null;
+  message: string;
+  data: string;
+  created_at: string;
+  acknowledged_at: string | null;
 }

@@ -115,6 +115,17 @@ export const TokenSchema = Type.Object(
       upstream: Type.Union([Type.Literal('rfc7009'), Type.Literal('none')]),
       verified: Type.Boolean(),
     }),
+    revocation: Nullable(
+      Type.Object(
+        {
+          requestedAt: Timestamp,
+          locallyEffectiveAt: NullableTimestamp,
+          upstream: Type.Union([Type.Literal('pending'), Type.Literal('verified'), Type.Literal('unverifiable'), Type.Literal('failed'), Type.Literal('none')]),
+          upstreamConfirmedAt: NullableTimestamp,
+        },
+        { description: 'Kill time: requested → locally effective → upstream confirmed (null until revoked)' },
+      ),
+    ),
     managed: Type.Boolean({ description: 'The practical test of DESIGN §4: revocable, approved and justified' }),
     managedReasons: Type.Array(ManagedReasonSchema),
     predecessorId: Nullable(Type.String()),

@@ -12,7 +12,7 @@ import type { Vault } from '../vault/vault.service.ts';
 import { applyTransition, statesAllowing, type TokenState, type Transition } from './token.lifecycle.ts';
 import { practicalTest, type PracticalTestPolicy } from './token.practical-test.ts';
 import { createTokenRepo, type TokenRow } from './token.repo.ts';
-import type { PatchTokenInput, RegisterTokenInput, TokenFilter, TokenRecord } from './token.types.ts';
+import type { PatchTokenInput, RegisterTokenInput, TokenFilter, TokenRecord, UpstreamRevocationStatus } from './token.types.ts';
 
 /** A committed change of state, for listeners outside the transaction (gateway caches, metrics). */
 export interface TokenStateChange {
@@ -23,6 +23,9 @@ export interface TokenStateChange {
   to: TokenState;
   actor: string;
   reason: string;
+  /** When the change was asked for (a bulk revocation asks once for many) and when it took effect. */
+  requestedAt: string;
+  at: string;
 }
 
 /**
@@ -97,6 +100,14 @@ export function createTokenService(deps: TokenServiceDeps) {
       lastUsedBy: r.last_used_by,
       hasRefreshToken: r.refresh_token_enc !== null,
       revocationPath: { local: 'gateway', upstream, verified },
+      revocation: r.revocation_requested_at
+        ? {
+            requestedAt: r.revocation_requested_at,
+            locallyEffectiveAt: r.revocation_effective_at ?? null,
+            upstream: (r.upstream_revocation ?? 'pending') as UpstreamRevocationStatus,
+            upstreamConfirmedAt: r.upstream_confirmed_at ?? null,
+          }
+        : null,
       managed: test.managed,
       managedReasons: test.reasons,
       predecessorId: r.predecessor_id,
@@ -121,7 +132,7 @@ export function createTokenService(deps: TokenServiceDeps) {
   }
 
   /** Applies one transition inside `trx`; returns the change, or throws illegal_transition. */
-  async function transitionRow(trx: Db, row: TokenRow, transition: Transition, actor: string, reason: string, extra: Partial<TokensTable> = {}) {
+  async function transitionRow(trx: Db, row: TokenRow, transition: Transition, actor: string, reason: string, extra: Partial<TokensTable> = {}, requestedAt?: string) {
     const from = row.state as TokenState;
     const result = applyTransition(from, transition);
     if (!result.ok) throw new CustodyError('illegal_transition', `Token ${row.id}: ${result.reason}.`);
@@ -134,7 +145,7 @@ export function createTokenService(deps: TokenServiceDeps) {
     );
     // Someone else changed the state between our read and write: report what is true now.
     if (!updated) throw new CustodyError('illegal_transition', `Token ${row.id} changed state concurrently; read it again and retry.`);
-    const change: TokenStateChange = { tokenId: row.id, tenantId: row.tenant_id, transition, from, to: result.to, actor, reason };
+    const change: TokenStateChange = { tokenId: row.id, tenantId: row.tenant_id, transition, from, to: result.to, actor, reason, requestedAt: requestedAt ?? now, at: now };
     await ledger.append(trx, { actor, action: `token.${pastTense(transition)}`, tenantId: row.tenant_id, subjectId: row.id, data: { from, to: result.to, reason } });
     for (const hook of transitionHooks) await hook(trx, change);
     return change;
@@ -274,9 +285,10 @@ export function createTokenService(deps: TokenServiceDeps) {
     },
 
     async transition(principal: Principal, id: string, transition: Transition, reason: string): Promise<TokenRecord> {
+      const requestedAt = clock.now().toISOString();
       const change = await storage.db.transaction().execute(async (trx) => {
         const row = await findVisibleRow(trx, principal, id);
-        return transitionRow(trx, row, transition, principal.actor, reason);
+        return transitionRow(trx, row, transition, principal.actor, reason, {}, requestedAt);
       });
       notify([change]);
       return recordOf(storage.db, await findVisibleRow(storage.db, principal, id));
@@ -298,6 +310,7 @@ export function createTokenService(deps: TokenServiceDeps) {
         tenantId = principal.tenantId;
       }
       const live = statesAllowing('revoke');
+      const requestedAt = clock.now().toISOString();
       let revoked = 0;
       let afterId: string | undefined;
       for (;;) {
@@ -313,7 +326,7 @@ export function createTokenService(deps: TokenServiceDeps) {
           const out: TokenStateChange[] = [];
           for (const row of rows) {
             if (!live.includes(row.state as TokenState)) continue;
-            out.push(await transitionRow(trx, row, 'revoke', principal.actor, input.reason));
+            out.push(await transitionRow(trx, row, 'revoke', principal.actor, input.reason, {}, requestedAt));
           }
           return out;
         });

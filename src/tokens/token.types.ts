@@ -17,6 +17,15 @@ export interface RevocationPath {
   verified: boolean;
 }
 
+export type UpstreamRevocationStatus = 'pending' | 'verified' | 'unverifiable' | 'failed' | 'none';
+
+export interface RevocationTimes {
+  requestedAt: string;
+  locallyEffectiveAt: string | null;
+  upstream: UpstreamRevocationStatus;
+  upstreamConfirmedAt: string | null;
+}
+
 /** The managed token as the API shows it: no credential material, ever. */
 export interface TokenRecord {
   id: string;
@@ -41,6 +50,8 @@ export interface TokenRecord {
   lastUsedBy: string | null;
   hasRefreshToken: boolean;
   revocationPath: RevocationPath;
+  /** Kill time of a revocation (null until revoked): requested → locally effective → upstream confirmed. */
+  revocation: RevocationTimes | null;
   managed: boolean;
   managedReasons: ManagedReason[];
   predecessorId: string | null;

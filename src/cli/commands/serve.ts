@@ -31,6 +31,8 @@ export function registerServe(program: Command) {
       }
 
       await app.listen({ host: config.host, port: config.port });
+      // Upstream revocations committed before a crash (or by other instances) are delivered from here.
+      custody.outbox.start();
       const address = app.server.address();
       const port = typeof address === 'object' && address ? address.port : config.port;
       const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
@@ -73,6 +75,7 @@ export function registerServe(program: Command) {
         clearInterval(checkpointTimer);
         clearInterval(sweepTimer);
         await app.close();
+        await custody.outbox.stop().catch((err: Error) => logger.error({ err: err.message }, 'stopping the outbox worker failed'));
         await custody.ledger.checkpointNow().catch(() => null);
         await custody.close();
         process.exit(0);

@@ -1,0 +1,237 @@
+import { createRemoteJWKSet, jwtVerify, type JWTVerifyGetKey } from 'jose';
+import * as oauth from 'oauth4webapi';
+import type { Principal } from '../auth/roles.ts';
+import type { LedgerService } from '../ledger/ledger.service.ts';
+import type { ProviderService } from '../providers/provider.service.ts';
+import type { Clock } from '../shared/clock.ts';
+import { CustodyError } from '../shared/errors.ts';
+import { newId } from '../shared/ids.ts';
+import { Secret } from '../shared/secret.ts';
+import type { Storage } from '../storage/database.ts';
+import type { TenantService } from '../tenants/tenant.service.ts';
+import type { TokenService } from '../tokens/token.service.ts';
+import type { Vault } from '../vault/vault.service.ts';
+import { issuerClient, type ProviderMetadata } from './oauth.client.ts';
+import { createOAuthRepo } from './oauth.repo.ts';
+import type { ConsentOutcome, StartConsentInput, StartedConsent } from './oauth.types.ts';
+
+export interface ConsentDeps {
+  storage: Storage;
+  vault: Vault;
+  ledger: LedgerService;
+  tenants: TenantService;
+  providers: ProviderService;
+  tokens: TokenService;
+  clock: Clock;
+  publicUrl: string;
+  requestTimeoutMs: number;
+  flowTtlMs: number;
+}
+
+export const OAUTH_ACTOR = 'system:oauth';
+/** openid for the ID token that names the approver, email to record it, offline_access for a refresh token. */
+const BASE_SCOPES = ['openid', 'email', 'offline_access'];
+
+class ConsentFailure extends Error {
+  constructor(readonly code: string, message: string) {
+    super(message);
+  }
+}
+
+/**
+ * Customer consent: authorization code + PKCE (S256) with state and nonce. The approver is the
+ * subject of the ID token, verified against the issuer's keys. A consent either produces a
+ * complete record (new, or a suspended one renewed in place) or nothing but a ledger entry.
+ */
+export function createConsentService(deps: ConsentDeps) {
+  const { storage, vault, ledger, tokens, clock } = deps;
+  const repo = createOAuthRepo();
+  const redirectUri = `${deps.publicUrl}/oauth/callback`;
+  const jwksCache = new Map<string, JWTVerifyGetKey>();
+
+  function jwksFor(uri: string): JWTVerifyGetKey {
+    let jwks = jwksCache.get(uri);
+    if (!jwks) jwksCache.set(uri, (jwks = createRemoteJWKSet(new URL(uri), { timeoutDuration: deps.requestTimeoutMs })));
+    return jwks;
+  }
+
+  async function start(principal: Principal, input: StartConsentInput): Promise<StartedConsent> {
+    await deps.tenants.findVisible(storage.db, principal, input.tenantId);
+    const provider = await deps.providers.findRow(storage.db, input.providerId);
+    if (!provider.issuer || !provider.authorization_endpoint) throw new CustodyError('consent_not_supported');
+    const at = clock.now();
+    const id = newId('oauthFlow', at.getTime());
+    const verifier = oauth.generateRandomCodeVerifier();
+    const state = oauth.generateRandomState();
+    const nonce = oauth.generateRandomNonce();
+    const scopes = [...new Set([...BASE_SCOPES, ...(input.scopes ?? [])])];
+    const expiresAt = new Date(at.getTime() + deps.flowTtlMs).toISOString();
+    await storage.db.transaction().execute(async (trx) => {
+      const key = await vault.createDataKey(trx, input.tenantId, id, at);
+      await repo.insertFlow(trx, {
+        id,
+        state,
+        nonce,
+        provider_id: input.providerId,
+        tenant_id: input.tenantId,
+        owner: input.owner,
+        purpose: input.purpose ?? null,
+        scopes: JSON.stringify(scopes),
+        started_by: principal.actor,
+        verifier_enc: vault.encrypt(key, 'pkce_verifier', new Secret(verifier)),
+        created_at: at.toISOString(),
+        expires_at: expiresAt,
+        consumed_at: null,
+        outcome: null,
+        token_id: null,
+      });
+      await ledger.append(trx, { actor: principal.actor, action: 'oauth.consent_started', tenantId: input.tenantId, subjectId: id, data: { providerId: input.providerId, owner: input.owner, scopes } });
+    });
+    const url = new URL(provider.authorization_endpoint);
+    url.searchParams.set('client_id', provider.client_id);
+    url.searchParams.set('redirect_uri', redirectUri);
+    url.searchParams.set('response_type', 'code');
+    url.searchParams.set('scope', scopes.join(' '));
+    url.searchParams.set('state', state);
+    url.searchParams.set('nonce', nonce);
+    url.searchParams.set('code_challenge', await oauth.calculatePKCECodeChallenge(verifier));
+    url.searchParams.set('code_challenge_method', 'S256');
+    // offline_access needs an explicit consent at most issuers; it also makes a reauthorisation a real re-approval.
+    url.searchParams.set('prompt', 'consent');
+    return { authorizationUrl: url.toString(), flowId: id, expiresAt };
+  }
+
+  async function fail(flow: { id: string; tenant_id: string; provider_id: string; started_by: string } | undefined, code: string, message: string): Promise<ConsentOutcome> {
+    await storage.db.transaction().execute(async (trx) => {
+      if (flow) await repo.finishFlow(trx, flow.id, `failed:${code}`, null);
+      await ledger.append(trx, {
+        actor: OAUTH_ACTOR,
+        action: 'oauth.consent_failed',
+        tenantId: flow?.tenant_id ?? null,
+        subjectId: flow?.id ?? null,
+        data: { error: code, message, providerId: flow?.provider_id ?? null, startedBy: flow?.started_by ?? null },
+      });
+    });
+    return { ok: false, error: code, message };
+  }
+
+  /** Finishes a consent from the issuer's redirect. Never throws for what the issuer or browser sent. */
+  async function finish(query: URLSearchParams): Promise<ConsentOutcome> {
+    const state = query.get('state');
+    if (!state) return fail(undefined, 'missing_state', 'The response carries no state, so it cannot be matched to a consent Custody started.');
+    const { flow, reason } = await repo.claimFlow(storage.db, state, clock.now());
+    if (!flow || reason !== 'ok') {
+      const message = {
+        unknown: 'This consent was not started by Custody (unknown state). Start it again from Custody.',
+        replayed: 'This consent response was already used. Each consent link works once; start it again from Custody.',
+        expired: 'This consent took too long and expired. Start it again from Custody.',
+        ok: '',
+      }[reason];
+      return fail(flow, reason === 'unknown' ? 'bad_state' : reason, message);
+    }
+    try {
+      const provider = await deps.providers.findRow(storage.db, flow.provider_id);
+      const c = issuerClient(provider, await deps.providers.clientSecret(flow.provider_id), deps.requestTimeoutMs);
+      let params: URLSearchParams;
+      try {
+        params = oauth.validateAuthResponse(c.as, c.client, query, state);
+      } catch (err) {
+        if (err instanceof oauth.AuthorizationResponseError) throw new ConsentFailure(err.error, err.error_description ?? `The issuer answered ${err.error}.`);
+        throw new ConsentFailure('invalid_response', (err as Error).message);
+      }
+      const key = await vault.loadDataKey(storage.db, flow.tenant_id, flow.id);
+      const verifier = vault.decrypt(key, 'pkce_verifier', flow.verifier_enc);
+      let result: oauth.TokenEndpointResponse;
+      try {
+        const response = await oauth.authorizationCodeGrantRequest(c.as, c.client, c.auth, params, redirectUri, verifier.reveal(), c.options());
+        result = await oauth.processAuthorizationCodeResponse(c.as, c.client, response, { expectedNonce: flow.nonce, requireIdToken: true });
+      } catch (err) {
+        if (err instanceof oauth.ResponseBodyError) throw new ConsentFailure(err.error, err.error_description ?? `The issuer refused the code (${err.error}).`);
+        throw new ConsentFailure('token_exchange_failed', `The code could not be exchanged: ${(err as Error).message}`);
+      }
+      const meta = JSON.parse(provider.metadata ?? '{}') as ProviderMetadata;
+      if (!meta.jwks_uri || !result.id_token) throw new ConsentFailure('no_id_token', 'The issuer sent no verifiable ID token, so the approver cannot be established.');
+      let claims: { sub?: string; email?: unknown; iss?: string };
+      try {
+        ({ payload: claims } = await jwtVerify(result.id_token, jwksFor(meta.jwks_uri), { issuer: c.as.issuer, audience: provider.client_id }));
+      } catch (err) {
+        throw new ConsentFailure('invalid_id_token', `The ID token did not verify: ${(err as Error).message}`);
+      }
+      if (!claims.sub) throw new ConsentFailure('invalid_id_token', 'The ID token names no subject.');
+      return await store(flow, provider.id, result, { subject: claims.sub, email: typeof claims.email === 'string' ? claims.email : null, issuer: claims.iss ?? c.as.issuer });
+    } catch (err) {
+      if (err instanceof ConsentFailure) return fail(flow, err.code, err.message);
+      throw err;
+    }
+  }
+
+  async function store(
+    flow: { id: string; tenant_id: string; owner: string; purpose: string | null; scopes: string; started_by: string },
+    providerId: string,
+    result: oauth.TokenEndpointResponse,
+    approver: { subject: string; email: string | null; issuer: string },
+  ): Promise<ConsentOutcome> {
+    const at = clock.now();
+    const now = at.toISOString();
+    const granted = result.scope ? result.scope.split(' ').filter(Boolean) : (JSON.parse(flow.scopes) as string[]);
+    const accessExpiresAt = typeof result.expires_in === 'number' ? new Date(at.getTime() + result.expires_in * 1000).toISOString() : null;
+    const access = new Secret(result.access_token);
+    const refresh = result.refresh_token ? new Secret(result.refresh_token) : null;
+    const startedBy: Principal = { keyId: null, name: flow.started_by, role: 'admin', tenantId: flow.tenant_id, workload: null, actor: flow.started_by };
+
+    const suspended = await repo.findForSubject(storage.db, flow.tenant_id, providerId, approver.subject, ['suspended']);
+    if (suspended) {
+      // Reauthorisation: the same record, renewed approval and credentials, back to active.
+      const change = await storage.db.transaction().execute(async (trx) => {
+        const row = await tokens.findVisibleRow(trx, startedBy, suspended.id);
+        const key = await vault.loadDataKey(trx, flow.tenant_id, row.id);
+        const c = await tokens.transitionRow(trx, row, 'reauthorise', flow.started_by, 'the customer approved again (consent)', {
+          approver_subject: approver.subject,
+          approver_email: approver.email,
+          approver_issuer: approver.issuer,
+          approved_at: now,
+          approver_active: 1,
+          approval_started_by: flow.started_by,
+          granted_scopes: JSON.stringify(granted),
+          issued_at: now,
+          access_expires_at: accessExpiresAt,
+          access_token_enc: vault.encrypt(key, 'access_token', access),
+          access_fp: vault.fingerprint(access),
+          refresh_token_enc: refresh ? vault.encrypt(key, 'refresh_token', refresh) : null,
+          refresh_fp: refresh ? vault.fingerprint(refresh) : null,
+        });
+        await repo.finishFlow(trx, flow.id, 'reauthorised', row.id);
+        await ledger.append(trx, { actor: flow.started_by, action: 'token.approved', tenantId: flow.tenant_id, subjectId: row.id, data: { approver, startedBy: flow.started_by, scopes: granted, reauthorisation: true, flowId: flow.id } });
+        return c;
+      });
+      tokens.notify([change]);
+      return { ok: true, tokenId: suspended.id, reauthorised: true };
+    }
+
+    const predecessor = await repo.findForSubject(storage.db, flow.tenant_id, providerId, approver.subject, ['expired', 'revoked']);
+    const record = await tokens.register(startedBy, {
+      tenantId: flow.tenant_id,
+      providerId,
+      owner: flow.owner,
+      subject: approver.subject,
+      approver: { subject: approver.subject, ...(approver.email ? { email: approver.email } : {}), issuer: approver.issuer, approvedAt: now },
+      ...(flow.purpose ? { purpose: flow.purpose } : {}),
+      scopes: granted,
+      accessToken: access,
+      ...(refresh ? { refreshToken: refresh } : {}),
+      issuedAt: now,
+      ...(accessExpiresAt ? { accessExpiresAt } : {}),
+      ...(predecessor ? { predecessorId: predecessor.id } : {}),
+    });
+    await storage.db.transaction().execute(async (trx) => {
+      await trx.updateTable('tokens').set({ approval_started_by: flow.started_by }).where('id', '=', record.id).execute();
+      await repo.finishFlow(trx, flow.id, 'created', record.id);
+      await ledger.append(trx, { actor: flow.started_by, action: 'token.approved', tenantId: flow.tenant_id, subjectId: record.id, data: { approver, startedBy: flow.started_by, scopes: granted, reauthorisation: false, flowId: flow.id } });
+    });
+    return { ok: true, tokenId: record.id, reauthorised: false };
+  }
+
+  return { start, finish, redirectUri };
+}
+
+export type ConsentService = ReturnType<typeof createConsentService>;

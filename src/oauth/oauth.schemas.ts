@@ -1,0 +1,46 @@
+import { Type } from 'typebox';
+import { IdOf, Text, Timestamp } from '../http/common.schemas.ts';
+
+const Scope = Type.String({ minLength: 1, maxLength: 200, pattern: '^\\S+$' });
+
+export const ConnectParams = Type.Object({ providerId: IdOf('provider') });
+
+export const ConnectQuery = Type.Object(
+  {
+    tenantId: IdOf('tenant'),
+    owner: Text(200, 'The accountable person or team on the platform side'),
+    purpose: Type.Optional(Text(1000, 'The business justification')),
+    scope: Type.Optional(Type.String({ minLength: 1, maxLength: 2000, pattern: '^\\S+( \\S+)*$', description: 'Space-separated API scopes to ask for (openid, email and offline_access are always asked)' })),
+  },
+  { additionalProperties: false },
+);
+
+export const ConnectResult = Type.Object({
+  authorizationUrl: Type.String({ description: 'Send the customer administrator here (also the Location header)' }),
+  flowId: Type.String(),
+  expiresAt: Timestamp,
+});
+
+/** What an issuer may send back: RFC 6749 §4.1.2 plus the extensions issuers add (iss, session_state). */
+export const CallbackQuery = Type.Object(
+  {
+    code: Type.Optional(Type.String({ maxLength: 4096 })),
+    state: Type.Optional(Type.String({ maxLength: 512 })),
+    error: Type.Optional(Type.String({ maxLength: 200 })),
+    error_description: Type.Optional(Type.String({ maxLength: 2000 })),
+    iss: Type.Optional(Type.String({ maxLength: 2000 })),
+  },
+  { additionalProperties: true },
+);
+
+export const RefreshBody = Type.Object(
+  { scopes: Type.Optional(Type.Array(Scope, { minItems: 1, maxItems: 200, description: 'Narrow the new access token to these granted scopes' })) },
+  { additionalProperties: false },
+);
+
+export const RefreshResultSchema = Type.Object({
+  tokenId: Type.String(),
+  refreshed: Type.Boolean({ description: 'False when a concurrent refresh did the work' }),
+  rotated: Type.Boolean({ description: 'The issuer sent a new refresh token' }),
+  accessExpiresAt: Type.Union([Timestamp, Type.Null()]),
+});

@@ -1,0 +1,31 @@
+export interface StartConsentInput {
+  providerId: string;
+  tenantId: string;
+  owner: string;
+  purpose?: string;
+  /** Scopes of the provider's API, beyond openid/email/offline_access which consent always asks for. */
+  scopes?: string[];
+}
+
+export interface StartedConsent {
+  authorizationUrl: string;
+  flowId: string;
+  expiresAt: string;
+}
+
+export type ConsentOutcome = { ok: true; tokenId: string; reauthorised: boolean } | { ok: false; error: string; message: string };
+
+export interface RefreshOptions {
+  /** Ask for a subset of the granted scopes (scope narrowing); the grant itself keeps them all. */
+  scopes?: string[];
+  /** Only refresh if the access token (re-read under the lock) expires within this many ms. */
+  ifExpiringWithinMs?: number;
+}
+
+export interface RefreshResult {
+  tokenId: string;
+  /** False when another caller (or process) refreshed it meanwhile and this call reused that. */
+  refreshed: boolean;
+  rotated: boolean;
+  accessExpiresAt: string | null;
+}

@@ -1,0 +1,52 @@
+import type { Db } from '../storage/database.ts';
+
+/** Kinds of outbox job. Each kind has one handler registered with the worker. */
+export type OutboxKind = 'upstream_revocation';
+
+export type OutboxStatus = 'pending' | 'done' | 'gave_up';
+
+export interface OutboxJob {
+  id: string;
+  kind: OutboxKind;
+  subjectId: string;
+  tenantId: string | null;
+  payload: Record<string, unknown>;
+  attempts: number;
+  createdAt: string;
+}
+
+/** What a handler reports for one attempt. */
+export type DeliveryResult =
+  /** Delivered: `record` writes the outcome in the same transaction that marks the job done. */
+  | { kind: 'done'; record: (trx: Db) => Promise<void> }
+  /** Try again later; `retryAfterMs` is the peer's own hint (Retry-After), honoured when larger than the backoff. */
+  | { kind: 'retry'; error: string; retryAfterMs?: number };
+
+export interface OutboxHandler {
+  deliver(job: OutboxJob): Promise<DeliveryResult>;
+  /** Called once when the give-up window has passed: record the failure and raise an alert. */
+  giveUp(trx: Db, job: OutboxJob, lastError: string): Promise<void>;
+}
+
+export interface OutboxWorkerOptions {
+  /** How often to look for due jobs when nothing wakes the worker. */
+  pollMs: number;
+  /** First retry delay; doubles each attempt (with jitter) up to maxDelayMs. */
+  baseDelayMs: number;
+  maxDelayMs: number;
+  /** After this long since the job was written, stop retrying, alert, and leave the local state as it is. */
+  giveUpAfterMs: number;
+  /** A claimed job is invisible to other workers for this long; a worker that dies loses its claim after it. */
+  leaseMs: number;
+  /** Jobs delivered at the same time. */
+  concurrency: number;
+}
+
+export const DEFAULT_OUTBOX_OPTIONS: OutboxWorkerOptions = {
+  pollMs: 1000,
+  baseDelayMs: 1000,
+  maxDelayMs: 5 * 60_000,
+  giveUpAfterMs: 24 * 3600_000,
+  leaseMs: 60_000,
+  concurrency: 16,
+};
