@@ -1,0 +1,60 @@
+import type { IncomingHttpHeaders } from 'node:http';
+
+/**
+ * Which headers cross the gateway. Pure. Hop-by-hop headers (RFC 9110 §7.6.1) and any header the
+ * Connection header names belong to one connection and never cross. From the caller we also drop
+ * its credentials (Authorization, Cookie: they are for Custody, not the provider), the Host (the
+ * target decides it), Expect, forwarding headers it could spoof, and our own control headers.
+ * From the provider we drop Set-Cookie: a workload talks to Custody, so a provider cookie would
+ * be stored against Custody's origin.
+ */
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'http2-settings',
+]);
+
+const CALLER_ONLY = new Set(['authorization', 'cookie', 'host', 'expect', 'forwarded', 'x-real-ip', 'via']);
+const PROVIDER_ONLY = new Set(['set-cookie', 'set-cookie2']);
+
+function connectionTokens(value: string | string[] | undefined): Set<string> {
+  const text = Array.isArray(value) ? value.join(',') : (value ?? '');
+  return new Set(
+    text
+      .split(',')
+      .map((t) => t.trim().toLowerCase())
+      .filter((t) => t !== ''),
+  );
+}
+
+export function upstreamRequestHeaders(incoming: IncomingHttpHeaders): Record<string, string | string[]> {
+  const named = connectionTokens(incoming.connection);
+  const out: Record<string, string | string[]> = {};
+  for (const [name, value] of Object.entries(incoming)) {
+    if (value === undefined) continue;
+    const lower = name.toLowerCase();
+    if (HOP_BY_HOP.has(lower) || CALLER_ONLY.has(lower) || named.has(lower)) continue;
+    if (lower.startsWith('x-forwarded-') || lower.startsWith('x-custody-') || lower.startsWith('proxy-')) continue;
+    out[lower] = value;
+  }
+  return out;
+}
+
+export function downstreamResponseHeaders(incoming: Record<string, string | string[] | undefined>): Record<string, string | string[]> {
+  const named = connectionTokens(incoming.connection);
+  const out: Record<string, string | string[]> = {};
+  for (const [name, value] of Object.entries(incoming)) {
+    if (value === undefined) continue;
+    const lower = name.toLowerCase();
+    if (HOP_BY_HOP.has(lower) || PROVIDER_ONLY.has(lower) || named.has(lower)) continue;
+    out[lower] = value;
+  }
+  return out;
+}

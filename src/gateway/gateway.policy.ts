@@ -1,0 +1,70 @@
+import type { ErrorCode } from '../shared/errors.ts';
+import type { GatewayToken } from './gateway.types.ts';
+import { matchScope } from './scope-rules.ts';
+import { joinTarget } from './target-path.ts';
+
+/**
+ * The gateway's decision for one call, as a pure function of the token record and the request.
+ * Checks run in an order that leaks nothing: a token of another tenant (or none at all) answers
+ * `token_not_found` before anything about the token is looked at.
+ */
+export interface CallRequest {
+  tenantId: string | null;
+  workload: string | null;
+  method: string;
+  rawPath: string;
+  rawQuery: string;
+  /** An explicitly chosen API base (one of the provider's declared bases); default: the first. */
+  requestedBase?: string | undefined;
+}
+
+export type Decision =
+  | { ok: true; target: URL; host: string; scope: string | null; unmapped: boolean; template: string }
+  | { ok: false; code: ErrorCode; message?: string; host: string | null; scope: string | null; unmapped: boolean; template: string };
+
+const STATE_DENIALS: Partial<Record<string, ErrorCode>> = {
+  revoked: 'token_revoked',
+  suspended: 'token_suspended',
+  expired: 'token_expired',
+};
+
+export function decideCall(token: GatewayToken | null, call: CallRequest): Decision {
+  const denied = (code: ErrorCode, extra: Partial<Extract<Decision, { ok: false }>> = {}): Decision => ({
+    ok: false,
+    code,
+    host: null,
+    scope: null,
+    unmapped: false,
+    template: '-',
+    ...extra,
+  });
+  if (!token || call.tenantId === null || token.tenantId !== call.tenantId) return denied('token_not_found');
+  if (call.workload === null || !token.workloads.includes(call.workload)) {
+    return denied('workload_not_allowed', { message: `The workload "${call.workload ?? ''}" is not listed on this token.` });
+  }
+  const stateDenial = STATE_DENIALS[token.state];
+  if (stateDenial) return denied(stateDenial);
+  if (token.state !== 'active') return denied('token_suspended');
+
+  const bases = token.provider.apiBaseUrls;
+  const base = call.requestedBase === undefined ? bases[0] : bases.find((b) => b === call.requestedBase);
+  if (base === undefined) return denied('target_not_allowed', { message: 'The requested API base is not one the provider declares.' });
+  const joined = joinTarget(base, call.rawPath, call.rawQuery);
+  if (!joined.ok) return denied('target_not_allowed', { message: `The target is refused: ${joined.reason}.` });
+  const host = joined.url.host;
+
+  const match = matchScope(token.provider.scopeRules, call.method, joined.segments);
+  if (match.mapped) {
+    if (!token.grantedScopes.includes(match.scope)) {
+      return denied('scope_not_granted', {
+        message: `This call needs the scope "${match.scope}", which the token was not granted.`,
+        host,
+        scope: match.scope,
+        template: match.template,
+      });
+    }
+    return { ok: true, target: joined.url, host, scope: match.scope, unmapped: false, template: match.template };
+  }
+  if (token.provider.unmappedCalls !== 'allow') return denied('unmapped_call_refused', { host, unmapped: true, template: match.template });
+  return { ok: true, target: joined.url, host, scope: null, unmapped: true, template: match.template };
+}

@@ -1,0 +1,251 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import { Transform, type Readable } from 'node:stream';
+import type { Principal } from '../auth/roles.ts';
+import type { DatabaseConfig } from '../config/config.ts';
+import type { LedgerService } from '../ledger/ledger.service.ts';
+import type { Clock } from '../shared/clock.ts';
+import { CustodyError, isCustodyError, type ErrorCode } from '../shared/errors.ts';
+import type { Logger } from '../shared/logger.ts';
+import type { Storage } from '../storage/database.ts';
+import type { Listener } from '../storage/dialect.ts';
+import type { TokenService } from '../tokens/token.service.ts';
+import type { AccessTokenSource } from './access-token-source.ts';
+import { upstreamRequestHeaders, downstreamResponseHeaders } from './forward-headers.ts';
+import { decideCall } from './gateway.policy.ts';
+import { DEFAULT_GATEWAY_LIMITS, type GatewayLimits, type GatewayToken, type UsageEvent } from './gateway.types.ts';
+import { createSsrfGuard, isTargetRefused, type Resolver } from './ssrf-guard.ts';
+import { createTokenCache, loadGatewayToken } from './token-cache.ts';
+import { createUsageRecorder } from './usage-recorder.ts';
+
+/** The NOTIFY channel on which committed token state changes are announced to every instance. */
+export const TOKEN_CHANGES_CHANNEL = 'custody_token_changes';
+
+export interface GatewayDeps {
+  storage: Storage;
+  /** Where the LISTEN connection goes (PostgreSQL); SQLite has no other instances to hear. */
+  database: DatabaseConfig;
+  tokens: TokenService;
+  ledger: LedgerService;
+  accessTokens: AccessTokenSource;
+  clock: Clock;
+  logger: Logger;
+  limits?: Partial<GatewayLimits>;
+  /** DNS resolution for upstream hosts (tests inject names that resolve to loopback). */
+  resolve?: Resolver;
+  /** Observes every cache invalidation (the benchmark measures revocation delay with it). */
+  onInvalidated?: (tokenId: string) => void;
+}
+
+export interface GatewayCall {
+  principal: Principal;
+  tokenId: string;
+  method: string;
+  rawPath: string;
+  rawQuery: string;
+  headers: IncomingHttpHeaders;
+  /** The request body stream, or null when the request has none. */
+  body: Readable | null;
+  sourceAddress: string | null;
+  signal: AbortSignal;
+  /** performance.now() when the request arrived. */
+  startedAt: number;
+}
+
+export interface ForwardedResponse {
+  statusCode: number;
+  headers: Record<string, string | string[]>;
+  body: Readable;
+  /** Records the call once the response has been delivered (or broken off). */
+  complete(delivered: boolean): void;
+}
+
+class BodyTooLargeError extends Error {
+  readonly code = 'CUSTODY_BODY_TOO_LARGE';
+}
+
+function limitBody(limit: number): Transform {
+  let seen = 0;
+  return new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      seen += chunk.length;
+      if (seen > limit) cb(new BodyTooLargeError('request body over the gateway limit'));
+      else cb(null, chunk);
+    },
+  });
+}
+
+function hasBody(headers: IncomingHttpHeaders): boolean {
+  const length = headers['content-length'];
+  return headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
+}
+
+function errorCodeOf(err: unknown, bodyTooLarge: boolean): ErrorCode {
+  if (bodyTooLarge) return 'body_too_large';
+  if (isCustodyError(err)) return err.code;
+  if (isTargetRefused(err)) return 'target_not_allowed';
+  const code = (err as { code?: string }).code ?? '';
+  if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT') return 'upstream_timeout';
+  return 'upstream_unavailable';
+}
+
+/**
+ * The gateway: decides each call from a cached view of the token (see token-cache.ts), attaches
+ * the access token, forwards over pinned, pooled connections (ssrf-guard.ts) and records usage
+ * in batches (usage-recorder.ts). Invariants are listed in ./README.md.
+ */
+export function createGatewayService(deps: GatewayDeps) {
+  const { storage, tokens, accessTokens, clock, logger } = deps;
+  const limits: GatewayLimits = { ...DEFAULT_GATEWAY_LIMITS, ...deps.limits };
+  const guard = createSsrfGuard(deps.resolve ? { resolve: deps.resolve } : {});
+  const recorder = createUsageRecorder({ storage, ledger: deps.ledger, logger, highWater: limits.usageHighWater, admissionWaitMs: limits.admissionWaitMs });
+  const cache = createTokenCache({
+    load: (id) => loadGatewayToken(storage.db, id),
+    recheckMs: limits.recheckMs,
+    onChanged: (id) => {
+      accessTokens.forget(id);
+      deps.onInvalidated?.(id);
+    },
+  });
+  let listener: Listener | null = null;
+
+  // This instance: the listener runs synchronously after the commit and before the revoking call
+  // returns, so the next call here reads the committed state.
+  tokens.onCommittedChange((change) => cache.invalidate(change.tokenId));
+  // Other instances: the notification is part of the transaction and is delivered only if it commits.
+  tokens.onTransition((trx, change) => storage.dialect.notify(trx, TOKEN_CHANGES_CHANNEL, change.tokenId));
+
+  function usage(call: GatewayCall, token: GatewayToken | null, fields: Partial<UsageEvent> & Pick<UsageEvent, 'outcome' | 'status'>): UsageEvent {
+    return {
+      at: clock.now().toISOString(),
+      tokenId: call.tokenId,
+      tenantId: token?.tenantId ?? call.principal.tenantId,
+      workload: call.principal.workload,
+      apiKeyId: call.principal.keyId,
+      actor: call.principal.actor,
+      method: call.method,
+      host: null,
+      pathTemplate: '-',
+      scope: null,
+      unmapped: false,
+      errorCode: null,
+      sourceAddress: call.sourceAddress,
+      latencyMs: performance.now() - call.startedAt,
+      ...fields,
+    };
+  }
+
+  return {
+    /**
+     * Decides and forwards one call. Throws a CustodyError for every refusal (after recording it);
+     * otherwise returns the upstream response to stream back, and the caller reports delivery.
+     */
+    async forward(call: GatewayCall): Promise<ForwardedResponse> {
+      const waiting = recorder.admit();
+      if (waiting) await waiting;
+      const token = await cache.get(call.tokenId);
+      const decision = decideCall(token, {
+        tenantId: call.principal.tenantId,
+        workload: call.principal.workload,
+        method: call.method,
+        rawPath: call.rawPath,
+        rawQuery: call.rawQuery,
+        requestedBase: typeof call.headers['x-custody-api-base'] === 'string' ? call.headers['x-custody-api-base'] : undefined,
+      });
+      const base = { host: decision.host, pathTemplate: decision.template, scope: decision.scope, unmapped: decision.unmapped };
+      const refuse = (code: ErrorCode, message?: string): CustodyError => {
+        const err = new CustodyError(code, message);
+        // A refusal for a token of another tenant is recorded against the caller's tenant only.
+        recorder.record(usage(call, code === 'token_not_found' ? null : token, { ...base, outcome: code.startsWith('upstream_') ? 'failed' : 'denied', status: err.status, errorCode: code }));
+        return err;
+      };
+      if (!decision.ok) throw refuse(decision.code, decision.message);
+      const t = token!;
+
+      const literal = guard.checkLiteralHost(decision.target.hostname, t.provider.allowPrivateNetwork);
+      if (!literal.ok) throw refuse('target_not_allowed', `The provider API host is a ${literal.range} address, which the gateway does not reach.`);
+
+      const declaredLength = Number(call.headers['content-length'] ?? 0);
+      if (declaredLength > limits.bodyLimitBytes) throw refuse('body_too_large', `The gateway forwards bodies up to ${limits.bodyLimitBytes} bytes.`);
+
+      let secret;
+      try {
+        secret = await accessTokens.accessTokenFor(t);
+      } catch (err) {
+        if (isCustodyError(err)) throw refuse(err.code, err.message);
+        throw err;
+      }
+      const headers = upstreamRequestHeaders(call.headers);
+      headers.authorization = `Bearer ${secret.reveal()}`;
+
+      let bodyTooLarge = false;
+      let body: Readable | undefined;
+      if (call.body && hasBody(call.headers)) {
+        const limiter = limitBody(limits.bodyLimitBytes);
+        limiter.on('error', (err) => {
+          if (err instanceof BodyTooLargeError) bodyTooLarge = true;
+        });
+        body = call.body.pipe(limiter);
+        call.body.on('error', (err) => limiter.destroy(err));
+      }
+
+      let response;
+      try {
+        response = await guard.dispatcherFor(t.provider.allowPrivateNetwork).request({
+          origin: decision.target.origin,
+          path: `${decision.target.pathname}${decision.target.search}`,
+          method: call.method as never,
+          headers,
+          body,
+          headersTimeout: limits.upstreamTimeoutMs,
+          bodyTimeout: limits.upstreamTimeoutMs,
+          signal: call.signal,
+        });
+      } catch (err) {
+        const code = errorCodeOf(err, bodyTooLarge);
+        if (code === 'upstream_unavailable') logger.warn({ tokenId: call.tokenId, host: decision.host, err: (err as Error).message }, 'gateway upstream call failed');
+        throw refuse(code);
+      }
+      let recorded = false;
+      return {
+        statusCode: response.statusCode,
+        headers: downstreamResponseHeaders(response.headers),
+        body: response.body,
+        complete(delivered) {
+          if (recorded) return;
+          recorded = true;
+          recorder.record(usage(call, t, { ...base, outcome: delivered ? 'forwarded' : 'failed', status: response.statusCode, errorCode: delivered ? null : 'upstream_unavailable' }));
+        },
+      };
+    },
+
+    /** Starts hearing other instances' changes (PostgreSQL LISTEN). */
+    async start(): Promise<void> {
+      if (listener) return;
+      listener = await storage.dialect.listen(deps.database, TOKEN_CHANGES_CHANNEL, {
+        onMessage: (tokenId) => cache.invalidate(tokenId),
+        // Anything announced while the connection was down is lost: forget everything.
+        onConnected: () => cache.invalidateAll(),
+        onError: (err) => logger.warn({ err: err.message }, 'gateway change listener lost its connection; reconnecting'),
+      });
+    },
+
+    /** Graceful shutdown: stop listening, close upstream pools, write every queued usage event. */
+    async close(): Promise<void> {
+      const l = listener;
+      listener = null;
+      if (l) await l.close();
+      await guard.close().catch(() => {});
+      await recorder.close();
+    },
+
+    /** Writes queued usage events now (tests; shutdown uses close). */
+    flushUsage: () => recorder.flush(),
+    /** Forgets a token everywhere in this instance (e.g. after its credential was replaced). */
+    invalidate: (tokenId: string) => cache.invalidate(tokenId),
+    get cachedTokens() {
+      return cache.size;
+    },
+  };
+}
+
+export type GatewayService = ReturnType<typeof createGatewayService>;

@@ -1,0 +1,70 @@
+import type { ScopeRule } from '../providers/provider.types.ts';
+import type { TokenState } from '../tokens/token.lifecycle.ts';
+
+/** What the gateway needs to know about a token to decide a call. No credential material. */
+export interface GatewayToken {
+  id: string;
+  tenantId: string;
+  providerId: string;
+  state: TokenState;
+  workloads: string[];
+  grantedScopes: string[];
+  accessExpiresAt: string | null;
+  /** Changes whenever the record changes (state, workloads, credential): the cache compares it. */
+  updatedAt: string;
+  provider: GatewayProvider;
+}
+
+export interface GatewayProvider {
+  id: string;
+  apiBaseUrls: string[];
+  scopeRules: ScopeRule[];
+  unmappedCalls: 'allow' | 'deny';
+  allowPrivateNetwork: boolean;
+  updatedAt: string;
+}
+
+export type UsageOutcome = 'forwarded' | 'denied' | 'failed';
+
+/** One gateway call, as the usage table records it. */
+export interface UsageEvent {
+  at: string;
+  tokenId: string;
+  /** The caller's tenant (the token's, when the call got that far). */
+  tenantId: string | null;
+  workload: string | null;
+  apiKeyId: string | null;
+  /** The caller's actor name, for the first-use ledger entry. */
+  actor: string;
+  method: string;
+  host: string | null;
+  pathTemplate: string;
+  scope: string | null;
+  unmapped: boolean;
+  outcome: UsageOutcome;
+  errorCode: string | null;
+  status: number;
+  sourceAddress: string | null;
+  latencyMs: number;
+}
+
+export interface GatewayLimits {
+  /** Largest request body forwarded, in bytes. */
+  bodyLimitBytes: number;
+  /** Upstream headers and body-inactivity timeout. */
+  upstreamTimeoutMs: number;
+  /** How long a cached token decision may be used before it is read again (the fallback for lost notifications). */
+  recheckMs: number;
+  /** Usage events waiting to be written above which new calls wait (back-pressure). */
+  usageHighWater: number;
+  /** How long a call waits for the usage queue to drain before answering 503 gateway_overloaded. */
+  admissionWaitMs: number;
+}
+
+export const DEFAULT_GATEWAY_LIMITS: GatewayLimits = {
+  bodyLimitBytes: 10 * 1024 * 1024,
+  upstreamTimeoutMs: 30_000,
+  recheckMs: 2_000,
+  usageHighWater: 20_000,
+  admissionWaitMs: 2_000,
+};

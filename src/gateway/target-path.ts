@@ -1,0 +1,75 @@
+/**
+ * Joining a caller's path onto a provider's API base URL. Pure. The caller controls `rawPath`
+ * and `rawQuery` byte for byte, so the join refuses rather than repairs anything that could make
+ * the upstream resolve a path outside the base: dot segments (plain or percent-encoded, once or
+ * twice), encoded slashes and backslashes, empty segments, control characters. The result is
+ * built from the base's origin, so the host can never come from the caller.
+ */
+export type JoinResult = { ok: true; url: URL; path: string; segments: string[] } | { ok: false; reason: string };
+
+const DOUBLE_ENCODED = /%(?:2e|2f|5c|25|00)/i;
+// Characters a request line may carry in a path: RFC 3986 pchar plus '/' and percent escapes.
+const PATH_CHARS = /^[A-Za-z0-9\-._~!$&'()*+,;=:@%/]*$/;
+
+function decodeSegment(raw: string): string | null {
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * @param base a provider API base URL (absolute, http(s), no query), e.g. https://api.example.com/v1
+ * @param rawPath the path after /gw/{tokenId}, as received (still percent-encoded), '' or starting with '/'
+ * @param rawQuery the query string without '?', as received, or ''
+ */
+export function joinTarget(base: string, rawPath: string, rawQuery: string): JoinResult {
+  let baseUrl: URL;
+  try {
+    baseUrl = new URL(base);
+  } catch {
+    return { ok: false, reason: 'the provider API base URL is not valid' };
+  }
+  if (rawPath !== '' && !rawPath.startsWith('/')) return { ok: false, reason: 'the path must start with /' };
+  if (!PATH_CHARS.test(rawPath)) return { ok: false, reason: 'the path contains characters that are not allowed' };
+  if (/[\u0000-\u0020\u007f#]/.test(rawQuery)) return { ok: false, reason: 'the query contains characters that are not allowed' };
+
+  const segments = rawPath === '' ? [] : rawPath.slice(1).split('/');
+  const decoded: string[] = [];
+  for (let i = 0; i < segments.length; i++) {
+    const raw = segments[i]!;
+    if (raw === '') {
+      // Only a trailing slash may leave an empty segment ("/items/"); "//" could read as a host.
+      if (i === segments.length - 1 && i > 0) continue;
+      return { ok: false, reason: 'the path contains an empty segment (//)' };
+    }
+    const value = decodeSegment(raw);
+    if (value === null) return { ok: false, reason: 'the path contains a malformed percent escape' };
+    if (value === '.' || value === '..') return { ok: false, reason: 'the path contains a dot segment (. or ..)' };
+    if (/[/\\\u0000-\u001f\u007f]/.test(value)) return { ok: false, reason: 'the path contains an encoded slash, backslash or control character' };
+    if (DOUBLE_ENCODED.test(value)) return { ok: false, reason: 'the path contains a double-encoded character' };
+    decoded.push(value);
+  }
+
+  const basePath = baseUrl.pathname.replace(/\/+$/, '');
+  const path = `${basePath}${rawPath === '' ? '' : rawPath}` || '/';
+  const url = new URL(`${baseUrl.origin}${path}${rawQuery ? `?${rawQuery}` : ''}`);
+  // Belt and braces: whatever the parser did, the result must stay on the base origin and path.
+  if (url.origin !== baseUrl.origin) return { ok: false, reason: 'the target leaves the provider origin' };
+  if (url.pathname !== path) return { ok: false, reason: 'the target path would be rewritten by URL normalisation' };
+  if (basePath !== '' && url.pathname !== basePath && !url.pathname.startsWith(`${basePath}/`)) {
+    return { ok: false, reason: 'the target leaves the provider base path' };
+  }
+  return { ok: true, url, path: rawPath === '' ? '/' : rawPath, segments: decoded };
+}
+
+/** Splits a request URL after the /gw/{tokenId} prefix into raw path and raw query. */
+export function splitGatewayUrl(requestUrl: string, tokenId: string): { rawPath: string; rawQuery: string } | null {
+  const prefix = `/gw/${tokenId}`;
+  if (!requestUrl.startsWith(prefix)) return null;
+  const rest = requestUrl.slice(prefix.length);
+  if (rest !== '' && !rest.startsWith('/') && !rest.startsWith('?')) return null;
+  const q = rest.indexOf('?');
+  return q < 0 ? { rawPath: rest, rawQuery: '' } : { rawPath: rest.slice(0, q), rawQuery: rest.slice(q + 1) };
+}
