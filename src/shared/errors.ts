@@ -24,6 +24,8 @@ export const ERROR_CODES = {
   tenant_required: { status: 400, message: 'This role needs a tenantId.' },
   tenant_not_allowed: { status: 400, message: 'This role is not bound to a tenant; leave tenantId out.' },
   rate_limited: { status: 429, message: 'Too many requests; slow down.' },
+  // Shared by the gateway and refresh (which may only ask for scopes the token already holds): one code, one status.
+  scope_not_granted: { status: 403, message: 'The call needs a scope the token was not granted.' },
   keyring_unavailable: { status: 500, message: 'The key-encryption keyring cannot decrypt this record.' },
   consent_not_supported: { status: 409, message: 'This provider cannot run a customer consent: it needs an issuer and an authorization endpoint.' },
   discovery_failed: { status: 502, message: 'The issuer could not be discovered (RFC 8414 / OpenID discovery); check the issuer URL or give the endpoints explicitly.' },
