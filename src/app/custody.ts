@@ -11,6 +11,8 @@ import { migrateToLatest } from '../storage/migrate.ts';
 import { openLocalKeyring, type LocalKeyring } from '../vault/local-keyring.ts';
 import { createVault } from '../vault/vault.service.ts';
 import { createKeyRotationService } from '../vault/key-rotation.service.ts';
+import { createStoredAccessTokenSource } from '../gateway/access-token-source.ts';
+import { createGatewayService } from '../gateway/gateway.service.ts';
 import { createAlertRepo } from '../alerts/alert.repo.ts';
 import { discoverIssuer } from '../oauth/oauth.client.ts';
 import { createConsentService } from '../oauth/consent.service.ts';
@@ -80,6 +82,16 @@ export async function createCustody(config: Config, options: CustodyOptions) {
     const oauthDeps = { storage, vault, ledger, providers, tokens, clock, requestTimeoutMs: oauthTimeoutMs };
     const consent = createConsentService({ ...oauthDeps, tenants, publicUrl: config.publicUrl, flowTtlMs: 10 * 60_000 });
     const refresh = createRefreshService({ ...oauthDeps, alerts, refreshSkewMs: 60_000, attempts: 3, retryBaseMs: options.oauth?.refreshRetryBaseMs ?? 500 });
+    const gateway = createGatewayService({
+      storage,
+      database: config.database,
+      tokens,
+      ledger,
+      accessTokens: createStoredAccessTokenSource({ db: storage.db, vault }),
+      clock,
+      logger,
+      limits: config.gateway,
+    });
 
     return {
       config,
@@ -94,6 +106,7 @@ export async function createCustody(config: Config, options: CustodyOptions) {
       tokens,
       apiKeys,
       keyRotation,
+      gateway,
       alerts,
       upstreamRevocation,
       outbox,
@@ -101,6 +114,8 @@ export async function createCustody(config: Config, options: CustodyOptions) {
       refresh,
       async close() {
         await outbox.stop();
+        // Writes queued usage events while the database is still open.
+        await gateway.close();
         if (!options.storage) await storage.close();
       },
     };

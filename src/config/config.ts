@@ -16,6 +16,15 @@ export interface Config {
   readonly bodyLimitBytes: number;
   readonly ledgerCheckpointEvery: number;
   readonly dormantAfterDays: number;
+  readonly gateway: GatewayConfig;
+}
+
+/** The gateway's limits (src/gateway). */
+export interface GatewayConfig {
+  readonly bodyLimitBytes: number;
+  readonly upstreamTimeoutMs: number;
+  /** Longest a cached token decision is used before the database is read again (fallback for lost notifications). */
+  readonly recheckMs: number;
 }
 
 export type DatabaseConfig =
@@ -114,6 +123,11 @@ export function loadConfig(input: ConfigInput, cwd: string = process.cwd()): Con
   const bodyLimitBytes = intSetting('CUSTODY_BODY_LIMIT_BYTES', get('CUSTODY_BODY_LIMIT_BYTES'), 256 * 1024, 1024, 64 * 1024 * 1024, problems);
   const ledgerCheckpointEvery = intSetting('CUSTODY_LEDGER_CHECKPOINT_EVERY', get('CUSTODY_LEDGER_CHECKPOINT_EVERY'), 1000, 1, 10_000_000, problems);
   const dormantAfterDays = intSetting('CUSTODY_DORMANT_AFTER_DAYS', get('CUSTODY_DORMANT_AFTER_DAYS'), 90, 1, 3650, problems);
+  const gateway: GatewayConfig = Object.freeze({
+    bodyLimitBytes: intSetting('CUSTODY_GATEWAY_BODY_LIMIT_BYTES', get('CUSTODY_GATEWAY_BODY_LIMIT_BYTES'), 10 * 1024 * 1024, 1024, 1024 * 1024 * 1024, problems),
+    upstreamTimeoutMs: intSetting('CUSTODY_GATEWAY_TIMEOUT_MS', get('CUSTODY_GATEWAY_TIMEOUT_MS'), 30_000, 100, 600_000, problems),
+    recheckMs: intSetting('CUSTODY_GATEWAY_RECHECK_MS', get('CUSTODY_GATEWAY_RECHECK_MS'), 2_000, 10, 60_000, problems),
+  });
 
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze({
@@ -127,6 +141,7 @@ export function loadConfig(input: ConfigInput, cwd: string = process.cwd()): Con
     bodyLimitBytes,
     ledgerCheckpointEvery,
     dormantAfterDays,
+    gateway,
   });
 }
 

@@ -7,6 +7,7 @@ import { ledgerRoutes } from '../ledger/ledger.routes.ts';
 import { providerRoutes } from '../providers/provider.routes.ts';
 import { tenantRoutes } from '../tenants/tenant.routes.ts';
 import { tokenRoutes } from '../tokens/token.routes.ts';
+import { gatewayRoutes } from '../gateway/gateway.routes.ts';
 import { oauthRoutes } from '../oauth/oauth.routes.ts';
 import { installAuth } from './auth.ts';
 import { installNulGuard } from './nul-guard.ts';
@@ -62,6 +63,7 @@ export async function buildServer(custody: Custody): Promise<FastifyInstance> {
   await app.register(tokenRoutes(custody.tokens));
   await app.register(apiKeyRoutes(custody.apiKeys));
   await app.register(ledgerRoutes(custody.ledger));
+  await app.register(gatewayRoutes(custody.gateway));
   await app.register(oauthRoutes({ consent: custody.consent, refresh: custody.refresh, tokens: custody.tokens }));
   return app;
 }

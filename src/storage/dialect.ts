@@ -1,5 +1,7 @@
 import { sql, type Kysely } from 'kysely';
 import type { Database } from './schema.ts';
+import pg from 'pg';
+import type { DatabaseConfig } from '../config/config.ts';
 
 /**
  * Everything that differs between SQLite and PostgreSQL lives behind this object; capabilities
@@ -22,7 +24,31 @@ export interface StorageDialect {
    * in-process single-flight (the caller's job) is the whole story there and this just runs `fn`.
    */
   withNamedLock<T>(db: Kysely<Database>, key: string, fn: () => Promise<T>): Promise<T>;
+  /**
+   * Tells other processes on the same database that something changed; inside a transaction the
+   * message is delivered only if and when it commits (PostgreSQL NOTIFY). SQLite: one serving
+   * process per file, so there is nobody to tell and this does nothing.
+   */
+  notify(db: Kysely<Database>, channel: string, payload: string): Promise<void>;
+  /**
+   * Listens on a channel over a connection of its own. `onConnected` runs on every (re)connect:
+   * messages sent while disconnected are lost, so the caller must treat it as "forget everything".
+   * SQLite: resolves at once and never calls back.
+   */
+  listen(database: DatabaseConfig, channel: string, handlers: ListenHandlers): Promise<Listener>;
 }
+
+export interface ListenHandlers {
+  onMessage(payload: string): void;
+  onConnected?(): void;
+  onError?(err: Error): void;
+}
+
+export interface Listener {
+  close(): Promise<void>;
+}
+
+const LISTENER_APPLICATION_NAME = 'custody-listener';
 
 const LEDGER_LOCK_KEY = 74200001;
 
@@ -42,6 +68,10 @@ export const sqliteDialect: StorageDialect = {
   },
   withNamedLock(_db, _key, fn) {
     return fn();
+  },
+  async notify() {},
+  async listen() {
+    return { close: async () => {} };
   },
 };
 
@@ -67,4 +97,74 @@ export const postgresDialect: StorageDialect = {
       return fn();
     });
   },
+  async notify(db, channel, payload) {
+    await sql`select pg_notify(${channel}, ${payload})`.execute(db);
+  },
+  listen(database, channel, handlers) {
+    return listenPostgres(database, channel, handlers);
+  },
 };
+
+/**
+ * A dedicated LISTEN connection that reconnects with backoff when it drops (server restart,
+ * pg_terminate_backend, network). It is named so operators (and tests) can find it in pg_stat_activity.
+ */
+async function listenPostgres(database: DatabaseConfig, channel: string, handlers: ListenHandlers): Promise<Listener> {
+  if (database.kind !== 'postgres') throw new Error('listenPostgres needs a PostgreSQL database');
+  if (!/^[a-z_][a-z0-9_]*$/.test(channel)) throw new Error(`invalid channel name ${channel}`);
+  let closed = false;
+  let client: pg.Client | null = null;
+  let retry: NodeJS.Timeout | null = null;
+  let backoffMs = 50;
+
+  const connect = async (): Promise<void> => {
+    const c = new pg.Client({ connectionString: database.url, application_name: LISTENER_APPLICATION_NAME });
+    c.on('notification', (m) => {
+      if (m.channel === channel) handlers.onMessage(m.payload ?? '');
+    });
+    const lost = (err?: Error) => {
+      if (client !== c) return;
+      client = null;
+      c.removeAllListeners('error');
+      c.on('error', () => {});
+      c.end().catch(() => {});
+      if (err) handlers.onError?.(err);
+      schedule();
+    };
+    c.on('error', (err) => lost(err));
+    c.on('end', () => lost());
+    await c.connect();
+    await c.query(`LISTEN ${channel}`);
+    if (closed) {
+      await c.end().catch(() => {});
+      return;
+    }
+    client = c;
+    backoffMs = 50;
+    handlers.onConnected?.();
+  };
+
+  const schedule = () => {
+    if (closed || retry) return;
+    retry = setTimeout(() => {
+      retry = null;
+      connect().catch((err: Error) => {
+        handlers.onError?.(err);
+        backoffMs = Math.min(backoffMs * 2, 5_000);
+        schedule();
+      });
+    }, backoffMs);
+    retry.unref();
+  };
+
+  await connect();
+  return {
+    async close() {
+      closed = true;
+      if (retry) clearTimeout(retry);
+      const c = client;
+      client = null;
+      if (c) await c.end().catch(() => {});
+    },
+  };
+}

@@ -1,6 +1,7 @@
 import { Migrator, type Migration, type MigrationProvider, type MigrationResultSet } from 'kysely';
 import type { Storage } from './database.ts';
 import { foundationMigration } from './migrations/001-foundation.ts';
+import { gatewayMigration } from './migrations/003-gateway.ts';
 import { oauthMigration } from './migrations/002-oauth.ts';
 import type { StorageDialect } from './dialect.ts';
 
@@ -12,6 +13,7 @@ export function migrationsFor(dialect: StorageDialect): Record<string, Migration
   return {
     '001-foundation': foundationMigration(dialect),
     '002-oauth': oauthMigration(dialect),
+    '003-gateway': gatewayMigration(dialect),
   };
 }
 

@@ -15,6 +15,8 @@ export interface Database {
   key_rotations: KeyRotationsTable;
   ledger_entries: LedgerEntriesTable;
   ledger_checkpoints: LedgerCheckpointsTable;
+  gateway_usage_events: GatewayUsageEventsTable;
+  gateway_daily_use: GatewayDailyUseTable;
   oauth_flows: OAuthFlowsTable;
   outbox_jobs: OutboxJobsTable;
   alerts: AlertsTable;
@@ -193,4 +195,32 @@ export interface AlertsTable {
   data: string;
   created_at: string;
   acknowledged_at: string | null;
+}
+
+/** 003-gateway: one row per gateway call, forwarded or denied (written in batches). */
+export interface GatewayUsageEventsTable {
+  id: Generated<number>;
+  at: string;
+  token_id: string;
+  tenant_id: string | null;
+  workload: string | null;
+  api_key_id: string | null;
+  method: string;
+  host: string | null;
+  path_template: string;
+  scope: string | null;
+  /** 1 when the call matched no scope rule of the provider. */
+  unmapped: number;
+  /** forwarded | denied | failed */
+  outcome: string;
+  error_code: string | null;
+  status: number;
+  source_address: string | null;
+  latency_ms: number;
+}
+
+/** 003-gateway: which (token, UTC day) pairs already have their first-use ledger entry. */
+export interface GatewayDailyUseTable {
+  token_id: string;
+  day: string;
 }

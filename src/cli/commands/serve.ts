@@ -30,6 +30,8 @@ export function registerServe(program: Command) {
         firstKey = created.key;
       }
 
+      // Hear other instances' revocations (PostgreSQL LISTEN) before taking the first gateway call.
+      await custody.gateway.start();
       await app.listen({ host: config.host, port: config.port });
       // Upstream revocations committed before a crash (or by other instances) are delivered from here.
       custody.outbox.start();
@@ -76,6 +78,9 @@ export function registerServe(program: Command) {
         clearInterval(sweepTimer);
         await app.close();
         await custody.outbox.stop().catch((err: Error) => logger.error({ err: err.message }, 'stopping the outbox worker failed'));
+        // In-flight gateway calls have finished: write every queued usage event (custody.close
+        // does it too; doing it here first keeps it before the final ledger checkpoint).
+        await custody.gateway.close().catch((err: Error) => logger.error({ err: err.message }, 'writing gateway usage at shutdown failed'));
         await custody.ledger.checkpointNow().catch(() => null);
         await custody.close();
         process.exit(0);
