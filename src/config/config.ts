@@ -164,5 +164,7 @@ export function describeDatabase(db: DatabaseConfig): string {
   if (db.kind === 'sqlite') return `SQLite ${db.file}`;
   const u = new URL(db.url);
   if (u.password) u.password = '***';
+  // pg (like libpq) also reads credentials from the query string: ?password=…, ?sslpassword=…
+  for (const name of [...u.searchParams.keys()]) if (/pass/i.test(name)) u.searchParams.set(name, '***');
   return `PostgreSQL ${u.toString()}`;
 }
