@@ -40,7 +40,8 @@ function methodMatches(ruleMethod: string, method: string): boolean {
  * (digits, UUIDs, long tokens) become `{id}`. Used for calls that match no rule.
  */
 export function templateOf(segments: string[]): string {
-  const looksLikeId = (s: string) => /\d/.test(s) && (/^\d+$/.test(s) || /^[0-9a-f-]{16,}$/i.test(s) || s.length >= 16 || /^[A-Za-z]{0,5}[_-]?\d[\w-]*$/.test(s));
+  // Any segment with a digit is taken for an identifier, except API versions (v1, v2.1).
+  const looksLikeId = (s: string) => /\d/.test(s) && !/^v\d+(?:\.\d+)?$/i.test(s);
   return `/${segments.map((s) => (looksLikeId(s) ? '{id}' : s)).join('/')}`;
 }
 

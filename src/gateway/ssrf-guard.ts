@@ -39,7 +39,8 @@ export interface SsrfGuard {
 export function pinnedLookup(resolve: Resolver, allowPrivateNetwork: boolean) {
   return (hostname: string, options: { all?: boolean; family?: number } | number, callback: LookupCallback) => {
     const all = typeof options === 'object' && options.all === true;
-    resolve(hostname).then(
+    // 'localhost.' and 'localhost' are the same name; resolve the canonical form.
+    resolve(hostname.replace(/\.$/, '')).then(
       (addresses) => {
         if (addresses.length === 0) return callback(Object.assign(new Error(`${hostname} did not resolve`), { code: 'ENOTFOUND' }), '');
         // Every answer must pass: a name that resolves to one public and one private address is

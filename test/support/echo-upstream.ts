@@ -100,7 +100,9 @@ export function rawRequest(port: number, requestLine: string, headers: Record<st
     socket.on('error', reject);
     socket.on('end', () => {
       const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(data)?.[1] ?? 0);
-      const body = data.slice(data.indexOf('\r\n\r\n') + 4);
+      const head = data.slice(0, data.indexOf('\r\n\r\n'));
+      let body = data.slice(head.length + 4);
+      if (/^transfer-encoding:\s*chunked/im.test(head)) body = dechunk(body);
       resolve({ status, body, raw: data });
     });
     const own = Object.keys(headers).map((k) => k.toLowerCase());
@@ -108,4 +110,16 @@ export function rawRequest(port: number, requestLine: string, headers: Record<st
     const lines = [requestLine, ...defaults, ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`), '', ''];
     socket.write(lines.join('\r\n'));
   });
+}
+
+function dechunk(text: string): string {
+  let out = '';
+  let rest = text;
+  for (;;) {
+    const eol = rest.indexOf('\r\n');
+    const size = parseInt(rest.slice(0, eol), 16);
+    if (!(size > 0)) return out;
+    out += rest.slice(eol + 2, eol + 2 + size);
+    rest = rest.slice(eol + 2 + size + 2);
+  }
 }

@@ -1,0 +1,40 @@
+import { describe, expect, it } from 'vitest';
+import { matchScope, patternMatches, templateOf } from './scope-rules.ts';
+
+const RULES = [
+  { method: 'GET', pathPattern: '/invoices/export', scope: 'invoices.export' },
+  { method: 'GET', pathPattern: '/invoices/**', scope: 'invoices.read' },
+  { method: 'POST', pathPattern: '/invoices', scope: 'invoices.write' },
+  { method: '*', pathPattern: '/customers/{id}', scope: 'customers.read' },
+  { method: 'DELETE', pathPattern: '/customers/:id/notes/*', scope: 'customers.write' },
+];
+
+describe('scope rules', () => {
+  it('matches literal, parameter and trailing ** segments', () => {
+    expect(patternMatches('/a/{id}', ['a', '1'])).toBe(true);
+    expect(patternMatches('/a/{id}', ['a'])).toBe(false);
+    expect(patternMatches('/a/{id}', ['a', '1', '2'])).toBe(false);
+    expect(patternMatches('/a/**', ['a'])).toBe(true);
+    expect(patternMatches('/a/**', ['a', 'b', 'c'])).toBe(true);
+    expect(patternMatches('/a/**', ['b'])).toBe(false);
+  });
+
+  it('takes the first matching rule, so narrow rules placed first win', () => {
+    expect(matchScope(RULES, 'GET', ['invoices', 'export'])).toMatchObject({ mapped: true, scope: 'invoices.export' });
+    expect(matchScope(RULES, 'GET', ['invoices', '7'])).toMatchObject({ mapped: true, scope: 'invoices.read', template: '/invoices/**' });
+  });
+
+  it('matches methods exactly or by *, and HEAD as GET', () => {
+    expect(matchScope(RULES, 'post', ['invoices'])).toMatchObject({ scope: 'invoices.write' });
+    expect(matchScope(RULES, 'PUT', ['invoices']).mapped).toBe(false);
+    expect(matchScope(RULES, 'PATCH', ['customers', '9'])).toMatchObject({ scope: 'customers.read' });
+    expect(matchScope(RULES, 'HEAD', ['invoices', '1'])).toMatchObject({ scope: 'invoices.read' });
+    expect(matchScope(RULES, 'DELETE', ['customers', '9', 'notes', '3'])).toMatchObject({ scope: 'customers.write' });
+  });
+
+  it('reports unmapped calls with a template free of identifiers', () => {
+    expect(matchScope(RULES, 'GET', ['reports', '2024', 'usr_8f3a9c2d1e'])).toEqual({ mapped: false, template: '/reports/{id}/{id}' });
+    expect(templateOf(['v2', 'items', '550e8400-e29b-41d4-a716-446655440000'])).toBe('/v2/items/{id}');
+    expect(templateOf(['users', 'me'])).toBe('/users/me');
+  });
+});
