@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import type { HTTPMethods, LightMyRequestResponse } from 'fastify';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -57,6 +59,11 @@ for (const kind of DATABASES) {
     let providerId: string;
     const exchanges: Exchange[] = [];
     const badRequests: Exchange[] = [];
+    /** Calls that make Custody use the secrets: the gateway attaches the access token, refresh sends the refresh token and client secret. */
+    const useCalls: Exchange[] = [];
+    /** What the loopback issuer/API received: proof the secrets were really used. */
+    const received: string[] = [];
+    let upstream: http.Server;
 
     const send = async (list: Exchange[], what: string, method: HTTPMethods, url: string, payload?: unknown, headers: Record<string, string> = {}) => {
       const res = await h.app.inject({ method, url, headers: { ...bearer(admin), ...headers }, ...(payload === undefined ? {} : { payload: payload as string }) });
@@ -66,16 +73,31 @@ for (const kind of DATABASES) {
     const api = (method: HTTPMethods, url: string, payload?: unknown) => send(exchanges, 'api', method, url, payload);
 
     beforeAll(async () => {
+      // A loopback issuer and API: the token endpoint refuses the client, the API answers 200.
+      upstream = http.createServer((req, res) => {
+        let body = '';
+        req.on('data', (c) => (body += c));
+        req.on('end', () => {
+          received.push(`${req.method} ${req.url}\n${JSON.stringify(req.headers)}\n${body}`);
+          const isToken = req.url === '/token';
+          res.writeHead(isToken ? 400 : 200, { 'content-type': 'application/json' });
+          res.end(isToken ? '{"error":"invalid_client","error_description":"client authentication failed"}' : '{"ok":true}');
+        });
+      });
+      await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
+      const base = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
       h = await startHarness(kind, { env: { CUSTODY_BODY_LIMIT_BYTES: String(64 * 1024) } });
       admin = await keyFor(h, 'admin');
       const tenantId = (await api('POST', '/v1/tenants', { name: `acme-${randomBytes(3).toString('hex')}` })).json().id;
       const provider = await api('POST', '/v1/providers', {
         name: `issuer-${randomBytes(3).toString('hex')}`,
-        tokenEndpoint: 'https://issuer.example.com/token',
-        revocationEndpoint: 'https://issuer.example.com/revoke',
+        tokenEndpoint: `${base}/token`,
         clientId: 'custody-client',
         clientSecret: CLIENT_SECRET,
-        apiBaseUrls: ['https://api.example.com/v1'],
+        apiBaseUrls: [`${base}/api`],
+        development: true,
+        allowPrivateNetwork: true,
+        unmappedCalls: 'allow',
       });
       expect(provider.statusCode).toBe(201);
       providerId = provider.json().id;
@@ -94,6 +116,11 @@ for (const kind of DATABASES) {
       expect(registered.statusCode).toBe(201);
       tokenId = registered.json().id;
       const second = (await api('POST', '/v1/tokens', { ...body, accessToken: `${ACCESS}-2`, refreshToken: `${REFRESH}-2` })).json().id;
+
+      const use = (method: HTTPMethods, url: string, payload?: unknown, headers: Record<string, string> = {}) => send(useCalls, 'use', method, url, payload, headers);
+      const workload = await keyFor(h, 'workload', tenantId, 'billing-sync');
+      expect((await use('GET', `/gw/${tokenId}/invoices?page=1`, undefined, bearer(workload))).statusCode).toBe(200);
+      await use('POST', `/v1/tokens/${second}/refresh`, {});
 
       await api('GET', `/v1/tokens/${tokenId}`);
       await api('GET', '/v1/tokens?limit=1000');
@@ -139,7 +166,10 @@ for (const kind of DATABASES) {
       await bad('client secret of the wrong type', 'POST', '/v1/providers', { name: 'p', tokenEndpoint: 'https://issuer.example.com', clientId: 'c', clientSecret: { value: CLIENT_SECRET }, apiBaseUrls: ['https://x'] });
       await bad('secret without a key', 'POST', '/v1/tokens', body, { authorization: `Bearer ${ACCESS}` });
     });
-    afterAll(() => h.close());
+    afterAll(async () => {
+      await h.close();
+      await new Promise((r) => upstream.close(r));
+    });
 
     it('stores the canary so that the vault gives it back (the searches below are not vacuous)', async () => {
       const row = await h.custody.storage.db.selectFrom('tokens').select(['tenant_id', 'access_token_enc', 'refresh_token_enc']).where('id', '=', tokenId).executeTakeFirstOrThrow();
@@ -155,6 +185,19 @@ for (const kind of DATABASES) {
       expect(exchanges.length).toBeGreaterThanOrEqual(24);
       for (const { what, res } of exchanges) {
         expect(res.statusCode, `${what} → ${res.body.slice(0, 300)}`).toBeLessThan(300);
+        expect(leaks(responseText(res)), what).toEqual([]);
+      }
+    });
+
+    it('uses the secrets (gateway call, refresh at the issuer) without returning or logging them', () => {
+      const sent = received.join('\n');
+      expect(sent).toContain(`Bearer ${ACCESS}`);
+      expect(sent).toContain(REFRESH);
+      const basic = [...sent.matchAll(/Basic ([A-Za-z0-9+/=]+)/g)].map((m) => decodeURIComponent(Buffer.from(m[1]!, 'base64').toString('utf8')));
+      expect(basic.includes(`custody-client:${CLIENT_SECRET}`) || sent.includes(`client_secret=${CLIENT_SECRET}`)).toBe(true);
+      expect(useCalls).toHaveLength(2);
+      for (const { what, res } of useCalls) {
+        expect(res.statusCode, `${what} → ${res.body.slice(0, 300)}`).not.toBe(500);
         expect(leaks(responseText(res)), what).toEqual([]);
       }
     });
