@@ -28,7 +28,7 @@ export interface GatewayFixture {
   keyB: string;
   keyOtherWorkload: string;
   adminKey: string;
-  call(tokenId: string, path: string, init?: { method?: string; key?: string; headers?: Record<string, string>; body?: string | Buffer }): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; text: string; json: () => any }>;
+  call(tokenId: string, path: string, init?: { method?: string; key?: string; headers?: Record<string, string>; body?: string | Buffer }): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; text: string; json: () => any }>; // eslint-disable-line @typescript-eslint/no-explicit-any -- test responses are read ad hoc
   createProvider(input: Partial<CreateProviderInput>): Promise<string>;
   createToken(providerId: string, opts?: { tenantId?: string; scopes?: string[]; workloads?: string[]; accessToken?: string }): Promise<string>;
   close(): Promise<void>;

@@ -33,6 +33,7 @@ export function joinTarget(base: string, rawPath: string, rawQuery: string): Joi
   }
   if (rawPath !== '' && !rawPath.startsWith('/')) return { ok: false, reason: 'the path must start with /' };
   if (!PATH_CHARS.test(rawPath)) return { ok: false, reason: 'the path contains characters that are not allowed' };
+  // eslint-disable-next-line no-control-regex -- refusing control characters is the point
   if (/[\u0000-\u0020\u007f#]/.test(rawQuery)) return { ok: false, reason: 'the query contains characters that are not allowed' };
 
   const segments = rawPath === '' ? [] : rawPath.slice(1).split('/');
@@ -47,6 +48,7 @@ export function joinTarget(base: string, rawPath: string, rawQuery: string): Joi
     const value = decodeSegment(raw);
     if (value === null) return { ok: false, reason: 'the path contains a malformed percent escape' };
     if (value === '.' || value === '..') return { ok: false, reason: 'the path contains a dot segment (. or ..)' };
+    // eslint-disable-next-line no-control-regex -- refusing control characters is the point
     if (/[/\\\u0000-\u001f\u007f]/.test(value)) return { ok: false, reason: 'the path contains an encoded slash, backslash or control character' };
     if (DOUBLE_ENCODED.test(value)) return { ok: false, reason: 'the path contains a double-encoded character' };
     decoded.push(value);
