@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
-import { createCustody, type Custody } from '../../src/app/custody.ts';
+import { createCustody, type Custody, type CustodyOptions } from '../../src/app/custody.ts';
 import { systemPrincipal, type Principal, type Role } from '../../src/auth/roles.ts';
 import { loadConfig, type Config } from '../../src/config/config.ts';
 import { buildServer } from '../../src/http/server.ts';
@@ -31,6 +31,8 @@ export interface HarnessOptions {
   keyring?: string;
   /** Reuse a database (e.g. to restart on the same data). */
   database?: TestDatabase;
+  /** OAuth client and outbox tuning (short timeouts and backoff in tests). */
+  oauth?: CustodyOptions['oauth'];
 }
 
 /** A migrated Custody on its own fresh database, with the HTTP server built (not listening). */
@@ -52,7 +54,7 @@ export async function startHarness(kind: DatabaseKind, options: HarnessOptions =
     },
   });
   const logger = createLogger('info', sink);
-  const custody = await createCustody(config, { logger, migrate: true, ...(options.clock ? { clock: options.clock } : {}) });
+  const custody = await createCustody(config, { logger, migrate: true, ...(options.clock ? { clock: options.clock } : {}), ...(options.oauth ? { oauth: options.oauth } : {}) });
   const app = await buildServer(custody);
   await app.ready();
   return {

@@ -1,0 +1,201 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import Provider from 'oidc-provider';
+
+/**
+ * A real OpenID provider (oidc-provider) on loopback for the OAuth tests and benchmarks: code +
+ * PKCE, refresh with rotation, revocation (RFC 7009), introspection (RFC 7662). Its dev
+ * login/consent forms are driven by `consent()` below. Request counts let tests assert "exactly one
+ * refresh" at the issuer.
+ */
+export interface TestIssuer {
+  issuer: string;
+  clientId: string;
+  clientSecret: string;
+  provider: Provider;
+  counts: { refresh: number; revocation: number; introspection: number; authorizationCode: number };
+  close(): Promise<void>;
+}
+
+export const TEST_CLIENT_ID = 'custody-test-client';
+export const TEST_CLIENT_SECRET = 'custody-test-client-secret-0123456789';
+
+export async function startTestIssuer(opts: { redirectUris: string[]; accessTokenTtl?: number }): Promise<TestIssuer> {
+  const counts = { refresh: 0, revocation: 0, introspection: 0, authorizationCode: 0 };
+  let handler: http.RequestListener = (_req, res) => res.writeHead(503).end();
+  const server = http.createServer((req, res) => {
+    if (req.method === 'POST' && req.url?.startsWith('/token/revocation')) counts.revocation++;
+    if (req.method === 'POST' && req.url?.startsWith('/token/introspection')) counts.introspection++;
+    handler(req, res);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const provider = new Provider(issuer, {
+    clients: [
+      {
+        client_id: TEST_CLIENT_ID,
+        client_secret: TEST_CLIENT_SECRET,
+        redirect_uris: opts.redirectUris,
+        grant_types: ['authorization_code', 'refresh_token'],
+        response_types: ['code'],
+        token_endpoint_auth_method: 'client_secret_basic',
+      },
+    ],
+    async findAccount(_ctx: unknown, id: string) {
+      return { accountId: id, claims: async () => ({ sub: id, email: `${id}@customer.example`, email_verified: true }) };
+    },
+    claims: { openid: ['sub'], email: ['email', 'email_verified'] },
+    scopes: ['openid', 'offline_access', 'email', 'api:read', 'api:write'],
+    // Real issuers (Google, Microsoft) put email in the ID token of a code flow; so does this one.
+    conformIdTokenClaims: false,
+    features: {
+      devInteractions: { enabled: true },
+      revocation: { enabled: true, allowedPolicy: () => true },
+      introspection: { enabled: true, allowedPolicy: () => true },
+    },
+    pkce: { required: () => true },
+    rotateRefreshToken: true,
+    ttl: { IdToken: 3600, AccessToken: opts.accessTokenTtl ?? 3600, RefreshToken: 14 * 86400, AuthorizationCode: 60, Grant: 14 * 86400, Session: 3600, Interaction: 600 },
+    cookies: { keys: ['custody-test-cookie-key'] },
+  });
+  provider.on('grant.success', (ctx: { oidc: { params?: { grant_type?: string } } }) => {
+    const grantType = ctx.oidc.params?.grant_type;
+    if (grantType === 'refresh_token') counts.refresh++;
+    if (grantType === 'authorization_code') counts.authorizationCode++;
+  });
+  // Quiet: expected protocol errors (invalid_grant in tests) are not noise worth printing.
+  provider.on('server_error', () => {});
+  handler = provider.callback();
+  return {
+    issuer,
+    clientId: TEST_CLIENT_ID,
+    clientSecret: TEST_CLIENT_SECRET,
+    provider,
+    counts,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+/**
+ * Plays the customer administrator in a browser: follows redirects by hand with a cookie jar,
+ * posts the provider's login and consent forms, and returns the URL the issuer sends back to
+ * Custody (`callbackPrefix…?code=…&state=…`). `deny` aborts at the first interaction instead.
+ */
+export async function consent(authorizationUrl: string, account: string, callbackPrefix: string, opts: { deny?: boolean } = {}): Promise<string> {
+  const jar = new Map<string, string>();
+  let url = authorizationUrl;
+  let init: { method: string; body?: string } = { method: 'GET' };
+  for (let hop = 0; hop < 25; hop++) {
+    const headers: Record<string, string> = { cookie: [...jar].map(([k, v]) => `${k}=${v}`).join('; ') };
+    if (init.body) headers['content-type'] = 'application/x-www-form-urlencoded';
+    const res = await fetch(url, { ...init, headers, redirect: 'manual' });
+    for (const c of res.headers.getSetCookie()) {
+      const [pair] = c.split(';');
+      const eq = pair!.indexOf('=');
+      const name = pair!.slice(0, eq).trim();
+      const value = pair!.slice(eq + 1).trim();
+      if (value === '' || /expires=Thu, 01 Jan 1970/i.test(c)) jar.delete(name);
+      else jar.set(name, value);
+    }
+    if (res.status >= 300 && res.status < 400) {
+      await res.arrayBuffer();
+      const next = new URL(res.headers.get('location')!, url).toString();
+      if (next.startsWith(callbackPrefix)) return next;
+      url = next;
+      init = { method: 'GET' };
+      continue;
+    }
+    const html = await res.text();
+    if (res.status !== 200) throw new Error(`issuer answered ${res.status} at ${url}: ${html.slice(0, 300)}`);
+    const action = /<form[^>]*action="([^"]+)"/.exec(html)?.[1];
+    const prompt = /name="prompt" value="([^"]+)"/.exec(html)?.[1];
+    if (!action || !prompt) throw new Error(`no interaction form at ${url}`);
+    const formUrl = new URL(action.replace(/&amp;/g, '&'), url);
+    if (opts.deny) {
+      // The dev interactions' "cancel" link: ends the request with access_denied.
+      url = new URL(`${formUrl.pathname.replace(/\/(login|confirm)$/, '')}/abort`, url).toString();
+      init = { method: 'GET' };
+      continue;
+    }
+    url = formUrl.toString();
+    init = { method: 'POST', body: new URLSearchParams(prompt === 'login' ? { prompt, login: account, password: 'any' } : { prompt }).toString() };
+  }
+  throw new Error('consent did not finish in 25 hops');
+}
+
+export type Fault = { kind: '503'; retryAfter?: string } | { kind: 'hang' };
+
+/**
+ * A small forwarder in front of the issuer that injects faults per path: each request to a path
+ * takes the next queued fault, or passes through when none is queued. `received` counts arrivals.
+ */
+export async function startFaultForwarder(target: string) {
+  const faults = new Map<string, Fault[]>();
+  const received = new Map<string, number>();
+  const hung = new Set<http.ServerResponse>();
+  const server = http.createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0]!;
+    received.set(path, (received.get(path) ?? 0) + 1);
+    const fault = faults.get(path)?.shift();
+    if (fault?.kind === '503') {
+      req.resume();
+      res.writeHead(503, { 'content-type': 'application/json', ...(fault.retryAfter ? { 'retry-after': fault.retryAfter } : {}) });
+      res.end(JSON.stringify({ error: 'temporarily_unavailable' }));
+      return;
+    }
+    if (fault?.kind === 'hang') {
+      req.resume();
+      hung.add(res);
+      return;
+    }
+    const upstream = http.request(new URL(req.url ?? '/', target), { method: req.method, headers: { ...req.headers, host: new URL(target).host } }, (up) => {
+      res.writeHead(up.statusCode ?? 502, up.headers);
+      up.pipe(res);
+    });
+    upstream.on('error', () => res.writeHead(502).end());
+    req.pipe(upstream);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return {
+    url,
+    received,
+    inject(path: string, ...queued: Fault[]) {
+      faults.set(path, [...(faults.get(path) ?? []), ...queued]);
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const r of hung) r.destroy();
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+/** Minimal shape of the harness this helper needs (kept structural so the harness stays independent). */
+interface InjectingApp {
+  inject(opts: { method: 'GET'; url: string; headers?: Record<string, string> }): Promise<{ statusCode: number; headers: Record<string, unknown>; body: string }>;
+}
+
+/**
+ * The whole consent through Custody's API: GET /v1/connect (as `key`), the customer approving as
+ * `account` at the issuer, then the issuer's redirect delivered to /oauth/callback. Returns the
+ * callback's status and page, and the token id it names on success.
+ */
+export async function connectThroughCustody(
+  app: InjectingApp,
+  opts: { key: string; providerId: string; tenantId: string; account: string; publicUrl: string; owner?: string; purpose?: string; scope?: string; deny?: boolean },
+): Promise<{ status: number; html: string; tokenId: string | null; callbackUrl: string }> {
+  const q = new URLSearchParams({ tenantId: opts.tenantId, owner: opts.owner ?? 'team-integrations', purpose: opts.purpose ?? 'sync invoices' });
+  if (opts.scope) q.set('scope', opts.scope);
+  const started = await app.inject({ method: 'GET', url: `/v1/connect/${opts.providerId}?${q}`, headers: { authorization: `Bearer ${opts.key}` } });
+  if (started.statusCode !== 302) throw new Error(`connect answered ${started.statusCode}: ${started.body}`);
+  const callbackPrefix = `${opts.publicUrl}/oauth/callback`;
+  const callbackUrl = await consent(String(started.headers.location), opts.account, callbackPrefix, { deny: opts.deny ?? false });
+  const done = await app.inject({ method: 'GET', url: callbackUrl.slice(opts.publicUrl.length) });
+  return { status: done.statusCode, html: done.body, tokenId: /\((tok_[0-9A-Z]{26})\)/.exec(done.body)?.[1] ?? null, callbackUrl };
+}
