@@ -167,6 +167,9 @@ export async function startFaultForwarder(target: string) {
     inject(path: string, ...queued: Fault[]) {
       faults.set(path, [...(faults.get(path) ?? []), ...queued]);
     },
+    clear(path: string) {
+      faults.delete(path);
+    },
     close: () =>
       new Promise<void>((resolve) => {
         for (const r of hung) r.destroy();
