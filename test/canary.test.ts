@@ -57,6 +57,9 @@ for (const kind of DATABASES) {
     let admin: string;
     let tokenId: string;
     let providerId: string;
+    /** The secret halves of API keys: shown once at creation, then only ever compared as a hash. */
+    let keySecrets: string[];
+    let keyCreation: LightMyRequestResponse;
     const exchanges: Exchange[] = [];
     const badRequests: Exchange[] = [];
     /** Calls that make Custody use the secrets: the gateway attaches the access token, refresh sends the refresh token and client secret. */
@@ -137,6 +140,10 @@ for (const kind of DATABASES) {
       await api('GET', '/v1/providers');
       await api('GET', `/v1/providers/${providerId}`);
       await api('GET', '/v1/tenants');
+      keyCreation = await h.app.inject({ method: 'POST', url: '/v1/api-keys', headers: bearer(admin), payload: { role: 'security', name: 'canary-key' } });
+      const securityKey = keyCreation.json().key as string;
+      expect((await h.app.inject({ method: 'GET', url: '/v1/tokens', headers: bearer(securityKey) })).statusCode).toBe(200);
+      keySecrets = [admin, securityKey].map((k) => k.split('_').at(-1)!);
       await api('GET', '/v1/api-keys');
       await api('GET', '/openapi.json');
       await api('GET', '/docs');
@@ -181,9 +188,10 @@ for (const kind of DATABASES) {
       expect(leaks(Buffer.from(`xy${ACCESS}`).toString('base64')).length).toBeGreaterThan(0);
     });
 
-    it('never returns the canary in any API response (register, get, list, patch, transitions, ledger, openapi, docs, metrics)', () => {
+    it('never returns the canary, or an API key after its creation, in any API response (register, get, list, patch, transitions, ledger, openapi, docs, metrics)', () => {
       expect(exchanges.length).toBeGreaterThanOrEqual(24);
       for (const { what, res } of exchanges) {
+        for (const secret of keySecrets) expect(responseText(res), `${what} returned an API key`).not.toContain(secret);
         expect(res.statusCode, `${what} → ${res.body.slice(0, 300)}`).toBeLessThan(300);
         expect(leaks(responseText(res)), what).toEqual([]);
       }
@@ -212,14 +220,15 @@ for (const kind of DATABASES) {
       }
     });
 
-    it('never writes the canary to a log line', () => {
+    it('never writes the canary, or an API key, to a log line', () => {
       const text = h.logs.join('');
       expect(text).toContain('incoming request');
       expect(text).toContain(tokenId);
       expect(leaks(text)).toEqual([]);
+      for (const secret of keySecrets) expect(text).not.toContain(secret);
     });
 
-    it('never stores the canary in clear or base64 in the database', async () => {
+    it('never stores the canary in clear or base64, or an API key\'s secret, in the database', async () => {
       let dump: string;
       if (h.db.kind === 'sqlite') {
         const files = [h.db.file!, `${h.db.file}-wal`, `${h.db.file}-shm`].filter((f) => fs.existsSync(f));
@@ -245,6 +254,9 @@ for (const kind of DATABASES) {
       }
       expect(dump).toContain(tokenId);
       expect(leaks(dump)).toEqual([]);
+      // API keys are stored as hashes: the secret half is nowhere in the database.
+      for (const secret of keySecrets) expect(dump).not.toContain(secret);
+      expect(keyCreation.json().key).toContain(keySecrets[1]);
     });
   });
 }
