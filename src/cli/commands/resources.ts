@@ -131,6 +131,48 @@ export function registerResources(program: Command) {
     });
 
   const providers = program.command('providers').description('Issuers and their APIs (through a server)');
+  withApi(providers.command('add <name>').description('Register an issuer: its endpoints are discovered from --issuer (RFC 8414 / OpenID discovery) unless given'))
+    .option('--issuer <url>', 'the issuer; its discovery document supplies the endpoints not given below')
+    .option('--token-endpoint <url>', 'token endpoint (required without --issuer)')
+    .option('--authorization-endpoint <url>', 'authorization endpoint (for customer consent)')
+    .option('--revocation-endpoint <url>', 'RFC 7009 revocation endpoint')
+    .option('--introspection-endpoint <url>', 'RFC 7662 introspection endpoint')
+    .requiredOption('--client-id <id>', "Custody's client id at the issuer")
+    .option('--client-secret-env <name>', 'read the client secret from this environment variable (never from a flag: flags land in shell history)')
+    .requiredOption('--api-base-url <url...>', 'the only API origins/paths the gateway may forward to')
+    .option('--development', 'a local development issuer: plain http allowed on loopback')
+    .option('--json', 'print JSON')
+    .action(async (name: string, flags) => {
+      if (!flags.issuer && !flags.tokenEndpoint) throw new CliError('Give --issuer (to discover the endpoints) or --token-endpoint.');
+      let clientSecret: string | undefined;
+      if (flags.clientSecretEnv) {
+        clientSecret = process.env[flags.clientSecretEnv];
+        if (!clientSecret) throw new CliError(`The environment variable ${flags.clientSecretEnv} is empty or not set.`);
+      }
+      const body: Record<string, unknown> = { name, clientId: flags.clientId, apiBaseUrls: flags.apiBaseUrl };
+      const set = (key: string, value: unknown) => value !== undefined && (body[key] = value);
+      set('issuer', flags.issuer);
+      set('tokenEndpoint', flags.tokenEndpoint);
+      set('authorizationEndpoint', flags.authorizationEndpoint);
+      set('revocationEndpoint', flags.revocationEndpoint);
+      set('introspectionEndpoint', flags.introspectionEndpoint);
+      set('clientSecret', clientSecret);
+      if (flags.development) body.development = true;
+      const p = await apiClient(flags)<Static<typeof ProviderSchema>>('POST', '/v1/providers', body);
+      if (flags.json) return console.log(JSON.stringify(p, null, 2));
+      const yes = (v: boolean | null) => (v === null ? 'unknown yet' : v ? 'yes' : 'no');
+      console.log(
+        [
+          `Registered provider ${p.id} (${p.name})${p.discoveredAt ? ` — discovered from ${p.issuer}` : ''}`,
+          `  token endpoint    ${p.tokenEndpoint}`,
+          `  authorization     ${p.authorizationEndpoint ?? '(none: no customer consent)'}`,
+          `  revocation        ${p.revocationEndpoint ?? '(none: tokens can only be blocked in the gateway)'}`,
+          `  introspection     ${p.introspectionEndpoint ?? '(none: revocations cannot be verified)'}`,
+          `  supports          PKCE S256: ${yes(p.supports.pkceS256)}; refresh rotation: ${yes(p.supports.refreshRotation)}`,
+          `  revocation path   ${p.revocation.supported ? (p.revocation.verified ? 'verified' : 'not yet verified (verified by the first confirmed revocation)') : 'none'}`,
+        ].join('\n'),
+      );
+    });
   withApi(providers.command('list').description('List providers'))
     .option('--json', 'print JSON')
     .action(async (flags) => {
