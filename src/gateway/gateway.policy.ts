@@ -19,7 +19,7 @@ export interface CallRequest {
 }
 
 export type Decision =
-  | { ok: true; target: URL; host: string; scope: string | null; unmapped: boolean; template: string }
+  | { ok: true; target: URL; requestPath: string; host: string; scope: string | null; unmapped: boolean; template: string }
   | { ok: false; code: ErrorCode; message?: string; host: string | null; scope: string | null; unmapped: boolean; template: string };
 
 const STATE_DENIALS: Partial<Record<string, ErrorCode>> = {
@@ -63,8 +63,8 @@ export function decideCall(token: GatewayToken | null, call: CallRequest): Decis
         template: match.template,
       });
     }
-    return { ok: true, target: joined.url, host, scope: match.scope, unmapped: false, template: match.template };
+    return { ok: true, target: joined.url, requestPath: joined.requestPath, host, scope: match.scope, unmapped: false, template: match.template };
   }
   if (token.provider.unmappedCalls !== 'allow') return denied('unmapped_call_refused', { host, unmapped: true, template: match.template });
-  return { ok: true, target: joined.url, host, scope: null, unmapped: true, template: match.template };
+  return { ok: true, target: joined.url, requestPath: joined.requestPath, host, scope: null, unmapped: true, template: match.template };
 }

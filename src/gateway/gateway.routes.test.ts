@@ -29,6 +29,10 @@ for (const kind of DATABASES) {
       expect(seen.headers.cookie).toBeUndefined();
       expect(seen.headers['x-request-id']).toBe('abc');
       expect(seen.headers.host).toBe(`127.0.0.1:${f.upstream.port}`);
+      // The query goes upstream byte for byte, not re-encoded.
+      const raw = await rawRequest(f.port, `GET /gw/${f.tokenA}/invoices/1?name=O'Brien&tag=%E2%9C%93&empty= HTTP/1.1`, { authorization: `Bearer ${f.keyA}` });
+      expect(raw.status).toBe(200);
+      expect(lastReceived().url).toBe("/api/invoices/1?name=O'Brien&tag=%E2%9C%93&empty=");
     });
 
     it('strips upstream Set-Cookie and hop-by-hop headers, passes the others', async () => {

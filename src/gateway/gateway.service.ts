@@ -192,7 +192,7 @@ export function createGatewayService(deps: GatewayDeps) {
       try {
         response = await guard.dispatcherFor(t.provider.allowPrivateNetwork).request({
           origin: decision.target.origin,
-          path: `${decision.target.pathname}${decision.target.search}`,
+          path: decision.requestPath,
           method: call.method as never,
           headers,
           body,

@@ -8,6 +8,8 @@ describe('joining a caller path onto the API base', () => {
     const r = joinTarget(BASE, '/invoices/INV%2D7', 'a=1&b=%20x');
     expect(r.ok && r.url.toString()).toBe('https://api.example.com/v1/invoices/INV%2D7?a=1&b=%20x');
     expect(r.ok && r.segments).toEqual(['invoices', 'INV-7']);
+    const quoted = joinTarget(BASE, '/x', "q='a'&b=%27");
+    expect(quoted.ok && quoted.requestPath).toBe("/v1/x?q='a'&b=%27");
   });
 
   it('handles a base with a trailing slash, a root base and an empty path', () => {

@@ -5,7 +5,16 @@
  * twice), encoded slashes and backslashes, empty segments, control characters. The result is
  * built from the base's origin, so the host can never come from the caller.
  */
-export type JoinResult = { ok: true; url: URL; path: string; segments: string[] } | { ok: false; reason: string };
+export type JoinResult =
+  | {
+      ok: true;
+      url: URL;
+      /** What goes on the request line: the joined path and the caller's query, byte for byte. */
+      requestPath: string;
+      path: string;
+      segments: string[];
+    }
+  | { ok: false; reason: string };
 
 const DOUBLE_ENCODED = /%(?:2e|2f|5c|25|00)/i;
 // Characters a request line may carry in a path: RFC 3986 pchar plus '/' and percent escapes.
@@ -19,18 +28,32 @@ function decodeSegment(raw: string): string | null {
   }
 }
 
+// Parsed base URLs, by text: a handful per provider, parsed once rather than on every call.
+const parsedBases = new Map<string, { origin: string; pathname: string } | null>();
+
+function parseBase(base: string): { origin: string; pathname: string } | null {
+  let parsed = parsedBases.get(base);
+  if (parsed === undefined) {
+    try {
+      const u = new URL(base);
+      parsed = { origin: u.origin, pathname: u.pathname };
+    } catch {
+      parsed = null;
+    }
+    if (parsedBases.size > 10_000) parsedBases.clear();
+    parsedBases.set(base, parsed);
+  }
+  return parsed;
+}
+
 /**
  * @param base a provider API base URL (absolute, http(s), no query), e.g. https://api.example.com/v1
  * @param rawPath the path after /gw/{tokenId}, as received (still percent-encoded), '' or starting with '/'
  * @param rawQuery the query string without '?', as received, or ''
  */
 export function joinTarget(base: string, rawPath: string, rawQuery: string): JoinResult {
-  let baseUrl: URL;
-  try {
-    baseUrl = new URL(base);
-  } catch {
-    return { ok: false, reason: 'the provider API base URL is not valid' };
-  }
+  const baseUrl = parseBase(base);
+  if (!baseUrl) return { ok: false, reason: 'the provider API base URL is not valid' };
   if (rawPath !== '' && !rawPath.startsWith('/')) return { ok: false, reason: 'the path must start with /' };
   if (!PATH_CHARS.test(rawPath)) return { ok: false, reason: 'the path contains characters that are not allowed' };
   // eslint-disable-next-line no-control-regex -- refusing control characters is the point
@@ -63,7 +86,7 @@ export function joinTarget(base: string, rawPath: string, rawQuery: string): Joi
   if (basePath !== '' && url.pathname !== basePath && !url.pathname.startsWith(`${basePath}/`)) {
     return { ok: false, reason: 'the target leaves the provider base path' };
   }
-  return { ok: true, url, path: rawPath === '' ? '/' : rawPath, segments: decoded };
+  return { ok: true, url, requestPath: `${path}${rawQuery ? `?${rawQuery}` : ''}`, path: rawPath === '' ? '/' : rawPath, segments: decoded };
 }
 
 /** Splits a request URL after the /gw/{tokenId} prefix into raw path and raw query. */
