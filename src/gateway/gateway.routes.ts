@@ -65,7 +65,10 @@ export function gatewayRoutes(gateway: GatewayService): FastifyPluginAsync {
         'scope_not_granted, unmapped_call_refused, target_not_allowed; 413 body_too_large; 502 upstream_unavailable; ' +
         '504 upstream_timeout; 503 gateway_overloaded. Header x-custody-api-base picks another declared API base.',
     };
-    app.route({ method: METHODS, url: '/gw/:tokenId', config: { permission: 'gateway.use' }, schema: { ...schema, hide: true }, handler });
-    app.route({ method: METHODS, url: '/gw/:tokenId/*', config: { permission: 'gateway.use' }, schema, handler });
+    // Every call is already a usage event; two info log lines per call would double the record
+    // and cost the hot path, so gateway requests log only warnings and errors.
+    const common = { method: METHODS, config: { permission: 'gateway.use' as const }, logLevel: 'warn' as const, handler };
+    app.route({ ...common, url: '/gw/:tokenId', schema: { ...schema, hide: true } });
+    app.route({ ...common, url: '/gw/:tokenId/*', schema });
   };
 }
