@@ -29,7 +29,8 @@ export interface UsageRecorderOptions {
 export function createUsageRecorder(opts: UsageRecorderOptions) {
   const { storage, ledger, logger } = opts;
   const repo = createUsageRepo();
-  const batchSize = opts.batchSize ?? 500;
+  // Small batches: on SQLite a batch is written synchronously, so its size bounds the pause it causes.
+  const batchSize = opts.batchSize ?? 200;
   const flushIntervalMs = opts.flushIntervalMs ?? 200;
   let queue: UsageEvent[] = [];
   let flushing: Promise<void> | null = null;
