@@ -7,7 +7,7 @@ import { Secret } from '../shared/secret.ts';
 import { fixedClock } from '../shared/clock.ts';
 import { DATABASES } from '../../test/support/databases.ts';
 import { bearer, keyFor, startHarness, type Harness } from '../../test/support/harness.ts';
-import { connectThroughCustody, startTestIssuer, type TestIssuer } from '../../test/support/oidc.ts';
+import { connectThroughCustody, startFaultForwarder, startTestIssuer, type TestIssuer } from '../../test/support/oidc.ts';
 
 const PUBLIC_URL = 'http://127.0.0.1:7420';
 
@@ -237,6 +237,31 @@ for (const kind of DATABASES) {
       const flowsText = JSON.stringify(await h.custody.storage.db.selectFrom('oauth_flows').selectAll().execute());
       const response = (await h.app.inject({ url: `/v1/tokens/${tokenId}`, headers: bearer(admin) })).body;
       for (const text of [ledgerText, flowsText, response, h.logs.join('')]) expect(text).not.toContain(access);
+    });
+
+    it('retries a refresh through transient issuer failures, and answers 502 refresh_failed when they persist', async () => {
+      const forwarder = await startFaultForwarder(issuer.issuer);
+      try {
+        const p = await h.app.inject({
+          method: 'POST',
+          url: '/v1/providers',
+          headers: bearer(admin),
+          payload: { name: `flaky-${randomBytes(2).toString('hex')}`, issuer: issuer.issuer, tokenEndpoint: `${forwarder.url}/token`, development: true, clientId: issuer.clientId, clientSecret: issuer.clientSecret, apiBaseUrls: ['https://api.example.com/'] },
+        });
+        expect(p.statusCode).toBe(201);
+        const { tokenId } = await connectThroughCustody(h.app, { key: adminA, providerId: p.json().id, tenantId: tenantA, account: 'kim', publicUrl: PUBLIC_URL });
+        forwarder.inject('/token', { kind: '503', retryAfter: '0' }, { kind: '503' });
+        const r = await h.app.inject({ method: 'POST', url: `/v1/tokens/${tokenId}/refresh`, headers: bearer(adminA), payload: {} });
+        expect(r.statusCode).toBe(200);
+        expect(r.json()).toMatchObject({ refreshed: true, rotated: true });
+        forwarder.inject('/token', { kind: '503' }, { kind: '503' }, { kind: '503' });
+        const failed = await h.app.inject({ method: 'POST', url: `/v1/tokens/${tokenId}/refresh`, headers: bearer(adminA), payload: {} });
+        expect(failed.statusCode).toBe(502);
+        expect(failed.json().error.code).toBe('refresh_failed');
+        expect((await getToken(tokenId!)).state).toBe('active');
+      } finally {
+        await forwarder.close();
+      }
     });
 
     if (kind === 'postgres') {

@@ -59,6 +59,9 @@ export function createRefreshService(deps: RefreshDeps) {
     const provider = await deps.providers.findRow(storage.db, providerId);
     const c = issuerClient(provider, await deps.providers.clientSecret(providerId), deps.requestTimeoutMs);
     let lastError: unknown;
+    // A timeout or dropped connection leaves it unknown whether the issuer rotated the refresh
+    // token; a later invalid_grant then proves nothing about the customer, so it is not a revocation.
+    let ambiguous = false;
     for (let attempt = 1; attempt <= deps.attempts; attempt++) {
       let waitMs = deps.retryBaseMs * 2 ** (attempt - 1);
       try {
@@ -73,7 +76,11 @@ export function createRefreshService(deps: RefreshDeps) {
         counters.refreshes++;
         return await oauth.processRefreshTokenResponse(c.as, c.client, response);
       } catch (err) {
-        if (err instanceof oauth.ResponseBodyError && err.error === 'invalid_grant') throw new RefusedByIssuer(err.error_description ?? 'invalid_grant');
+        if (err instanceof oauth.ResponseBodyError && err.error === 'invalid_grant') {
+          if (ambiguous) throw new CustodyError('refresh_failed', `The issuer refused the refresh of ${tokenId} after an attempt whose outcome is unknown (timeout); the customer may need to approve it again.`);
+          throw new RefusedByIssuer(err.error_description ?? 'invalid_grant');
+        }
+        if (!(err instanceof oauth.ResponseBodyError)) ambiguous = true;
         if (!isTransient(err) || attempt === deps.attempts) {
           lastError = err;
           break;
