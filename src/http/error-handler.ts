@@ -1,11 +1,13 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { CustodyError, ERROR_CODES, type ErrorCode, type ErrorDetail } from '../shared/errors.ts';
 
+// Serialised here, not by the route's response schema: a route that declares another shape for a
+// status (the consent callback answers 400 with an HTML page) would otherwise turn the error into "[object Object]".
 function send(reply: FastifyReply, request: FastifyRequest, code: ErrorCode, message?: string, details?: ErrorDetail[]) {
   return reply
     .status(ERROR_CODES[code].status)
-    .type('application/json')
-    .send({ error: { code, message: message ?? ERROR_CODES[code].message, requestId: request.id, ...(details?.length ? { details } : {}) } });
+    .type('application/json; charset=utf-8')
+    .send(JSON.stringify({ error: { code, message: message ?? ERROR_CODES[code].message, requestId: request.id, ...(details?.length ? { details } : {}) } }));
 }
 
 interface ValidationIssue {
