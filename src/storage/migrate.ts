@@ -3,6 +3,7 @@ import type { Storage } from './database.ts';
 import { foundationMigration } from './migrations/001-foundation.ts';
 import { gatewayMigration } from './migrations/003-gateway.ts';
 import { oauthMigration } from './migrations/002-oauth.ts';
+import { inventoryIndexesMigration } from './migrations/004-inventory-indexes.ts';
 import type { StorageDialect } from './dialect.ts';
 
 /**
@@ -14,6 +15,7 @@ export function migrationsFor(dialect: StorageDialect): Record<string, Migration
     '001-foundation': foundationMigration(dialect),
     '002-oauth': oauthMigration(dialect),
     '003-gateway': gatewayMigration(dialect),
+    '004-inventory-indexes': inventoryIndexesMigration(),
   };
 }
 
