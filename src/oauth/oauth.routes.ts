@@ -35,6 +35,8 @@ export function oauthRoutes(deps: { consent: ConsentService; refresh: RefreshSer
     });
 
     app.get('/oauth/callback', {
+      // The query carries the authorization code: keep the request out of the access log.
+      logLevel: 'warn',
       schema: {
         tags,
         summary: 'Where the issuer sends the customer back; answers with a page for a person',

@@ -63,6 +63,11 @@ for (const kind of DATABASES) {
       expect(p.discoveredAt).not.toBeNull();
     });
 
+    it('lists the consent, callback and refresh routes in /openapi.json', async () => {
+      const doc = (await h.app.inject({ url: '/openapi.json' })).json();
+      expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(['/v1/connect/{providerId}', '/oauth/callback', '/v1/tokens/{id}/refresh']));
+    });
+
     it('refuses a plain-http issuer with 400 validation_failed unless the provider is marked development', async () => {
       const r = await h.app.inject({
         method: 'POST',
@@ -228,8 +233,11 @@ for (const kind of DATABASES) {
       expect(alerts.map((a) => a.kind)).toEqual(['revoked_at_issuer']);
     });
 
-    it('never writes a credential into the ledger, the flows table or a response', async () => {
-      const { tokenId } = await connect('ivan');
+    it('never writes a credential (or the authorization code) into the ledger, the flows table, a response or the log', async () => {
+      const { tokenId, callbackUrl } = await connect('ivan');
+      const code = new URL(callbackUrl).searchParams.get('code')!;
+      expect(code.length).toBeGreaterThan(10);
+      expect(h.logs.join('')).not.toContain(code);
       const row = await h.custody.storage.db.selectFrom('tokens').select(['access_token_enc', 'tenant_id']).where('id', '=', tokenId!).executeTakeFirstOrThrow();
       const key = await h.custody.vault.loadDataKey(h.custody.storage.db, row.tenant_id, tokenId!);
       const access = h.custody.vault.decrypt(key, 'access_token', row.access_token_enc).reveal();
