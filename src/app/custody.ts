@@ -47,7 +47,11 @@ export async function createCustody(config: Config, options: CustodyOptions) {
       const { applied } = await migrateToLatest(storage);
       if (applied.length > 0) logger.info({ applied }, 'database migrated');
     }
-    const { keyring, createdFile } = openLocalKeyring(config.keyring, clock.now());
+    const { keyring, createdFile, looseFileMode } = openLocalKeyring(config.keyring, clock.now());
+    if (looseFileMode && config.keyring.kind === 'file') {
+      logger.warn({ keyFile: config.keyring.file, mode: looseFileMode }, 'the key file is readable by other users: chmod 600 it');
+      console.warn(`WARNING: key file ${config.keyring.file} has mode ${looseFileMode}; other users can read it. Run: chmod 600 ${config.keyring.file}`);
+    }
     if (createdFile) {
       const banner = '!'.repeat(78);
       logger.warn({ keyFile: createdFile }, 'generated a new development keyring');
@@ -74,7 +78,7 @@ export async function createCustody(config: Config, options: CustodyOptions) {
       clock,
       logger,
       handlers: { upstream_revocation: upstreamRevocation.handler },
-      options: { ...DEFAULT_OUTBOX_OPTIONS, ...options.oauth?.outbox },
+      options: { ...DEFAULT_OUTBOX_OPTIONS, giveUpAfterMs: config.revocationGiveUpMs, ...options.oauth?.outbox },
     });
     tokens.onCommittedChange((change) => {
       if (change.to === 'revoked') outbox.kick();

@@ -80,6 +80,8 @@ export interface OpenKeyringResult {
   keyring: LocalKeyring;
   /** Set when a development key file was generated just now. */
   createdFile?: string;
+  /** Set when the key file can be read by other users than its owner. */
+  looseFileMode?: string;
 }
 
 export function openLocalKeyring(source: KeyringSource, now: Date = new Date()): OpenKeyringResult {
@@ -129,5 +131,7 @@ export function openLocalKeyring(source: KeyringSource, now: Date = new Date()):
       }
     },
   };
-  return { keyring, ...(createdFile ? { createdFile } : {}) };
+  const mode = source.kind === 'file' ? fs.statSync(source.file).mode & 0o777 : 0;
+  const looseFileMode = (mode & 0o077) !== 0 ? mode.toString(8).padStart(4, '0') : undefined;
+  return { keyring, ...(createdFile ? { createdFile } : {}), ...(looseFileMode ? { looseFileMode } : {}) };
 }
