@@ -17,6 +17,8 @@ export interface Config {
   readonly ledgerCheckpointEvery: number;
   readonly dormantAfterDays: number;
   readonly gateway: GatewayConfig;
+  /** How long the outbox keeps retrying an upstream revocation before it gives up with an alert. */
+  readonly revocationGiveUpMs: number;
 }
 
 /** The gateway's limits (src/gateway). */
@@ -129,6 +131,8 @@ export function loadConfig(input: ConfigInput, cwd: string = process.cwd()): Con
     recheckMs: intSetting('CUSTODY_GATEWAY_RECHECK_MS', get('CUSTODY_GATEWAY_RECHECK_MS'), 2_000, 10, 60_000, problems),
   });
 
+  const revocationGiveUpHours = intSetting('CUSTODY_REVOCATION_GIVE_UP_HOURS', get('CUSTODY_REVOCATION_GIVE_UP_HOURS'), 24, 1, 24 * 30, problems);
+
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze({
     env: envName as Config['env'],
@@ -142,6 +146,7 @@ export function loadConfig(input: ConfigInput, cwd: string = process.cwd()): Con
     ledgerCheckpointEvery,
     dormantAfterDays,
     gateway,
+    revocationGiveUpMs: revocationGiveUpHours * 3600_000,
   });
 }
 
