@@ -210,6 +210,24 @@ for (const kind of DATABASES) {
       expect((await h.custody.ledger.verify()).ok).toBe(true);
     });
 
+    it('says unverifiable when the provider revokes but offers no introspection', async () => {
+      const p = await h.custody.providers.create(h.admin, {
+        name: `no-introspection-${randomBytes(2).toString('hex')}`,
+        tokenEndpoint: `${issuer.issuer}/token`,
+        revocationEndpoint: `${issuer.issuer}/token/revocation`,
+        development: true,
+        clientId: issuer.clientId,
+        clientSecret: issuer.clientSecret,
+        apiBaseUrls: ['https://api.example.com/'],
+      });
+      const t = await h.custody.tokens.register(h.admin, { tenantId, providerId: p.id, owner: 'o', scopes: ['s'], accessToken: new (await import('../shared/secret.ts')).Secret('at-unknown-to-issuer') });
+      await h.custody.tokens.transition(h.admin, t.id, 'revoke', 'x');
+      const r = await deliver(t.id);
+      expect(r.revocation).toMatchObject({ upstream: 'unverifiable' });
+      expect(r.revocationPath.verified).toBe(false);
+      expect((await upstreamEntry(t.id))!.data.upstream).toBe('unverifiable');
+    });
+
     it('records upstream none and writes no job for a provider without a revocation endpoint', async () => {
       const p = await h.custody.providers.create(h.admin, { name: `bare-${randomBytes(2).toString('hex')}`, tokenEndpoint: 'https://issuer.example.com/token', clientId: 'c', apiBaseUrls: ['https://api.example.com/'] });
       const t = await h.custody.tokens.register(h.admin, { tenantId, providerId: p.id, owner: 'o', scopes: ['s'], accessToken: new (await import('../shared/secret.ts')).Secret('at-bare') });
