@@ -17,6 +17,7 @@ import { createAlertRepo } from '../alerts/alert.repo.ts';
 import { discoverIssuer } from '../oauth/oauth.client.ts';
 import { createConsentService } from '../oauth/consent.service.ts';
 import { createRefreshService } from '../oauth/refresh.service.ts';
+import { createRefreshingAccessTokenSource } from '../oauth/refreshing-access-token-source.ts';
 import { createOutboxWorker } from '../outbox/outbox.worker.ts';
 import { DEFAULT_OUTBOX_OPTIONS, type OutboxWorkerOptions } from '../outbox/outbox.types.ts';
 import { createUpstreamRevocation } from '../outbox/upstream-revocation.service.ts';
@@ -91,7 +92,7 @@ export async function createCustody(config: Config, options: CustodyOptions) {
       database: config.database,
       tokens,
       ledger,
-      accessTokens: createStoredAccessTokenSource({ db: storage.db, vault }),
+      accessTokens: createRefreshingAccessTokenSource({ stored: createStoredAccessTokenSource({ db: storage.db, vault }), refresh, clock, skewMs: 60_000 }),
       clock,
       logger,
       limits: config.gateway,

@@ -7,6 +7,7 @@ import { Secret } from '../shared/secret.ts';
 import { fixedClock } from '../shared/clock.ts';
 import { DATABASES } from '../../test/support/databases.ts';
 import { bearer, keyFor, startHarness, type Harness } from '../../test/support/harness.ts';
+import { startEchoUpstream } from '../../test/support/echo-upstream.ts';
 import { connectThroughCustody, startFaultForwarder, startTestIssuer, type TestIssuer } from '../../test/support/oidc.ts';
 
 const PUBLIC_URL = 'http://127.0.0.1:7420';
@@ -183,6 +184,34 @@ for (const kind of DATABASES) {
       expect(issuer.counts.refresh - countBefore).toBe(1);
       expect(new Set(secrets.map((s) => s.reveal())).size).toBe(1);
       expect((await ledgerOf(tokenId!)).filter((e) => e.action === 'token.refreshed')).toHaveLength(1);
+    });
+
+    it('refreshes once for 20 concurrent gateway calls of an expiring token, and forwards the new access token', async () => {
+      const echo = await startEchoUpstream();
+      try {
+        const p = await h.app.inject({
+          method: 'POST',
+          url: '/v1/providers',
+          headers: bearer(admin),
+          payload: { name: `gw-${randomBytes(2).toString('hex')}`, issuer: issuer.issuer, development: true, clientId: issuer.clientId, clientSecret: issuer.clientSecret, apiBaseUrls: [echo.origin], allowPrivateNetwork: true, unmappedCalls: 'allow' },
+        });
+        expect(p.statusCode).toBe(201);
+        const { tokenId } = await connectThroughCustody(h.app, { key: adminA, providerId: p.json().id, tenantId: tenantA, account: 'gwen', publicUrl: PUBLIC_URL });
+        const patched = await h.app.inject({ method: 'PATCH', url: `/v1/tokens/${tokenId}`, headers: bearer(adminA), payload: { workloads: ['billing-sync'] } });
+        expect(patched.statusCode).toBe(200);
+        await h.custody.storage.db.updateTable('tokens').set({ access_expires_at: new Date(Date.now() + 5_000).toISOString() }).where('id', '=', tokenId!).execute();
+        const workload = await keyFor(h, 'workload', tenantA, 'billing-sync');
+        const countBefore = issuer.counts.refresh;
+        const responses = await Promise.all(Array.from({ length: 20 }, () => h.app.inject({ url: `/gw/${tokenId}/items`, headers: bearer(workload) })));
+        expect(responses.map((r) => r.statusCode)).toEqual(Array(20).fill(200));
+        expect(issuer.counts.refresh - countBefore).toBe(1);
+        const row = await h.custody.storage.db.selectFrom('tokens').select(['access_token_enc', 'tenant_id']).where('id', '=', tokenId!).executeTakeFirstOrThrow();
+        const key = await h.custody.vault.loadDataKey(h.custody.storage.db, row.tenant_id, tokenId!);
+        const current = h.custody.vault.decrypt(key, 'access_token', row.access_token_enc).reveal();
+        expect(new Set(echo.received.map((r) => r.headers.authorization))).toEqual(new Set([`Bearer ${current}`]));
+      } finally {
+        await echo.close();
+      }
     });
 
     it('renews a suspended token in place when the same customer consents again (reauthorisation)', async () => {
