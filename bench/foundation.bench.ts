@@ -238,6 +238,8 @@ async function benchInventory(c: Custody, loaded: Loaded) {
   ];
   const ITER = Number(process.env.BENCH_QUERY_ITERATIONS ?? 40);
   const all: number[] = [];
+  // `q` is a substring search over six columns: no index serves it, so it is reported on its own.
+  const filtersOnly: number[] = [];
   console.log('  inventory query latency (token service list, 50 per page, first and second page):');
   for (const [name, make] of combos) {
     const times: number[] = [];
@@ -255,10 +257,13 @@ async function benchInventory(c: Custody, loaded: Loaded) {
     }
     times.sort((a, b) => a - b);
     all.push(...times);
+    if (!name.startsWith('q=')) filtersOnly.push(...times);
     console.log(`    ${name.padEnd(24)} p50 ${fmt(percentile(times, 50)).padStart(7)} ms   p95 ${fmt(percentile(times, 95)).padStart(7)} ms   max ${fmt(times.at(-1)!).padStart(7)} ms`);
   }
   all.sort((a, b) => a - b);
-  report('filtered inventory query p95 (all combos)', `${fmt(percentile(all, 95))} ms`, '≤ 50 ms', percentile(all, 95) <= 50);
+  filtersOnly.sort((a, b) => a - b);
+  report('filtered inventory query p95 (every filter combo, q search excluded)', `${fmt(percentile(filtersOnly, 95))} ms`, '≤ 50 ms', percentile(filtersOnly, 95) <= 50);
+  report('inventory query p95 including the q search', `${fmt(percentile(all, 95))} ms`, '≤ 50 ms', percentile(all, 95) <= 50);
 }
 
 async function benchAppend(c: Custody) {
