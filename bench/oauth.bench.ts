@@ -117,6 +117,9 @@ export async function run(): Promise<void> {
       await new Promise((r) => setTimeout(r, 250));
       pending = await custody.outbox.pending();
     }
+    // Jobs already claimed finish before the worker stops; count them in.
+    await custody.outbox.stop();
+    pending = await custody.outbox.pending();
     const drainMs = performance.now() - t1;
     // For scale: how many bare RFC 7009 requests the local issuer itself serves (32 at a time).
     const basic = `Basic ${Buffer.from(`${issuer.clientId}:${issuer.clientSecret}`).toString('base64')}`;
@@ -130,7 +133,6 @@ export async function run(): Promise<void> {
       }),
     );
     const issuerRps = 320 / ((performance.now() - t2) / 1000);
-    await custody.outbox.stop();
     const drained = revoked - pending;
     const verified = await custody.storage.db.selectFrom('tokens').select((eb) => eb.fn.countAll<number>().as('n')).where('provider_id', '=', bulkProvider.id).where('upstream_revocation', '=', 'verified').executeTakeFirstOrThrow();
     const rate = drained / (drainMs / 1000);
