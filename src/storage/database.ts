@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
-import { Kysely, PostgresDialect, SqliteDialect, sql } from 'kysely';
+import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
 import pg from 'pg';
 import type { DatabaseConfig } from '../config/config.ts';
 import { postgresDialect, sqliteDialect, type StorageDialect } from './dialect.ts';
@@ -18,8 +18,6 @@ export interface Storage {
 // PostgreSQL returns int8 (count(*), bigint columns) as strings; every value we keep fits in a double.
 pg.types.setTypeParser(20, (v) => Number(v));
 
-const SQLITE_OPTIMIZE_EVERY_MS = 60 * 60_000;
-
 export function openStorage(config: DatabaseConfig, options: { poolSize?: number } = {}): Storage {
   if (config.kind === 'sqlite') {
     if (config.file !== ':memory:') fs.mkdirSync(path.dirname(config.file), { recursive: true });
@@ -31,25 +29,8 @@ export function openStorage(config: DatabaseConfig, options: { poolSize?: number
     sqlite.pragma('synchronous = NORMAL');
     sqlite.pragma('foreign_keys = ON');
     sqlite.pragma('busy_timeout = 5000');
-    // The planner needs statistics: without them, at a million tokens it walked the state index
-    // for `managed=false` and `tenantId+state` (seconds) instead of the id order (milliseconds).
-    // PostgreSQL keeps its own by autovacuum; SQLite gathers them only when asked. The limit keeps
-    // each analysis to a sample, so this stays in milliseconds on a large file (SQLite docs:
-    // run optimize=0x10002 on open, plain optimize periodically).
-    sqlite.pragma('analysis_limit = 400');
-    sqlite.pragma('optimize = 0x10002');
     const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
-    // Through Kysely, so it waits its turn on the connection instead of landing inside a transaction.
-    const optimizer = setInterval(() => void sql`pragma optimize`.execute(db).catch(() => {}), SQLITE_OPTIMIZE_EVERY_MS);
-    optimizer.unref();
-    return {
-      db,
-      dialect: sqliteDialect,
-      close: () => {
-        clearInterval(optimizer);
-        return db.destroy();
-      },
-    };
+    return { db, dialect: sqliteDialect, close: () => db.destroy() };
   }
   const pool = new pg.Pool({ connectionString: config.url, max: options.poolSize ?? 10 });
   // An idle client that loses its connection must not crash the process.

@@ -2,6 +2,7 @@ import { sql, type ExpressionBuilder, type Expression, type SqlBool } from 'kyse
 import type { Db } from '../storage/database.ts';
 import type { Database, TokensTable } from '../storage/schema.ts';
 import { dormancyCutoff, LIVE_STATES, type PracticalTestPolicy } from './token.practical-test.ts';
+import { TOKEN_STATES } from './token.lifecycle.ts';
 import type { TokenFilter } from './token.types.ts';
 
 export type TokenRow = TokensTable & {
@@ -18,7 +19,10 @@ type Eb = ExpressionBuilder<Database & { t: TokensTable; p: Database['providers'
 function unmanagedPredicate(eb: Eb, now: Date, policy: PracticalTestPolicy): Expression<SqlBool> {
   const nowIso = now.toISOString();
   return eb.and([
-    eb('t.state', 'in', [...LIVE_STATES]),
+    // "Not terminal" rather than "in the live states": the same rows, but a NOT IN cannot use the
+    // state index, so the page is read in id order and stops at the limit. With `state in (…)`,
+    // SQLite walked ~850k live tokens through the state index and sorted them: 1.4–7 s at 1M tokens.
+    eb('t.state', 'not in', TERMINAL_STATES),
     eb.or([
       eb('p.revocation_endpoint', 'is', null),
       eb('p.revocation_verified_at', 'is', null),
@@ -30,6 +34,8 @@ function unmanagedPredicate(eb: Eb, now: Date, policy: PracticalTestPolicy): Exp
     ]),
   ]);
 }
+
+const TERMINAL_STATES = TOKEN_STATES.filter((st) => !(LIVE_STATES as readonly string[]).includes(st));
 
 function escapeLike(s: string): string {
   return s.replace(/[\\%_]/g, (c) => `\\${c}`);
