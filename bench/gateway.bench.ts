@@ -1,7 +1,8 @@
 /**
  * The gateway's speed goals (issue 4), all in one run against the same loopback upstream:
  *   - throughput and added latency (p50/p99) of a direct call, a bare undici pass-through proxy
- *     (the limit for Node) and the gateway; goals: gateway ≥ 0.8× the bare proxy's throughput,
+ *     (the limit for Node), the same pass-through in a bare Fastify (the framework's ceiling) and
+ *     the gateway; goals: gateway ≥ 0.8× the bare proxy's throughput,
  *     ≤ 1 ms added p99 at moderate load;
  *   - the gateway's token check against calling the issuer's introspection endpoint (oidc-provider)
  *     per request;
@@ -19,6 +20,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
+import Fastify from 'fastify';
 import pg from 'pg';
 import { Agent, Pool } from 'undici';
 import { createCustody, type Custody } from '../src/app/custody.ts';
@@ -149,6 +151,33 @@ async function startBareProxy(upstream: string): Promise<{ origin: string; close
     close: async () => {
       server.closeAllConnections();
       await new Promise((r) => server.close(r));
+      await agent.close();
+    },
+  };
+}
+
+// ---- the same pass-through inside a bare Fastify (the server's framework, without any check) --------
+async function startFastifyProxy(upstream: string): Promise<{ origin: string; close(): Promise<void> }> {
+  const agent = new Agent({ connections: 256, keepAliveTimeout: 60_000 });
+  const app = Fastify({ logger: false });
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', (_req, payload, done) => done(null, payload));
+  app.get('/*', async (request, reply) => {
+    const headers = { ...request.headers };
+    delete headers.host;
+    delete headers.connection;
+    delete headers.authorization;
+    const r = await agent.request({ origin: upstream, path: request.url, method: 'GET', headers });
+    const out: Record<string, string | string[]> = {};
+    for (const [k, v] of Object.entries(r.headers)) if (v !== undefined && k !== 'connection' && k !== 'keep-alive' && k !== 'transfer-encoding') out[k] = v;
+    reply.code(r.statusCode).headers(out);
+    return reply.send(r.body);
+  });
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  return {
+    origin: `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`,
+    close: async () => {
+      await app.close();
       await agent.close();
     },
   };
@@ -333,6 +362,7 @@ export async function run(): Promise<void> {
   const upstream = await startUpstream();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'custody-bench-gw-'));
   const proxy = await startBareProxy(upstream.origin);
+  const fastifyProxy = await startFastifyProxy(upstream.origin);
   const custody = await startCustody(path.join(dir, 'custody.db'), `1:${randomBytes(32).toString('base64')}`);
   const app = await buildServer(custody);
   try {
@@ -343,6 +373,7 @@ export async function run(): Promise<void> {
     const targets: { name: string; origin: string; path: string; headers: Record<string, string> }[] = [
       { name: 'direct', origin: upstream.origin, path: '/api/invoices/2024/7?page=2', headers: {} },
       { name: 'bare undici proxy', origin: proxy.origin, path: '/api/invoices/2024/7?page=2', headers: {} },
+      { name: 'fastify pass-through', origin: fastifyProxy.origin, path: '/api/invoices/2024/7?page=2', headers: {} },
       { name: 'gateway', origin: gatewayOrigin, path: `/gw/${seeded.tokenId}/invoices/2024/7?page=2`, headers: { authorization: `Bearer ${seeded.key}` } },
     ];
     const results: Record<string, { max: LoadResult; moderate: LoadResult }> = {};
@@ -373,6 +404,8 @@ export async function run(): Promise<void> {
       `    added over direct: bare proxy p50 +${fmt(bare.moderate.p50 - direct.moderate.p50, 3)} ms, p99 +${fmt(bare.moderate.p99 - direct.moderate.p99, 3)} ms; ` +
         `gateway p50 +${fmt(gw.moderate.p50 - direct.moderate.p50, 3)} ms, p99 +${fmt(gw.moderate.p99 - direct.moderate.p99, 3)} ms`,
     );
+    const fastifyPass = results['fastify pass-through']!;
+    console.log(`    (framework ceiling: a bare Fastify pass-through reaches ${fmt(fastifyPass.max.rps / bare.max.rps, 2)}× the bare proxy; the gateway ${fmt(gw.max.rps / fastifyPass.max.rps, 2)}× of that)`);
     report('gateway throughput vs bare undici proxy', `${fmt(gw.max.rps / bare.max.rps, 2)}× (${fmt(gw.max.rps, 0)} vs ${fmt(bare.max.rps, 0)} req/s)`, '≥ 0.80×', gw.max.rps >= 0.8 * bare.max.rps);
     const addedP99 = gw.moderate.p99 - direct.moderate.p99;
     report('gateway added p99 latency at moderate load (vs direct)', `${fmt(addedP99, 3)} ms`, '≤ 1 ms', addedP99 <= 1);
@@ -383,6 +416,7 @@ export async function run(): Promise<void> {
     await app.close();
     await custody.close();
     await proxy.close();
+    await fastifyProxy.close();
     upstream.child.kill();
     fs.rmSync(dir, { recursive: true, force: true });
   }

@@ -3,7 +3,7 @@ import type { Readable } from 'node:stream';
 import { principalOf } from '../http/auth.ts';
 import { CustodyError } from '../shared/errors.ts';
 import { isId } from '../shared/ids.ts';
-import type { GatewayService } from './gateway.service.ts';
+import type { ForwardedResponse, GatewayService } from './gateway.service.ts';
 import { splitGatewayUrl } from './target-path.ts';
 
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'];
@@ -27,11 +27,16 @@ export function gatewayRoutes(gateway: GatewayService): FastifyPluginAsync {
       const parts = splitGatewayUrl(request.raw.url ?? '', tokenId);
       if (!parts) throw new CustodyError('target_not_allowed');
       const aborter = new AbortController();
+      let forwarded: ForwardedResponse | undefined;
+      // One listener: a caller gone before the end aborts the upstream call; either way the call is recorded.
+      let closed = false;
       reply.raw.once('close', () => {
-        if (!reply.raw.writableFinished) aborter.abort();
+        closed = true;
+        const delivered = reply.raw.writableFinished;
+        if (!delivered) aborter.abort();
+        forwarded?.complete(delivered);
       });
       const body = (request.body as Readable | undefined) ?? request.raw;
-      let forwarded;
       try {
         forwarded = await gateway.forward({
           principal,
@@ -51,7 +56,8 @@ export function gatewayRoutes(gateway: GatewayService): FastifyPluginAsync {
         if (!request.raw.complete) reply.header('connection', 'close');
         throw err;
       }
-      reply.raw.once('close', () => forwarded.complete(reply.raw.writableFinished));
+      // The caller left while we waited for the provider: record it as broken off.
+      if (closed) forwarded.complete(false);
       reply.code(forwarded.statusCode).headers(forwarded.headers);
       return reply.send(forwarded.body);
     };
