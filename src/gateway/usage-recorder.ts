@@ -29,8 +29,9 @@ export interface UsageRecorderOptions {
 export function createUsageRecorder(opts: UsageRecorderOptions) {
   const { storage, ledger, logger } = opts;
   const repo = createUsageRepo();
-  // Small batches: on SQLite a batch is written synchronously, so its size bounds the pause it causes.
-  const batchSize = opts.batchSize ?? 200;
+  // Small batches: on SQLite a batch is written synchronously, so its size bounds the pause it
+  // causes (measured: batches of 200 stretched the p99 of concurrent calls several-fold).
+  const batchSize = opts.batchSize ?? 50;
   const flushIntervalMs = opts.flushIntervalMs ?? 200;
   let queue: UsageEvent[] = [];
   let flushing: Promise<void> | null = null;
