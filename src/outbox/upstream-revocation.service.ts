@@ -51,18 +51,29 @@ export function createUpstreamRevocation(deps: UpstreamRevocationDeps) {
   const outbox = createOutboxRepo();
   const listeners: ((o: UpstreamOutcome) => void)[] = [];
 
+  // A bulk revocation revokes thousands of one provider's tokens in one transaction: look its
+  // revocation endpoint up once per transaction, not once per token.
+  const endpointsByTransaction = new WeakMap<Db, Map<string, string | null>>();
+  async function revocationEndpoint(trx: Db, providerId: string): Promise<string | null> {
+    let known = endpointsByTransaction.get(trx);
+    if (!known) endpointsByTransaction.set(trx, (known = new Map()));
+    if (!known.has(providerId)) {
+      const p = await trx.selectFrom('providers').select(['revocation_endpoint']).where('id', '=', providerId).executeTakeFirstOrThrow();
+      known.set(providerId, p.revocation_endpoint);
+    }
+    return known.get(providerId)!;
+  }
+
   async function enqueueOnRevoke(trx: Db, change: TokenStateChange): Promise<void> {
     if (change.to !== 'revoked') return;
-    const token = await trx.selectFrom('tokens').select(['provider_id']).where('id', '=', change.tokenId).executeTakeFirstOrThrow();
-    const provider = await trx.selectFrom('providers').select(['revocation_endpoint']).where('id', '=', token.provider_id).executeTakeFirstOrThrow();
-    const upstream = provider.revocation_endpoint ? 'pending' : 'none';
+    const upstream = (await revocationEndpoint(trx, change.providerId)) ? 'pending' : 'none';
     await trx
       .updateTable('tokens')
       .set({ revocation_requested_at: change.requestedAt, revocation_effective_at: change.at, upstream_revocation: upstream })
       .where('id', '=', change.tokenId)
       .execute();
     if (upstream === 'none') return;
-    const payload: Payload = { providerId: token.provider_id, requestedAt: change.requestedAt, locallyEffectiveAt: change.at };
+    const payload: Payload = { providerId: change.providerId, requestedAt: change.requestedAt, locallyEffectiveAt: change.at };
     await outbox.enqueue(trx, { kind: 'upstream_revocation', subjectId: change.tokenId, tenantId: change.tenantId, payload }, clock.now());
   }
 

@@ -18,6 +18,7 @@ import type { PatchTokenInput, RegisterTokenInput, TokenFilter, TokenRecord, Ups
 export interface TokenStateChange {
   tokenId: string;
   tenantId: string;
+  providerId: string;
   transition: Transition;
   from: TokenState;
   to: TokenState;
@@ -145,7 +146,7 @@ export function createTokenService(deps: TokenServiceDeps) {
     );
     // Someone else changed the state between our read and write: report what is true now.
     if (!updated) throw new CustodyError('illegal_transition', `Token ${row.id} changed state concurrently; read it again and retry.`);
-    const change: TokenStateChange = { tokenId: row.id, tenantId: row.tenant_id, transition, from, to: result.to, actor, reason, requestedAt: requestedAt ?? now, at: now };
+    const change: TokenStateChange = { tokenId: row.id, tenantId: row.tenant_id, providerId: row.provider_id, transition, from, to: result.to, actor, reason, requestedAt: requestedAt ?? now, at: now };
     await ledger.append(trx, { actor, action: `token.${pastTense(transition)}`, tenantId: row.tenant_id, subjectId: row.id, data: { from, to: result.to, reason } });
     for (const hook of transitionHooks) await hook(trx, change);
     return change;
