@@ -320,8 +320,8 @@ export async function run(): Promise<void> {
           providerIds: (await custody.storage.db.selectFrom('providers').select('id').orderBy('name').execute()).map((r) => r.id),
         }
       : await load(custody, file, count);
-    // Measure a server started on this data (as after an import and a restart), not the connection
-    // that watched the import: opening the store is when SQLite refreshes its planner statistics.
+    // Measure a store opened on this data (as a server restarted after an import), not the
+    // connection that watched the import.
     await custody.close();
     custody = await open();
     await benchVerify(custody);

