@@ -112,6 +112,7 @@ for (const kind of DATABASES) {
       expect(entries.map((e) => e.action)).toEqual(['token.registered', 'token.approved']);
       // The platform user who started it is named alongside the approver.
       expect(entries[1]!.actor).toMatch(/^apikey:key_/);
+      expect(t.approver.startedBy).toBe(entries[1]!.actor);
       expect(entries[1]!.data).toMatchObject({ approver: { subject: 'alice', email: 'alice@customer.example' }, startedBy: entries[1]!.actor, reauthorisation: false });
     });
 

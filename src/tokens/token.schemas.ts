@@ -93,7 +93,14 @@ export const TokenSchema = Type.Object(
     subject: Nullable(Type.String()),
     owner: Type.String(),
     approver: Nullable(
-      Type.Object({ subject: Type.String(), email: Nullable(Type.String()), issuer: Nullable(Type.String()), approvedAt: NullableTimestamp, active: Type.Boolean() }),
+      Type.Object({
+        subject: Type.String(),
+        email: Nullable(Type.String()),
+        issuer: Nullable(Type.String()),
+        approvedAt: NullableTimestamp,
+        active: Type.Boolean(),
+        startedBy: Nullable(Type.String({ description: 'The platform user who started the consent (consented tokens only)' })),
+      }),
     ),
     purpose: Nullable(Type.String()),
     reviewDueAt: NullableTimestamp,

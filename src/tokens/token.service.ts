@@ -83,7 +83,7 @@ export function createTokenService(deps: TokenServiceDeps) {
       subject: r.subject,
       owner: r.owner,
       approver: r.approver_subject
-        ? { subject: r.approver_subject, email: r.approver_email, issuer: r.approver_issuer, approvedAt: r.approved_at, active: r.approver_active === 1 }
+        ? { subject: r.approver_subject, email: r.approver_email, issuer: r.approver_issuer, approvedAt: r.approved_at, active: r.approver_active === 1, startedBy: r.approval_started_by ?? null }
         : null,
       purpose: r.purpose,
       reviewDueAt: r.review_due_at,

@@ -8,6 +8,8 @@ export interface Approver {
   issuer: string | null;
   approvedAt: string | null;
   active: boolean;
+  /** The platform user who started the consent (null for registered or imported tokens). */
+  startedBy: string | null;
 }
 
 export interface RevocationPath {
