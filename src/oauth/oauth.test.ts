@@ -302,6 +302,13 @@ for (const kind of DATABASES) {
       }
     });
 
+    it('refreshes many different tokens at once without exhausting the connection pool', async () => {
+      const ids: string[] = [];
+      for (let i = 0; i < 12; i++) ids.push((await connect(`pool${i}`)).tokenId!);
+      const results = await Promise.all(ids.map((id) => h.custody.refresh.refresh(id)));
+      expect(results.every((r) => r.refreshed)).toBe(true);
+    });
+
     if (kind === 'postgres') {
       it('refreshes once across two processes sharing the database (advisory lock), 10 callers each', async () => {
         const { tokenId } = await connect('judy');

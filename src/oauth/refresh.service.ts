@@ -27,6 +27,8 @@ export interface RefreshDeps {
   /** Attempts for transient failures (network, timeout, 429, 5xx), with exponential backoff from retryBaseMs. */
   attempts: number;
   retryBaseMs: number;
+  /** Refreshes of different tokens in flight at once in this process (default 4). */
+  maxConcurrent?: number;
 }
 
 export const ISSUER_ACTOR = 'issuer';
@@ -45,6 +47,9 @@ export function createRefreshService(deps: RefreshDeps) {
   const { storage, vault, ledger, tokens, clock } = deps;
   const repo = createOAuthRepo();
   const flights = new Map<string, { key: string; promise: Promise<RefreshResult> }>();
+  // On PostgreSQL the cross-process lock holds a pool connection while the refresh uses another;
+  // bounding concurrent refreshes (of different tokens) keeps them from exhausting the pool.
+  const slots = createSemaphore(deps.maxConcurrent ?? 4);
   const counters = { refreshes: 0 };
 
   function expiresWithin(expiresAt: string | null, ms: number): boolean {
@@ -116,7 +121,7 @@ export function createRefreshService(deps: RefreshDeps) {
     const extra = (opts.scopes ?? []).filter((s) => !granted.includes(s));
     if (extra.length > 0) throw new CustodyError('scope_not_granted', `A refresh may only narrow the granted scopes; not granted: ${extra.join(', ')}.`);
 
-    return storage.dialect.withNamedLock(storage.db, `custody:refresh:${tokenId}`, async () => {
+    return slots.run(() => storage.dialect.withNamedLock(storage.db, `custody:refresh:${tokenId}`, async () => {
       const row = await loadRow(tokenId);
       // Someone else (another process) refreshed while we waited for the lock: their result is ours.
       if (row.refresh_fp !== before.refresh_fp) return { tokenId, refreshed: false, rotated: false, accessExpiresAt: row.access_expires_at };
@@ -165,7 +170,7 @@ export function createRefreshService(deps: RefreshDeps) {
         await repo.noteRotation(trx, row.provider_id, rotated);
       });
       return { tokenId, refreshed: true, rotated, accessExpiresAt };
-    });
+    }));
   }
 
   /** One refresh per token at a time; concurrent callers asking for the same scopes share it. */
@@ -199,6 +204,24 @@ export function createRefreshService(deps: RefreshDeps) {
   }
 
   return { refresh, accessToken, counters };
+}
+
+function createSemaphore(size: number) {
+  let active = 0;
+  const waiting: (() => void)[] = [];
+  return {
+    async run<T>(fn: () => Promise<T>): Promise<T> {
+      if (active >= size) await new Promise<void>((resolve) => waiting.push(resolve));
+      else active++;
+      try {
+        return await fn();
+      } finally {
+        const next = waiting.shift();
+        if (next) next();
+        else active--;
+      }
+    },
+  };
 }
 
 export type RefreshService = ReturnType<typeof createRefreshService>;
