@@ -10,6 +10,12 @@ import type { DatabaseConfig } from '../config/config.ts';
 export interface StorageDialect {
   readonly kind: 'sqlite' | 'postgres';
   /**
+   * Column type of an ever-growing 64-bit key. On SQLite it must be exactly `integer` to make the
+   * column the rowid: one B-tree instead of a table plus a separate primary-key index, which halves
+   * the cost of walking the ledger in order.
+   */
+  readonly sequenceType: 'integer' | 'bigint';
+  /**
    * Serialises ledger appends across processes for the rest of the transaction. SQLite already
    * serialises writers (one connection per process, busy timeout across processes).
    */
@@ -54,6 +60,7 @@ const LEDGER_LOCK_KEY = 74200001;
 
 export const sqliteDialect: StorageDialect = {
   kind: 'sqlite',
+  sequenceType: 'integer',
   async lockLedger() {},
   appendOnlyGuards(table) {
     return ['UPDATE', 'DELETE'].map(
@@ -77,6 +84,7 @@ export const sqliteDialect: StorageDialect = {
 
 export const postgresDialect: StorageDialect = {
   kind: 'postgres',
+  sequenceType: 'bigint',
   async lockLedger(trx) {
     await sql`select pg_advisory_xact_lock(${LEDGER_LOCK_KEY})`.execute(trx);
   },

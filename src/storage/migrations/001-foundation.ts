@@ -117,7 +117,7 @@ export function foundationMigration(dialect: StorageDialect) {
 
       await db.schema
         .createTable('ledger_entries')
-        .addColumn('seq', 'bigint', (c) => c.primaryKey())
+        .addColumn('seq', dialect.sequenceType, (c) => c.primaryKey())
         .addColumn('at', 'text', (c) => c.notNull())
         .addColumn('actor', 'text', (c) => c.notNull())
         .addColumn('action', 'text', (c) => c.notNull())
@@ -132,7 +132,7 @@ export function foundationMigration(dialect: StorageDialect) {
 
       await db.schema
         .createTable('ledger_checkpoints')
-        .addColumn('seq', 'bigint', (c) => c.primaryKey())
+        .addColumn('seq', dialect.sequenceType, (c) => c.primaryKey())
         .addColumn('hash', 'text', (c) => c.notNull())
         .addColumn('at', 'text', (c) => c.notNull())
         .addColumn('key_id', 'text', (c) => c.notNull())
