@@ -164,6 +164,16 @@ for (const kind of DATABASES) {
       expect(after.json().error.code).toBe('token_revoked');
     });
 
+    it('denies a workload at once when PATCH removes it from the token (no wait for the re-check)', async () => {
+      const token = await f.createToken(f.providerId);
+      expect((await f.call(token, '/invoices')).status).toBe(200);
+      const patch = await f.h.app.inject({ method: 'PATCH', url: `/v1/tokens/${token}`, headers: { authorization: `Bearer ${f.adminKey}` }, payload: { workloads: ['someone-else'] } });
+      expect(patch.statusCode).toBe(200);
+      const after = await f.call(token, '/invoices');
+      expect(after.status).toBe(403);
+      expect(after.json().error.code).toBe('workload_not_allowed');
+    });
+
     it('denies calls racing a revoke once the revoke has returned', async () => {
       const token = await f.createToken(f.providerId);
       const inflight = Array.from({ length: 20 }, () => f.call(token, '/invoices'));

@@ -113,6 +113,10 @@ export function createGatewayService(deps: GatewayDeps) {
   tokens.onCommittedChange((change) => cache.invalidate(change.tokenId));
   // Other instances: the notification is part of the transaction and is delivered only if it commits.
   tokens.onTransition((trx, change) => storage.dialect.notify(trx, TOKEN_CHANGES_CHANNEL, change.tokenId));
+  // Workloads or credentials changed without a transition: same path, so a workload removed by
+  // PATCH loses access at once here and on every instance.
+  tokens.onCommittedUpdate((tokenId) => cache.invalidate(tokenId));
+  tokens.onUpdate((trx, tokenId) => storage.dialect.notify(trx, TOKEN_CHANGES_CHANNEL, tokenId));
 
   function usage(call: GatewayCall, token: GatewayToken | null, fields: Partial<UsageEvent> & Pick<UsageEvent, 'outcome' | 'status'>): UsageEvent {
     return {

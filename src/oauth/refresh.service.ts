@@ -168,7 +168,9 @@ export function createRefreshService(deps: RefreshDeps) {
           data: { rotated, accessExpiresAt, ...(opts.scopes ? { narrowedTo: opts.scopes } : {}), ...(!opts.scopes && responseScopes ? { scopes: responseScopes } : {}) },
         });
         await repo.noteRotation(trx, row.provider_id, rotated);
+        await tokens.recordUpdated(trx, tokenId);
       });
+      tokens.notifyUpdated(tokenId);
       return { tokenId, refreshed: true, rotated, accessExpiresAt };
     }));
   }

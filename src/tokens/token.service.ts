@@ -56,6 +56,10 @@ export function createTokenService(deps: TokenServiceDeps) {
   const repo = createTokenRepo();
   const transitionHooks: TransitionHook[] = [];
   const committedListeners: ((change: TokenStateChange) => void)[] = [];
+  // Changes that are not transitions (workloads, credentials after a refresh) but that whoever
+  // caches a token (the gateway) must still hear of, in the transaction and after the commit.
+  const updateHooks: ((trx: Db, tokenId: string) => Promise<void>)[] = [];
+  const committedUpdateListeners: ((tokenId: string) => void)[] = [];
 
   function toRecord(r: TokenRow, usage: Map<string, string>, now: Date): TokenRecord {
     const grantedScopes = JSON.parse(r.granted_scopes) as string[];
@@ -161,6 +165,21 @@ export function createTokenService(deps: TokenServiceDeps) {
     onCommittedChange(listener: (change: TokenStateChange) => void) {
       committedListeners.push(listener);
     },
+    /** For caches of token records: a non-lifecycle change, inside its transaction. */
+    onUpdate(hook: (trx: Db, tokenId: string) => Promise<void>) {
+      updateHooks.push(hook);
+    },
+    /** For caches of token records: a non-lifecycle change has committed. */
+    onCommittedUpdate(listener: (tokenId: string) => void) {
+      committedUpdateListeners.push(listener);
+    },
+    /** Announces a non-lifecycle change made by another capability (e.g. refreshed credentials). */
+    async recordUpdated(trx: Db, tokenId: string) {
+      for (const hook of updateHooks) await hook(trx, tokenId);
+    },
+    notifyUpdated(tokenId: string) {
+      for (const listener of committedUpdateListeners) listener(tokenId);
+    },
     findVisibleRow,
     toRecord,
     transitionRow,
@@ -247,7 +266,7 @@ export function createTokenService(deps: TokenServiceDeps) {
     },
 
     async patch(principal: Principal, id: string, input: PatchTokenInput): Promise<TokenRecord> {
-      await storage.db.transaction().execute(async (trx) => {
+      const changed = await storage.db.transaction().execute(async (trx) => {
         const row = await findVisibleRow(trx, principal, id);
         const changes: Partial<TokensTable> = {};
         const entries: NewLedgerEntry[] = [];
@@ -277,11 +296,14 @@ export function createTokenService(deps: TokenServiceDeps) {
             entries.push({ ...base, action: 'token.workloads_changed', data: { added, removed } });
           }
         }
-        if (entries.length === 0) return;
+        if (entries.length === 0) return false;
         changes.updated_at = clock.now().toISOString();
         await repo.update(trx, id, changes);
         await ledger.appendMany(trx, entries);
+        for (const hook of updateHooks) await hook(trx, id);
+        return true;
       });
+      if (changed) for (const listener of committedUpdateListeners) listener(id);
       return recordOf(storage.db, await findVisibleRow(storage.db, principal, id));
     },
 
