@@ -27,8 +27,14 @@ export interface ChainEntry {
 const sha256Hex: (text: string) => string =
   typeof crypto.hash === 'function' ? (text) => crypto.hash('sha256', text, 'hex') : (text) => crypto.createHash('sha256').update(text).digest('hex');
 
+/** Length-prefixed, so no choice of field values can make two different entries encode alike. */
+function field(value: string | null): string {
+  return value === null ? '~' : `${value.length}:${value}`;
+}
+
 export function entryHash(e: Omit<ChainEntry, 'hash' | 'seq'>): string {
-  const canonical = JSON.stringify([e.prevHash, e.at, e.actor, e.action, e.tenantId, e.subjectId, e.data]);
+  // Cheaper than JSON encoding (no escaping pass), which matters when verify walks millions of entries.
+  const canonical = `custody-ledger:v1|${field(e.prevHash)}${field(e.at)}${field(e.actor)}${field(e.action)}${field(e.tenantId)}${field(e.subjectId)}${field(e.data)}`;
   return sha256Hex(canonical);
 }
 

@@ -46,9 +46,6 @@ export function createLedgerRepo() {
       const row = await db.selectFrom('ledger_entries').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
       return Number(row.n);
     },
-    async page(db: Db, afterSeq: number, limit: number): Promise<LedgerEntriesTable[]> {
-      return db.selectFrom('ledger_entries').selectAll().where('seq', '>', afterSeq).orderBy('seq', 'asc').limit(limit).execute();
-    },
     async hashExists(db: Db, hash: string): Promise<boolean> {
       return (await db.selectFrom('ledger_entries').select('seq').where('hash', '=', hash).limit(1).executeTakeFirst()) !== undefined;
     },

@@ -4,7 +4,7 @@ import type { Storage, Db } from '../storage/database.ts';
 import type { LedgerEntriesTable } from '../storage/schema.ts';
 import type { LedgerSigner } from '../vault/vault.service.ts';
 import { checkpointMessage, createChainWalker, entryHash, GENESIS_HASH } from './ledger.chain.ts';
-import { createLedgerRepo, toChainEntry, toLedgerEntry } from './ledger.repo.ts';
+import { createLedgerRepo, toLedgerEntry } from './ledger.repo.ts';
 import type { LedgerEntry, LedgerFilter, NewLedgerEntry, VerifyProgress, VerifyResult } from './ledger.types.ts';
 
 export interface LedgerDeps {
@@ -98,11 +98,14 @@ export function createLedgerService(deps: LedgerDeps) {
       const walker = createChainWalker();
       for (const c of checkpoints) walker.watch(c.seq);
       let after = 0;
+      // Checkpoints were read first: the scan's later snapshot holds every entry they name.
       for (;;) {
-        const page = await repo.page(db, after, VERIFY_PAGE);
+        const page = await storage.scanLedger(after, VERIFY_PAGE);
         if (page.length === 0) break;
-        for (const row of page) walker.push(toChainEntry(row));
-        after = Number(page[page.length - 1]!.seq);
+        for (const [seq, at, actor, action, tenantId, subjectId, data, prevHash, hash] of page) {
+          walker.push({ seq, at, actor, action, tenantId, subjectId, data, prevHash, hash });
+        }
+        after = page[page.length - 1]![0];
         onProgress?.({ checked: walker.count, total });
       }
       const problems = [...walker.problems];

@@ -9,10 +9,29 @@ import type { Database } from './schema.ts';
 
 export type Db = Kysely<Database>;
 
+/** One ledger row as a tuple: seq, at, actor, action, tenantId, subjectId, data, prevHash, hash. */
+export type LedgerRowTuple = [number, string, string, string, string | null, string | null, string, string, string];
+
 export interface Storage {
   readonly db: Db;
   readonly dialect: StorageDialect;
+  /**
+   * Reads the ledger in seq order for verification, the one scan that walks millions of rows. On a
+   * SQLite file it uses a read-only connection of its own with a prepared statement returning
+   * arrays (a committed snapshot, never another transaction's uncommitted rows, and about half the
+   * cost of building row objects through the query builder); elsewhere it is an ordinary query.
+   */
+  scanLedger(afterSeq: number, limit: number): Promise<LedgerRowTuple[]>;
   close(): Promise<void>;
+}
+
+const LEDGER_COLUMNS = ['seq', 'at', 'actor', 'action', 'tenant_id', 'subject_id', 'data', 'prev_hash', 'hash'] as const;
+
+function queryBuilderScan(db: Db) {
+  return async (afterSeq: number, limit: number): Promise<LedgerRowTuple[]> => {
+    const rows = await db.selectFrom('ledger_entries').select(LEDGER_COLUMNS).where('seq', '>', afterSeq).orderBy('seq').limit(limit).execute();
+    return rows.map((r) => [Number(r.seq), r.at, r.actor, r.action, r.tenant_id, r.subject_id, r.data, r.prev_hash, r.hash]);
+  };
 }
 
 // PostgreSQL returns int8 (count(*), bigint columns) as strings; every value we keep fits in a double.
@@ -30,11 +49,32 @@ export function openStorage(config: DatabaseConfig, options: { poolSize?: number
     sqlite.pragma('foreign_keys = ON');
     sqlite.pragma('busy_timeout = 5000');
     const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
-    return { db, dialect: sqliteDialect, close: () => db.destroy() };
+    let reader: SqliteDatabase.Database | undefined;
+    let readerStatement: SqliteDatabase.Statement | undefined;
+    const scanLedger =
+      config.file === ':memory:'
+        ? queryBuilderScan(db)
+        : async (afterSeq: number, limit: number) => {
+            if (!readerStatement) {
+              reader = new SqliteDatabase(config.file, { readonly: true });
+              reader.pragma('busy_timeout = 5000');
+              readerStatement = reader.prepare(`SELECT ${LEDGER_COLUMNS.join(', ')} FROM ledger_entries WHERE seq > ? ORDER BY seq LIMIT ?`).raw(true);
+            }
+            return readerStatement.all(afterSeq, limit) as LedgerRowTuple[];
+          };
+    return {
+      db,
+      dialect: sqliteDialect,
+      scanLedger,
+      close: async () => {
+        reader?.close();
+        await db.destroy();
+      },
+    };
   }
   const pool = new pg.Pool({ connectionString: config.url, max: options.poolSize ?? 10 });
   // An idle client that loses its connection must not crash the process.
   pool.on('error', () => {});
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
-  return { db, dialect: postgresDialect, close: () => db.destroy() };
+  return { db, dialect: postgresDialect, scanLedger: queryBuilderScan(db), close: () => db.destroy() };
 }
