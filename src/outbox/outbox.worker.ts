@@ -59,7 +59,9 @@ export function createOutboxWorker(deps: OutboxWorkerDeps) {
       return;
     }
     await repo.reschedule(storage.db, job.id, nextAt, error, now);
-    logger.info({ jobId: job.id, kind: job.kind, attempts: job.attempts, nextAt: nextAt.toISOString() }, 'outbox job will be retried');
+    // The error is what an operator needs to act on (the same text is kept on the job); it names the
+    // failing call, never credentials.
+    logger.info({ jobId: job.id, kind: job.kind, subjectId: job.subjectId, attempts: job.attempts, nextAt: nextAt.toISOString(), error }, 'outbox job will be retried');
   }
 
   /** One pass: claim what is due and deliver it; returns how many jobs were claimed. */
