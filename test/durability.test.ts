@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, DATABASES, type TestDatabase } from './support/databases.ts';
 import { testKeyring } from './support/harness.ts';
+import { runCli } from './support/cli.ts';
 
 /**
  * DESIGN §7: no acknowledged write is lost when the server is killed with SIGKILL. A real server
@@ -26,17 +27,6 @@ function databaseUrl(db: TestDatabase): string {
   return db.config.kind === 'sqlite' ? db.config.file : db.config.url;
 }
 
-function runCli(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['bin/custody.js', ...args], { cwd: ROOT, env });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 /** Starts `custody serve --port 0` and resolves with the URL it prints once it listens. */
 function startServer(db: TestDatabase, keyring: string): Promise<Server> {

@@ -1,15 +1,12 @@
-import { spawn } from 'node:child_process';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { sql } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Db } from '../storage/database.ts';
 import { DATABASES, type DatabaseKind } from '../../test/support/databases.ts';
 import { bearer, keyFor, seed, startHarness, testKeyring, type Harness } from '../../test/support/harness.ts';
+import { runCli } from '../../test/support/cli.ts';
 import { entryHash } from './ledger.chain.ts';
 import type { VerifyResult } from './ledger.types.ts';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const CHECKPOINT_EVERY = 5;
 /** 23 entries: checkpoints at 5, 10, 15, 20, and an unsigned tail 21–23. */
 const ENTRIES = 23;
@@ -68,17 +65,6 @@ function kinds(r: VerifyResult): string[] {
   return [...new Set(r.problems.map((p) => p.kind))].sort();
 }
 
-function runCli(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['bin/custody.js', ...args], { cwd: ROOT, env: { ...process.env, CUSTODY_LOG_LEVEL: 'warn', ...env } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 function databaseUrl(h: Harness): string {
   return h.db.config.kind === 'sqlite' ? h.db.config.file : h.db.config.url;

@@ -1,9 +1,7 @@
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { expect } from 'vitest';
 import { Secret } from '../../src/shared/secret.ts';
 import type { Kms } from '../../src/vault/kms.ts';
@@ -12,7 +10,6 @@ import { createTestDatabase, type DatabaseKind, type TestDatabase } from './data
 import { seed, startHarness, type Harness, type Seeded } from './harness.ts';
 
 /** Helpers shared by the key-rotation tests (service and CLI). */
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
 /** Teardown steps of the current test; each test file drains it in afterEach. */
 export const cleanup: (() => Promise<unknown> | unknown)[] = [];
@@ -101,20 +98,7 @@ export function failingAfter(kms: Kms, allowed: number): Kms {
   };
 }
 
-export function runCli(args: string[], env: Record<string, string | undefined>) {
-  const childEnv: NodeJS.ProcessEnv = { ...process.env, CUSTODY_ENV: 'test', CUSTODY_LOG_LEVEL: 'warn', ...env };
-  for (const [k, v] of Object.entries(childEnv)) if (v === undefined) delete childEnv[k];
-  const child = spawn(process.execPath, ['bin/custody.js', ...args], { cwd: ROOT, env: childEnv });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d) => (stdout += d));
-  child.stderr.on('data', (d) => (stderr += d));
-  const done = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
-  });
-  return { child, done };
-}
+export { spawnCli as runCli } from './cli.ts';
 
 export function tempKeyFile(): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'custody-keys-'));
