@@ -84,15 +84,17 @@ export async function createCustody(config: Config, options: CustodyOptions) {
     tokens.onCommittedChange((change) => {
       if (change.to === 'revoked') outbox.kick();
     });
+    // Access tokens are refreshed this long before they expire, by the refresh service and the gateway alike.
+    const refreshSkewMs = 60_000;
     const oauthDeps = { storage, vault, ledger, providers, tokens, clock, requestTimeoutMs: oauthTimeoutMs };
     const consent = createConsentService({ ...oauthDeps, tenants, publicUrl: config.publicUrl, flowTtlMs: 10 * 60_000 });
-    const refresh = createRefreshService({ ...oauthDeps, alerts, refreshSkewMs: 60_000, attempts: 3, retryBaseMs: options.oauth?.refreshRetryBaseMs ?? 500 });
+    const refresh = createRefreshService({ ...oauthDeps, alerts, refreshSkewMs, attempts: 3, retryBaseMs: options.oauth?.refreshRetryBaseMs ?? 500 });
     const gateway = createGatewayService({
       storage,
       database: config.database,
       tokens,
       ledger,
-      accessTokens: createRefreshingAccessTokenSource({ stored: createStoredAccessTokenSource({ db: storage.db, vault }), refresh, clock, skewMs: 60_000 }),
+      accessTokens: createRefreshingAccessTokenSource({ stored: createStoredAccessTokenSource({ db: storage.db, vault }), refresh, clock, skewMs: refreshSkewMs }),
       clock,
       logger,
       limits: config.gateway,
