@@ -1,4 +1,4 @@
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { hash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { TENANT_BOUND_ROLES, type Principal, type Role } from '../auth/roles.ts';
 import type { LedgerService } from '../ledger/ledger.service.ts';
 import type { TenantService } from '../tenants/tenant.service.ts';
@@ -33,7 +33,26 @@ const CACHE_TTL_MS = 5_000;
 const LAST_USED_GRANULARITY_MS = 60_000;
 
 function hashSecret(secret: string): Buffer {
-  return createHash('sha256').update(secret).digest();
+  return hash('sha256', secret, 'buffer');
+}
+
+/** What authentication keeps of a key for CACHE_TTL_MS: the row, its hash as bytes, the principal it yields. */
+interface CachedKey {
+  row: ApiKeysTable;
+  secretHash: Buffer;
+  principal: Principal;
+  lastUsedMs: number;
+  until: number;
+}
+
+function cachedKey(row: ApiKeysTable, until: number): CachedKey {
+  return {
+    row,
+    secretHash: Buffer.from(row.secret_hash, 'hex'),
+    principal: { keyId: row.id, name: row.name, role: row.role as Role, tenantId: row.tenant_id, workload: row.workload, actor: `apikey:${row.id}` },
+    lastUsedMs: row.last_used_at ? Date.parse(row.last_used_at) : Number.NEGATIVE_INFINITY,
+    until,
+  };
 }
 
 function toRecord(r: ApiKeysTable): ApiKeyRecord {
@@ -54,7 +73,7 @@ export function createApiKeyService(deps: { storage: Storage; ledger: LedgerServ
   const { storage, ledger, clock } = deps;
   // Authentication runs on every request (and every gateway call); a short-lived cache keeps it off
   // the database. A revoked key is dropped here at once, and elsewhere within CACHE_TTL_MS.
-  const cache = new Map<string, { row: ApiKeysTable; until: number }>();
+  const cache = new Map<string, CachedKey>();
 
   return {
     async create(principal: Principal, input: CreateApiKeyInput): Promise<{ key: string; apiKey: ApiKeyRecord }> {
@@ -126,26 +145,19 @@ export function createApiKeyService(deps: { storage: Storage; ledger: LedgerServ
           cache.delete(id);
           return null;
         }
-        entry = { row, until: nowMs + CACHE_TTL_MS };
+        entry = cachedKey(row, nowMs + CACHE_TTL_MS);
         cache.set(id, entry);
       }
-      const { row } = entry;
-      if (row.revoked_at) return null;
-      if (!timingSafeEqual(hashSecret(m[2]!), Buffer.from(row.secret_hash, 'hex'))) return null;
-      if (!row.last_used_at || nowMs - Date.parse(row.last_used_at) > LAST_USED_GRANULARITY_MS) {
+      if (entry.row.revoked_at) return null;
+      if (!timingSafeEqual(hashSecret(m[2]!), entry.secretHash)) return null;
+      if (nowMs - entry.lastUsedMs > LAST_USED_GRANULARITY_MS) {
+        entry.lastUsedMs = nowMs;
         const at = new Date(nowMs).toISOString();
-        row.last_used_at = at;
         // Best effort and off the request path: a lost last-use stamp is not worth failing a call.
         storage.db.updateTable('api_keys').set({ last_used_at: at }).where('id', '=', id).execute().catch(() => {});
       }
-      return {
-        keyId: row.id,
-        name: row.name,
-        role: row.role as Role,
-        tenantId: row.tenant_id,
-        workload: row.workload,
-        actor: `apikey:${row.id}`,
-      };
+      // A copy: callers own their principal.
+      return { ...entry.principal };
     },
   };
 }

@@ -24,23 +24,28 @@ const HOP_BY_HOP = new Set([
 const CALLER_ONLY = new Set(['authorization', 'cookie', 'host', 'expect', 'forwarded', 'x-real-ip', 'via']);
 const PROVIDER_ONLY = new Set(['set-cookie', 'set-cookie2']);
 
-function connectionTokens(value: string | string[] | undefined): Set<string> {
-  const text = Array.isArray(value) ? value.join(',') : (value ?? '');
-  return new Set(
-    text
-      .split(',')
-      .map((t) => t.trim().toLowerCase())
-      .filter((t) => t !== ''),
-  );
+const NONE: readonly string[] = [];
+
+/** The header names a Connection header lists (beyond keep-alive/close, which are hop-by-hop anyway). */
+function connectionTokens(value: string | string[] | undefined): readonly string[] {
+  if (value === undefined) return NONE;
+  const text = Array.isArray(value) ? value.join(',') : value;
+  const lower = text.toLowerCase();
+  if (lower === 'keep-alive' || lower === 'close') return NONE;
+  return lower
+    .split(',')
+    .map((t) => t.trim())
+    .filter((t) => t !== '');
 }
 
 export function upstreamRequestHeaders(incoming: IncomingHttpHeaders): Record<string, string | string[]> {
   const named = connectionTokens(incoming.connection);
   const out: Record<string, string | string[]> = {};
-  for (const [name, value] of Object.entries(incoming)) {
+  for (const name in incoming) {
+    const value = incoming[name];
     if (value === undefined) continue;
     const lower = name.toLowerCase();
-    if (HOP_BY_HOP.has(lower) || CALLER_ONLY.has(lower) || named.has(lower)) continue;
+    if (HOP_BY_HOP.has(lower) || CALLER_ONLY.has(lower) || named.includes(lower)) continue;
     if (lower.startsWith('x-forwarded-') || lower.startsWith('x-custody-') || lower.startsWith('proxy-')) continue;
     out[lower] = value;
   }
@@ -50,10 +55,11 @@ export function upstreamRequestHeaders(incoming: IncomingHttpHeaders): Record<st
 export function downstreamResponseHeaders(incoming: Record<string, string | string[] | undefined>): Record<string, string | string[]> {
   const named = connectionTokens(incoming.connection);
   const out: Record<string, string | string[]> = {};
-  for (const [name, value] of Object.entries(incoming)) {
+  for (const name in incoming) {
+    const value = incoming[name];
     if (value === undefined) continue;
     const lower = name.toLowerCase();
-    if (HOP_BY_HOP.has(lower) || PROVIDER_ONLY.has(lower) || named.has(lower)) continue;
+    if (HOP_BY_HOP.has(lower) || PROVIDER_ONLY.has(lower) || named.includes(lower)) continue;
     out[lower] = value;
   }
   return out;

@@ -28,16 +28,11 @@ const STATE_DENIALS: Partial<Record<string, ErrorCode>> = {
   expired: 'token_expired',
 };
 
+function denied(code: ErrorCode, extra: Partial<Extract<Decision, { ok: false }>> = {}): Decision {
+  return { ok: false, code, host: null, scope: null, unmapped: false, template: '-', ...extra };
+}
+
 export function decideCall(token: GatewayToken | null, call: CallRequest): Decision {
-  const denied = (code: ErrorCode, extra: Partial<Extract<Decision, { ok: false }>> = {}): Decision => ({
-    ok: false,
-    code,
-    host: null,
-    scope: null,
-    unmapped: false,
-    template: '-',
-    ...extra,
-  });
   if (!token || call.tenantId === null || token.tenantId !== call.tenantId) return denied('token_not_found');
   if (call.workload === null || !token.workloads.includes(call.workload)) {
     return denied('workload_not_allowed', { message: `The workload "${call.workload ?? ''}" is not listed on this token.` });

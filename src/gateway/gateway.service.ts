@@ -1,5 +1,6 @@
-import type { IncomingHttpHeaders } from 'node:http';
+import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
 import { Transform, type Readable } from 'node:stream';
+import type { Dispatcher } from 'undici';
 import type { Principal } from '../auth/roles.ts';
 import type { DatabaseConfig } from '../config/config.ts';
 import type { LedgerService } from '../ledger/ledger.service.ts';
@@ -11,11 +12,12 @@ import type { Listener } from '../storage/dialect.ts';
 import type { TokenService } from '../tokens/token.service.ts';
 import type { AccessTokenSource } from './access-token-source.ts';
 import { upstreamRequestHeaders, downstreamResponseHeaders } from './forward-headers.ts';
-import { decideCall } from './gateway.policy.ts';
-import { DEFAULT_GATEWAY_LIMITS, type GatewayLimits, type GatewayToken, type UsageEvent } from './gateway.types.ts';
+import { decideCall, type Decision } from './gateway.policy.ts';
+import { DEFAULT_GATEWAY_LIMITS, type GatewayLimits, type GatewayToken, type UsageEvent, type UsageOutcome } from './gateway.types.ts';
 import { createSsrfGuard, isTargetRefused, type Resolver } from './ssrf-guard.ts';
 import { createTokenCache, loadGatewayToken } from './token-cache.ts';
 import { createUsageRecorder } from './usage-recorder.ts';
+import { createWorkerUsageWriter } from './usage-writer.ts';
 
 /** The NOTIFY channel on which committed token state changes are announced to every instance. */
 export const TOKEN_CHANGES_CHANNEL = 'custody_token_changes';
@@ -46,18 +48,12 @@ export interface GatewayCall {
   /** The request body stream, or null when the request has none. */
   body: Readable | null;
   sourceAddress: string | null;
-  signal: AbortSignal;
   /** performance.now() when the request arrived. */
   startedAt: number;
 }
 
-export interface ForwardedResponse {
-  statusCode: number;
-  headers: Record<string, string | string[]>;
-  body: Readable;
-  /** Records the call once the response has been delivered (or broken off). */
-  complete(delivered: boolean): void;
-}
+/** What a decision learned of the call's target, as usage records it. */
+type Where = Pick<Decision, 'host' | 'scope' | 'unmapped' | 'template'>;
 
 class BodyTooLargeError extends Error {
   readonly code = 'CUSTODY_BODY_TOO_LARGE';
@@ -89,6 +85,68 @@ function errorCodeOf(err: unknown, bodyTooLarge: boolean): ErrorCode {
 }
 
 /**
+ * Relays one upstream response into the caller's response as undici delivers it (undici's
+ * dispatch-handler interface): no intermediate stream, and the provider is paused while the
+ * caller reads slowly. `answered` settles once: resolved when the status line and headers have
+ * been written to the caller, rejected when the upstream fails before that (the caller then gets
+ * a coded error instead).
+ */
+class ResponseRelay implements Dispatcher.DispatchHandler {
+  started = false;
+  failed = false;
+  statusCode = 0;
+  readonly answered: Promise<void>;
+  private controller: Dispatcher.DispatchController | null = null;
+  private abortWanted = false;
+  private settle!: (err?: Error) => void;
+
+  constructor(private readonly res: ServerResponse) {
+    this.answered = new Promise<void>((resolve, reject) => {
+      this.settle = (err) => (err ? reject(err) : resolve());
+    });
+    // Settled before anyone awaits it when undici refuses the request synchronously.
+    this.answered.catch(() => {});
+  }
+
+  /** The caller left: stop the upstream call now, or as soon as undici starts it. */
+  abort(): void {
+    this.abortWanted = true;
+    this.controller?.abort(new Error('the caller closed the connection'));
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.controller = controller;
+    if (this.abortWanted) controller.abort(new Error('the caller closed the connection'));
+  }
+
+  onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[]>): void {
+    // 1xx interim answers (100 Continue, 103 Early Hints) stay between Custody and the provider.
+    if (statusCode < 200 || this.started) return;
+    this.started = true;
+    this.statusCode = statusCode;
+    const res = this.res;
+    if (res.destroyed) return controller.abort(new Error('the caller closed the connection'));
+    res.writeHead(statusCode, downstreamResponseHeaders(headers));
+    res.on('drain', () => controller.resume());
+    this.settle();
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (!this.res.write(chunk)) controller.pause();
+  }
+
+  onResponseEnd(): void {
+    this.res.end();
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
+    this.failed = true;
+    if (this.started) this.res.destroy();
+    else this.settle(err);
+  }
+}
+
+/**
  * The gateway: decides each call from a cached view of the token (see token-cache.ts), attaches
  * the access token, forwards over pinned, pooled connections (ssrf-guard.ts) and records usage
  * in batches (usage-recorder.ts). Invariants are listed in ./README.md.
@@ -97,7 +155,17 @@ export function createGatewayService(deps: GatewayDeps) {
   const { storage, tokens, accessTokens, clock, logger } = deps;
   const limits: GatewayLimits = { ...DEFAULT_GATEWAY_LIMITS, ...deps.limits };
   const guard = createSsrfGuard(deps.resolve ? { resolve: deps.resolve } : {});
-  const recorder = createUsageRecorder({ storage, ledger: deps.ledger, logger, highWater: limits.usageHighWater, admissionWaitMs: limits.admissionWaitMs });
+  // Usage is written by a worker thread with its own connection, off the thread serving calls,
+  // unless the database is an in-memory SQLite one, which no other connection can open.
+  const inMemory = deps.database.kind === 'sqlite' && deps.database.file === ':memory:';
+  const recorder = createUsageRecorder({
+    storage,
+    ledger: deps.ledger,
+    logger,
+    highWater: limits.usageHighWater,
+    admissionWaitMs: limits.admissionWaitMs,
+    ...(inMemory ? {} : { writer: createWorkerUsageWriter(deps.database), batchSize: 200, flushIntervalMs: 25 }),
+  });
   const cache = createTokenCache({
     load: (id) => loadGatewayToken(storage.db, id),
     recheckMs: limits.recheckMs,
@@ -118,7 +186,8 @@ export function createGatewayService(deps: GatewayDeps) {
   tokens.onCommittedUpdate((tokenId) => cache.invalidate(tokenId));
   tokens.onUpdate((trx, tokenId) => storage.dialect.notify(trx, TOKEN_CHANGES_CHANNEL, tokenId));
 
-  function usage(call: GatewayCall, token: GatewayToken | null, fields: Partial<UsageEvent> & Pick<UsageEvent, 'outcome' | 'status'>): UsageEvent {
+  /** The usage event of a call; `where` is what the decision learned of the target (or nothing). */
+  function usage(call: GatewayCall, token: GatewayToken | null, where: Where, outcome: UsageOutcome, status: number, errorCode: string | null): UsageEvent {
     return {
       at: clock.now().toISOString(),
       tokenId: call.tokenId,
@@ -127,26 +196,31 @@ export function createGatewayService(deps: GatewayDeps) {
       apiKeyId: call.principal.keyId,
       actor: call.principal.actor,
       method: call.method,
-      host: null,
-      pathTemplate: '-',
-      scope: null,
-      unmapped: false,
-      errorCode: null,
+      host: where.host,
+      pathTemplate: where.template,
+      scope: where.scope,
+      unmapped: where.unmapped,
+      outcome,
+      errorCode,
+      status,
       sourceAddress: call.sourceAddress,
       latencyMs: performance.now() - call.startedAt,
-      ...fields,
     };
   }
 
   return {
     /**
-     * Decides and forwards one call. Throws a CustodyError for every refusal (after recording it);
-     * otherwise returns the upstream response to stream back, and the caller reports delivery.
+     * Decides and forwards one call, writing the provider's answer straight into `res`.
+     * Throws a CustodyError for every refusal and for an upstream that fails before answering
+     * (after recording it); nothing has been written to `res` then, so the caller answers with the
+     * coded error. Once it resolves the response is the provider's: it streams on, and the call is
+     * recorded when `res` closes (delivered in full, or broken off by either side).
      */
-    async forward(call: GatewayCall): Promise<ForwardedResponse> {
+    async forward(call: GatewayCall, res: ServerResponse): Promise<void> {
       const waiting = recorder.admit();
       if (waiting) await waiting;
-      const token = await cache.get(call.tokenId);
+      const cached = cache.peek(call.tokenId);
+      const token = cached !== undefined ? cached : await cache.get(call.tokenId);
       const decision = decideCall(token, {
         tenantId: call.principal.tenantId,
         workload: call.principal.workload,
@@ -155,11 +229,10 @@ export function createGatewayService(deps: GatewayDeps) {
         rawQuery: call.rawQuery,
         requestedBase: typeof call.headers['x-custody-api-base'] === 'string' ? call.headers['x-custody-api-base'] : undefined,
       });
-      const base = { host: decision.host, pathTemplate: decision.template, scope: decision.scope, unmapped: decision.unmapped };
       const refuse = (code: ErrorCode, message?: string): CustodyError => {
         const err = new CustodyError(code, message);
         // A refusal for a token of another tenant is recorded against the caller's tenant only.
-        recorder.record(usage(call, code === 'token_not_found' ? null : token, { ...base, outcome: code.startsWith('upstream_') ? 'failed' : 'denied', status: err.status, errorCode: code }));
+        recorder.record(usage(call, code === 'token_not_found' ? null : token, decision, code.startsWith('upstream_') ? 'failed' : 'denied', err.status, code));
         return err;
       };
       if (!decision.ok) throw refuse(decision.code, decision.message);
@@ -192,34 +265,34 @@ export function createGatewayService(deps: GatewayDeps) {
         call.body.on('error', (err) => limiter.destroy(err));
       }
 
-      let response;
-      try {
-        response = await guard.dispatcherFor(t.provider.allowPrivateNetwork).request({
+      const relay = new ResponseRelay(res);
+      const answered = relay.answered;
+      res.once('close', () => {
+        const delivered = res.writableFinished && !relay.failed;
+        // A caller gone before the end aborts the upstream call (queued, waiting or streaming).
+        if (!delivered) relay.abort();
+        if (!relay.started) return; // refused below, and recorded there
+        recorder.record(usage(call, t, decision, delivered ? 'forwarded' : 'failed', relay.statusCode, delivered ? null : 'upstream_unavailable'));
+      });
+      guard.dispatcherFor(t.provider.allowPrivateNetwork).dispatch(
+        {
           origin: decision.target.origin,
           path: decision.requestPath,
-          method: call.method as never,
+          method: call.method as Dispatcher.HttpMethod,
           headers,
-          body,
+          body: body ?? null,
           headersTimeout: limits.upstreamTimeoutMs,
           bodyTimeout: limits.upstreamTimeoutMs,
-          signal: call.signal,
-        });
+        },
+        relay,
+      );
+      try {
+        await answered;
       } catch (err) {
         const code = errorCodeOf(err, bodyTooLarge);
-        if (code === 'upstream_unavailable') logger.warn({ tokenId: call.tokenId, host: decision.host, err: (err as Error).message }, 'gateway upstream call failed');
+        if (code === 'upstream_unavailable' && !res.destroyed) logger.warn({ tokenId: call.tokenId, host: decision.host, err: (err as Error).message }, 'gateway upstream call failed');
         throw refuse(code);
       }
-      let recorded = false;
-      return {
-        statusCode: response.statusCode,
-        headers: downstreamResponseHeaders(response.headers),
-        body: response.body,
-        complete(delivered) {
-          if (recorded) return;
-          recorded = true;
-          recorder.record(usage(call, t, { ...base, outcome: delivered ? 'forwarded' : 'failed', status: response.statusCode, errorCode: delivered ? null : 'upstream_unavailable' }));
-        },
-      };
     },
 
     /** Starts hearing other instances' changes (PostgreSQL LISTEN). */

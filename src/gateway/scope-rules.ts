@@ -45,13 +45,54 @@ export function templateOf(segments: string[]): string {
   return `/${segments.map((s) => (looksLikeId(s) ? '{id}' : s)).join('/')}`;
 }
 
-/** @param segments the decoded path segments relative to the base URL */
+/** A rule with its pattern split and its parameters marked, once per rule list. */
+interface CompiledRule {
+  method: string;
+  parts: { literal: string | null }[];
+  /** Ends in `**`: matches any remainder. */
+  rest: boolean;
+  match: ScopeMatch & { mapped: true };
+}
+
+const compiledRules = new WeakMap<readonly ScopeRule[], CompiledRule[]>();
+
+function compile(rules: readonly ScopeRule[]): CompiledRule[] {
+  let compiled = compiledRules.get(rules);
+  if (compiled === undefined) {
+    compiled = rules.map((rule) => {
+      const parts = segmentsOf(rule.pathPattern);
+      const rest = parts.at(-1) === '**';
+      if (rest) parts.pop();
+      return {
+        method: rule.method.toUpperCase(),
+        parts: parts.map((p) => ({ literal: isParam(p) ? null : p })),
+        rest,
+        match: { mapped: true, scope: rule.scope, template: rule.pathPattern },
+      };
+    });
+    compiledRules.set(rules, compiled);
+  }
+  return compiled;
+}
+
+function compiledMatches(rule: CompiledRule, segments: string[]): boolean {
+  const { parts } = rule;
+  if (rule.rest ? segments.length < parts.length : segments.length !== parts.length) return false;
+  for (let i = 0; i < parts.length; i++) {
+    const literal = parts[i]!.literal;
+    if (literal !== null && literal !== segments[i]) return false;
+  }
+  return true;
+}
+
+/**
+ * @param rules a provider's rules; compiled on first use and remembered for that list object
+ * @param segments the decoded path segments relative to the base URL
+ */
 export function matchScope(rules: readonly ScopeRule[], method: string, segments: string[]): ScopeMatch {
   const upper = method.toUpperCase();
-  for (const rule of rules) {
-    if (methodMatches(rule.method, upper) && patternMatches(rule.pathPattern, segments)) {
-      return { mapped: true, scope: rule.scope, template: rule.pathPattern };
-    }
+  for (const rule of compile(rules)) {
+    if (methodMatches(rule.method, upper) && compiledMatches(rule, segments)) return rule.match;
   }
   return { mapped: false, template: templateOf(segments) };
 }

@@ -32,7 +32,7 @@ export interface SsrfGuard {
   /** The pool for a provider; its connections are pinned to checked addresses. */
   dispatcherFor(allowPrivateNetwork: boolean): Dispatcher;
   /** Refuses an IP-literal host that the rule does not allow (names are checked at connect). */
-  checkLiteralHost(hostname: string, allowPrivateNetwork: boolean): { ok: true } | { ok: false; range: string };
+  checkLiteralHost(hostname: string, allowPrivateNetwork: boolean): LiteralVerdict;
   close(): Promise<void>;
 }
 
@@ -58,6 +58,15 @@ export function pinnedLookup(resolve: Resolver, allowPrivateNetwork: boolean) {
   };
 }
 
+type LiteralVerdict = { ok: true } | { ok: false; range: string };
+
+function checkLiteral(hostname: string, allowPrivateNetwork: boolean): LiteralVerdict {
+  const bare = hostname.startsWith('[') ? hostname.slice(1, -1) : hostname;
+  if (isIP(bare) === 0) return { ok: true };
+  const verdict = addressAllowed(bare, allowPrivateNetwork);
+  return verdict.ok ? { ok: true } : { ok: false, range: verdict.range };
+}
+
 export function createSsrfGuard(options: { resolve?: Resolver; connectionsPerOrigin?: number; connectTimeoutMs?: number } = {}): SsrfGuard {
   const resolve = options.resolve ?? systemResolver;
   const make = (allowPrivateNetwork: boolean) =>
@@ -70,13 +79,19 @@ export function createSsrfGuard(options: { resolve?: Resolver; connectionsPerOri
     });
   const strict = make(false);
   const permissive = make(true);
+  // Verdicts on literal hosts, by rule and host: providers declare a handful of hosts, asked on every call.
+  const verdicts = [new Map<string, LiteralVerdict>(), new Map<string, LiteralVerdict>()] as const;
   return {
     dispatcherFor: (allowPrivateNetwork) => (allowPrivateNetwork ? permissive : strict),
     checkLiteralHost(hostname, allowPrivateNetwork) {
-      const bare = hostname.startsWith('[') ? hostname.slice(1, -1) : hostname;
-      if (isIP(bare) === 0) return { ok: true };
-      const verdict = addressAllowed(bare, allowPrivateNetwork);
-      return verdict.ok ? { ok: true } : { ok: false, range: verdict.range };
+      const known = verdicts[allowPrivateNetwork ? 1 : 0];
+      let verdict = known.get(hostname);
+      if (verdict === undefined) {
+        verdict = checkLiteral(hostname, allowPrivateNetwork);
+        if (known.size >= 10_000) known.clear();
+        known.set(hostname, verdict);
+      }
+      return verdict;
     },
     async close() {
       await Promise.all([strict.close(), permissive.close()]);

@@ -68,12 +68,17 @@ export function joinTarget(base: string, rawPath: string, rawQuery: string): Joi
       if (i === segments.length - 1 && i > 0) continue;
       return { ok: false, reason: 'the path contains an empty segment (//)' };
     }
-    const value = decodeSegment(raw);
+    // Without a percent escape the segment is its own decoding, and PATH_CHARS has already
+    // refused slashes, backslashes and control characters in it.
+    const escaped = raw.includes('%');
+    const value = escaped ? decodeSegment(raw) : raw;
     if (value === null) return { ok: false, reason: 'the path contains a malformed percent escape' };
     if (value === '.' || value === '..') return { ok: false, reason: 'the path contains a dot segment (. or ..)' };
-    // eslint-disable-next-line no-control-regex -- refusing control characters is the point
-    if (/[/\\\u0000-\u001f\u007f]/.test(value)) return { ok: false, reason: 'the path contains an encoded slash, backslash or control character' };
-    if (DOUBLE_ENCODED.test(value)) return { ok: false, reason: 'the path contains a double-encoded character' };
+    if (escaped) {
+      // eslint-disable-next-line no-control-regex -- refusing control characters is the point
+      if (/[/\\\u0000-\u001f\u007f]/.test(value)) return { ok: false, reason: 'the path contains an encoded slash, backslash or control character' };
+      if (DOUBLE_ENCODED.test(value)) return { ok: false, reason: 'the path contains a double-encoded character' };
+    }
     decoded.push(value);
   }
 

@@ -13,6 +13,8 @@ import type { GatewayToken } from './gateway.types.ts';
  */
 export interface TokenCache {
   get(tokenId: string): Promise<GatewayToken | null>;
+  /** The cached view when it is fresh enough to use, without waiting; undefined when it must be read. */
+  peek(tokenId: string): GatewayToken | null | undefined;
   invalidate(tokenId: string): void;
   invalidateAll(): void;
   readonly size: number;
@@ -96,11 +98,19 @@ export function createTokenCache(deps: {
     return pending;
   }
 
+  function fresh(tokenId: string) {
+    const hit = entries.get(tokenId);
+    return hit && nowMs() - hit.readAt < deps.recheckMs ? hit : undefined;
+  }
+
   return {
     get(tokenId) {
-      const hit = entries.get(tokenId);
-      if (hit && nowMs() - hit.readAt < deps.recheckMs) return Promise.resolve(hit.token);
+      const hit = fresh(tokenId);
+      if (hit) return Promise.resolve(hit.token);
       return inflight.get(tokenId) ?? read(tokenId);
+    },
+    peek(tokenId) {
+      return fresh(tokenId)?.token;
     },
     invalidate(tokenId) {
       epoch++;

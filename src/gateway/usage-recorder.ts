@@ -5,12 +5,15 @@ import type { Logger } from '../shared/logger.ts';
 import type { Storage } from '../storage/database.ts';
 import type { UsageEvent } from './gateway.types.ts';
 import { createUsageRepo } from './usage.repo.ts';
+import { createInlineUsageWriter, type UsageWriter } from './usage-writer.ts';
 
 /**
  * Usage recording, off the hot path. Invariants:
- * - `record` only appends to memory; a timer (or a full batch) writes events in one transaction
- *   per batch, together with lastUsedAt/lastUsedBy, per-scope last use and the first-use-per-day
- *   ledger entry, so either all of a batch's effects are stored or none are;
+ * - `record` only appends to memory; a timer (or a full batch) hands a batch to the writer
+ *   (usage-writer.ts), which stores the events together with lastUsedAt/lastUsedBy and per-scope
+ *   last use in one transaction, so either all of a batch's effects are stored or none are;
+ * - the first use of a token each UTC day is claimed (once across all instances) and written to
+ *   the ledger here, on this thread's connection, before the batch that carries it is handed on;
  * - a batch that fails to write goes back to the front of the queue and is retried: events are
  *   never dropped; while the queue is above its high-water mark new calls wait in `admit` and,
  *   after `admissionWaitMs`, are refused with 503 gateway_overloaded (back-pressure, not loss);
@@ -24,13 +27,16 @@ export interface UsageRecorderOptions {
   flushIntervalMs?: number;
   highWater: number;
   admissionWaitMs: number;
+  /** Where batches go; by default this thread's connection. */
+  writer?: UsageWriter;
 }
 
 export function createUsageRecorder(opts: UsageRecorderOptions) {
   const { storage, ledger, logger } = opts;
   const repo = createUsageRepo();
-  // Small batches: on SQLite a batch is written synchronously, so its size bounds the pause it
-  // causes (measured: batches of 200 stretched the p99 of concurrent calls several-fold).
+  const writer = opts.writer ?? createInlineUsageWriter(storage);
+  // Batches are written apart from the thread that serves calls when a worker writes them, so
+  // they can be larger; inline (SQLite writes synchronously) their size bounds the pause they cause.
   const batchSize = opts.batchSize ?? 50;
   const flushIntervalMs = opts.flushIntervalMs ?? 200;
   let queue: UsageEvent[] = [];
@@ -46,29 +52,18 @@ export function createUsageRecorder(opts: UsageRecorderOptions) {
     while (queue.length < opts.highWater && waiters.length > 0) waiters.shift()!();
   }
 
-  async function writeBatch(batch: UsageEvent[]): Promise<void> {
-    const lastByToken = new Map<string, UsageEvent>();
-    const lastByScope = new Map<string, { tokenId: string; scope: string; at: string }>();
+  /** Claims the first use of each (token, UTC day) in the batch not claimed yet, with its ledger entry. */
+  async function claimFirstUses(batch: UsageEvent[]): Promise<void> {
     const firstByDay = new Map<string, UsageEvent>();
     for (const e of batch) {
       if (e.outcome !== 'forwarded') continue;
-      const prev = lastByToken.get(e.tokenId);
-      if (!prev || prev.at <= e.at) lastByToken.set(e.tokenId, e);
-      if (e.scope) {
-        const key = `${e.tokenId}\u0000${e.scope}`;
-        const s = lastByScope.get(key);
-        if (!s || s.at <= e.at) lastByScope.set(key, { tokenId: e.tokenId, scope: e.scope, at: e.at });
-      }
       const dayKey = `${e.tokenId}\u0000${e.at.slice(0, 10)}`;
       if (!claimedDays.has(dayKey) && !firstByDay.has(dayKey)) firstByDay.set(dayKey, e);
     }
-    const claimed: string[] = [];
+    if (firstByDay.size === 0) return;
     await storage.db.transaction().execute(async (trx) => {
-      await repo.insertEvents(trx, batch);
-      for (const e of lastByToken.values()) await repo.touchToken(trx, e.tokenId, e.at, e.workload ?? e.actor);
-      for (const s of lastByScope.values()) await repo.touchScope(trx, s.tokenId, s.scope, s.at);
       const entries: NewLedgerEntry[] = [];
-      for (const [key, e] of firstByDay) {
+      for (const e of firstByDay.values()) {
         const day = e.at.slice(0, 10);
         if (await repo.claimDay(trx, e.tokenId, day)) {
           entries.push({
@@ -79,12 +74,16 @@ export function createUsageRecorder(opts: UsageRecorderOptions) {
             data: { day, firstAt: e.at, workload: e.workload, method: e.method, host: e.host, pathTemplate: e.pathTemplate, scope: e.scope },
           });
         }
-        claimed.push(key);
       }
       await ledger.appendMany(trx, entries);
     });
-    for (const key of claimed) claimedDays.add(key);
     if (claimedDays.size > 100_000) claimedDays.clear();
+    for (const key of firstByDay.keys()) claimedDays.add(key);
+  }
+
+  async function writeBatch(batch: UsageEvent[]): Promise<void> {
+    await claimFirstUses(batch);
+    await writer.write(batch);
   }
 
   async function drain(): Promise<void> {
@@ -163,6 +162,7 @@ export function createUsageRecorder(opts: UsageRecorderOptions) {
       if (timer) clearTimeout(timer);
       timer = null;
       while (queue.length > 0 || flushing) await flush();
+      await writer.close();
     },
   };
 }

@@ -19,6 +19,22 @@ export function principalOf(request: FastifyRequest): Principal {
   return request.principal;
 }
 
+const BEARER = /^Bearer\s+(\S+)$/i;
+
+/**
+ * The one authentication rule, for the Fastify hook below and for the gateway's direct path:
+ * a Custody API key as a bearer token whose role has `permission`.
+ */
+export async function authenticateBearer(apiKeys: ApiKeyService, header: string | string[] | undefined, permission: Permission): Promise<Principal> {
+  const match = typeof header === 'string' ? BEARER.exec(header) : null;
+  const principal = match ? await apiKeys.authenticate(match[1]!) : null;
+  if (!principal) throw new CustodyError('unauthenticated');
+  if (!roleHas(principal.role, permission)) {
+    throw new CustodyError('forbidden', `The ${principal.role} role may not do this (needs ${permission}).`);
+  }
+  return principal;
+}
+
 /**
  * Authentication and role checks run before the body is parsed, so an unauthenticated caller
  * learns nothing about the schema and cannot make the server parse a large body.
@@ -28,13 +44,6 @@ export function installAuth(app: FastifyInstance, apiKeys: ApiKeyService) {
   app.addHook('onRequest', async (request) => {
     const permission = request.routeOptions.config?.permission;
     if (!permission) return;
-    const header = request.headers.authorization;
-    const match = typeof header === 'string' ? /^Bearer\s+(\S+)$/i.exec(header) : null;
-    const principal = match ? await apiKeys.authenticate(match[1]!) : null;
-    if (!principal) throw new CustodyError('unauthenticated');
-    if (!roleHas(principal.role, permission)) {
-      throw new CustodyError('forbidden', `The ${principal.role} role may not do this (needs ${permission}).`);
-    }
-    request.principal = principal;
+    request.principal = await authenticateBearer(apiKeys, request.headers.authorization, permission);
   });
 }

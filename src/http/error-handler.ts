@@ -1,13 +1,15 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { CustodyError, ERROR_CODES, type ErrorCode, type ErrorDetail } from '../shared/errors.ts';
 
+/** The body of every error answer: `{ error: { code, message, requestId, details? } }`. */
+export function errorBody(code: ErrorCode, message: string | undefined, requestId: string, details?: ErrorDetail[]): string {
+  return JSON.stringify({ error: { code, message: message ?? ERROR_CODES[code].message, requestId, ...(details?.length ? { details } : {}) } });
+}
+
 // Serialised here, not by the route's response schema: a route that declares another shape for a
 // status (the consent callback answers 400 with an HTML page) would otherwise turn the error into "[object Object]".
 function send(reply: FastifyReply, request: FastifyRequest, code: ErrorCode, message?: string, details?: ErrorDetail[]) {
-  return reply
-    .status(ERROR_CODES[code].status)
-    .type('application/json; charset=utf-8')
-    .send(JSON.stringify({ error: { code, message: message ?? ERROR_CODES[code].message, requestId: request.id, ...(details?.length ? { details } : {}) } }));
+  return reply.status(ERROR_CODES[code].status).type('application/json; charset=utf-8').send(errorBody(code, message, request.id, details));
 }
 
 interface ValidationIssue {

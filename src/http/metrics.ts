@@ -3,11 +3,17 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import type { Custody } from '../app/custody.ts';
 import { registerRevocationMetrics } from '../outbox/outbox.metrics.ts';
 
+export interface HttpMetrics {
+  registry: Registry;
+  /** Counts one answered request (Fastify routes through the hook below; the gateway's direct path itself). */
+  observeRequest(method: string, route: string, status: number, seconds: number): void;
+}
+
 /**
  * Prometheus metrics. Labels carry routes and states, never tenant names, ids or credentials, so
  * the endpoint can be scraped without authentication.
  */
-export function installMetrics(app: FastifyInstance, custody: Custody) {
+export function createMetrics(custody: Custody): HttpMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const requests = new Counter({ name: 'custody_http_requests_total', help: 'HTTP requests', labelNames: ['method', 'route', 'status'], registers: [registry] });
@@ -42,15 +48,33 @@ export function installMetrics(app: FastifyInstance, custody: Custody) {
   custody.tokens.onCommittedChange((change) => transitions.inc({ transition: change.transition }));
   registerRevocationMetrics(registry, { onCommittedChange: custody.tokens.onCommittedChange, onOutcome: custody.upstreamRevocation.onOutcome, pending: custody.outbox.pending });
 
+  // The labelled series, resolved once per (method, route, status): prom-client would otherwise
+  // hash the label set on every request. Routes are patterns, so this stays small.
+  const series = new Map<string, { count: { inc(): void }; time: { observe(v: number): void } }>();
+  return {
+    registry,
+    observeRequest(method, route, status, seconds) {
+      const key = `${method} ${route} ${status}`;
+      let s = series.get(key);
+      if (s === undefined) {
+        s = { count: requests.labels({ method, route, status: String(status) }), time: duration.labels({ method, route }) };
+        series.set(key, s);
+      }
+      s.count.inc();
+      s.time.observe(seconds);
+    },
+  };
+}
+
+/** The request hook and GET /metrics. */
+export function installMetrics(app: FastifyInstance, metrics: HttpMetrics) {
+  const { registry } = metrics;
   app.addHook('onResponse', async (request, reply) => {
-    const route = request.routeOptions.url ?? 'unmatched';
-    requests.inc({ method: request.method, route, status: String(reply.statusCode) });
-    duration.observe({ method: request.method, route }, reply.elapsedTime / 1000);
+    metrics.observeRequest(request.method, request.routeOptions.url ?? 'unmatched', reply.statusCode, reply.elapsedTime / 1000);
   });
 
   app.get('/metrics', { schema: { hide: true } }, async (_request, reply) => {
     reply.type(registry.contentType);
     return registry.metrics();
   });
-  return registry;
 }

@@ -1,3 +1,4 @@
+import http from 'node:http';
 import swagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
@@ -9,18 +10,39 @@ import { tenantRoutes } from '../tenants/tenant.routes.ts';
 import { tokenRoutes } from '../tokens/token.routes.ts';
 import { gatewayRoutes } from '../gateway/gateway.routes.ts';
 import { oauthRoutes } from '../oauth/oauth.routes.ts';
-import { installAuth } from './auth.ts';
+import { authenticateBearer, installAuth } from './auth.ts';
 import { installNulGuard } from './nul-guard.ts';
 import { renderDocsPage } from './docs-page.ts';
 import { answerFrameworkError, installErrorHandling } from './error-handler.ts';
-import { installMetrics } from './metrics.ts';
+import { createMetrics, installMetrics } from './metrics.ts';
+import { nextRequestId } from './request-id.ts';
+import { createGatewayHttp, isGatewayRequest } from '../gateway/gateway.http.ts';
 
 export const API_VERSION = '0.1.0';
 
+// Fastify's own default, kept for the server we create ourselves.
+const KEEP_ALIVE_TIMEOUT_MS = 72_000;
+
 export async function buildServer(custody: Custody): Promise<FastifyInstance> {
   const { config, logger } = custody;
+  const metrics = createMetrics(custody);
+  const gatewayHttp = createGatewayHttp({
+    gateway: custody.gateway,
+    authenticate: (header) => authenticateBearer(custody.apiKeys, header, 'gateway.use'),
+    observe: metrics.observeRequest,
+    logger,
+  });
   const app = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
+    genReqId: () => nextRequestId(),
+    // Gateway calls go straight to the gateway (gateway.http.ts), past Fastify's routing, hooks and
+    // reply pipeline: they are the hot path, paid on every call a workload makes. Everything else
+    // is Fastify's.
+    serverFactory: (fastifyHandler) => {
+      const server = http.createServer((req, res) => (isGatewayRequest(req) ? gatewayHttp.handle(req, res) : fastifyHandler(req, res)));
+      server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
+      return server;
+    },
     bodyLimit: config.bodyLimitBytes,
     // Behind a proxy the operator sets trustProxy explicitly; we do not guess.
     trustProxy: false,
@@ -50,7 +72,8 @@ export async function buildServer(custody: Custody): Promise<FastifyInstance> {
   // The API speaks JSON only: a text/plain body would otherwise parse as a string and be answered
   // as a schema failure instead of 415 unsupported_media_type.
   app.removeContentTypeParser('text/plain');
-  installMetrics(app, custody);
+  installMetrics(app, metrics);
+  app.addHook('preClose', async () => gatewayHttp.close());
 
   app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }));
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
@@ -63,7 +86,7 @@ export async function buildServer(custody: Custody): Promise<FastifyInstance> {
   await app.register(tokenRoutes(custody.tokens));
   await app.register(apiKeyRoutes(custody.apiKeys));
   await app.register(ledgerRoutes(custody.ledger));
-  await app.register(gatewayRoutes(custody.gateway));
+  await app.register(gatewayRoutes(gatewayHttp));
   await app.register(oauthRoutes({ consent: custody.consent, refresh: custody.refresh, tokens: custody.tokens }));
   return app;
 }

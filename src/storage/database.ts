@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
-import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
+import { CompiledQuery, Kysely, PostgresDialect, SqliteDialect, SqliteDriver, type DatabaseConnection, type SqliteDatabase as KyselySqliteDatabase, type SqliteDialectConfig } from 'kysely';
 import pg from 'pg';
 import type { DatabaseConfig } from '../config/config.ts';
 import { postgresDialect, sqliteDialect, type StorageDialect } from './dialect.ts';
@@ -34,6 +34,51 @@ function queryBuilderScan(db: Db) {
   };
 }
 
+/**
+ * Kysely's SQLite dialect, with two changes:
+ * - transactions begin IMMEDIATE: they take the write lock up front (waiting up to busy_timeout)
+ *   instead of at their first write. A second connection writes to the same file (the gateway's
+ *   usage writer thread, the CLI), and a deferred transaction that read before that connection
+ *   committed could then not write at all (SQLITE_BUSY_SNAPSHOT, no wait, no retry);
+ * - prepared statements are reused by SQL text (bounded): preparing is a good part of the cost of
+ *   a small query. Kysely runs one query at a time on its one connection, so a cached statement
+ *   is never in use twice.
+ */
+class ImmediateSqliteDriver extends SqliteDriver {
+  override async beginTransaction(connection: DatabaseConnection): Promise<void> {
+    await connection.executeQuery(CompiledQuery.raw('begin immediate'));
+  }
+}
+
+class CustodySqliteDialect extends SqliteDialect {
+  readonly #config: SqliteDialectConfig;
+  constructor(config: SqliteDialectConfig) {
+    super(config);
+    this.#config = config;
+  }
+  override createDriver() {
+    return new ImmediateSqliteDriver(this.#config);
+  }
+}
+
+const STATEMENT_CACHE_SIZE = 500;
+
+function cachingStatements(sqlite: SqliteDatabase.Database): KyselySqliteDatabase {
+  const statements = new Map<string, SqliteDatabase.Statement>();
+  return {
+    close: () => sqlite.close(),
+    prepare(sql: string) {
+      let statement = statements.get(sql);
+      if (statement === undefined) {
+        statement = sqlite.prepare(sql);
+        if (statements.size >= STATEMENT_CACHE_SIZE) statements.delete(statements.keys().next().value!);
+        statements.set(sql, statement);
+      }
+      return statement as unknown as ReturnType<KyselySqliteDatabase['prepare']>;
+    },
+  };
+}
+
 // PostgreSQL returns int8 (count(*), bigint columns) as strings; every value we keep fits in a double.
 pg.types.setTypeParser(20, (v) => Number(v));
 
@@ -48,7 +93,7 @@ export function openStorage(config: DatabaseConfig, options: { poolSize?: number
     sqlite.pragma('synchronous = NORMAL');
     sqlite.pragma('foreign_keys = ON');
     sqlite.pragma('busy_timeout = 5000');
-    const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+    const db = new Kysely<Database>({ dialect: new CustodySqliteDialect({ database: cachingStatements(sqlite) }) });
     let reader: SqliteDatabase.Database | undefined;
     let readerStatement: SqliteDatabase.Statement | undefined;
     const scanLedger =

@@ -1,0 +1,202 @@
+import { Worker } from 'node:worker_threads';
+import type { DatabaseConfig } from '../config/config.ts';
+import type { Db, Storage } from '../storage/database.ts';
+import type { UsageEvent } from './gateway.types.ts';
+import type { UsageRepo } from './usage.repo.ts';
+import { createUsageRepo } from './usage.repo.ts';
+
+/**
+ * Where batches of usage events are written: in this thread (`createInlineUsageWriter`) or in a
+ * worker thread with its own database connection (`createWorkerUsageWriter`). `write` resolves
+ * once the batch is committed and rejects if it was not; the recorder keeps a batch queued until
+ * then, so a failed or interrupted write is retried, never dropped.
+ */
+export interface UsageWriter {
+  write(batch: UsageEvent[]): Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * One transaction per batch: the events, lastUsedAt/lastUsedBy (moved forward only) and
+ * per-scope last use of every token the batch forwarded for.
+ */
+export async function writeUsageBatch(db: Db, repo: UsageRepo, batch: UsageEvent[]): Promise<void> {
+  const lastByToken = new Map<string, UsageEvent>();
+  const lastByScope = new Map<string, { tokenId: string; scope: string; at: string }>();
+  for (const e of batch) {
+    if (e.outcome !== 'forwarded') continue;
+    const prev = lastByToken.get(e.tokenId);
+    if (!prev || prev.at <= e.at) lastByToken.set(e.tokenId, e);
+    if (e.scope) {
+      const key = `${e.tokenId}\u0000${e.scope}`;
+      const s = lastByScope.get(key);
+      if (!s || s.at <= e.at) lastByScope.set(key, { tokenId: e.tokenId, scope: e.scope, at: e.at });
+    }
+  }
+  await db.transaction().execute(async (trx) => {
+    await repo.insertEvents(trx, batch);
+    for (const e of lastByToken.values()) await repo.touchToken(trx, e.tokenId, e.at, e.workload ?? e.actor);
+    for (const s of lastByScope.values()) await repo.touchScope(trx, s.tokenId, s.scope, s.at);
+  });
+}
+
+/** Writes on this thread's connection (an in-memory SQLite database cannot be shared with a worker). */
+export function createInlineUsageWriter(storage: Storage): UsageWriter {
+  const repo = createUsageRepo();
+  return {
+    write: (batch) => writeUsageBatch(storage.db, repo, batch),
+    close: async () => {},
+  };
+}
+
+/**
+ * A batch as it crosses to the worker thread: every text field as an index into a table of the
+ * batch's distinct strings (most fields repeat from call to call), numbers in typed arrays whose
+ * memory is handed over rather than copied. Copying a batch of objects field by field between
+ * threads cost more than the rest of recording a call.
+ */
+export interface PackedEvents {
+  count: number;
+  strings: string[];
+  /** Per event: the TEXT_FIELDS as string indexes (-1 for null), then status, then unmapped (0/1). */
+  ints: Int32Array<ArrayBuffer>;
+  latencies: Float64Array<ArrayBuffer>;
+}
+
+const TEXT_FIELDS = ['at', 'tokenId', 'tenantId', 'workload', 'apiKeyId', 'actor', 'method', 'host', 'pathTemplate', 'scope', 'outcome', 'errorCode', 'sourceAddress'] as const;
+const INTS_PER_EVENT = TEXT_FIELDS.length + 2;
+
+export function packEvents(batch: UsageEvent[]): PackedEvents {
+  const strings: string[] = [];
+  const index = new Map<string, number>();
+  const ints = new Int32Array(batch.length * INTS_PER_EVENT);
+  const latencies = new Float64Array(batch.length);
+  let k = 0;
+  for (let i = 0; i < batch.length; i++) {
+    const e = batch[i]!;
+    for (const field of TEXT_FIELDS) {
+      const value = e[field];
+      if (value === null) {
+        ints[k++] = -1;
+        continue;
+      }
+      let n = index.get(value);
+      if (n === undefined) {
+        n = strings.push(value) - 1;
+        index.set(value, n);
+      }
+      ints[k++] = n;
+    }
+    ints[k++] = e.status;
+    ints[k++] = e.unmapped ? 1 : 0;
+    latencies[i] = e.latencyMs;
+  }
+  return { count: batch.length, strings, ints, latencies };
+}
+
+export function unpackEvents(packed: PackedEvents): UsageEvent[] {
+  const { strings, ints, latencies } = packed;
+  const text = (k: number) => (ints[k]! < 0 ? null : strings[ints[k]!]!);
+  const events: UsageEvent[] = [];
+  for (let i = 0, k = 0; i < packed.count; i++, k += INTS_PER_EVENT) {
+    events.push({
+      at: text(k)!,
+      tokenId: text(k + 1)!,
+      tenantId: text(k + 2),
+      workload: text(k + 3),
+      apiKeyId: text(k + 4),
+      actor: text(k + 5)!,
+      method: text(k + 6)!,
+      host: text(k + 7),
+      pathTemplate: text(k + 8)!,
+      scope: text(k + 9),
+      outcome: text(k + 10) as UsageEvent['outcome'],
+      errorCode: text(k + 11),
+      sourceAddress: text(k + 12),
+      status: ints[k + 13]!,
+      unmapped: ints[k + 14] === 1,
+      latencyMs: latencies[i]!,
+    });
+  }
+  return events;
+}
+
+/** Messages between the recorder and usage-writer.worker.ts. */
+export type ToWorker = { type: 'write'; id: number; packed: PackedEvents } | { type: 'close' };
+export type FromWorker = { type: 'written'; id: number } | { type: 'failed'; id: number; error: string } | { type: 'closed' };
+
+/**
+ * Writes in a worker thread over a connection of its own, so the database work of recording
+ * usage (several statements and a commit per batch; synchronous on SQLite) stays off the thread
+ * that serves gateway calls. The worker starts with the first batch (commands that never forward
+ * a call never start it) and is started again after it dies; a batch in flight when it died is
+ * failed back to the recorder, which retries it (so a worker killed between its commit and its
+ * answer can store that batch twice: delivery is at least once).
+ */
+export function createWorkerUsageWriter(database: DatabaseConfig): UsageWriter {
+  let worker: Worker | null = null;
+  let nextId = 1;
+  const pending = new Map<number, { resolve: () => void; reject: (err: Error) => void }>();
+
+  function failAll(err: Error) {
+    for (const p of pending.values()) p.reject(err);
+    pending.clear();
+  }
+
+  function start(): Worker {
+    const w = new Worker(new URL('./usage-writer.worker.mjs', import.meta.url), { workerData: { database } });
+    w.unref();
+    w.on('message', (m: FromWorker) => {
+      if (m.type === 'closed') return;
+      const p = pending.get(m.id);
+      if (!p) return;
+      pending.delete(m.id);
+      if (m.type === 'written') p.resolve();
+      else p.reject(new Error(m.error));
+    });
+    w.on('error', (err) => {
+      if (worker === w) worker = null;
+      failAll(new Error(`the usage writer thread failed: ${err.message}`));
+    });
+    w.on('exit', (code) => {
+      if (worker === w) worker = null;
+      failAll(new Error(`the usage writer thread stopped (exit code ${code})`));
+    });
+    return w;
+  }
+
+  return {
+    write(batch) {
+      worker ??= start();
+      const id = nextId++;
+      const w = worker;
+      return new Promise<void>((resolve, reject) => {
+        pending.set(id, { resolve, reject });
+        const packed = packEvents(batch);
+        w.postMessage({ type: 'write', id, packed } satisfies ToWorker, [packed.ints.buffer, packed.latencies.buffer]);
+      });
+    },
+
+    async close() {
+      const w = worker;
+      worker = null;
+      if (!w) return;
+      // The worker closes its connection pool, answers, and is then stopped.
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, 5_000);
+        w.on('message', (m: FromWorker) => {
+          if (m.type === 'closed') {
+            clearTimeout(timer);
+            resolve();
+          }
+        });
+        w.once('exit', () => {
+          clearTimeout(timer);
+          resolve();
+        });
+        w.postMessage({ type: 'close' } satisfies ToWorker);
+      });
+      await w.terminate();
+    },
+  };
+}
