@@ -1,15 +1,27 @@
 /**
  * The gateway's speed goals (issue 4), all in one run against the same loopback upstream:
- *   - throughput and added latency (p50/p99) of a direct call, a bare undici pass-through proxy
- *     (the limit for Node), the same pass-through in a bare Fastify (the framework's ceiling) and
- *     the gateway; goals: gateway ≥ 0.8× the bare proxy's throughput,
- *     ≤ 1 ms added p99 at moderate load;
+ *   - throughput of a direct call, a bare undici pass-through proxy (the limit for Node), the same
+ *     pass-through in a bare Fastify (the framework's ceiling) and the gateway; goal: gateway
+ *     ≥ 0.8× the bare proxy;
+ *   - added latency (p50/p99) at moderate load; goal: ≤ 1 ms added p99;
  *   - the gateway's token check against calling the issuer's introspection endpoint (oidc-provider)
  *     per request;
  *   - cross-instance revocation delay p99 on PostgreSQL (goal ≤ 100 ms), skipped without one.
- * The upstream runs in a child process and the load generator in a worker thread, so the process
- * under test has the main thread to itself (the machine has 2 cores: figures are noisy; ratios
- * are what to read). Nothing here asserts: it prints PASS or MISS.
+ *
+ * How, on a small shared machine (figures move with the neighbours; ratios within one run are what
+ * to read):
+ *   - the proxies under test run in this process; the upstream and the load generator are child
+ *     processes. Where `taskset` exists and there are two or more CPUs, this process is pinned to
+ *     one CPU and the children to the others, so the proxies never compete with the load for a core;
+ *   - throughput is measured two ways for each proxy: the requests per second a closed loop of
+ *     callers achieved, and the proxy's capacity: requests per CPU-second of this process (every
+ *     thread of it, so the gateway's usage-writer thread counts). When the load generator is the
+ *     bottleneck the first understates the faster proxy; the second does not, so the goal is judged
+ *     on capacity;
+ *   - moderate load is an open loop at a fixed rate well below every proxy's capacity: requests
+ *     leave on schedule whether or not earlier ones have come back, so a slow answer cannot hold the
+ *     next ones back; "added" is against the direct call at the same rate.
+ * Nothing here asserts: it prints PASS or MISS.
  */
 import { randomBytes } from 'node:crypto';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -19,7 +31,7 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
-import { Worker } from 'node:worker_threads';
+import { execFileSync } from 'node:child_process';
 import Fastify from 'fastify';
 import pg from 'pg';
 import { Agent, Pool } from 'undici';
@@ -36,9 +48,12 @@ import { Secret } from '../src/shared/secret.ts';
 
 const require = createRequire(import.meta.url);
 const THROUGHPUT = { concurrency: 32, durationMs: 3_000 };
-const MODERATE = { concurrency: 4, durationMs: 2_000 };
+/** Moderate load: an open loop at this rate (requests per second) to each target, over this many connections. */
+const MODERATE = { rate: 1_000, durationMs: 4_000, connections: 16 };
 const WARMUP_MS = 500;
-const ROUNDS = 2;
+/** A fresh load generator opening its connections and warming its JIT lags for a while; an open loop must not count that. */
+const OPEN_LOOP_WARMUP_MS = 1_500;
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
 
 function percentile(sorted: ArrayLike<number>, p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
@@ -60,8 +75,8 @@ server.keepAliveTimeout = 60000;
 server.listen(0, '127.0.0.1', () => process.stdout.write(String(server.address().port) + '\\n'));
 `;
 
-async function startUpstream(): Promise<{ origin: string; child: ChildProcess }> {
-  const child = spawn(process.execPath, ['-e', UPSTREAM_SOURCE], { stdio: ['ignore', 'pipe', 'inherit'] });
+async function startUpstream(cpus: string | null = null): Promise<{ origin: string; child: ChildProcess }> {
+  const child = spawnPinned(cpus, ['-e', UPSTREAM_SOURCE], process.env);
   const port = await new Promise<number>((resolve, reject) => {
     child.stdout!.once('data', (d: Buffer) => resolve(Number(String(d).trim())));
     child.once('exit', (code) => reject(new Error(`upstream exited with ${code}`)));
@@ -69,36 +84,61 @@ async function startUpstream(): Promise<{ origin: string; child: ChildProcess }>
   return { origin: `http://127.0.0.1:${port}`, child };
 }
 
-// ---- the load generator: a worker thread with a closed loop of `concurrency` callers ---------------
+// ---- the load generator: a child process, closed loop (throughput) or open loop (fixed rate) -------
 const LOADGEN_SOURCE = `
-const { parentPort, workerData } = require('node:worker_threads');
-const { Pool } = require(workerData.undiciPath);
+const { Pool } = require(process.env.UNDICI_PATH);
+const o = JSON.parse(process.env.LOAD);
 (async () => {
-  const { origin, path, headers, concurrency, durationMs, warmupMs, method, body } = workerData;
-  const pool = new Pool(origin, { connections: concurrency, pipelining: 1 });
-  const latencies = [];
-  let errors = 0;
-  let measuring = false;
+  const targets = o.targets.map((t) => ({ ...t, pool: new Pool(t.origin, { connections: o.connections, pipelining: 1 }), latencies: [], errors: 0 }));
+  process.stdout.write('started\\n');
+  const send = async (t, measured) => {
+    const sentAt = performance.now();
+    try {
+      const r = await t.pool.request({ path: t.path, method: 'GET', headers: t.headers });
+      await r.body.dump();
+      if (r.statusCode !== 200) t.errors++;
+    } catch { t.errors++; }
+    if (measured) t.latencies.push(performance.now() - sentAt);
+  };
   const started = performance.now();
-  const warmEnd = started + warmupMs;
-  const end = warmEnd + durationMs;
-  async function loop() {
-    for (;;) {
-      const t0 = performance.now();
-      if (t0 >= end) return;
-      try {
-        const r = await pool.request({ path, method, headers, body });
-        await r.body.dump();
-        if (r.statusCode !== 200) errors++;
-      } catch { errors++; }
-      const t1 = performance.now();
-      if (t0 >= warmEnd && t1 <= end) latencies.push(t1 - t0);
-    }
+  const warmEnd = started + o.warmupMs;
+  const end = warmEnd + o.durationMs;
+  if (o.rate) {
+    // Open loop: requests leave on schedule, whether or not earlier ones have come back, taking
+    // the targets in turn (each at o.rate), so they share whatever the machine does meanwhile.
+    const interval = 1000 / (o.rate * targets.length);
+    const inflight = new Set();
+    let next = started;
+    let turn = 0;
+    await new Promise((resolve) => {
+      const tick = () => {
+        const now = performance.now();
+        while (next <= now && next < end) {
+          const p = send(targets[turn++ % targets.length], next >= warmEnd);
+          inflight.add(p);
+          p.finally(() => inflight.delete(p));
+          next += interval;
+        }
+        if (next >= end) return resolve();
+        setTimeout(tick, Math.max(0, Math.min(1, next - performance.now())));
+      };
+      tick();
+    });
+    await Promise.all(inflight);
+  } else {
+    const t = targets[0];
+    await Promise.all(Array.from({ length: o.connections }, async () => {
+      for (;;) {
+        const t0 = performance.now();
+        if (t0 >= end) return;
+        await send(t, false);
+        const t1 = performance.now();
+        if (t0 >= warmEnd && t1 <= end) t.latencies.push(t1 - t0);
+      }
+    }));
   }
-  await Promise.all(Array.from({ length: concurrency }, loop));
-  await pool.close();
-  const arr = Float64Array.from(latencies);
-  parentPort.postMessage({ count: latencies.length, errors, durationMs, latencies: arr }, [arr.buffer]);
+  await Promise.all(targets.map((t) => t.pool.close()));
+  process.stdout.write(JSON.stringify(targets.map((t) => ({ errors: t.errors, latencies: t.latencies }))));
 })();
 `;
 
@@ -107,20 +147,114 @@ interface LoadResult {
   p50: number;
   p99: number;
   errors: number;
+  /** Microseconds of CPU the measured process spent per request, when it was measured. */
+  cpuUsPerRequest: number | null;
 }
 
-function load(origin: string, urlPath: string, headers: Record<string, string>, opts: { concurrency: number; durationMs: number }): Promise<LoadResult> {
+// ---- CPU placement: this process (the proxies) on one CPU, the children on the others ---------------
+interface Placement {
+  children: string | null;
+  describe: string;
+  restore(): void;
+}
+
+function placeProcesses(): Placement {
+  const cpus = os.availableParallelism();
+  const unpinned = (why: string): Placement => ({ children: null, describe: `not pinned (${why})`, restore: () => {} });
+  if (cpus < 2) return unpinned('one CPU');
+  try {
+    // -a: every thread of this process; threads started later inherit it.
+    execFileSync('taskset', ['-a', '-p', '-c', '0', String(process.pid)], { stdio: 'ignore' });
+  } catch {
+    return unpinned('taskset is not available');
+  }
+  return {
+    children: `1-${cpus - 1}`,
+    describe: `proxies pinned to CPU 0, upstream and load generator to CPU${cpus > 2 ? 's' : ''} 1${cpus > 2 ? `-${cpus - 1}` : ''}`,
+    restore: () => {
+      try {
+        execFileSync('taskset', ['-a', '-p', '-c', `0-${cpus - 1}`, String(process.pid)], { stdio: 'ignore' });
+      } catch {
+        // best effort: the other suites then run pinned too
+      }
+    },
+  };
+}
+
+function spawnPinned(cpus: string | null, args: string[], env: NodeJS.ProcessEnv): ChildProcess {
+  return cpus ? spawn('taskset', ['-c', cpus, process.execPath, ...args], { stdio: ['ignore', 'pipe', 'inherit'], env }) : spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'], env });
+}
+
+/** CPU time of a process in microseconds: this one (all threads) or a child, from /proc. */
+function cpuMicros(pid: number | 'self'): number | null {
+  if (pid === 'self') {
+    const u = process.cpuUsage();
+    return u.user + u.system;
+  }
+  try {
+    const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    const ticks = Number(fields[11]) + Number(fields[12]);
+    return (ticks * 1e6) / 100; // USER_HZ is 100 on Linux
+  } catch {
+    return null;
+  }
+}
+
+interface Target {
+  name: string;
+  origin: string;
+  path: string;
+  headers: Record<string, string>;
+  /** The process whose CPU serves this target. */
+  cpuOf: number | 'self';
+}
+
+/**
+ * Runs the load generator against one target (closed loop: `rate` unset) or several in turn (open
+ * loop at `rate` each). CPU per request is measured for the first target's process.
+ */
+function load(placement: Placement, targets: Target[], opts: { connections: number; durationMs: number; rate?: number }): Promise<LoadResult[]> {
   return new Promise((resolve, reject) => {
-    const worker = new Worker(LOADGEN_SOURCE, {
-      eval: true,
-      workerData: { undiciPath: require.resolve('undici'), origin, path: urlPath, headers, method: 'GET', body: null, warmupMs: WARMUP_MS, ...opts },
+    const warmupMs = opts.rate ? OPEN_LOOP_WARMUP_MS : WARMUP_MS;
+    const spec = { targets: targets.map(({ origin, path, headers }) => ({ origin, path, headers })), warmupMs, ...opts };
+    const env = { ...process.env, UNDICI_PATH: require.resolve('undici'), LOAD: JSON.stringify(spec) };
+    const child = spawnPinned(placement.children, ['-e', LOADGEN_SOURCE], env);
+    const cpuOf = targets[0]!.cpuOf;
+    let out = '';
+    let cpuStart: number | null = null;
+    let cpuSpent: number | null = null;
+    let warm: NodeJS.Timeout | undefined;
+    let cpuAtEnd: NodeJS.Timeout | undefined;
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d;
+      if (warm || !out.startsWith('started\n')) return;
+      // CPU is counted over the generator's measured window only (after its warm-up).
+      warm = setTimeout(() => (cpuStart = cpuMicros(cpuOf)), warmupMs);
+      cpuAtEnd = setTimeout(() => {
+        const now = cpuMicros(cpuOf);
+        cpuSpent = cpuStart !== null && now !== null ? now - cpuStart : null;
+      }, warmupMs + opts.durationMs);
     });
-    worker.once('message', (m: { count: number; errors: number; durationMs: number; latencies: Float64Array }) => {
-      const sorted = m.latencies.sort();
-      resolve({ rps: m.count / (m.durationMs / 1000), p50: percentile(sorted, 50), p99: percentile(sorted, 99), errors: m.errors });
-      void worker.terminate();
+    child.once('error', reject);
+    child.once('exit', (code) => {
+      clearTimeout(warm);
+      clearTimeout(cpuAtEnd);
+      if (code !== 0) return reject(new Error(`the load generator exited with ${code}`));
+      const perTarget = JSON.parse(out.slice('started\n'.length)) as { errors: number; latencies: number[] }[];
+      resolve(
+        perTarget.map((m, i) => {
+          const sorted = Float64Array.from(m.latencies).sort();
+          const count = m.latencies.length;
+          return {
+            rps: count / (opts.durationMs / 1000),
+            p50: percentile(sorted, 50),
+            p99: percentile(sorted, 99),
+            errors: m.errors,
+            cpuUsPerRequest: i === 0 && cpuSpent !== null && count > 0 ? cpuSpent / count : null,
+          };
+        }),
+      );
     });
-    worker.once('error', reject);
   });
 }
 
@@ -359,7 +493,22 @@ async function benchRevocationDelay(upstream: string) {
 
 export async function run(): Promise<void> {
   console.log('\n== gateway');
-  const upstream = await startUpstream();
+  const placement = placeProcesses();
+  try {
+    await benchThroughputAndLatency(placement);
+  } finally {
+    placement.restore();
+  }
+  const revocationUpstream = await startUpstream();
+  try {
+    await benchRevocationDelay(revocationUpstream.origin);
+  } finally {
+    revocationUpstream.child.kill();
+  }
+}
+
+async function benchThroughputAndLatency(placement: Placement) {
+  const upstream = await startUpstream(placement.children);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'custody-bench-gw-'));
   const proxy = await startBareProxy(upstream.origin);
   const fastifyProxy = await startFastifyProxy(upstream.origin);
@@ -370,46 +519,71 @@ export async function run(): Promise<void> {
     await app.listen({ host: '127.0.0.1', port: 0 });
     const gatewayOrigin = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
     const seeded = await seedGateway(custody, upstream.origin);
-    const targets: { name: string; origin: string; path: string; headers: Record<string, string> }[] = [
-      { name: 'direct', origin: upstream.origin, path: '/api/invoices/2024/7?page=2', headers: {} },
-      { name: 'bare undici proxy', origin: proxy.origin, path: '/api/invoices/2024/7?page=2', headers: {} },
-      { name: 'fastify pass-through', origin: fastifyProxy.origin, path: '/api/invoices/2024/7?page=2', headers: {} },
-      { name: 'gateway', origin: gatewayOrigin, path: `/gw/${seeded.tokenId}/invoices/2024/7?page=2`, headers: { authorization: `Bearer ${seeded.key}` } },
+    const upstreamPid = upstream.child.pid ?? 0;
+    const targets: Target[] = [
+      { name: 'direct', origin: upstream.origin, path: '/api/invoices/2024/7?page=2', headers: {}, cpuOf: upstreamPid },
+      { name: 'bare undici proxy', origin: proxy.origin, path: '/api/invoices/2024/7?page=2', headers: {}, cpuOf: 'self' },
+      { name: 'fastify pass-through', origin: fastifyProxy.origin, path: '/api/invoices/2024/7?page=2', headers: {}, cpuOf: 'self' },
+      { name: 'gateway', origin: gatewayOrigin, path: `/gw/${seeded.tokenId}/invoices/2024/7?page=2`, headers: { authorization: `Bearer ${seeded.key}` }, cpuOf: 'self' },
     ];
-    const results: Record<string, { max: LoadResult; moderate: LoadResult }> = {};
+    const direct = targets[0]!;
     console.log(
-      `  Same loopback upstream; throughput at ${THROUGHPUT.concurrency} concurrent callers for ${THROUGHPUT.durationMs / 1000} s; latency at moderate load (${MODERATE.concurrency} callers); ` +
-        `the three run interleaved, ${ROUNDS} rounds, best round of each kept (the machine is shared)`,
+      `  Same loopback upstream (a child process); ${placement.describe}.\n` +
+        `  Throughput: ${THROUGHPUT.concurrency} callers in a closed loop for ${THROUGHPUT.durationMs / 1000} s. ` +
+        `Moderate load: an open loop at ${fmt(MODERATE.rate, 0)} req/s to the proxy and ${fmt(MODERATE.rate, 0)} req/s to the upstream directly, in turn, for ${MODERATE.durationMs / 1000} s, ` +
+        `so both see the same moments of the machine; "added" is the proxy's figure minus the direct one of the same run.\n` +
+        `  The targets run interleaved, ${ROUNDS} rounds; throughput keeps each target's best round, latency the median round.`,
     );
+    const best: Record<string, LoadResult> = {};
+    const moderate: Record<string, { p50: number; p99: number; addedP50: number; addedP99: number }[]> = {};
+    const capacity = (r: LoadResult | undefined) => (r?.cpuUsPerRequest ? 1e6 / r.cpuUsPerRequest : 0);
     for (let round = 0; round < ROUNDS; round++) {
       for (const t of targets) {
-        const max = await load(t.origin, t.path, t.headers, THROUGHPUT);
-        const moderate = await load(t.origin, t.path, t.headers, MODERATE);
-        const best = results[t.name];
-        results[t.name] = {
-          max: !best || max.rps > best.max.rps ? max : best.max,
-          moderate: !best || moderate.p99 < best.moderate.p99 ? moderate : best.moderate,
-        };
-        if (max.errors + moderate.errors > 0) console.log(`    ${t.name}: ${max.errors + moderate.errors} errors in round ${round + 1}!`);
+        const [max] = await load(placement, [t], { connections: THROUGHPUT.concurrency, durationMs: THROUGHPUT.durationMs });
+        if (capacity(max) > capacity(best[t.name])) best[t.name] = max!;
+        if (max!.errors > 0) console.log(`    ${t.name}: ${max!.errors} errors in round ${round + 1}!`);
+        if (t === direct) continue;
+        const [viaProxy, straight] = await load(placement, [t, direct], { connections: MODERATE.connections, durationMs: MODERATE.durationMs, rate: MODERATE.rate });
+        if (viaProxy!.errors + straight!.errors > 0) console.log(`    ${t.name} at moderate load: ${viaProxy!.errors + straight!.errors} errors in round ${round + 1}!`);
+        (moderate[t.name] ??= []).push({ p50: viaProxy!.p50, p99: viaProxy!.p99, addedP50: viaProxy!.p50 - straight!.p50, addedP99: viaProxy!.p99 - straight!.p99 });
       }
     }
+    const median = (xs: number[]) => {
+      const sorted = [...xs].sort((x, y) => x - y);
+      return sorted.length % 2 ? sorted[(sorted.length - 1) / 2]! : (sorted[sorted.length / 2 - 1]! + sorted[sorted.length / 2]!) / 2;
+    };
+    const latency = (name: string) => {
+      const rounds = moderate[name];
+      if (!rounds) return null;
+      return { p50: median(rounds.map((r) => r.p50)), p99: median(rounds.map((r) => r.p99)), addedP50: median(rounds.map((r) => r.addedP50)), addedP99: median(rounds.map((r) => r.addedP99)) };
+    };
+    console.log(`    ${''.padEnd(20)} ${'achieved'.padStart(10)} ${'CPU/request'.padStart(12)} ${'capacity'.padStart(12)}   at ${fmt(MODERATE.rate, 0)} req/s`);
     for (const t of targets) {
-      const { max, moderate } = results[t.name]!;
-      console.log(`    ${t.name.padEnd(18)} ${fmt(max.rps, 0).padStart(8)} req/s   moderate load p50 ${fmt(moderate.p50, 3)} ms, p99 ${fmt(moderate.p99, 3)} ms`);
+      const max = best[t.name]!;
+      const cpu = max.cpuUsPerRequest;
+      const l = latency(t.name);
+      console.log(
+        `    ${t.name.padEnd(20)} ${`${fmt(max.rps, 0)}/s`.padStart(10)} ${(cpu ? `${fmt(cpu, 1)} µs` : 'n/a').padStart(12)} ${(cpu ? `${fmt(1e6 / cpu, 0)}/s` : 'n/a').padStart(12)}   ` +
+          (l ? `p50 ${fmt(l.p50, 3)} ms, p99 ${fmt(l.p99, 3)} ms; added p50 +${fmt(l.addedP50, 3)} ms, p99 +${fmt(l.addedP99, 3)} ms` : '(the reference)'),
+      );
     }
-    const direct = results.direct!;
-    const bare = results['bare undici proxy']!;
-    const gw = results.gateway!;
+    console.log('    (capacity: requests per CPU-second of the serving process, every thread counted; the direct row counts the upstream process)');
+    const bare = best['bare undici proxy']!;
+    const gw = best.gateway!;
     console.log(
-      `    added over direct: bare proxy p50 +${fmt(bare.moderate.p50 - direct.moderate.p50, 3)} ms, p99 +${fmt(bare.moderate.p99 - direct.moderate.p99, 3)} ms; ` +
-        `gateway p50 +${fmt(gw.moderate.p50 - direct.moderate.p50, 3)} ms, p99 +${fmt(gw.moderate.p99 - direct.moderate.p99, 3)} ms`,
+      `    (framework ceiling: a bare Fastify pass-through has ${fmt(capacity(best['fastify pass-through']) / capacity(bare), 2)}× the bare proxy's capacity; ` +
+        `achieved throughput: gateway ${fmt(gw.rps / bare.rps, 2)}× the bare proxy, ${fmt(gw.rps / best.direct!.rps, 2)}× direct)`,
     );
-    const fastifyPass = results['fastify pass-through']!;
-    console.log(`    (framework ceiling: a bare Fastify pass-through reaches ${fmt(fastifyPass.max.rps / bare.max.rps, 2)}× the bare proxy; the gateway ${fmt(gw.max.rps / fastifyPass.max.rps, 2)}× of that)`);
-    report('gateway throughput vs bare undici proxy', `${fmt(gw.max.rps / bare.max.rps, 2)}× (${fmt(gw.max.rps, 0)} vs ${fmt(bare.max.rps, 0)} req/s)`, '≥ 0.80×', gw.max.rps >= 0.8 * bare.max.rps);
-    const addedP99 = gw.moderate.p99 - direct.moderate.p99;
-    report('gateway added p99 latency at moderate load (vs direct)', `${fmt(addedP99, 3)} ms`, '≤ 1 ms', addedP99 <= 1);
-    console.log(`    (gateway vs direct throughput: ${fmt(gw.max.rps / direct.max.rps, 2)}×; the gateway records a usage event per call; log level warn)`);
+    const ratio = capacity(gw) / capacity(bare);
+    report('gateway throughput (capacity) vs bare undici proxy', `${fmt(ratio, 2)}× (${fmt(capacity(gw), 0)} vs ${fmt(capacity(bare), 0)} requests per CPU-second)`, '≥ 0.80×', ratio >= 0.8);
+    const added = latency('gateway')!.addedP99;
+    const bareAdded = latency('bare undici proxy')!.addedP99;
+    console.log(
+      `    (on this machine the bare proxy itself adds ${fmt(bareAdded, 3)} ms at p99: every proxied request crosses to the other CPU and back, ` +
+        `and waking an idle virtual CPU is slow; the gateway adds ${fmt(added - bareAdded, 3)} ms at p99 beyond the bare proxy)`,
+    );
+    report(`gateway added p99 latency at moderate load (${fmt(MODERATE.rate, 0)} req/s, vs direct in the same run)`, `${fmt(added, 3)} ms`, '≤ 1 ms', added <= 1);
+    console.log('    (the gateway authenticates the caller, decides from its token cache, records a usage event per call and counts it in /metrics; log level warn)');
 
     await benchTokenCheck(custody, seeded);
   } finally {
@@ -419,12 +593,6 @@ export async function run(): Promise<void> {
     await fastifyProxy.close();
     upstream.child.kill();
     fs.rmSync(dir, { recursive: true, force: true });
-  }
-  const revocationUpstream = await startUpstream();
-  try {
-    await benchRevocationDelay(revocationUpstream.origin);
-  } finally {
-    revocationUpstream.child.kill();
   }
 }
 

@@ -230,6 +230,50 @@ for (const kind of DATABASES) {
       expect(events.at(-1)).toMatchObject({ outcome: 'denied', errorCode: 'token_not_found', status: 404, tenantId: f.tenantA });
     });
 
+    it('answers the same over the direct path and through the Fastify route (inject), and counts both in /metrics', async () => {
+      const missing = `tok_${'0'.repeat(26)}`;
+      const direct = await f.call(missing, '/invoices', { headers: { 'x-request-id': 'r' } });
+      const injected = await f.h.app.inject({ method: 'GET', url: `/gw/${missing}/invoices`, headers: { authorization: `Bearer ${f.keyA}` } });
+      expect(direct.status).toBe(404);
+      expect(injected.statusCode).toBe(404);
+      const strip = (body: { error: { requestId: string } }) => ({ ...body.error, requestId: body.error.requestId.replace(/\d|[a-z]/g, '') });
+      expect(strip(direct.json())).toEqual(strip(injected.json()));
+      expect(direct.headers['content-type']).toBe('application/json; charset=utf-8');
+      // Without a key: the same 401 either way.
+      const anonymous = await request(`${f.base}/gw/${f.tokenA}/invoices`);
+      expect(anonymous.statusCode).toBe(401);
+      expect(((await anonymous.body.json()) as { error: { code: string } }).error.code).toBe('unauthenticated');
+
+      const metrics = await f.h.app.inject({ method: 'GET', url: '/metrics' });
+      expect(metrics.body).toMatch(/custody_http_requests_total\{method="GET",route="\/gw\/:tokenId\/\*",status="404"\} [1-9]/);
+    });
+
+    it('answers 503 shutting_down to calls that arrive while the server drains', async () => {
+      const { createGatewayHttp } = await import('./gateway.http.ts');
+      const http = await import('node:http');
+      const gatewayHttp = createGatewayHttp({
+        gateway: f.h.custody.gateway,
+        authenticate: async () => {
+          throw new Error('not reached: draining answers first');
+        },
+        observe: () => {},
+        logger: f.h.custody.logger,
+      });
+      gatewayHttp.close();
+      const server = http.createServer((req, res) => gatewayHttp.handle(req, res));
+      await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+      try {
+        const port = (server.address() as { port: number }).port;
+        const r = await request(`http://127.0.0.1:${port}/gw/${f.tokenA}/invoices`, { headers: { authorization: `Bearer ${f.keyA}` } });
+        expect(r.statusCode).toBe(503);
+        expect(r.headers.connection).toBe('close');
+        expect(((await r.body.json()) as { error: { code: string } }).error.code).toBe('shutting_down');
+      } finally {
+        server.closeAllConnections();
+        await new Promise((r) => server.close(r));
+      }
+    });
+
     it('never writes the access token or the caller key into logs', async () => {
       const logs = f.h.logs.join('\n');
       expect(logs).not.toContain(f.accessTokenA);

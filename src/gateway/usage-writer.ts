@@ -131,9 +131,10 @@ export type FromWorker = { type: 'written'; id: number } | { type: 'failed'; id:
  * that serves gateway calls. The worker starts with the first batch (commands that never forward
  * a call never start it) and is started again after it dies; a batch in flight when it died is
  * failed back to the recorder, which retries it (so a worker killed between its commit and its
- * answer can store that batch twice: delivery is at least once).
+ * answer can store that batch twice: delivery is at least once). `onStart` sees each thread
+ * started (tests stop one to check the recovery).
  */
-export function createWorkerUsageWriter(database: DatabaseConfig): UsageWriter {
+export function createWorkerUsageWriter(database: DatabaseConfig, options: { onStart?: (worker: Worker) => void } = {}): UsageWriter {
   let worker: Worker | null = null;
   let nextId = 1;
   const pending = new Map<number, { resolve: () => void; reject: (err: Error) => void }>();
@@ -146,6 +147,7 @@ export function createWorkerUsageWriter(database: DatabaseConfig): UsageWriter {
   function start(): Worker {
     const w = new Worker(new URL('./usage-writer.worker.mjs', import.meta.url), { workerData: { database } });
     w.unref();
+    options.onStart?.(w);
     w.on('message', (m: FromWorker) => {
       if (m.type === 'closed') return;
       const p = pending.get(m.id);

@@ -1,0 +1,103 @@
+import type { Worker } from 'node:worker_threads';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DATABASES } from '../../test/support/databases.ts';
+import { seed, startHarness, type Harness, type Seeded } from '../../test/support/harness.ts';
+import type { UsageEvent } from './gateway.types.ts';
+import { createUsageRecorder } from './usage-recorder.ts';
+import { createWorkerUsageWriter, packEvents, unpackEvents } from './usage-writer.ts';
+
+function event(tokenId: string, i: number, overrides: Partial<UsageEvent> = {}): UsageEvent {
+  return {
+    at: new Date(Date.UTC(2026, 10, 28, 10, 0, 0, i)).toISOString(),
+    tokenId,
+    tenantId: 'ten_x',
+    workload: 'billing-sync',
+    apiKeyId: 'key_x',
+    actor: 'apikey:key_x',
+    method: 'GET',
+    host: 'api.example.com',
+    pathTemplate: '/items/{id}',
+    scope: 'invoices.read',
+    unmapped: false,
+    outcome: 'forwarded',
+    errorCode: null,
+    status: 200,
+    sourceAddress: '127.0.0.1',
+    latencyMs: i + 0.25,
+    ...overrides,
+  };
+}
+
+describe('packing usage batches for the writer thread', () => {
+  it('gives back exactly the events it was given: nulls, booleans, numbers, repeated and distinct strings', () => {
+    const batch = [
+      event('tok_a', 1),
+      event('tok_b', 2, { tenantId: null, workload: null, apiKeyId: null, host: null, scope: null, unmapped: true, outcome: 'denied', errorCode: 'scope_not_granted', status: 403, sourceAddress: null }),
+      event('tok_a', 3, { outcome: 'failed', errorCode: 'upstream_unavailable', status: 502, latencyMs: 12345.678 }),
+      event('tok_ünïcode', 4, { pathTemplate: '/föö/{id}', method: 'DELETE' }),
+    ];
+    const packed = packEvents(batch);
+    expect(packed.count).toBe(4);
+    // Repeated strings are stored once.
+    expect(packed.strings.filter((s) => s === 'tok_a')).toHaveLength(1);
+    expect(unpackEvents(packed)).toEqual(batch);
+  });
+
+  it('packs an empty batch', () => {
+    expect(unpackEvents(packEvents([]))).toEqual([]);
+  });
+});
+
+const countFor = async (h: Harness, tokenId: string) =>
+  Number((await h.custody.storage.db.selectFrom('gateway_usage_events').select((eb) => eb.fn.countAll<number>().as('n')).where('token_id', '=', tokenId).executeTakeFirstOrThrow()).n);
+
+for (const kind of DATABASES) {
+  describe(`usage writer thread (${kind})`, () => {
+    let h: Harness;
+    let s: Seeded;
+    beforeAll(async () => {
+      h = await startHarness(kind);
+      s = await seed(h);
+    });
+    afterAll(() => h.close());
+
+    it('writes batches on its own connection: events, last use of the token and of the scope', async () => {
+      const writer = createWorkerUsageWriter(h.db.config);
+      try {
+        await writer.write([event(s.tokenA, 1), event(s.tokenA, 2, { workload: 'reporting' })]);
+        await writer.write([event(s.tokenA, 3, { scope: 'customers.read' })]);
+      } finally {
+        await writer.close();
+      }
+      expect(await countFor(h, s.tokenA)).toBe(3);
+      const token = await h.custody.storage.db.selectFrom('tokens').select(['last_used_at', 'last_used_by']).where('id', '=', s.tokenA).executeTakeFirstOrThrow();
+      expect(token).toEqual({ last_used_at: event(s.tokenA, 3).at, last_used_by: 'billing-sync' });
+      const scopes = await h.custody.storage.db.selectFrom('token_scope_usage').select(['scope', 'last_used_at']).where('token_id', '=', s.tokenA).orderBy('scope').execute();
+      expect(scopes).toEqual([
+        { scope: 'customers.read', last_used_at: event(s.tokenA, 3).at },
+        { scope: 'invoices.read', last_used_at: event(s.tokenA, 2).at },
+      ]);
+    });
+
+    it('replaces a writer thread that died, and the recorder writes the batch it held again: nothing is lost', async () => {
+      const threads: Worker[] = [];
+      const writer = createWorkerUsageWriter(h.db.config, { onStart: (w) => threads.push(w) });
+      const recorder = createUsageRecorder({ storage: h.custody.storage, ledger: h.custody.ledger, logger: h.custody.logger, writer, batchSize: 10, flushIntervalMs: 60_000, highWater: 10_000, admissionWaitMs: 100 });
+      for (let i = 0; i < 10; i++) recorder.record(event(s.tokenB, i));
+      await recorder.flush();
+      expect(threads).toHaveLength(1);
+
+      // The thread dies with a batch in flight.
+      for (let i = 10; i < 20; i++) recorder.record(event(s.tokenB, i));
+      await threads[0]!.terminate();
+      for (let i = 20; i < 35; i++) recorder.record(event(s.tokenB, i));
+      await recorder.close();
+      expect(threads.length).toBeGreaterThanOrEqual(2);
+      // None lost. Delivery is at least once: had the thread died between its commit and its
+      // answer, that one batch of 10 would be stored twice.
+      const stored = await countFor(h, s.tokenB);
+      expect(stored).toBeGreaterThanOrEqual(35);
+      expect(stored).toBeLessThanOrEqual(45);
+    });
+  });
+}

@@ -1,0 +1,66 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import SqliteDatabase from 'better-sqlite3';
+import { sql } from 'kysely';
+import { afterEach, describe, expect, it } from 'vitest';
+import { openStorage, type Storage } from './database.ts';
+
+describe('SQLite storage shared with another connection', () => {
+  let dir: string;
+  let storage: Storage | undefined;
+  let other: SqliteDatabase.Database | undefined;
+  afterEach(async () => {
+    other?.close();
+    await storage?.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('a transaction that reads first can still write although another connection writes to the file meanwhile', async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'custody-storage-'));
+    const file = path.join(dir, 'custody.db');
+    storage = openStorage({ kind: 'sqlite', file });
+    await sql`create table counters (name text primary key, n integer not null)`.execute(storage.db);
+    await sql`insert into counters values ('a', 0), ('b', 0)`.execute(storage.db);
+    // The other connection (the usage writer thread, the CLI) does not wait for locks here.
+    other = new SqliteDatabase(file);
+    other.pragma('busy_timeout = 0');
+
+    let otherWrite: string = 'not tried';
+    await storage.db.transaction().execute(async (trx) => {
+      const row = await sql<{ n: number }>`select n from counters where name = 'a'`.execute(trx);
+      // A deferred transaction would only hold a read snapshot here: the other connection's
+      // commit would succeed, and this transaction's write below would then fail at once with
+      // SQLITE_BUSY_SNAPSHOT. Begun IMMEDIATE it holds the write lock: the other waits instead.
+      try {
+        other!.prepare(`update counters set n = n + 1 where name = 'b'`).run();
+        otherWrite = 'committed';
+      } catch (err) {
+        otherWrite = (err as { code?: string }).code ?? 'failed';
+      }
+      await sql`update counters set n = ${row.rows[0]!.n + 1} where name = 'a'`.execute(trx);
+    });
+    expect(otherWrite).toBe('SQLITE_BUSY');
+    const rows = await sql<{ name: string; n: number }>`select name, n from counters order by name`.execute(storage.db);
+    expect(rows.rows).toEqual([
+      { name: 'a', n: 1 },
+      { name: 'b', n: 0 },
+    ]);
+  });
+
+  it('reuses prepared statements without mixing up their results', async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'custody-storage-'));
+    storage = openStorage({ kind: 'sqlite', file: path.join(dir, 'custody.db') });
+    await sql`create table items (id integer primary key, label text not null)`.execute(storage.db);
+    for (let i = 0; i < 5; i++) await sql`insert into items (label) values (${`item-${i}`})`.execute(storage.db);
+    for (let i = 0; i < 5; i++) {
+      const r = await sql<{ label: string }>`select label from items where id = ${i + 1}`.execute(storage.db);
+      expect(r.rows).toEqual([{ label: `item-${i}` }]);
+    }
+    // A statement still being stepped by a stream while the same text runs again.
+    const stream = storage.db.selectFrom('items' as never).select('label' as never).stream();
+    const seen: unknown[] = [];
+    for await (const row of stream) seen.push(row);
+    expect(seen).toHaveLength(5);
+  });
+});
