@@ -127,12 +127,14 @@ class ResponseRelay implements Dispatcher.DispatchHandler {
     const res = this.res;
     if (res.destroyed) return controller.abort(new Error('the caller closed the connection'));
     res.writeHead(statusCode, downstreamResponseHeaders(headers));
-    res.on('drain', () => controller.resume());
     this.settle();
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
-    if (!this.res.write(chunk)) controller.pause();
+    if (this.res.write(chunk)) return;
+    // The caller reads slower than the provider sends: hold the provider until it has caught up.
+    controller.pause();
+    this.res.once('drain', () => controller.resume());
   }
 
   onResponseEnd(): void {
@@ -208,6 +210,14 @@ export function createGatewayService(deps: GatewayDeps) {
     };
   }
 
+  /** Records a refused call and gives the error to throw. */
+  function refuse(call: GatewayCall, token: GatewayToken | null, where: Where, code: ErrorCode, message?: string): CustodyError {
+    const err = new CustodyError(code, message);
+    // A refusal for a token of another tenant is recorded against the caller's tenant only.
+    recorder.record(usage(call, code === 'token_not_found' ? null : token, where, code.startsWith('upstream_') ? 'failed' : 'denied', err.status, code));
+    return err;
+  }
+
   return {
     /**
      * Decides and forwards one call, writing the provider's answer straight into `res`.
@@ -229,26 +239,20 @@ export function createGatewayService(deps: GatewayDeps) {
         rawQuery: call.rawQuery,
         requestedBase: typeof call.headers['x-custody-api-base'] === 'string' ? call.headers['x-custody-api-base'] : undefined,
       });
-      const refuse = (code: ErrorCode, message?: string): CustodyError => {
-        const err = new CustodyError(code, message);
-        // A refusal for a token of another tenant is recorded against the caller's tenant only.
-        recorder.record(usage(call, code === 'token_not_found' ? null : token, decision, code.startsWith('upstream_') ? 'failed' : 'denied', err.status, code));
-        return err;
-      };
-      if (!decision.ok) throw refuse(decision.code, decision.message);
+      if (!decision.ok) throw refuse(call, token, decision, decision.code, decision.message);
       const t = token!;
 
       const literal = guard.checkLiteralHost(decision.target.hostname, t.provider.allowPrivateNetwork);
-      if (!literal.ok) throw refuse('target_not_allowed', `The provider API host is a ${literal.range} address, which the gateway does not reach.`);
+      if (!literal.ok) throw refuse(call, t, decision, 'target_not_allowed', `The provider API host is a ${literal.range} address, which the gateway does not reach.`);
 
       const declaredLength = Number(call.headers['content-length'] ?? 0);
-      if (declaredLength > limits.bodyLimitBytes) throw refuse('body_too_large', `The gateway forwards bodies up to ${limits.bodyLimitBytes} bytes.`);
+      if (declaredLength > limits.bodyLimitBytes) throw refuse(call, t, decision, 'body_too_large', `The gateway forwards bodies up to ${limits.bodyLimitBytes} bytes.`);
 
       let secret;
       try {
         secret = await accessTokens.accessTokenFor(t);
       } catch (err) {
-        if (isCustodyError(err)) throw refuse(err.code, err.message);
+        if (isCustodyError(err)) throw refuse(call, t, decision, err.code, err.message);
         throw err;
       }
       const headers = upstreamRequestHeaders(call.headers);
@@ -291,7 +295,7 @@ export function createGatewayService(deps: GatewayDeps) {
       } catch (err) {
         const code = errorCodeOf(err, bodyTooLarge);
         if (code === 'upstream_unavailable' && !res.destroyed) logger.warn({ tokenId: call.tokenId, host: decision.host, err: (err as Error).message }, 'gateway upstream call failed');
-        throw refuse(code);
+        throw refuse(call, t, decision, code);
       }
     },
 

@@ -45,8 +45,9 @@ export function createUsageRecorder(opts: UsageRecorderOptions) {
   let timer: NodeJS.Timeout | null = null;
   let closed = false;
   const waiters: (() => void)[] = [];
-  // (token, day) pairs this process already ledgered: skips a database round trip per batch.
-  const claimedDays = new Set<string>();
+  // The UTC day (YYYY-MM-DD) each token's first use was last ledgered for by this process: skips a
+  // database round trip per batch, and a string built per event.
+  const claimedDay = new Map<string, string>();
 
   function wakeWaiters() {
     while (queue.length < opts.highWater && waiters.length > 0) waiters.shift()!();
@@ -54,16 +55,20 @@ export function createUsageRecorder(opts: UsageRecorderOptions) {
 
   /** Claims the first use of each (token, UTC day) in the batch not claimed yet, with its ledger entry. */
   async function claimFirstUses(batch: UsageEvent[]): Promise<void> {
-    const firstByDay = new Map<string, UsageEvent>();
+    let firsts: Map<string, UsageEvent> | undefined;
     for (const e of batch) {
       if (e.outcome !== 'forwarded') continue;
-      const dayKey = `${e.tokenId}\u0000${e.at.slice(0, 10)}`;
-      if (!claimedDays.has(dayKey) && !firstByDay.has(dayKey)) firstByDay.set(dayKey, e);
+      const claimed = claimedDay.get(e.tokenId);
+      if (claimed !== undefined && e.at.startsWith(claimed)) continue;
+      const key = `${e.tokenId}\u0000${e.at.slice(0, 10)}`;
+      firsts ??= new Map();
+      if (!firsts.has(key)) firsts.set(key, e);
     }
-    if (firstByDay.size === 0) return;
+    if (!firsts) return;
+    const pending = [...firsts.values()];
     await storage.db.transaction().execute(async (trx) => {
       const entries: NewLedgerEntry[] = [];
-      for (const e of firstByDay.values()) {
+      for (const e of pending) {
         const day = e.at.slice(0, 10);
         if (await repo.claimDay(trx, e.tokenId, day)) {
           entries.push({
@@ -77,8 +82,13 @@ export function createUsageRecorder(opts: UsageRecorderOptions) {
       }
       await ledger.appendMany(trx, entries);
     });
-    if (claimedDays.size > 100_000) claimedDays.clear();
-    for (const key of firstByDay.keys()) claimedDays.add(key);
+    if (claimedDay.size > 100_000) claimedDay.clear();
+    for (const e of pending) {
+      const day = e.at.slice(0, 10);
+      // Keep the latest day per token (a batch may span midnight).
+      const known = claimedDay.get(e.tokenId);
+      if (known === undefined || known < day) claimedDay.set(e.tokenId, day);
+    }
   }
 
   async function writeBatch(batch: UsageEvent[]): Promise<void> {
