@@ -27,6 +27,8 @@ export interface GatewayConfig {
   readonly upstreamTimeoutMs: number;
   /** Longest a cached token decision is used before the database is read again (fallback for lost notifications). */
   readonly recheckMs: number;
+  /** Gateway usage events older than this many days are deleted; 0 keeps them forever. */
+  readonly usageRetentionDays: number;
 }
 
 export type DatabaseConfig =
@@ -129,6 +131,7 @@ export function loadConfig(input: ConfigInput, cwd: string = process.cwd()): Con
     bodyLimitBytes: intSetting('CUSTODY_GATEWAY_BODY_LIMIT_BYTES', get('CUSTODY_GATEWAY_BODY_LIMIT_BYTES'), 10 * 1024 * 1024, 1024, 1024 * 1024 * 1024, problems),
     upstreamTimeoutMs: intSetting('CUSTODY_GATEWAY_TIMEOUT_MS', get('CUSTODY_GATEWAY_TIMEOUT_MS'), 30_000, 100, 600_000, problems),
     recheckMs: intSetting('CUSTODY_GATEWAY_RECHECK_MS', get('CUSTODY_GATEWAY_RECHECK_MS'), 2_000, 10, 60_000, problems),
+    usageRetentionDays: intSetting('CUSTODY_USAGE_RETENTION_DAYS', get('CUSTODY_USAGE_RETENTION_DAYS'), 90, 0, 3650, problems),
   });
 
   const revocationGiveUpHours = intSetting('CUSTODY_REVOCATION_GIVE_UP_HOURS', get('CUSTODY_REVOCATION_GIVE_UP_HOURS'), 24, 1, 24 * 30, problems);

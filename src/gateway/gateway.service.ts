@@ -22,6 +22,11 @@ import { createWorkerUsageWriter } from './usage-writer.ts';
 /** The NOTIFY channel on which committed token state changes are announced to every instance. */
 export const TOKEN_CHANGES_CHANNEL = 'custody_token_changes';
 
+/** How often, once started, usage events past their retention are deleted (first pass one minute in). */
+const PRUNE_EVERY_MS = 10 * 60_000;
+const FIRST_PRUNE_AFTER_MS = 60_000;
+const DAY_MS = 24 * 60 * 60_000;
+
 export interface GatewayDeps {
   storage: Storage;
   /** Where the LISTEN connection goes (PostgreSQL); SQLite has no other instances to hear. */
@@ -177,6 +182,44 @@ export function createGatewayService(deps: GatewayDeps) {
     },
   });
   let listener: Listener | null = null;
+  let pruneTimer: NodeJS.Timeout | null = null;
+  let pruning: Promise<number> | null = null;
+
+  /**
+   * Retention: deletes usage events older than `usageRetentionDays` (in the writer thread, in
+   * short batches) and ledgers how many went. Last use, per-scope last use and the first-use-per-day
+   * ledger entries are kept. Resolves to the number deleted; 0 when retention is off.
+   */
+  async function pruneUsage(): Promise<number> {
+    if (limits.usageRetentionDays === 0) return 0;
+    if (pruning) return pruning;
+    const before = new Date(clock.now().getTime() - limits.usageRetentionDays * DAY_MS).toISOString();
+    pruning = (async () => {
+      const deleted = await recorder.prune(before);
+      if (deleted > 0) {
+        await storage.db.transaction().execute((trx) =>
+          deps.ledger.append(trx, { actor: 'system:retention', action: 'usage.pruned', tenantId: null, subjectId: null, data: { before, deleted, retentionDays: limits.usageRetentionDays } }),
+        );
+        logger.info({ before, deleted }, 'deleted gateway usage events past their retention');
+      }
+      return deleted;
+    })().finally(() => {
+      pruning = null;
+    });
+    return pruning;
+  }
+
+  function schedulePrune(delayMs: number) {
+    if (limits.usageRetentionDays === 0) return;
+    pruneTimer = setTimeout(() => {
+      pruneUsage()
+        .catch((err: Error) => logger.warn({ err: err.message }, 'deleting old gateway usage events failed; will try again'))
+        .finally(() => {
+          if (pruneTimer) schedulePrune(PRUNE_EVERY_MS);
+        });
+    }, delayMs);
+    pruneTimer.unref();
+  }
 
   // This instance: the listener runs synchronously after the commit and before the revoking call
   // returns, so the next call here reads the committed state.
@@ -299,9 +342,10 @@ export function createGatewayService(deps: GatewayDeps) {
       }
     },
 
-    /** Starts hearing other instances' changes (PostgreSQL LISTEN). */
+    /** Starts hearing other instances' changes (PostgreSQL LISTEN), and the retention of usage events. */
     async start(): Promise<void> {
       if (listener) return;
+      if (!pruneTimer) schedulePrune(FIRST_PRUNE_AFTER_MS);
       listener = await storage.dialect.listen(deps.database, TOKEN_CHANGES_CHANNEL, {
         onMessage: (tokenId) => cache.invalidate(tokenId),
         // Anything announced while the connection was down is lost: forget everything.
@@ -312,6 +356,9 @@ export function createGatewayService(deps: GatewayDeps) {
 
     /** Graceful shutdown: stop listening, close upstream pools, write every queued usage event. */
     async close(): Promise<void> {
+      if (pruneTimer) clearTimeout(pruneTimer);
+      pruneTimer = null;
+      await pruning?.catch(() => 0);
       const l = listener;
       listener = null;
       if (l) await l.close();
@@ -319,6 +366,7 @@ export function createGatewayService(deps: GatewayDeps) {
       await recorder.close();
     },
 
+    pruneUsage,
     /** Writes queued usage events now (tests; shutdown uses close). */
     flushUsage: () => recorder.flush(),
     /** Forgets a token everywhere in this instance (e.g. after its credential was replaced). */

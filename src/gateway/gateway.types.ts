@@ -59,6 +59,8 @@ export interface GatewayLimits {
   usageHighWater: number;
   /** How long a call waits for the usage queue to drain before answering 503 gateway_overloaded. */
   admissionWaitMs: number;
+  /** Usage events older than this many days are deleted (0: kept forever). */
+  usageRetentionDays: number;
 }
 
 export const DEFAULT_GATEWAY_LIMITS: GatewayLimits = {
@@ -67,4 +69,5 @@ export const DEFAULT_GATEWAY_LIMITS: GatewayLimits = {
   recheckMs: 2_000,
   usageHighWater: 20_000,
   admissionWaitMs: 2_000,
+  usageRetentionDays: 90,
 };

@@ -158,6 +158,9 @@ export function createUsageRecorder(opts: UsageRecorderOptions) {
       });
     },
 
+    /** Deletes stored events from before `before` (retention); resolves to how many. */
+    prune: (before: string): Promise<number> => writer.prune(before),
+
     /** Writes everything queued so far (tests and shutdown). */
     async flush(): Promise<void> {
       while (queue.length > 0 || flushing) await flush();

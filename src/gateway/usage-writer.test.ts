@@ -2,8 +2,10 @@ import type { Worker } from 'node:worker_threads';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DATABASES } from '../../test/support/databases.ts';
 import { seed, startHarness, type Harness, type Seeded } from '../../test/support/harness.ts';
+import { Secret } from '../shared/secret.ts';
 import type { UsageEvent } from './gateway.types.ts';
 import { createUsageRecorder } from './usage-recorder.ts';
+import { createUsageRepo } from './usage.repo.ts';
 import { createWorkerUsageWriter, packEvents, unpackEvents } from './usage-writer.ts';
 
 function event(tokenId: string, i: number, overrides: Partial<UsageEvent> = {}): UsageEvent {
@@ -77,6 +79,32 @@ for (const kind of DATABASES) {
         { scope: 'customers.read', last_used_at: event(s.tokenA, 3).at },
         { scope: 'invoices.read', last_used_at: event(s.tokenA, 2).at },
       ]);
+    });
+
+    it('deletes usage events past their retention, keeps the rest and last-use fields, and ledgers the deletion', async () => {
+      const dayMs = 24 * 60 * 60_000;
+      const daysAgo = (d: number, i: number) => new Date(Date.now() - d * dayMs + i).toISOString();
+      const token = (await h.custody.tokens.register(h.admin, { tenantId: s.tenantA, providerId: s.providerId, owner: 'o', scopes: ['invoices.read'], accessToken: new Secret('at-retention-test') })).id;
+      // More than one deletion batch (5,000).
+      const old = Array.from({ length: 5_012 }, (_, i) => event(token, i, { at: daysAgo(120, i) }));
+      const recent = Array.from({ length: 5 }, (_, i) => event(token, i, { at: daysAgo(10, i) }));
+      // A newer event stored before the old ones (an instance with a clock ahead) must not shield them.
+      const early = event(token, 0, { at: daysAgo(1, 0) });
+      await createUsageRepo().insertEvents(h.custody.storage.db, [early, ...old, ...recent]);
+      await h.custody.storage.db.updateTable('tokens').set({ last_used_at: recent[4]!.at, last_used_by: 'billing-sync' }).where('id', '=', token).execute();
+
+      // The default retention is 90 days.
+      expect(await h.custody.gateway.pruneUsage()).toBe(5_012);
+      const left = await createUsageRepo().listForToken(h.custody.storage.db, token);
+      expect(left.map((e) => e.at)).toEqual([early, ...recent].map((e) => e.at));
+      expect((await h.custody.tokens.get(h.admin, token)).lastUsedAt).toBe(recent[4]!.at);
+      const [pruned] = await h.custody.ledger.list({ action: 'usage.pruned', order: 'desc', limit: 1 });
+      expect(pruned).toMatchObject({ actor: 'system:retention', data: { deleted: 5_012, retentionDays: 90 } });
+      expect(Date.parse((pruned!.data as { before: string }).before)).toBeLessThan(Date.now() - 89 * dayMs);
+
+      // Nothing left to delete: nothing ledgered.
+      expect(await h.custody.gateway.pruneUsage()).toBe(0);
+      expect(await h.custody.ledger.list({ action: 'usage.pruned', order: 'desc', limit: 5 })).toHaveLength(1);
     });
 
     it('replaces a writer thread that died, and the recorder writes the batch it held again: nothing is lost', async () => {

@@ -13,7 +13,23 @@ import { createUsageRepo } from './usage.repo.ts';
  */
 export interface UsageWriter {
   write(batch: UsageEvent[]): Promise<void>;
+  /** Deletes the events from before `before` (ISO time), in short batches; resolves to how many. */
+  prune(before: string): Promise<number>;
   close(): Promise<void>;
+}
+
+const PRUNE_BATCH = 5_000;
+
+/** Retention: deletes in batches of PRUNE_BATCH, each its own short statement, so writers wait little. */
+export async function pruneUsage(db: Db, repo: UsageRepo, before: string): Promise<number> {
+  let total = 0;
+  let afterId = 0;
+  for (;;) {
+    const { deleted, lastId, more } = await repo.deleteWindowBefore(db, before, afterId, PRUNE_BATCH);
+    total += deleted;
+    if (!more) return total;
+    afterId = lastId;
+  }
 }
 
 /**
@@ -45,6 +61,7 @@ export function createInlineUsageWriter(storage: Storage): UsageWriter {
   const repo = createUsageRepo();
   return {
     write: (batch) => writeUsageBatch(storage.db, repo, batch),
+    prune: (before) => pruneUsage(storage.db, repo, before),
     close: async () => {},
   };
 }
@@ -122,8 +139,8 @@ export function unpackEvents(packed: PackedEvents): UsageEvent[] {
 }
 
 /** Messages between the recorder and usage-writer.worker.ts. */
-export type ToWorker = { type: 'write'; id: number; packed: PackedEvents } | { type: 'close' };
-export type FromWorker = { type: 'written'; id: number } | { type: 'failed'; id: number; error: string } | { type: 'closed' };
+export type ToWorker = { type: 'write'; id: number; packed: PackedEvents } | { type: 'prune'; id: number; before: string } | { type: 'close' };
+export type FromWorker = { type: 'written'; id: number } | { type: 'pruned'; id: number; deleted: number } | { type: 'failed'; id: number; error: string } | { type: 'closed' };
 
 /**
  * Writes in a worker thread over a connection of its own, so the database work of recording
@@ -137,11 +154,20 @@ export type FromWorker = { type: 'written'; id: number } | { type: 'failed'; id:
 export function createWorkerUsageWriter(database: DatabaseConfig, options: { onStart?: (worker: Worker) => void } = {}): UsageWriter {
   let worker: Worker | null = null;
   let nextId = 1;
-  const pending = new Map<number, { resolve: () => void; reject: (err: Error) => void }>();
+  const pending = new Map<number, { resolve: (deleted: number) => void; reject: (err: Error) => void }>();
 
   function failAll(err: Error) {
     for (const p of pending.values()) p.reject(err);
     pending.clear();
+  }
+
+  function ask(message: Extract<ToWorker, { id: number }>, transfer: ArrayBuffer[] = []): Promise<number> {
+    worker ??= start();
+    const w = worker;
+    return new Promise<number>((resolve, reject) => {
+      pending.set(message.id, { resolve, reject });
+      w.postMessage(message, transfer);
+    });
   }
 
   function start(): Worker {
@@ -153,8 +179,8 @@ export function createWorkerUsageWriter(database: DatabaseConfig, options: { onS
       const p = pending.get(m.id);
       if (!p) return;
       pending.delete(m.id);
-      if (m.type === 'written') p.resolve();
-      else p.reject(new Error(m.error));
+      if (m.type === 'failed') p.reject(new Error(m.error));
+      else p.resolve(m.type === 'pruned' ? m.deleted : 0);
     });
     w.on('error', (err) => {
       if (worker === w) worker = null;
@@ -169,14 +195,12 @@ export function createWorkerUsageWriter(database: DatabaseConfig, options: { onS
 
   return {
     write(batch) {
-      worker ??= start();
-      const id = nextId++;
-      const w = worker;
-      return new Promise<void>((resolve, reject) => {
-        pending.set(id, { resolve, reject });
-        const packed = packEvents(batch);
-        w.postMessage({ type: 'write', id, packed } satisfies ToWorker, [packed.ints.buffer, packed.latencies.buffer]);
-      });
+      const packed = packEvents(batch);
+      return ask({ type: 'write', id: nextId++, packed }, [packed.ints.buffer, packed.latencies.buffer]).then(() => {});
+    },
+
+    prune(before) {
+      return ask({ type: 'prune', id: nextId++, before });
     },
 
     async close() {

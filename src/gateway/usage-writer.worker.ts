@@ -2,7 +2,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import type { DatabaseConfig } from '../config/config.ts';
 import { openStorage } from '../storage/database.ts';
 import { createUsageRepo } from './usage.repo.ts';
-import { unpackEvents, writeUsageBatch, type FromWorker, type ToWorker } from './usage-writer.ts';
+import { pruneUsage, unpackEvents, writeUsageBatch, type FromWorker, type ToWorker } from './usage-writer.ts';
 
 /** The usage writer thread (see createWorkerUsageWriter): one connection, one batch at a time. */
 const port = parentPort!;
@@ -22,8 +22,12 @@ port.on('message', (m: ToWorker) => {
       return;
     }
     try {
-      await writeUsageBatch(storage.db, repo, unpackEvents(m.packed));
-      reply({ type: 'written', id: m.id });
+      if (m.type === 'prune') {
+        reply({ type: 'pruned', id: m.id, deleted: await pruneUsage(storage.db, repo, m.before) });
+      } else {
+        await writeUsageBatch(storage.db, repo, unpackEvents(m.packed));
+        reply({ type: 'written', id: m.id });
+      }
     } catch (err) {
       reply({ type: 'failed', id: m.id, error: (err as Error).message });
     }

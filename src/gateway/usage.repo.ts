@@ -107,6 +107,23 @@ export function createUsageRepo() {
       return rows.length === 1;
     },
 
+    /**
+     * Retention, one window at a time: among the `limit` rows after id `afterId` (ids follow
+     * insertion, hence time), deletes those from before `before` (ISO time). Returns how many, the
+     * last id of the window, and whether to go on: only while windows are full and still hold old
+     * rows, so a pass with nothing to delete reads one window, never the whole table, and a stray
+     * newer row (another instance's clock) does not stop the rows after it from going.
+     */
+    async deleteWindowBefore(db: Db, before: string, afterId: number, limit: number): Promise<{ deleted: number; lastId: number; more: boolean }> {
+      const window = await db.selectFrom('gateway_usage_events').select(['id', 'at']).where('id', '>', afterId).orderBy('id').limit(limit).execute();
+      let lastOld: number | null = null;
+      for (const row of window) if (row.at < before) lastOld = Number(row.id);
+      const lastId = window.length > 0 ? Number(window[window.length - 1]!.id) : afterId;
+      if (lastOld === null) return { deleted: 0, lastId, more: false };
+      const result = await db.deleteFrom('gateway_usage_events').where('id', '>', afterId).where('id', '<=', lastOld).where('at', '<', before).executeTakeFirst();
+      return { deleted: Number(result.numDeletedRows), lastId, more: window.length === limit };
+    },
+
     async listForToken(db: Db, tokenId: string, limit = 1000): Promise<StoredUsageEvent[]> {
       const rows = await db.selectFrom('gateway_usage_events').selectAll().where('token_id', '=', tokenId).orderBy('id').limit(limit).execute();
       return rows.map((r) => ({
