@@ -7,6 +7,14 @@ import { rawRequest } from '../../test/support/echo-upstream.ts';
 import { createUsageRepo } from './usage.repo.ts';
 import { startGatewayFixture, type GatewayFixture } from './gateway.fixture.ts';
 
+async function waitFor(condition: () => boolean, timeoutMs = 3_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > until) throw new Error('timed out waiting for the condition');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
 for (const kind of DATABASES) {
   describe(`gateway forwarding over HTTP (${kind})`, () => {
     let f: GatewayFixture;
@@ -187,6 +195,37 @@ for (const kind of DATABASES) {
       const r = await f.call(f.tokenA, '/slow?ms=2000');
       expect(r.status).toBe(504);
       expect(r.json().error.code).toBe('upstream_timeout');
+    });
+
+    it('stops the provider call when the caller leaves while waiting, and records the call as failed', async () => {
+      const token = await f.createToken(f.providerId);
+      const gone = new AbortController();
+      const pending = request(`${f.base}/gw/${token}/slow?ms=250`, { headers: { authorization: `Bearer ${f.keyA}` }, signal: gone.signal });
+      await new Promise((r) => setTimeout(r, 80));
+      gone.abort();
+      await expect(pending).rejects.toThrow();
+      await waitFor(() => f.upstream.cutOff.includes('/api/slow?ms=250'));
+      await f.h.custody.gateway.flushUsage();
+      const events = await createUsageRepo().listForToken(f.h.custody.storage.db, token);
+      expect(events.map((e) => [e.outcome, e.errorCode])).toEqual([['failed', 'upstream_unavailable']]);
+    });
+
+    it('holds the provider back while the caller reads slowly, and stops it when the caller leaves mid-body', async () => {
+      const token = await f.createToken(f.providerId);
+      const size = 64 * 1024 * 1024;
+      const r = await request(`${f.base}/gw/${token}/bytes?n=${size}`, { headers: { authorization: `Bearer ${f.keyA}` } });
+      expect(r.statusCode).toBe(200);
+      // Read one chunk, then stall: were the gateway buffering instead of pausing the provider, the
+      // provider would finish sending all 64 MiB into it.
+      const reader = r.body[Symbol.asyncIterator]();
+      await reader.next();
+      await new Promise((resolve) => setTimeout(resolve, 800));
+      expect(f.upstream.cutOff).not.toContain(`/api/bytes?n=${size}`);
+      r.body.destroy();
+      await waitFor(() => f.upstream.cutOff.includes(`/api/bytes?n=${size}`));
+      await f.h.custody.gateway.flushUsage();
+      const events = await createUsageRepo().listForToken(f.h.custody.storage.db, token);
+      expect(events.map((e) => [e.outcome, e.status, e.errorCode])).toEqual([['failed', 200, 'upstream_unavailable']]);
     });
 
     it('records usage events in batches and moves lastUsedAt, lastUsedBy and per-scope last use', async () => {

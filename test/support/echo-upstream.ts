@@ -17,6 +17,8 @@ export interface EchoUpstream {
   origin: string;
   /** Every request received, in order. */
   received: EchoRequest[];
+  /** URLs of requests whose response was cut off before it was all sent (the gateway went away). */
+  cutOff: string[];
   close(): Promise<void>;
 }
 
@@ -27,7 +29,11 @@ export interface EchoUpstream {
  */
 export async function startEchoUpstream(): Promise<EchoUpstream> {
   const received: EchoRequest[] = [];
+  const cutOff: string[] = [];
   const server = http.createServer((req, res) => {
+    res.on('close', () => {
+      if (!res.writableFinished) cutOff.push(req.url ?? '');
+    });
     const hash = createHash('sha256');
     let bytes = 0;
     req.on('data', (chunk: Buffer) => {
@@ -79,6 +85,7 @@ export async function startEchoUpstream(): Promise<EchoUpstream> {
     port,
     origin: `http://127.0.0.1:${port}`,
     received,
+    cutOff,
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();
