@@ -1,34 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DATABASES } from '../../test/support/databases.ts';
 import { seed, startHarness, type Harness, type Seeded } from '../../test/support/harness.ts';
+import { countUsage, usageEvent } from '../../test/support/usage.ts';
 import { isCustodyError } from '../shared/errors.ts';
 import type { Storage } from '../storage/database.ts';
-import type { UsageEvent } from './gateway.types.ts';
 import { createUsageRecorder } from './usage-recorder.ts';
 
-function event(tokenId: string, i: number, at = new Date().toISOString()): UsageEvent {
-  return {
-    at,
-    tokenId,
-    tenantId: null,
-    workload: 'billing-sync',
-    apiKeyId: null,
-    actor: 'apikey:test',
-    method: 'GET',
-    host: 'api.example.com',
-    pathTemplate: `/items/{id}`,
-    scope: 'invoices.read',
-    unmapped: false,
-    outcome: 'forwarded',
-    errorCode: null,
-    status: 200,
-    sourceAddress: '127.0.0.1',
-    latencyMs: i,
-  };
-}
-
-const countFor = async (h: Harness, tokenId: string) =>
-  Number((await h.custody.storage.db.selectFrom('gateway_usage_events').select((eb) => eb.fn.countAll<number>().as('n')).where('token_id', '=', tokenId).executeTakeFirstOrThrow()).n);
 
 for (const kind of DATABASES) {
   describe(`gateway usage recorder (${kind})`, () => {
@@ -42,10 +19,10 @@ for (const kind of DATABASES) {
 
     it('writes every queued event, over several batches, when closed (graceful shutdown)', async () => {
       const recorder = createUsageRecorder({ storage: h.custody.storage, ledger: h.custody.ledger, logger: h.custody.logger, batchSize: 100, flushIntervalMs: 60_000, highWater: 10_000, admissionWaitMs: 100 });
-      for (let i = 0; i < 1234; i++) recorder.record(event(s.tokenA, i));
+      for (let i = 0; i < 1234; i++) recorder.record(usageEvent(s.tokenA, i));
       await recorder.close();
       expect(recorder.queued).toBe(0);
-      expect(await countFor(h, s.tokenA)).toBe(1234);
+      expect(await countUsage(h, s.tokenA)).toBe(1234);
       const used = await h.custody.ledger.list({ subjectId: s.tokenA, action: 'token.used', order: 'asc', limit: 10 });
       expect(used).toHaveLength(1);
     });
@@ -56,7 +33,7 @@ for (const kind of DATABASES) {
       const real = h.custody.storage;
       const flaky = { dialect: real.dialect, close: real.close, get db() { return broken ? brokenDb : real.db; } } as unknown as Storage;
       const recorder = createUsageRecorder({ storage: flaky, ledger: h.custody.ledger, logger: h.custody.logger, batchSize: 10, flushIntervalMs: 5, highWater: 20, admissionWaitMs: 100 });
-      for (let i = 0; i < 25; i++) recorder.record(event(s.tokenB, i));
+      for (let i = 0; i < 25; i++) recorder.record(usageEvent(s.tokenB, i));
       const refused = await Promise.resolve(recorder.admit()).catch((err: unknown) => err);
       expect(isCustodyError(refused) && refused.code).toBe('gateway_overloaded');
       expect(isCustodyError(refused) && refused.status).toBe(503);
@@ -66,7 +43,7 @@ for (const kind of DATABASES) {
       await recorder.flush();
       expect(recorder.admit()).toBeUndefined();
       await recorder.close();
-      expect(await countFor(h, s.tokenB)).toBe(25);
+      expect(await countUsage(h, s.tokenB)).toBe(25);
     });
   });
 }

@@ -2,41 +2,20 @@ import type { Worker } from 'node:worker_threads';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DATABASES } from '../../test/support/databases.ts';
 import { seed, startHarness, type Harness, type Seeded } from '../../test/support/harness.ts';
+import { countUsage, usageEvent } from '../../test/support/usage.ts';
 import { Secret } from '../shared/secret.ts';
-import type { UsageEvent } from './gateway.types.ts';
 import { createUsageRecorder } from './usage-recorder.ts';
 import { createUsageRepo } from './usage.repo.ts';
 import { createWorkerUsageWriter, packEvents, unpackEvents } from './usage-writer.ts';
 
-function event(tokenId: string, i: number, overrides: Partial<UsageEvent> = {}): UsageEvent {
-  return {
-    at: new Date(Date.UTC(2026, 10, 28, 10, 0, 0, i)).toISOString(),
-    tokenId,
-    tenantId: 'ten_x',
-    workload: 'billing-sync',
-    apiKeyId: 'key_x',
-    actor: 'apikey:key_x',
-    method: 'GET',
-    host: 'api.example.com',
-    pathTemplate: '/items/{id}',
-    scope: 'invoices.read',
-    unmapped: false,
-    outcome: 'forwarded',
-    errorCode: null,
-    status: 200,
-    sourceAddress: '127.0.0.1',
-    latencyMs: i + 0.25,
-    ...overrides,
-  };
-}
 
 describe('packing usage batches for the writer thread', () => {
   it('gives back exactly the events it was given: nulls, booleans, numbers, repeated and distinct strings', () => {
     const batch = [
-      event('tok_a', 1),
-      event('tok_b', 2, { tenantId: null, workload: null, apiKeyId: null, host: null, scope: null, unmapped: true, outcome: 'denied', errorCode: 'scope_not_granted', status: 403, sourceAddress: null }),
-      event('tok_a', 3, { outcome: 'failed', errorCode: 'upstream_unavailable', status: 502, latencyMs: 12345.678 }),
-      event('tok_ünïcode', 4, { pathTemplate: '/föö/{id}', method: 'DELETE' }),
+      usageEvent('tok_a', 1),
+      usageEvent('tok_b', 2, { tenantId: null, workload: null, apiKeyId: null, host: null, scope: null, unmapped: true, outcome: 'denied', errorCode: 'scope_not_granted', status: 403, sourceAddress: null }),
+      usageEvent('tok_a', 3, { outcome: 'failed', errorCode: 'upstream_unavailable', status: 502, latencyMs: 12345.678 }),
+      usageEvent('tok_ünïcode', 4, { pathTemplate: '/föö/{id}', method: 'DELETE' }),
     ];
     const packed = packEvents(batch);
     expect(packed.count).toBe(4);
@@ -49,9 +28,6 @@ describe('packing usage batches for the writer thread', () => {
     expect(unpackEvents(packEvents([]))).toEqual([]);
   });
 });
-
-const countFor = async (h: Harness, tokenId: string) =>
-  Number((await h.custody.storage.db.selectFrom('gateway_usage_events').select((eb) => eb.fn.countAll<number>().as('n')).where('token_id', '=', tokenId).executeTakeFirstOrThrow()).n);
 
 for (const kind of DATABASES) {
   describe(`usage writer thread (${kind})`, () => {
@@ -66,18 +42,18 @@ for (const kind of DATABASES) {
     it('writes batches on its own connection: events, last use of the token and of the scope', async () => {
       const writer = createWorkerUsageWriter(h.db.config);
       try {
-        await writer.write([event(s.tokenA, 1), event(s.tokenA, 2, { workload: 'reporting' })]);
-        await writer.write([event(s.tokenA, 3, { scope: 'customers.read' })]);
+        await writer.write([usageEvent(s.tokenA, 1), usageEvent(s.tokenA, 2, { workload: 'reporting' })]);
+        await writer.write([usageEvent(s.tokenA, 3, { scope: 'customers.read' })]);
       } finally {
         await writer.close();
       }
-      expect(await countFor(h, s.tokenA)).toBe(3);
+      expect(await countUsage(h, s.tokenA)).toBe(3);
       const token = await h.custody.storage.db.selectFrom('tokens').select(['last_used_at', 'last_used_by']).where('id', '=', s.tokenA).executeTakeFirstOrThrow();
-      expect(token).toEqual({ last_used_at: event(s.tokenA, 3).at, last_used_by: 'billing-sync' });
+      expect(token).toEqual({ last_used_at: usageEvent(s.tokenA, 3).at, last_used_by: 'billing-sync' });
       const scopes = await h.custody.storage.db.selectFrom('token_scope_usage').select(['scope', 'last_used_at']).where('token_id', '=', s.tokenA).orderBy('scope').execute();
       expect(scopes).toEqual([
-        { scope: 'customers.read', last_used_at: event(s.tokenA, 3).at },
-        { scope: 'invoices.read', last_used_at: event(s.tokenA, 2).at },
+        { scope: 'customers.read', last_used_at: usageEvent(s.tokenA, 3).at },
+        { scope: 'invoices.read', last_used_at: usageEvent(s.tokenA, 2).at },
       ]);
     });
 
@@ -86,10 +62,10 @@ for (const kind of DATABASES) {
       const daysAgo = (d: number, i: number) => new Date(Date.now() - d * dayMs + i).toISOString();
       const token = (await h.custody.tokens.register(h.admin, { tenantId: s.tenantA, providerId: s.providerId, owner: 'o', scopes: ['invoices.read'], accessToken: new Secret('at-retention-test') })).id;
       // More than one deletion batch (5,000).
-      const old = Array.from({ length: 5_012 }, (_, i) => event(token, i, { at: daysAgo(120, i) }));
-      const recent = Array.from({ length: 5 }, (_, i) => event(token, i, { at: daysAgo(10, i) }));
+      const old = Array.from({ length: 5_012 }, (_, i) => usageEvent(token, i, { at: daysAgo(120, i) }));
+      const recent = Array.from({ length: 5 }, (_, i) => usageEvent(token, i, { at: daysAgo(10, i) }));
       // A newer event stored before the old ones (an instance with a clock ahead) must not shield them.
-      const early = event(token, 0, { at: daysAgo(1, 0) });
+      const early = usageEvent(token, 0, { at: daysAgo(1, 0) });
       await createUsageRepo().insertEvents(h.custody.storage.db, [early, ...old, ...recent]);
       await h.custody.storage.db.updateTable('tokens').set({ last_used_at: recent[4]!.at, last_used_by: 'billing-sync' }).where('id', '=', token).execute();
 
@@ -111,19 +87,19 @@ for (const kind of DATABASES) {
       const threads: Worker[] = [];
       const writer = createWorkerUsageWriter(h.db.config, { onStart: (w) => threads.push(w) });
       const recorder = createUsageRecorder({ storage: h.custody.storage, ledger: h.custody.ledger, logger: h.custody.logger, writer, batchSize: 10, flushIntervalMs: 60_000, highWater: 10_000, admissionWaitMs: 100 });
-      for (let i = 0; i < 10; i++) recorder.record(event(s.tokenB, i));
+      for (let i = 0; i < 10; i++) recorder.record(usageEvent(s.tokenB, i));
       await recorder.flush();
       expect(threads).toHaveLength(1);
 
       // The thread dies with a batch in flight.
-      for (let i = 10; i < 20; i++) recorder.record(event(s.tokenB, i));
+      for (let i = 10; i < 20; i++) recorder.record(usageEvent(s.tokenB, i));
       await threads[0]!.terminate();
-      for (let i = 20; i < 35; i++) recorder.record(event(s.tokenB, i));
+      for (let i = 20; i < 35; i++) recorder.record(usageEvent(s.tokenB, i));
       await recorder.close();
       expect(threads.length).toBeGreaterThanOrEqual(2);
       // None lost. Delivery is at least once: had the thread died between its commit and its
       // answer, that one batch of 10 would be stored twice.
-      const stored = await countFor(h, s.tokenB);
+      const stored = await countUsage(h, s.tokenB);
       expect(stored).toBeGreaterThanOrEqual(35);
       expect(stored).toBeLessThanOrEqual(45);
     });
