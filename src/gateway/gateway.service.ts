@@ -124,14 +124,15 @@ class ResponseRelay implements Dispatcher.DispatchHandler {
     if (this.abortWanted) controller.abort(new Error('the caller closed the connection'));
   }
 
-  onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[]>): void {
+  onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[]>): void {
     // 1xx interim answers (100 Continue, 103 Early Hints) stay between Custody and the provider.
     if (statusCode < 200 || this.started) return;
+    // The caller is already gone (its close event may not have run yet): stop, and let
+    // onResponseError settle `answered`.
+    if (this.res.destroyed) return this.abort();
     this.started = true;
     this.statusCode = statusCode;
-    const res = this.res;
-    if (res.destroyed) return controller.abort(new Error('the caller closed the connection'));
-    res.writeHead(statusCode, downstreamResponseHeaders(headers));
+    this.res.writeHead(statusCode, downstreamResponseHeaders(headers));
     this.settle();
   }
 
