@@ -20,7 +20,9 @@ import { createGatewayHttp, isGatewayRequest } from '../gateway/gateway.http.ts'
 
 export const API_VERSION = '0.1.0';
 
-// Fastify's own default, kept for the server we create ourselves.
+// Fastify's own default, kept for the server we create ourselves. Node's own request timeouts
+// apply to it (headers within 60 s, a whole request within 300 s), so a stalled client cannot hold
+// a connection open for ever.
 const KEEP_ALIVE_TIMEOUT_MS = 72_000;
 
 export async function buildServer(custody: Custody): Promise<FastifyInstance> {
