@@ -38,29 +38,27 @@ function connectionTokens(value: string | string[] | undefined): readonly string
     .filter((t) => t !== '');
 }
 
-export function upstreamRequestHeaders(incoming: IncomingHttpHeaders): Record<string, string | string[]> {
+/** The headers that cross: never hop-by-hop ones or those the Connection header names, nor any `refused`. */
+function crossing(incoming: Record<string, string | string[] | undefined>, refused: (lowerName: string) => boolean): Record<string, string | string[]> {
   const named = connectionTokens(incoming.connection);
   const out: Record<string, string | string[]> = {};
   for (const name in incoming) {
     const value = incoming[name];
     if (value === undefined) continue;
     const lower = name.toLowerCase();
-    if (HOP_BY_HOP.has(lower) || CALLER_ONLY.has(lower) || named.includes(lower)) continue;
-    if (lower.startsWith('x-forwarded-') || lower.startsWith('x-custody-') || lower.startsWith('proxy-')) continue;
+    if (HOP_BY_HOP.has(lower) || named.includes(lower) || refused(lower)) continue;
     out[lower] = value;
   }
   return out;
 }
 
+const callerOnly = (lower: string) => CALLER_ONLY.has(lower) || lower.startsWith('x-forwarded-') || lower.startsWith('x-custody-') || lower.startsWith('proxy-');
+const providerOnly = (lower: string) => PROVIDER_ONLY.has(lower);
+
+export function upstreamRequestHeaders(incoming: IncomingHttpHeaders): Record<string, string | string[]> {
+  return crossing(incoming, callerOnly);
+}
+
 export function downstreamResponseHeaders(incoming: Record<string, string | string[] | undefined>): Record<string, string | string[]> {
-  const named = connectionTokens(incoming.connection);
-  const out: Record<string, string | string[]> = {};
-  for (const name in incoming) {
-    const value = incoming[name];
-    if (value === undefined) continue;
-    const lower = name.toLowerCase();
-    if (HOP_BY_HOP.has(lower) || PROVIDER_ONLY.has(lower) || named.includes(lower)) continue;
-    out[lower] = value;
-  }
-  return out;
+  return crossing(incoming, providerOnly);
 }
