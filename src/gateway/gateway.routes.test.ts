@@ -1,9 +1,11 @@
 import { createHash, randomBytes } from 'node:crypto';
+import http from 'node:http';
 import { Readable } from 'node:stream';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DATABASES } from '../../test/support/databases.ts';
 import { rawRequest } from '../../test/support/echo-upstream.ts';
+import { createGatewayHttp } from './gateway.http.ts';
 import { createUsageRepo } from './usage.repo.ts';
 import { startGatewayFixture, type GatewayFixture } from './gateway.fixture.ts';
 
@@ -288,8 +290,6 @@ for (const kind of DATABASES) {
     });
 
     it('answers 503 shutting_down to calls that arrive while the server drains', async () => {
-      const { createGatewayHttp } = await import('./gateway.http.ts');
-      const http = await import('node:http');
       const gatewayHttp = createGatewayHttp({
         gateway: f.h.custody.gateway,
         authenticate: async () => {
