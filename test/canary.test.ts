@@ -143,7 +143,8 @@ for (const kind of DATABASES) {
       keyCreation = await h.app.inject({ method: 'POST', url: '/v1/api-keys', headers: bearer(admin), payload: { role: 'security', name: 'canary-key' } });
       const securityKey = keyCreation.json().key as string;
       expect((await h.app.inject({ method: 'GET', url: '/v1/tokens', headers: bearer(securityKey) })).statusCode).toBe(200);
-      keySecrets = [admin, securityKey].map((k) => k.split('_').at(-1)!);
+      // The secret is everything after `cus_<26-char id>_`; it may itself contain '_'.
+      keySecrets = [admin, securityKey].map((k) => /^cus_[0-9A-Z]{26}_(.+)$/.exec(k)![1]!);
       await api('GET', '/v1/api-keys');
       await api('GET', '/openapi.json');
       await api('GET', '/docs');
