@@ -26,6 +26,13 @@ export const TOKEN_CHANGES_CHANNEL = 'custody_token_changes';
 const PRUNE_EVERY_MS = 10 * 60_000;
 const FIRST_PRUNE_AFTER_MS = 60_000;
 const DAY_MS = 24 * 60 * 60_000;
+/**
+ * Batches for the writer thread: at most this many events, handed over at least this often. Each
+ * batch costs a commit and a wake-up of that thread whatever its size, so larger, rarer batches
+ * cost less per call; usage then shows up to this late, and shutdown still writes all of it.
+ */
+const WORKER_BATCH_SIZE = 1_000;
+const WORKER_FLUSH_MS = 100;
 
 export interface GatewayDeps {
   storage: Storage;
@@ -172,7 +179,7 @@ export function createGatewayService(deps: GatewayDeps) {
     logger,
     highWater: limits.usageHighWater,
     admissionWaitMs: limits.admissionWaitMs,
-    ...(inMemory ? {} : { writer: createWorkerUsageWriter(deps.database), batchSize: 200, flushIntervalMs: 25 }),
+    ...(inMemory ? {} : { writer: createWorkerUsageWriter(deps.database), batchSize: WORKER_BATCH_SIZE, flushIntervalMs: WORKER_FLUSH_MS }),
   });
   const cache = createTokenCache({
     load: (id) => loadGatewayToken(storage.db, id),

@@ -6,7 +6,7 @@ import { countUsage, usageEvent } from '../../test/support/usage.ts';
 import { Secret } from '../shared/secret.ts';
 import { createUsageRecorder } from './usage-recorder.ts';
 import { createUsageRepo } from './usage.repo.ts';
-import { createWorkerUsageWriter, packEvents, unpackEvents } from './usage-writer.ts';
+import { createWorkerUsageWriter, packEvents, unpackEvents, writeUsageBatch } from './usage-writer.ts';
 
 
 describe('packing usage batches for the writer thread', () => {
@@ -57,6 +57,21 @@ for (const kind of DATABASES) {
       ]);
     });
 
+    it('stores every field of a packed batch in its own column, over more than one insert statement', async () => {
+      const token = (await h.custody.tokens.register(h.admin, { tenantId: s.tenantA, providerId: s.providerId, owner: 'o', scopes: ['invoices.read'], accessToken: new Secret('at-columns-test') })).id;
+      const batch = Array.from({ length: 60 }, (_, i) =>
+        i % 3 === 0
+          ? usageEvent(token, i, { tenantId: null, workload: null, apiKeyId: null, actor: 'unknown', host: null, scope: null, unmapped: true, outcome: 'denied', errorCode: 'unmapped_call_refused', status: 403, sourceAddress: null, latencyMs: i + 0.1234 })
+          : usageEvent(token, i, { method: i % 2 ? 'POST' : 'GET', pathTemplate: `/t/${i % 5}`, status: 200 + (i % 7), sourceAddress: `10.0.0.${i}`, latencyMs: i * 1.5 }),
+      );
+      await writeUsageBatch(h.custody.storage.db, createUsageRepo(), packEvents(batch));
+      const stored = await createUsageRepo().listForToken(h.custody.storage.db, token);
+      expect(stored.map(({ id: _id, ...e }) => e)).toEqual(batch.map((e) => ({ ...e, latencyMs: Math.round(e.latencyMs * 1000) / 1000 })));
+      // Last use comes from the newest forwarded event; denied ones do not count.
+      const newestForwarded = batch.filter((e) => e.outcome === 'forwarded').at(-1)!;
+      expect((await h.custody.tokens.get(h.admin, token)).lastUsedAt).toBe(newestForwarded.at);
+    });
+
     it('deletes usage events past their retention, keeps the rest and last-use fields, and ledgers the deletion', async () => {
       const dayMs = 24 * 60 * 60_000;
       const daysAgo = (d: number, i: number) => new Date(Date.now() - d * dayMs + i).toISOString();
@@ -66,7 +81,7 @@ for (const kind of DATABASES) {
       const recent = Array.from({ length: 5 }, (_, i) => usageEvent(token, i, { at: daysAgo(10, i) }));
       // A newer event stored before the old ones (an instance with a clock ahead) must not shield them.
       const early = usageEvent(token, 0, { at: daysAgo(1, 0) });
-      await createUsageRepo().insertEvents(h.custody.storage.db, [early, ...old, ...recent]);
+      await writeUsageBatch(h.custody.storage.db, createUsageRepo(), packEvents([early, ...old, ...recent]));
       await h.custody.storage.db.updateTable('tokens').set({ last_used_at: recent[4]!.at, last_used_by: 'billing-sync' }).where('id', '=', token).execute();
 
       // The default retention is 90 days.

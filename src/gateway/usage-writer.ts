@@ -33,25 +33,50 @@ export async function pruneUsage(db: Db, repo: UsageRepo, before: string): Promi
 }
 
 /**
- * One transaction per batch: the events, lastUsedAt/lastUsedBy (moved forward only) and
- * per-scope last use of every token the batch forwarded for.
+ * One transaction per batch, read straight from its packed form: the events, lastUsedAt/lastUsedBy
+ * (moved forward only) and per-scope last use of every token the batch forwarded for.
  */
-export async function writeUsageBatch(db: Db, repo: UsageRepo, batch: UsageEvent[]): Promise<void> {
-  const lastByToken = new Map<string, UsageEvent>();
+export async function writeUsageBatch(db: Db, repo: UsageRepo, packed: PackedEvents): Promise<void> {
+  const { count, strings, ints, latencies } = packed;
+  const text = (k: number) => (ints[k]! < 0 ? null : strings[ints[k]!]!);
+  const lastByToken = new Map<string, { at: string; by: string }>();
   const lastByScope = new Map<string, { tokenId: string; scope: string; at: string }>();
-  for (const e of batch) {
-    if (e.outcome !== 'forwarded') continue;
-    const prev = lastByToken.get(e.tokenId);
-    if (!prev || prev.at <= e.at) lastByToken.set(e.tokenId, e);
-    if (e.scope) {
-      const key = `${e.tokenId}\u0000${e.scope}`;
+  for (let i = 0, k = 0; i < count; i++, k += INTS_PER_EVENT) {
+    if (text(k + F.outcome) !== 'forwarded') continue;
+    const tokenId = text(k + F.tokenId)!;
+    const at = text(k + F.at)!;
+    const prev = lastByToken.get(tokenId);
+    if (!prev || prev.at <= at) lastByToken.set(tokenId, { at, by: text(k + F.workload) ?? text(k + F.actor)! });
+    const scope = text(k + F.scope);
+    if (scope !== null) {
+      const key = `${tokenId}\u0000${scope}`;
       const s = lastByScope.get(key);
-      if (!s || s.at <= e.at) lastByScope.set(key, { tokenId: e.tokenId, scope: e.scope, at: e.at });
+      if (!s || s.at <= at) lastByScope.set(key, { tokenId, scope, at });
     }
   }
   await db.transaction().execute(async (trx) => {
-    await repo.insertEvents(trx, batch);
-    for (const e of lastByToken.values()) await repo.touchToken(trx, e.tokenId, e.at, e.workload ?? e.actor);
+    // In the column order of usage.repo.ts (SAMPLE_ROW).
+    await repo.insertRows(trx, count, (i, params) => {
+      const k = i * INTS_PER_EVENT;
+      params.push(
+        text(k + F.at),
+        text(k + F.tokenId),
+        text(k + F.tenantId),
+        text(k + F.workload),
+        text(k + F.apiKeyId),
+        text(k + F.method),
+        text(k + F.host),
+        text(k + F.pathTemplate),
+        text(k + F.scope),
+        ints[k + UNMAPPED],
+        text(k + F.outcome),
+        text(k + F.errorCode),
+        ints[k + STATUS],
+        text(k + F.sourceAddress),
+        Math.round(latencies[i]! * 1000) / 1000,
+      );
+    });
+    for (const [tokenId, last] of lastByToken) await repo.touchToken(trx, tokenId, last.at, last.by);
     for (const s of lastByScope.values()) await repo.touchScope(trx, s.tokenId, s.scope, s.at);
   });
 }
@@ -60,7 +85,7 @@ export async function writeUsageBatch(db: Db, repo: UsageRepo, batch: UsageEvent
 export function createInlineUsageWriter(storage: Storage): UsageWriter {
   const repo = createUsageRepo();
   return {
-    write: (batch) => writeUsageBatch(storage.db, repo, batch),
+    write: (batch) => writeUsageBatch(storage.db, repo, packEvents(batch)),
     prune: (before) => pruneUsage(storage.db, repo, before),
     close: async () => {},
   };
@@ -82,6 +107,10 @@ export interface PackedEvents {
 
 const TEXT_FIELDS = ['at', 'tokenId', 'tenantId', 'workload', 'apiKeyId', 'actor', 'method', 'host', 'pathTemplate', 'scope', 'outcome', 'errorCode', 'sourceAddress'] as const;
 const INTS_PER_EVENT = TEXT_FIELDS.length + 2;
+/** Where each text field sits in an event's run of ints; status and unmapped follow them. */
+const F = Object.fromEntries(TEXT_FIELDS.map((name, i) => [name, i])) as Record<(typeof TEXT_FIELDS)[number], number>;
+const STATUS = TEXT_FIELDS.length;
+const UNMAPPED = TEXT_FIELDS.length + 1;
 
 export function packEvents(batch: UsageEvent[]): PackedEvents {
   const strings: string[] = [];
@@ -130,8 +159,8 @@ export function unpackEvents(packed: PackedEvents): UsageEvent[] {
       outcome: text(k + 10) as UsageEvent['outcome'],
       errorCode: text(k + 11),
       sourceAddress: text(k + 12),
-      status: ints[k + 13]!,
-      unmapped: ints[k + 14] === 1,
+      status: ints[k + STATUS]!,
+      unmapped: ints[k + UNMAPPED] === 1,
       latencyMs: latencies[i]!,
     });
   }

@@ -1,11 +1,33 @@
+import fs from 'node:fs';
+import os from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import type { DatabaseConfig } from '../config/config.ts';
 import { openStorage } from '../storage/database.ts';
 import { createUsageRepo } from './usage.repo.ts';
-import { pruneUsage, unpackEvents, writeUsageBatch, type FromWorker, type ToWorker } from './usage-writer.ts';
+import { pruneUsage, writeUsageBatch, type FromWorker, type ToWorker } from './usage-writer.ts';
 
 /** The usage writer thread (see createWorkerUsageWriter): one connection, one batch at a time. */
 const port = parentPort!;
+
+/** How much lower than the process this thread's scheduling priority is (nice steps). */
+const WRITER_NICE_STEPS = 10;
+
+/**
+ * Serving calls comes first: on Linux this thread lowers its own scheduling priority by
+ * WRITER_NICE_STEPS (a thread id names just that thread to setpriority), so when it and the serving thread want the
+ * same CPU, calls are not held up behind a batch of inserts. If it then falls behind, the queue's
+ * high-water mark pushes back on new calls (usage-recorder.ts): slower, never lost.
+ */
+function yieldToServing() {
+  if (process.platform !== 'linux') return;
+  try {
+    const tid = Number(fs.readlinkSync('/proc/thread-self').split('/').pop());
+    if (Number.isInteger(tid) && tid > 0) os.setPriority(tid, Math.min(19, os.getPriority(tid) + WRITER_NICE_STEPS));
+  } catch {
+    // Not allowed or not there: the thread runs at the process's priority.
+  }
+}
+yieldToServing();
 const storage = openStorage((workerData as { database: DatabaseConfig }).database, { poolSize: 2 });
 const repo = createUsageRepo();
 const reply = (m: FromWorker) => port.postMessage(m);
@@ -25,7 +47,7 @@ port.on('message', (m: ToWorker) => {
       if (m.type === 'prune') {
         reply({ type: 'pruned', id: m.id, deleted: await pruneUsage(storage.db, repo, m.before) });
       } else {
-        await writeUsageBatch(storage.db, repo, unpackEvents(m.packed));
+        await writeUsageBatch(storage.db, repo, m.packed);
         reply({ type: 'written', id: m.id });
       }
     } catch (err) {

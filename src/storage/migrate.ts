@@ -4,6 +4,7 @@ import { foundationMigration } from './migrations/001-foundation.ts';
 import { gatewayMigration } from './migrations/003-gateway.ts';
 import { oauthMigration } from './migrations/002-oauth.ts';
 import { inventoryIndexesMigration } from './migrations/004-inventory-indexes.ts';
+import { usageTenantIndexMigration } from './migrations/005-usage-tenant-index.ts';
 import type { StorageDialect } from './dialect.ts';
 
 /**
@@ -16,6 +17,7 @@ export function migrationsFor(dialect: StorageDialect): Record<string, Migration
     '002-oauth': oauthMigration(dialect),
     '003-gateway': gatewayMigration(dialect),
     '004-inventory-indexes': inventoryIndexesMigration(),
+    '005-usage-tenant-index': usageTenantIndexMigration(),
   };
 }
 
