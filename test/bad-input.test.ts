@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newId } from '../src/shared/ids.ts';
 import { DATABASES } from './support/databases.ts';
 import { bearer, keyFor, seed, startHarness, type Harness, type Seeded } from './support/harness.ts';
+import { prng } from './support/prng.ts';
 
 /**
  * DESIGN §7: every bad input gets a clear 4xx with a machine-readable code and a message naming
@@ -16,21 +17,6 @@ interface Call {
   url: string;
   payload?: unknown;
   headers?: Record<string, string>;
-}
-
-/** A small deterministic PRNG, so a fuzz failure can be replayed from its seed. */
-function prng(seed: number) {
-  let a = seed >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  const int = (n: number) => Math.floor(next() * n);
-  const pick = <T>(xs: readonly T[]): T => xs[int(xs.length)]!;
-  return { next, int, pick };
 }
 
 for (const kind of DATABASES) {

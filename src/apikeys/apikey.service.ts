@@ -2,7 +2,7 @@ import { hash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { TENANT_BOUND_ROLES, type Principal, type Role } from '../auth/roles.ts';
 import type { LedgerService } from '../ledger/ledger.service.ts';
 import type { TenantService } from '../tenants/tenant.service.ts';
-import type { Clock } from '../shared/clock.ts';
+import { nowMs, type Clock } from '../shared/clock.ts';
 import { CustodyError } from '../shared/errors.ts';
 import { ID_PREFIXES, newId } from '../shared/ids.ts';
 import type { Storage } from '../storage/database.ts';
@@ -75,6 +75,34 @@ export function createApiKeyService(deps: { storage: Storage; ledger: LedgerServ
   // the database. A revoked key is dropped here at once, and elsewhere within CACHE_TTL_MS.
   const cache = new Map<string, CachedKey>();
 
+  /** The secret compared in constant time against the cached key's hash; the principal, or null. */
+  function verify(entry: CachedKey, secret: string, now: number): Principal | null {
+    if (entry.row.revoked_at) return null;
+    if (!timingSafeEqual(hashSecret(secret), entry.secretHash)) return null;
+    if (now - entry.lastUsedMs > LAST_USED_GRANULARITY_MS) {
+      entry.lastUsedMs = now;
+      const at = new Date(now).toISOString();
+      // Best effort and off the request path: a lost last-use stamp is not worth failing a call.
+      storage.db.updateTable('api_keys').set({ last_used_at: at }).where('id', '=', entry.row.id).execute().catch(() => {});
+    }
+    // A copy: callers own their principal.
+    return { ...entry.principal };
+  }
+
+  /**
+   * The same answer as `authenticate`, without waiting, when it needs no database read: null for
+   * a malformed or wrong key, the principal for a right one; undefined when the key's row must be
+   * read first (then call `authenticate`). The gateway checks a key on every call.
+   */
+  function authenticateCached(presented: string): Principal | null | undefined {
+    const m = KEY_FORMAT.exec(presented);
+    if (!m) return null;
+    const entry = cache.get(`${ID_PREFIXES.apiKey}_${m[1]}`);
+    const now = nowMs(clock);
+    if (!entry || entry.until < now) return undefined;
+    return verify(entry, m[2]!, now);
+  }
+
   return {
     async create(principal: Principal, input: CreateApiKeyInput): Promise<{ key: string; apiKey: ApiKeyRecord }> {
       const bound = TENANT_BOUND_ROLES.includes(input.role);
@@ -134,31 +162,22 @@ export function createApiKeyService(deps: { storage: Storage; ledger: LedgerServ
 
     /** Resolves a bearer key to a principal, or null. Never says which part was wrong. */
     async authenticate(presented: string): Promise<Principal | null> {
-      const m = KEY_FORMAT.exec(presented);
-      if (!m) return null;
+      const known = authenticateCached(presented);
+      if (known !== undefined) return known;
+      const m = KEY_FORMAT.exec(presented)!;
       const id = `${ID_PREFIXES.apiKey}_${m[1]}`;
-      const nowMs = clock.now().getTime();
-      let entry = cache.get(id);
-      if (!entry || entry.until < nowMs) {
-        const row = await storage.db.selectFrom('api_keys').selectAll().where('id', '=', id).executeTakeFirst();
-        if (!row) {
-          cache.delete(id);
-          return null;
-        }
-        entry = cachedKey(row, nowMs + CACHE_TTL_MS);
-        cache.set(id, entry);
+      const row = await storage.db.selectFrom('api_keys').selectAll().where('id', '=', id).executeTakeFirst();
+      if (!row) {
+        cache.delete(id);
+        return null;
       }
-      if (entry.row.revoked_at) return null;
-      if (!timingSafeEqual(hashSecret(m[2]!), entry.secretHash)) return null;
-      if (nowMs - entry.lastUsedMs > LAST_USED_GRANULARITY_MS) {
-        entry.lastUsedMs = nowMs;
-        const at = new Date(nowMs).toISOString();
-        // Best effort and off the request path: a lost last-use stamp is not worth failing a call.
-        storage.db.updateTable('api_keys').set({ last_used_at: at }).where('id', '=', id).execute().catch(() => {});
-      }
-      // A copy: callers own their principal.
-      return { ...entry.principal };
+      const now = nowMs(clock);
+      const entry = cachedKey(row, now + CACHE_TTL_MS);
+      cache.set(id, entry);
+      return verify(entry, m[2]!, now);
     },
+
+    authenticateCached,
   };
 }
 

@@ -21,8 +21,8 @@ export function isGatewayRequest(req: IncomingMessage): boolean {
 
 export interface GatewayHttpDeps {
   gateway: GatewayService;
-  /** Authenticates the caller for `gateway.use` (src/http/auth.ts), throwing a coded error. */
-  authenticate(header: string | string[] | undefined): Promise<Principal>;
+  /** Authenticates the caller for `gateway.use` (src/http/auth.ts): at once when its key is cached; throws a coded error. */
+  authenticate(header: string | string[] | undefined): Principal | Promise<Principal>;
   /** Counts a call served directly in /metrics (Fastify's hook counts those it routes). */
   observe(method: string, route: string, status: number, seconds: number): void;
   logger: Logger;
@@ -76,7 +76,8 @@ export function createGatewayHttp(deps: GatewayHttpDeps) {
     const method = req.method ?? 'GET';
     try {
       if (closing) throw new CustodyError('shutting_down');
-      const caller = principal ?? (await deps.authenticate(req.headers.authorization));
+      let caller = principal ?? deps.authenticate(req.headers.authorization);
+      if (caller instanceof Promise) caller = await caller;
       const url = req.url ?? '';
       const tokenId = tokenIdOf(url);
       // A malformed id answers exactly like a missing token.

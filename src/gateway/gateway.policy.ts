@@ -19,7 +19,7 @@ export interface CallRequest {
 }
 
 export type Decision =
-  | { ok: true; target: URL; requestPath: string; host: string; scope: string | null; unmapped: boolean; template: string }
+  | { ok: true; target: { origin: string; hostname: string }; requestPath: string; host: string; scope: string | null; unmapped: boolean; template: string }
   | { ok: false; code: ErrorCode; message?: string; host: string | null; scope: string | null; unmapped: boolean; template: string };
 
 const STATE_DENIALS: Partial<Record<string, ErrorCode>> = {
@@ -46,7 +46,8 @@ export function decideCall(token: GatewayToken | null, call: CallRequest): Decis
   if (base === undefined) return denied('target_not_allowed', { message: 'The requested API base is not one the provider declares.' });
   const joined = joinTarget(base, call.rawPath, call.rawQuery);
   if (!joined.ok) return denied('target_not_allowed', { message: `The target is refused: ${joined.reason}.` });
-  const host = joined.url.host;
+  const host = joined.host;
+  const target = { origin: joined.origin, hostname: joined.hostname };
 
   const match = matchScope(token.provider.scopeRules, call.method, joined.segments);
   if (match.mapped) {
@@ -58,8 +59,8 @@ export function decideCall(token: GatewayToken | null, call: CallRequest): Decis
         template: match.template,
       });
     }
-    return { ok: true, target: joined.url, requestPath: joined.requestPath, host, scope: match.scope, unmapped: false, template: match.template };
+    return { ok: true, target, requestPath: joined.requestPath, host, scope: match.scope, unmapped: false, template: match.template };
   }
   if (token.provider.unmappedCalls !== 'allow') return denied('unmapped_call_refused', { host, unmapped: true, template: match.template });
-  return { ok: true, target: joined.url, requestPath: joined.requestPath, host, scope: null, unmapped: true, template: match.template };
+  return { ok: true, target, requestPath: joined.requestPath, host, scope: null, unmapped: true, template: match.template };
 }

@@ -4,7 +4,7 @@ import type { Dispatcher } from 'undici';
 import type { Principal } from '../auth/roles.ts';
 import type { DatabaseConfig } from '../config/config.ts';
 import type { LedgerService } from '../ledger/ledger.service.ts';
-import type { Clock } from '../shared/clock.ts';
+import { nowIso, type Clock } from '../shared/clock.ts';
 import { CustodyError, isCustodyError, type ErrorCode } from '../shared/errors.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { Storage } from '../storage/database.ts';
@@ -242,7 +242,7 @@ export function createGatewayService(deps: GatewayDeps) {
   /** The usage event of a call; `where` is what the decision learned of the target (or nothing). */
   function usage(call: GatewayCall, token: GatewayToken | null, where: Where, outcome: UsageOutcome, status: number, errorCode: string | null): UsageEvent {
     return {
-      at: clock.now().toISOString(),
+      at: nowIso(clock),
       tokenId: call.tokenId,
       tenantId: token?.tenantId ?? call.principal.tenantId,
       workload: call.principal.workload,

@@ -8,7 +8,10 @@
 export type JoinResult =
   | {
       ok: true;
-      url: URL;
+      /** The base's origin, host (with port) and hostname: never from the caller. */
+      origin: string;
+      host: string;
+      hostname: string;
       /** What goes on the request line: the joined path and the caller's query, byte for byte. */
       requestPath: string;
       path: string;
@@ -28,15 +31,23 @@ function decodeSegment(raw: string): string | null {
   }
 }
 
-// Parsed base URLs, by text: a handful per provider, parsed once rather than on every call.
-const parsedBases = new Map<string, { origin: string; pathname: string } | null>();
+interface ParsedBase {
+  origin: string;
+  host: string;
+  hostname: string;
+  /** The base's path without trailing slashes ('' for a root base). */
+  basePath: string;
+}
 
-function parseBase(base: string): { origin: string; pathname: string } | null {
+// Parsed base URLs, by text: a handful per provider, parsed once rather than on every call.
+const parsedBases = new Map<string, ParsedBase | null>();
+
+function parseBase(base: string): ParsedBase | null {
   let parsed = parsedBases.get(base);
   if (parsed === undefined) {
     try {
       const u = new URL(base);
-      parsed = { origin: u.origin, pathname: u.pathname };
+      parsed = { origin: u.origin, host: u.host, hostname: u.hostname, basePath: u.pathname.replace(/\/+$/, '') };
     } catch {
       parsed = null;
     }
@@ -82,16 +93,20 @@ export function joinTarget(base: string, rawPath: string, rawQuery: string): Joi
     decoded.push(value);
   }
 
-  const basePath = baseUrl.pathname.replace(/\/+$/, '');
-  const path = `${basePath}${rawPath === '' ? '' : rawPath}` || '/';
-  const url = new URL(`${baseUrl.origin}${path}${rawQuery ? `?${rawQuery}` : ''}`);
-  // Belt and braces: whatever the parser did, the result must stay on the base origin and path.
-  if (url.origin !== baseUrl.origin) return { ok: false, reason: 'the target leaves the provider origin' };
-  if (url.pathname !== path) return { ok: false, reason: 'the target path would be rewritten by URL normalisation' };
-  if (basePath !== '' && url.pathname !== basePath && !url.pathname.startsWith(`${basePath}/`)) {
-    return { ok: false, reason: 'the target leaves the provider base path' };
-  }
-  return { ok: true, url, requestPath: `${path}${rawQuery ? `?${rawQuery}` : ''}`, path: rawPath === '' ? '/' : rawPath, segments: decoded };
+  // The target is the base's origin followed by text this function has checked segment by
+  // segment, so it is not parsed again: a URL parser would give back the same origin and path
+  // (target-path.test.ts checks exactly that over a seeded corpus).
+  const { basePath } = baseUrl;
+  const path = `${basePath}${rawPath}` || '/';
+  return {
+    ok: true,
+    origin: baseUrl.origin,
+    host: baseUrl.host,
+    hostname: baseUrl.hostname,
+    requestPath: rawQuery ? `${path}?${rawQuery}` : path,
+    path: rawPath === '' ? '/' : rawPath,
+    segments: decoded,
+  };
 }
 
 /** Splits a request URL after the /gw/{tokenId} prefix into raw path and raw query. */

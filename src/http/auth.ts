@@ -23,11 +23,19 @@ const BEARER = /^Bearer\s+(\S+)$/i;
 
 /**
  * The one authentication rule, for the Fastify hook below and for the gateway's direct path:
- * a Custody API key as a bearer token whose role has `permission`.
+ * a Custody API key as a bearer token whose role has `permission`. Answers without waiting when
+ * the key is in the API-key cache (the gateway's every call), with a promise when its row must be
+ * read; throws or rejects with the coded error.
  */
-export async function authenticateBearer(apiKeys: ApiKeyService, header: string | string[] | undefined, permission: Permission): Promise<Principal> {
+export function authenticateBearer(apiKeys: ApiKeyService, header: string | string[] | undefined, permission: Permission): Principal | Promise<Principal> {
   const match = typeof header === 'string' ? BEARER.exec(header) : null;
-  const principal = match ? await apiKeys.authenticate(match[1]!) : null;
+  if (!match) throw new CustodyError('unauthenticated');
+  const known = apiKeys.authenticateCached(match[1]!);
+  if (known !== undefined) return permitted(known, permission);
+  return apiKeys.authenticate(match[1]!).then((principal) => permitted(principal, permission));
+}
+
+function permitted(principal: Principal | null, permission: Permission): Principal {
   if (!principal) throw new CustodyError('unauthenticated');
   if (!roleHas(principal.role, permission)) {
     throw new CustodyError('forbidden', `The ${principal.role} role may not do this (needs ${permission}).`);

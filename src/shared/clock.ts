@@ -16,3 +16,32 @@ export function fixedClock(at: string | Date): Clock & { set(at: string | Date):
     },
   };
 }
+
+/** Milliseconds since the epoch by `clock`; for the system clock without making a Date (hot paths). */
+export function nowMs(clock: Clock): number {
+  return clock === systemClock ? Date.now() : clock.now().getTime();
+}
+
+// The ISO text of the current second ("YYYY-MM-DDTHH:MM:SS."), reused by nowIso.
+let isoSecond = Number.NaN;
+let isoPrefix = '';
+
+/**
+ * The time by `clock` as `Date.prototype.toISOString` writes it. For the system clock the text up
+ * to the second is made once a second and the milliseconds appended: the gateway stamps every
+ * call, and formatting a Date each time was a measurable part of a call.
+ */
+export function nowIso(clock: Clock): string {
+  if (clock !== systemClock) return clock.now().toISOString();
+  const ms = Date.now();
+  const second = Math.floor(ms / 1000);
+  if (second !== isoSecond) {
+    const text = new Date(second * 1000).toISOString();
+    // Years outside 0000–9999 are written with a sign and six digits: no shortcut for those.
+    if (text.length !== 24) return new Date(ms).toISOString();
+    isoSecond = second;
+    isoPrefix = text.slice(0, 20);
+  }
+  const frac = ms - second * 1000;
+  return `${isoPrefix}${frac < 10 ? '00' : frac < 100 ? '0' : ''}${frac}Z`;
+}

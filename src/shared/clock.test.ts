@@ -1,0 +1,37 @@
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { fixedClock, nowIso, nowMs, systemClock } from './clock.ts';
+
+describe('clock helpers for hot paths', () => {
+  afterEach(() => vi.restoreAllMocks());
+
+  it('nowIso writes exactly what toISOString writes, across milliseconds, seconds, days and years', () => {
+    const times = [
+      Date.UTC(2026, 10, 28, 11, 59, 59, 999),
+      Date.UTC(2026, 10, 28, 12, 0, 0, 0),
+      Date.UTC(2026, 10, 28, 12, 0, 0, 7),
+      Date.UTC(2026, 10, 28, 12, 0, 0, 42),
+      Date.UTC(2026, 10, 28, 12, 0, 0, 420),
+      Date.UTC(2026, 11, 31, 23, 59, 59, 5),
+      Date.UTC(2027, 0, 1, 0, 0, 0, 99),
+      Date.UTC(1969, 11, 31, 23, 59, 59, 1),
+      Date.UTC(10_000, 0, 1, 0, 0, 0, 3),
+      Date.UTC(2026, 10, 28, 12, 0, 0, 7),
+    ];
+    const now = vi.spyOn(Date, 'now');
+    for (const t of times) {
+      now.mockReturnValue(t);
+      expect(nowIso(systemClock)).toBe(new Date(t).toISOString());
+    }
+  });
+
+  it('uses the real time for the system clock and the given time for any other clock', () => {
+    const before = Date.now();
+    const iso = nowIso(systemClock);
+    const ms = nowMs(systemClock);
+    expect(Date.parse(iso)).toBeGreaterThanOrEqual(before);
+    expect(ms).toBeGreaterThanOrEqual(Date.parse(iso));
+    const clock = fixedClock('2026-01-02T03:04:05.006Z');
+    expect(nowIso(clock)).toBe('2026-01-02T03:04:05.006Z');
+    expect(nowMs(clock)).toBe(Date.parse('2026-01-02T03:04:05.006Z'));
+  });
+});
