@@ -1,7 +1,8 @@
 import type { FastifyInstance } from 'fastify';
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Custody } from '../app/custody.ts';
 import { registerRevocationMetrics } from '../outbox/outbox.metrics.ts';
+import { createRequestMetrics } from './request-metrics.ts';
 
 export interface HttpMetrics {
   registry: Registry;
@@ -16,14 +17,7 @@ export interface HttpMetrics {
 export function createMetrics(custody: Custody): HttpMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
-  const requests = new Counter({ name: 'custody_http_requests_total', help: 'HTTP requests', labelNames: ['method', 'route', 'status'], registers: [registry] });
-  const duration = new Histogram({
-    name: 'custody_http_request_duration_seconds',
-    help: 'HTTP request duration',
-    labelNames: ['method', 'route'],
-    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
-    registers: [registry],
-  });
+  const requests = createRequestMetrics(registry);
   new Gauge({
     name: 'custody_tokens',
     help: 'Token records by state',
@@ -48,21 +42,9 @@ export function createMetrics(custody: Custody): HttpMetrics {
   custody.tokens.onCommittedChange((change) => transitions.inc({ transition: change.transition }));
   registerRevocationMetrics(registry, { onCommittedChange: custody.tokens.onCommittedChange, onOutcome: custody.upstreamRevocation.onOutcome, pending: custody.outbox.pending });
 
-  // The labelled series, resolved once per (method, route, status): prom-client would otherwise
-  // hash the label set on every request. Routes are patterns, so this stays small.
-  const series = new Map<string, { count: { inc(): void }; time: { observe(v: number): void } }>();
   return {
     registry,
-    observeRequest(method, route, status, seconds) {
-      const key = `${method} ${route} ${status}`;
-      let s = series.get(key);
-      if (s === undefined) {
-        s = { count: requests.labels({ method, route, status: String(status) }), time: duration.labels({ method, route }) };
-        series.set(key, s);
-      }
-      s.count.inc();
-      s.time.observe(seconds);
-    },
+    observeRequest: requests.observe,
   };
 }
 
