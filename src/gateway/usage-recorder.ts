@@ -5,11 +5,12 @@ import type { Logger } from '../shared/logger.ts';
 import type { Storage } from '../storage/database.ts';
 import type { UsageEvent } from './gateway.types.ts';
 import { createUsageRepo } from './usage.repo.ts';
-import { createInlineUsageWriter, type UsageWriter } from './usage-writer.ts';
+import { createInlineUsageWriter, PackedBatchBuilder, type PackedEvents, type UsageWriter } from './usage-writer.ts';
 
 /**
  * Usage recording, off the hot path. Invariants:
- * - `record` only appends to memory; a timer (or a full batch) hands a batch to the writer
+ * - `record` only appends to memory, packed at once (PackedBatchBuilder: numbers and each distinct
+ *   string once, no object kept per call); a timer (or a full batch) hands a batch to the writer
  *   (usage-writer.ts), which stores the events together with lastUsedAt/lastUsedBy and per-scope
  *   last use in one transaction, so either all of a batch's effects are stored or none are;
  * - the first use of a token each UTC day is claimed (once across all instances) and written to
@@ -31,6 +32,14 @@ export interface UsageRecorderOptions {
   writer?: UsageWriter;
 }
 
+/** A batch being filled, or waiting to be written; `firsts` are the events that may be a token's first use that day. */
+interface Batch {
+  builder: PackedBatchBuilder;
+  firsts: Map<string, UsageEvent> | null;
+  /** Set once a flush has taken the batch: nothing more is added, and retries write the same one. */
+  packed: PackedEvents | null;
+}
+
 export function createUsageRecorder(opts: UsageRecorderOptions) {
   const { storage, ledger, logger } = opts;
   const repo = createUsageRepo();
@@ -39,7 +48,8 @@ export function createUsageRecorder(opts: UsageRecorderOptions) {
   // they can be larger; inline (SQLite writes synchronously) their size bounds the pause they cause.
   const batchSize = opts.batchSize ?? 50;
   const flushIntervalMs = opts.flushIntervalMs ?? 200;
-  let queue: UsageEvent[] = [];
+  const batches: Batch[] = [];
+  let queued = 0;
   let flushing: Promise<void> | null = null;
   let failures = 0;
   let timer: NodeJS.Timeout | null = null;
@@ -48,23 +58,15 @@ export function createUsageRecorder(opts: UsageRecorderOptions) {
   // The UTC day (YYYY-MM-DD) each token's first use was last ledgered for by this process: skips a
   // database round trip per batch, and a string built per event.
   const claimedDay = new Map<string, string>();
+  // (token, day) pairs already waiting in some batch to be claimed: later events of the pair are not candidates.
+  const pendingFirsts = new Set<string>();
 
   function wakeWaiters() {
-    while (queue.length < opts.highWater && waiters.length > 0) waiters.shift()!();
+    while (queued < opts.highWater && waiters.length > 0) waiters.shift()!();
   }
 
-  /** Claims the first use of each (token, UTC day) in the batch not claimed yet, with its ledger entry. */
-  async function claimFirstUses(batch: UsageEvent[]): Promise<void> {
-    let firsts: Map<string, UsageEvent> | undefined;
-    for (const e of batch) {
-      if (e.outcome !== 'forwarded') continue;
-      const claimed = claimedDay.get(e.tokenId);
-      if (claimed !== undefined && e.at.startsWith(claimed)) continue;
-      const key = `${e.tokenId}\u0000${e.at.slice(0, 10)}`;
-      firsts ??= new Map();
-      if (!firsts.has(key)) firsts.set(key, e);
-    }
-    if (!firsts) return;
+  /** Claims the first use of each (token, UTC day) the batch may carry, with its ledger entry. */
+  async function claimFirstUses(firsts: Map<string, UsageEvent>): Promise<void> {
     const pending = [...firsts.values()];
     await storage.db.transaction().execute(async (trx) => {
       const entries: NewLedgerEntry[] = [];
@@ -83,7 +85,8 @@ export function createUsageRecorder(opts: UsageRecorderOptions) {
       await ledger.appendMany(trx, entries);
     });
     if (claimedDay.size > 100_000) claimedDay.clear();
-    for (const e of pending) {
+    for (const [key, e] of firsts) {
+      pendingFirsts.delete(key);
       const day = e.at.slice(0, 10);
       // Keep the latest day per token (a batch may span midnight).
       const known = claimedDay.get(e.tokenId);
@@ -91,22 +94,23 @@ export function createUsageRecorder(opts: UsageRecorderOptions) {
     }
   }
 
-  async function writeBatch(batch: UsageEvent[]): Promise<void> {
-    await claimFirstUses(batch);
-    await writer.write(batch);
-  }
-
   async function drain(): Promise<void> {
-    while (queue.length > 0) {
-      const batch = queue.slice(0, batchSize);
+    while (batches.length > 0) {
+      const batch = batches[0]!;
+      batch.packed ??= batch.builder.finish();
       try {
-        await writeBatch(batch);
-        queue = queue.slice(batch.length);
+        if (batch.firsts) {
+          await claimFirstUses(batch.firsts);
+          batch.firsts = null;
+        }
+        await writer.write(batch.packed);
+        batches.shift();
+        queued -= batch.packed.count;
         failures = 0;
         wakeWaiters();
       } catch (err) {
         failures++;
-        logger.error({ err: (err as Error).message, queued: queue.length, failures }, 'writing gateway usage failed; will retry');
+        logger.error({ err: (err as Error).message, queued, failures }, 'writing gateway usage failed; will retry');
         // Retry with backoff; the events stay queued (and new calls wait once it is full).
         await new Promise((r) => setTimeout(r, Math.min(50 * 2 ** failures, 5_000)));
         if (closed && failures > 20) throw err;
@@ -132,17 +136,38 @@ export function createUsageRecorder(opts: UsageRecorderOptions) {
     timer.unref();
   }
 
+  /** The batch new events go into: the last one, unless a flush has taken it or it is full. */
+  function current(): Batch {
+    const last = batches[batches.length - 1];
+    if (last && last.packed === null && last.builder.count < batchSize) return last;
+    const batch: Batch = { builder: new PackedBatchBuilder(Math.min(batchSize, 64)), firsts: null, packed: null };
+    batches.push(batch);
+    return batch;
+  }
+
   return {
     record(event: UsageEvent): void {
-      queue.push(event);
+      const batch = current();
+      batch.builder.add(event);
+      queued++;
+      if (event.outcome === 'forwarded') {
+        const claimed = claimedDay.get(event.tokenId);
+        if (claimed === undefined || !event.at.startsWith(claimed)) {
+          const key = `${event.tokenId}\u0000${event.at.slice(0, 10)}`;
+          if (!pendingFirsts.has(key)) {
+            pendingFirsts.add(key);
+            (batch.firsts ??= new Map()).set(key, event);
+          }
+        }
+      }
       // After close (a call that finished during shutdown) nothing is scheduled: write at once.
-      if (queue.length >= batchSize || closed) flush().catch(() => {});
+      if (batch.builder.count >= batchSize || closed) flush().catch(() => {});
       else schedule();
     },
 
     /** Resolves at once (undefined, no await needed) unless the queue is over its high-water mark. */
     admit(): Promise<void> | undefined {
-      if (queue.length < opts.highWater) return undefined;
+      if (queued < opts.highWater) return undefined;
       flush().catch(() => {});
       return new Promise<void>((resolve, reject) => {
         const t = setTimeout(() => {
@@ -163,18 +188,18 @@ export function createUsageRecorder(opts: UsageRecorderOptions) {
 
     /** Writes everything queued so far (tests and shutdown). */
     async flush(): Promise<void> {
-      while (queue.length > 0 || flushing) await flush();
+      while (queued > 0 || flushing) await flush();
     },
 
     get queued(): number {
-      return queue.length;
+      return queued;
     },
 
     async close(): Promise<void> {
       closed = true;
       if (timer) clearTimeout(timer);
       timer = null;
-      while (queue.length > 0 || flushing) await flush();
+      while (queued > 0 || flushing) await flush();
       await writer.close();
     },
   };

@@ -6,7 +6,7 @@ import { countUsage, usageEvent } from '../../test/support/usage.ts';
 import { Secret } from '../shared/secret.ts';
 import { createUsageRecorder } from './usage-recorder.ts';
 import { createUsageRepo } from './usage.repo.ts';
-import { createWorkerUsageWriter, packEvents, unpackEvents, writeUsageBatch } from './usage-writer.ts';
+import { createWorkerUsageWriter, PackedBatchBuilder, packEvents, unpackEvents, writeUsageBatch } from './usage-writer.ts';
 
 
 describe('packing usage batches for the writer thread', () => {
@@ -22,6 +22,16 @@ describe('packing usage batches for the writer thread', () => {
     // Repeated strings are stored once.
     expect(packed.strings.filter((s) => s === 'tok_a')).toHaveLength(1);
     expect(unpackEvents(packed)).toEqual(batch);
+  });
+
+  it('packs one event at a time, growing as it goes; a finished batch keeps its own arrays', () => {
+    const builder = new PackedBatchBuilder(1);
+    const events = Array.from({ length: 37 }, (_, i) => usageEvent(i % 2 ? 'tok_a' : 'tok_b', i, { status: 200 + i }));
+    events.slice(0, 5).forEach((e) => builder.add(e));
+    const early = builder.finish();
+    events.slice(5).forEach((e) => builder.add(e));
+    expect(unpackEvents(early)).toEqual(events.slice(0, 5));
+    expect(unpackEvents(builder.finish())).toEqual(events);
   });
 
   it('packs an empty batch', () => {
@@ -42,8 +52,8 @@ for (const kind of DATABASES) {
     it('writes batches on its own connection: events, last use of the token and of the scope', async () => {
       const writer = createWorkerUsageWriter(h.db.config);
       try {
-        await writer.write([usageEvent(s.tokenA, 1), usageEvent(s.tokenA, 2, { workload: 'reporting' })]);
-        await writer.write([usageEvent(s.tokenA, 3, { scope: 'customers.read' })]);
+        await writer.write(packEvents([usageEvent(s.tokenA, 1), usageEvent(s.tokenA, 2, { workload: 'reporting' })]));
+        await writer.write(packEvents([usageEvent(s.tokenA, 3, { scope: 'customers.read' })]));
       } finally {
         await writer.close();
       }

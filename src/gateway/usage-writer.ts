@@ -12,7 +12,7 @@ import { createUsageRepo } from './usage.repo.ts';
  * then, so a failed or interrupted write is retried, never dropped.
  */
 export interface UsageWriter {
-  write(batch: UsageEvent[]): Promise<void>;
+  write(batch: PackedEvents): Promise<void>;
   /** Deletes the events from before `before` (ISO time), in short batches; resolves to how many. */
   prune(before: string): Promise<number>;
   close(): Promise<void>;
@@ -85,7 +85,7 @@ export async function writeUsageBatch(db: Db, repo: UsageRepo, packed: PackedEve
 export function createInlineUsageWriter(storage: Storage): UsageWriter {
   const repo = createUsageRepo();
   return {
-    write: (batch) => writeUsageBatch(storage.db, repo, packEvents(batch)),
+    write: (batch) => writeUsageBatch(storage.db, repo, batch),
     prune: (before) => pruneUsage(storage.db, repo, before),
     close: async () => {},
   };
@@ -93,9 +93,9 @@ export function createInlineUsageWriter(storage: Storage): UsageWriter {
 
 /**
  * A batch as it crosses to the worker thread: every text field as an index into a table of the
- * batch's distinct strings (most fields repeat from call to call), numbers in typed arrays whose
- * memory is handed over rather than copied. Copying a batch of objects field by field between
- * threads cost more than the rest of recording a call.
+ * batch's distinct strings (most fields repeat from call to call), numbers in typed arrays.
+ * Copying a batch of objects field by field between threads cost more than the rest of recording
+ * a call; typed arrays cross as one copy of their bytes.
  */
 export interface PackedEvents {
   count: number;
@@ -112,14 +112,27 @@ const F = Object.fromEntries(TEXT_FIELDS.map((name, i) => [name, i])) as Record<
 const STATUS = TEXT_FIELDS.length;
 const UNMAPPED = TEXT_FIELDS.length + 1;
 
-export function packEvents(batch: UsageEvent[]): PackedEvents {
-  const strings: string[] = [];
-  const index = new Map<string, number>();
-  const ints = new Int32Array(batch.length * INTS_PER_EVENT);
-  const latencies = new Float64Array(batch.length);
-  let k = 0;
-  for (let i = 0; i < batch.length; i++) {
-    const e = batch[i]!;
+/**
+ * Packs a batch one event at a time, as calls finish: the recorder keeps numbers and each distinct
+ * string once, not an object per call held until the batch is written (those outlived the young
+ * generation and made every garbage collection on the serving thread dearer).
+ */
+export class PackedBatchBuilder {
+  count = 0;
+  private readonly strings: string[] = [];
+  private readonly index = new Map<string, number>();
+  private ints: Int32Array<ArrayBuffer>;
+  private latencies: Float64Array<ArrayBuffer>;
+
+  constructor(capacity = 64) {
+    this.ints = new Int32Array(Math.max(1, capacity) * INTS_PER_EVENT);
+    this.latencies = new Float64Array(Math.max(1, capacity));
+  }
+
+  add(e: UsageEvent): void {
+    if (this.count === this.latencies.length) this.grow();
+    const { ints, index, strings } = this;
+    let k = this.count * INTS_PER_EVENT;
     for (const field of TEXT_FIELDS) {
       const value = e[field];
       if (value === null) {
@@ -134,10 +147,29 @@ export function packEvents(batch: UsageEvent[]): PackedEvents {
       ints[k++] = n;
     }
     ints[k++] = e.status;
-    ints[k++] = e.unmapped ? 1 : 0;
-    latencies[i] = e.latencyMs;
+    ints[k] = e.unmapped ? 1 : 0;
+    this.latencies[this.count++] = e.latencyMs;
   }
-  return { count: batch.length, strings, ints, latencies };
+
+  /** The batch so far, in arrays of its own (the builder may go on). */
+  finish(): PackedEvents {
+    return { count: this.count, strings: this.strings.slice(), ints: this.ints.slice(0, this.count * INTS_PER_EVENT), latencies: this.latencies.slice(0, this.count) };
+  }
+
+  private grow() {
+    const ints = new Int32Array(this.ints.length * 2);
+    ints.set(this.ints);
+    this.ints = ints;
+    const latencies = new Float64Array(this.latencies.length * 2);
+    latencies.set(this.latencies);
+    this.latencies = latencies;
+  }
+}
+
+export function packEvents(batch: UsageEvent[]): PackedEvents {
+  const builder = new PackedBatchBuilder(batch.length);
+  for (const e of batch) builder.add(e);
+  return builder.finish();
 }
 
 export function unpackEvents(packed: PackedEvents): UsageEvent[] {
@@ -190,12 +222,12 @@ export function createWorkerUsageWriter(database: DatabaseConfig, options: { onS
     pending.clear();
   }
 
-  function ask(message: Extract<ToWorker, { id: number }>, transfer: ArrayBuffer[] = []): Promise<number> {
+  function ask(message: Extract<ToWorker, { id: number }>): Promise<number> {
     worker ??= start();
     const w = worker;
     return new Promise<number>((resolve, reject) => {
       pending.set(message.id, { resolve, reject });
-      w.postMessage(message, transfer);
+      w.postMessage(message);
     });
   }
 
@@ -223,9 +255,10 @@ export function createWorkerUsageWriter(database: DatabaseConfig, options: { onS
   }
 
   return {
-    write(batch) {
-      const packed = packEvents(batch);
-      return ask({ type: 'write', id: nextId++, packed }, [packed.ints.buffer, packed.latencies.buffer]).then(() => {});
+    write(packed) {
+      // Copied, not transferred: the recorder keeps the batch until it is committed, to write it
+      // again if this thread dies first (copying typed arrays is a memcpy).
+      return ask({ type: 'write', id: nextId++, packed }).then(() => {});
     },
 
     prune(before) {
