@@ -37,14 +37,14 @@ export async function pruneUsage(db: Db, repo: UsageRepo, before: string): Promi
  * (moved forward only) and per-scope last use of every token the batch forwarded for.
  */
 export async function writeUsageBatch(db: Db, repo: UsageRepo, packed: PackedEvents): Promise<void> {
-  const { count, strings, ints, latencies } = packed;
+  const { count, strings, ints, latencies, ats } = packed;
   const text = (k: number) => (ints[k]! < 0 ? null : strings[ints[k]!]!);
   const lastByToken = new Map<string, { at: string; by: string }>();
   const lastByScope = new Map<string, { tokenId: string; scope: string; at: string }>();
   for (let i = 0, k = 0; i < count; i++, k += INTS_PER_EVENT) {
     if (text(k + F.outcome) !== 'forwarded') continue;
     const tokenId = text(k + F.tokenId)!;
-    const at = text(k + F.at)!;
+    const at = ats[i]!;
     const prev = lastByToken.get(tokenId);
     if (!prev || prev.at <= at) lastByToken.set(tokenId, { at, by: text(k + F.workload) ?? text(k + F.actor)! });
     const scope = text(k + F.scope);
@@ -59,7 +59,7 @@ export async function writeUsageBatch(db: Db, repo: UsageRepo, packed: PackedEve
     await repo.insertRows(trx, count, (i, params) => {
       const k = i * INTS_PER_EVENT;
       params.push(
-        text(k + F.at),
+        ats[i],
         text(k + F.tokenId),
         text(k + F.tenantId),
         text(k + F.workload),
@@ -100,12 +100,15 @@ export function createInlineUsageWriter(storage: Storage): UsageWriter {
 export interface PackedEvents {
   count: number;
   strings: string[];
+  /** Per event its time: nearly every one differs, so they are not looked up in the string table. */
+  ats: string[];
   /** Per event: the TEXT_FIELDS as string indexes (-1 for null), then status, then unmapped (0/1). */
   ints: Int32Array<ArrayBuffer>;
   latencies: Float64Array<ArrayBuffer>;
 }
 
-const TEXT_FIELDS = ['at', 'tokenId', 'tenantId', 'workload', 'apiKeyId', 'actor', 'method', 'host', 'pathTemplate', 'scope', 'outcome', 'errorCode', 'sourceAddress'] as const;
+// PackedBatchBuilder.add writes them in this order.
+const TEXT_FIELDS = ['tokenId', 'tenantId', 'workload', 'apiKeyId', 'actor', 'method', 'host', 'pathTemplate', 'scope', 'outcome', 'errorCode', 'sourceAddress'] as const;
 const INTS_PER_EVENT = TEXT_FIELDS.length + 2;
 /** Where each text field sits in an event's run of ints; status and unmapped follow them. */
 const F = Object.fromEntries(TEXT_FIELDS.map((name, i) => [name, i])) as Record<(typeof TEXT_FIELDS)[number], number>;
@@ -120,6 +123,7 @@ const UNMAPPED = TEXT_FIELDS.length + 1;
 export class PackedBatchBuilder {
   count = 0;
   private readonly strings: string[] = [];
+  private readonly ats: string[] = [];
   private readonly index = new Map<string, number>();
   private ints: Int32Array<ArrayBuffer>;
   private latencies: Float64Array<ArrayBuffer>;
@@ -131,29 +135,40 @@ export class PackedBatchBuilder {
 
   add(e: UsageEvent): void {
     if (this.count === this.latencies.length) this.grow();
-    const { ints, index, strings } = this;
+    const { ints } = this;
+    // Field by field, in TEXT_FIELDS order (a loop over field names costs a keyed lookup each).
     let k = this.count * INTS_PER_EVENT;
-    for (const field of TEXT_FIELDS) {
-      const value = e[field];
-      if (value === null) {
-        ints[k++] = -1;
-        continue;
-      }
-      let n = index.get(value);
-      if (n === undefined) {
-        n = strings.push(value) - 1;
-        index.set(value, n);
-      }
-      ints[k++] = n;
-    }
+    ints[k++] = this.intern(e.tokenId);
+    ints[k++] = this.intern(e.tenantId);
+    ints[k++] = this.intern(e.workload);
+    ints[k++] = this.intern(e.apiKeyId);
+    ints[k++] = this.intern(e.actor);
+    ints[k++] = this.intern(e.method);
+    ints[k++] = this.intern(e.host);
+    ints[k++] = this.intern(e.pathTemplate);
+    ints[k++] = this.intern(e.scope);
+    ints[k++] = this.intern(e.outcome);
+    ints[k++] = this.intern(e.errorCode);
+    ints[k++] = this.intern(e.sourceAddress);
     ints[k++] = e.status;
     ints[k] = e.unmapped ? 1 : 0;
+    this.ats.push(e.at);
     this.latencies[this.count++] = e.latencyMs;
+  }
+
+  private intern(value: string | null): number {
+    if (value === null) return -1;
+    let n = this.index.get(value);
+    if (n === undefined) {
+      n = this.strings.push(value) - 1;
+      this.index.set(value, n);
+    }
+    return n;
   }
 
   /** The batch so far, in arrays of its own (the builder may go on). */
   finish(): PackedEvents {
-    return { count: this.count, strings: this.strings.slice(), ints: this.ints.slice(0, this.count * INTS_PER_EVENT), latencies: this.latencies.slice(0, this.count) };
+    return { count: this.count, strings: this.strings.slice(), ats: this.ats.slice(), ints: this.ints.slice(0, this.count * INTS_PER_EVENT), latencies: this.latencies.slice(0, this.count) };
   }
 
   private grow() {
@@ -173,24 +188,24 @@ export function packEvents(batch: UsageEvent[]): PackedEvents {
 }
 
 export function unpackEvents(packed: PackedEvents): UsageEvent[] {
-  const { strings, ints, latencies } = packed;
+  const { strings, ints, latencies, ats } = packed;
   const text = (k: number) => (ints[k]! < 0 ? null : strings[ints[k]!]!);
   const events: UsageEvent[] = [];
   for (let i = 0, k = 0; i < packed.count; i++, k += INTS_PER_EVENT) {
     events.push({
-      at: text(k)!,
-      tokenId: text(k + 1)!,
-      tenantId: text(k + 2),
-      workload: text(k + 3),
-      apiKeyId: text(k + 4),
-      actor: text(k + 5)!,
-      method: text(k + 6)!,
-      host: text(k + 7),
-      pathTemplate: text(k + 8)!,
-      scope: text(k + 9),
-      outcome: text(k + 10) as UsageEvent['outcome'],
-      errorCode: text(k + 11),
-      sourceAddress: text(k + 12),
+      at: ats[i]!,
+      tokenId: text(k + F.tokenId)!,
+      tenantId: text(k + F.tenantId),
+      workload: text(k + F.workload),
+      apiKeyId: text(k + F.apiKeyId),
+      actor: text(k + F.actor)!,
+      method: text(k + F.method)!,
+      host: text(k + F.host),
+      pathTemplate: text(k + F.pathTemplate)!,
+      scope: text(k + F.scope),
+      outcome: text(k + F.outcome) as UsageEvent['outcome'],
+      errorCode: text(k + F.errorCode),
+      sourceAddress: text(k + F.sourceAddress),
       status: ints[k + STATUS]!,
       unmapped: ints[k + UNMAPPED] === 1,
       latencyMs: latencies[i]!,
