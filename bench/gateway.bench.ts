@@ -51,9 +51,12 @@ const THROUGHPUT = { concurrency: 32, durationMs: 3_000 };
 /** Moderate load: an open loop at this rate (requests per second) to each target, over this many connections. */
 const MODERATE = { rate: 1_000, durationMs: 4_000, connections: 16 };
 const WARMUP_MS = 500;
+/** Before the rounds, each target serves a closed loop this long, unmeasured. */
+const WARM_TARGET_MS = 2_000;
 /** A fresh load generator opening its connections and warming its JIT lags for a while; an open loop must not count that. */
 const OPEN_LOOP_WARMUP_MS = 1_500;
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
+/** Interleaved rounds; figures are the median round (paired ratios for the goals), so at least three. */
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 
 function percentile(sorted: ArrayLike<number>, p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
@@ -543,15 +546,16 @@ async function benchThroughputAndLatency(placement: Placement) {
         `  Throughput: ${THROUGHPUT.concurrency} callers in a closed loop for ${THROUGHPUT.durationMs / 1000} s. ` +
         `Moderate load: an open loop at ${fmt(MODERATE.rate, 0)} req/s to the proxy and ${fmt(MODERATE.rate, 0)} req/s to the upstream directly, in turn, for ${MODERATE.durationMs / 1000} s, ` +
         `so both see the same moments of the machine; "added" is the proxy's figure minus the direct one of the same run.\n` +
-        `  The targets run interleaved, ${ROUNDS} rounds; throughput keeps each target's best round, latency the median round.`,
+        `  Each target is warmed for ${WARM_TARGET_MS / 1000} s first; then the targets run interleaved, ${ROUNDS} rounds; each figure is the median round, and each ratio the median of the rounds' own ratios (the machine drifts between rounds, less within one).`,
     );
-    const best: Record<string, LoadResult> = {};
+    const rounds: Record<string, LoadResult[]> = {};
     const moderate: Record<string, { p50: number; p99: number; addedP50: number; addedP99: number }[]> = {};
-    const capacity = (r: LoadResult | undefined) => (r?.cpuUsPerRequest ? 1e6 / r.cpuUsPerRequest : 0);
+    // Every target is warmed first (its JIT, its connections, the gateway's writer thread); nothing measured.
+    for (const t of targets) await load(placement, [t], { connections: THROUGHPUT.concurrency, durationMs: WARM_TARGET_MS });
     for (let round = 0; round < ROUNDS; round++) {
       for (const t of targets) {
         const [max] = await load(placement, [t], { connections: THROUGHPUT.concurrency, durationMs: THROUGHPUT.durationMs });
-        if (capacity(max) > capacity(best[t.name])) best[t.name] = max!;
+        (rounds[t.name] ??= []).push(max!);
         if (max!.errors > 0) console.log(`    ${t.name}: ${max!.errors} errors in round ${round + 1}!`);
         if (t === direct) continue;
         const [viaProxy, straight] = await load(placement, [t, direct], { connections: MODERATE.connections, durationMs: MODERATE.durationMs, rate: MODERATE.rate });
@@ -563,6 +567,26 @@ async function benchThroughputAndLatency(placement: Placement) {
       const sorted = [...xs].sort((x, y) => x - y);
       return sorted.length % 2 ? sorted[(sorted.length - 1) / 2]! : (sorted[sorted.length / 2 - 1]! + sorted[sorted.length / 2]!) / 2;
     };
+    const medianOf = (name: string, pick: (r: LoadResult) => number | null) => {
+      const xs = rounds[name]!.map(pick).filter((x): x is number => x !== null);
+      return xs.length ? median(xs) : null;
+    };
+    /** A target's median round: each figure the median over the rounds. */
+    const typical = (name: string) => ({
+      rps: medianOf(name, (r) => r.rps)!,
+      cpu: medianOf(name, (r) => r.cpuUsPerRequest),
+      main: medianOf(name, (r) => r.mainThreadUsPerRequest),
+    });
+    /** The median over rounds of a ratio taken within each round (both measured minutes apart at most). */
+    const pairedRatio = (a: string, b: string, pick: (r: LoadResult) => number | null) => {
+      const ratios = rounds[a]!.map((r, i) => {
+        const x = pick(r);
+        const y = pick(rounds[b]![i]!);
+        return x !== null && y !== null && y > 0 ? x / y : null;
+      }).filter((x): x is number => x !== null);
+      return { median: median(ratios), min: Math.min(...ratios), max: Math.max(...ratios) };
+    };
+    const cap = (r: LoadResult) => (r.cpuUsPerRequest ? 1e6 / r.cpuUsPerRequest : null);
     const latency = (name: string) => {
       const rounds = moderate[name];
       if (!rounds) return null;
@@ -570,30 +594,36 @@ async function benchThroughputAndLatency(placement: Placement) {
     };
     console.log(`    ${''.padEnd(20)} ${'achieved'.padStart(10)} ${'CPU/request'.padStart(12)} ${'main thread'.padStart(12)} ${'capacity'.padStart(12)}   at ${fmt(MODERATE.rate, 0)} req/s`);
     for (const t of targets) {
-      const max = best[t.name]!;
-      const cpu = max.cpuUsPerRequest;
+      const m = typical(t.name);
       const l = latency(t.name);
       console.log(
-        `    ${t.name.padEnd(20)} ${`${fmt(max.rps, 0)}/s`.padStart(10)} ${(cpu ? `${fmt(cpu, 1)} µs` : 'n/a').padStart(12)} ` +
-          `${(max.mainThreadUsPerRequest ? `${fmt(max.mainThreadUsPerRequest, 1)} µs` : 'n/a').padStart(12)} ${(cpu ? `${fmt(1e6 / cpu, 0)}/s` : 'n/a').padStart(12)}   ` +
+        `    ${t.name.padEnd(20)} ${`${fmt(m.rps, 0)}/s`.padStart(10)} ${(m.cpu ? `${fmt(m.cpu, 1)} µs` : 'n/a').padStart(12)} ` +
+          `${(m.main ? `${fmt(m.main, 1)} µs` : 'n/a').padStart(12)} ${(m.cpu ? `${fmt(1e6 / m.cpu, 0)}/s` : 'n/a').padStart(12)}   ` +
           (l ? `p50 ${fmt(l.p50, 3)} ms, p99 ${fmt(l.p99, 3)} ms; added p50 +${fmt(l.addedP50, 3)} ms, p99 +${fmt(l.addedP99, 3)} ms` : '(the reference)'),
       );
     }
     console.log('    (capacity: requests per CPU-second of the serving process, every thread counted; main thread: its share of the CPU per request; the direct row counts the upstream process)');
-    const bare = best['bare undici proxy']!;
-    const gw = best.gateway!;
+    const range = (r: { min: number; max: number }) => `rounds ${fmt(r.min, 2)}–${fmt(r.max, 2)}`;
+    const fastify = pairedRatio('fastify pass-through', 'bare undici proxy', cap);
+    const achieved = pairedRatio('gateway', 'bare undici proxy', (r) => r.rps);
     console.log(
-      `    (framework ceiling: a bare Fastify pass-through has ${fmt(capacity(best['fastify pass-through']) / capacity(bare), 2)}× the bare proxy's capacity; ` +
-        `achieved throughput: gateway ${fmt(gw.rps / bare.rps, 2)}× the bare proxy, ${fmt(gw.rps / best.direct!.rps, 2)}× direct)`,
+      `    (framework ceiling: a bare Fastify pass-through has ${fmt(fastify.median, 2)}× the bare proxy's capacity; ` +
+        `achieved throughput: gateway ${fmt(achieved.median, 2)}× the bare proxy (${range(achieved)}), ${fmt(pairedRatio('gateway', 'direct', (r) => r.rps).median, 2)}× direct)`,
     );
-    const ratio = capacity(gw) / capacity(bare);
-    if (gw.mainThreadUsPerRequest && bare.mainThreadUsPerRequest) {
+    const mainRatio = pairedRatio('bare undici proxy', 'gateway', (r) => r.mainThreadUsPerRequest);
+    if (Number.isFinite(mainRatio.median)) {
       console.log(
         `    (with its usage-writer thread on a core of its own, the gateway's serving thread would be the limit: ` +
-          `${fmt(bare.mainThreadUsPerRequest / gw.mainThreadUsPerRequest, 2)}× the bare proxy; the goal is judged on the whole process)`,
+          `${fmt(mainRatio.median, 2)}× the bare proxy (${range(mainRatio)}); the goal is judged on the whole process)`,
       );
     }
-    report('gateway throughput (capacity) vs bare undici proxy', `${fmt(ratio, 2)}× (${fmt(capacity(gw), 0)} vs ${fmt(capacity(bare), 0)} requests per CPU-second)`, '≥ 0.80×', ratio >= 0.8);
+    const ratio = pairedRatio('gateway', 'bare undici proxy', cap);
+    report(
+      'gateway throughput (capacity) vs bare undici proxy',
+      `${fmt(ratio.median, 2)}×, median of ${ROUNDS} rounds (${range(ratio)}; median round ${fmt(1e6 / typical('gateway').cpu!, 0)} vs ${fmt(1e6 / typical('bare undici proxy').cpu!, 0)} requests per CPU-second)`,
+      '≥ 0.80×',
+      ratio.median >= 0.8,
+    );
     const added = latency('gateway')!.addedP99;
     const bareAdded = latency('bare undici proxy')!.addedP99;
     console.log(
