@@ -2,7 +2,7 @@ import { Worker } from 'node:worker_threads';
 import type { DatabaseConfig } from '../config/config.ts';
 import type { Db, Storage } from '../storage/database.ts';
 import type { UsageEvent } from './gateway.types.ts';
-import type { UsageRepo } from './usage.repo.ts';
+import type { CallShape, UsageRepo } from './usage.repo.ts';
 import { createUsageRepo } from './usage.repo.ts';
 
 /**
@@ -33,8 +33,9 @@ export async function pruneUsage(db: Db, repo: UsageRepo, before: string): Promi
 }
 
 /**
- * One transaction per batch, read straight from its packed form: the events, lastUsedAt/lastUsedBy
- * (moved forward only) and per-scope last use of every token the batch forwarded for.
+ * One transaction per batch, read straight from its packed form: the events (each against its call
+ * shape, added first when new), lastUsedAt/lastUsedBy (moved forward only) and per-scope last use
+ * of every token the batch forwarded for.
  */
 export async function writeUsageBatch(db: Db, repo: UsageRepo, packed: PackedEvents): Promise<void> {
   const { count, strings, ints, latencies, ats } = packed;
@@ -54,27 +55,36 @@ export async function writeUsageBatch(db: Db, repo: UsageRepo, packed: PackedEve
       if (!s || s.at <= at) lastByScope.set(key, { tokenId, scope, at });
     }
   }
+  // Each event's shape (what the call was), found once per distinct combination in the batch.
+  const shapeOf = new Int32Array(count);
+  const distinct = new Map<string, number>();
+  const shapes: CallShape[] = [];
+  for (let i = 0, k = 0; i < count; i++, k += INTS_PER_EVENT) {
+    const key = `${ints[k + F.tenantId]},${ints[k + F.workload]},${ints[k + F.apiKeyId]},${ints[k + F.method]},${ints[k + F.host]},${ints[k + F.pathTemplate]},${ints[k + F.scope]},${ints[k + UNMAPPED]},${ints[k + F.outcome]},${ints[k + F.errorCode]}`;
+    let n = distinct.get(key);
+    if (n === undefined) {
+      n = shapes.push({
+        tenant_id: text(k + F.tenantId),
+        workload: text(k + F.workload),
+        api_key_id: text(k + F.apiKeyId),
+        method: text(k + F.method)!,
+        host: text(k + F.host),
+        path_template: text(k + F.pathTemplate)!,
+        scope: text(k + F.scope),
+        unmapped: ints[k + UNMAPPED]!,
+        outcome: text(k + F.outcome)!,
+        error_code: text(k + F.errorCode),
+      }) - 1;
+      distinct.set(key, n);
+    }
+    shapeOf[i] = n;
+  }
+  const shapeIds = await repo.shapeIds(db, shapes);
   await db.transaction().execute(async (trx) => {
     // In the column order of usage.repo.ts (SAMPLE_ROW).
     await repo.insertRows(trx, count, (i, params) => {
       const k = i * INTS_PER_EVENT;
-      params.push(
-        ats[i],
-        text(k + F.tokenId),
-        text(k + F.tenantId),
-        text(k + F.workload),
-        text(k + F.apiKeyId),
-        text(k + F.method),
-        text(k + F.host),
-        text(k + F.pathTemplate),
-        text(k + F.scope),
-        ints[k + UNMAPPED],
-        text(k + F.outcome),
-        text(k + F.errorCode),
-        ints[k + STATUS],
-        text(k + F.sourceAddress),
-        Math.round(latencies[i]! * 1000) / 1000,
-      );
+      params.push(ats[i], text(k + F.tokenId), shapeIds[shapeOf[i]!], ints[k + STATUS], text(k + F.sourceAddress), Math.round(latencies[i]! * 1000) / 1000);
     });
     for (const [tokenId, last] of lastByToken) await repo.touchToken(trx, tokenId, last.at, last.by);
     for (const s of lastByScope.values()) await repo.touchScope(trx, s.tokenId, s.scope, s.at);

@@ -1,6 +1,6 @@
 import { CompiledQuery, type Compilable } from 'kysely';
 import type { Db } from '../storage/database.ts';
-import type { GatewayUsageEventsTable } from '../storage/schema.ts';
+import type { GatewayCallShapesTable, GatewayUsageEventsTable } from '../storage/schema.ts';
 import type { UsageEvent } from './gateway.types.ts';
 
 type UsageRow = Omit<GatewayUsageEventsTable, 'id'>;
@@ -13,20 +13,14 @@ const INSERT_CHUNK = 25;
 const SAMPLE_ROW: UsageRow = {
   at: 'x',
   token_id: 'x',
-  tenant_id: 'x',
-  workload: 'x',
-  api_key_id: 'x',
-  method: 'x',
-  host: 'x',
-  path_template: 'x',
-  scope: 'x',
-  unmapped: 0,
-  outcome: 'x',
-  error_code: 'x',
+  shape_id: 0,
   status: 0,
   source_address: 'x',
   latency_ms: 0,
 };
+
+/** What a call was apart from when, which token, status, source and latency: stored once (gateway_call_shapes). */
+export type CallShape = Omit<GatewayCallShapesTable, 'id'>;
 
 export interface StoredUsageEvent extends UsageEvent {
   id: number;
@@ -90,7 +84,37 @@ export function createUsageRepo() {
     [sentinel('token'), sentinel('scope'), sentinel('at')],
   );
 
+  // Shape ids by their values, for this database: shapes are few and never change.
+  const shapeIdsByKey = new Map<string, number>();
+
   return {
+    /**
+     * The id of each shape, adding the shapes not stored yet. Each insert commits on its own, so an
+     * id is never cached for a shape whose transaction rolled back. Two instances may add the same
+     * shape once each; either id is right.
+     */
+    async shapeIds(db: Db, shapes: CallShape[]): Promise<number[]> {
+      const ids: number[] = [];
+      for (const shape of shapes) {
+        const key = JSON.stringify([shape.tenant_id, shape.workload, shape.api_key_id, shape.method, shape.host, shape.path_template, shape.scope, shape.unmapped, shape.outcome, shape.error_code]);
+        let id = shapeIdsByKey.get(key);
+        if (id === undefined) {
+          const found = await db
+            .selectFrom('gateway_call_shapes')
+            .select('id')
+            .where((eb) => eb.and(Object.entries(shape).map(([column, value]) => eb(column as keyof CallShape, 'is not distinct from', value))))
+            .orderBy('id')
+            .limit(1)
+            .executeTakeFirst();
+          id = Number((found ?? (await db.insertInto('gateway_call_shapes').values(shape).returning('id').executeTakeFirstOrThrow())).id);
+          if (shapeIdsByKey.size > 100_000) shapeIdsByKey.clear();
+          shapeIdsByKey.set(key, id);
+        }
+        ids.push(id);
+      }
+      return ids;
+    },
+
     /**
      * Inserts `count` events, INSERT_CHUNK rows per statement. `rowParams(i, params)` appends event
      * i's values in the column order of SAMPLE_ROW: the writer reads them straight from a packed batch
@@ -137,7 +161,15 @@ export function createUsageRepo() {
     },
 
     async listForToken(db: Db, tokenId: string, limit = 1000): Promise<StoredUsageEvent[]> {
-      const rows = await db.selectFrom('gateway_usage_events').selectAll().where('token_id', '=', tokenId).orderBy('id').limit(limit).execute();
+      const rows = await db
+        .selectFrom('gateway_usage_events as e')
+        .innerJoin('gateway_call_shapes as s', 's.id', 'e.shape_id')
+        .select(['e.id', 'e.at', 'e.token_id', 'e.status', 'e.source_address', 'e.latency_ms'])
+        .select(['s.tenant_id', 's.workload', 's.api_key_id', 's.method', 's.host', 's.path_template', 's.scope', 's.unmapped', 's.outcome', 's.error_code'])
+        .where('e.token_id', '=', tokenId)
+        .orderBy('e.id')
+        .limit(limit)
+        .execute();
       return rows.map((r) => ({
         id: Number(r.id),
         at: r.at,

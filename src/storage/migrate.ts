@@ -5,6 +5,7 @@ import { gatewayMigration } from './migrations/003-gateway.ts';
 import { oauthMigration } from './migrations/002-oauth.ts';
 import { inventoryIndexesMigration } from './migrations/004-inventory-indexes.ts';
 import { usageTenantIndexMigration } from './migrations/005-usage-tenant-index.ts';
+import { usageCallShapesMigration } from './migrations/006-usage-call-shapes.ts';
 import type { StorageDialect } from './dialect.ts';
 
 /**
@@ -18,6 +19,7 @@ export function migrationsFor(dialect: StorageDialect): Record<string, Migration
     '003-gateway': gatewayMigration(dialect),
     '004-inventory-indexes': inventoryIndexesMigration(),
     '005-usage-tenant-index': usageTenantIndexMigration(),
+    '006-usage-call-shapes': usageCallShapesMigration(dialect),
   };
 }
 

@@ -16,6 +16,7 @@ export interface Database {
   ledger_entries: LedgerEntriesTable;
   ledger_checkpoints: LedgerCheckpointsTable;
   gateway_usage_events: GatewayUsageEventsTable;
+  gateway_call_shapes: GatewayCallShapesTable;
   gateway_daily_use: GatewayDailyUseTable;
   oauth_flows: OAuthFlowsTable;
   outbox_jobs: OutboxJobsTable;
@@ -197,11 +198,21 @@ export interface AlertsTable {
   acknowledged_at: string | null;
 }
 
-/** 003-gateway: one row per gateway call, forwarded or denied (written in batches). */
+/** 003-gateway, 006-usage-call-shapes: one row per gateway call, forwarded or denied (written in batches). */
 export interface GatewayUsageEventsTable {
   id: Generated<number>;
   at: string;
   token_id: string;
+  /** gateway_call_shapes.id: what the call was. */
+  shape_id: number;
+  status: number;
+  source_address: string | null;
+  latency_ms: number;
+}
+
+/** 006-usage-call-shapes: the part of a gateway call that repeats from call to call, stored once. */
+export interface GatewayCallShapesTable {
+  id: Generated<number>;
   tenant_id: string | null;
   workload: string | null;
   api_key_id: string | null;
@@ -214,9 +225,6 @@ export interface GatewayUsageEventsTable {
   /** forwarded | denied | failed */
   outcome: string;
   error_code: string | null;
-  status: number;
-  source_address: string | null;
-  latency_ms: number;
 }
 
 /** 003-gateway: which (token, UTC day) pairs already have their first-use ledger entry. */
