@@ -45,7 +45,15 @@ export async function createCustody(config: Config, options: CustodyOptions) {
   const storage = options.storage ?? openStorage(config.database);
   try {
     if (options.migrate) {
-      const { applied } = await migrateToLatest(storage);
+      // A long migration (copying many rows) says how far it has got, at most every 5 s.
+      let lastLog = 0;
+      const { applied } = await migrateToLatest(storage, {
+        onProgress: ({ migration, done, total }) => {
+          if (Date.now() - lastLog < 5_000 && done < total) return;
+          lastLog = Date.now();
+          logger.info({ migration, done, total }, 'migrating the database');
+        },
+      });
       if (applied.length > 0) logger.info({ applied }, 'database migrated');
     }
     const { keyring, createdFile, looseFileMode } = openLocalKeyring(config.keyring, clock.now());

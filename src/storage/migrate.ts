@@ -12,14 +12,26 @@ import type { StorageDialect } from './dialect.ts';
  * The one list of migrations, shared by both databases. A capability that needs tables adds a
  * numbered file in ./migrations and one line here; names sort in the order they must run.
  */
-export function migrationsFor(dialect: StorageDialect): Record<string, Migration> {
+/** How far a long migration has got (today: 006 copying stored usage events). */
+export interface MigrationProgress {
+  migration: string;
+  done: number;
+  total: number;
+}
+
+export interface MigrateOptions {
+  /** Called as a long migration goes on, after each step (a page of rows). */
+  onProgress?: (progress: MigrationProgress) => void;
+}
+
+export function migrationsFor(dialect: StorageDialect, options: MigrateOptions = {}): Record<string, Migration> {
   return {
     '001-foundation': foundationMigration(dialect),
     '002-oauth': oauthMigration(dialect),
     '003-gateway': gatewayMigration(dialect),
     '004-inventory-indexes': inventoryIndexesMigration(),
     '005-usage-tenant-index': usageTenantIndexMigration(),
-    '006-usage-call-shapes': usageCallShapesMigration(dialect),
+    '006-usage-call-shapes': usageCallShapesMigration(dialect, (done, total) => options.onProgress?.({ migration: '006-usage-call-shapes', done, total })),
   };
 }
 
@@ -30,8 +42,8 @@ export class MigrationError extends Error {
   }
 }
 
-export async function migrateToLatest(storage: Storage): Promise<{ applied: string[] }> {
-  const provider: MigrationProvider = { getMigrations: async () => migrationsFor(storage.dialect) };
+export async function migrateToLatest(storage: Storage, options: MigrateOptions = {}): Promise<{ applied: string[] }> {
+  const provider: MigrationProvider = { getMigrations: async () => migrationsFor(storage.dialect, options) };
   const migrator = new Migrator({ db: storage.db, provider });
   const result: MigrationResultSet = await migrator.migrateToLatest();
   if (result.error) {

@@ -20,10 +20,13 @@ export function registerAdmin(program: Command) {
     .action(async (flags) => {
       const config = configFrom(flags);
       const storage = openStorage(config.database);
+      const bar = progressBar('Copying gateway usage events');
       try {
-        const { applied } = await migrateToLatest(storage);
+        const { applied } = await migrateToLatest(storage, { onProgress: (p) => bar.update(p.done, p.total) });
+        bar.stop();
         console.log(applied.length ? `Applied ${applied.join(', ')} to ${describeDatabase(config.database)}` : `${describeDatabase(config.database)} is up to date`);
       } finally {
+        bar.stop();
         await storage.close();
       }
     });

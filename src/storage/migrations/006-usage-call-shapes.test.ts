@@ -35,7 +35,9 @@ for (const kind of DATABASES) {
         await sql`INSERT INTO gateway_usage_events (${sql.join(columns.map((c) => sql.ref(c)))}) VALUES (${sql.join(Object.values(row))})`.execute(storage.db);
       }
 
-      expect((await migrateToLatest(storage)).applied).toContain('006-usage-call-shapes');
+      const progress: { migration: string; done: number; total: number }[] = [];
+      expect((await migrateToLatest(storage, { onProgress: (p) => progress.push(p) })).applied).toContain('006-usage-call-shapes');
+      expect(progress.at(-1)).toEqual({ migration: '006-usage-call-shapes', done: 4, total: 4 });
 
       const repo = createUsageRepo();
       const a = await repo.listForToken(storage.db, 'tok_a');

@@ -16,7 +16,8 @@ export const CALL_SHAPE_COLUMNS = ['tenant_id', 'workload', 'api_key_id', 'metho
  * PostgreSQL), then the old table is replaced. Shapes have no unique constraint: two instances may each add the same shape
  * once, which costs a row and changes no answer (reads join by id).
  */
-export function usageCallShapesMigration(dialect: StorageDialect) {
+/** @param onProgress called after each page of events copied, with how many of how many */
+export function usageCallShapesMigration(dialect: StorageDialect, onProgress: (done: number, total: number) => void = () => {}) {
   return {
     async up(db: Kysely<unknown>): Promise<void> {
       await db.schema
@@ -45,7 +46,7 @@ export function usageCallShapesMigration(dialect: StorageDialect) {
         .addColumn('latency_ms', 'real', (c) => c.notNull())
         .execute();
 
-      await copyEvents(db);
+      await copyEvents(db, onProgress);
 
       await db.schema.dropTable('gateway_usage_events').execute();
       await db.schema.alterTable('gateway_usage_events_v2').renameTo('gateway_usage_events').execute();
@@ -62,8 +63,11 @@ const PAGE = 5_000;
 
 type OldEvent = Record<(typeof CALL_SHAPE_COLUMNS)[number], string | number | null> & { id: number; at: string; token_id: string; status: number; source_address: string | null; latency_ms: number };
 
-async function copyEvents(db: Kysely<unknown>): Promise<void> {
+async function copyEvents(db: Kysely<unknown>, onProgress: (done: number, total: number) => void): Promise<void> {
   const shapes = new Map<string, number>();
+  const { rows: counted } = await sql<{ n: number | string }>`SELECT count(*) AS n FROM gateway_usage_events`.execute(db);
+  const total = Number(counted[0]?.n ?? 0);
+  let done = 0;
   let afterId = 0;
   for (;;) {
     const { rows } = await sql<OldEvent>`SELECT * FROM gateway_usage_events WHERE id > ${afterId} ORDER BY id LIMIT ${PAGE}`.execute(db);
@@ -84,5 +88,7 @@ async function copyEvents(db: Kysely<unknown>): Promise<void> {
       await sql`INSERT INTO gateway_usage_events_v2 (id, at, token_id, shape_id, status, source_address, latency_ms) VALUES ${sql.join(copied.slice(i, i + 200))}`.execute(db);
     }
     afterId = Number(rows[rows.length - 1]!.id);
+    done += rows.length;
+    onProgress(done, Math.max(total, done));
   }
 }
