@@ -197,6 +197,7 @@ export function packEvents(batch: UsageEvent[]): PackedEvents {
   return builder.finish();
 }
 
+/** The events a packed batch holds, as objects: the inverse of packing (the writer reads batches packed; tests read them back with this). */
 export function unpackEvents(packed: PackedEvents): UsageEvent[] {
   const { strings, ints, latencies, ats } = packed;
   const text = (k: number) => (ints[k]! < 0 ? null : strings[ints[k]!]!);

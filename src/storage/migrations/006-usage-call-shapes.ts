@@ -2,7 +2,7 @@ import { sql, type Kysely } from 'kysely';
 import type { StorageDialect } from '../dialect.ts';
 
 /** What a call was, apart from when, by which token, with what status, from where and how fast. */
-export const CALL_SHAPE_COLUMNS = ['tenant_id', 'workload', 'api_key_id', 'method', 'host', 'path_template', 'scope', 'unmapped', 'outcome', 'error_code'] as const;
+const CALL_SHAPE_COLUMNS = ['tenant_id', 'workload', 'api_key_id', 'method', 'host', 'path_template', 'scope', 'unmapped', 'outcome', 'error_code'] as const;
 
 /**
  * Gateway usage events keep the part of a call that repeats — tenant, workload, API key, method,
