@@ -14,9 +14,10 @@ const WRITER_NICE_STEPS = 10;
 
 /**
  * Serving calls comes first: on Linux this thread lowers its own scheduling priority by
- * WRITER_NICE_STEPS (a thread id names just that thread to setpriority), so when it and the serving thread want the
- * same CPU, calls are not held up behind a batch of inserts. If it then falls behind, the queue's
- * high-water mark pushes back on new calls (usage-recorder.ts): slower, never lost.
+ * WRITER_NICE_STEPS (a thread id names just that thread to setpriority), so when it and the
+ * serving thread want the same CPU, calls are not held up behind a batch of inserts. If it then
+ * falls behind, the queue's high-water mark pushes back on new calls (usage-recorder.ts): slower,
+ * never lost.
  */
 function yieldToServing() {
   if (process.platform !== 'linux') return;
