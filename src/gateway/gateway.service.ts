@@ -31,8 +31,8 @@ const DAY_MS = 24 * 60 * 60_000;
  * batch costs a commit and a wake-up of that thread whatever its size, so larger, rarer batches
  * cost less per call; usage then shows up to this late, and shutdown still writes all of it.
  */
-const WORKER_BATCH_SIZE = 1_000;
-const WORKER_FLUSH_MS = 100;
+const WORKER_BATCH_SIZE = 4_000;
+const WORKER_FLUSH_MS = 400;
 
 export interface GatewayDeps {
   storage: Storage;
