@@ -130,7 +130,7 @@ class ResponseRelay implements Dispatcher.DispatchHandler {
    * The call is over: let go of undici's controller, which holds the provider's raw response
    * headers (views of the socket's read buffer). Measured under load: while the relay kept it, those
    * headers outlived a minor GC or two and were promoted with every call, so each minor GC took
-   * 5-7 ms (a bare pass-through's take ~1.5 ms) and the old generation grew by ~14 MB a second;
+   * 5-7 ms (a bare pass-through's take ~2 ms) and the old generation grew by ~14 MB a second;
    * letting go brought both back near the bare proxy's (README.md "Speed").
    */
   private release(): void {
