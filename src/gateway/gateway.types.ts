@@ -28,7 +28,8 @@ export type UsageOutcome = 'forwarded' | 'denied' | 'failed';
 
 /** One gateway call, as the usage table records it. */
 export interface UsageEvent {
-  at: string;
+  /** When the call ended, in milliseconds since the epoch (stored as ISO text). */
+  atMs: number;
   tokenId: string;
   /** The caller's tenant (the token's, when the call got that far). */
   tenantId: string | null;

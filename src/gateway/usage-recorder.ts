@@ -1,5 +1,6 @@
 import type { LedgerService } from '../ledger/ledger.service.ts';
 import type { NewLedgerEntry } from '../ledger/ledger.types.ts';
+import { isoAt } from '../shared/clock.ts';
 import { CustodyError } from '../shared/errors.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { Storage } from '../storage/database.ts';
@@ -40,6 +41,10 @@ interface Batch {
   packed: PackedEvents | null;
 }
 
+const DAY_MS = 24 * 60 * 60_000;
+/** The UTC day of a time, as days since the epoch. */
+const dayOf = (ms: number) => Math.floor(ms / DAY_MS);
+
 export function createUsageRecorder(opts: UsageRecorderOptions) {
   const { storage, ledger, logger } = opts;
   const repo = createUsageRepo();
@@ -55,9 +60,9 @@ export function createUsageRecorder(opts: UsageRecorderOptions) {
   let timer: NodeJS.Timeout | null = null;
   let closed = false;
   const waiters: (() => void)[] = [];
-  // The UTC day (YYYY-MM-DD) each token's first use was last ledgered for by this process: skips a
-  // database round trip per batch, and a string built per event.
-  const claimedDay = new Map<string, string>();
+  // The UTC day (days since the epoch) each token's first use was last ledgered for by this
+  // process: skips a database round trip per batch, and a string built per event.
+  const claimedDay = new Map<string, number>();
   // (token, day) pairs already waiting in some batch to be claimed: later events of the pair are not candidates.
   const pendingFirsts = new Set<string>();
 
@@ -71,14 +76,15 @@ export function createUsageRecorder(opts: UsageRecorderOptions) {
     await storage.db.transaction().execute(async (trx) => {
       const entries: NewLedgerEntry[] = [];
       for (const e of pending) {
-        const day = e.at.slice(0, 10);
+        const firstAt = isoAt(e.atMs);
+        const day = firstAt.slice(0, 10);
         if (await repo.claimDay(trx, e.tokenId, day)) {
           entries.push({
             actor: e.actor,
             action: 'token.used',
             tenantId: e.tenantId,
             subjectId: e.tokenId,
-            data: { day, firstAt: e.at, workload: e.workload, method: e.method, host: e.host, pathTemplate: e.pathTemplate, scope: e.scope },
+            data: { day, firstAt, workload: e.workload, method: e.method, host: e.host, pathTemplate: e.pathTemplate, scope: e.scope },
           });
         }
       }
@@ -87,16 +93,25 @@ export function createUsageRecorder(opts: UsageRecorderOptions) {
     if (claimedDay.size > 100_000) claimedDay.clear();
     for (const [key, e] of firsts) {
       pendingFirsts.delete(key);
-      const day = e.at.slice(0, 10);
+      const day = dayOf(e.atMs);
       // Keep the latest day per token (a batch may span midnight).
       const known = claimedDay.get(e.tokenId);
       if (known === undefined || known < day) claimedDay.set(e.tokenId, day);
     }
   }
 
-  async function drain(): Promise<void> {
+  /**
+   * Writes queued batches in order. A timer's flush writes what was queued when it began, then goes
+   * on only through batches that filled up meanwhile: the batch being filled waits for the next
+   * timer. (Going on through it after every write handed the writer thread a small batch each
+   * time one finished: under load that was ~20 batches a second instead of ~2, each paying a
+   * message, a wake-up and a commit.) `all` writes until nothing is queued (flush, shutdown).
+   */
+  async function drain(all: boolean): Promise<void> {
+    let due = batches.length;
     while (batches.length > 0) {
       const batch = batches[0]!;
+      if (!all && due <= 0 && batch.packed === null && batch.builder.count < batchSize) break;
       batch.packed ??= batch.builder.finish();
       try {
         if (batch.firsts) {
@@ -105,6 +120,7 @@ export function createUsageRecorder(opts: UsageRecorderOptions) {
         }
         await writer.write(batch.packed);
         batches.shift();
+        due--;
         queued -= batch.packed.count;
         failures = 0;
         wakeWaiters();
@@ -118,10 +134,12 @@ export function createUsageRecorder(opts: UsageRecorderOptions) {
     }
   }
 
-  function flush(): Promise<void> {
+  function flush(all = false): Promise<void> {
     if (!flushing) {
-      flushing = drain().finally(() => {
+      flushing = drain(all).finally(() => {
         flushing = null;
+        // What was left for later is written by the next timer.
+        if (queued > 0) schedule();
       });
     }
     return flushing;
@@ -151,9 +169,10 @@ export function createUsageRecorder(opts: UsageRecorderOptions) {
       batch.builder.add(event);
       queued++;
       if (event.outcome === 'forwarded') {
+        const day = dayOf(event.atMs);
         const claimed = claimedDay.get(event.tokenId);
-        if (claimed === undefined || !event.at.startsWith(claimed)) {
-          const key = `${event.tokenId}\u0000${event.at.slice(0, 10)}`;
+        if (claimed !== day) {
+          const key = `${event.tokenId}\u0000${day}`;
           if (!pendingFirsts.has(key)) {
             pendingFirsts.add(key);
             (batch.firsts ??= new Map()).set(key, event);
@@ -188,7 +207,7 @@ export function createUsageRecorder(opts: UsageRecorderOptions) {
 
     /** Writes everything queued so far (tests and shutdown). */
     async flush(): Promise<void> {
-      while (queued > 0 || flushing) await flush();
+      while (queued > 0 || flushing) await flush(true);
     },
 
     get queued(): number {
@@ -199,7 +218,7 @@ export function createUsageRecorder(opts: UsageRecorderOptions) {
       closed = true;
       if (timer) clearTimeout(timer);
       timer = null;
-      while (queued > 0 || flushing) await flush();
+      while (queued > 0 || flushing) await flush(true);
       await writer.close();
     },
   };

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DATABASES } from '../../test/support/databases.ts';
 import { seed, startHarness, type Harness, type Seeded } from '../../test/support/harness.ts';
 import { countUsage, usageEvent } from '../../test/support/usage.ts';
+import { isoAt } from '../shared/clock.ts';
 import { Secret } from '../shared/secret.ts';
 import { createUsageRecorder } from './usage-recorder.ts';
 import { createUsageRepo } from './usage.repo.ts';
@@ -59,11 +60,11 @@ for (const kind of DATABASES) {
       }
       expect(await countUsage(h, s.tokenA)).toBe(3);
       const token = await h.custody.storage.db.selectFrom('tokens').select(['last_used_at', 'last_used_by']).where('id', '=', s.tokenA).executeTakeFirstOrThrow();
-      expect(token).toEqual({ last_used_at: usageEvent(s.tokenA, 3).at, last_used_by: 'billing-sync' });
+      expect(token).toEqual({ last_used_at: isoAt(usageEvent(s.tokenA, 3).atMs), last_used_by: 'billing-sync' });
       const scopes = await h.custody.storage.db.selectFrom('token_scope_usage').select(['scope', 'last_used_at']).where('token_id', '=', s.tokenA).orderBy('scope').execute();
       expect(scopes).toEqual([
-        { scope: 'customers.read', last_used_at: usageEvent(s.tokenA, 3).at },
-        { scope: 'invoices.read', last_used_at: usageEvent(s.tokenA, 2).at },
+        { scope: 'customers.read', last_used_at: isoAt(usageEvent(s.tokenA, 3).atMs) },
+        { scope: 'invoices.read', last_used_at: isoAt(usageEvent(s.tokenA, 2).atMs) },
       ]);
     });
 
@@ -76,29 +77,29 @@ for (const kind of DATABASES) {
       );
       await writeUsageBatch(h.custody.storage.db, createUsageRepo(), packEvents(batch));
       const stored = await createUsageRepo().listForToken(h.custody.storage.db, token);
-      expect(stored.map(({ id: _id, ...e }) => e)).toEqual(batch.map((e) => ({ ...e, latencyMs: Math.round(e.latencyMs * 1000) / 1000 })));
+      expect(stored.map(({ id: _id, ...e }) => e)).toEqual(batch.map(({ atMs, ...e }) => ({ ...e, at: new Date(atMs).toISOString(), latencyMs: Math.round(e.latencyMs * 1000) / 1000 })));
       // Last use comes from the newest forwarded event; denied ones do not count.
       const newestForwarded = batch.filter((e) => e.outcome === 'forwarded').at(-1)!;
-      expect((await h.custody.tokens.get(h.admin, token)).lastUsedAt).toBe(newestForwarded.at);
+      expect((await h.custody.tokens.get(h.admin, token)).lastUsedAt).toBe(new Date(newestForwarded.atMs).toISOString());
     });
 
     it('deletes usage events past their retention, keeps the rest and last-use fields, and ledgers the deletion', async () => {
       const dayMs = 24 * 60 * 60_000;
-      const daysAgo = (d: number, i: number) => new Date(Date.now() - d * dayMs + i).toISOString();
+      const daysAgo = (d: number, i: number) => Date.now() - d * dayMs + i;
       const token = (await h.custody.tokens.register(h.admin, { tenantId: s.tenantA, providerId: s.providerId, owner: 'o', scopes: ['invoices.read'], accessToken: new Secret('at-retention-test') })).id;
       // More than one deletion batch (5,000).
-      const old = Array.from({ length: 5_012 }, (_, i) => usageEvent(token, i, { at: daysAgo(120, i) }));
-      const recent = Array.from({ length: 5 }, (_, i) => usageEvent(token, i, { at: daysAgo(10, i) }));
+      const old = Array.from({ length: 5_012 }, (_, i) => usageEvent(token, i, { atMs: daysAgo(120, i) }));
+      const recent = Array.from({ length: 5 }, (_, i) => usageEvent(token, i, { atMs: daysAgo(10, i) }));
       // A newer event stored before the old ones (an instance with a clock ahead) must not shield them.
-      const early = usageEvent(token, 0, { at: daysAgo(1, 0) });
+      const early = usageEvent(token, 0, { atMs: daysAgo(1, 0) });
       await writeUsageBatch(h.custody.storage.db, createUsageRepo(), packEvents([early, ...old, ...recent]));
-      await h.custody.storage.db.updateTable('tokens').set({ last_used_at: recent[4]!.at, last_used_by: 'billing-sync' }).where('id', '=', token).execute();
+      await h.custody.storage.db.updateTable('tokens').set({ last_used_at: isoAt(recent[4]!.atMs), last_used_by: 'billing-sync' }).where('id', '=', token).execute();
 
       // The default retention is 90 days.
       expect(await h.custody.gateway.pruneUsage()).toBe(5_012);
       const left = await createUsageRepo().listForToken(h.custody.storage.db, token);
-      expect(left.map((e) => e.at)).toEqual([early, ...recent].map((e) => e.at));
-      expect((await h.custody.tokens.get(h.admin, token)).lastUsedAt).toBe(recent[4]!.at);
+      expect(left.map((e) => e.at)).toEqual([early, ...recent].map((e) => new Date(e.atMs).toISOString()));
+      expect((await h.custody.tokens.get(h.admin, token)).lastUsedAt).toBe(new Date(recent[4]!.atMs).toISOString());
       const [pruned] = await h.custody.ledger.list({ action: 'usage.pruned', order: 'desc', limit: 1 });
       expect(pruned).toMatchObject({ actor: 'system:retention', data: { deleted: 5_012, retentionDays: 90 } });
       expect(Date.parse((pruned!.data as { before: string }).before)).toBeLessThan(Date.now() - 89 * dayMs);

@@ -1,5 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import type { DatabaseConfig } from '../config/config.ts';
+import { isoAt } from '../shared/clock.ts';
 import type { Db, Storage } from '../storage/database.ts';
 import type { UsageEvent } from './gateway.types.ts';
 import type { CallShape, UsageRepo } from './usage.repo.ts';
@@ -38,8 +39,11 @@ export async function pruneUsage(db: Db, repo: UsageRepo, before: string): Promi
  * of every token the batch forwarded for.
  */
 export async function writeUsageBatch(db: Db, repo: UsageRepo, packed: PackedEvents): Promise<void> {
-  const { count, strings, ints, latencies, ats } = packed;
+  const { count, strings, ints, latencies, times } = packed;
   const text = (k: number) => (ints[k]! < 0 ? null : strings[ints[k]!]!);
+  // Times as the text they are stored as (ISO 8601 UTC, which sorts as it reads).
+  const ats = new Array<string>(count);
+  for (let i = 0; i < count; i++) ats[i] = isoAt(times[i]!);
   const lastByToken = new Map<string, { at: string; by: string }>();
   const lastByScope = new Map<string, { tokenId: string; scope: string; at: string }>();
   for (let i = 0, k = 0; i < count; i++, k += INTS_PER_EVENT) {
@@ -110,8 +114,8 @@ export function createInlineUsageWriter(storage: Storage): UsageWriter {
 export interface PackedEvents {
   count: number;
   strings: string[];
-  /** Per event its time: nearly every one differs, so they are not looked up in the string table. */
-  ats: string[];
+  /** Per event its time (ms since the epoch): nearly every one differs, and numbers cross as bytes. */
+  times: Float64Array<ArrayBuffer>;
   /** Per event: the TEXT_FIELDS as string indexes (-1 for null), then status, then unmapped (0/1). */
   ints: Int32Array<ArrayBuffer>;
   latencies: Float64Array<ArrayBuffer>;
@@ -133,13 +137,14 @@ const UNMAPPED = TEXT_FIELDS.length + 1;
 export class PackedBatchBuilder {
   count = 0;
   private readonly strings: string[] = [];
-  private readonly ats: string[] = [];
   private readonly index = new Map<string, number>();
   private ints: Int32Array<ArrayBuffer>;
+  private times: Float64Array<ArrayBuffer>;
   private latencies: Float64Array<ArrayBuffer>;
 
   constructor(capacity = 64) {
     this.ints = new Int32Array(Math.max(1, capacity) * INTS_PER_EVENT);
+    this.times = new Float64Array(Math.max(1, capacity));
     this.latencies = new Float64Array(Math.max(1, capacity));
   }
 
@@ -162,7 +167,7 @@ export class PackedBatchBuilder {
     ints[k++] = this.intern(e.sourceAddress);
     ints[k++] = e.status;
     ints[k] = e.unmapped ? 1 : 0;
-    this.ats.push(e.at);
+    this.times[this.count] = e.atMs;
     this.latencies[this.count++] = e.latencyMs;
   }
 
@@ -178,13 +183,22 @@ export class PackedBatchBuilder {
 
   /** The batch so far, in arrays of its own (the builder may go on). */
   finish(): PackedEvents {
-    return { count: this.count, strings: this.strings.slice(), ats: this.ats.slice(), ints: this.ints.slice(0, this.count * INTS_PER_EVENT), latencies: this.latencies.slice(0, this.count) };
+    return {
+      count: this.count,
+      strings: this.strings.slice(),
+      times: this.times.slice(0, this.count),
+      ints: this.ints.slice(0, this.count * INTS_PER_EVENT),
+      latencies: this.latencies.slice(0, this.count),
+    };
   }
 
   private grow() {
     const ints = new Int32Array(this.ints.length * 2);
     ints.set(this.ints);
     this.ints = ints;
+    const times = new Float64Array(this.times.length * 2);
+    times.set(this.times);
+    this.times = times;
     const latencies = new Float64Array(this.latencies.length * 2);
     latencies.set(this.latencies);
     this.latencies = latencies;
@@ -199,12 +213,12 @@ export function packEvents(batch: UsageEvent[]): PackedEvents {
 
 /** The events a packed batch holds, as objects: the inverse of packing (the writer reads batches packed; tests read them back with this). */
 export function unpackEvents(packed: PackedEvents): UsageEvent[] {
-  const { strings, ints, latencies, ats } = packed;
+  const { strings, ints, latencies, times } = packed;
   const text = (k: number) => (ints[k]! < 0 ? null : strings[ints[k]!]!);
   const events: UsageEvent[] = [];
   for (let i = 0, k = 0; i < packed.count; i++, k += INTS_PER_EVENT) {
     events.push({
-      at: ats[i]!,
+      atMs: times[i]!,
       tokenId: text(k + F.tokenId)!,
       tenantId: text(k + F.tenantId),
       workload: text(k + F.workload),

@@ -22,8 +22,10 @@ const SAMPLE_ROW: UsageRow = {
 /** What a call was apart from when, which token, status, source and latency: stored once (gateway_call_shapes). */
 export type CallShape = Omit<GatewayCallShapesTable, 'id'>;
 
-export interface StoredUsageEvent extends UsageEvent {
+/** A usage event as stored: its time as ISO text. */
+export interface StoredUsageEvent extends Omit<UsageEvent, 'atMs'> {
   id: number;
+  at: string;
 }
 
 /**

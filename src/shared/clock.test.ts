@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { fixedClock, nowIso, nowMs, systemClock } from './clock.ts';
+import { fixedClock, isoAt, nowIso, nowMs, systemClock } from './clock.ts';
 
 describe('clock helpers for hot paths', () => {
   afterEach(() => vi.restoreAllMocks());
@@ -22,6 +22,12 @@ describe('clock helpers for hot paths', () => {
       now.mockReturnValue(t);
       expect(nowIso(systemClock)).toBe(new Date(t).toISOString());
     }
+  });
+
+  it('isoAt writes exactly what toISOString writes, in or out of order, and for times that are not whole milliseconds', () => {
+    const times = [Date.UTC(2026, 10, 28, 12, 0, 0, 5), Date.UTC(2026, 10, 28, 11, 0, 0, 5), Date.UTC(2026, 10, 28, 12, 0, 0, 999), -1, 0, 1.5, Date.UTC(2026, 10, 28, 12, 0, 0, 0) + 0.25, -8.64e15, 8.64e15];
+    for (const t of times) expect(isoAt(t)).toBe(new Date(t).toISOString());
+    expect(() => isoAt(Number.NaN)).toThrow(RangeError);
   });
 
   it('uses the real time for the system clock and the given time for any other clock', () => {

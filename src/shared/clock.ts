@@ -22,18 +22,16 @@ export function nowMs(clock: Clock): number {
   return clock === systemClock ? Date.now() : clock.now().getTime();
 }
 
-// The ISO text of the current second ("YYYY-MM-DDTHH:MM:SS."), reused by nowIso.
+// The ISO text of the last second formatted ("YYYY-MM-DDTHH:MM:SS."), reused by isoAt.
 let isoSecond = Number.NaN;
 let isoPrefix = '';
 
 /**
- * The time by `clock` as `Date.prototype.toISOString` writes it. For the system clock the text up
- * to the second is made once a second and the milliseconds appended: the gateway stamps every
- * call, and formatting a Date each time was a measurable part of a call.
+ * `new Date(ms).toISOString()`, faster for times that come in order: the text up to the second is
+ * made once a second and the milliseconds appended. The gateway stamps every call, and the usage
+ * writer turns each stamp into text; formatting a Date each time was a measurable part of a call.
  */
-export function nowIso(clock: Clock): string {
-  if (clock !== systemClock) return clock.now().toISOString();
-  const ms = Date.now();
+export function isoAt(ms: number): string {
   const second = Math.floor(ms / 1000);
   if (second !== isoSecond) {
     const text = new Date(second * 1000).toISOString();
@@ -43,5 +41,11 @@ export function nowIso(clock: Clock): string {
     isoPrefix = text.slice(0, 20);
   }
   const frac = ms - second * 1000;
+  if (!Number.isInteger(frac)) return new Date(ms).toISOString();
   return `${isoPrefix}${frac < 10 ? '00' : frac < 100 ? '0' : ''}${frac}Z`;
+}
+
+/** The time by `clock` as `Date.prototype.toISOString` writes it. */
+export function nowIso(clock: Clock): string {
+  return isoAt(nowMs(clock));
 }

@@ -4,7 +4,7 @@ import type { Harness } from './harness.ts';
 /** A forwarded-call usage event for `tokenId`; `i` makes its time (ms after 2026-11-28T10:00Z) and latency distinct. */
 export function usageEvent(tokenId: string, i: number, overrides: Partial<UsageEvent> = {}): UsageEvent {
   return {
-    at: new Date(Date.UTC(2026, 10, 28, 10, 0, 0, i)).toISOString(),
+    atMs: Date.UTC(2026, 10, 28, 10, 0, 0, i),
     tokenId,
     tenantId: 'ten_x',
     workload: 'billing-sync',
