@@ -69,6 +69,14 @@ function toRecord(r: ApiKeysTable): ApiKeyRecord {
   };
 }
 
+/**
+ * What a right key left behind in the cache, for `recheck`: opaque to callers. It holds no secret
+ * (the cached row and the hash of the key).
+ */
+export interface KeyTicket {
+  readonly __keyTicket: unique symbol;
+}
+
 export function createApiKeyService(deps: { storage: Storage; ledger: LedgerService; tenants: TenantService; clock: Clock }) {
   const { storage, ledger, clock } = deps;
   // Authentication runs on every request (and every gateway call); a short-lived cache keeps it off
@@ -79,6 +87,11 @@ export function createApiKeyService(deps: { storage: Storage; ledger: LedgerServ
   function verify(entry: CachedKey, secret: string, now: number): Principal | null {
     if (entry.row.revoked_at) return null;
     if (!timingSafeEqual(hashSecret(secret), entry.secretHash)) return null;
+    return admitted(entry, now);
+  }
+
+  /** A right key: its last-use stamp (at most once a minute), and the caller's own copy of the principal. */
+  function admitted(entry: CachedKey, now: number): Principal {
     if (now - entry.lastUsedMs > LAST_USED_GRANULARITY_MS) {
       entry.lastUsedMs = now;
       const at = new Date(now).toISOString();
@@ -91,16 +104,24 @@ export function createApiKeyService(deps: { storage: Storage; ledger: LedgerServ
 
   /**
    * The same answer as `authenticate`, without waiting, when it needs no database read: null for
-   * a malformed or wrong key, the principal for a right one; undefined when the key's row must be
-   * read first (then call `authenticate`). The gateway checks a key on every call.
+   * a malformed or wrong key, and for a right one its principal and a ticket for `recheck`;
+   * undefined when the key's row must be read first (then call `authenticate`). The gateway
+   * checks a key on every call.
    */
-  function authenticateCached(presented: string): Principal | null | undefined {
+  function checkCached(presented: string): { principal: Principal; ticket: KeyTicket } | null | undefined {
     const m = KEY_FORMAT.exec(presented);
     if (!m) return null;
     const entry = cache.get(`${ID_PREFIXES.apiKey}_${m[1]}`);
     const now = nowMs(clock);
     if (!entry || entry.until < now) return undefined;
-    return verify(entry, m[2]!, now);
+    const principal = verify(entry, m[2]!, now);
+    return principal && { principal, ticket: entry as unknown as KeyTicket };
+  }
+
+  /** checkCached without the ticket. */
+  function authenticateCached(presented: string): Principal | null | undefined {
+    const checked = checkCached(presented);
+    return checked && checked.principal;
   }
 
   return {
@@ -178,6 +199,26 @@ export function createApiKeyService(deps: { storage: Storage; ledger: LedgerServ
     },
 
     authenticateCached,
+
+    /**
+     * For a caller that is presented the same key again and again (the gateway, on one
+     * connection): checkCached's answer with a ticket, which `recheck` answers from later without
+     * hashing the key again. Making sure that it is the same key (in constant time) is that caller's part.
+     */
+    checkCached,
+
+    /**
+     * The principal of a key checked before, while what that check relied on stands: the key's
+     * cache entry is still the current one (a revoke on this instance drops it at once), within its
+     * TTL (CACHE_TTL_MS: how soon a revoke on another instance is seen) and not revoked. Undefined
+     * once it does not: check the key again.
+     */
+    recheck(ticket: KeyTicket): Principal | undefined {
+      const entry = ticket as unknown as CachedKey;
+      const now = nowMs(clock);
+      if (cache.get(entry.row.id) !== entry || entry.until < now || entry.row.revoked_at) return undefined;
+      return admitted(entry, now);
+    },
   };
 }
 

@@ -21,8 +21,11 @@ export function isGatewayRequest(req: IncomingMessage): boolean {
 
 export interface GatewayHttpDeps {
   gateway: GatewayService;
-  /** Authenticates the caller for `gateway.use` (src/http/auth.ts): at once when its key is cached; throws a coded error. */
-  authenticate(header: string | string[] | undefined): Principal | Promise<Principal>;
+  /**
+   * Authenticates the caller for `gateway.use` (src/http/auth.ts), given the connection the request
+   * came on: at once when its key is cached; throws a coded error.
+   */
+  authenticate(header: string | string[] | undefined, connection: object): Principal | Promise<Principal>;
   /** Counts a call served directly in /metrics (Fastify's hook counts those it routes). */
   observe(method: string, route: string, status: number, seconds: number): void;
   logger: Logger;
@@ -76,7 +79,7 @@ export function createGatewayHttp(deps: GatewayHttpDeps) {
     const method = req.method ?? 'GET';
     try {
       if (closing) throw new CustodyError('shutting_down');
-      let caller = principal ?? deps.authenticate(req.headers.authorization);
+      let caller = principal ?? deps.authenticate(req.headers.authorization, req.socket);
       if (caller instanceof Promise) caller = await caller;
       const url = req.url ?? '';
       const tokenId = tokenIdOf(url);

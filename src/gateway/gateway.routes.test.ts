@@ -1,9 +1,10 @@
 import { createHash, randomBytes } from 'node:crypto';
 import http from 'node:http';
 import { Readable } from 'node:stream';
-import { request } from 'undici';
+import { Client, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DATABASES } from '../../test/support/databases.ts';
+import { keyFor } from '../../test/support/harness.ts';
 import { rawRequest } from '../../test/support/echo-upstream.ts';
 import { createGatewayHttp } from './gateway.http.ts';
 import { createUsageRepo } from './usage.repo.ts';
@@ -154,6 +155,36 @@ for (const kind of DATABASES) {
       const admin = await f.call(f.tokenA, '/invoices', { key: f.adminKey });
       expect(admin.status).toBe(403);
       expect(admin.json().error.code).toBe('forbidden');
+    });
+
+    it('on one keep-alive connection: a revoked key is refused at the next call, and every other key is checked in full', async () => {
+      const key = await keyFor(f.h, 'workload', f.tenantA, 'billing-sync');
+      const keyId = `key_${key.split('_')[1]}`;
+      // One connection for every call below: what the gateway remembers of it is what is tested.
+      const client = new Client(f.base, { pipelining: 1 });
+      const call = async (authorization: string) => {
+        const r = await client.request({ path: `/gw/${f.tokenA}/invoices`, method: 'GET', headers: { authorization } });
+        const body = (await r.body.json()) as { error?: { code: string } };
+        return { status: r.statusCode, code: body.error?.code };
+      };
+      try {
+        expect(await call(`Bearer ${key}`)).toEqual({ status: 200, code: undefined });
+        expect(await call(`Bearer ${key}`)).toEqual({ status: 200, code: undefined });
+        // The same key with one character of its secret changed, and the same length: refused.
+        const last = key.at(-1) === 'A' ? 'B' : 'A';
+        expect(await call(`Bearer ${key.slice(0, -1)}${last}`)).toEqual({ status: 401, code: 'unauthenticated' });
+        expect(await call(`Bearer ${key}x`)).toEqual({ status: 401, code: 'unauthenticated' });
+        // Another right key, then the first again, on the same connection.
+        expect(await call(`Bearer ${f.keyA}`)).toEqual({ status: 200, code: undefined });
+        expect(await call(`Bearer ${f.adminKey}`)).toEqual({ status: 403, code: 'forbidden' });
+        expect(await call(`Bearer ${key}`)).toEqual({ status: 200, code: undefined });
+        const revoked = await f.h.app.inject({ method: 'DELETE', url: `/v1/api-keys/${keyId}`, headers: { authorization: `Bearer ${f.adminKey}` } });
+        expect(revoked.statusCode).toBe(200);
+        expect(await call(`Bearer ${key}`)).toEqual({ status: 401, code: 'unauthenticated' });
+        expect(await call(`Bearer ${f.keyA}`)).toEqual({ status: 200, code: undefined });
+      } finally {
+        await client.close();
+      }
     });
 
     it('denies the very next call after a revoke, and after a suspend until resumed', async () => {

@@ -1,5 +1,6 @@
+import { timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { ApiKeyService } from '../apikeys/apikey.service.ts';
+import type { ApiKeyService, KeyTicket } from '../apikeys/apikey.service.ts';
 import { roleHas, type Permission, type Principal } from '../auth/roles.ts';
 import { CustodyError } from '../shared/errors.ts';
 
@@ -33,6 +34,39 @@ export function authenticateBearer(apiKeys: ApiKeyService, header: string | stri
   const known = apiKeys.authenticateCached(match[1]!);
   if (known !== undefined) return permitted(known, permission);
   return apiKeys.authenticate(match[1]!).then((principal) => permitted(principal, permission));
+}
+
+/**
+ * authenticateBearer for callers that send many requests over one connection (the gateway's
+ * workloads, over keep-alive): the Authorization header a connection last authenticated with is
+ * remembered with that connection, and a request on it with the very same header (compared in
+ * constant time) is answered from the key's cache entry without parsing and hashing the key again,
+ * as long as that entry stands (`ApiKeyService.recheck`: revoked here, or past its TTL, and the key
+ * is checked again). Any other header on the connection is checked in full and then remembered in
+ * its place. What is remembered lives as long as the connection and is held by nothing else, so a
+ * key is never kept in memory past the connection that presented it.
+ */
+export function createConnectionAuthenticator(apiKeys: ApiKeyService, permission: Permission) {
+  const lastByConnection = new WeakMap<object, { header: Buffer; ticket: KeyTicket }>();
+  return (header: string | string[] | undefined, connection: object): Principal | Promise<Principal> => {
+    if (typeof header !== 'string') return authenticateBearer(apiKeys, header, permission);
+    const presented = Buffer.from(header, 'latin1');
+    const last = lastByConnection.get(connection);
+    if (last !== undefined && last.header.length === presented.length && timingSafeEqual(last.header, presented)) {
+      const principal = apiKeys.recheck(last.ticket);
+      if (principal !== undefined) return permitted(principal, permission);
+    }
+    const match = BEARER.exec(header);
+    if (!match) throw new CustodyError('unauthenticated');
+    const checked = apiKeys.checkCached(match[1]!);
+    if (checked === undefined) return authenticateBearer(apiKeys, header, permission);
+    if (checked === null) {
+      lastByConnection.delete(connection);
+      throw new CustodyError('unauthenticated');
+    }
+    lastByConnection.set(connection, { header: presented, ticket: checked.ticket });
+    return permitted(checked.principal, permission);
+  };
 }
 
 function permitted(principal: Principal | null, permission: Permission): Principal {

@@ -10,7 +10,7 @@ import { tenantRoutes } from '../tenants/tenant.routes.ts';
 import { tokenRoutes } from '../tokens/token.routes.ts';
 import { gatewayRoutes } from '../gateway/gateway.routes.ts';
 import { oauthRoutes } from '../oauth/oauth.routes.ts';
-import { authenticateBearer, installAuth } from './auth.ts';
+import { createConnectionAuthenticator, installAuth } from './auth.ts';
 import { installNulGuard } from './nul-guard.ts';
 import { renderDocsPage } from './docs-page.ts';
 import { answerFrameworkError, installErrorHandling } from './error-handler.ts';
@@ -30,7 +30,7 @@ export async function buildServer(custody: Custody): Promise<FastifyInstance> {
   const metrics = createMetrics(custody);
   const gatewayHttp = createGatewayHttp({
     gateway: custody.gateway,
-    authenticate: (header) => authenticateBearer(custody.apiKeys, header, 'gateway.use'),
+    authenticate: createConnectionAuthenticator(custody.apiKeys, 'gateway.use'),
     observe: metrics.observeRequest,
     logger,
   });
