@@ -44,19 +44,21 @@ export async function writeUsageBatch(db: Db, repo: UsageRepo, packed: PackedEve
   // Times as the text they are stored as (ISO 8601 UTC, which sorts as it reads).
   const ats = new Array<string>(count);
   for (let i = 0; i < count; i++) ats[i] = isoAt(times[i]!);
-  const lastByToken = new Map<string, { at: string; by: string }>();
-  const lastByScope = new Map<string, { tokenId: string; scope: string; at: string }>();
-  for (let i = 0, k = 0; i < count; i++, k += INTS_PER_EVENT) {
-    if (text(k + F.outcome) !== 'forwarded') continue;
-    const tokenId = text(k + F.tokenId)!;
-    const at = ats[i]!;
-    const prev = lastByToken.get(tokenId);
-    if (!prev || prev.at <= at) lastByToken.set(tokenId, { at, by: text(k + F.workload) ?? text(k + F.actor)! });
-    const scope = text(k + F.scope);
-    if (scope !== null) {
-      const key = `${tokenId}\u0000${scope}`;
-      const s = lastByScope.get(key);
-      if (!s || s.at <= at) lastByScope.set(key, { tokenId, scope, at });
+  // The newest forwarded event of each token and of each (token, scope), by index: numbers, not a
+  // string built per event. The string table holds each value once, so its indexes stand for them.
+  const newestOfToken = new Map<number, number>();
+  const newestOfScope = new Map<number, number>();
+  const forwarded = strings.indexOf('forwarded');
+  for (let i = 0, k = 0; forwarded >= 0 && i < count; i++, k += INTS_PER_EVENT) {
+    if (ints[k + F.outcome] !== forwarded) continue;
+    const token = ints[k + F.tokenId]!;
+    const t = newestOfToken.get(token);
+    if (t === undefined || times[t]! <= times[i]!) newestOfToken.set(token, i);
+    const scope = ints[k + F.scope]!;
+    if (scope >= 0) {
+      const pair = token * strings.length + scope;
+      const s = newestOfScope.get(pair);
+      if (s === undefined || times[s]! <= times[i]!) newestOfScope.set(pair, i);
     }
   }
   // Each event's shape (what the call was), found once per distinct combination in the batch.
@@ -64,6 +66,11 @@ export async function writeUsageBatch(db: Db, repo: UsageRepo, packed: PackedEve
   const distinct = new Map<string, number>();
   const shapes: CallShape[] = [];
   for (let i = 0, k = 0; i < count; i++, k += INTS_PER_EVENT) {
+    // Calls come in runs of the same shape: the previous event's, unless a field differs.
+    if (i > 0 && sameShape(ints, k, k - INTS_PER_EVENT)) {
+      shapeOf[i] = shapeOf[i - 1]!;
+      continue;
+    }
     const key = `${ints[k + F.tenantId]},${ints[k + F.workload]},${ints[k + F.apiKeyId]},${ints[k + F.method]},${ints[k + F.host]},${ints[k + F.pathTemplate]},${ints[k + F.scope]},${ints[k + UNMAPPED]},${ints[k + F.outcome]},${ints[k + F.errorCode]}`;
     let n = distinct.get(key);
     if (n === undefined) {
@@ -90,8 +97,14 @@ export async function writeUsageBatch(db: Db, repo: UsageRepo, packed: PackedEve
       const k = i * INTS_PER_EVENT;
       params.push(ats[i], text(k + F.tokenId), shapeIds[shapeOf[i]!], ints[k + STATUS], text(k + F.sourceAddress), Math.round(latencies[i]! * 1000) / 1000);
     });
-    for (const [tokenId, last] of lastByToken) await repo.touchToken(trx, tokenId, last.at, last.by);
-    for (const s of lastByScope.values()) await repo.touchScope(trx, s.tokenId, s.scope, s.at);
+    for (const i of newestOfToken.values()) {
+      const k = i * INTS_PER_EVENT;
+      await repo.touchToken(trx, text(k + F.tokenId)!, ats[i]!, text(k + F.workload) ?? text(k + F.actor)!);
+    }
+    for (const i of newestOfScope.values()) {
+      const k = i * INTS_PER_EVENT;
+      await repo.touchScope(trx, text(k + F.tokenId)!, text(k + F.scope)!, ats[i]!);
+    }
   });
 }
 
@@ -128,6 +141,15 @@ const INTS_PER_EVENT = TEXT_FIELDS.length + 2;
 const F = Object.fromEntries(TEXT_FIELDS.map((name, i) => [name, i])) as Record<(typeof TEXT_FIELDS)[number], number>;
 const STATUS = TEXT_FIELDS.length;
 const UNMAPPED = TEXT_FIELDS.length + 1;
+
+/** The ints of a call's shape (see CallShape), in the packed layout. */
+const SHAPE_INTS = [F.tenantId, F.workload, F.apiKeyId, F.method, F.host, F.pathTemplate, F.scope, UNMAPPED, F.outcome, F.errorCode];
+
+/** Whether the events whose ints start at `a` and `b` have the same shape. */
+function sameShape(ints: Int32Array, a: number, b: number): boolean {
+  for (const f of SHAPE_INTS) if (ints[a + f] !== ints[b + f]) return false;
+  return true;
+}
 
 /**
  * Packs a batch one event at a time, as calls finish: the recorder keeps numbers and each distinct

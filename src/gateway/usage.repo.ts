@@ -8,7 +8,7 @@ type UsageRow = Omit<GatewayUsageEventsTable, 'id'>;
 // Rows per INSERT statement. The statement text for each row count is compiled once (per
 // database kind) and reused with fresh parameters: building a multi-row insert through the query
 // builder for every batch costs several times more than the write itself on SQLite.
-const INSERT_CHUNK = 25;
+const INSERT_CHUNK = 200;
 
 const SAMPLE_ROW: UsageRow = {
   at: 'x',
