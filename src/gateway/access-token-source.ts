@@ -12,6 +12,12 @@ import type { GatewayToken } from './gateway.types.ts';
 export interface AccessTokenSource {
   /** The access token to attach to this call. Throws a CustodyError when none can be had. */
   accessTokenFor(token: GatewayToken): Promise<Secret>;
+  /**
+   * The same answer without waiting, when it is already at hand (loaded, and fresh); undefined
+   * otherwise (then call accessTokenFor). The gateway asks on every call: a promise per call is
+   * avoidable work on its hot path.
+   */
+  peek(token: GatewayToken): Secret | undefined;
   /** Drops anything remembered about the token: it changed state, or its credential changed. */
   forget(tokenId: string): void;
 }
@@ -22,6 +28,8 @@ export interface AccessTokenSource {
  */
 export function createStoredAccessTokenSource(deps: { db: Db; vault: Vault }): AccessTokenSource {
   const cache = new Map<string, Promise<Secret>>();
+  // The settled ones, for peek.
+  const loaded = new Map<string, Secret>();
 
   async function load(token: GatewayToken): Promise<Secret> {
     const row = await deps.db.selectFrom('tokens').select(['access_token_enc']).where('id', '=', token.id).executeTakeFirstOrThrow();
@@ -33,16 +41,27 @@ export function createStoredAccessTokenSource(deps: { db: Db; vault: Vault }): A
     accessTokenFor(token) {
       let pending = cache.get(token.id);
       if (!pending) {
-        pending = load(token);
-        cache.set(token.id, pending);
-        pending.catch(() => {
-          if (cache.get(token.id) === pending) cache.delete(token.id);
-        });
+        const loading = load(token);
+        pending = loading;
+        cache.set(token.id, loading);
+        loading.then(
+          // Only while still current: a forget that came meanwhile must not be undone.
+          (secret) => {
+            if (cache.get(token.id) === loading) loaded.set(token.id, secret);
+          },
+          () => {
+            if (cache.get(token.id) === loading) cache.delete(token.id);
+          },
+        );
       }
       return pending;
     },
+    peek(token) {
+      return loaded.get(token.id);
+    },
     forget(tokenId) {
       cache.delete(tokenId);
+      loaded.delete(tokenId);
     },
   };
 }

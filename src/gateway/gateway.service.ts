@@ -324,12 +324,14 @@ export function createGatewayService(deps: GatewayDeps) {
       const declaredLength = Number(call.headers['content-length'] ?? 0);
       if (declaredLength > limits.bodyLimitBytes) throw refuse(call, t, decision, 'body_too_large', `The gateway forwards bodies up to ${limits.bodyLimitBytes} bytes.`);
 
-      let secret;
-      try {
-        secret = await accessTokens.accessTokenFor(t);
-      } catch (err) {
-        if (isCustodyError(err)) throw refuse(call, t, decision, err.code, err.message);
-        throw err;
+      let secret = accessTokens.peek(t);
+      if (secret === undefined) {
+        try {
+          secret = await accessTokens.accessTokenFor(t);
+        } catch (err) {
+          if (isCustodyError(err)) throw refuse(call, t, decision, err.code, err.message);
+          throw err;
+        }
       }
       const headers = upstreamRequestHeaders(call.headers);
       headers.authorization = `Bearer ${secret.reveal()}`;
