@@ -72,9 +72,11 @@ export function createGatewayHttp(deps: GatewayHttpDeps) {
   /**
    * Serves one gateway call. Never rejects: every failure becomes a coded answer (or, once the
    * provider's response has begun, a broken-off connection).
+   * @param requestId the Fastify route's; on the direct path one is drawn only for an error answer
+   *   (the only place it appears), not for every call
    * @param principal set when the caller was already authenticated (the Fastify route)
    */
-  async function serve(req: IncomingMessage, res: ServerResponse, requestId: string, principal?: Principal): Promise<void> {
+  async function serve(req: IncomingMessage, res: ServerResponse, requestId: string | undefined, principal?: Principal): Promise<void> {
     const startedAt = performance.now();
     const method = req.method ?? 'GET';
     try {
@@ -102,7 +104,8 @@ export function createGatewayHttp(deps: GatewayHttpDeps) {
         res,
       );
     } catch (err) {
-      if (isCustodyError(err)) return answerError(req, res, err.code, err.message, requestId);
+      if (isCustodyError(err)) return answerError(req, res, err.code, err.message, requestId ?? nextRequestId());
+      requestId ??= nextRequestId();
       logger.error({ requestId, err: { type: (err as Error).name, message: (err as Error).message, stack: (err as Error).stack } }, 'unhandled gateway error');
       answerError(req, res, 'internal_error', undefined, requestId);
     }
@@ -115,7 +118,7 @@ export function createGatewayHttp(deps: GatewayHttpDeps) {
     handle(req: IncomingMessage, res: ServerResponse): void {
       const startedAt = performance.now();
       res.once('close', () => deps.observe(req.method ?? 'GET', GATEWAY_ROUTE_LABEL, res.statusCode, (performance.now() - startedAt) / 1000));
-      void serve(req, res, nextRequestId());
+      void serve(req, res, undefined);
     },
 
     /** From now on calls answer 503 shutting_down (the server is draining). */

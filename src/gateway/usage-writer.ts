@@ -174,27 +174,33 @@ export class PackedBatchBuilder {
     if (this.count === this.latencies.length) this.grow();
     const { ints } = this;
     // Field by field, in TEXT_FIELDS order (a loop over field names costs a keyed lookup each).
-    let k = this.count * INTS_PER_EVENT;
-    ints[k++] = this.intern(e.tokenId);
-    ints[k++] = this.intern(e.tenantId);
-    ints[k++] = this.intern(e.workload);
-    ints[k++] = this.intern(e.apiKeyId);
-    ints[k++] = this.intern(e.actor);
-    ints[k++] = this.intern(e.method);
-    ints[k++] = this.intern(e.host);
-    ints[k++] = this.intern(e.pathTemplate);
-    ints[k++] = this.intern(e.scope);
-    ints[k++] = this.intern(e.outcome);
-    ints[k++] = this.intern(e.errorCode);
-    ints[k++] = this.intern(e.sourceAddress);
-    ints[k++] = e.status;
-    ints[k] = e.unmapped ? 1 : 0;
+    const k = this.count * INTS_PER_EVENT;
+    ints[k + F.tokenId] = this.intern(k + F.tokenId, e.tokenId);
+    ints[k + F.tenantId] = this.intern(k + F.tenantId, e.tenantId);
+    ints[k + F.workload] = this.intern(k + F.workload, e.workload);
+    ints[k + F.apiKeyId] = this.intern(k + F.apiKeyId, e.apiKeyId);
+    ints[k + F.actor] = this.intern(k + F.actor, e.actor);
+    ints[k + F.method] = this.intern(k + F.method, e.method);
+    ints[k + F.host] = this.intern(k + F.host, e.host);
+    ints[k + F.pathTemplate] = this.intern(k + F.pathTemplate, e.pathTemplate);
+    ints[k + F.scope] = this.intern(k + F.scope, e.scope);
+    ints[k + F.outcome] = this.intern(k + F.outcome, e.outcome);
+    ints[k + F.errorCode] = this.intern(k + F.errorCode, e.errorCode);
+    ints[k + F.sourceAddress] = this.intern(k + F.sourceAddress, e.sourceAddress);
+    ints[k + STATUS] = e.status;
+    ints[k + UNMAPPED] = e.unmapped ? 1 : 0;
     this.times[this.count] = e.atMs;
     this.latencies[this.count++] = e.latencyMs;
   }
 
-  private intern(value: string | null): number {
+  /** The index of `value` in the string table; `k` is where it goes in `ints`, so the same field of the event before is at k - INTS_PER_EVENT. */
+  private intern(k: number, value: string | null): number {
     if (value === null) return -1;
+    // Most fields repeat from one call to the next: compare with the previous event's first.
+    if (k >= INTS_PER_EVENT) {
+      const previous = this.ints[k - INTS_PER_EVENT]!;
+      if (previous >= 0 && this.strings[previous] === value) return previous;
+    }
     let n = this.index.get(value);
     if (n === undefined) {
       n = this.strings.push(value) - 1;
