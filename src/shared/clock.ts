@@ -44,8 +44,3 @@ export function isoAt(ms: number): string {
   if (!Number.isInteger(frac)) return new Date(ms).toISOString();
   return `${isoPrefix}${frac < 10 ? '00' : frac < 100 ? '0' : ''}${frac}Z`;
 }
-
-/** The time by `clock` as `Date.prototype.toISOString` writes it. */
-export function nowIso(clock: Clock): string {
-  return isoAt(nowMs(clock));
-}
