@@ -75,8 +75,11 @@ export function createGatewayHttp(deps: GatewayHttpDeps) {
    * @param requestId the Fastify route's; on the direct path one is drawn only for an error answer
    *   (the only place it appears), not for every call
    * @param principal set when the caller was already authenticated (the Fastify route)
+   * @param onClose run once the response has closed, whatever the answer (the direct path's
+   *   /metrics count): by the gateway's own close listener for a forwarded call (one listener a
+   *   call, not two), here for a refused one
    */
-  async function serve(req: IncomingMessage, res: ServerResponse, requestId: string | undefined, principal?: Principal): Promise<void> {
+  async function serve(req: IncomingMessage, res: ServerResponse, requestId: string | undefined, principal?: Principal, onClose?: () => void): Promise<void> {
     const startedAt = performance.now();
     const method = req.method ?? 'GET';
     try {
@@ -100,10 +103,16 @@ export function createGatewayHttp(deps: GatewayHttpDeps) {
           body: req,
           sourceAddress: req.socket?.remoteAddress ?? null,
           startedAt,
+          onClose,
         },
         res,
       );
     } catch (err) {
+      if (onClose) {
+        // The caller may already be gone (its close event has then been emitted).
+        if (res.closed) onClose();
+        else res.once('close', onClose);
+      }
       if (isCustodyError(err)) return answerError(req, res, err.code, err.message, requestId ?? nextRequestId());
       requestId ??= nextRequestId();
       logger.error({ requestId, err: { type: (err as Error).name, message: (err as Error).message, stack: (err as Error).stack } }, 'unhandled gateway error');
@@ -117,8 +126,7 @@ export function createGatewayHttp(deps: GatewayHttpDeps) {
     /** Serves a call the HTTP server handed over directly (see isGatewayRequest), counting it in /metrics. */
     handle(req: IncomingMessage, res: ServerResponse): void {
       const startedAt = performance.now();
-      res.once('close', () => deps.observe(req.method ?? 'GET', GATEWAY_ROUTE_LABEL, res.statusCode, (performance.now() - startedAt) / 1000));
-      void serve(req, res, undefined);
+      void serve(req, res, undefined, undefined, () => deps.observe(req.method ?? 'GET', GATEWAY_ROUTE_LABEL, res.statusCode, (performance.now() - startedAt) / 1000));
     },
 
     /** From now on calls answer 503 shutting_down (the server is draining). */

@@ -5,6 +5,7 @@ import { Client, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DATABASES } from '../../test/support/databases.ts';
 import { keyFor } from '../../test/support/harness.ts';
+import { createConnectionAuthenticator } from '../http/auth.ts';
 import { rawRequest } from '../../test/support/echo-upstream.ts';
 import { createGatewayHttp } from './gateway.http.ts';
 import { createUsageRepo } from './usage.repo.ts';
@@ -318,6 +319,48 @@ for (const kind of DATABASES) {
 
       const metrics = await f.h.app.inject({ method: 'GET', url: '/metrics' });
       expect(metrics.body).toMatch(/custody_http_requests_total\{method="GET",route="\/gw\/:tokenId\/\*",status="404"\} [1-9]/);
+    });
+
+    it('counts every call on the direct path exactly once in /metrics: forwarded, refused by the gateway, refused before it, left by its caller', async () => {
+      const observed: { method: string; route: string; status: number }[] = [];
+      const gatewayHttp = createGatewayHttp({
+        gateway: f.h.custody.gateway,
+        authenticate: createConnectionAuthenticator(f.h.custody.apiKeys, 'gateway.use'),
+        observe: (method, route, status) => observed.push({ method, route, status }),
+        logger: f.h.custody.logger,
+      });
+      const server = http.createServer((req, res) => gatewayHttp.handle(req, res));
+      await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+      try {
+        const base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+        const statuses: number[] = [];
+        for (const [path, key] of [
+          ['/invoices', f.keyA],
+          ['/invoices', f.keyOtherWorkload],
+          ['/invoices', undefined],
+          ['/admin/delete-everything', f.keyA],
+        ] as const) {
+          const r = await request(`${base}/gw/${f.tokenA}${path}`, { headers: key ? { authorization: `Bearer ${key}` } : {} });
+          await r.body.dump();
+          statuses.push(r.statusCode);
+        }
+        expect(statuses).toEqual([200, 403, 401, 403]);
+        await waitFor(() => observed.length >= 4);
+        // A caller that leaves before the provider answers: its response closes before the gateway
+        // refuses the call, and it is counted all the same.
+        const gone = new AbortController();
+        const pending = request(`${base}/gw/${f.tokenA}/slow?ms=250`, { headers: { authorization: `Bearer ${f.keyA}` }, signal: gone.signal });
+        await waitFor(() => f.upstream.received.some((r) => r.url === '/api/slow?ms=250'));
+        gone.abort();
+        await pending.catch(() => {});
+        await waitFor(() => observed.length >= 5);
+        await new Promise((r) => setTimeout(r, 50));
+        expect(observed.slice(0, 4)).toEqual(statuses.map((status) => ({ method: 'GET', route: '/gw/:tokenId/*', status })));
+        expect(observed).toHaveLength(5);
+      } finally {
+        server.closeAllConnections();
+        await new Promise((r) => server.close(r));
+      }
     });
 
     it('answers 503 shutting_down to calls that arrive while the server drains', async () => {

@@ -62,6 +62,12 @@ export interface GatewayCall {
   sourceAddress: string | null;
   /** performance.now() when the request arrived. */
   startedAt: number;
+  /**
+   * For a call that `forward` resolved (the provider's answer went to the caller): run once the
+   * response has closed, after the call is recorded. A call that `forward` refused (it threw) is
+   * the caller's to account for.
+   */
+  onClose?: () => void;
 }
 
 /** What a decision learned of the call's target, as usage records it. */
@@ -355,6 +361,7 @@ export function createGatewayService(deps: GatewayDeps) {
         if (!delivered) relay.abort();
         if (!relay.started) return; // refused below, and recorded there
         recorder.record(usage(call, t, decision, delivered ? 'forwarded' : 'failed', relay.statusCode, delivered ? null : 'upstream_unavailable'));
+        call.onClose?.();
       });
       guard.dispatcherFor(t.provider.allowPrivateNetwork).dispatch(
         {
