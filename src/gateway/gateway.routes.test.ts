@@ -349,8 +349,9 @@ for (const kind of DATABASES) {
         // A caller that leaves before the provider answers: its response closes before the gateway
         // refuses the call, and it is counted all the same.
         const gone = new AbortController();
-        const pending = request(`${base}/gw/${f.tokenA}/slow?ms=250`, { headers: { authorization: `Bearer ${f.keyA}` }, signal: gone.signal });
-        await waitFor(() => f.upstream.received.some((r) => r.url === '/api/slow?ms=250'));
+        const slow = `/slow?ms=250&probe=${randomBytes(4).toString('hex')}`;
+        const pending = request(`${base}/gw/${f.tokenA}${slow}`, { headers: { authorization: `Bearer ${f.keyA}` }, signal: gone.signal });
+        await waitFor(() => f.upstream.received.some((r) => r.url === `/api${slow}`));
         gone.abort();
         await pending.catch(() => {});
         await waitFor(() => observed.length >= 5);
