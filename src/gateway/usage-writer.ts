@@ -175,28 +175,32 @@ export class PackedBatchBuilder {
     const { ints } = this;
     // Field by field, in TEXT_FIELDS order (a loop over field names costs a keyed lookup each).
     const k = this.count * INTS_PER_EVENT;
-    ints[k + F.tokenId] = this.intern(k + F.tokenId, e.tokenId);
-    ints[k + F.tenantId] = this.intern(k + F.tenantId, e.tenantId);
-    ints[k + F.workload] = this.intern(k + F.workload, e.workload);
-    ints[k + F.apiKeyId] = this.intern(k + F.apiKeyId, e.apiKeyId);
-    ints[k + F.actor] = this.intern(k + F.actor, e.actor);
-    ints[k + F.method] = this.intern(k + F.method, e.method);
-    ints[k + F.host] = this.intern(k + F.host, e.host);
-    ints[k + F.pathTemplate] = this.intern(k + F.pathTemplate, e.pathTemplate);
-    ints[k + F.scope] = this.intern(k + F.scope, e.scope);
-    ints[k + F.outcome] = this.intern(k + F.outcome, e.outcome);
-    ints[k + F.errorCode] = this.intern(k + F.errorCode, e.errorCode);
-    ints[k + F.sourceAddress] = this.intern(k + F.sourceAddress, e.sourceAddress);
+    this.putString(k + F.tokenId, e.tokenId);
+    this.putString(k + F.tenantId, e.tenantId);
+    this.putString(k + F.workload, e.workload);
+    this.putString(k + F.apiKeyId, e.apiKeyId);
+    this.putString(k + F.actor, e.actor);
+    this.putString(k + F.method, e.method);
+    this.putString(k + F.host, e.host);
+    this.putString(k + F.pathTemplate, e.pathTemplate);
+    this.putString(k + F.scope, e.scope);
+    this.putString(k + F.outcome, e.outcome);
+    this.putString(k + F.errorCode, e.errorCode);
+    this.putString(k + F.sourceAddress, e.sourceAddress);
     ints[k + STATUS] = e.status;
     ints[k + UNMAPPED] = e.unmapped ? 1 : 0;
     this.times[this.count] = e.atMs;
     this.latencies[this.count++] = e.latencyMs;
   }
 
-  /** The index of `value` in the string table; `k` is where it goes in `ints`, so the same field of the event before is at k - INTS_PER_EVENT. */
+  /** Writes at `ints[k]` the index of `value` in the string table (-1 for null), adding it when new. */
+  private putString(k: number, value: string | null): void {
+    this.ints[k] = this.intern(k, value);
+  }
+
   private intern(k: number, value: string | null): number {
     if (value === null) return -1;
-    // Most fields repeat from one call to the next: compare with the previous event's first.
+    // Most fields repeat from one call to the next: compare with the same field of the event before first.
     if (k >= INTS_PER_EVENT) {
       const previous = this.ints[k - INTS_PER_EVENT]!;
       if (previous >= 0 && this.strings[previous] === value) return previous;
