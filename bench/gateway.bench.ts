@@ -46,7 +46,7 @@ import { createStoredAccessTokenSource } from '../src/gateway/access-token-sourc
 import { decideCall } from '../src/gateway/gateway.policy.ts';
 import { createGatewayService } from '../src/gateway/gateway.service.ts';
 import { createTokenCache, loadGatewayToken } from '../src/gateway/token-cache.ts';
-import { buildServer } from '../src/http/server.ts';
+import { buildServer } from '../src/app/server.ts';
 import { createLogger } from '../src/shared/logger.ts';
 import { Secret } from '../src/shared/secret.ts';
 
@@ -397,7 +397,7 @@ async function startIssuer(): Promise<{ origin: string; accessToken: string; clo
 
 async function benchTokenCheck(custody: Custody, seeded: Awaited<ReturnType<typeof seedGateway>>) {
   console.log('\n  Token check: the gateway (cached, revocation pushed) vs introspection per request (RFC 7662)');
-  const cache = createTokenCache({ load: (id) => loadGatewayToken(custody.storage.db, id), recheckMs: 2_000 });
+  const cache = createTokenCache({ load: (id) => loadGatewayToken({ token: custody.tokens.accessView, provider: custody.providers.accessView }, id), recheckMs: 2_000 });
   const call = { tenantId: seeded.tenantId, workload: 'billing-sync', method: 'GET', rawPath: '/invoices/2024/7', rawQuery: 'page=2' };
   await cache.get(seeded.tokenId);
   const n = 200_000;
@@ -481,8 +481,9 @@ async function benchRevocationDelay(upstream: string) {
       storage: b.storage,
       database: b.config.database,
       tokens: b.tokens,
+      providers: b.providers,
       ledger: b.ledger,
-      accessTokens: createStoredAccessTokenSource({ db: b.storage.db, vault: b.vault }),
+      accessTokens: createStoredAccessTokenSource({ reveal: b.tokens.revealAccessToken }),
       clock: b.clock,
       logger: b.logger,
       onInvalidated: (id) => {

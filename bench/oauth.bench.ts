@@ -14,11 +14,12 @@ import path from 'node:path';
 import { createCustody, type Custody } from '../src/app/custody.ts';
 import { systemPrincipal } from '../src/auth/roles.ts';
 import { loadConfig } from '../src/config/config.ts';
-import { buildServer } from '../src/http/server.ts';
+import { buildServer } from '../src/app/server.ts';
 import { createLogger } from '../src/shared/logger.ts';
 import { newId } from '../src/shared/ids.ts';
 import { Secret } from '../src/shared/secret.ts';
 import type { UpstreamOutcome } from '../src/outbox/upstream-revocation.service.ts';
+import type { TokensTable } from '../src/storage/schema.ts';
 import { connectThroughCustody, startTestIssuer } from '../test/support/oidc.ts';
 
 const PUBLIC_URL = 'http://127.0.0.1:7420';
@@ -37,7 +38,7 @@ async function loadTokens(custody: Custody, tenantId: string, providerId: string
   const { storage, vault } = custody;
   for (let done = 0; done < n; done += 1000) {
     await storage.db.transaction().execute(async (trx) => {
-      const rows = [];
+      const rows: TokensTable[] = [];
       for (let i = done; i < Math.min(n, done + 1000); i++) {
         const at = new Date();
         const id = newId('token', at.getTime());

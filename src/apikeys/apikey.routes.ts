@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { ROLES } from '../auth/roles.ts';
 import { principalOf } from '../http/auth.ts';
-import { errorResponses, IdOf, Nullable, NullableTimestamp, Text, Timestamp } from '../http/common.schemas.ts';
+import { errorResponses, IdOf, Nullable, NullableTimestamp, Text, Timestamp } from '../contract/schemas.ts';
 import type { ApiKeyService } from './apikey.service.ts';
 
 const Role = Type.Enum(ROLES);

@@ -13,7 +13,7 @@ import { createVault } from '../vault/vault.service.ts';
 import { createKeyRotationService } from '../vault/key-rotation.service.ts';
 import { createStoredAccessTokenSource } from '../gateway/access-token-source.ts';
 import { createGatewayService } from '../gateway/gateway.service.ts';
-import { createAlertRepo } from '../alerts/alert.repo.ts';
+import { createAlertService } from '../alerts/alert.service.ts';
 import { discoverIssuer } from '../oauth/oauth.client.ts';
 import { createConsentService } from '../oauth/consent.service.ts';
 import { createRefreshService } from '../oauth/refresh.service.ts';
@@ -33,6 +33,12 @@ export interface CustodyOptions {
   actor?: string;
   /** OAuth client tuning (tests and benchmarks shorten these). */
   oauth?: { requestTimeoutMs?: number; refreshRetryBaseMs?: number; outbox?: Partial<OutboxWorkerOptions> };
+  /**
+   * Whether a missing development key file may be generated (`serve` and the first-run bootstrap);
+   * commands that only read an existing database (ledger verify, key rotation) say which keyring
+   * they need instead of creating one. Production never generates one (config.keyring).
+   */
+  generateKeyring?: boolean;
 }
 
 /**
@@ -42,6 +48,9 @@ export interface CustodyOptions {
 export async function createCustody(config: Config, options: CustodyOptions) {
   const clock = options.clock ?? systemClock;
   const { logger } = options;
+  // The keyring first: a deployment without its keys must stop before it creates or migrates a database.
+  const keyringSource = config.keyring.kind === 'file' && !options.generateKeyring ? { ...config.keyring, createIfMissing: false } : config.keyring;
+  const { keyring, createdFile, looseFileMode } = openLocalKeyring(keyringSource, clock.now());
   const storage = options.storage ?? openStorage(config.database);
   try {
     if (options.migrate) {
@@ -56,7 +65,6 @@ export async function createCustody(config: Config, options: CustodyOptions) {
       });
       if (applied.length > 0) logger.info({ applied }, 'database migrated');
     }
-    const { keyring, createdFile, looseFileMode } = openLocalKeyring(config.keyring, clock.now());
     if (looseFileMode && config.keyring.kind === 'file') {
       logger.warn({ keyFile: config.keyring.file, mode: looseFileMode }, 'the key file is readable by other users: chmod 600 it');
       console.warn(`WARNING: key file ${config.keyring.file} has mode ${looseFileMode}; other users can read it. Run: chmod 600 ${config.keyring.file}`);
@@ -79,8 +87,8 @@ export async function createCustody(config: Config, options: CustodyOptions) {
     const apiKeys = createApiKeyService({ storage, ledger, tenants, clock });
     const keyRotation = createKeyRotationService({ storage, kms: keyring, ledger, clock, actor: options.actor ?? 'system:cli' });
     // OAuth lifecycle (src/oauth) and the crash-safe outbox of upstream revocations (src/outbox).
-    const alerts = createAlertRepo();
-    const upstreamRevocation = createUpstreamRevocation({ storage, vault, ledger, providers, alerts, clock, requestTimeoutMs: oauthTimeoutMs });
+    const alerts = createAlertService();
+    const upstreamRevocation = createUpstreamRevocation({ storage, tokens, ledger, providers, alerts, clock, requestTimeoutMs: oauthTimeoutMs });
     tokens.onTransition(upstreamRevocation.enqueueOnRevoke);
     const outbox = createOutboxWorker({
       storage,
@@ -94,15 +102,15 @@ export async function createCustody(config: Config, options: CustodyOptions) {
     });
     // Access tokens are refreshed this long before they expire, by the refresh service and the gateway alike.
     const refreshSkewMs = 60_000;
-    const oauthDeps = { storage, vault, ledger, providers, tokens, clock, requestTimeoutMs: oauthTimeoutMs };
-    const consent = createConsentService({ ...oauthDeps, tenants, publicUrl: config.publicUrl, flowTtlMs: 10 * 60_000 });
-    const refresh = createRefreshService({ ...oauthDeps, alerts, refreshSkewMs, attempts: 3, retryBaseMs: options.oauth?.refreshRetryBaseMs ?? 500 });
+    const consent = createConsentService({ storage, vault, ledger, providers, tokens, clock, requestTimeoutMs: oauthTimeoutMs, tenants, publicUrl: config.publicUrl, flowTtlMs: 10 * 60_000 });
+    const refresh = createRefreshService({ storage, providers, tokens, clock, requestTimeoutMs: oauthTimeoutMs, alerts, refreshSkewMs, attempts: 3, retryBaseMs: options.oauth?.refreshRetryBaseMs ?? 500 });
     const gateway = createGatewayService({
       storage,
       database: config.database,
       tokens,
+      providers,
       ledger,
-      accessTokens: createRefreshingAccessTokenSource({ stored: createStoredAccessTokenSource({ db: storage.db, vault }), refresh, clock, skewMs: refreshSkewMs }),
+      accessTokens: createRefreshingAccessTokenSource({ stored: createStoredAccessTokenSource({ reveal: tokens.revealAccessToken }), refresh, clock, skewMs: refreshSkewMs }),
       clock,
       logger,
       limits: config.gateway,

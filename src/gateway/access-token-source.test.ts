@@ -13,12 +13,12 @@ for (const kind of DATABASES) {
     beforeAll(async () => {
       h = await startHarness(kind);
       s = await seed(h);
-      token = (await loadGatewayToken(h.custody.storage.db, s.tokenA))!;
+      token = (await loadGatewayToken({ token: h.custody.tokens.accessView, provider: h.custody.providers.accessView }, s.tokenA))!;
     });
     afterAll(() => h.close());
 
     it('answers at once (peek) only once the credential is loaded, and not after forget', async () => {
-      const source = createStoredAccessTokenSource({ db: h.custody.storage.db, vault: h.custody.vault });
+      const source = createStoredAccessTokenSource({ reveal: h.custody.tokens.revealAccessToken });
       expect(source.peek(token)).toBeUndefined();
       const secret = await source.accessTokenFor(token);
       expect(secret.reveal()).toMatch(/^at-/);
@@ -28,7 +28,7 @@ for (const kind of DATABASES) {
     });
 
     it('does not bring back a credential that was forgotten while it loaded', async () => {
-      const source = createStoredAccessTokenSource({ db: h.custody.storage.db, vault: h.custody.vault });
+      const source = createStoredAccessTokenSource({ reveal: h.custody.tokens.revealAccessToken });
       const loading = source.accessTokenFor(token);
       source.forget(token.id);
       await loading;

@@ -1,6 +1,4 @@
-import type { Db } from '../storage/database.ts';
 import type { Secret } from '../shared/secret.ts';
-import type { Vault } from '../vault/vault.service.ts';
 import type { GatewayToken } from './gateway.types.ts';
 
 /**
@@ -23,18 +21,16 @@ export interface AccessTokenSource {
 }
 
 /**
- * Decrypts the stored access token once per token and keeps it in memory until told to forget
+ * Decrypts the stored access token (through the token's owner, `tokens.revealAccessToken`) once per token and keeps it in memory until told to forget
  * (the gateway forgets on every state change and whenever the record's updatedAt moves).
  */
-export function createStoredAccessTokenSource(deps: { db: Db; vault: Vault }): AccessTokenSource {
+export function createStoredAccessTokenSource(deps: { reveal: (tokenId: string) => Promise<Secret> }): AccessTokenSource {
   const cache = new Map<string, Promise<Secret>>();
   // The settled ones, for peek.
   const loaded = new Map<string, Secret>();
 
-  async function load(token: GatewayToken): Promise<Secret> {
-    const row = await deps.db.selectFrom('tokens').select(['access_token_enc']).where('id', '=', token.id).executeTakeFirstOrThrow();
-    const key = await deps.vault.loadDataKey(deps.db, token.tenantId, token.id);
-    return deps.vault.decrypt(key, 'access_token', row.access_token_enc);
+  function load(token: GatewayToken): Promise<Secret> {
+    return deps.reveal(token.id);
   }
 
   return {

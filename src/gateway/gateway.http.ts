@@ -14,7 +14,7 @@ const METHOD_SET = new Set<string>(GATEWAY_METHODS);
 /** How gateway calls are labelled in /metrics (one label for every token: no ids in labels). */
 export const GATEWAY_ROUTE_LABEL = '/gw/:tokenId/*';
 
-/** Whether the HTTP server hands a request straight to the gateway (see src/http/server.ts). */
+/** Whether the HTTP server hands a request straight to the gateway (see src/app/server.ts). */
 export function isGatewayRequest(req: IncomingMessage): boolean {
   return req.url !== undefined && req.url.startsWith('/gw/') && METHOD_SET.has(req.method ?? '');
 }

@@ -5,7 +5,7 @@ import { GATEWAY_METHODS, type GatewayHttp } from './gateway.http.ts';
 /**
  * `ANY /gw/{tokenId}/{path}` in the Fastify app: documents the gateway in the OpenAPI document,
  * and serves the calls that reach it through Fastify (`inject` in tests; a server started
- * without src/http/server.ts's direct path). Either way the call goes to gateway.http.ts, so
+ * without src/app/server.ts's direct path). Either way the call goes to gateway.http.ts, so
  * there is one behaviour. Registered as its own encapsulated plugin so that its catch-all
  * content-type parser (which hands over the raw request stream unread) applies to the gateway
  * only: bodies of any type stream through to the provider and are never buffered or parsed.

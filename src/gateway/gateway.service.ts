@@ -9,6 +9,7 @@ import { CustodyError, isCustodyError, type ErrorCode } from '../shared/errors.t
 import type { Logger } from '../shared/logger.ts';
 import type { Storage } from '../storage/database.ts';
 import type { Listener } from '../storage/dialect.ts';
+import type { ProviderService } from '../providers/provider.service.ts';
 import type { TokenService } from '../tokens/token.service.ts';
 import type { AccessTokenSource } from './access-token-source.ts';
 import { upstreamRequestHeaders, downstreamResponseHeaders } from './forward-headers.ts';
@@ -39,6 +40,7 @@ export interface GatewayDeps {
   /** Where the LISTEN connection goes (PostgreSQL); SQLite has no other instances to hear. */
   database: DatabaseConfig;
   tokens: TokenService;
+  providers: ProviderService;
   ledger: LedgerService;
   accessTokens: AccessTokenSource;
   clock: Clock;
@@ -213,7 +215,7 @@ export function createGatewayService(deps: GatewayDeps) {
     ...(inMemory ? {} : { writer: createWorkerUsageWriter(deps.database), batchSize: WORKER_BATCH_SIZE, flushIntervalMs: WORKER_FLUSH_MS }),
   });
   const cache = createTokenCache({
-    load: (id) => loadGatewayToken(storage.db, id),
+    load: (id) => loadGatewayToken({ token: tokens.accessView, provider: deps.providers.accessView }, id),
     recheckMs: limits.recheckMs,
     onChanged: (id) => {
       accessTokens.forget(id);
@@ -260,15 +262,13 @@ export function createGatewayService(deps: GatewayDeps) {
     pruneTimer.unref();
   }
 
-  // This instance: the listener runs synchronously after the commit and before the revoking call
-  // returns, so the next call here reads the committed state.
-  tokens.onCommittedChange((change) => cache.invalidate(change.tokenId));
-  // Other instances: the notification is part of the transaction and is delivered only if it commits.
-  tokens.onTransition((trx, change) => storage.dialect.notify(trx, TOKEN_CHANGES_CHANNEL, change.tokenId));
-  // Workloads or credentials changed without a transition: same path, so a workload removed by
-  // PATCH loses access at once here and on every instance.
-  tokens.onCommittedUpdate((tokenId) => cache.invalidate(tokenId));
-  tokens.onUpdate((trx, tokenId) => storage.dialect.notify(trx, TOKEN_CHANGES_CHANNEL, tokenId));
+  // Every change of a token (a transition, its workloads, its credentials), through the token
+  // owner's unit of work, which makes telling part of writing:
+  // - this instance: the listener runs synchronously after the commit and before the changing call
+  //   returns, so the next call here reads the committed state;
+  // - other instances: the notification is part of the transaction and is delivered only if it commits.
+  tokens.onCommittedChanged((tokenId) => cache.invalidate(tokenId));
+  tokens.onChange((trx, tokenId) => storage.dialect.notify(trx, TOKEN_CHANGES_CHANNEL, tokenId));
 
   /** The usage event of a call; `where` is what the decision learned of the target (or nothing). */
   function usage(call: GatewayCall, token: GatewayToken | null, where: Where, outcome: UsageOutcome, status: number, errorCode: string | null): UsageEvent {

@@ -1,28 +1,17 @@
-import type { ScopeRule } from '../providers/provider.types.ts';
-import type { TokenState } from '../tokens/token.lifecycle.ts';
+import type { ProviderAccessView } from '../providers/provider.types.ts';
+import type { TokenAccessView } from '../tokens/token.operations.ts';
 
-/** What the gateway needs to know about a token to decide a call. No credential material. */
-export interface GatewayToken {
-  id: string;
-  tenantId: string;
-  providerId: string;
-  state: TokenState;
-  workloads: string[];
-  grantedScopes: string[];
-  accessExpiresAt: string | null;
-  /** Changes whenever the record changes (state, workloads, credential): the cache compares it. */
-  updatedAt: string;
+/**
+ * What the gateway needs to know about a token to decide a call (the token's and its provider's
+ * access views, from their owners). No credential material. `updatedAt` moves whenever the record
+ * changes (state, workloads, credential), and the provider's whenever the provider does: the
+ * cache compares them.
+ */
+export interface GatewayToken extends TokenAccessView {
   provider: GatewayProvider;
 }
 
-export interface GatewayProvider {
-  id: string;
-  apiBaseUrls: string[];
-  scopeRules: ScopeRule[];
-  unmappedCalls: 'allow' | 'deny';
-  allowPrivateNetwork: boolean;
-  updatedAt: string;
-}
+export type GatewayProvider = ProviderAccessView;
 
 export type UsageOutcome = 'forwarded' | 'denied' | 'failed';
 

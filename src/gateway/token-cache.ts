@@ -1,6 +1,5 @@
-import type { ScopeRule } from '../providers/provider.types.ts';
-import type { Db } from '../storage/database.ts';
-import type { TokenState } from '../tokens/token.lifecycle.ts';
+import type { ProviderAccessView } from '../providers/provider.types.ts';
+import type { TokenAccessView } from '../tokens/token.operations.ts';
 import type { GatewayToken } from './gateway.types.ts';
 
 /**
@@ -20,46 +19,18 @@ export interface TokenCache {
   readonly size: number;
 }
 
-export async function loadGatewayToken(db: Db, tokenId: string): Promise<GatewayToken | null> {
-  const r = await db
-    .selectFrom('tokens as t')
-    .innerJoin('providers as p', 'p.id', 't.provider_id')
-    .select([
-      't.id',
-      't.tenant_id',
-      't.provider_id',
-      't.state',
-      't.workloads',
-      't.granted_scopes',
-      't.access_expires_at',
-      't.updated_at',
-      'p.api_base_urls',
-      'p.scope_rules',
-      'p.unmapped_calls',
-      'p.allow_private_network',
-      'p.updated_at as p_updated_at',
-    ])
-    .where('t.id', '=', tokenId)
-    .executeTakeFirst();
-  if (!r) return null;
-  return {
-    id: r.id,
-    tenantId: r.tenant_id,
-    providerId: r.provider_id,
-    state: r.state as TokenState,
-    workloads: JSON.parse(r.workloads) as string[],
-    grantedScopes: JSON.parse(r.granted_scopes) as string[],
-    accessExpiresAt: r.access_expires_at,
-    updatedAt: r.updated_at,
-    provider: {
-      id: r.provider_id,
-      apiBaseUrls: JSON.parse(r.api_base_urls) as string[],
-      scopeRules: JSON.parse(r.scope_rules) as ScopeRule[],
-      unmappedCalls: r.unmapped_calls === 'allow' ? 'allow' : 'deny',
-      allowPrivateNetwork: r.allow_private_network === 1,
-      updatedAt: r.p_updated_at,
-    },
-  };
+/** What the cache reads a token's view through: the token's and its provider's owners. */
+export interface GatewayViewSources {
+  token(tokenId: string): Promise<TokenAccessView | null>;
+  provider(providerId: string): Promise<ProviderAccessView | null>;
+}
+
+/** The gateway's view of one token: the token's access view with its provider's. */
+export async function loadGatewayToken(sources: GatewayViewSources, tokenId: string): Promise<GatewayToken | null> {
+  const token = await sources.token(tokenId);
+  if (!token) return null;
+  const provider = await sources.provider(token.providerId);
+  return provider ? { ...token, provider } : null;
 }
 
 export function createTokenCache(deps: {

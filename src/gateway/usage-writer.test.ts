@@ -7,7 +7,7 @@ import { isoAt } from '../shared/clock.ts';
 import { Secret } from '../shared/secret.ts';
 import { createUsageRecorder } from './usage-recorder.ts';
 import { createUsageRepo } from './usage.repo.ts';
-import { createWorkerUsageWriter, PackedBatchBuilder, packEvents, unpackEvents, writeUsageBatch } from './usage-writer.ts';
+import { createUsageStores, createWorkerUsageWriter, PackedBatchBuilder, packEvents, unpackEvents, writeUsageBatch } from './usage-writer.ts';
 
 
 describe('packing usage batches for the writer thread', () => {
@@ -75,7 +75,7 @@ for (const kind of DATABASES) {
           ? usageEvent(token, i, { tenantId: null, workload: null, apiKeyId: null, actor: 'unknown', host: null, scope: null, unmapped: true, outcome: 'denied', errorCode: 'unmapped_call_refused', status: 403, sourceAddress: null, latencyMs: i + 0.1234 })
           : usageEvent(token, i, { method: i % 2 ? 'POST' : 'GET', pathTemplate: `/t/${i % 5}`, status: 200 + (i % 7), sourceAddress: `10.0.0.${i}`, latencyMs: i * 1.5 }),
       );
-      await writeUsageBatch(h.custody.storage.db, createUsageRepo(), packEvents(batch));
+      await writeUsageBatch(h.custody.storage.db, createUsageStores(), packEvents(batch));
       const stored = await createUsageRepo().listForToken(h.custody.storage.db, token);
       expect(stored.map(({ id: _id, ...e }) => e)).toEqual(batch.map(({ atMs, ...e }) => ({ ...e, at: new Date(atMs).toISOString(), latencyMs: Math.round(e.latencyMs * 1000) / 1000 })));
       // Last use comes from the newest forwarded event; denied ones do not count.
@@ -92,7 +92,7 @@ for (const kind of DATABASES) {
       const recent = Array.from({ length: 5 }, (_, i) => usageEvent(token, i, { atMs: daysAgo(10, i) }));
       // A newer event stored before the old ones (an instance with a clock ahead) must not shield them.
       const early = usageEvent(token, 0, { atMs: daysAgo(1, 0) });
-      await writeUsageBatch(h.custody.storage.db, createUsageRepo(), packEvents([early, ...old, ...recent]));
+      await writeUsageBatch(h.custody.storage.db, createUsageStores(), packEvents([early, ...old, ...recent]));
       await h.custody.storage.db.updateTable('tokens').set({ last_used_at: isoAt(recent[4]!.atMs), last_used_by: 'billing-sync' }).where('id', '=', token).execute();
 
       // The default retention is 90 days.

@@ -2,9 +2,23 @@ import { Worker } from 'node:worker_threads';
 import type { DatabaseConfig } from '../config/config.ts';
 import { isoAt } from '../shared/clock.ts';
 import type { Db, Storage } from '../storage/database.ts';
-import type { UsageEvent } from './gateway.types.ts';
+import type { UsageEvent, UsageOutcome } from './gateway.types.ts';
+import { createTokenUsageRecorder, type TokenUsageRecorder } from '../tokens/token-usage.ts';
 import type { CallShape, UsageRepo } from './usage.repo.ts';
 import { createUsageRepo } from './usage.repo.ts';
+
+/**
+ * What the writer writes through, one set per database connection: the gateway's own usage
+ * tables, and the token owner's `recordUsage` statements for last use.
+ */
+export interface UsageStores {
+  usage: UsageRepo;
+  tokens: TokenUsageRecorder;
+}
+
+export function createUsageStores(): UsageStores {
+  return { usage: createUsageRepo(), tokens: createTokenUsageRecorder() };
+}
 
 /**
  * Where batches of usage events are written: in this thread (`createInlineUsageWriter`) or in a
@@ -38,7 +52,8 @@ export async function pruneUsage(db: Db, repo: UsageRepo, before: string): Promi
  * shape, added first when new), lastUsedAt/lastUsedBy (moved forward only) and per-scope last use
  * of every token the batch forwarded for.
  */
-export async function writeUsageBatch(db: Db, repo: UsageRepo, packed: PackedEvents): Promise<void> {
+export async function writeUsageBatch(db: Db, stores: UsageStores, packed: PackedEvents): Promise<void> {
+  const repo = stores.usage;
   const { count, strings, ints, latencies, times } = packed;
   const text = (k: number) => (ints[k]! < 0 ? null : strings[ints[k]!]!);
   // Times as the text they are stored as (ISO 8601 UTC, which sorts as it reads).
@@ -83,7 +98,7 @@ export async function writeUsageBatch(db: Db, repo: UsageRepo, packed: PackedEve
         path_template: text(k + F.pathTemplate)!,
         scope: text(k + F.scope),
         unmapped: ints[k + UNMAPPED]!,
-        outcome: text(k + F.outcome)!,
+        outcome: text(k + F.outcome) as UsageOutcome,
         error_code: text(k + F.errorCode),
       }) - 1;
       distinct.set(key, n);
@@ -99,21 +114,21 @@ export async function writeUsageBatch(db: Db, repo: UsageRepo, packed: PackedEve
     });
     for (const i of newestOfToken.values()) {
       const k = i * INTS_PER_EVENT;
-      await repo.touchToken(trx, text(k + F.tokenId)!, ats[i]!, text(k + F.workload) ?? text(k + F.actor)!);
+      await stores.tokens.recordUse(trx, text(k + F.tokenId)!, ats[i]!, text(k + F.workload) ?? text(k + F.actor)!);
     }
     for (const i of newestOfScope.values()) {
       const k = i * INTS_PER_EVENT;
-      await repo.touchScope(trx, text(k + F.tokenId)!, text(k + F.scope)!, ats[i]!);
+      await stores.tokens.recordScopeUse(trx, text(k + F.tokenId)!, text(k + F.scope)!, ats[i]!);
     }
   });
 }
 
 /** Writes on this thread's connection (an in-memory SQLite database cannot be shared with a worker). */
 export function createInlineUsageWriter(storage: Storage): UsageWriter {
-  const repo = createUsageRepo();
+  const stores = createUsageStores();
   return {
-    write: (batch) => writeUsageBatch(storage.db, repo, batch),
-    prune: (before) => pruneUsage(storage.db, repo, before),
+    write: (batch) => writeUsageBatch(storage.db, stores, batch),
+    prune: (before) => pruneUsage(storage.db, stores.usage, before),
     close: async () => {},
   };
 }

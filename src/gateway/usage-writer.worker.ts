@@ -3,8 +3,7 @@ import os from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import type { DatabaseConfig } from '../config/config.ts';
 import { openStorage } from '../storage/database.ts';
-import { createUsageRepo } from './usage.repo.ts';
-import { pruneUsage, writeUsageBatch, type FromWorker, type ToWorker } from './usage-writer.ts';
+import { createUsageStores, pruneUsage, writeUsageBatch, type FromWorker, type ToWorker } from './usage-writer.ts';
 
 /** The usage writer thread (see createWorkerUsageWriter): one connection, one batch at a time. */
 const port = parentPort!;
@@ -30,7 +29,7 @@ function yieldToServing() {
 }
 yieldToServing();
 const storage = openStorage((workerData as { database: DatabaseConfig }).database, { poolSize: 2 });
-const repo = createUsageRepo();
+const stores = createUsageStores();
 const reply = (m: FromWorker) => port.postMessage(m);
 
 // Batches arrive one at a time (the recorder waits for each answer), but a chain keeps them in
@@ -46,9 +45,9 @@ port.on('message', (m: ToWorker) => {
     }
     try {
       if (m.type === 'prune') {
-        reply({ type: 'pruned', id: m.id, deleted: await pruneUsage(storage.db, repo, m.before) });
+        reply({ type: 'pruned', id: m.id, deleted: await pruneUsage(storage.db, stores.usage, m.before) });
       } else {
-        await writeUsageBatch(storage.db, repo, m.packed);
+        await writeUsageBatch(storage.db, stores, m.packed);
         reply({ type: 'written', id: m.id });
       }
     } catch (err) {

@@ -1,4 +1,4 @@
-import { CompiledQuery, type Compilable } from 'kysely';
+import { CompiledQuery } from 'kysely';
 import type { Db } from '../storage/database.ts';
 import type { GatewayCallShapesTable, GatewayUsageEventsTable } from '../storage/schema.ts';
 import type { UsageEvent } from './gateway.types.ts';
@@ -28,27 +28,6 @@ export interface StoredUsageEvent extends Omit<UsageEvent, 'atMs'> {
   at: string;
 }
 
-/**
- * A statement compiled once, with distinct sentinel values standing for its parameters, then run
- * with fresh values in the order the compiled text wants them. Kysely builds and compiles a query
- * in tens of microseconds; the writer runs these per token and per scope of every batch.
- */
-function reusable<P extends unknown[]>(build: (db: Db, ...values: P) => Compilable, sentinels: P) {
-  let compiled: { sql: string; order: number[] } | undefined;
-  return (db: Db, ...values: P) => {
-    if (!compiled) {
-      const query = build(db, ...sentinels).compile();
-      const order = query.parameters.map((p) => sentinels.indexOf(p));
-      if (order.includes(-1)) throw new Error('a reusable statement has a parameter that is not one of its sentinels');
-      compiled = { sql: query.sql, order };
-    }
-    const { sql, order } = compiled;
-    return db.executeQuery(CompiledQuery.raw(sql, order.map((i) => values[i])));
-  };
-}
-
-const sentinel = (name: string) => `\u0000custody:${name}`;
-
 /** One repository per database: the cached statement texts carry that database's placeholder syntax. */
 export function createUsageRepo() {
   const statements = new Map<number, string>();
@@ -60,31 +39,6 @@ export function createUsageRepo() {
     }
     return text;
   };
-
-  // Moves lastUsedAt forward only: batches from several instances may land out of order.
-  const touchToken = reusable(
-    (db, tokenId: string, at: string, by: string) =>
-      db
-        .updateTable('tokens')
-        .set({ last_used_at: at, last_used_by: by })
-        .where('id', '=', tokenId)
-        .where((eb) => eb.or([eb('last_used_at', 'is', null), eb('last_used_at', '<', at)])),
-    [sentinel('token'), sentinel('at'), sentinel('by')],
-  );
-
-  const touchScope = reusable(
-    (db, tokenId: string, scope: string, at: string) =>
-      db
-        .insertInto('token_scope_usage')
-        .values({ token_id: tokenId, scope, last_used_at: at })
-        .onConflict((oc) =>
-          oc
-            .columns(['token_id', 'scope'])
-            .doUpdateSet((eb) => ({ last_used_at: eb.ref('excluded.last_used_at') }))
-            .where('token_scope_usage.last_used_at', '<', at),
-        ),
-    [sentinel('token'), sentinel('scope'), sentinel('at')],
-  );
 
   // Shape ids by their values, for this database: shapes are few and never change.
   const shapeIdsByKey = new Map<string, number>();
@@ -129,14 +83,6 @@ export function createUsageRepo() {
         for (let j = 0; j < rows; j++) rowParams(i + j, params);
         await db.executeQuery(CompiledQuery.raw(insertSql(db, rows), params));
       }
-    },
-
-    async touchToken(db: Db, tokenId: string, at: string, by: string): Promise<void> {
-      await touchToken(db, tokenId, at, by);
-    },
-
-    async touchScope(db: Db, tokenId: string, scope: string, at: string): Promise<void> {
-      await touchScope(db, tokenId, scope, at);
     },
 
     /** True when this call claimed the day (the first use of the token that day, on any instance). */

@@ -1,6 +1,5 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { ApiKeyService, KeyTicket } from '../apikeys/apikey.service.ts';
 import { roleHas, type Permission, type Principal } from '../auth/roles.ts';
 import { CustodyError } from '../shared/errors.ts';
 
@@ -23,12 +22,28 @@ export function principalOf(request: FastifyRequest): Principal {
 const BEARER = /^Bearer\s+(\S+)$/i;
 
 /**
+ * What authentication needs of the API keys (implemented by src/apikeys): this folder is
+ * infrastructure and imports no capability. `Ticket` is whatever a right key leaves behind for
+ * `recheck`; opaque here.
+ */
+export interface BearerKeys<Ticket = unknown> {
+  /** The principal of a key, reading its row when it is not cached; null for a wrong key. */
+  authenticate(presented: string): Promise<Principal | null>;
+  /** The same answer without waiting when no row must be read; undefined otherwise. */
+  authenticateCached(presented: string): Principal | null | undefined;
+  /** authenticateCached with a ticket for recheck. */
+  checkCached(presented: string): { principal: Principal; ticket: Ticket } | null | undefined;
+  /** The principal of a key checked before, while that check still stands; undefined otherwise. */
+  recheck(ticket: Ticket): Principal | undefined;
+}
+
+/**
  * The one authentication rule, for the Fastify hook below and for the gateway's direct path:
  * a Custody API key as a bearer token whose role has `permission`. Answers without waiting when
  * the key is in the API-key cache (the gateway's every call), with a promise when its row must be
  * read; throws or rejects with the coded error.
  */
-export function authenticateBearer(apiKeys: ApiKeyService, header: string | string[] | undefined, permission: Permission): Principal | Promise<Principal> {
+export function authenticateBearer(apiKeys: BearerKeys, header: string | string[] | undefined, permission: Permission): Principal | Promise<Principal> {
   const match = typeof header === 'string' ? BEARER.exec(header) : null;
   if (!match) throw new CustodyError('unauthenticated');
   const known = apiKeys.authenticateCached(match[1]!);
@@ -46,8 +61,8 @@ export function authenticateBearer(apiKeys: ApiKeyService, header: string | stri
  * its place. What is remembered lives as long as the connection and is held by nothing else, so a
  * key is never kept in memory past the connection that presented it.
  */
-export function createConnectionAuthenticator(apiKeys: ApiKeyService, permission: Permission) {
-  const lastByConnection = new WeakMap<object, { header: Buffer; ticket: KeyTicket }>();
+export function createConnectionAuthenticator<Ticket>(apiKeys: BearerKeys<Ticket>, permission: Permission) {
+  const lastByConnection = new WeakMap<object, { header: Buffer; ticket: Ticket }>();
   return (header: string | string[] | undefined, connection: object): Principal | Promise<Principal> => {
     if (typeof header !== 'string') return authenticateBearer(apiKeys, header, permission);
     const presented = Buffer.from(header, 'latin1');
@@ -81,7 +96,7 @@ function permitted(principal: Principal | null, permission: Permission): Princip
  * Authentication and role checks run before the body is parsed, so an unauthenticated caller
  * learns nothing about the schema and cannot make the server parse a large body.
  */
-export function installAuth(app: FastifyInstance, apiKeys: ApiKeyService) {
+export function installAuth(app: FastifyInstance, apiKeys: BearerKeys) {
   app.decorateRequest('principal', null);
   app.addHook('onRequest', async (request) => {
     const permission = request.routeOptions.config?.permission;

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { principalOf } from '../http/auth.ts';
-import { errorResponses, IdOf, LimitParam, Nullable } from '../http/common.schemas.ts';
+import { errorResponses, IdOf, LimitParam, Nullable } from '../contract/schemas.ts';
 import { CustodyError } from '../shared/errors.ts';
 import type { LedgerService } from './ledger.service.ts';
 

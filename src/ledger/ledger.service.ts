@@ -82,6 +82,11 @@ export function createLedgerService(deps: LedgerDeps) {
       });
     },
 
+    /** The newest entry's position and hash; undefined for an empty ledger. */
+    head(): Promise<{ seq: number; hash: string } | undefined> {
+      return repo.head(storage.db);
+    },
+
     list(filter: LedgerFilter): Promise<LedgerEntry[]> {
       return repo.list(storage.db, filter);
     },

@@ -9,6 +9,7 @@ import { newId } from '../shared/ids.ts';
 import { Secret } from '../shared/secret.ts';
 import type { Storage } from '../storage/database.ts';
 import type { TenantService } from '../tenants/tenant.service.ts';
+import type { ConsentApproval, IssuedCredentials } from '../tokens/token.operations.ts';
 import type { TokenService } from '../tokens/token.service.ts';
 import type { Vault } from '../vault/vault.service.ts';
 import { issuerClient, type ProviderMetadata } from './oauth.client.ts';
@@ -172,63 +173,34 @@ export function createConsentService(deps: ConsentDeps) {
     approver: { subject: string; email: string | null; issuer: string },
   ): Promise<ConsentOutcome> {
     const at = clock.now();
-    const now = at.toISOString();
-    const granted = result.scope ? result.scope.split(' ').filter(Boolean) : (JSON.parse(flow.scopes) as string[]);
-    const accessExpiresAt = typeof result.expires_in === 'number' ? new Date(at.getTime() + result.expires_in * 1000).toISOString() : null;
-    const access = new Secret(result.access_token);
-    const refresh = result.refresh_token ? new Secret(result.refresh_token) : null;
-    const startedBy: Principal = { keyId: null, name: flow.started_by, role: 'admin', tenantId: flow.tenant_id, workload: null, actor: flow.started_by };
+    const credentials: IssuedCredentials = {
+      access: new Secret(result.access_token),
+      refresh: result.refresh_token ? new Secret(result.refresh_token) : null,
+      accessExpiresAt: typeof result.expires_in === 'number' ? new Date(at.getTime() + result.expires_in * 1000).toISOString() : null,
+      scopes: result.scope ? result.scope.split(' ').filter(Boolean) : (JSON.parse(flow.scopes) as string[]),
+    };
+    const approval: ConsentApproval = { ...approver, startedBy: flow.started_by, flowId: flow.id };
 
-    const suspended = await repo.findForSubject(storage.db, flow.tenant_id, providerId, approver.subject, ['suspended']);
-    if (suspended) {
-      // Reauthorisation: the same record, renewed approval and credentials, back to active.
-      const change = await storage.db.transaction().execute(async (trx) => {
-        const row = await tokens.findVisibleRow(trx, startedBy, suspended.id);
-        const key = await vault.loadDataKey(trx, flow.tenant_id, row.id);
-        const c = await tokens.transitionRow(trx, row, 'reauthorise', flow.started_by, 'the customer approved again (consent)', {
-          approver_subject: approver.subject,
-          approver_email: approver.email,
-          approver_issuer: approver.issuer,
-          approved_at: now,
-          approver_active: 1,
-          approval_started_by: flow.started_by,
-          granted_scopes: JSON.stringify(granted),
-          issued_at: now,
-          access_expires_at: accessExpiresAt,
-          access_token_enc: vault.encrypt(key, 'access_token', access),
-          access_fp: vault.fingerprint(access),
-          refresh_token_enc: refresh ? vault.encrypt(key, 'refresh_token', refresh) : null,
-          refresh_fp: refresh ? vault.fingerprint(refresh) : null,
-        });
-        await repo.finishFlow(trx, flow.id, 'reauthorised', row.id);
-        await ledger.append(trx, { actor: flow.started_by, action: 'token.approved', tenantId: flow.tenant_id, subjectId: row.id, data: { approver, startedBy: flow.started_by, scopes: granted, reauthorisation: true, flowId: flow.id } });
-        return c;
-      });
-      tokens.notify([change]);
-      return { ok: true, tokenId: suspended.id, reauthorised: true };
-    }
-
-    const predecessor = await repo.findForSubject(storage.db, flow.tenant_id, providerId, approver.subject, ['expired', 'revoked']);
-    const record = await tokens.register(startedBy, {
-      tenantId: flow.tenant_id,
-      providerId,
-      owner: flow.owner,
-      subject: approver.subject,
-      approver: { subject: approver.subject, ...(approver.email ? { email: approver.email } : {}), issuer: approver.issuer, approvedAt: now },
-      ...(flow.purpose ? { purpose: flow.purpose } : {}),
-      scopes: granted,
-      accessToken: access,
-      ...(refresh ? { refreshToken: refresh } : {}),
-      issuedAt: now,
-      ...(accessExpiresAt ? { accessExpiresAt } : {}),
-      ...(predecessor ? { predecessorId: predecessor.id } : {}),
+    // Continue a suspended record of the same tenant, provider and subject (reauthorisation in
+    // place), or make a new one linked to an expired or revoked predecessor. Either way the
+    // record, its approval and the flow's outcome commit together or not at all.
+    const suspended = await tokens.findForSubject(flow.tenant_id, providerId, approver.subject, ['suspended']);
+    const predecessor = suspended ? undefined : await tokens.findForSubject(flow.tenant_id, providerId, approver.subject, ['expired', 'revoked']);
+    return tokens.unitOfWork(async (work) => {
+      if (suspended) {
+        await tokens.reauthorise(work, suspended.id, approval, credentials);
+        await repo.finishFlow(work.trx, flow.id, 'reauthorised', suspended.id);
+        return { ok: true as const, tokenId: suspended.id, reauthorised: true };
+      }
+      const tokenId = await tokens.createFromConsent(
+        work,
+        { tenantId: flow.tenant_id, providerId, owner: flow.owner, purpose: flow.purpose, predecessorId: predecessor?.id ?? null },
+        approval,
+        credentials,
+      );
+      await repo.finishFlow(work.trx, flow.id, 'created', tokenId);
+      return { ok: true as const, tokenId, reauthorised: false };
     });
-    await storage.db.transaction().execute(async (trx) => {
-      await trx.updateTable('tokens').set({ approval_started_by: flow.started_by }).where('id', '=', record.id).execute();
-      await repo.finishFlow(trx, flow.id, 'created', record.id);
-      await ledger.append(trx, { actor: flow.started_by, action: 'token.approved', tenantId: flow.tenant_id, subjectId: record.id, data: { approver, startedBy: flow.started_by, scopes: granted, reauthorisation: false, flowId: flow.id } });
-    });
-    return { ok: true, tokenId: record.id, reauthorised: false };
   }
 
   return { start, finish, redirectUri };

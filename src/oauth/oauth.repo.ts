@@ -1,7 +1,7 @@
 import type { Db } from '../storage/database.ts';
 import type { OAuthFlowsTable } from '../storage/schema.ts';
 
-/** Consent flows, and the token lookups consent and refresh need. */
+/** Consent flows (the `oauth_flows` table). */
 export function createOAuthRepo() {
   return {
     async insertFlow(trx: Db, row: OAuthFlowsTable): Promise<void> {
@@ -33,24 +33,6 @@ export function createOAuthRepo() {
       await db.updateTable('oauth_flows').set({ outcome, token_id: tokenId }).where('id', '=', id).execute();
     },
 
-    /** The record a consent for this tenant, provider and subject continues (suspended) or succeeds (expired/revoked). */
-    async findForSubject(db: Db, tenantId: string, providerId: string, subject: string, states: string[]): Promise<{ id: string; state: string } | undefined> {
-      return db
-        .selectFrom('tokens')
-        .select(['id', 'state'])
-        .where('tenant_id', '=', tenantId)
-        .where('provider_id', '=', providerId)
-        .where('subject', '=', subject)
-        .where('state', 'in', states)
-        .orderBy('id', 'desc')
-        .limit(1)
-        .executeTakeFirst();
-    },
-
-    /** Refresh-token rotation is learned from what the issuer does, and shown on the provider. */
-    async noteRotation(db: Db, providerId: string, rotated: boolean): Promise<void> {
-      await db.updateTable('providers').set({ refresh_rotation: rotated ? 1 : 0 }).where('id', '=', providerId).execute();
-    },
   };
 }
 

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { principalOf } from '../http/auth.ts';
-import { errorResponses } from '../http/common.schemas.ts';
+import { errorResponses } from '../contract/schemas.ts';
 import { TokenParams } from '../tokens/token.schemas.ts';
 import type { TokenService } from '../tokens/token.service.ts';
 import type { ConsentService } from './consent.service.ts';

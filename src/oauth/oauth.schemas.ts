@@ -1,5 +1,5 @@
 import { Type } from 'typebox';
-import { IdOf, Text, Timestamp } from '../http/common.schemas.ts';
+import { IdOf, Text, Timestamp } from '../contract/schemas.ts';
 
 const Scope = Type.String({ minLength: 1, maxLength: 200, pattern: '^\\S+$' });
 

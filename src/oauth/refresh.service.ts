@@ -1,25 +1,19 @@
 import * as oauth from 'oauth4webapi';
-import type { AlertRepo } from '../alerts/alert.repo.ts';
-import { systemPrincipal } from '../auth/roles.ts';
-import type { LedgerService } from '../ledger/ledger.service.ts';
+import type { AlertService } from '../alerts/alert.service.ts';
 import type { ProviderService } from '../providers/provider.service.ts';
 import type { Clock } from '../shared/clock.ts';
 import { CustodyError } from '../shared/errors.ts';
 import { Secret } from '../shared/secret.ts';
 import type { Storage } from '../storage/database.ts';
 import type { TokenService } from '../tokens/token.service.ts';
-import type { Vault } from '../vault/vault.service.ts';
 import { issuerClient, isTransient, retryAfterMs } from './oauth.client.ts';
-import { createOAuthRepo } from './oauth.repo.ts';
 import type { RefreshOptions, RefreshResult } from './oauth.types.ts';
 
 export interface RefreshDeps {
   storage: Storage;
-  vault: Vault;
-  ledger: LedgerService;
   providers: ProviderService;
   tokens: TokenService;
-  alerts: AlertRepo;
+  alerts: AlertService;
   clock: Clock;
   requestTimeoutMs: number;
   /** Refresh when the access token has less than this left. */
@@ -44,8 +38,7 @@ class RefusedByIssuer extends Error {}
  * the old refresh-token fingerprint, in one transaction with its ledger entry.
  */
 export function createRefreshService(deps: RefreshDeps) {
-  const { storage, vault, ledger, tokens, clock } = deps;
-  const repo = createOAuthRepo();
+  const { storage, tokens, clock } = deps;
   const flights = new Map<string, { key: string; promise: Promise<RefreshResult> }>();
   // On PostgreSQL the cross-process lock holds a pool connection while the refresh uses another;
   // bounding concurrent refreshes (of different tokens) keeps them from exhausting the pool.
@@ -56,8 +49,8 @@ export function createRefreshService(deps: RefreshDeps) {
     return expiresAt !== null && Date.parse(expiresAt) - clock.now().getTime() < ms;
   }
 
-  async function loadRow(tokenId: string) {
-    return tokens.findVisibleRow(storage.db, systemPrincipal('oauth'), tokenId);
+  function loadView(tokenId: string) {
+    return tokens.refreshView(tokenId);
   }
 
   async function callIssuer(tokenId: string, providerId: string, refreshToken: Secret, scopes: string[] | undefined): Promise<oauth.TokenEndpointResponse> {
@@ -97,43 +90,40 @@ export function createRefreshService(deps: RefreshDeps) {
     throw new CustodyError('refresh_failed', `The issuer did not complete the refresh of ${tokenId}: ${(lastError as Error)?.message ?? 'unknown error'}. Try again later.`);
   }
 
-  /** The customer revoked the grant at the issuer: revoke the record (actor issuer) and alert. */
+  /** The customer revoked the grant at the issuer: revoke the record (actor issuer) and alert, together. */
   async function revokeByIssuer(tokenId: string, detail: string): Promise<void> {
     const reason = 'the issuer refused the refresh (invalid_grant): the grant was revoked at the issuer';
-    const change = await storage.db.transaction().execute(async (trx) => {
-      const row = await tokens.findVisibleRow(trx, systemPrincipal('oauth'), tokenId);
-      if (row.state === 'revoked' || row.state === 'expired') return null;
-      const c = await tokens.transitionRow(trx, row, 'revoke', ISSUER_ACTOR, reason);
+    await tokens.unitOfWork(async (work) => {
+      const change = await tokens.revokeByIssuer(work, tokenId, ISSUER_ACTOR, reason);
+      if (!change) return;
       await deps.alerts.raise(
-        trx,
-        { kind: 'revoked_at_issuer', severity: 'warning', tenantId: row.tenant_id, subjectId: tokenId, message: `The issuer refused to refresh ${tokenId} (invalid_grant): the customer revoked it upstream. It is now revoked in Custody.`, data: { detail } },
+        work.trx,
+        { kind: 'revoked_at_issuer', severity: 'warning', tenantId: change.tenantId, subjectId: tokenId, message: `The issuer refused to refresh ${tokenId} (invalid_grant): the customer revoked it upstream. It is now revoked in Custody.`, data: { detail } },
         clock.now(),
       );
-      return c;
     });
-    if (change) tokens.notify([change]);
   }
 
   async function refreshNow(tokenId: string, opts: RefreshOptions): Promise<RefreshResult> {
-    const before = await loadRow(tokenId);
-    if (before.state !== 'active' || !before.refresh_token_enc) throw new CustodyError('refresh_not_possible', `Token ${tokenId} is ${before.state}${before.refresh_token_enc ? '' : ' and has no refresh token'}: it cannot be refreshed.`);
-    const granted = JSON.parse(before.granted_scopes) as string[];
+    const before = await loadView(tokenId);
+    if (before.state !== 'active' || !before.hasRefreshToken) throw new CustodyError('refresh_not_possible', `Token ${tokenId} is ${before.state}${before.hasRefreshToken ? '' : ' and has no refresh token'}: it cannot be refreshed.`);
+    const granted = before.grantedScopes;
     const extra = (opts.scopes ?? []).filter((s) => !granted.includes(s));
     if (extra.length > 0) throw new CustodyError('scope_not_granted', `A refresh may only narrow the granted scopes; not granted: ${extra.join(', ')}.`);
 
     return slots.run(() => storage.dialect.withNamedLock(storage.db, `custody:refresh:${tokenId}`, async () => {
-      const row = await loadRow(tokenId);
+      const row = await loadView(tokenId);
       // Someone else (another process) refreshed while we waited for the lock: their result is ours.
-      if (row.refresh_fp !== before.refresh_fp) return { tokenId, refreshed: false, rotated: false, accessExpiresAt: row.access_expires_at };
-      if (row.state !== 'active' || !row.refresh_token_enc) throw new CustodyError('refresh_not_possible');
-      if (opts.ifExpiringWithinMs !== undefined && !expiresWithin(row.access_expires_at, opts.ifExpiringWithinMs)) {
-        return { tokenId, refreshed: false, rotated: false, accessExpiresAt: row.access_expires_at };
+      if (row.refreshFingerprint !== before.refreshFingerprint) return { tokenId, refreshed: false, rotated: false, accessExpiresAt: row.accessExpiresAt };
+      if (row.state !== 'active' || !row.hasRefreshToken) throw new CustodyError('refresh_not_possible');
+      if (opts.ifExpiringWithinMs !== undefined && !expiresWithin(row.accessExpiresAt, opts.ifExpiringWithinMs)) {
+        return { tokenId, refreshed: false, rotated: false, accessExpiresAt: row.accessExpiresAt };
       }
-      const key = await vault.loadDataKey(storage.db, row.tenant_id, tokenId);
-      const oldRefresh = vault.decrypt(key, 'refresh_token', row.refresh_token_enc);
+      const oldRefresh = (await tokens.revealCredentials(tokenId)).refresh;
+      if (!oldRefresh) throw new CustodyError('refresh_not_possible');
       let result: oauth.TokenEndpointResponse;
       try {
-        result = await callIssuer(tokenId, row.provider_id, oldRefresh, opts.scopes);
+        result = await callIssuer(tokenId, row.providerId, oldRefresh, opts.scopes);
       } catch (err) {
         if (err instanceof RefusedByIssuer) {
           await revokeByIssuer(tokenId, err.message);
@@ -147,30 +137,15 @@ export function createRefreshService(deps: RefreshDeps) {
       const rotated = newRefresh !== null && newRefresh.reveal() !== oldRefresh.reveal();
       const accessExpiresAt = typeof result.expires_in === 'number' ? new Date(at.getTime() + result.expires_in * 1000).toISOString() : null;
       const responseScopes = result.scope ? result.scope.split(' ').filter(Boolean) : null;
-      await storage.db.transaction().execute(async (trx) => {
-        const changes = {
-          access_token_enc: vault.encrypt(key, 'access_token', access),
-          access_fp: vault.fingerprint(access),
-          access_expires_at: accessExpiresAt,
-          updated_at: at.toISOString(),
-          ...(rotated ? { refresh_token_enc: vault.encrypt(key, 'refresh_token', newRefresh), refresh_fp: vault.fingerprint(newRefresh) } : {}),
-          // Without narrowing, the response's scope is what the grant now holds.
-          ...(!opts.scopes && responseScopes ? { granted_scopes: JSON.stringify(responseScopes) } : {}),
-        };
-        const q = trx.updateTable('tokens').set(changes).where('id', '=', tokenId).where('state', '=', 'active');
-        const r = await (row.refresh_fp === null ? q.where('refresh_fp', 'is', null) : q.where('refresh_fp', '=', row.refresh_fp)).executeTakeFirst();
-        if (Number(r.numUpdatedRows) !== 1) throw new CustodyError('illegal_transition', `Token ${tokenId} changed while it was being refreshed; read it again.`);
-        await ledger.append(trx, {
+      await tokens.unitOfWork(async (work) => {
+        // Without narrowing, the response's scope is what the grant now holds.
+        const scopes = !opts.scopes && responseScopes ? responseScopes : null;
+        await tokens.replaceCredentials(work, tokenId, row.refreshFingerprint, { access, refresh: rotated ? newRefresh : null, accessExpiresAt, scopes }, {
           actor: 'system:refresh',
-          action: 'token.refreshed',
-          tenantId: row.tenant_id,
-          subjectId: tokenId,
-          data: { rotated, accessExpiresAt, ...(opts.scopes ? { narrowedTo: opts.scopes } : {}), ...(!opts.scopes && responseScopes ? { scopes: responseScopes } : {}) },
+          data: { rotated, accessExpiresAt, ...(opts.scopes ? { narrowedTo: opts.scopes } : {}), ...(scopes ? { scopes } : {}) },
         });
-        await repo.noteRotation(trx, row.provider_id, rotated);
-        await tokens.recordUpdated(trx, tokenId);
+        await deps.providers.noteRefreshRotation(work.trx, row.providerId, rotated);
       });
-      tokens.notifyUpdated(tokenId);
       return { tokenId, refreshed: true, rotated, accessExpiresAt };
     }));
   }
@@ -195,14 +170,12 @@ export function createRefreshService(deps: RefreshDeps) {
    * the gateway; the secret never leaves the process.
    */
   async function accessToken(tokenId: string): Promise<Secret> {
-    let row = await loadRow(tokenId);
+    const row = await loadView(tokenId);
     if (row.state !== 'active') throw new CustodyError('refresh_not_possible', `Token ${tokenId} is ${row.state}.`);
-    if (expiresWithin(row.access_expires_at, deps.refreshSkewMs) && row.refresh_token_enc) {
+    if (expiresWithin(row.accessExpiresAt, deps.refreshSkewMs) && row.hasRefreshToken) {
       await refresh(tokenId, { ifExpiringWithinMs: deps.refreshSkewMs });
-      row = await loadRow(tokenId);
     }
-    const key = await vault.loadDataKey(storage.db, row.tenant_id, tokenId);
-    return vault.decrypt(key, 'access_token', row.access_token_enc);
+    return tokens.revealAccessToken(tokenId);
   }
 
   return { refresh, accessToken, counters };

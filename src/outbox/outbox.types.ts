@@ -15,17 +15,25 @@ export interface OutboxJob {
   createdAt: string;
 }
 
+/**
+ * Marks the job finished inside the handler's own transaction: true for the one caller that
+ * finishes it, false when it already was (a redelivery after a lost lease), and then the handler
+ * records nothing. The handler opens that transaction (its capability's unit of work) so the job,
+ * the outcome and their ledger entries commit together.
+ */
+export type Completion = (trx: Db) => Promise<boolean>;
+
 /** What a handler reports for one attempt. */
 export type DeliveryResult =
-  /** Delivered: `record` writes the outcome in the same transaction that marks the job done. */
-  | { kind: 'done'; record: (trx: Db) => Promise<void> }
+  /** Delivered: `record` finishes the job (`complete`) and writes the outcome, in one transaction. */
+  | { kind: 'done'; record: (complete: Completion) => Promise<void> }
   /** Try again later; `retryAfterMs` is the peer's own hint (Retry-After), honoured when larger than the backoff. */
   | { kind: 'retry'; error: string; retryAfterMs?: number };
 
 export interface OutboxHandler {
   deliver(job: OutboxJob): Promise<DeliveryResult>;
-  /** Called once when the give-up window has passed: record the failure and raise an alert. */
-  giveUp(trx: Db, job: OutboxJob, lastError: string): Promise<void>;
+  /** Called when the give-up window has passed: finish the job (`complete`), record the failure and raise an alert, in one transaction. */
+  giveUp(complete: Completion, job: OutboxJob, lastError: string): Promise<void>;
 }
 
 export interface OutboxWorkerOptions {

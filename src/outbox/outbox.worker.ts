@@ -38,10 +38,8 @@ export function createOutboxWorker(deps: OutboxWorkerDeps) {
     try {
       const result = await handler.deliver(job);
       if (result.kind === 'done') {
-        await storage.db.transaction().execute(async (trx) => {
-          // Only the first completion records the outcome: a redelivery after a lost lease is a no-op here.
-          if (await repo.complete(trx, job.id, 'done', clock.now())) await result.record(trx);
-        });
+        // Only the first completion records the outcome: a redelivery after a lost lease is a no-op there.
+        await result.record((trx) => repo.complete(trx, job.id, 'done', clock.now()));
         return;
       }
       error = result.error;
@@ -52,9 +50,7 @@ export function createOutboxWorker(deps: OutboxWorkerDeps) {
     const now = clock.now();
     const nextAt = new Date(now.getTime() + nextDelayMs(job.attempts, options, retryAfterMs));
     if (nextAt.getTime() - Date.parse(job.createdAt) > options.giveUpAfterMs) {
-      await storage.db.transaction().execute(async (trx) => {
-        if (await repo.complete(trx, job.id, 'gave_up', now, error)) await handler.giveUp(trx, job, error);
-      });
+      await handler.giveUp((trx) => repo.complete(trx, job.id, 'gave_up', now, error), job, error);
       logger.warn({ jobId: job.id, kind: job.kind, subjectId: job.subjectId, attempts: job.attempts }, 'outbox job given up');
       return;
     }

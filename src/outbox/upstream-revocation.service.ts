@@ -1,15 +1,14 @@
 import * as oauth from 'oauth4webapi';
-import type { AlertRepo } from '../alerts/alert.repo.ts';
+import type { AlertService } from '../alerts/alert.service.ts';
 import type { LedgerService } from '../ledger/ledger.service.ts';
 import { issuerClient, isTransient, retryAfterMs, type IssuerClient } from '../oauth/oauth.client.ts';
 import type { ProviderService } from '../providers/provider.service.ts';
 import type { Clock } from '../shared/clock.ts';
 import type { Secret } from '../shared/secret.ts';
 import type { Db, Storage } from '../storage/database.ts';
-import type { TokenStateChange } from '../tokens/token.service.ts';
-import type { Vault } from '../vault/vault.service.ts';
+import type { TokenService, TokenStateChange, TokenWork } from '../tokens/token.service.ts';
 import { createOutboxRepo } from './outbox.repo.ts';
-import type { DeliveryResult, OutboxHandler, OutboxJob } from './outbox.types.ts';
+import type { Completion, DeliveryResult, OutboxHandler, OutboxJob } from './outbox.types.ts';
 
 export const OUTBOX_ACTOR = 'system:outbox';
 
@@ -25,10 +24,10 @@ export interface UpstreamOutcome {
 
 export interface UpstreamRevocationDeps {
   storage: Storage;
-  vault: Vault;
+  tokens: TokenService;
   ledger: LedgerService;
   providers: ProviderService;
-  alerts: AlertRepo;
+  alerts: AlertService;
   clock: Clock;
   requestTimeoutMs: number;
 }
@@ -47,42 +46,23 @@ class RetryLater extends Error {
  * exactly when the revocation committed.
  */
 export function createUpstreamRevocation(deps: UpstreamRevocationDeps) {
-  const { storage, vault, ledger, alerts, clock } = deps;
+  const { storage, tokens, ledger, alerts, clock } = deps;
   const outbox = createOutboxRepo();
   const listeners: ((o: UpstreamOutcome) => void)[] = [];
 
-  // A bulk revocation revokes thousands of one provider's tokens in one transaction: look its
-  // revocation endpoint up once per transaction, not once per token.
-  const endpointsByTransaction = new WeakMap<Db, Map<string, string | null>>();
-  async function revocationEndpoint(trx: Db, providerId: string): Promise<string | null> {
-    let known = endpointsByTransaction.get(trx);
-    if (!known) endpointsByTransaction.set(trx, (known = new Map()));
-    if (!known.has(providerId)) {
-      const p = await trx.selectFrom('providers').select(['revocation_endpoint']).where('id', '=', providerId).executeTakeFirstOrThrow();
-      known.set(providerId, p.revocation_endpoint);
-    }
-    return known.get(providerId)!;
-  }
-
+  /** Inside the revoking transaction: the job exists exactly when the revocation committed. */
   async function enqueueOnRevoke(trx: Db, change: TokenStateChange): Promise<void> {
-    if (change.to !== 'revoked') return;
-    const upstream = (await revocationEndpoint(trx, change.providerId)) ? 'pending' : 'none';
-    await trx
-      .updateTable('tokens')
-      .set({ revocation_requested_at: change.requestedAt, revocation_effective_at: change.at, upstream_revocation: upstream })
-      .where('id', '=', change.tokenId)
-      .execute();
-    if (upstream === 'none') return;
+    if (change.upstreamRevocation !== 'pending') return;
     const payload: Payload = { providerId: change.providerId, requestedAt: change.requestedAt, locallyEffectiveAt: change.at };
     await outbox.enqueue(trx, { kind: 'upstream_revocation', subjectId: change.tokenId, tenantId: change.tenantId, payload }, clock.now());
   }
 
-  async function credentials(tokenId: string, tenantId: string, row: { access_token_enc: string; refresh_token_enc: string | null }) {
-    const key = await vault.loadDataKey(storage.db, tenantId, tokenId);
+  /** The refresh token first: at most issuers revoking it ends the whole grant. */
+  async function credentials(tokenId: string) {
+    const { access, refresh } = await tokens.revealCredentials(tokenId);
     const out: { hint: 'refresh_token' | 'access_token'; value: Secret }[] = [];
-    // The refresh token first: at most issuers revoking it ends the whole grant.
-    if (row.refresh_token_enc) out.push({ hint: 'refresh_token', value: vault.decrypt(key, 'refresh_token', row.refresh_token_enc) });
-    out.push({ hint: 'access_token', value: vault.decrypt(key, 'access_token', row.access_token_enc) });
+    if (refresh) out.push({ hint: 'refresh_token', value: refresh });
+    out.push({ hint: 'access_token', value: access });
     return out;
   }
 
@@ -126,41 +106,41 @@ export function createUpstreamRevocation(deps: UpstreamRevocationDeps) {
 
   async function deliver(job: OutboxJob): Promise<DeliveryResult> {
     const payload = job.payload as Payload;
-    const row = await storage.db.selectFrom('tokens').select(['access_token_enc', 'refresh_token_enc', 'tenant_id']).where('id', '=', job.subjectId).executeTakeFirstOrThrow();
     const providerRow = await deps.providers.findRow(storage.db, payload.providerId);
     const client = issuerClient(providerRow, await deps.providers.clientSecret(payload.providerId), deps.requestTimeoutMs);
     let status: 'verified' | 'unverifiable';
     try {
-      status = await revokeAndConfirm(client, await credentials(job.subjectId, row.tenant_id, row));
+      status = await revokeAndConfirm(client, await credentials(job.subjectId));
     } catch (err) {
       if (err instanceof RetryLater) return { kind: 'retry', error: err.message, ...(err.retryAfterMs !== undefined ? { retryAfterMs: err.retryAfterMs } : {}) };
       throw err;
     }
     return {
       kind: 'done',
-      record: async (trx) => {
-        const outcome = await recordOutcome(trx, job, status, null);
-        if (status === 'verified') {
-          const at = outcome.confirmedAt;
-          const r = await trx.updateTable('providers').set({ revocation_verified_at: at }).where('id', '=', payload.providerId).where('revocation_verified_at', 'is', null).executeTakeFirst();
-          if (Number(r.numUpdatedRows) === 1) {
-            await ledger.append(trx, { actor: OUTBOX_ACTOR, action: 'provider.revocation_verified', subjectId: payload.providerId, data: { byToken: job.subjectId } });
-          }
-        }
-      },
+      record: (complete) =>
+        finish(complete, async (work) => {
+          const outcome = await recordOutcome(work, job, status, null);
+          if (status === 'verified') await deps.providers.markRevocationVerified(work.trx, payload.providerId, outcome.confirmedAt, job.subjectId);
+          return outcome;
+        }),
     };
   }
 
-  async function recordOutcome(trx: Db, job: OutboxJob, status: UpstreamOutcome['status'], error: string | null): Promise<UpstreamOutcome> {
+  /**
+   * Finishes the job and records its outcome in one unit of work on the token; listeners hear of
+   * the outcome once it has committed, and only from the one delivery that finished the job.
+   */
+  async function finish(complete: Completion, record: (work: TokenWork) => Promise<UpstreamOutcome>): Promise<void> {
+    const outcome = await tokens.unitOfWork(async (work) => ((await complete(work.trx)) ? record(work) : null));
+    if (outcome) for (const l of listeners) l(outcome);
+  }
+
+  async function recordOutcome(work: TokenWork, job: OutboxJob, status: UpstreamOutcome['status'], error: string | null): Promise<UpstreamOutcome> {
     const payload = job.payload as Payload;
     const confirmedAt = clock.now().toISOString();
-    await trx
-      .updateTable('tokens')
-      .set({ upstream_revocation: status, upstream_confirmed_at: status === 'failed' ? null : confirmedAt })
-      .where('id', '=', job.subjectId)
-      .execute();
+    await tokens.recordUpstreamOutcome(work, job.subjectId, status, status === 'failed' ? null : confirmedAt);
     const outcome: UpstreamOutcome = { tokenId: job.subjectId, status, requestedAt: payload.requestedAt, locallyEffectiveAt: payload.locallyEffectiveAt, confirmedAt, attempts: job.attempts };
-    await ledger.append(trx, {
+    await ledger.append(work.trx, {
       actor: OUTBOX_ACTOR,
       action: 'token.upstream_revocation',
       tenantId: job.tenantId,
@@ -175,27 +155,28 @@ export function createUpstreamRevocation(deps: UpstreamRevocationDeps) {
         ...(error ? { error } : {}),
       },
     });
-    for (const l of listeners) l(outcome);
     return outcome;
   }
 
   const handler: OutboxHandler = {
     deliver,
-    async giveUp(trx, job, lastError) {
-      await recordOutcome(trx, job, 'failed', lastError);
-      await alerts.raise(
-        trx,
-        {
-          kind: 'upstream_revocation_failed',
-          severity: 'critical',
-          tenantId: job.tenantId,
-          subjectId: job.subjectId,
-          message: `Upstream revocation of ${job.subjectId} was given up after ${job.attempts} attempts (${lastError}). The token stays revoked in Custody; revoke it at the issuer by hand.`,
-          data: { attempts: job.attempts, lastError },
-        },
-        clock.now(),
-      );
-    },
+    giveUp: (complete, job, lastError) =>
+      finish(complete, async (work) => {
+        const outcome = await recordOutcome(work, job, 'failed', lastError);
+        await alerts.raise(
+          work.trx,
+          {
+            kind: 'upstream_revocation_failed',
+            severity: 'critical',
+            tenantId: job.tenantId,
+            subjectId: job.subjectId,
+            message: `Upstream revocation of ${job.subjectId} was given up after ${job.attempts} attempts (${lastError}). The token stays revoked in Custody; revoke it at the issuer by hand.`,
+            data: { attempts: job.attempts, lastError },
+          },
+          clock.now(),
+        );
+        return outcome;
+      }),
   };
 
   return {

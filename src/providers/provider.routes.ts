@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { principalOf } from '../http/auth.ts';
-import { errorResponses, IdOf, Nullable, NullableTimestamp, Text, Timestamp } from '../http/common.schemas.ts';
+import { errorResponses, IdOf, Nullable, NullableTimestamp, Text, Timestamp } from '../contract/schemas.ts';
 import type { ProviderService } from './provider.service.ts';
 
 const Url = Type.String({ minLength: 1, maxLength: 2000 });

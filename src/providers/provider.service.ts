@@ -8,7 +8,7 @@ import type { Db, Storage } from '../storage/database.ts';
 import type { ProvidersTable } from '../storage/schema.ts';
 import { GLOBAL_SCOPE, type Vault } from '../vault/vault.service.ts';
 import { checkProviderUrls } from './provider.rules.ts';
-import type { CreateProviderInput, DiscoverIssuer, DiscoveredProvider, ProviderRecord, ScopeRule } from './provider.types.ts';
+import type { CreateProviderInput, DiscoverIssuer, DiscoveredProvider, ProviderAccessView, ProviderRecord, ScopeRule } from './provider.types.ts';
 
 export function toProviderRecord(r: ProvidersTable): ProviderRecord {
   return {
@@ -23,7 +23,7 @@ export function toProviderRecord(r: ProvidersTable): ProviderRecord {
     hasClientSecret: r.client_secret_enc !== null,
     apiBaseUrls: JSON.parse(r.api_base_urls) as string[],
     scopeRules: JSON.parse(r.scope_rules) as ScopeRule[],
-    unmappedCalls: r.unmapped_calls === 'allow' ? 'allow' : 'deny',
+    unmappedCalls: r.unmapped_calls,
     development: r.development === 1,
     allowPrivateNetwork: r.allow_private_network === 1,
     revocation: { supported: r.revocation_endpoint !== null, verified: r.revocation_endpoint !== null && r.revocation_verified_at !== null, verifiedAt: r.revocation_verified_at },
@@ -136,6 +136,37 @@ export function createProviderService(deps: { storage: Storage; vault: Vault; le
     },
     async get(id: string): Promise<ProviderRecord> {
       return toProviderRecord(await findRow(storage.db, id));
+    },
+    /**
+     * The first confirmed upstream revocation (introspection says inactive) verifies the
+     * provider's revocation path; ledgered once. Runs in the transaction that records the outcome.
+     */
+    async markRevocationVerified(trx: Db, id: string, at: string, byToken: string): Promise<void> {
+      const r = await trx.updateTable('providers').set({ revocation_verified_at: at }).where('id', '=', id).where('revocation_verified_at', 'is', null).executeTakeFirst();
+      if (Number(r.numUpdatedRows) === 1) {
+        await ledger.append(trx, { actor: 'system:outbox', action: 'provider.revocation_verified', subjectId: id, data: { byToken } });
+      }
+    },
+    /** Refresh-token rotation is learned from what the issuer does, and shown on the provider. */
+    async noteRefreshRotation(trx: Db, id: string, rotated: boolean): Promise<void> {
+      await trx.updateTable('providers').set({ refresh_rotation: rotated ? 1 : 0 }).where('id', '=', id).execute();
+    },
+    /** What the gateway needs of a provider to forward a call; null when there is none. */
+    async accessView(id: string): Promise<ProviderAccessView | null> {
+      const r = await storage.db
+        .selectFrom('providers')
+        .select(['id', 'api_base_urls', 'scope_rules', 'unmapped_calls', 'allow_private_network', 'updated_at'])
+        .where('id', '=', id)
+        .executeTakeFirst();
+      if (!r) return null;
+      return {
+        id: r.id,
+        apiBaseUrls: JSON.parse(r.api_base_urls) as string[],
+        scopeRules: JSON.parse(r.scope_rules) as ScopeRule[],
+        unmappedCalls: r.unmapped_calls,
+        allowPrivateNetwork: r.allow_private_network === 1,
+        updatedAt: r.updated_at,
+      };
     },
     /** The provider's client secret, for the OAuth client only. */
     async clientSecret(id: string): Promise<Secret | null> {

@@ -44,6 +44,17 @@ export interface CreateProviderInput {
   allowPrivateNetwork?: boolean;
 }
 
+/** What the gateway needs of a provider to forward a call (no secrets). */
+export interface ProviderAccessView {
+  id: string;
+  apiBaseUrls: string[];
+  scopeRules: ScopeRule[];
+  unmappedCalls: 'allow' | 'deny';
+  allowPrivateNetwork: boolean;
+  /** Moves whenever the provider changes: caches compare it. */
+  updatedAt: string;
+}
+
 /** What RFC 8414 / OpenID discovery yields; implemented by the OAuth capability. */
 export interface DiscoveredProvider {
   issuer: string;

@@ -1,4 +1,11 @@
 import type { Generated } from 'kysely';
+// Type-only imports of each capability's value sets, so columns are typed as the unions they hold
+// (no `as` casts in repositories); the storage layer imports no capability code.
+import type { Role } from '../auth/roles.ts';
+import type { UsageOutcome } from '../gateway/gateway.types.ts';
+import type { OutboxKind, OutboxStatus } from '../outbox/outbox.types.ts';
+import type { TokenState } from '../tokens/token.lifecycle.ts';
+import type { UpstreamRevocationStatus } from '../tokens/token.types.ts';
 
 /**
  * The tables, as Kysely sees them. Timestamps are ISO 8601 UTC strings (they sort as text on both
@@ -44,7 +51,7 @@ export interface ProvidersTable {
   revocation_verified_at: string | null;
   development: number;
   allow_private_network: number;
-  unmapped_calls: string;
+  unmapped_calls: 'allow' | 'deny';
   created_at: string;
   updated_at: string;
   /** 002-oauth: discovered metadata (JSON), observed refresh-token rotation (null: not seen yet). */
@@ -68,7 +75,7 @@ export interface TokensTable {
   review_due_at: string | null;
   workloads: string;
   granted_scopes: string;
-  state: string;
+  state: TokenState;
   state_reason: string | null;
   state_actor: string | null;
   state_changed_at: string;
@@ -87,7 +94,7 @@ export interface TokensTable {
   /** 002-oauth: kill time and upstream outcome of a revocation; who started the consent. */
   revocation_requested_at?: string | null;
   revocation_effective_at?: string | null;
-  upstream_revocation?: string | null;
+  upstream_revocation?: UpstreamRevocationStatus | null;
   upstream_confirmed_at?: string | null;
   approval_started_by?: string | null;
 }
@@ -101,7 +108,7 @@ export interface TokenScopeUsageTable {
 export interface ApiKeysTable {
   id: string;
   name: string;
-  role: string;
+  role: Role;
   tenant_id: string | null;
   workload: string | null;
   secret_hash: string;
@@ -171,11 +178,11 @@ export interface OAuthFlowsTable {
 /** 002-oauth: side effects committed with the state change that causes them. */
 export interface OutboxJobsTable {
   id: string;
-  kind: string;
+  kind: OutboxKind;
   subject_id: string;
   tenant_id: string | null;
   payload: string;
-  status: string;
+  status: OutboxStatus;
   attempts: number;
   next_attempt_at: string;
   locked_until: string | null;
@@ -189,7 +196,7 @@ export interface OutboxJobsTable {
 export interface AlertsTable {
   id: string;
   kind: string;
-  severity: string;
+  severity: 'info' | 'warning' | 'critical';
   tenant_id: string | null;
   subject_id: string | null;
   message: string;
@@ -222,8 +229,7 @@ export interface GatewayCallShapesTable {
   scope: string | null;
   /** 1 when the call matched no scope rule of the provider. */
   unmapped: number;
-  /** forwarded | denied | failed */
-  outcome: string;
+  outcome: UsageOutcome;
   error_code: string | null;
 }
 

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { principalOf } from '../http/auth.ts';
-import { errorResponses, IdOf, Text, Timestamp } from '../http/common.schemas.ts';
+import { errorResponses, IdOf, Text, Timestamp } from '../contract/schemas.ts';
 import type { TenantService } from './tenant.service.ts';
 
 export const TenantSchema = Type.Object({ id: Type.String(), name: Type.String(), createdAt: Timestamp }, { $id: 'Tenant' });

@@ -34,9 +34,10 @@ describe('the practical test', () => {
   it('does not call a never-used token dormant while it is young', () => expect(codes({ lastUsedAt: null, issuedAt: '2026-11-20T00:00:00.000Z' })).toEqual([]));
   it('lists every failing condition at once', () =>
     expect(codes({ upstreamRevocation: 'none', approverSubject: null, purpose: null })).toEqual(['no_revocation_path', 'no_approver', 'no_purpose']));
-  it('does not count revoked or expired tokens as unmanaged privilege', () => {
-    expect(practicalTest({ ...managedToken, state: 'revoked', purpose: null }, NOW, policy).managed).toBe(true);
-    expect(practicalTest({ ...managedToken, state: 'expired', approverSubject: null }, NOW, policy).managed).toBe(true);
+  it('calls revoked and expired tokens neither managed nor unmanaged: they hold no privilege', () => {
+    expect(practicalTest({ ...managedToken, state: 'revoked', purpose: null }, NOW, policy)).toEqual({ managed: null, reasons: [] });
+    expect(practicalTest({ ...managedToken, state: 'expired', approverSubject: null }, NOW, policy)).toEqual({ managed: null, reasons: [] });
+    expect(practicalTest({ ...managedToken, state: 'revoked' }, NOW, policy).managed).toBeNull();
   });
   it('still tests suspended tokens', () => expect(practicalTest({ ...managedToken, state: 'suspended', purpose: null }, NOW, policy).managed).toBe(false));
 });

@@ -37,7 +37,8 @@ export interface ManagedReason {
 }
 
 export interface PracticalTestResult {
-  managed: boolean;
+  /** null for a revoked or expired token: it holds no privilege, so it is neither managed nor unmanaged. */
+  managed: boolean | null;
   reasons: ManagedReason[];
 }
 
@@ -50,9 +51,14 @@ export function dormancyCutoff(now: Date, policy: PracticalTestPolicy): string {
 /** Expired and revoked tokens hold no standing privilege: the test applies to live ones only. */
 export const LIVE_STATES = ['active', 'suspended'] as const;
 
+/** Whether a token in this state holds privilege at all (revoked and expired ones do not). */
+export function holdsPrivilege(state: string): boolean {
+  return (LIVE_STATES as readonly string[]).includes(state);
+}
+
 export function practicalTest(t: PracticalTestInput, now: Date, policy: PracticalTestPolicy): PracticalTestResult {
   const reasons: ManagedReason[] = [];
-  if (!(LIVE_STATES as readonly string[]).includes(t.state)) return { managed: true, reasons };
+  if (!holdsPrivilege(t.state)) return { managed: null, reasons };
   if (t.upstreamRevocation === 'none') {
     reasons.push({ code: 'no_revocation_path', condition: 'revocable', message: 'The provider has no known upstream revocation path; the token can only be blocked in the gateway.' });
   } else if (!t.revocationVerified) {

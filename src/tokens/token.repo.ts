@@ -2,7 +2,7 @@ import { sql, type ExpressionBuilder, type Expression, type SqlBool } from 'kyse
 import type { Db } from '../storage/database.ts';
 import type { Database, TokensTable } from '../storage/schema.ts';
 import { dormancyCutoff, LIVE_STATES, type PracticalTestPolicy } from './token.practical-test.ts';
-import { TOKEN_STATES } from './token.lifecycle.ts';
+import { TOKEN_STATES, type TokenState } from './token.lifecycle.ts';
 import type { TokenFilter } from './token.types.ts';
 
 export type TokenRow = TokensTable & {
@@ -58,6 +58,20 @@ export function createTokenRepo() {
       return base(db).where('t.id', '=', id).executeTakeFirst();
     },
 
+    /** The columns a gateway decision reads (no join, no credentials). */
+    findAccessColumns(db: Db, id: string) {
+      return db
+        .selectFrom('tokens')
+        .select(['id', 'tenant_id', 'provider_id', 'state', 'workloads', 'granted_scopes', 'access_expires_at', 'updated_at'])
+        .where('id', '=', id)
+        .executeTakeFirst();
+    },
+
+    /** The encrypted credentials and the tenant their data key is bound to. */
+    findCredentialColumns(db: Db, id: string) {
+      return db.selectFrom('tokens').select(['tenant_id', 'access_token_enc', 'refresh_token_enc']).where('id', '=', id).executeTakeFirst();
+    },
+
     async list(db: Db, f: TokenFilter, now: Date, policy: PracticalTestPolicy): Promise<TokenRow[]> {
       let q = base(db);
       if (f.tenantId) q = q.where('t.tenant_id', '=', f.tenantId);
@@ -72,7 +86,10 @@ export function createTokenRepo() {
       }
       if (f.managed !== undefined) {
         const managed = f.managed;
-        q = q.where((eb) => (managed ? eb.not(unmanagedPredicate(eb as Eb, now, policy)) : unmanagedPredicate(eb as Eb, now, policy)));
+        // Revoked and expired tokens are neither: they hold no privilege (DESIGN §9).
+        q = q.where((eb) =>
+          managed ? eb.and([eb('t.state', 'not in', TERMINAL_STATES), eb.not(unmanagedPredicate(eb as Eb, now, policy))]) : unmanagedPredicate(eb as Eb, now, policy),
+        );
       }
       if (f.q) {
         const like = `%${escapeLike(f.q.toLowerCase())}%`;
@@ -87,11 +104,47 @@ export function createTokenRepo() {
       return q.orderBy('t.id', 'asc').limit(f.limit).execute();
     },
 
-    async update(db: Db, id: string, changes: Partial<TokensTable>, expectState?: string): Promise<boolean> {
+    /**
+     * Updates one row; with `expect`, only while the row still has those values (a compare-and-set
+     * on state and, for a refresh, on the refresh-token fingerprint). True when the row changed.
+     */
+    async update(db: Db, id: string, changes: Partial<TokensTable>, expect: { state?: TokenState; refreshFp?: string | null } = {}): Promise<boolean> {
       let q = db.updateTable('tokens').set(changes).where('id', '=', id);
-      if (expectState) q = q.where('state', '=', expectState);
+      if (expect.state) q = q.where('state', '=', expect.state);
+      if (expect.refreshFp !== undefined) q = expect.refreshFp === null ? q.where('refresh_fp', 'is', null) : q.where('refresh_fp', '=', expect.refreshFp);
       const result = await q.executeTakeFirst();
       return Number(result.numUpdatedRows) === 1;
+    },
+
+    async usageFor(db: Db, ids: string[]): Promise<Map<string, Map<string, string>>> {
+      const out = new Map<string, Map<string, string>>();
+      if (ids.length === 0) return out;
+      const rows = await db.selectFrom('token_scope_usage').select(['token_id', 'scope', 'last_used_at']).where('token_id', 'in', ids).execute();
+      for (const r of rows) {
+        let m = out.get(r.token_id);
+        if (!m) out.set(r.token_id, (m = new Map()));
+        m.set(r.scope, r.last_used_at);
+      }
+      return out;
+    },
+
+    /** The newest record of a tenant, provider and subject in one of `states` (what a consent continues or succeeds). */
+    async findForSubject(db: Db, tenantId: string, providerId: string, subject: string, states: readonly TokenState[]): Promise<{ id: string; state: TokenState } | undefined> {
+      return db
+        .selectFrom('tokens')
+        .select(['id', 'state'])
+        .where('tenant_id', '=', tenantId)
+        .where('provider_id', '=', providerId)
+        .where('subject', '=', subject)
+        .where('state', 'in', [...states])
+        .orderBy('id', 'desc')
+        .limit(1)
+        .executeTakeFirst();
+    },
+
+    async countByState(db: Db): Promise<{ state: TokenState; count: number }[]> {
+      const rows = await db.selectFrom('tokens').select(['state', (eb) => eb.fn.countAll<number>().as('n')]).groupBy('state').execute();
+      return rows.map((r) => ({ state: r.state, count: Number(r.n) }));
     },
 
     async scopeUsage(db: Db, tokenId: string): Promise<Map<string, string>> {
@@ -106,7 +159,7 @@ export function createTokenRepo() {
     },
 
     /** Live tokens whose credential can no longer be refreshed or used: candidates for `expire`. */
-    async findExpiring(db: Db, now: Date, limit: number): Promise<{ id: string; state: string }[]> {
+    async findExpiring(db: Db, now: Date, limit: number): Promise<{ id: string; state: TokenState }[]> {
       const nowIso = now.toISOString();
       return db
         .selectFrom('tokens')

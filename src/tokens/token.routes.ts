@@ -1,5 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { errorResponses, ReasonBody } from '../http/common.schemas.ts';
+import { errorResponses, ReasonBody } from '../contract/schemas.ts';
 import { principalOf } from '../http/auth.ts';
 import type { Transition } from './token.lifecycle.ts';
 import { BulkRevokeBody, BulkRevokeResult, PatchTokenBody, RegisterTokenBody, TokenPage, TokenParams, TokenQuery, TokenSchema } from './token.schemas.ts';

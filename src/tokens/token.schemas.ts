@@ -1,5 +1,5 @@
 import { Type, type Static } from 'typebox';
-import { BoolParam, IdOf, LimitParam, Nullable, NullableTimestamp, Text, Timestamp } from '../http/common.schemas.ts';
+import { BoolParam, IdOf, LimitParam, Nullable, NullableTimestamp, Text, Timestamp } from '../contract/schemas.ts';
 import { TOKEN_STATES } from './token.lifecycle.ts';
 
 const Scope = Type.String({ minLength: 1, maxLength: 200, pattern: '^\\S+$' });
@@ -133,7 +133,7 @@ export const TokenSchema = Type.Object(
         { description: 'Kill time: requested → locally effective → upstream confirmed (null until revoked)' },
       ),
     ),
-    managed: Type.Boolean({ description: 'The practical test of DESIGN §4: revocable, approved and justified' }),
+    managed: Nullable(Type.Boolean({ description: 'The practical test of DESIGN §4: revocable, approved and justified; null for a revoked or expired token, which holds no privilege' })),
     managedReasons: Type.Array(ManagedReasonSchema),
     predecessorId: Nullable(Type.String()),
     createdAt: Timestamp,

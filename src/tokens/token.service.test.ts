@@ -73,8 +73,11 @@ for (const kind of DATABASES) {
       const all: TokenRecord[] = (await h.custody.tokens.list(h.admin, { tenantId: tenantA, limit: 1000 })).items;
       const unmanaged = (await h.custody.tokens.list(h.admin, { tenantId: tenantA, managed: false, limit: 1000 })).items;
       const managed = (await h.custody.tokens.list(h.admin, { tenantId: tenantA, managed: true, limit: 1000 })).items;
-      expect(unmanaged.map((t) => t.id).sort()).toEqual(all.filter((t) => !t.managed).map((t) => t.id).sort());
-      expect(managed.map((t) => t.id).sort()).toEqual(all.filter((t) => t.managed).map((t) => t.id).sort());
+      expect(unmanaged.map((t) => t.id).sort()).toEqual(all.filter((t) => t.managed === false).map((t) => t.id).sort());
+      expect(managed.map((t) => t.id).sort()).toEqual(all.filter((t) => t.managed === true).map((t) => t.id).sort());
+      // A revoked token holds no privilege: in neither list, and shown as neither.
+      expect(all.find((t) => t.id === revoked.id)).toMatchObject({ state: 'revoked', managed: null, managedReasons: [] });
+      expect([...managed, ...unmanaged].map((t) => t.id)).not.toContain(revoked.id);
       expect(unmanaged.length).toBe(6);
       expect(unmanaged.find((t) => t.providerId === plainProvider)?.managedReasons.map((r) => r.code)).toEqual(['no_revocation_path']);
     });

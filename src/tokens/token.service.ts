@@ -5,35 +5,18 @@ import type { ProviderService } from '../providers/provider.service.ts';
 import type { TenantService } from '../tenants/tenant.service.ts';
 import type { Clock } from '../shared/clock.ts';
 import { CustodyError } from '../shared/errors.ts';
-import { newId } from '../shared/ids.ts';
 import type { Db, Storage } from '../storage/database.ts';
 import type { TokensTable } from '../storage/schema.ts';
 import type { Vault } from '../vault/vault.service.ts';
-import { applyTransition, statesAllowing, type TokenState, type Transition } from './token.lifecycle.ts';
-import { practicalTest, type PracticalTestPolicy } from './token.practical-test.ts';
+import { statesAllowing, type Transition } from './token.lifecycle.ts';
+import { createTokenOperations } from './token.operations.ts';
+import type { PracticalTestPolicy } from './token.practical-test.ts';
+import { toTokenRecord } from './token.record.ts';
 import { createTokenRepo, type TokenRow } from './token.repo.ts';
-import type { PatchTokenInput, RegisterTokenInput, TokenFilter, TokenRecord, UpstreamRevocationStatus } from './token.types.ts';
+import type { PatchTokenInput, RegisterTokenInput, TokenFilter, TokenRecord } from './token.types.ts';
+import { runTokenWork, type ChangeHook, type TokenChangeListeners, type TokenStateChange, type TokenWork, type TransitionHook } from './token.unit-of-work.ts';
 
-/** A committed change of state, for listeners outside the transaction (gateway caches, metrics). */
-export interface TokenStateChange {
-  tokenId: string;
-  tenantId: string;
-  providerId: string;
-  transition: Transition;
-  from: TokenState;
-  to: TokenState;
-  actor: string;
-  reason: string;
-  /** When the change was asked for (a bulk revocation asks once for many) and when it took effect. */
-  requestedAt: string;
-  at: string;
-}
-
-/**
- * Work that must commit with a state change (e.g. the upstream-revocation outbox job) registers
- * here; it runs inside the transaction that changes the state.
- */
-export type TransitionHook = (trx: Db, change: TokenStateChange) => Promise<void>;
+export type { TokenStateChange, TokenWork, TransitionHook } from './token.unit-of-work.ts';
 
 export interface TokenServiceDeps {
   storage: Storage;
@@ -47,78 +30,21 @@ export interface TokenServiceDeps {
 
 const BULK_BATCH = 500;
 
-function iso(value: string | undefined): string | null {
-  return value === undefined ? null : new Date(value).toISOString();
-}
-
+/**
+ * The token record's one owner: only this folder reads and writes the `tokens` and
+ * `token_scope_usage` tables. Principals' operations are here; other capabilities use the named
+ * operations of token.operations.ts, inside a unit of work (token.unit-of-work.ts) that ledgers
+ * each write and tells the gateway after the commit.
+ */
 export function createTokenService(deps: TokenServiceDeps) {
   const { storage, vault, ledger, clock, policy } = deps;
   const repo = createTokenRepo();
-  const transitionHooks: TransitionHook[] = [];
-  const committedListeners: ((change: TokenStateChange) => void)[] = [];
-  // Changes that are not transitions (workloads, credentials after a refresh) but that whoever
-  // caches a token (the gateway) must still hear of, in the transaction and after the commit.
-  const updateHooks: ((trx: Db, tokenId: string) => Promise<void>)[] = [];
-  const committedUpdateListeners: ((tokenId: string) => void)[] = [];
+  const listeners: TokenChangeListeners = { transitionHooks: [], changeHooks: [], committedTransitions: [], committedChanges: [] };
+  const workDeps = { repo, ledger, clock, listeners };
 
-  function toRecord(r: TokenRow, usage: Map<string, string>, now: Date): TokenRecord {
-    const grantedScopes = JSON.parse(r.granted_scopes) as string[];
-    const upstream = r.p_revocation_endpoint ? 'rfc7009' : 'none';
-    const verified = upstream === 'rfc7009' && r.p_revocation_verified_at !== null;
-    const test = practicalTest(
-      {
-        state: r.state,
-        upstreamRevocation: upstream,
-        revocationVerified: verified,
-        approverSubject: r.approver_subject,
-        approverActive: r.approver_active === 1,
-        purpose: r.purpose,
-        reviewDueAt: r.review_due_at,
-        lastUsedAt: r.last_used_at,
-        issuedAt: r.issued_at,
-      },
-      now,
-      policy,
-    );
-    return {
-      id: r.id,
-      tenantId: r.tenant_id,
-      providerId: r.provider_id,
-      subject: r.subject,
-      owner: r.owner,
-      approver: r.approver_subject
-        ? { subject: r.approver_subject, email: r.approver_email, issuer: r.approver_issuer, approvedAt: r.approved_at, active: r.approver_active === 1, startedBy: r.approval_started_by ?? null }
-        : null,
-      purpose: r.purpose,
-      reviewDueAt: r.review_due_at,
-      workloads: JSON.parse(r.workloads) as string[],
-      grantedScopes,
-      scopeUsage: grantedScopes.map((scope) => ({ scope, lastUsedAt: usage.get(scope) ?? null })),
-      state: r.state as TokenState,
-      stateReason: r.state_reason,
-      stateActor: r.state_actor,
-      stateChangedAt: r.state_changed_at,
-      issuedAt: r.issued_at,
-      accessExpiresAt: r.access_expires_at,
-      refreshExpiresAt: r.refresh_expires_at,
-      lastUsedAt: r.last_used_at,
-      lastUsedBy: r.last_used_by,
-      hasRefreshToken: r.refresh_token_enc !== null,
-      revocationPath: { local: 'gateway', upstream, verified },
-      revocation: r.revocation_requested_at
-        ? {
-            requestedAt: r.revocation_requested_at,
-            locallyEffectiveAt: r.revocation_effective_at ?? null,
-            upstream: (r.upstream_revocation ?? 'pending') as UpstreamRevocationStatus,
-            upstreamConfirmedAt: r.upstream_confirmed_at ?? null,
-          }
-        : null,
-      managed: test.managed,
-      managedReasons: test.reasons,
-      predecessorId: r.predecessor_id,
-      createdAt: r.created_at,
-      updatedAt: r.updated_at,
-    };
+  /** Runs `fn` as one unit of work (one transaction); listeners hear of its changes once it commits. */
+  function unitOfWork<T>(fn: (work: TokenWork) => Promise<T>): Promise<T> {
+    return runTokenWork(storage, workDeps, fn);
   }
 
   /** Another tenant's token answers exactly like a missing one. */
@@ -129,126 +55,41 @@ export function createTokenService(deps: TokenServiceDeps) {
   }
 
   async function recordOf(db: Db, row: TokenRow): Promise<TokenRecord> {
-    return toRecord(row, await repo.scopeUsage(db, row.id), clock.now());
+    return toTokenRecord(row, await repo.scopeUsage(db, row.id), clock.now(), policy);
   }
 
-  function notify(changes: TokenStateChange[]) {
-    for (const change of changes) for (const listener of committedListeners) listener(change);
-  }
+  const get = async (principal: Principal, id: string): Promise<TokenRecord> => recordOf(storage.db, await findVisibleRow(storage.db, principal, id));
 
-  /** Applies one transition inside `trx`; returns the change, or throws illegal_transition. */
-  async function transitionRow(trx: Db, row: TokenRow, transition: Transition, actor: string, reason: string, extra: Partial<TokensTable> = {}, requestedAt?: string) {
-    const from = row.state as TokenState;
-    const result = applyTransition(from, transition);
-    if (!result.ok) throw new CustodyError('illegal_transition', `Token ${row.id}: ${result.reason}.`);
-    const now = clock.now().toISOString();
-    const updated = await repo.update(
-      trx,
-      row.id,
-      { state: result.to, state_reason: reason, state_actor: actor, state_changed_at: now, updated_at: now, ...extra },
-      from,
-    );
-    // Someone else changed the state between our read and write: report what is true now.
-    if (!updated) throw new CustodyError('illegal_transition', `Token ${row.id} changed state concurrently; read it again and retry.`);
-    const change: TokenStateChange = { tokenId: row.id, tenantId: row.tenant_id, providerId: row.provider_id, transition, from, to: result.to, actor, reason, requestedAt: requestedAt ?? now, at: now };
-    await ledger.append(trx, { actor, action: `token.${pastTense(transition)}`, tenantId: row.tenant_id, subjectId: row.id, data: { from, to: result.to, reason } });
-    for (const hook of transitionHooks) await hook(trx, change);
-    return change;
-  }
+  const operations = createTokenOperations({ storage, vault, ledger, clock, repo });
 
   return {
-    /** For capabilities that must act in the same transaction as a state change. */
+    /** For capabilities that must act in the same transaction as a state change (the outbox). */
     onTransition(hook: TransitionHook) {
-      transitionHooks.push(hook);
+      listeners.transitionHooks.push(hook);
     },
-    /** For listeners that react once a state change has committed. */
+    /** For capabilities that must act in the same transaction as any change of a token (cross-instance cache notifications). */
+    onChange(hook: ChangeHook) {
+      listeners.changeHooks.push(hook);
+    },
+    /** For listeners that react once a state change has committed (metrics, the outbox's wake-up). */
     onCommittedChange(listener: (change: TokenStateChange) => void) {
-      committedListeners.push(listener);
+      listeners.committedTransitions.push(listener);
     },
-    /** For caches of token records: a non-lifecycle change, inside its transaction. */
-    onUpdate(hook: (trx: Db, tokenId: string) => Promise<void>) {
-      updateHooks.push(hook);
+    /** For caches of token records: the token changed (state, credentials, workloads, …) and it has committed. */
+    onCommittedChanged(listener: (tokenId: string) => void) {
+      listeners.committedChanges.push(listener);
     },
-    /** For caches of token records: a non-lifecycle change has committed. */
-    onCommittedUpdate(listener: (tokenId: string) => void) {
-      committedUpdateListeners.push(listener);
-    },
-    /** Announces a non-lifecycle change made by another capability (e.g. refreshed credentials). */
-    async recordUpdated(trx: Db, tokenId: string) {
-      for (const hook of updateHooks) await hook(trx, tokenId);
-    },
-    notifyUpdated(tokenId: string) {
-      for (const listener of committedUpdateListeners) listener(tokenId);
-    },
-    findVisibleRow,
-    toRecord,
-    transitionRow,
-    notify,
+    unitOfWork,
+    ...operations,
 
     async register(principal: Principal, input: RegisterTokenInput): Promise<TokenRecord> {
       await deps.tenants.findVisible(storage.db, principal, input.tenantId);
       await deps.providers.findRow(storage.db, input.providerId);
-      const at = clock.now();
-      const now = at.toISOString();
-      const id = newId('token', at.getTime());
-      const scopes = [...new Set(input.scopes)];
-      await storage.db.transaction().execute(async (trx) => {
-        const key = await vault.createDataKey(trx, input.tenantId, id, at);
-        const row: TokensTable = {
-          id,
-          tenant_id: input.tenantId,
-          provider_id: input.providerId,
-          subject: input.subject ?? null,
-          owner: input.owner,
-          approver_subject: input.approver?.subject ?? null,
-          approver_email: input.approver?.email ?? null,
-          approver_issuer: input.approver?.issuer ?? null,
-          approved_at: iso(input.approver?.approvedAt),
-          approver_active: 1,
-          purpose: input.purpose ?? null,
-          review_due_at: iso(input.reviewDueAt),
-          workloads: JSON.stringify([...new Set(input.workloads ?? [])]),
-          granted_scopes: JSON.stringify(scopes),
-          state: 'active',
-          state_reason: 'registered',
-          state_actor: principal.actor,
-          state_changed_at: now,
-          issued_at: iso(input.issuedAt) ?? now,
-          access_expires_at: iso(input.accessExpiresAt),
-          refresh_expires_at: iso(input.refreshExpiresAt),
-          last_used_at: null,
-          last_used_by: null,
-          access_token_enc: vault.encrypt(key, 'access_token', input.accessToken),
-          refresh_token_enc: input.refreshToken ? vault.encrypt(key, 'refresh_token', input.refreshToken) : null,
-          access_fp: vault.fingerprint(input.accessToken),
-          refresh_fp: input.refreshToken ? vault.fingerprint(input.refreshToken) : null,
-          predecessor_id: input.predecessorId ?? null,
-          created_at: now,
-          updated_at: now,
-        };
-        await repo.insert(trx, row);
-        await ledger.append(trx, {
-          actor: principal.actor,
-          action: 'token.registered',
-          tenantId: input.tenantId,
-          subjectId: id,
-          data: {
-            providerId: input.providerId,
-            owner: row.owner,
-            approver: input.approver ? { subject: input.approver.subject, email: input.approver.email ?? null, issuer: input.approver.issuer ?? null } : null,
-            purpose: row.purpose,
-            workloads: JSON.parse(row.workloads),
-            scopes,
-            hasRefreshToken: row.refresh_token_enc !== null,
-          },
-        });
-      });
-      return recordOf(storage.db, await findVisibleRow(storage.db, principal, id));
+      const id = await unitOfWork((work) => operations.insert(work, principal.actor, input));
+      return get(principal, id);
     },
 
-    async get(principal: Principal, id: string): Promise<TokenRecord> {
-      return recordOf(storage.db, await findVisibleRow(storage.db, principal, id));
-    },
+    get,
 
     async list(principal: Principal, filter: TokenFilter): Promise<{ items: TokenRecord[]; nextCursor: string | null }> {
       if (principal.tenantId !== null) {
@@ -258,16 +99,16 @@ export function createTokenService(deps: TokenServiceDeps) {
       const now = clock.now();
       const rows = await repo.list(storage.db, { ...filter, limit: filter.limit + 1 }, now, policy);
       const page = rows.slice(0, filter.limit);
-      const usage = await usageFor(storage.db, page.map((r) => r.id));
+      const usage = await repo.usageFor(storage.db, page.map((r) => r.id));
       return {
-        items: page.map((r) => toRecord(r, usage.get(r.id) ?? new Map(), now)),
+        items: page.map((r) => toTokenRecord(r, usage.get(r.id) ?? new Map(), now, policy)),
         nextCursor: rows.length > filter.limit ? encodeCursor(page[page.length - 1]!.id) : null,
       };
     },
 
     async patch(principal: Principal, id: string, input: PatchTokenInput): Promise<TokenRecord> {
-      const changed = await storage.db.transaction().execute(async (trx) => {
-        const row = await findVisibleRow(trx, principal, id);
+      await unitOfWork(async (work) => {
+        const row = await findVisibleRow(work.trx, principal, id);
         const changes: Partial<TokensTable> = {};
         const entries: NewLedgerEntry[] = [];
         const base = { actor: principal.actor, tenantId: row.tenant_id, subjectId: id };
@@ -296,25 +137,15 @@ export function createTokenService(deps: TokenServiceDeps) {
             entries.push({ ...base, action: 'token.workloads_changed', data: { added, removed } });
           }
         }
-        if (entries.length === 0) return false;
-        changes.updated_at = clock.now().toISOString();
-        await repo.update(trx, id, changes);
-        await ledger.appendMany(trx, entries);
-        for (const hook of updateHooks) await hook(trx, id);
-        return true;
+        if (entries.length > 0) await work.write(id, changes, entries);
       });
-      if (changed) for (const listener of committedUpdateListeners) listener(id);
-      return recordOf(storage.db, await findVisibleRow(storage.db, principal, id));
+      return get(principal, id);
     },
 
     async transition(principal: Principal, id: string, transition: Transition, reason: string): Promise<TokenRecord> {
       const requestedAt = clock.now().toISOString();
-      const change = await storage.db.transaction().execute(async (trx) => {
-        const row = await findVisibleRow(trx, principal, id);
-        return transitionRow(trx, row, transition, principal.actor, reason, {}, requestedAt);
-      });
-      notify([change]);
-      return recordOf(storage.db, await findVisibleRow(storage.db, principal, id));
+      await unitOfWork(async (work) => work.transition(await findVisibleRow(work.trx, principal, id), transition, principal.actor, reason, { requestedAt }));
+      return get(principal, id);
     },
 
     /**
@@ -337,25 +168,20 @@ export function createTokenService(deps: TokenServiceDeps) {
       let revoked = 0;
       let afterId: string | undefined;
       for (;;) {
-        const changes = await storage.db.transaction().execute(async (trx) => {
-          const rows = await repo.list(
-            trx,
-            { tenantId, providerId: input.providerId, ids: input.ids, afterId, limit: BULK_BATCH },
-            clock.now(),
-            policy,
-          );
+        const changes = await unitOfWork(async (work) => {
+          const rows = await repo.list(work.trx, { tenantId, providerId: input.providerId, ids: input.ids, afterId, limit: BULK_BATCH }, clock.now(), policy);
           if (rows.length === 0) return null;
           afterId = rows[rows.length - 1]!.id;
-          const out: TokenStateChange[] = [];
+          let n = 0;
           for (const row of rows) {
-            if (!live.includes(row.state as TokenState)) continue;
-            out.push(await transitionRow(trx, row, 'revoke', principal.actor, input.reason, {}, requestedAt));
+            if (!live.includes(row.state)) continue;
+            await work.transition(row, 'revoke', principal.actor, input.reason, { requestedAt });
+            n++;
           }
-          return out;
+          return n;
         });
         if (changes === null) break;
-        notify(changes);
-        revoked += changes.length;
+        revoked += changes;
         onProgress?.(revoked);
       }
       return { revoked };
@@ -367,17 +193,16 @@ export function createTokenService(deps: TokenServiceDeps) {
       for (;;) {
         const candidates = await repo.findExpiring(storage.db, clock.now(), BULK_BATCH);
         if (candidates.length === 0) return expired;
-        const changes = await storage.db.transaction().execute(async (trx) => {
-          const out: TokenStateChange[] = [];
+        expired += await unitOfWork(async (work) => {
+          let n = 0;
           for (const c of candidates) {
-            const row = await repo.findById(trx, c.id);
+            const row = await repo.findById(work.trx, c.id);
             if (!row || row.state !== c.state) continue;
-            out.push(await transitionRow(trx, row, 'expire', 'system:expiry-sweep', 'credentials expired'));
+            await work.transition(row, 'expire', 'system:expiry-sweep', 'credentials expired');
+            n++;
           }
-          return out;
+          return n;
         });
-        notify(changes);
-        expired += changes.length;
         if (candidates.length < BULK_BATCH) return expired;
       }
     },
@@ -389,22 +214,6 @@ export function createTokenService(deps: TokenServiceDeps) {
       return recordOf(storage.db, row);
     },
   };
-
-  async function usageFor(db: Db, ids: string[]): Promise<Map<string, Map<string, string>>> {
-    const out = new Map<string, Map<string, string>>();
-    if (ids.length === 0) return out;
-    const rows = await db.selectFrom('token_scope_usage').select(['token_id', 'scope', 'last_used_at']).where('token_id', 'in', ids).execute();
-    for (const r of rows) {
-      let m = out.get(r.token_id);
-      if (!m) out.set(r.token_id, (m = new Map()));
-      m.set(r.scope, r.last_used_at);
-    }
-    return out;
-  }
-}
-
-function pastTense(t: Transition): string {
-  return { suspend: 'suspended', resume: 'resumed', reauthorise: 'reauthorised', expire: 'expired', revoke: 'revoked' }[t];
 }
 
 export function encodeCursor(id: string): string {

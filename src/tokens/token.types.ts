@@ -54,7 +54,8 @@ export interface TokenRecord {
   revocationPath: RevocationPath;
   /** Kill time of a revocation (null until revoked): requested → locally effective → upstream confirmed. */
   revocation: RevocationTimes | null;
-  managed: boolean;
+  /** null for revoked and expired tokens: they hold no privilege. */
+  managed: boolean | null;
   managedReasons: ManagedReason[];
   predecessorId: string | null;
   createdAt: string;

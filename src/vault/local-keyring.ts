@@ -88,7 +88,10 @@ export function openLocalKeyring(source: KeyringSource, now: Date = new Date()):
   let createdFile: string | undefined;
   if (source.kind === 'file' && !fs.existsSync(source.file)) {
     if (!source.createIfMissing) {
-      throw new KmsError(`no keyring: set CUSTODY_KEYRING or CUSTODY_KEYRING_FILE (${source.file} does not exist, and production never generates one)`);
+      throw new KmsError(
+        `no keyring: ${source.file} does not exist. Set CUSTODY_KEYRING_FILE to the key file this database's credentials are encrypted under ` +
+          `(or CUSTODY_KEYRING to its keys). Custody generates a key file only when \`custody serve\` starts a new development database, never in production.`,
+      );
     }
     writeKeyFile(source.file, { keys: [{ version: 1, key: generateKeyMaterial(), createdAt: now.toISOString() }] });
     createdFile = source.file;

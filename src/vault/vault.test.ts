@@ -193,7 +193,7 @@ describe('vault: the local key file', () => {
     const lines: string[] = [];
     const logger = createLogger('info', new Writable({ write: (chunk, _e, cb) => (lines.push(String(chunk)), cb()) }));
     const warn = vi.spyOn(console, 'warn').mockImplementation(() => {});
-    const custody = await createCustody(config, { logger, migrate: true });
+    const custody = await createCustody(config, { logger, migrate: true, generateKeyring: true });
     await custody.close();
     const file = path.join(dir, 'keyring.json');
     expect(fs.statSync(file).mode & 0o777).toBe(0o600);
@@ -209,6 +209,21 @@ describe('vault: the local key file', () => {
     expect(config.keyring).toMatchObject({ kind: 'file', createIfMissing: false });
     expect(() => openLocalKeyring(config.keyring)).toThrow(KmsError);
     expect(() => openLocalKeyring(config.keyring)).toThrow(/CUSTODY_KEYRING/);
+    expect(fs.existsSync(path.join(dir, 'keyring.json'))).toBe(false);
+  });
+
+  it('refuses to start in production without a keyring before it creates or migrates a database', async () => {
+    const dir = tempDir();
+    const dbFile = path.join(dir, 'custody.db');
+    const config = loadConfig({ CUSTODY_ENV: 'production', CUSTODY_DATABASE_URL: dbFile }, dir);
+    await expect(createCustody(config, { logger: createLogger('silent'), migrate: true, generateKeyring: true })).rejects.toThrow(/CUSTODY_KEYRING/);
+    expect(fs.existsSync(dbFile)).toBe(false);
+  });
+
+  it('generates no key file for a command that only reads an existing database, and names the keyring it needs', async () => {
+    const dir = tempDir();
+    const config = loadConfig({ CUSTODY_DATABASE_URL: path.join(dir, 'copy.db') }, dir);
+    await expect(createCustody(config, { logger: createLogger('silent') })).rejects.toThrow(/CUSTODY_KEYRING_FILE|CUSTODY_KEYRING/);
     expect(fs.existsSync(path.join(dir, 'keyring.json'))).toBe(false);
   });
 

@@ -4,7 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import { createCustody, type Custody, type CustodyOptions } from '../../src/app/custody.ts';
 import { systemPrincipal, type Principal, type Role } from '../../src/auth/roles.ts';
 import { loadConfig, type Config } from '../../src/config/config.ts';
-import { buildServer } from '../../src/http/server.ts';
+import { buildServer } from '../../src/app/server.ts';
 import type { Clock } from '../../src/shared/clock.ts';
 import { createLogger } from '../../src/shared/logger.ts';
 import { createTestDatabase, type DatabaseKind, type TestDatabase } from './databases.ts';

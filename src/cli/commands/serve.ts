@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { createCustody } from '../../app/custody.ts';
 import { systemPrincipal } from '../../auth/roles.ts';
 import { describeDatabase } from '../../config/config.ts';
-import { buildServer } from '../../http/server.ts';
+import { buildServer } from '../../app/server.ts';
 import { createLogger } from '../../shared/logger.ts';
 import { configFrom } from '../context.ts';
 

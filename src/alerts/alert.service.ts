@@ -26,7 +26,7 @@ export interface AlertRecord {
  * entry), so an alert is never lost and never raised for a change that did not commit. Detection
  * (another issue) will add its own kinds and the API to read and acknowledge them.
  */
-export function createAlertRepo() {
+export function createAlertService() {
   return {
     async raise(trx: Db, alert: NewAlert, at: Date): Promise<string> {
       const id = newId('alert', at.getTime());
@@ -62,4 +62,4 @@ export function createAlertRepo() {
   };
 }
 
-export type AlertRepo = ReturnType<typeof createAlertRepo>;
+export type AlertService = ReturnType<typeof createAlertService>;

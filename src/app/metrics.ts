@@ -1,8 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
-import type { Custody } from '../app/custody.ts';
+import type { Custody } from './custody.ts';
 import { registerRevocationMetrics } from '../outbox/outbox.metrics.ts';
-import { createRequestMetrics } from './request-metrics.ts';
+import { createRequestMetrics } from '../http/request-metrics.ts';
 
 export interface HttpMetrics {
   registry: Registry;
@@ -24,9 +24,9 @@ export function createMetrics(custody: Custody): HttpMetrics {
     labelNames: ['state'],
     registers: [registry],
     async collect() {
-      const rows = await custody.storage.db.selectFrom('tokens').select(['state', (eb) => eb.fn.countAll<number>().as('n')]).groupBy('state').execute();
+      const rows = await custody.tokens.countByState();
       this.reset();
-      for (const r of rows) this.set({ state: r.state }, Number(r.n));
+      for (const r of rows) this.set({ state: r.state }, r.count);
     },
   });
   new Gauge({
@@ -34,8 +34,7 @@ export function createMetrics(custody: Custody): HttpMetrics {
     help: 'Sequence number of the newest ledger entry',
     registers: [registry],
     async collect() {
-      const row = await custody.storage.db.selectFrom('ledger_entries').select('seq').orderBy('seq', 'desc').limit(1).executeTakeFirst();
-      this.set(row ? Number(row.seq) : 0);
+      this.set((await custody.ledger.head())?.seq ?? 0);
     },
   });
   const transitions = new Counter({ name: 'custody_token_transitions_total', help: 'Committed lifecycle transitions', labelNames: ['transition'], registers: [registry] });

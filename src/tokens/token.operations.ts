@@ -1,0 +1,312 @@
+import type { LedgerService } from '../ledger/ledger.service.ts';
+import type { Clock } from '../shared/clock.ts';
+import { CustodyError } from '../shared/errors.ts';
+import { newId } from '../shared/ids.ts';
+import type { Secret } from '../shared/secret.ts';
+import type { Storage } from '../storage/database.ts';
+import type { TokensTable } from '../storage/schema.ts';
+import type { Vault } from '../vault/vault.service.ts';
+import type { TokenState } from './token.lifecycle.ts';
+import type { TokenRepo, TokenRow } from './token.repo.ts';
+import type { RegisterTokenInput, UpstreamRevocationStatus } from './token.types.ts';
+import type { TokenStateChange, TokenWork } from './token.unit-of-work.ts';
+
+/** The customer-side approver a consent established (from the verified ID token). */
+export interface ConsentApproval {
+  subject: string;
+  email: string | null;
+  issuer: string;
+  /** The platform user who started the consent. */
+  startedBy: string;
+  flowId: string;
+}
+
+/** Credentials an issuer handed over (consent, refresh). */
+export interface IssuedCredentials {
+  access: Secret;
+  /** null: the issuer sent none (on refresh: keep the one stored). */
+  refresh: Secret | null;
+  accessExpiresAt: string | null;
+  scopes: string[];
+}
+
+/** What the gateway needs of a token to decide a call; no credential material. */
+export interface TokenAccessView {
+  id: string;
+  tenantId: string;
+  providerId: string;
+  state: TokenState;
+  workloads: string[];
+  grantedScopes: string[];
+  accessExpiresAt: string | null;
+  /** Moves whenever the record changes (state, workloads, credential): caches compare it. */
+  updatedAt: string;
+}
+
+/** What a refresh needs to know before it calls the issuer. */
+export interface TokenRefreshView {
+  id: string;
+  tenantId: string;
+  providerId: string;
+  state: TokenState;
+  grantedScopes: string[];
+  accessExpiresAt: string | null;
+  hasRefreshToken: boolean;
+  /** Fingerprint of the stored refresh token: the refresh's compare-and-set. */
+  refreshFingerprint: string | null;
+}
+
+function iso(value: string | undefined): string | null {
+  return value === undefined ? null : new Date(value).toISOString();
+}
+
+/**
+ * The named operations other capabilities use to change and read token records (consent, refresh,
+ * the outbox, the gateway). Writes take the unit of work they belong to, so another capability's
+ * own writes (a consent flow's outcome, an alert) commit in the same transaction, and the gateway
+ * is told once it has.
+ */
+export function createTokenOperations(deps: {
+  storage: Storage;
+  vault: Vault;
+  ledger: LedgerService;
+  clock: Clock;
+  repo: TokenRepo;
+}) {
+  const { storage, vault, ledger, clock, repo } = deps;
+
+  async function credentialColumns(tenantId: string, tokenId: string, work: TokenWork, c: { access: Secret; refresh: Secret | null }, create: boolean) {
+    const key = create ? await vault.createDataKey(work.trx, tenantId, tokenId, clock.now()) : await vault.loadDataKey(work.trx, tenantId, tokenId);
+    return {
+      access_token_enc: vault.encrypt(key, 'access_token', c.access),
+      access_fp: vault.fingerprint(c.access),
+      ...(c.refresh ? { refresh_token_enc: vault.encrypt(key, 'refresh_token', c.refresh), refresh_fp: vault.fingerprint(c.refresh) } : {}),
+    };
+  }
+
+  /** Inserts a new record (credentials encrypted under a data key of its own) with its `token.registered` entry. */
+  async function insert(work: TokenWork, actor: string, input: RegisterTokenInput & { approvalStartedBy?: string }): Promise<string> {
+    const at = clock.now();
+    const now = at.toISOString();
+    const id = newId('token', at.getTime());
+    const scopes = [...new Set(input.scopes)];
+    const row: TokensTable = {
+      id,
+      tenant_id: input.tenantId,
+      provider_id: input.providerId,
+      subject: input.subject ?? null,
+      owner: input.owner,
+      approver_subject: input.approver?.subject ?? null,
+      approver_email: input.approver?.email ?? null,
+      approver_issuer: input.approver?.issuer ?? null,
+      approved_at: iso(input.approver?.approvedAt),
+      approver_active: 1,
+      approval_started_by: input.approvalStartedBy ?? null,
+      purpose: input.purpose ?? null,
+      review_due_at: iso(input.reviewDueAt),
+      workloads: JSON.stringify([...new Set(input.workloads ?? [])]),
+      granted_scopes: JSON.stringify(scopes),
+      state: 'active',
+      state_reason: 'registered',
+      state_actor: actor,
+      state_changed_at: now,
+      issued_at: iso(input.issuedAt) ?? now,
+      access_expires_at: iso(input.accessExpiresAt),
+      refresh_expires_at: iso(input.refreshExpiresAt),
+      last_used_at: null,
+      last_used_by: null,
+      refresh_token_enc: null,
+      refresh_fp: null,
+      ...(await credentialColumns(input.tenantId, id, work, { access: input.accessToken, refresh: input.refreshToken ?? null }, true)),
+      predecessor_id: input.predecessorId ?? null,
+      created_at: now,
+      updated_at: now,
+    };
+    await repo.insert(work.trx, row);
+    await ledger.append(work.trx, {
+      actor,
+      action: 'token.registered',
+      tenantId: input.tenantId,
+      subjectId: id,
+      data: {
+        providerId: input.providerId,
+        owner: row.owner,
+        approver: input.approver ? { subject: input.approver.subject, email: input.approver.email ?? null, issuer: input.approver.issuer ?? null } : null,
+        purpose: row.purpose,
+        workloads: JSON.parse(row.workloads),
+        scopes,
+        hasRefreshToken: row.refresh_token_enc !== null,
+      },
+    });
+    await work.inserted(id);
+    return id;
+  }
+
+  function approvedEntry(row: { tenant_id: string; id: string }, approval: ConsentApproval, scopes: string[], reauthorisation: boolean) {
+    const approver = { subject: approval.subject, email: approval.email, issuer: approval.issuer };
+    return { actor: approval.startedBy, action: 'token.approved', tenantId: row.tenant_id, subjectId: row.id, data: { approver, startedBy: approval.startedBy, scopes, reauthorisation, flowId: approval.flowId } };
+  }
+
+  async function mustRow(work: TokenWork, tokenId: string): Promise<TokenRow> {
+    return work.row(tokenId);
+  }
+
+  return {
+    insert,
+
+    /**
+     * A new record from a customer's consent, whole: the record, its approval (approver, who
+     * started it, `token.registered` and `token.approved`) in the caller's one transaction.
+     */
+    async createFromConsent(
+      work: TokenWork,
+      input: { tenantId: string; providerId: string; owner: string; purpose: string | null; predecessorId: string | null },
+      approval: ConsentApproval,
+      credentials: IssuedCredentials,
+    ): Promise<string> {
+      const now = clock.now().toISOString();
+      const id = await insert(work, approval.startedBy, {
+        tenantId: input.tenantId,
+        providerId: input.providerId,
+        owner: input.owner,
+        subject: approval.subject,
+        approver: { subject: approval.subject, ...(approval.email ? { email: approval.email } : {}), issuer: approval.issuer, approvedAt: now },
+        ...(input.purpose ? { purpose: input.purpose } : {}),
+        scopes: credentials.scopes,
+        accessToken: credentials.access,
+        ...(credentials.refresh ? { refreshToken: credentials.refresh } : {}),
+        issuedAt: now,
+        ...(credentials.accessExpiresAt ? { accessExpiresAt: credentials.accessExpiresAt } : {}),
+        ...(input.predecessorId ? { predecessorId: input.predecessorId } : {}),
+        approvalStartedBy: approval.startedBy,
+      });
+      await ledger.append(work.trx, approvedEntry({ tenant_id: input.tenantId, id }, approval, credentials.scopes, false));
+      return id;
+    },
+
+    /** Reauthorisation in place: a suspended record renewed (approval and credentials) and active again. */
+    async reauthorise(work: TokenWork, tokenId: string, approval: ConsentApproval, credentials: IssuedCredentials): Promise<TokenStateChange> {
+      const row = await mustRow(work, tokenId);
+      const now = clock.now().toISOString();
+      const change = await work.transition(row, 'reauthorise', approval.startedBy, 'the customer approved again (consent)', {
+        set: {
+          approver_subject: approval.subject,
+          approver_email: approval.email,
+          approver_issuer: approval.issuer,
+          approved_at: now,
+          approver_active: 1,
+          approval_started_by: approval.startedBy,
+          granted_scopes: JSON.stringify(credentials.scopes),
+          issued_at: now,
+          access_expires_at: credentials.accessExpiresAt,
+          // A reauthorisation replaces the whole grant: a refresh token not sent again is gone.
+          refresh_token_enc: null,
+          refresh_fp: null,
+          ...(await credentialColumns(row.tenant_id, row.id, work, credentials, false)),
+        },
+      });
+      await ledger.append(work.trx, approvedEntry(row, approval, credentials.scopes, true));
+      return change;
+    },
+
+    /**
+     * A refresh's new credentials, written only while the token is active and still holds the
+     * refresh token the refresh used (`expectRefreshFingerprint`); otherwise illegal_transition.
+     */
+    async replaceCredentials(
+      work: TokenWork,
+      tokenId: string,
+      expectRefreshFingerprint: string | null,
+      credentials: Omit<IssuedCredentials, 'scopes'> & { scopes: string[] | null },
+      entry: { actor: string; data: Record<string, unknown> },
+    ): Promise<void> {
+      const row = await mustRow(work, tokenId);
+      const changes: Partial<TokensTable> = {
+        access_expires_at: credentials.accessExpiresAt,
+        ...(await credentialColumns(row.tenant_id, tokenId, work, credentials, false)),
+        ...(credentials.scopes ? { granted_scopes: JSON.stringify(credentials.scopes) } : {}),
+      };
+      const written = await work.write(tokenId, changes, [{ actor: entry.actor, action: 'token.refreshed', tenantId: row.tenant_id, subjectId: tokenId, data: entry.data }], {
+        state: 'active',
+        refreshFp: expectRefreshFingerprint,
+      });
+      if (!written) throw new CustodyError('illegal_transition', `Token ${tokenId} changed while it was being refreshed; read it again.`);
+    },
+
+    /** The issuer refused a refresh (invalid_grant): revoked by `issuer`. Null when it was already final. */
+    async revokeByIssuer(work: TokenWork, tokenId: string, actor: string, reason: string): Promise<TokenStateChange | null> {
+      const row = await mustRow(work, tokenId);
+      if (row.state === 'revoked' || row.state === 'expired') return null;
+      return work.transition(row, 'revoke', actor, reason);
+    },
+
+    /** What the issuer's revocation came to (the outbox); the kill time's last step. */
+    async recordUpstreamOutcome(work: TokenWork, tokenId: string, status: Exclude<UpstreamRevocationStatus, 'pending' | 'none'>, confirmedAt: string | null): Promise<void> {
+      await work.write(tokenId, { upstream_revocation: status, upstream_confirmed_at: confirmedAt }, []);
+    },
+
+    /** The newest record of a tenant, provider and subject in one of `states`. */
+    findForSubject(tenantId: string, providerId: string, subject: string, states: readonly TokenState[]) {
+      return repo.findForSubject(storage.db, tenantId, providerId, subject, states);
+    },
+
+    /** The gateway's view of a token; null when there is no such token. */
+    async accessView(tokenId: string): Promise<TokenAccessView | null> {
+      const r = await repo.findAccessColumns(storage.db, tokenId);
+      if (!r) return null;
+      return {
+        id: r.id,
+        tenantId: r.tenant_id,
+        providerId: r.provider_id,
+        state: r.state,
+        workloads: JSON.parse(r.workloads) as string[],
+        grantedScopes: JSON.parse(r.granted_scopes) as string[],
+        accessExpiresAt: r.access_expires_at,
+        updatedAt: r.updated_at,
+      };
+    },
+
+    async refreshView(tokenId: string): Promise<TokenRefreshView> {
+      const r = await repo.findById(storage.db, tokenId);
+      if (!r) throw new CustodyError('token_not_found');
+      return {
+        id: r.id,
+        tenantId: r.tenant_id,
+        providerId: r.provider_id,
+        state: r.state,
+        grantedScopes: JSON.parse(r.granted_scopes) as string[],
+        accessExpiresAt: r.access_expires_at,
+        hasRefreshToken: r.refresh_token_enc !== null,
+        refreshFingerprint: r.refresh_fp,
+      };
+    },
+
+    /**
+     * The stored credentials in clear, for the OAuth client and the outbox only (refresh,
+     * upstream revocation). They leave this process only towards the issuer.
+     */
+    async revealCredentials(tokenId: string): Promise<{ tenantId: string; access: Secret; refresh: Secret | null }> {
+      const r = await repo.findCredentialColumns(storage.db, tokenId);
+      if (!r) throw new CustodyError('token_not_found');
+      const key = await vault.loadDataKey(storage.db, r.tenant_id, tokenId);
+      return {
+        tenantId: r.tenant_id,
+        access: vault.decrypt(key, 'access_token', r.access_token_enc),
+        refresh: r.refresh_token_enc ? vault.decrypt(key, 'refresh_token', r.refresh_token_enc) : null,
+      };
+    },
+
+    /** The access token in clear, for the gateway's upstream Authorization header only. */
+    async revealAccessToken(tokenId: string): Promise<Secret> {
+      const r = await repo.findCredentialColumns(storage.db, tokenId);
+      if (!r) throw new CustodyError('token_not_found');
+      const key = await vault.loadDataKey(storage.db, r.tenant_id, tokenId);
+      return vault.decrypt(key, 'access_token', r.access_token_enc);
+    },
+
+    /** Records by state (metrics). */
+    countByState: () => repo.countByState(storage.db),
+  };
+}
+
+export type TokenOperations = ReturnType<typeof createTokenOperations>;
