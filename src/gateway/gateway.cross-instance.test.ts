@@ -4,7 +4,7 @@ import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DATABASES } from '../../test/support/databases.ts';
 import { startHarness, type Harness } from '../../test/support/harness.ts';
-import { startGatewayFixture, type GatewayFixture } from './gateway.fixture.ts';
+import { startGatewayFixture, type GatewayFixture } from '../../test/support/gateway-fixture.ts';
 
 /** Polls until `check` holds (no timing assertion: only that it happens before the test timeout). */
 async function eventually(check: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {

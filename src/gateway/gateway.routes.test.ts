@@ -9,7 +9,7 @@ import { createConnectionAuthenticator } from '../http/auth.ts';
 import { rawRequest } from '../../test/support/echo-upstream.ts';
 import { createGatewayHttp } from './gateway.http.ts';
 import { createUsageRepo } from './usage.repo.ts';
-import { startGatewayFixture, type GatewayFixture } from './gateway.fixture.ts';
+import { startGatewayFixture, type GatewayFixture } from '../../test/support/gateway-fixture.ts';
 
 async function waitFor(condition: () => boolean, timeoutMs = 3_000): Promise<void> {
   const until = Date.now() + timeoutMs;

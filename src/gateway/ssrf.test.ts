@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DATABASES } from '../../test/support/databases.ts';
 import { rawRequest } from '../../test/support/echo-upstream.ts';
-import { startGatewayFixture, type GatewayFixture } from './gateway.fixture.ts';
+import { startGatewayFixture, type GatewayFixture } from '../../test/support/gateway-fixture.ts';
 
 /**
  * The SSRF corpus: every form must be refused (403 target_not_allowed) or, where the form is

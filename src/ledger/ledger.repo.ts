@@ -1,4 +1,4 @@
-import type { Db } from '../storage/database.ts';
+import type { Db, Storage } from '../storage/database.ts';
 import type { LedgerEntriesTable } from '../storage/schema.ts';
 import type { ChainEntry } from './ledger.chain.ts';
 import type { LedgerEntry, LedgerFilter } from './ledger.types.ts';
@@ -20,6 +20,25 @@ export function toChainEntry(r: LedgerEntriesTable): ChainEntry {
 export function toLedgerEntry(r: LedgerEntriesTable): LedgerEntry {
   const c = toChainEntry(r);
   return { ...c, data: JSON.parse(c.data) as Record<string, unknown> };
+}
+
+/** One ledger row as a tuple, in this order, for verification's long scan. */
+export type LedgerRowTuple = [number, string, string, string, string | null, string | null, string, string, string];
+const LEDGER_COLUMNS = ['seq', 'at', 'actor', 'action', 'tenant_id', 'subject_id', 'data', 'prev_hash', 'hash'] as const;
+
+/**
+ * Verification's read of the whole ledger in seq order, page by page, as arrays (the one scan
+ * that walks millions of rows): through Storage.arrayScan, which on a SQLite file reads on a
+ * read-only connection of its own.
+ */
+export function createLedgerScan(storage: Storage): (afterSeq: number, limit: number) => Promise<LedgerRowTuple[]> {
+  const compiled = storage.db.selectFrom('ledger_entries').select(LEDGER_COLUMNS).where('seq', '>', 0).orderBy('seq').limit(1).compile().sql;
+  const scan = storage.arrayScan(compiled);
+  return async (afterSeq, limit) => {
+    const rows = await scan([afterSeq, limit]);
+    for (const r of rows) r[0] = Number(r[0]);
+    return rows as LedgerRowTuple[];
+  };
 }
 
 export function createLedgerRepo() {

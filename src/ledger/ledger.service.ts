@@ -4,7 +4,7 @@ import type { Storage, Db } from '../storage/database.ts';
 import type { LedgerEntriesTable } from '../storage/schema.ts';
 import type { LedgerSigner } from '../vault/vault.service.ts';
 import { checkpointMessage, createChainWalker, entryHash, GENESIS_HASH } from './ledger.chain.ts';
-import { createLedgerRepo, toLedgerEntry } from './ledger.repo.ts';
+import { createLedgerRepo, createLedgerScan, toLedgerEntry } from './ledger.repo.ts';
 import type { LedgerEntry, LedgerFilter, NewLedgerEntry, VerifyProgress, VerifyResult } from './ledger.types.ts';
 
 export interface LedgerDeps {
@@ -26,6 +26,7 @@ const VERIFY_PAGE = 5_000;
 export function createLedgerService(deps: LedgerDeps) {
   const { storage, signer, clock } = deps;
   const repo = createLedgerRepo();
+  const scanLedger = createLedgerScan(storage);
 
   async function writeCheckpoint(trx: Db, seq: number, hash: string, at: string) {
     await repo.insertCheckpoint(trx, { seq, hash, at, key_id: signer.keyId, signature: signer.sign(checkpointMessage(seq, hash)) });
@@ -105,7 +106,7 @@ export function createLedgerService(deps: LedgerDeps) {
       let after = 0;
       // Checkpoints were read first: the scan's later snapshot holds every entry they name.
       for (;;) {
-        const page = await storage.scanLedger(after, VERIFY_PAGE);
+        const page = await scanLedger(after, VERIFY_PAGE);
         if (page.length === 0) break;
         for (const [seq, at, actor, action, tenantId, subjectId, data, prevHash, hash] of page) {
           walker.push({ seq, at, actor, action, tenantId, subjectId, data, prevHash, hash });

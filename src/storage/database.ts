@@ -9,29 +9,30 @@ import type { Database } from './schema.ts';
 
 export type Db = Kysely<Database>;
 
-/** One ledger row as a tuple: seq, at, actor, action, tenantId, subjectId, data, prevHash, hash. */
-export type LedgerRowTuple = [number, string, string, string, string | null, string | null, string, string, string];
+/** A long ordered read, row by row as arrays of column values (see Storage.arrayScan). */
+export type ArrayScan = (params: unknown[]) => Promise<unknown[][]>;
 
 export interface Storage {
   readonly db: Db;
   readonly dialect: StorageDialect;
   /**
-   * Reads the ledger in seq order for verification, the one scan that walks millions of rows. On a
-   * SQLite file it uses a read-only connection of its own with a prepared statement returning
-   * arrays (a committed snapshot, never another transaction's uncommitted rows, and about half the
-   * cost of building row objects through the query builder); elsewhere it is an ordinary query.
+   * A statement for reads that walk millions of rows (ledger verification), its rows as arrays of
+   * column values in the order selected. `compiledSql` is the query as Kysely compiled it for this
+   * database; `params` fill its placeholders. On a SQLite file it runs on a read-only connection
+   * of its own as a prepared statement returning arrays (a committed snapshot, never another
+   * transaction's uncommitted rows, and about half the cost of building row objects through the
+   * query builder); elsewhere it is an ordinary query.
    */
-  scanLedger(afterSeq: number, limit: number): Promise<LedgerRowTuple[]>;
+  arrayScan(compiledSql: string): ArrayScan;
   close(): Promise<void>;
 }
 
-const LEDGER_COLUMNS = ['seq', 'at', 'actor', 'action', 'tenant_id', 'subject_id', 'data', 'prev_hash', 'hash'] as const;
-
-function queryBuilderScan(db: Db) {
-  return async (afterSeq: number, limit: number): Promise<LedgerRowTuple[]> => {
-    const rows = await db.selectFrom('ledger_entries').select(LEDGER_COLUMNS).where('seq', '>', afterSeq).orderBy('seq').limit(limit).execute();
-    return rows.map((r) => [Number(r.seq), r.at, r.actor, r.action, r.tenant_id, r.subject_id, r.data, r.prev_hash, r.hash]);
-  };
+function poolScan(db: Db) {
+  return (compiledSql: string): ArrayScan =>
+    async (params) => {
+      const result = await db.executeQuery<Record<string, unknown>>(CompiledQuery.raw(compiledSql, params));
+      return result.rows.map((r) => Object.values(r));
+    };
 }
 
 /**
@@ -95,22 +96,24 @@ export function openStorage(config: DatabaseConfig, options: { poolSize?: number
     sqlite.pragma('busy_timeout = 5000');
     const db = new Kysely<Database>({ dialect: new CustodySqliteDialect({ database: cachingStatements(sqlite) }) });
     let reader: SqliteDatabase.Database | undefined;
-    let readerStatement: SqliteDatabase.Statement | undefined;
-    const scanLedger =
+    const arrayScan =
       config.file === ':memory:'
-        ? queryBuilderScan(db)
-        : async (afterSeq: number, limit: number) => {
-            if (!readerStatement) {
-              reader = new SqliteDatabase(config.file, { readonly: true });
-              reader.pragma('busy_timeout = 5000');
-              readerStatement = reader.prepare(`SELECT ${LEDGER_COLUMNS.join(', ')} FROM ledger_entries WHERE seq > ? ORDER BY seq LIMIT ?`).raw(true);
-            }
-            return readerStatement.all(afterSeq, limit) as LedgerRowTuple[];
+        ? poolScan(db)
+        : (compiledSql: string): ArrayScan => {
+            let statement: SqliteDatabase.Statement | undefined;
+            return async (params) => {
+              if (!reader) {
+                reader = new SqliteDatabase(config.file, { readonly: true });
+                reader.pragma('busy_timeout = 5000');
+              }
+              statement ??= reader.prepare(compiledSql).raw(true);
+              return statement.all(...params) as unknown[][];
+            };
           };
     return {
       db,
       dialect: sqliteDialect,
-      scanLedger,
+      arrayScan,
       close: async () => {
         reader?.close();
         await db.destroy();
@@ -121,5 +124,5 @@ export function openStorage(config: DatabaseConfig, options: { poolSize?: number
   // An idle client that loses its connection must not crash the process.
   pool.on('error', () => {});
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
-  return { db, dialect: postgresDialect, scanLedger: queryBuilderScan(db), close: () => db.destroy() };
+  return { db, dialect: postgresDialect, arrayScan: poolScan(db), close: () => db.destroy() };
 }

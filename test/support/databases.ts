@@ -3,12 +3,23 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
+import { describe } from 'vitest';
 import type { DatabaseConfig } from '../../src/config/config.ts';
 
 export type DatabaseKind = 'sqlite' | 'postgres';
 
 /** Every storage test runs once per database: SQLite always, PostgreSQL when CUSTODY_TEST_POSTGRES_URL is set (always in CI). */
 export const DATABASES: DatabaseKind[] = process.env.CUSTODY_TEST_POSTGRES_URL ? ['sqlite', 'postgres'] : ['sqlite'];
+
+/** `describe(name (kind), …)` once per database of DATABASES: the one way storage tests run on both. */
+export function describeEachDatabase(name: string, body: (kind: DatabaseKind) => void): void {
+  for (const kind of DATABASES) describe(`${name} (${kind})`, () => body(kind));
+}
+
+/** The same, for tests that only mean something with several instances on one database (PostgreSQL). */
+export function describePostgres(name: string, body: (kind: DatabaseKind) => void): void {
+  for (const kind of DATABASES.filter((k) => k === 'postgres')) describe(`${name} (${kind})`, () => body(kind));
+}
 
 export interface TestDatabase {
   kind: DatabaseKind;

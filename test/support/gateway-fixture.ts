@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { request } from 'undici';
-import type { DatabaseKind } from '../../test/support/databases.ts';
-import { startEchoUpstream, type EchoUpstream } from '../../test/support/echo-upstream.ts';
-import { keyFor, startHarness, type Harness, type HarnessOptions } from '../../test/support/harness.ts';
-import type { CreateProviderInput } from '../providers/provider.types.ts';
-import { Secret } from '../shared/secret.ts';
+import type { DatabaseKind } from './databases.ts';
+import { startEchoUpstream, type EchoUpstream } from './echo-upstream.ts';
+import { keyFor, startHarness, type Harness, type HarnessOptions } from './harness.ts';
+import type { CreateProviderInput } from '../../src/providers/provider.types.ts';
+import { Secret } from '../../src/shared/secret.ts';
 
 /** Shared set-up of the gateway's HTTP tests: a listening Custody, an echo upstream, two tenants. */
 export interface GatewayFixture {
