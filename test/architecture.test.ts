@@ -42,6 +42,7 @@ const OWNERS: Record<string, string> = {
   gateway_call_shapes: 'gateway',
   gateway_daily_use: 'gateway',
   oauth_flows: 'oauth',
+  connect_links: 'oauth',
   outbox_jobs: 'outbox',
   alerts: 'alerts',
 };

@@ -1,4 +1,7 @@
-import type { HTTPMethods, LightMyRequestResponse } from 'fastify';
+import type { InjectOptions, LightMyRequestResponse } from 'fastify';
+
+/** The methods inject takes (light-my-request's list, which Fastify's own type does not match exactly). */
+type HTTPMethods = NonNullable<InjectOptions['method']>;
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newId } from '../src/shared/ids.ts';
 import { DATABASES } from './support/databases.ts';

@@ -1,4 +1,7 @@
-import type { FastifyInstance, HTTPMethods, LightMyRequestResponse } from 'fastify';
+import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
+
+/** The methods inject takes (light-my-request's list, which Fastify's own type does not match exactly). */
+type HTTPMethods = NonNullable<InjectOptions['method']>;
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROLES, type Role } from '../src/auth/roles.ts';
 import { newId } from '../src/shared/ids.ts';
@@ -61,8 +64,18 @@ const rnd = () => Math.random().toString(36).slice(2, 10);
 const PUBLIC_ROUTES: Record<string, (status: number) => boolean> = {
   'GET /healthz': (s) => s === 200,
   'GET /openapi.json': (s) => s === 200,
-  'GET /docs': (s) => s === 200,
+  'GET /docs': (s) => s === 200 || s === 302,
+  // Swagger UI's own page, assets and copies of the document, served from the package.
+  'GET /docs/': (s) => s === 200,
+  'GET /docs/*': (s) => s === 200 || s === 404,
+  'GET /docs/static/index.html': (s) => s === 200 || s === 302,
+  'GET /docs/static/swagger-initializer.js': (s) => s === 200,
+  'GET /docs/json': (s) => s === 200,
+  'GET /docs/yaml': (s) => s === 200,
+  'GET /readyz': (s) => s === 200,
   'GET /metrics': (s) => s === 200,
+  // A consent link is opened in a plain browser; an unknown code is a 404 page and writes nothing.
+  'GET /connect/:code': (s) => s === 404 || s === 400,
   // The issuer redirects the customer's browser here; it carries no key. Without state/code: a 4xx page.
   'GET /oauth/callback': (s) => s >= 400 && s < 500 && s !== 401 && s !== 403,
 };
@@ -267,6 +280,24 @@ export const MATRIX: Record<string, RouteCase> = {
     ok: 200,
     request: () => ({ method: 'GET', url: '/v1/ledger/verify' }),
     foreign: { global: 'reports only counts and hashes of the whole chain; tenant-bound roles may not call it' },
+  },
+
+  'PATCH /v1/providers/:id': {
+    allowed: ['admin'],
+    ok: 200,
+    request: (w, target) => ({ method: 'PATCH', url: `/v1/providers/${target === 'missing' ? newId('provider') : w.providerId}`, payload: { unmappedCalls: 'deny' } }),
+    foreign: { global: 'providers are platform-wide configuration; only admin may change one' },
+  },
+  'POST /v1/connect-links': {
+    allowed: WRITERS,
+    // The world's provider has no issuer, so an allowed caller gets 409 consent_not_supported: past the role check.
+    ok: PAST_THE_ROLE_CHECK,
+    request: (w, target) => ({
+      method: 'POST',
+      url: '/v1/connect-links',
+      payload: { providerId: w.providerId, tenantId: target === 'own' ? w.A : target === 'foreign' ? w.B : newId('tenant'), owner: 'team-a' },
+    }),
+    foreign: hiddenLikeMissingAdapter('tenant_not_found'),
   },
 
   // Routes other capabilities are adding (issues 3 and 4): their contract, checked once they exist.

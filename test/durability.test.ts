@@ -39,10 +39,11 @@ function startServer(db: TestDatabase, keyring: string): Promise<Server> {
       child.kill('SIGKILL');
       reject(new Error(`server did not start in time:\n${out}\n${err}`));
     }, 30_000);
-    child.stderr!.on('data', (d) => (err += d));
-    child.stdout!.on('data', (d) => {
-      out += d;
-      const m = /Custody is running at (http:\/\/\S+)/.exec(out);
+    child.stdout!.on('data', (d) => (out += d));
+    // What serve says to a person (where it runs, the first key) is on stderr; log lines are on stdout.
+    child.stderr!.on('data', (d) => {
+      err += d;
+      const m = /Custody is running at (http:\/\/\S+)/.exec(err);
       if (m) {
         clearTimeout(timer);
         resolve({ child, url: m[1]!, exited });

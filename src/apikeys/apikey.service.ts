@@ -7,25 +7,9 @@ import { CustodyError } from '../shared/errors.ts';
 import { ID_PREFIXES, newId } from '../shared/ids.ts';
 import type { Storage } from '../storage/database.ts';
 import type { ApiKeysTable } from '../storage/schema.ts';
+import type { ApiKeyRecord, CreateApiKeyInput } from './apikey.contract.ts';
 
-export interface ApiKeyRecord {
-  id: string;
-  name: string;
-  role: Role;
-  tenantId: string | null;
-  workload: string | null;
-  createdAt: string;
-  createdBy: string;
-  revokedAt: string | null;
-  lastUsedAt: string | null;
-}
-
-export interface CreateApiKeyInput {
-  role: Role;
-  tenantId?: string;
-  name: string;
-  workload?: string;
-}
+export type { ApiKeyRecord, CreateApiKeyInput } from './apikey.contract.ts';
 
 /** `cus_<26-char key id>_<43-char secret>`: the id finds the row, the secret is compared in constant time. */
 const KEY_FORMAT = /^cus_([0-9A-HJKMNP-TV-Z]{26})_([A-Za-z0-9_-]{43})$/;

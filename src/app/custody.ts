@@ -7,7 +7,7 @@ import { createTokenService } from '../tokens/token.service.ts';
 import { systemClock, type Clock } from '../shared/clock.ts';
 import type { Logger } from '../shared/logger.ts';
 import { openStorage, type Storage } from '../storage/database.ts';
-import { migrateToLatest } from '../storage/migrate.ts';
+import { migrateToLatest, pendingMigrations } from '../storage/migrate.ts';
 import { openLocalKeyring, type LocalKeyring } from '../vault/local-keyring.ts';
 import { createVault } from '../vault/vault.service.ts';
 import { createKeyRotationService } from '../vault/key-rotation.service.ts';
@@ -15,6 +15,7 @@ import { createStoredAccessTokenSource } from '../gateway/access-token-source.ts
 import { createGatewayService } from '../gateway/gateway.service.ts';
 import { createAlertService } from '../alerts/alert.service.ts';
 import { discoverIssuer } from '../oauth/oauth.client.ts';
+import { createConnectLinkService } from '../oauth/connect-link.service.ts';
 import { createConsentService } from '../oauth/consent.service.ts';
 import { createRefreshService } from '../oauth/refresh.service.ts';
 import { createRefreshingAccessTokenSource } from '../oauth/refreshing-access-token-source.ts';
@@ -102,7 +103,9 @@ export async function createCustody(config: Config, options: CustodyOptions) {
     });
     // Access tokens are refreshed this long before they expire, by the refresh service and the gateway alike.
     const refreshSkewMs = 60_000;
-    const consent = createConsentService({ storage, vault, ledger, providers, tokens, clock, requestTimeoutMs: oauthTimeoutMs, tenants, publicUrl: config.publicUrl, flowTtlMs: 10 * 60_000 });
+    const consentService = createConsentService({ storage, vault, ledger, providers, tokens, clock, requestTimeoutMs: oauthTimeoutMs, tenants, publicUrl: config.publicUrl, flowTtlMs: 10 * 60_000 });
+    const consent = consentService;
+    const connectLinks = createConnectLinkService({ storage, ledger, tenants, providers, consent, clock, publicUrl: config.publicUrl });
     const refresh = createRefreshService({ storage, providers, tokens, clock, requestTimeoutMs: oauthTimeoutMs, alerts, refreshSkewMs, attempts: 3, retryBaseMs: options.oauth?.refreshRetryBaseMs ?? 500 });
     const gateway = createGatewayService({
       storage,
@@ -116,6 +119,7 @@ export async function createCustody(config: Config, options: CustodyOptions) {
       limits: config.gateway,
     });
 
+    let closing: Promise<void> | null = null;
     return {
       config,
       logger,
@@ -134,12 +138,31 @@ export async function createCustody(config: Config, options: CustodyOptions) {
       upstreamRevocation,
       outbox,
       consent,
+      connectLinks,
       refresh,
-      async close() {
-        await outbox.stop();
-        // Writes queued usage events while the database is still open.
-        await gateway.close();
-        if (!options.storage) await storage.close();
+      /** For /readyz: the database answers and every migration this code knows is applied. */
+      async readiness(): Promise<{ ready: boolean; database: 'ok' | 'unreachable'; migrations: 'current' | 'pending' | 'unknown'; pending?: string[] }> {
+        let pending: string[];
+        try {
+          pending = await pendingMigrations(storage);
+        } catch {
+          return { ready: false, database: 'unreachable', migrations: 'unknown' };
+        }
+        return pending.length === 0 ? { ready: true, database: 'ok', migrations: 'current' } : { ready: false, database: 'ok', migrations: 'pending', pending };
+      },
+      /**
+       * Stops the workers, writes every queued usage event, signs a last ledger checkpoint if the
+       * head moved, and closes the database (unless it was handed in). Idempotent.
+       */
+      close() {
+        closing ??= (async () => {
+          await outbox.stop().catch((err: Error) => logger.error({ err: err.message }, 'stopping the outbox worker failed'));
+          // In-flight gateway calls have finished (the server closed first): write every queued usage event.
+          await gateway.close().catch((err: Error) => logger.error({ err: err.message }, 'writing gateway usage at shutdown failed'));
+          await ledger.checkpointNow().catch((err: Error) => logger.error({ err: err.message }, 'the last ledger checkpoint failed'));
+          if (!options.storage) await storage.close();
+        })();
+        return closing;
       },
     };
   } catch (err) {

@@ -1,5 +1,6 @@
 import http from 'node:http';
 import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Custody } from './custody.ts';
@@ -12,7 +13,6 @@ import { gatewayRoutes } from '../gateway/gateway.routes.ts';
 import { oauthRoutes } from '../oauth/oauth.routes.ts';
 import { createConnectionAuthenticator, installAuth } from '../http/auth.ts';
 import { installNulGuard } from '../http/nul-guard.ts';
-import { renderDocsPage } from '../http/docs-page.ts';
 import { answerFrameworkError, installErrorHandling } from '../http/error-handler.ts';
 import { createMetrics, installMetrics } from './metrics.ts';
 import { nextRequestId } from '../http/request-id.ts';
@@ -61,12 +61,17 @@ export async function buildServer(custody: Custody): Promise<FastifyInstance> {
       info: {
         title: 'Custody',
         version: API_VERSION,
-        description: 'Governs the OAuth tokens a platform holds for its customers: inventory, lifecycle, ledger, revocation.',
+        description:
+          'Governs the OAuth tokens a platform holds for its customers: inventory, lifecycle, ledger, revocation.\n\n' +
+          'Callers send `Authorization: Bearer <api key>`. Each operation names the roles that may call it (`x-custody-roles`) ' +
+          'and the error codes it answers with. Errors are always `{"error": {"code", "message", "requestId"}}`.',
       },
       components: { securitySchemes: { apiKey: { type: 'http', scheme: 'bearer', description: 'A Custody API key (cus_…)' } } },
       security: [{ apiKey: [] }],
     },
   });
+  // The API reference for people: Swagger UI, served from the package (no CDN).
+  await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { docExpansion: 'list', deepLinking: true }, staticCSP: true });
 
   installErrorHandling(app);
   installAuth(app, custody.apiKeys);
@@ -78,10 +83,12 @@ export async function buildServer(custody: Custody): Promise<FastifyInstance> {
   app.addHook('preClose', async () => gatewayHttp.close());
 
   app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }));
+  // Ready to take traffic: the database answers and its schema is the one this code expects.
+  app.get('/readyz', { schema: { hide: true } }, async (_request, reply) => {
+    const readiness = await custody.readiness();
+    return reply.status(readiness.ready ? 200 : 503).send(readiness);
+  });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
-  app.get('/docs', { schema: { hide: true } }, async (_request, reply) =>
-    reply.type('text/html; charset=utf-8').send(renderDocsPage(app.swagger() as unknown as Parameters<typeof renderDocsPage>[0])),
-  );
 
   await app.register(tenantRoutes(custody.tenants));
   await app.register(providerRoutes(custody.providers));
@@ -89,6 +96,6 @@ export async function buildServer(custody: Custody): Promise<FastifyInstance> {
   await app.register(apiKeyRoutes(custody.apiKeys));
   await app.register(ledgerRoutes(custody.ledger));
   await app.register(gatewayRoutes(gatewayHttp));
-  await app.register(oauthRoutes({ consent: custody.consent, refresh: custody.refresh, tokens: custody.tokens }));
+  await app.register(oauthRoutes({ consent: custody.consent, links: custody.connectLinks, refresh: custody.refresh, tokens: custody.tokens }));
   return app;
 }

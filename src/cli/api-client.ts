@@ -1,41 +1,71 @@
-import { CliError } from './context.ts';
+import { pathWith, type BodyOf, type Endpoint, type ParamsOf, type QueryOf, type ResponseOf } from '../contract/endpoint.ts';
+import { CliError, EXIT, exitCodeForStatus } from './errors.ts';
 
 export interface ApiClientOptions {
   url?: string;
   apiKey?: string;
 }
 
+/** Where the server is: --url, else CUSTODY_URL, else CUSTODY_HOST and CUSTODY_PORT (as `serve` reads them), else 127.0.0.1:7420. */
+export function serverUrl(url?: string): string {
+  const explicit = url ?? process.env.CUSTODY_URL;
+  if (explicit) return explicit.replace(/\/+$/, '');
+  const host = process.env.CUSTODY_HOST?.trim() || '127.0.0.1';
+  const port = process.env.CUSTODY_PORT?.trim() || '7420';
+  // A server listening on every interface is reached on loopback from here.
+  const reachable = host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '::1' : host;
+  return `http://${reachable.includes(':') ? `[${reachable}]` : reachable}:${port}`;
+}
+
+type Input<E extends Endpoint> = (ParamsOf<E> extends undefined ? { params?: undefined } : { params: ParamsOf<E> }) &
+  (QueryOf<E> extends undefined ? { query?: undefined } : { query?: QueryOf<E> }) &
+  (BodyOf<E> extends undefined ? { body?: undefined } : { body: BodyOf<E> });
+
 /**
- * The CLI's view of a server's API. Requests and responses follow the same schemas the server
- * validates with (see the *.schemas.ts files), so the CLI cannot drift from the contract.
+ * The CLI's view of a server's API: each call names an endpoint of the contract (the same
+ * declaration the server mounts and documents), so the CLI cannot drift from the API. Errors
+ * become CliErrors carrying the server's code and the matching exit code.
  */
 export function apiClient(options: ApiClientOptions) {
-  const base = (options.url ?? process.env.CUSTODY_URL ?? 'http://127.0.0.1:7420').replace(/\/+$/, '');
+  const base = serverUrl(options.url);
   const key = options.apiKey ?? process.env.CUSTODY_API_KEY;
 
-  return async function call<T>(method: string, path: string, body?: unknown): Promise<T> {
-    if (!key) throw new CliError('No API key: set CUSTODY_API_KEY or pass --api-key (npm start prints a first admin key on first run).');
+  return async function call<E extends Endpoint>(endpoint: E, input: Input<E> = {} as Input<E>): Promise<ResponseOf<E>> {
+    if (endpoint.permission && !key) {
+      throw new CliError('No API key: set CUSTODY_API_KEY or pass --api-key (`npm start` prints a first admin key on first run).', EXIT.refused, 'unauthenticated');
+    }
+    let path = pathWith(endpoint.path, input.params as Record<string, string> | undefined);
+    const query = input.query as Record<string, string | undefined> | undefined;
+    if (query) {
+      const search = new URLSearchParams();
+      for (const [k, v] of Object.entries(query)) if (v !== undefined) search.set(k, v);
+      if ([...search].length > 0) path += `?${search}`;
+    }
     let response: Response;
     try {
       response = await fetch(`${base}${path}`, {
-        method,
-        headers: { authorization: `Bearer ${key}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+        method: endpoint.method,
+        redirect: 'manual',
+        headers: { ...(key ? { authorization: `Bearer ${key}` } : {}), ...(input.body !== undefined ? { 'content-type': 'application/json' } : {}) },
+        ...(input.body !== undefined ? { body: JSON.stringify(input.body) } : {}),
       });
     } catch (err) {
-      throw new CliError(`Cannot reach Custody at ${base}: ${(err as Error & { cause?: Error }).cause?.message ?? (err as Error).message}. Is it running? (set --url or CUSTODY_URL)`);
+      const reason = (err as Error & { cause?: Error }).cause?.message ?? (err as Error).message;
+      throw new CliError(`Cannot reach Custody at ${base}: ${reason}. Is it running? (set --url, CUSTODY_URL, or CUSTODY_HOST/CUSTODY_PORT)`, EXIT.unreachable, 'unreachable');
     }
     const text = await response.text();
     let parsed: unknown;
     try {
       parsed = text ? JSON.parse(text) : undefined;
     } catch {
-      throw new CliError(`${method} ${path} answered ${response.status} with something that is not JSON.`);
+      throw new CliError(`${endpoint.method} ${path} answered ${response.status} with something that is not JSON: is ${base} a Custody server?`, EXIT.error, 'bad_response');
     }
-    if (!response.ok) {
+    if (response.status !== endpoint.status && !response.ok) {
       const error = (parsed as { error?: { code?: string; message?: string } } | undefined)?.error;
-      throw new CliError(`${error?.code ?? `http_${response.status}`}: ${error?.message ?? response.statusText}`);
+      throw new CliError(error?.message ?? `${endpoint.method} ${path} answered ${response.status} ${response.statusText}`, exitCodeForStatus(response.status), error?.code ?? `http_${response.status}`);
     }
-    return parsed as T;
+    return parsed as ResponseOf<E>;
   };
 }
+
+export type ApiCall = ReturnType<typeof apiClient>;

@@ -1,28 +1,65 @@
+import fs from 'node:fs';
 import { Command, CommanderError } from 'commander';
-import { ConfigError } from '../config/config.ts';
-import { KmsError } from '../vault/kms.ts';
 import { registerAdmin } from './commands/admin.ts';
-import { registerResources } from './commands/resources.ts';
+import { registerConnect } from './commands/connect.ts';
+import { registerProviders } from './commands/providers.ts';
 import { registerServe } from './commands/serve.ts';
-import { CliError } from './context.ts';
-import { CustodyError } from '../shared/errors.ts';
+import { registerTokens } from './commands/tokens.ts';
+import { CliError, EXIT } from './errors.ts';
+
+// src/cli/main.ts and dist/cli/main.js both sit two levels below the package.
+const { version } = JSON.parse(fs.readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+
+// With --json, errors are JSON too (on stderr), so a script reads one format.
+const json = process.argv.includes('--json');
 
 const program = new Command('custody')
   .description('Custody: govern the OAuth tokens your platform holds for its customers.')
-  .showHelpAfterError()
-  .exitOverride();
+  .version(version, '-V, --version', 'print the version')
+  .showHelpAfterError('(add --help for usage)')
+  .configureOutput({ outputError: (text, write) => write(json ? '' : text) })
+  .exitOverride()
+  .addHelpText(
+    'after',
+    `
+Exit codes: 0 ok · 1 error · 2 usage or invalid input · 3 not found · 4 refused (key or role)
+            5 conflict · 6 ledger tampered · 7 server unreachable · 8 incomplete (run again)
+Commands that talk to a server take --url (CUSTODY_URL; else CUSTODY_HOST/CUSTODY_PORT) and
+--api-key (CUSTODY_API_KEY); --json prints JSON, errors too ({"error":{"code","message"}} on stderr).`,
+  );
 
 registerServe(program);
+registerConnect(program);
+registerTokens(program);
+registerProviders(program);
 registerAdmin(program);
-registerResources(program);
+
+function fail(code: string, message: string, exitCode: number): never {
+  if (json) process.stderr.write(`${JSON.stringify({ error: { code, message } })}\n`);
+  else process.stderr.write(`custody: ${message}\n`);
+  process.exit(exitCode);
+}
 
 try {
   await program.parseAsync(process.argv);
 } catch (err) {
   if (err instanceof CommanderError) {
-    process.exit(err.exitCode);
+    // --help and --version end here with exit code 0.
+    if (err.exitCode === 0) process.exit(0);
+    fail(err.code.replace(/^commander\./, '').replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`), err.message.replace(/^error: /, ''), EXIT.usage);
   }
-  const known = err instanceof CliError || err instanceof ConfigError || err instanceof KmsError || err instanceof CustodyError;
-  console.error(`custody: ${known ? (err as Error).message : `unexpected error: ${(err as Error).message}`}`);
-  process.exit(err instanceof CliError ? err.exitCode : 1);
+  if (err instanceof CliError) fail(err.code, err.message, err.exitCode);
+  const e = err as Error & { code?: string };
+  switch (e.name) {
+    case 'ConfigError':
+      fail('invalid_configuration', e.message, EXIT.usage);
+      break;
+    case 'KmsError':
+      fail('keyring_error', e.message, EXIT.usage);
+      break;
+    case 'CustodyError':
+      fail(e.code ?? 'error', e.message, EXIT.error);
+      break;
+  }
+  fail('unexpected_error', `unexpected error: ${e.message}`, EXIT.error);
 }

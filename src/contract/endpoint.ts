@@ -35,10 +35,13 @@ export interface Endpoint<
   errors: readonly ErrorCode[];
 }
 
-export type ParamsOf<E extends Endpoint> = E['params'] extends TSchema ? Static<E['params']> : undefined;
-export type QueryOf<E extends Endpoint> = E['query'] extends TSchema ? Static<E['query']> : undefined;
-export type BodyOf<E extends Endpoint> = E['body'] extends TSchema ? Static<E['body']> : undefined;
-export type ResponseOf<E extends Endpoint> = Static<E['response']>;
+type StaticOr<S> = S extends TSchema ? Static<S> : undefined;
+/* eslint-disable @typescript-eslint/no-explicit-any -- matching any endpoint to read one of its type parameters */
+export type ParamsOf<E> = E extends Endpoint<infer P, any, any, any> ? StaticOr<P> : never;
+export type QueryOf<E> = E extends Endpoint<any, infer Q, any, any> ? StaticOr<Q> : never;
+export type BodyOf<E> = E extends Endpoint<any, any, infer B, any> ? StaticOr<B> : never;
+export type ResponseOf<E> = E extends Endpoint<any, any, any, infer R> ? Static<R> : never;
+/* eslint-enable @typescript-eslint/no-explicit-any */
 
 /** Declares an endpoint; the identity function, there for the types. */
 export function endpoint<P extends TSchema | undefined = undefined, Q extends TSchema | undefined = undefined, B extends TSchema | undefined = undefined, R extends TSchema = TSchema>(

@@ -118,7 +118,18 @@ export function classifyAddress(address: string): Classification {
 }
 
 /** Whether a provider with (or without) `allowPrivateNetwork` may connect to this address. */
-export function addressAllowed(address: string, allowPrivateNetwork: boolean): { ok: boolean; range: string } {
+export function addressAllowed(address: string, allowPrivateNetwork: boolean): { ok: boolean; range: string; kind: AddressClass } {
   const c = classifyAddress(address);
-  return { ok: c.kind === 'public' || (c.kind === 'private' && allowPrivateNetwork), range: c.range };
+  return { ok: c.kind === 'public' || (c.kind === 'private' && allowPrivateNetwork), range: c.range, kind: c.kind };
+}
+
+/** Why a target was refused, and what (if anything) would allow it: for the caller's error message. */
+export function refusalMessage(host: string, range: string, kind: AddressClass, providerId: string): string {
+  if (kind === 'private') {
+    return (
+      `The provider API host ${host} is a ${range} address, which the gateway reaches only for a provider with allowPrivateNetwork: true ` +
+      `(custody providers update ${providerId} --allow-private-network, or PATCH /v1/providers/${providerId} {"allowPrivateNetwork": true}).`
+    );
+  }
+  return `The provider API host ${host} is a ${range} address, which the gateway never reaches: no provider setting allows it.`;
 }

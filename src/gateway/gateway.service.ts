@@ -15,13 +15,16 @@ import type { AccessTokenSource } from './access-token-source.ts';
 import { upstreamRequestHeaders, downstreamResponseHeaders } from './forward-headers.ts';
 import { decideCall, type Decision } from './gateway.policy.ts';
 import { DEFAULT_GATEWAY_LIMITS, type GatewayLimits, type GatewayToken, type UsageEvent, type UsageOutcome } from './gateway.types.ts';
-import { createSsrfGuard, isTargetRefused, type Resolver } from './ssrf-guard.ts';
+import { refusalMessage } from './address-policy.ts';
+import { createSsrfGuard, isTargetRefused, targetRefusalOf, type Resolver } from './ssrf-guard.ts';
 import { createTokenCache, loadGatewayToken } from './token-cache.ts';
 import { createUsageRecorder } from './usage-recorder.ts';
 import { createWorkerUsageWriter } from './usage-writer.ts';
 
 /** The NOTIFY channel on which committed token state changes are announced to every instance. */
 export const TOKEN_CHANGES_CHANNEL = 'custody_token_changes';
+/** On that channel, a provider's change is announced as `provider:{id}`; anything else is a token id. */
+const PROVIDER_CHANGE_PREFIX = 'provider:';
 
 /** How often, once started, usage events past their retention are deleted (first pass one minute in). */
 const PRUNE_EVERY_MS = 10 * 60_000;
@@ -269,6 +272,9 @@ export function createGatewayService(deps: GatewayDeps) {
   // - other instances: the notification is part of the transaction and is delivered only if it commits.
   tokens.onCommittedChanged((tokenId) => cache.invalidate(tokenId));
   tokens.onChange((trx, tokenId) => storage.dialect.notify(trx, TOKEN_CHANGES_CHANNEL, tokenId));
+  // A provider's change (its API, scope rules, network access) reaches every token of it the same way.
+  deps.providers.onCommittedChange((providerId) => cache.invalidateProvider(providerId));
+  deps.providers.onChange((trx, providerId) => storage.dialect.notify(trx, TOKEN_CHANGES_CHANNEL, `${PROVIDER_CHANGE_PREFIX}${providerId}`));
 
   /** The usage event of a call; `where` is what the decision learned of the target (or nothing). */
   function usage(call: GatewayCall, token: GatewayToken | null, where: Where, outcome: UsageOutcome, status: number, errorCode: string | null): UsageEvent {
@@ -325,7 +331,7 @@ export function createGatewayService(deps: GatewayDeps) {
       const t = token!;
 
       const literal = guard.checkLiteralHost(decision.target.hostname, t.provider.allowPrivateNetwork);
-      if (!literal.ok) throw refuse(call, t, decision, 'target_not_allowed', `The provider API host is a ${literal.range} address, which the gateway does not reach.`);
+      if (!literal.ok) throw refuse(call, t, decision, 'target_not_allowed', refusalMessage(decision.target.hostname, literal.range, literal.kind, t.providerId));
 
       const declaredLength = Number(call.headers['content-length'] ?? 0);
       if (declaredLength > limits.bodyLimitBytes) throw refuse(call, t, decision, 'body_too_large', `The gateway forwards bodies up to ${limits.bodyLimitBytes} bytes.`);
@@ -380,7 +386,8 @@ export function createGatewayService(deps: GatewayDeps) {
       } catch (err) {
         const code = errorCodeOf(err, bodyTooLarge);
         if (code === 'upstream_unavailable' && !res.destroyed) logger.warn({ tokenId: call.tokenId, host: decision.host, err: (err as Error).message }, 'gateway upstream call failed');
-        throw refuse(call, t, decision, code);
+        const refused = code === 'target_not_allowed' ? targetRefusalOf(err) : null;
+        throw refuse(call, t, decision, code, refused ? refusalMessage(refused.host, refused.range, refused.kind, t.providerId) : undefined);
       }
     },
 
@@ -389,7 +396,7 @@ export function createGatewayService(deps: GatewayDeps) {
       if (listener) return;
       if (!pruneTimer) schedulePrune(FIRST_PRUNE_AFTER_MS);
       listener = await storage.dialect.listen(deps.database, TOKEN_CHANGES_CHANNEL, {
-        onMessage: (tokenId) => cache.invalidate(tokenId),
+        onMessage: (id) => (id.startsWith(PROVIDER_CHANGE_PREFIX) ? cache.invalidateProvider(id.slice(PROVIDER_CHANGE_PREFIX.length)) : cache.invalidate(id)),
         // Anything announced while the connection was down is lost: forget everything.
         onConnected: () => cache.invalidateAll(),
         onError: (err) => logger.warn({ err: err.message }, 'gateway change listener lost its connection; reconnecting'),

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
+import type { ScopeRule } from '../providers/provider.types.ts';
 import { matchScope, patternMatches, templateOf } from './scope-rules.ts';
 
-const RULES = [
+const RULES: ScopeRule[] = [
   { method: 'GET', pathPattern: '/invoices/export', scope: 'invoices.export' },
   { method: 'GET', pathPattern: '/invoices/**', scope: 'invoices.read' },
   { method: 'POST', pathPattern: '/invoices', scope: 'invoices.write' },

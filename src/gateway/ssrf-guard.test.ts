@@ -40,7 +40,7 @@ describe('the SSRF guard at connection time', () => {
 
   it('checks IP literals (which never reach a resolver) before dispatch', () => {
     const guard = createSsrfGuard({ resolve: dns });
-    expect(guard.checkLiteralHost('127.0.0.1', false)).toEqual({ ok: false, range: 'loopback' });
+    expect(guard.checkLiteralHost('127.0.0.1', false)).toEqual({ ok: false, range: 'loopback', kind: 'private' });
     expect(guard.checkLiteralHost('[::ffff:a9fe:a9fe]', true).ok).toBe(false);
     expect(guard.checkLiteralHost('93.184.216.34', false).ok).toBe(true);
     expect(guard.checkLiteralHost('api.example.com', false).ok).toBe(true);

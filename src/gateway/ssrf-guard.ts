@@ -1,7 +1,7 @@
 import { lookup as dnsLookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { Agent, type Dispatcher } from 'undici';
-import { addressAllowed } from './address-policy.ts';
+import { addressAllowed, type AddressClass } from './address-policy.ts';
 
 /**
  * Connection-level SSRF defence. Every connection the gateway opens goes through `lookup` below:
@@ -18,7 +18,7 @@ export const TARGET_REFUSED = 'CUSTODY_TARGET_REFUSED';
 
 export class TargetRefusedError extends Error {
   readonly code = TARGET_REFUSED;
-  constructor(readonly host: string, readonly range: string) {
+  constructor(readonly host: string, readonly range: string, readonly kind: AddressClass) {
     super(`connection to ${host} refused: ${range} address`);
     this.name = 'TargetRefusedError';
   }
@@ -47,7 +47,7 @@ export function pinnedLookup(resolve: Resolver, allowPrivateNetwork: boolean) {
         // refused, so the choice of address can never be steered towards the private one.
         for (const a of addresses) {
           const verdict = addressAllowed(a.address, allowPrivateNetwork);
-          if (!verdict.ok) return callback(new TargetRefusedError(hostname, verdict.range), '');
+          if (!verdict.ok) return callback(new TargetRefusedError(hostname, verdict.range, verdict.kind), '');
         }
         const chosen = addresses[0]!;
         if (all) return callback(null, [{ address: chosen.address, family: chosen.family }]);
@@ -58,13 +58,13 @@ export function pinnedLookup(resolve: Resolver, allowPrivateNetwork: boolean) {
   };
 }
 
-type LiteralVerdict = { ok: true } | { ok: false; range: string };
+type LiteralVerdict = { ok: true } | { ok: false; range: string; kind: AddressClass };
 
 function checkLiteral(hostname: string, allowPrivateNetwork: boolean): LiteralVerdict {
   const bare = hostname.startsWith('[') ? hostname.slice(1, -1) : hostname;
   if (isIP(bare) === 0) return { ok: true };
   const verdict = addressAllowed(bare, allowPrivateNetwork);
-  return verdict.ok ? { ok: true } : { ok: false, range: verdict.range };
+  return verdict.ok ? { ok: true } : { ok: false, range: verdict.range, kind: verdict.kind };
 }
 
 export function createSsrfGuard(options: { resolve?: Resolver; connectionsPerOrigin?: number; connectTimeoutMs?: number } = {}): SsrfGuard {
@@ -97,6 +97,14 @@ export function createSsrfGuard(options: { resolve?: Resolver; connectionsPerOri
       await Promise.all([strict.close(), permissive.close()]);
     },
   };
+}
+
+/** The guard's refusal in an error's cause chain, if it is one. */
+export function targetRefusalOf(err: unknown): TargetRefusedError | null {
+  for (let e = err as { code?: unknown; cause?: unknown } | undefined, i = 0; e && i < 5; e = e.cause as typeof e, i++) {
+    if (e.code === TARGET_REFUSED) return e instanceof TargetRefusedError ? e : null;
+  }
+  return null;
 }
 
 /** Whether an error (or its cause chain) is the guard refusing a connection. */

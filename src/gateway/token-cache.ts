@@ -15,6 +15,8 @@ export interface TokenCache {
   /** The cached view when it is fresh enough to use, without waiting; undefined when it must be read. */
   peek(tokenId: string): GatewayToken | null | undefined;
   invalidate(tokenId: string): void;
+  /** Drops every token of a provider (the provider changed what the gateway allows). */
+  invalidateProvider(providerId: string): void;
   invalidateAll(): void;
   readonly size: number;
 }
@@ -88,6 +90,15 @@ export function createTokenCache(deps: {
       entries.delete(tokenId);
       inflight.delete(tokenId);
       deps.onChanged?.(tokenId);
+    },
+    invalidateProvider(providerId) {
+      epoch++;
+      inflight.clear();
+      for (const [id, entry] of entries) {
+        if (entry.token?.providerId !== providerId) continue;
+        entries.delete(id);
+        deps.onChanged?.(id);
+      }
     },
     invalidateAll() {
       epoch++;

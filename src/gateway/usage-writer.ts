@@ -35,6 +35,13 @@ export interface UsageWriter {
 
 const PRUNE_BATCH = 5_000;
 
+/**
+ * The writer thread's entry: the compiled worker beside this file (dist/, what `custody` runs), or,
+ * when running from the TypeScript sources (tests, `npm run dev`), a small .mjs that registers the
+ * TypeScript loader first: a worker thread does not always inherit it.
+ */
+const WORKER_ENTRY = import.meta.url.endsWith('.ts') ? new URL('./usage-writer.worker.mjs', import.meta.url) : new URL('./usage-writer.worker.js', import.meta.url);
+
 /** Retention: deletes in batches of PRUNE_BATCH, each its own short statement, so writers wait little. */
 export async function pruneUsage(db: Db, repo: UsageRepo, before: string): Promise<number> {
   let total = 0;
@@ -319,7 +326,7 @@ export function createWorkerUsageWriter(database: DatabaseConfig, options: { onS
   }
 
   function start(): Worker {
-    const w = new Worker(new URL('./usage-writer.worker.mjs', import.meta.url), { workerData: { database } });
+    const w = new Worker(WORKER_ENTRY, { workerData: { database } });
     w.unref();
     options.onStart?.(w);
     w.on('message', (m: FromWorker) => {

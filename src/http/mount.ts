@@ -80,7 +80,9 @@ export function mount<E extends Endpoint>(app: FastifyInstance, e: E, handler: H
         reply,
       };
       const result = await handler(ctx);
-      if (result === reply) return reply;
+      // A reply is thenable (awaiting it waits for the response to finish), so a handler that sent
+      // its own answer is recognised by the reply having been sent, not by what the await gave.
+      if (reply.sent || result === reply) return reply;
       return reply.status(e.status).send(result);
     },
   });

@@ -1,3 +1,6 @@
+import type { Static } from 'typebox';
+import type { VerifyResultSchema } from './ledger.contract.ts';
+
 export interface LedgerEntry {
   seq: number;
   at: string;
@@ -34,12 +37,5 @@ export interface VerifyProgress {
   total: number;
 }
 
-export interface VerifyResult {
-  ok: boolean;
-  entries: number;
-  lastSeq: number;
-  lastHash: string;
-  checkpoints: { total: number; verified: number; lastSeq: number | null };
-  problems: { kind: string; seq: number; message: string }[];
-  durationMs: number;
-}
+/** What `verify` finds: derived from its schema (ledger.contract.ts). */
+export type VerifyResult = Static<typeof VerifyResultSchema>;

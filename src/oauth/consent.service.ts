@@ -7,11 +7,12 @@ import type { Clock } from '../shared/clock.ts';
 import { CustodyError } from '../shared/errors.ts';
 import { newId } from '../shared/ids.ts';
 import { Secret } from '../shared/secret.ts';
-import type { Storage } from '../storage/database.ts';
+import type { Db, Storage } from '../storage/database.ts';
 import type { TenantService } from '../tenants/tenant.service.ts';
 import type { ConsentApproval, IssuedCredentials } from '../tokens/token.operations.ts';
 import type { TokenService } from '../tokens/token.service.ts';
 import type { Vault } from '../vault/vault.service.ts';
+import { bindingClearCookie, bindingCookieName, bindingMatches, bindingSetCookie, newBrowserBinding } from './browser-binding.ts';
 import { issuerClient, type ProviderMetadata } from './oauth.client.ts';
 import { createOAuthRepo } from './oauth.repo.ts';
 import type { ConsentOutcome, StartConsentInput, StartedConsent } from './oauth.types.ts';
@@ -48,6 +49,8 @@ export function createConsentService(deps: ConsentDeps) {
   const { storage, vault, ledger, tokens, clock } = deps;
   const repo = createOAuthRepo();
   const redirectUri = `${deps.publicUrl}/oauth/callback`;
+  // Cookies are Secure whenever Custody is reached over https.
+  const secureCookies = deps.publicUrl.startsWith('https:');
   const jwksCache = new Map<string, JWTVerifyGetKey>();
 
   function jwksFor(uri: string): JWTVerifyGetKey {
@@ -56,8 +59,12 @@ export function createConsentService(deps: ConsentDeps) {
     return jwks;
   }
 
-  async function start(principal: Principal, input: StartConsentInput): Promise<StartedConsent> {
-    await deps.tenants.findVisible(storage.db, principal, input.tenantId);
+  /**
+   * Starts a flow on behalf of `startedBy` (visibility already checked), bound to the browser that
+   * will be sent to the issuer (see browser-binding.ts). `also` writes in the same transaction
+   * (a connect link marks itself opened).
+   */
+  async function beginFlow(startedBy: string, input: StartConsentInput, also?: (trx: Db, flowId: string) => Promise<void>): Promise<StartedConsent> {
     const provider = await deps.providers.findRow(storage.db, input.providerId);
     if (!provider.issuer || !provider.authorization_endpoint) throw new CustodyError('consent_not_supported');
     const at = clock.now();
@@ -67,6 +74,7 @@ export function createConsentService(deps: ConsentDeps) {
     const nonce = oauth.generateRandomNonce();
     const scopes = [...new Set([...BASE_SCOPES, ...(input.scopes ?? [])])];
     const expiresAt = new Date(at.getTime() + deps.flowTtlMs).toISOString();
+    const binding = newBrowserBinding(id);
     await storage.db.transaction().execute(async (trx) => {
       const key = await vault.createDataKey(trx, input.tenantId, id, at);
       await repo.insertFlow(trx, {
@@ -78,15 +86,17 @@ export function createConsentService(deps: ConsentDeps) {
         owner: input.owner,
         purpose: input.purpose ?? null,
         scopes: JSON.stringify(scopes),
-        started_by: principal.actor,
+        started_by: startedBy,
         verifier_enc: vault.encrypt(key, 'pkce_verifier', new Secret(verifier)),
         created_at: at.toISOString(),
         expires_at: expiresAt,
         consumed_at: null,
         outcome: null,
         token_id: null,
+        browser_hash: binding.hash,
       });
-      await ledger.append(trx, { actor: principal.actor, action: 'oauth.consent_started', tenantId: input.tenantId, subjectId: id, data: { providerId: input.providerId, owner: input.owner, scopes } });
+      await ledger.append(trx, { actor: startedBy, action: 'oauth.consent_started', tenantId: input.tenantId, subjectId: id, data: { providerId: input.providerId, owner: input.owner, scopes } });
+      await also?.(trx, id);
     });
     const url = new URL(provider.authorization_endpoint);
     url.searchParams.set('client_id', provider.client_id);
@@ -99,7 +109,18 @@ export function createConsentService(deps: ConsentDeps) {
     url.searchParams.set('code_challenge_method', 'S256');
     // offline_access needs an explicit consent at most issuers; it also makes a reauthorisation a real re-approval.
     url.searchParams.set('prompt', 'consent');
-    return { authorizationUrl: url.toString(), flowId: id, expiresAt };
+    return {
+      authorizationUrl: url.toString(),
+      flowId: id,
+      expiresAt,
+      browserCookie: bindingSetCookie(binding, { secure: secureCookies, maxAgeSeconds: Math.ceil(deps.flowTtlMs / 1000) }),
+    };
+  }
+
+  /** A consent started through the API by `principal`; the caller's browser is the one bound to it. */
+  async function start(principal: Principal, input: StartConsentInput): Promise<StartedConsent> {
+    await deps.tenants.findVisible(storage.db, principal, input.tenantId);
+    return beginFlow(principal.actor, input);
   }
 
   async function fail(flow: { id: string; tenant_id: string; provider_id: string; started_by: string } | undefined, code: string, message: string): Promise<ConsentOutcome> {
@@ -113,11 +134,14 @@ export function createConsentService(deps: ConsentDeps) {
         data: { error: code, message, providerId: flow?.provider_id ?? null, startedBy: flow?.started_by ?? null },
       });
     });
-    return { ok: false, error: code, message };
+    return { ok: false, error: code, message, ...(flow ? { flowId: flow.id } : {}) };
   }
 
-  /** Finishes a consent from the issuer's redirect. Never throws for what the issuer or browser sent. */
-  async function finish(query: URLSearchParams): Promise<ConsentOutcome> {
+  /**
+   * Finishes a consent from the issuer's redirect, in the browser that started it (`cookies`: the
+   * request's). Never throws for what the issuer or browser sent.
+   */
+  async function finish(query: URLSearchParams, cookies: Map<string, string>): Promise<ConsentOutcome> {
     const state = query.get('state');
     if (!state) return fail(undefined, 'missing_state', 'The response carries no state, so it cannot be matched to a consent Custody started.');
     const { flow, reason } = await repo.claimFlow(storage.db, state, clock.now());
@@ -129,6 +153,13 @@ export function createConsentService(deps: ConsentDeps) {
         ok: '',
       }[reason];
       return fail(flow, reason === 'unknown' ? 'bad_state' : reason, message);
+    }
+    if (flow.browser_hash && !bindingMatches(flow.browser_hash, cookies.get(bindingCookieName(flow.id)))) {
+      return fail(
+        flow,
+        'browser_mismatch',
+        'This consent was started in another browser (or its cookie was cleared). Finish a consent in the browser that opened its link; start it again from Custody.',
+      );
     }
     try {
       const provider = await deps.providers.findRow(storage.db, flow.provider_id);
@@ -190,7 +221,7 @@ export function createConsentService(deps: ConsentDeps) {
       if (suspended) {
         await tokens.reauthorise(work, suspended.id, approval, credentials);
         await repo.finishFlow(work.trx, flow.id, 'reauthorised', suspended.id);
-        return { ok: true as const, tokenId: suspended.id, reauthorised: true };
+        return { ok: true as const, tokenId: suspended.id, reauthorised: true, flowId: flow.id };
       }
       const tokenId = await tokens.createFromConsent(
         work,
@@ -199,11 +230,18 @@ export function createConsentService(deps: ConsentDeps) {
         credentials,
       );
       await repo.finishFlow(work.trx, flow.id, 'created', tokenId);
-      return { ok: true as const, tokenId, reauthorised: false };
+      return { ok: true as const, tokenId, reauthorised: false, flowId: flow.id };
     });
   }
 
-  return { start, finish, redirectUri };
+  return {
+    start,
+    beginFlow,
+    finish,
+    redirectUri,
+    /** `Set-Cookie` that removes a flow's browser binding once the callback has used it. */
+    clearBrowserCookie: (flowId: string) => bindingClearCookie(flowId, { secure: secureCookies }),
+  };
 }
 
 export type ConsentService = ReturnType<typeof createConsentService>;

@@ -44,3 +44,21 @@ export const RefreshResultSchema = Type.Object({
   rotated: Type.Boolean({ description: 'The issuer sent a new refresh token' }),
   accessExpiresAt: Type.Union([Timestamp, Type.Null()]),
 });
+
+export const ConnectLinkBody = Type.Object(
+  {
+    providerId: IdOf('provider'),
+    tenantId: IdOf('tenant'),
+    owner: Text(200, 'The accountable person or team on the platform side'),
+    purpose: Type.Optional(Text(1000, 'The business justification')),
+    scopes: Type.Optional(Type.Array(Scope, { maxItems: 200, description: 'API scopes to ask for (openid, email and offline_access are always asked)' })),
+    expiresInMinutes: Type.Optional(Type.Integer({ minimum: 5, maximum: 30 * 24 * 60, description: 'How long the link can be opened (default 4320: 72 hours)' })),
+  },
+  { additionalProperties: false },
+);
+
+export const ConnectLinkSchema = Type.Object({
+  id: Type.String(),
+  url: Type.String({ description: 'Open in a plain browser (no API key). Works once; shown only now' }),
+  expiresAt: Timestamp,
+});

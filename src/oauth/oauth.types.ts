@@ -11,9 +11,12 @@ export interface StartedConsent {
   authorizationUrl: string;
   flowId: string;
   expiresAt: string;
+  /** `Set-Cookie` binding the flow to the browser sent to the issuer (see browser-binding.ts). */
+  browserCookie: string;
 }
 
-export type ConsentOutcome = { ok: true; tokenId: string; reauthorised: boolean } | { ok: false; error: string; message: string };
+/** How a consent ended; `flowId` names the flow it finished, when the response matched one. */
+export type ConsentOutcome = ({ ok: true; tokenId: string; reauthorised: boolean } | { ok: false; error: string; message: string }) & { flowId?: string };
 
 export interface RefreshOptions {
   /** Ask for a subset of the granted scopes (scope narrowing); the grant itself keeps them all. */

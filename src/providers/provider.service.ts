@@ -8,7 +8,7 @@ import type { Db, Storage } from '../storage/database.ts';
 import type { ProvidersTable } from '../storage/schema.ts';
 import { GLOBAL_SCOPE, type Vault } from '../vault/vault.service.ts';
 import { checkProviderUrls } from './provider.rules.ts';
-import type { CreateProviderInput, DiscoverIssuer, DiscoveredProvider, ProviderAccessView, ProviderRecord, ScopeRule } from './provider.types.ts';
+import type { CreateProviderInput, DiscoverIssuer, DiscoveredProvider, ProviderAccessView, ProviderRecord, ScopeRule, UpdateProviderInput } from './provider.types.ts';
 
 export function toProviderRecord(r: ProvidersTable): ProviderRecord {
   return {
@@ -47,6 +47,27 @@ function supportsOf(r: ProvidersTable): ProviderRecord['supports'] {
 /** Providers are platform-wide configuration (admin only to change), visible to every reading role. */
 export function createProviderService(deps: { storage: Storage; vault: Vault; ledger: LedgerService; clock: Clock; discover?: DiscoverIssuer }) {
   const { storage, vault, ledger, clock } = deps;
+  // Whoever caches what a provider allows (the gateway) hears of every change: in its transaction
+  // (a cross-instance notification), and once it has committed.
+  const changeHooks: ((trx: Db, providerId: string) => Promise<void>)[] = [];
+  const committedListeners: ((providerId: string) => void)[] = [];
+
+  /** The provider's URLs and rules as they would be after `input`, checked like a new one. */
+  function checkUpdated(current: ProvidersTable, input: UpdateProviderInput) {
+    const pick = <T>(value: T | null | undefined, fallback: T | null): T | undefined => (value === undefined ? (fallback ?? undefined) : (value ?? undefined));
+    return checkProviderUrls({
+      name: input.name ?? current.name,
+      clientId: input.clientId ?? current.client_id,
+      issuer: current.issuer ?? undefined,
+      authorizationEndpoint: pick(input.authorizationEndpoint, current.authorization_endpoint),
+      tokenEndpoint: input.tokenEndpoint ?? current.token_endpoint,
+      revocationEndpoint: pick(input.revocationEndpoint, current.revocation_endpoint),
+      introspectionEndpoint: pick(input.introspectionEndpoint, current.introspection_endpoint),
+      apiBaseUrls: input.apiBaseUrls ?? (JSON.parse(current.api_base_urls) as string[]),
+      scopeRules: input.scopeRules ?? (JSON.parse(current.scope_rules) as ScopeRule[]),
+      development: input.development ?? current.development === 1,
+    });
+  }
 
   /** Endpoints given explicitly win over discovered ones; discovery fills the gaps. */
   async function withDiscovery(input: CreateProviderInput): Promise<{ input: CreateProviderInput; discovered: DiscoveredProvider | null }> {
@@ -76,6 +97,92 @@ export function createProviderService(deps: { storage: Storage; vault: Vault; le
 
   return {
     findRow,
+    /** For caches of providers (the gateway): a change, inside its transaction. */
+    onChange(hook: (trx: Db, providerId: string) => Promise<void>) {
+      changeHooks.push(hook);
+    },
+    /** For caches of providers: a change has committed. */
+    onCommittedChange(listener: (providerId: string) => void) {
+      committedListeners.push(listener);
+    },
+
+    async update(principal: Principal, id: string, input: UpdateProviderInput): Promise<ProviderRecord> {
+      const problems = checkUpdated(await findRow(storage.db, id), input);
+      if (problems.length > 0) throw new CustodyError('validation_failed', `The provider is not valid: ${problems.map((p) => `${p.path} ${p.message}`).join('; ')}`, problems);
+      let changed = false;
+      try {
+        await storage.db.transaction().execute(async (trx) => {
+          const current = await findRow(trx, id);
+          const set: Partial<ProvidersTable> = {};
+          const diff: Record<string, { from: unknown; to: unknown }> = {};
+          const columns = {
+            name: 'name',
+            authorizationEndpoint: 'authorization_endpoint',
+            tokenEndpoint: 'token_endpoint',
+            revocationEndpoint: 'revocation_endpoint',
+            introspectionEndpoint: 'introspection_endpoint',
+            clientId: 'client_id',
+          } as const;
+          for (const [field, column] of Object.entries(columns) as [keyof typeof columns, (typeof columns)[keyof typeof columns]][]) {
+            const to = input[field];
+            if (to !== undefined && to !== current[column]) {
+              (set as Record<string, unknown>)[column] = to;
+              diff[field] = { from: current[column], to };
+            }
+          }
+          const json = { apiBaseUrls: 'api_base_urls', scopeRules: 'scope_rules' } as const;
+          for (const [field, column] of Object.entries(json) as [keyof typeof json, (typeof json)[keyof typeof json]][]) {
+            if (input[field] === undefined) continue;
+            const to = JSON.stringify(input[field]);
+            if (to !== current[column]) {
+              set[column] = to;
+              diff[field] = { from: JSON.parse(current[column]), to: input[field] };
+            }
+          }
+          if (input.unmappedCalls !== undefined && input.unmappedCalls !== current.unmapped_calls) {
+            set.unmapped_calls = input.unmappedCalls;
+            diff.unmappedCalls = { from: current.unmapped_calls, to: input.unmappedCalls };
+          }
+          const flags = { development: 'development', allowPrivateNetwork: 'allow_private_network' } as const;
+          for (const [field, column] of Object.entries(flags) as [keyof typeof flags, (typeof flags)[keyof typeof flags]][]) {
+            const to = input[field];
+            if (to !== undefined && (to ? 1 : 0) !== current[column]) {
+              set[column] = to ? 1 : 0;
+              diff[field] = { from: current[column] === 1, to };
+            }
+          }
+          // A new revocation endpoint has not been shown to work: it is verified afresh.
+          if (set.revocation_endpoint !== undefined && current.revocation_verified_at !== null) {
+            set.revocation_verified_at = null;
+            diff.revocationVerified = { from: true, to: false };
+          }
+          if (input.clientSecret !== undefined) {
+            if (input.clientSecret === null) {
+              if (current.client_secret_enc !== null) {
+                set.client_secret_enc = null;
+                diff.clientSecret = { from: 'set', to: 'removed' };
+              }
+            } else {
+              const key = current.client_secret_enc === null ? await vault.createDataKey(trx, GLOBAL_SCOPE, id, clock.now()) : await vault.loadDataKey(trx, GLOBAL_SCOPE, id);
+              set.client_secret_enc = vault.encrypt(key, 'client_secret', new Secret(input.clientSecret));
+              diff.clientSecret = { from: current.client_secret_enc === null ? 'none' : 'set', to: 'replaced' };
+            }
+          }
+          if (Object.keys(diff).length === 0) return;
+          set.updated_at = clock.now().toISOString();
+          await trx.updateTable('providers').set(set).where('id', '=', id).execute();
+          await ledger.append(trx, { actor: principal.actor, action: 'provider.updated', subjectId: id, data: { changes: diff } });
+          for (const hook of changeHooks) await hook(trx, id);
+          changed = true;
+        });
+      } catch (err) {
+        if (storage.dialect.isUniqueViolation(err)) throw new CustodyError('provider_exists', `A provider named "${input.name}" already exists.`);
+        throw err;
+      }
+      if (changed) for (const listener of committedListeners) listener(id);
+      return toProviderRecord(await findRow(storage.db, id));
+    },
+
     async create(principal: Principal, given: CreateProviderInput): Promise<ProviderRecord> {
       // Refuse a plain-http issuer before talking to it at all.
       const early = checkProviderUrls(given);

@@ -1,48 +1,9 @@
-export interface ScopeRule {
-  method: string;
-  pathPattern: string;
-  scope: string;
-}
+import type { Static } from 'typebox';
+import type { ScopeRuleSchema } from './provider.contract.ts';
 
-export interface ProviderRecord {
-  id: string;
-  name: string;
-  issuer: string | null;
-  authorizationEndpoint: string | null;
-  tokenEndpoint: string;
-  revocationEndpoint: string | null;
-  introspectionEndpoint: string | null;
-  clientId: string;
-  hasClientSecret: boolean;
-  apiBaseUrls: string[];
-  scopeRules: ScopeRule[];
-  unmappedCalls: 'allow' | 'deny';
-  development: boolean;
-  allowPrivateNetwork: boolean;
-  revocation: { supported: boolean; verified: boolean; verifiedAt: string | null };
-  /** What the issuer supports; null where it is not known yet (refresh rotation is learned on the first refresh). */
-  supports: { pkceS256: boolean | null; refreshRotation: boolean | null; revocation: boolean; introspection: boolean };
-  discoveredAt: string | null;
-  createdAt: string;
-  updatedAt: string;
-}
+export type { CreateProviderInput, ProviderRecord, UpdateProviderInput } from './provider.contract.ts';
 
-export interface CreateProviderInput {
-  name: string;
-  issuer?: string;
-  authorizationEndpoint?: string;
-  /** Required unless `issuer` is given, in which case discovery supplies it. */
-  tokenEndpoint?: string;
-  revocationEndpoint?: string;
-  introspectionEndpoint?: string;
-  clientId: string;
-  clientSecret?: string;
-  apiBaseUrls: string[];
-  scopeRules?: ScopeRule[];
-  unmappedCalls?: 'allow' | 'deny';
-  development?: boolean;
-  allowPrivateNetwork?: boolean;
-}
+export type ScopeRule = Static<typeof ScopeRuleSchema>;
 
 /** What the gateway needs of a provider to forward a call (no secrets). */
 export interface ProviderAccessView {

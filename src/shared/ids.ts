@@ -13,6 +13,7 @@ export const ID_PREFIXES = {
   oauthFlow: 'flw',
   outboxJob: 'job',
   alert: 'alr',
+  connectLink: 'lnk',
 } as const;
 
 export type IdKind = keyof typeof ID_PREFIXES;

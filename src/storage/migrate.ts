@@ -6,6 +6,7 @@ import { oauthMigration } from './migrations/002-oauth.ts';
 import { inventoryIndexesMigration } from './migrations/004-inventory-indexes.ts';
 import { usageTenantIndexMigration } from './migrations/005-usage-tenant-index.ts';
 import { usageCallShapesMigration } from './migrations/006-usage-call-shapes.ts';
+import { connectLinksMigration } from './migrations/007-connect-links.ts';
 import type { StorageDialect } from './dialect.ts';
 
 /**
@@ -32,6 +33,7 @@ export function migrationsFor(dialect: StorageDialect, options: MigrateOptions =
     '004-inventory-indexes': inventoryIndexesMigration(),
     '005-usage-tenant-index': usageTenantIndexMigration(),
     '006-usage-call-shapes': usageCallShapesMigration(dialect, (done, total) => options.onProgress?.({ migration: '006-usage-call-shapes', done, total })),
+    '007-connect-links': connectLinksMigration(),
   };
 }
 
@@ -51,4 +53,11 @@ export async function migrateToLatest(storage: Storage, options: MigrateOptions 
     throw new MigrationError(`migration ${failed} failed: ${(result.error as Error).message ?? String(result.error)}`, { cause: result.error });
   }
   return { applied: (result.results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName) };
+}
+
+/** Whether every migration this code knows has been applied (for /readyz): the ones still pending, by name. */
+export async function pendingMigrations(storage: Storage): Promise<string[]> {
+  const provider: MigrationProvider = { getMigrations: async () => migrationsFor(storage.dialect) };
+  const migrations = await new Migrator({ db: storage.db, provider }).getMigrations();
+  return migrations.filter((m) => m.executedAt === undefined).map((m) => m.name);
 }

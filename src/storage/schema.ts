@@ -26,6 +26,7 @@ export interface Database {
   gateway_call_shapes: GatewayCallShapesTable;
   gateway_daily_use: GatewayDailyUseTable;
   oauth_flows: OAuthFlowsTable;
+  connect_links: ConnectLinksTable;
   outbox_jobs: OutboxJobsTable;
   alerts: AlertsTable;
 }
@@ -173,6 +174,24 @@ export interface OAuthFlowsTable {
   consumed_at: string | null;
   outcome: string | null;
   token_id: string | null;
+  /** 007: sha256 of the httpOnly cookie set on the browser that started the flow (null for flows from before 007). */
+  browser_hash?: string | null;
+}
+
+/** 007-connect-links: a single-use, expiring link that starts a consent in a plain browser. */
+export interface ConnectLinksTable {
+  id: string;
+  code_hash: string;
+  tenant_id: string;
+  provider_id: string;
+  owner: string;
+  purpose: string | null;
+  scopes: string;
+  created_by: string;
+  created_at: string;
+  expires_at: string;
+  opened_at: string | null;
+  flow_id: string | null;
 }
 
 /** 002-oauth: side effects committed with the state change that causes them. */

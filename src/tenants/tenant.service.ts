@@ -5,11 +5,9 @@ import { CustodyError } from '../shared/errors.ts';
 import { newId } from '../shared/ids.ts';
 import type { Storage, Db } from '../storage/database.ts';
 
-export interface Tenant {
-  id: string;
-  name: string;
-  createdAt: string;
-}
+import type { Tenant } from './tenant.contract.ts';
+
+export type { Tenant };
 
 function toTenant(r: { id: string; name: string; created_at: string }): Tenant {
   return { id: r.id, name: r.name, createdAt: r.created_at };

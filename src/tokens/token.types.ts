@@ -1,66 +1,14 @@
+import type { Static } from 'typebox';
 import type { Secret } from '../shared/secret.ts';
 import type { TokenState } from './token.lifecycle.ts';
-import type { ManagedReason } from './token.practical-test.ts';
+import type { PatchTokenBody, TokenSchema } from './token.schemas.ts';
 
-export interface Approver {
-  subject: string;
-  email: string | null;
-  issuer: string | null;
-  approvedAt: string | null;
-  active: boolean;
-  /** The platform user who started the consent (null for registered or imported tokens). */
-  startedBy: string | null;
-}
-
-export interface RevocationPath {
-  /** Always: the gateway stops forwarding at once. */
-  local: 'gateway';
-  upstream: 'rfc7009' | 'none';
-  verified: boolean;
-}
-
-export type UpstreamRevocationStatus = 'pending' | 'verified' | 'unverifiable' | 'failed' | 'none';
-
-export interface RevocationTimes {
-  requestedAt: string;
-  locallyEffectiveAt: string | null;
-  upstream: UpstreamRevocationStatus;
-  upstreamConfirmedAt: string | null;
-}
-
-/** The managed token as the API shows it: no credential material, ever. */
-export interface TokenRecord {
-  id: string;
-  tenantId: string;
-  providerId: string;
-  subject: string | null;
-  owner: string;
-  approver: Approver | null;
-  purpose: string | null;
-  reviewDueAt: string | null;
-  workloads: string[];
-  grantedScopes: string[];
-  scopeUsage: { scope: string; lastUsedAt: string | null }[];
-  state: TokenState;
-  stateReason: string | null;
-  stateActor: string | null;
-  stateChangedAt: string;
-  issuedAt: string;
-  accessExpiresAt: string | null;
-  refreshExpiresAt: string | null;
-  lastUsedAt: string | null;
-  lastUsedBy: string | null;
-  hasRefreshToken: boolean;
-  revocationPath: RevocationPath;
-  /** Kill time of a revocation (null until revoked): requested → locally effective → upstream confirmed. */
-  revocation: RevocationTimes | null;
-  /** null for revoked and expired tokens: they hold no privilege. */
-  managed: boolean | null;
-  managedReasons: ManagedReason[];
-  predecessorId: string | null;
-  createdAt: string;
-  updatedAt: string;
-}
+/** The managed token as the API shows it (no credential material, ever): derived from its schema. */
+export type TokenRecord = Static<typeof TokenSchema>;
+export type Approver = NonNullable<TokenRecord['approver']>;
+export type RevocationPath = TokenRecord['revocationPath'];
+export type RevocationTimes = NonNullable<TokenRecord['revocation']>;
+export type UpstreamRevocationStatus = RevocationTimes['upstream'];
 
 export interface RegisterTokenInput {
   tenantId: string;
@@ -80,12 +28,7 @@ export interface RegisterTokenInput {
   predecessorId?: string;
 }
 
-export interface PatchTokenInput {
-  owner?: string;
-  purpose?: string | null;
-  reviewDueAt?: string | null;
-  workloads?: string[];
-}
+export type PatchTokenInput = Static<typeof PatchTokenBody>;
 
 export interface TokenFilter {
   tenantId?: string;

@@ -4,7 +4,7 @@ import { request } from 'undici';
 import type { DatabaseKind } from './databases.ts';
 import { startEchoUpstream, type EchoUpstream } from './echo-upstream.ts';
 import { keyFor, startHarness, type Harness, type HarnessOptions } from './harness.ts';
-import type { CreateProviderInput } from '../../src/providers/provider.types.ts';
+import type { CreateProviderInput, ScopeRule } from '../../src/providers/provider.types.ts';
 import { Secret } from '../../src/shared/secret.ts';
 
 /** Shared set-up of the gateway's HTTP tests: a listening Custody, an echo upstream, two tenants. */
@@ -34,7 +34,7 @@ export interface GatewayFixture {
   close(): Promise<void>;
 }
 
-export const SCOPE_RULES = [
+export const SCOPE_RULES: ScopeRule[] = [
   { method: 'GET', pathPattern: '/invoices/**', scope: 'invoices.read' },
   { method: 'POST', pathPattern: '/invoices', scope: 'invoices.write' },
   { method: 'POST', pathPattern: '/uploads', scope: 'invoices.read' },

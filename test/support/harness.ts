@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
-import { createCustody, type Custody, type CustodyOptions } from '../../src/app/custody.ts';
+import type { Custody, CustodyOptions } from '../../src/app/custody.ts';
+import { startRuntime } from '../../src/app/runtime.ts';
 import { systemPrincipal, type Principal, type Role } from '../../src/auth/roles.ts';
 import { loadConfig, type Config } from '../../src/config/config.ts';
-import { buildServer } from '../../src/app/server.ts';
 import type { Clock } from '../../src/shared/clock.ts';
 import { createLogger } from '../../src/shared/logger.ts';
 import { createTestDatabase, type DatabaseKind, type TestDatabase } from './databases.ts';
@@ -54,9 +54,15 @@ export async function startHarness(kind: DatabaseKind, options: HarnessOptions =
     },
   });
   const logger = createLogger('info', sink);
-  const custody = await createCustody(config, { logger, migrate: true, ...(options.clock ? { clock: options.clock } : {}), ...(options.oauth ? { oauth: options.oauth } : {}) });
-  const app = await buildServer(custody);
-  await app.ready();
+  // The runtime `serve` uses, without listening or background work: tests drive those themselves.
+  const runtime = await startRuntime(config, {
+    logger,
+    listen: false,
+    background: false,
+    ...(options.clock ? { clock: options.clock } : {}),
+    ...(options.oauth ? { oauth: options.oauth } : {}),
+  });
+  const { custody, app } = runtime;
   return {
     db,
     config,
@@ -65,8 +71,7 @@ export async function startHarness(kind: DatabaseKind, options: HarnessOptions =
     logs,
     admin: systemPrincipal('test'),
     async close() {
-      await app.close();
-      await custody.close();
+      await runtime.stop();
       if (!options.database) await db.drop();
     },
   };

@@ -179,6 +179,12 @@ export async function startFaultForwarder(target: string) {
   };
 }
 
+/** The Cookie header a browser sends back for the Set-Cookie headers it was given (name=value pairs). */
+export function browserCookie(setCookie: unknown): string {
+  const list = Array.isArray(setCookie) ? setCookie : setCookie ? [setCookie] : [];
+  return list.map((c) => String(c).split(';')[0]).join('; ');
+}
+
 /** Minimal shape of the harness this helper needs (kept structural so the harness stays independent). */
 interface InjectingApp {
   inject(opts: { method: 'GET'; url: string; headers?: Record<string, string> }): Promise<{ statusCode: number; headers: Record<string, unknown>; body: string }>;
@@ -199,6 +205,7 @@ export async function connectThroughCustody(
   if (started.statusCode !== 302) throw new Error(`connect answered ${started.statusCode}: ${started.body}`);
   const callbackPrefix = `${opts.publicUrl}/oauth/callback`;
   const callbackUrl = await consent(String(started.headers.location), opts.account, callbackPrefix, { deny: opts.deny ?? false });
-  const done = await app.inject({ method: 'GET', url: callbackUrl.slice(opts.publicUrl.length) });
+  // The browser that started the consent carries its binding cookie back to the callback.
+  const done = await app.inject({ method: 'GET', url: callbackUrl.slice(opts.publicUrl.length), headers: { cookie: browserCookie(started.headers['set-cookie']) } });
   return { status: done.statusCode, html: done.body, tokenId: /\((tok_[0-9A-Z]{26})\)/.exec(done.body)?.[1] ?? null, callbackUrl };
 }

@@ -1,16 +1,22 @@
+import fs from 'node:fs';
 import type { Command } from 'commander';
-import { systemPrincipal, ROLES, type Role } from '../../auth/roles.ts';
+import { ROLES, systemPrincipal, type Role } from '../../auth/roles.ts';
 import { describeDatabase } from '../../config/config.ts';
-import { isId } from '../../shared/ids.ts';
-import { openStorage } from '../../storage/database.ts';
-import { migrateToLatest } from '../../storage/migrate.ts';
-import { addKeyVersion, generateKeyMaterial } from '../../vault/local-keyring.ts';
-import { apiClient } from '../api-client.ts';
-import { CliError, configFrom, withDirectCustody } from '../context.ts';
-import { progressBar } from '../progress.ts';
 import type { VerifyResult } from '../../ledger/ledger.types.ts';
+import { api, endpoints, idArg, intOption, oneOf, withApi } from '../command-helpers.ts';
+import { CliError, configFrom, EXIT, withDirectCustody } from '../context.ts';
+import { printJson, table } from '../output.ts';
+import { progressBar } from '../progress.ts';
 
 const dbOption = ['--database-url <url>', 'SQLite path or postgres:// URL (CUSTODY_DATABASE_URL)'] as const;
+
+/** A command that reads an existing database must not create an empty one by a typo. */
+function existingDatabase(flags: { databaseUrl?: string }): void {
+  const config = configFrom(flags);
+  if (config.database.kind === 'sqlite' && config.database.file !== ':memory:' && !fs.existsSync(config.database.file)) {
+    throw new CliError(`There is no database at ${config.database.file} (set --database-url or CUSTODY_DATABASE_URL).`, EXIT.notFound, 'database_not_found');
+  }
+}
 
 export function registerAdmin(program: Command) {
   program
@@ -19,22 +25,23 @@ export function registerAdmin(program: Command) {
     .option(...dbOption)
     .action(async (flags) => {
       const config = configFrom(flags);
+      const [{ openStorage }, { migrateToLatest }] = await Promise.all([import('../../storage/database.ts'), import('../../storage/migrate.ts')]);
       const storage = openStorage(config.database);
       const bar = progressBar('Copying gateway usage events');
       try {
         const { applied } = await migrateToLatest(storage, { onProgress: (p) => bar.update(p.done, p.total) });
-        bar.stop();
+        await bar.stop();
         console.log(applied.length ? `Applied ${applied.join(', ')} to ${describeDatabase(config.database)}` : `${describeDatabase(config.database)} is up to date`);
       } finally {
-        bar.stop();
+        await bar.stop();
         await storage.close();
       }
     });
 
-  const apikey = program.command('apikey').description('API keys, directly on the database (bootstrap)');
+  const apikey = program.command('apikey').description('API keys');
   apikey
     .command('create')
-    .description('Create an API key; it is printed once')
+    .description('Create an API key directly on the database (bootstrap); it is printed once')
     .requiredOption('--role <role>', `one of ${ROLES.join(', ')}`)
     .requiredOption('--name <name>', 'who or what the key is for')
     .option('--tenant <tenantId>', 'the tenant (required for tenant_admin and workload)')
@@ -42,19 +49,36 @@ export function registerAdmin(program: Command) {
     .option('--json', 'print JSON ({key, apiKey})')
     .option(...dbOption)
     .action(async (flags) => {
-      if (!(ROLES as readonly string[]).includes(flags.role)) throw new CliError(`--role must be one of ${ROLES.join(', ')} (got "${flags.role}")`);
-      if (flags.tenant !== undefined && !isId('tenant', flags.tenant)) throw new CliError(`--tenant must be a tenant id like ten_01J… (got "${flags.tenant}")`);
-      const created = await withDirectCustody(flags, 'cli', (c) =>
-        c.apiKeys.create(systemPrincipal('cli'), { role: flags.role as Role, name: flags.name, tenantId: flags.tenant, workload: flags.workload }),
+      const role = oneOf<Role>(flags.role, '--role', ROLES)!;
+      if (flags.tenant !== undefined) idArg('tenant', flags.tenant);
+      const created = await withDirectCustody(
+        flags,
+        'cli',
+        async (c) => c.apiKeys.create(systemPrincipal('cli'), { role, name: flags.name, tenantId: flags.tenant, workload: flags.workload }),
+        { bootstrap: true },
       );
-      if (flags.json) console.log(JSON.stringify(created, null, 2));
+      if (flags.json) printJson(created);
       else console.log(`Created ${created.apiKey.role} key ${created.apiKey.id} (${created.apiKey.name}). Shown once:\n\n  ${created.key}\n`);
     });
+  withApi(apikey.command('list').description('List API keys (never their secrets)')).action(async (flags) => {
+    const { items } = await api(flags)((await endpoints.apiKeys()).list);
+    if (flags.json) return printJson(items);
+    console.log(
+      items.length
+        ? table([['ID', 'ROLE', 'NAME', 'TENANT', 'WORKLOAD', 'LAST USED', 'REVOKED'], ...items.map((k) => [k.id, k.role, k.name, k.tenantId ?? '-', k.workload ?? '-', k.lastUsedAt ?? 'never', k.revokedAt ?? '-'])])
+        : 'No API keys.',
+    );
+  });
+  withApi(apikey.command('revoke <id>').description('Revoke an API key')).action(async (id: string, flags) => {
+    const k = await api(flags)((await endpoints.apiKeys()).revoke, { params: { id: idArg('apiKey', id, 'API key') } });
+    if (flags.json) printJson(k);
+    else console.log(`Revoked ${k.id} (${k.name}, ${k.role}) at ${k.revokedAt}.`);
+  });
 
   const ledger = program.command('ledger').description('The tamper-evident ledger');
   ledger
     .command('verify')
-    .description('Verify the hash chain and signed checkpoints (on the database, or on a server with --url)')
+    .description('Verify the hash chain and signed checkpoints (on the database, or on a server with --url); exit 6 when tampered')
     .option('--url <url>', 'ask a running server instead (CUSTODY_URL); needs CUSTODY_API_KEY')
     .option('--api-key <key>', 'API key for --url')
     .option('--json', 'print the result as JSON')
@@ -62,16 +86,18 @@ export function registerAdmin(program: Command) {
     .action(async (flags) => {
       let result: VerifyResult;
       if (flags.url) {
-        result = await apiClient({ url: flags.url, apiKey: flags.apiKey })<VerifyResult>('GET', '/v1/ledger/verify');
+        result = await api(flags)((await endpoints.ledger()).verify, { query: {} });
       } else {
+        existingDatabase(flags);
         const bar = progressBar('Verifying ledger');
         try {
-          result = await withDirectCustody(flags, 'cli', (c) => c.ledger.verify((p) => bar.update(p.checked, p.total)));
+          // A copy is verified as it is: no migration, and no key file made beside it.
+          result = await withDirectCustody(flags, 'cli', (c) => c.ledger.verify((p) => bar.update(p.checked, p.total)), { migrate: false });
         } finally {
-          bar.stop();
+          await bar.stop();
         }
       }
-      if (flags.json) console.log(JSON.stringify(result, null, 2));
+      if (flags.json) printJson(result);
       else {
         console.log(
           `${result.ok ? 'OK' : 'TAMPERED'}: ${result.entries} entries, last ${result.lastSeq}, ` +
@@ -79,56 +105,87 @@ export function registerAdmin(program: Command) {
         );
         for (const p of result.problems) console.log(`  - [${p.kind}] ${p.message}`);
       }
-      if (!result.ok) process.exitCode = 2;
+      if (!result.ok) process.exitCode = EXIT.tampered;
+    });
+  withApi(ledger.command('list').description('Ledger entries, newest first (through a server)'))
+    .option('--token <id>', 'entries about this token')
+    .option('--subject <id>', 'entries about this object (any id)')
+    .option('--tenant <id>', 'entries of this tenant')
+    .option('--action <action>', 'e.g. token.revoked')
+    .option('--order <order>', 'asc or desc (default desc)')
+    .option('--limit <n>', 'at most this many (1–1000)', '50')
+    .option('--cursor <seq>', 'continue after this entry (the previous page’s nextCursor)')
+    .action(async (flags) => {
+      const query = {
+        ...(flags.token ? { tokenId: idArg('token', flags.token) } : {}),
+        ...(flags.subject ? { subjectId: flags.subject as string } : {}),
+        ...(flags.tenant ? { tenantId: idArg('tenant', flags.tenant) } : {}),
+        ...(flags.action ? { action: flags.action as string } : {}),
+        ...(flags.order ? { order: oneOf(flags.order, '--order', ['asc', 'desc'] as const)! } : {}),
+        ...(flags.cursor ? { cursor: flags.cursor as string } : {}),
+        limit: String(intOption(flags.limit, '--limit', 1, 1000)),
+      };
+      const page = await api(flags)((await endpoints.ledger()).list, { query });
+      if (flags.json) return printJson(page);
+      if (page.items.length === 0) return console.log('No entries match.');
+      console.log(table([['SEQ', 'AT', 'ACTOR', 'ACTION', 'SUBJECT', 'DATA'], ...page.items.map((e) => [String(e.seq), e.at, e.actor, e.action, e.subjectId ?? '-', JSON.stringify(e.data).slice(0, 80)])]));
+      if (page.nextCursor) console.log(`\nMore entries. Next page: --cursor ${page.nextCursor}`);
     });
 
   const keys = program.command('keys').description('The key-encryption keyring');
   keys
     .command('generate')
-    .description('Print a new random key, for CUSTODY_KEYRING ("VERSION:KEY" entries, comma-separated)')
-    .action(() => console.log(generateKeyMaterial()));
+    .description('Print a new random key as CUSTODY_KEYRING takes it ("VERSION:KEY"; join versions with commas)')
+    .option('--key-version <n>', 'the version number to give it', '1')
+    .action(async (flags) => {
+      const version = intOption(flags.keyVersion, '--key-version', 1, 1_000_000);
+      const { generateKeyMaterial } = await import('../../vault/local-keyring.ts');
+      console.log(`${version}:${generateKeyMaterial()}`);
+      if (process.stdout.isTTY) console.error(`\nUse it as is: export CUSTODY_KEYRING='${version}:…'. To rotate, append a higher version: CUSTODY_KEYRING='1:…,2:…'.`);
+    });
   keys
     .command('rotate')
-    .description('Add a key version (file keyrings) and re-wrap every data key under it, online and resumable')
+    .description('Add a key version (file keyrings) and re-wrap every data key under it, online and resumable; exit 8 when some could not be (run again)')
     .option('--no-new-version', 're-wrap under the current newest version without adding one')
     .option('--json', 'print the result as JSON')
     .option(...dbOption)
     .action(async (flags) => {
+      existingDatabase(flags);
       const config = configFrom(flags);
       const bar = progressBar('Re-wrapping data keys');
       try {
+        const { addKeyVersion } = await import('../../vault/local-keyring.ts');
         const result = await withDirectCustody(flags, 'cli', async (c) => {
           const pending = await c.keyRotation.pendingRotation();
           if (!pending && flags.newVersion) {
             if (config.keyring.kind !== 'file') {
               throw new CliError(
                 'The keyring comes from CUSTODY_KEYRING, which this command cannot change. Add a new version to it ' +
-                  '(custody keys generate), restart the servers with it, then run `custody keys rotate --no-new-version`.',
+                  '(custody keys generate --key-version N), restart the servers with it, then run `custody keys rotate --no-new-version`.',
+                EXIT.usage,
               );
             }
             const version = addKeyVersion(config.keyring.file, c.clock.now());
             c.keyring.reload();
-            await c.storage.db.transaction().execute((trx) =>
-              c.ledger.append(trx, { actor: 'system:cli', action: 'keyring.version_added', data: { version, kms: c.keyring.name } }),
-            );
+            await c.storage.db.transaction().execute((trx) => c.ledger.append(trx, { actor: 'system:cli', action: 'keyring.version_added', data: { version, kms: c.keyring.name } }));
             console.error(`Added key version ${version} to ${config.keyring.file}`);
           } else if (pending) {
             console.error(`Resuming the unfinished rotation to version ${pending.target_version} (started ${pending.started_at})`);
           }
           return c.keyRotation.rotate((p) => bar.update(p.done, p.total));
         });
-        bar.stop();
-        if (flags.json) console.log(JSON.stringify(result, null, 2));
+        await bar.stop();
+        if (flags.json) printJson(result);
         else if (result.completed) {
           console.log(`Done: ${result.rewrapped} data keys re-wrapped; every data key is now under version ${result.targetVersion}.`);
           console.log('Older versions are no longer needed for data keys; keep them until every server has restarted with the new keyring.');
         } else {
           console.log(`Incomplete: ${result.rewrapped} re-wrapped, ${result.failed.length} could not be (run again to resume):`);
           for (const f of result.failed.slice(0, 20)) console.log(`  - ${f.ownerId}: ${f.error}`);
-          process.exitCode = 2;
         }
+        if (!result.completed) process.exitCode = EXIT.incomplete;
       } finally {
-        bar.stop();
+        await bar.stop();
       }
     });
 }

@@ -1,0 +1,239 @@
+import type { Command } from 'commander';
+import type { TokenRecord } from '../../tokens/token.types.ts';
+import { TOKEN_STATES } from '../../tokens/token.lifecycle.ts';
+import { api, endpoints, idArg, intOption, oneOf, secretFromEnv, withApi } from '../command-helpers.ts';
+import { CliError, EXIT } from '../errors.ts';
+import { collect, printJson, table } from '../output.ts';
+
+function managedLabel(t: TokenRecord): string {
+  return t.managed === null ? 'no privilege' : t.managed ? 'managed' : 'UNMANAGED';
+}
+
+function showToken(t: TokenRecord) {
+  const lines = [
+    `${t.id}  ${t.state.toUpperCase()}  ${managedLabel(t)}`,
+    `  tenant      ${t.tenantId}`,
+    `  provider    ${t.providerId}`,
+    `  owner       ${t.owner}`,
+    `  approver    ${t.approver ? `${t.approver.subject}${t.approver.email ? ` <${t.approver.email}>` : ''}${t.approver.startedBy ? ` (consent started by ${t.approver.startedBy})` : ''}` : '(none)'}`,
+    `  purpose     ${t.purpose ?? '(none)'}${t.reviewDueAt ? `  (review due ${t.reviewDueAt})` : ''}`,
+    `  workloads   ${t.workloads.join(', ') || '(none)'}`,
+    `  scopes      ${t.scopeUsage.map((s) => `${s.scope}${s.lastUsedAt ? ` (used ${s.lastUsedAt})` : ' (unused)'}`).join(', ') || '(none)'}`,
+    `  last used   ${t.lastUsedAt ?? 'never'}${t.lastUsedBy ? ` by ${t.lastUsedBy}` : ''}`,
+    `  revocation  gateway + ${t.revocationPath.upstream}${t.revocationPath.upstream !== 'none' ? (t.revocationPath.verified ? ' (verified)' : ' (unverified)') : ''}`,
+    `  state       ${t.state} since ${t.stateChangedAt} by ${t.stateActor ?? '?'}${t.stateReason ? `: ${t.stateReason}` : ''}`,
+  ];
+  if (t.revocation) {
+    lines.push(`  killed      requested ${t.revocation.requestedAt}, in force locally ${t.revocation.locallyEffectiveAt ?? '-'}, upstream ${t.revocation.upstream}${t.revocation.upstreamConfirmedAt ? ` at ${t.revocation.upstreamConfirmedAt}` : ''}`);
+  }
+  if (t.managed === null) lines.push(`  (a ${t.state} token holds no privilege: it is neither managed nor unmanaged)`);
+  for (const r of t.managedReasons) lines.push(`  ! ${r.condition}: ${r.message}`);
+  console.log(lines.join('\n'));
+}
+
+/** What happened at the issuer, in a sentence. */
+function upstreamSentence(t: TokenRecord): string {
+  const r = t.revocation;
+  if (!r) return '';
+  const kill = r.upstreamConfirmedAt ? ` (kill time ${Date.parse(r.upstreamConfirmedAt) - Date.parse(r.requestedAt)} ms)` : '';
+  switch (r.upstream) {
+    case 'verified':
+      return `At the issuer: revoked and confirmed inactive by introspection${kill}.`;
+    case 'unverifiable':
+      return `At the issuer: revoked; the issuer cannot confirm it (no introspection)${kill}.`;
+    case 'none':
+      return 'At the issuer: the provider has no revocation endpoint; the gateway alone blocks it.';
+    case 'failed':
+      return 'At the issuer: revocation failed and was given up (an alert was raised); revoke it there by hand.';
+    default:
+      return `At the issuer: still pending; Custody keeps trying (see: custody tokens show ${t.id}).`;
+  }
+}
+
+export function registerTokens(program: Command) {
+  const tokens = program.command('tokens').description('The token inventory (through a server)');
+
+  withApi(tokens.command('list').description('List tokens'))
+    .option('--tenant <id>', 'only this tenant')
+    .option('--provider <id>', 'only this provider')
+    .option('--state <state>', TOKEN_STATES.join(', '))
+    .option('--owner <owner>', 'only this owner')
+    .option('--unmanaged', 'only live tokens failing the practical test (unmanaged privilege)')
+    .option('--managed', 'only live tokens passing it')
+    .option('--dormant-days <n>', 'not used for at least n days')
+    .option('--q <text>', 'search id, owner, purpose, subject and approver')
+    .option('--limit <n>', 'page size, 1–1000', '50')
+    .option('--cursor <cursor>', 'continue after a previous page (its nextCursor)')
+    .option('--all', 'follow pages to the end')
+    .action(async (flags) => {
+      const e = await endpoints.tokens();
+      if (flags.managed && flags.unmanaged) throw new CliError('Give --managed or --unmanaged, not both.', EXIT.usage);
+      const call = api(flags);
+      const query = {
+        tenantId: flags.tenant,
+        providerId: flags.provider,
+        state: oneOf(flags.state, '--state', TOKEN_STATES),
+        owner: flags.owner,
+        dormantDays: flags.dormantDays === undefined ? undefined : String(intOption(flags.dormantDays, '--dormant-days', 1, 9999)),
+        q: flags.q,
+        managed: flags.unmanaged ? ('false' as const) : flags.managed ? ('true' as const) : undefined,
+        limit: String(intOption(flags.limit, '--limit', 1, 1000)),
+        cursor: flags.cursor as string | undefined,
+      };
+      const items: TokenRecord[] = [];
+      let nextCursor: string | null = null;
+      for (;;) {
+        const page = await call(e.list, { query });
+        items.push(...page.items);
+        nextCursor = page.nextCursor;
+        if (!flags.all || !nextCursor) break;
+        query.cursor = nextCursor;
+      }
+      if (flags.json) return printJson({ items, nextCursor });
+      if (items.length === 0) console.log('No tokens match.');
+      else
+        console.log(
+          table([
+            ['ID', 'STATE', 'MANAGED', 'TENANT', 'OWNER', 'LAST USED'],
+            ...items.map((t) => [t.id, t.state, t.managed === null ? '-' : t.managed ? 'yes' : 'NO', t.tenantId, t.owner, t.lastUsedAt ?? 'never']),
+          ]),
+        );
+      if (nextCursor) console.log(`\nMore tokens match. Next page: --cursor ${nextCursor}   (or --all for every page)`);
+    });
+
+  withApi(tokens.command('show <id>').description('Show one token with its practical test')).action(async (id: string, flags) => {
+      const e = await endpoints.tokens();
+    const t = await api(flags)(e.get, { params: { id: idArg('token', id) } });
+    if (flags.json) printJson(t);
+    else showToken(t);
+  });
+
+  withApi(tokens.command('register').description('Register a token the platform already holds (credentials read from environment variables, encrypted at once)'))
+    .requiredOption('--tenant <id>', 'the customer')
+    .requiredOption('--provider <id>', 'the issuer')
+    .requiredOption('--owner <owner>', 'the accountable person or team on the platform side')
+    .requiredOption('--access-token-env <name>', 'read the access token from this environment variable')
+    .option('--refresh-token-env <name>', 'read the refresh token from this environment variable')
+    .option('--scope <scope>', 'a granted scope (repeat for more)', collect)
+    .option('--purpose <text>', 'the business justification')
+    .option('--review-due-at <time>', 'when the purpose must be re-confirmed (ISO 8601)')
+    .option('--workload <name>', 'a workload that may use it through the gateway (repeat for more)', collect)
+    .option('--approver-subject <sub>', 'the customer administrator who approved it (at the issuer)')
+    .option('--approver-email <email>', "the approver's email")
+    .option('--approver-issuer <issuer>', "the approver's issuer")
+    .option('--subject <sub>', 'the resource owner at the issuer')
+    .option('--access-expires-at <time>', 'ISO 8601')
+    .option('--refresh-expires-at <time>', 'ISO 8601')
+    .action(async (flags) => {
+      const e = await endpoints.tokens();
+      const accessToken = secretFromEnv(flags.accessTokenEnv, '--access-token-env')!;
+      const refreshToken = secretFromEnv(flags.refreshTokenEnv, '--refresh-token-env');
+      if ((flags.approverEmail || flags.approverIssuer) && !flags.approverSubject) throw new CliError('--approver-email and --approver-issuer need --approver-subject.', EXIT.usage);
+      const body = {
+        tenantId: idArg('tenant', flags.tenant),
+        providerId: idArg('provider', flags.provider),
+        owner: flags.owner as string,
+        scopes: (flags.scope as string[] | undefined) ?? [],
+        accessToken,
+        ...(refreshToken ? { refreshToken } : {}),
+        ...(flags.purpose ? { purpose: flags.purpose as string } : {}),
+        ...(flags.reviewDueAt ? { reviewDueAt: flags.reviewDueAt as string } : {}),
+        ...(flags.workload ? { workloads: flags.workload as string[] } : {}),
+        ...(flags.subject ? { subject: flags.subject as string } : {}),
+        ...(flags.accessExpiresAt ? { accessExpiresAt: flags.accessExpiresAt as string } : {}),
+        ...(flags.refreshExpiresAt ? { refreshExpiresAt: flags.refreshExpiresAt as string } : {}),
+        ...(flags.approverSubject
+          ? { approver: { subject: flags.approverSubject as string, ...(flags.approverEmail ? { email: flags.approverEmail as string } : {}), ...(flags.approverIssuer ? { issuer: flags.approverIssuer as string } : {}) } }
+          : {}),
+      };
+      const t = await api(flags)(e.register, { body });
+      if (flags.json) return printJson(t);
+      console.log(`Registered ${t.id} (${managedLabel(t)}).`);
+      for (const r of t.managedReasons) console.log(`  ! ${r.condition}: ${r.message}`);
+    });
+
+  withApi(tokens.command('update <id>').description('Change owner, purpose, review date or workloads'))
+    .option('--owner <owner>', 'a new accountable owner')
+    .option('--purpose <text>', 'a new business justification')
+    .option('--clear-purpose', 'remove the purpose')
+    .option('--review-due-at <time>', 'when the purpose must be re-confirmed (ISO 8601)')
+    .option('--clear-review-due-at', 'remove the review date')
+    .option('--workload <name>', 'the workloads that may use it, replacing the list (repeat for more)', collect)
+    .option('--add-workload <name>', 'add a workload (repeat for more)', collect)
+    .option('--remove-workload <name>', 'remove a workload (repeat for more)', collect)
+    .action(async (id: string, flags) => {
+      const e = await endpoints.tokens();
+      idArg('token', id);
+      const call = api(flags);
+      if (flags.purpose && flags.clearPurpose) throw new CliError('Give --purpose or --clear-purpose, not both.', EXIT.usage);
+      if (flags.reviewDueAt && flags.clearReviewDueAt) throw new CliError('Give --review-due-at or --clear-review-due-at, not both.', EXIT.usage);
+      if (flags.workload && (flags.addWorkload || flags.removeWorkload)) throw new CliError('Give --workload (the whole list) or --add-workload/--remove-workload, not both.', EXIT.usage);
+      let workloads = flags.workload as string[] | undefined;
+      if (flags.addWorkload || flags.removeWorkload) {
+        const current = await call(e.get, { params: { id } });
+        const removed = new Set((flags.removeWorkload as string[] | undefined) ?? []);
+        workloads = [...new Set([...current.workloads, ...((flags.addWorkload as string[] | undefined) ?? [])])].filter((w) => !removed.has(w));
+      }
+      const body = {
+        ...(flags.owner ? { owner: flags.owner as string } : {}),
+        ...(flags.purpose ? { purpose: flags.purpose as string } : flags.clearPurpose ? { purpose: null } : {}),
+        ...(flags.reviewDueAt ? { reviewDueAt: flags.reviewDueAt as string } : flags.clearReviewDueAt ? { reviewDueAt: null } : {}),
+        ...(workloads ? { workloads } : {}),
+      };
+      if (Object.keys(body).length === 0) throw new CliError('Nothing to change: give at least one of --owner, --purpose, --review-due-at, --workload, --add-workload, --remove-workload.', EXIT.usage);
+      const t = await call(e.update, { params: { id }, body });
+      if (flags.json) return printJson(t);
+      console.log(`Updated ${t.id}.`);
+      showToken(t);
+    });
+
+  for (const action of ['suspend', 'resume'] as const) {
+    withApi(tokens.command(`${action} <id>`).description(action === 'suspend' ? 'Suspend a token (reversible; the gateway refuses it at once)' : 'Resume a suspended token'))
+      .requiredOption('--reason <text>', 'why (recorded in the ledger)')
+      .action(async (id: string, flags) => {
+        const e = await endpoints.tokens();
+        const t = await api(flags)(e[action], { params: { id: idArg('token', id) }, body: { reason: flags.reason } });
+        if (flags.json) printJson(t);
+        else console.log(`${t.id} is now ${t.state}.`);
+      });
+  }
+
+  withApi(tokens.command('revoke <id>').description('Revoke a token: final, refused by the gateway at once, revoked at the issuer too'))
+    .requiredOption('--reason <text>', 'why (recorded in the ledger)')
+    .option('--wait <ms>', 'wait this long for the issuer’s outcome (0: do not wait)', '3000')
+    .action(async (id: string, flags) => {
+      const e = await endpoints.tokens();
+      const call = api(flags);
+      const waitMs = intOption(flags.wait, '--wait', 0, 60_000)!;
+      let t = await call(e.revoke, { params: { id: idArg('token', id) }, body: { reason: flags.reason } });
+      const until = Date.now() + waitMs;
+      while (t.revocation?.upstream === 'pending' && Date.now() < until) {
+        await new Promise((r) => setTimeout(r, 100));
+        t = await call(e.get, { params: { id } });
+      }
+      if (flags.json) return printJson(t);
+      console.log(`${t.id} is revoked: the gateway refuses it from now on (in force ${t.revocation?.locallyEffectiveAt ?? t.stateChangedAt}).`);
+      console.log(upstreamSentence(t));
+    });
+
+  withApi(tokens.command('revoke-all').description('Bulk revoke every live token of a tenant and/or provider'))
+    .option('--tenant <id>', 'tenant')
+    .option('--provider <id>', 'provider')
+    .requiredOption('--reason <text>', 'why (recorded in the ledger)')
+    .action(async (flags) => {
+      const e = await endpoints.tokens();
+      if (!flags.tenant && !flags.provider) throw new CliError('Name --tenant and/or --provider: bulk revocation never runs without a filter.', EXIT.usage);
+      const body = { ...(flags.tenant ? { tenantId: idArg('tenant', flags.tenant) } : {}), ...(flags.provider ? { providerId: idArg('provider', flags.provider) } : {}), reason: flags.reason as string };
+      const r = await api(flags)(e.bulkRevoke, { body });
+      if (flags.json) printJson(r);
+      else console.log(`Revoked ${r.revoked} tokens; the gateway refuses them from now on, and each is being revoked at its issuer.`);
+    });
+
+  withApi(tokens.command('refresh <id>').description('Refresh now (optionally narrowed to some granted scopes)'))
+    .option('--scope <scope>', 'narrow the new access token to this granted scope (repeat for more)', collect)
+    .action(async (id: string, flags) => {
+      const r = await api(flags)((await endpoints.oauth()).refresh, { params: { id: idArg('token', id) }, body: flags.scope ? { scopes: flags.scope as string[] } : {} });
+      if (flags.json) printJson(r);
+      else console.log(r.refreshed ? `Refreshed ${r.tokenId}${r.rotated ? ' (the issuer rotated the refresh token)' : ''}; the access token expires ${r.accessExpiresAt ?? 'never stated'}.` : `${r.tokenId} was refreshed concurrently; nothing more to do.`);
+    });
+}

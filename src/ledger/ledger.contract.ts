@@ -1,0 +1,73 @@
+import { Type } from 'typebox';
+import { endpoint } from '../contract/endpoint.ts';
+import { IdOf, LimitParam, Nullable } from '../contract/schemas.ts';
+
+export const LedgerEntrySchema = Type.Object(
+  {
+    seq: Type.Integer(),
+    at: Type.String(),
+    actor: Type.String(),
+    action: Type.String(),
+    tenantId: Nullable(Type.String()),
+    subjectId: Nullable(Type.String()),
+    data: Type.Record(Type.String(), Type.Unknown()),
+    prevHash: Type.String(),
+    hash: Type.String(),
+  },
+  { $id: 'LedgerEntry' },
+);
+
+const SeqCursor = Type.String({ pattern: '^\\d{1,15}$' });
+
+export const LedgerQuery = Type.Object(
+  {
+    tokenId: Type.Optional(IdOf('token')),
+    subjectId: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })),
+    tenantId: Type.Optional(IdOf('tenant')),
+    action: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })),
+    order: Type.Optional(Type.Union([Type.Literal('asc'), Type.Literal('desc')])),
+    cursor: Type.Optional(SeqCursor),
+    limit: LimitParam,
+  },
+  { additionalProperties: false },
+);
+
+export const VerifyResultSchema = Type.Object({
+  ok: Type.Boolean(),
+  entries: Type.Integer(),
+  lastSeq: Type.Integer(),
+  lastHash: Type.String(),
+  checkpoints: Type.Object({ total: Type.Integer(), verified: Type.Integer(), lastSeq: Nullable(Type.Integer()) }),
+  problems: Type.Array(Type.Object({ kind: Type.String(), seq: Type.Integer(), message: Type.String() })),
+  durationMs: Type.Integer(),
+});
+
+export const LedgerPage = Type.Object({ items: Type.Array(LedgerEntrySchema), nextCursor: Nullable(Type.String()) });
+
+const tags = ['ledger'];
+export const ledgerEndpoints = {
+  list: endpoint({
+    method: 'GET',
+    path: '/v1/ledger',
+    summary: 'Ledger entries, newest first by default',
+    description: 'A tenant-bound caller reads only its tenant’s entries. Page with `cursor` (the last seq seen) and `order`.',
+    tags,
+    permission: 'ledger.read',
+    query: LedgerQuery,
+    status: 200,
+    response: LedgerPage,
+    errors: [],
+  }),
+  verify: endpoint({
+    method: 'GET',
+    path: '/v1/ledger/verify',
+    summary: 'Verify the hash chain and the signed checkpoints',
+    description: 'Detects edited, deleted, reordered and (up to the last signed checkpoint) truncated entries.',
+    tags,
+    permission: 'ledger.verify',
+    query: Type.Object({}, { additionalProperties: false }),
+    status: 200,
+    response: VerifyResultSchema,
+    errors: [],
+  }),
+};

@@ -1,0 +1,71 @@
+import { Type } from 'typebox';
+import { endpoint } from '../contract/endpoint.ts';
+import { TokenParams } from '../tokens/token.schemas.ts';
+import { CallbackQuery, ConnectLinkBody, ConnectLinkSchema, ConnectParams, ConnectQuery, ConnectResult, RefreshBody, RefreshResultSchema } from './oauth.schemas.ts';
+
+const tags = ['oauth'];
+const Html = Type.String({ description: 'An HTML page for a person' });
+
+/** Customer consent, connect links and refresh (src/oauth/README.md). */
+export const oauthEndpoints = {
+  createConnectLink: endpoint({
+    method: 'POST',
+    path: '/v1/connect-links',
+    summary: 'Make a consent link a customer administrator opens in a plain browser',
+    description:
+      'Single use and expiring. Opening it (GET /connect/{code}, no API key) starts authorization code + PKCE at the issuer, bound to that browser by an httpOnly cookie, on behalf of the caller.',
+    tags,
+    permission: 'tokens.register',
+    body: ConnectLinkBody,
+    status: 201,
+    response: ConnectLinkSchema,
+    errors: ['tenant_not_found', 'provider_not_found', 'consent_not_supported'],
+  }),
+  openConnectLink: endpoint({
+    method: 'GET',
+    path: '/connect/:code',
+    summary: 'Open a consent link: redirects the browser to the issuer (or explains, as a page, why the link no longer works)',
+    tags,
+    permission: undefined,
+    params: Type.Object({ code: Type.String({ minLength: 1, maxLength: 100, pattern: '^[A-Za-z0-9_-]+$' }) }),
+    status: 302,
+    response: Type.Null({ description: 'Location: the issuer' }),
+    errors: [],
+  }),
+  connect: endpoint({
+    method: 'GET',
+    path: '/v1/connect/:providerId',
+    summary: 'Start a customer consent (authorization code + PKCE); redirects to the issuer',
+    description: 'For a caller that is the browser itself: the flow is bound to the caller by an httpOnly cookie. To hand consent to a customer administrator, make a connect link instead.',
+    tags,
+    permission: 'tokens.register',
+    params: ConnectParams,
+    query: ConnectQuery,
+    status: 302,
+    response: ConnectResult,
+    errors: ['tenant_not_found', 'provider_not_found', 'consent_not_supported'],
+  }),
+  callback: endpoint({
+    method: 'GET',
+    path: '/oauth/callback',
+    summary: 'Where the issuer sends the customer back; answers with a page for a person',
+    tags,
+    permission: undefined,
+    query: CallbackQuery,
+    status: 200,
+    response: Html,
+    errors: [],
+  }),
+  refresh: endpoint({
+    method: 'POST',
+    path: '/v1/tokens/:id/refresh',
+    summary: 'Refresh now (optionally narrowed to some granted scopes)',
+    tags: ['tokens'],
+    permission: 'tokens.update',
+    params: TokenParams,
+    body: RefreshBody,
+    status: 200,
+    response: RefreshResultSchema,
+    errors: ['token_not_found', 'refresh_not_possible', 'refresh_failed', 'refresh_refused', 'scope_not_granted', 'illegal_transition'],
+  }),
+};

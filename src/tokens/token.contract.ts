@@ -1,0 +1,87 @@
+import { endpoint } from '../contract/endpoint.ts';
+import { ReasonBody } from '../contract/schemas.ts';
+import { BulkRevokeBody, BulkRevokeResult, PatchTokenBody, RegisterTokenBody, TokenPage, TokenParams, TokenQuery, TokenSchema } from './token.schemas.ts';
+
+const tags = ['tokens'];
+const lifecycle = (action: 'suspend' | 'resume' | 'revoke', summary: string, description: string) =>
+  endpoint({
+    method: 'POST',
+    path: `/v1/tokens/:id/${action}`,
+    summary,
+    description,
+    tags,
+    permission: `tokens.${action}`,
+    params: TokenParams,
+    body: ReasonBody,
+    status: 200,
+    response: TokenSchema,
+    errors: ['token_not_found', 'illegal_transition'],
+  });
+
+/** The token inventory and lifecycle (DESIGN §8): declared once for the server, the OpenAPI document and the CLI. */
+export const tokenEndpoints = {
+  register: endpoint({
+    method: 'POST',
+    path: '/v1/tokens',
+    summary: 'Register an existing customer token',
+    description: 'The credentials are encrypted at once and never returned; the record comes back without them.',
+    tags,
+    permission: 'tokens.register',
+    body: RegisterTokenBody,
+    status: 201,
+    response: TokenSchema,
+    errors: ['tenant_not_found', 'provider_not_found'],
+  }),
+  list: endpoint({
+    method: 'GET',
+    path: '/v1/tokens',
+    summary: 'The inventory, filtered and paged',
+    description: 'A tenant-bound caller sees its own tenant only. `nextCursor` is null on the last page.',
+    tags,
+    permission: 'tokens.read',
+    query: TokenQuery,
+    status: 200,
+    response: TokenPage,
+    errors: ['invalid_cursor'],
+  }),
+  get: endpoint({
+    method: 'GET',
+    path: '/v1/tokens/:id',
+    summary: 'One token, with the practical test and scope usage',
+    tags,
+    permission: 'tokens.read',
+    params: TokenParams,
+    status: 200,
+    response: TokenSchema,
+    errors: ['token_not_found'],
+  }),
+  update: endpoint({
+    method: 'PATCH',
+    path: '/v1/tokens/:id',
+    summary: 'Change owner, purpose, review date or workloads',
+    description: 'Each change is ledgered with its old and new value; a removed workload is refused by the gateway at once.',
+    tags,
+    permission: 'tokens.update',
+    params: TokenParams,
+    body: PatchTokenBody,
+    status: 200,
+    response: TokenSchema,
+    errors: ['token_not_found'],
+  }),
+  suspend: lifecycle('suspend', 'Suspend a token (reversible)', 'The gateway refuses it at once, on every instance.'),
+  resume: lifecycle('resume', 'Resume a suspended token', 'Only from suspended.'),
+  revoke: lifecycle('revoke', 'Revoke a token (final)', 'Refused by the gateway at once; revoked at the issuer (RFC 7009) by the outbox, then confirmed by introspection.'),
+  bulkRevoke: endpoint({
+    method: 'POST',
+    path: '/v1/tokens/revoke',
+    summary: 'Revoke every live token matching a filter',
+    description: 'Needs at least one of tenantId, providerId, ids. Committed in batches; each token is ledgered and its upstream revocation queued.',
+    tags,
+    permission: 'tokens.bulk_revoke',
+    body: BulkRevokeBody,
+    status: 200,
+    response: BulkRevokeResult,
+    errors: ['filter_required', 'tenant_not_found'],
+  }),
+};
+
