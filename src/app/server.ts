@@ -51,7 +51,7 @@ export async function buildServer(custody: Custody): Promise<FastifyInstance> {
     frameworkErrors: answerFrameworkError,
     ajv: {
       // Bad input must be refused, never silently fixed: no stripping of unknown fields, no coercion.
-      customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: true },
+      customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: true, verbose: true },
     },
   }).withTypeProvider<TypeBoxTypeProvider>();
 

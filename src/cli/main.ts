@@ -16,7 +16,7 @@ const json = process.argv.includes('--json');
 const program = new Command('custody')
   .description('Custody: govern the OAuth tokens your platform holds for its customers.')
   .version(version, '-V, --version', 'print the version')
-  .showHelpAfterError('(add --help for usage)')
+  .showHelpAfterError(json ? false : '(add --help for usage)')
   .configureOutput({ outputError: (text, write) => write(json ? '' : text) })
   .exitOverride()
   .addHelpText(

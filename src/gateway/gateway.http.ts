@@ -82,6 +82,8 @@ export function createGatewayHttp(deps: GatewayHttpDeps) {
   async function serve(req: IncomingMessage, res: ServerResponse, requestId: string | undefined, principal?: Principal, onClose?: () => void): Promise<void> {
     const startedAt = performance.now();
     const method = req.method ?? 'GET';
+    // Refusals inside the gateway are logged (and recorded) there; those before it are logged here.
+    let forwarding = false;
     try {
       if (closing) throw new CustodyError('shutting_down');
       let caller = principal ?? deps.authenticate(req.headers.authorization, req.socket);
@@ -92,6 +94,7 @@ export function createGatewayHttp(deps: GatewayHttpDeps) {
       if (!isId('token', tokenId)) throw new CustodyError('token_not_found');
       const parts = splitGatewayUrl(url, tokenId);
       if (!parts) throw new CustodyError('target_not_allowed');
+      forwarding = true;
       await gateway.forward(
         {
           principal: caller,
@@ -113,7 +116,11 @@ export function createGatewayHttp(deps: GatewayHttpDeps) {
         if (res.closed) onClose();
         else res.once('close', onClose);
       }
-      if (isCustodyError(err)) return answerError(req, res, err.code, err.message, requestId ?? nextRequestId());
+      if (isCustodyError(err)) {
+        // The URL is not logged: its path and query can carry customer data (or a key pasted by mistake).
+        if (!forwarding) logger.info({ code: err.code, status: err.status, method }, 'gateway call refused');
+        return answerError(req, res, err.code, err.message, requestId ?? nextRequestId());
+      }
       requestId ??= nextRequestId();
       logger.error({ requestId, err: { type: (err as Error).name, message: (err as Error).message, stack: (err as Error).stack } }, 'unhandled gateway error');
       answerError(req, res, 'internal_error', undefined, requestId);

@@ -298,9 +298,14 @@ export function createGatewayService(deps: GatewayDeps) {
     };
   }
 
-  /** Records a refused call and gives the error to throw. */
+  /**
+   * Records a refused call, logs it (reason, token, workload, method and the path's template:
+   * never the path or query themselves, which can carry customer data, and never a credential),
+   * and gives the error to throw.
+   */
   function refuse(call: GatewayCall, token: GatewayToken | null, where: Where, code: ErrorCode, message?: string): CustodyError {
     const err = new CustodyError(code, message);
+    logger.info({ code, status: err.status, tokenId: call.tokenId, workload: call.principal.workload, method: call.method, pathTemplate: where.template }, 'gateway call refused');
     // A refusal for a token of another tenant is recorded against the caller's tenant only.
     recorder.record(usage(call, code === 'token_not_found' ? null : token, where, code.startsWith('upstream_') ? 'failed' : 'denied', err.status, code));
     return err;

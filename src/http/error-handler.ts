@@ -17,17 +17,83 @@ interface ValidationIssue {
   message?: string;
   keyword?: string;
   params?: Record<string, unknown>;
+  /** The schema that failed (Ajv's `verbose`): its description and pattern make the message. */
+  parentSchema?: { description?: string; pattern?: string };
 }
 
+/** Patterns of the shared schemas (src/contract/schemas.ts), named for people. */
+function patternMessage(pattern: string | undefined, description: string | undefined): string {
+  const id = pattern ? /^\^([a-z]+)_\[/.exec(pattern) : null;
+  if (id) return `must be an id like ${id[1]}_01J… (${id[1]}_ followed by 26 characters)`;
+  if (pattern?.startsWith('^\\d{4}-')) return 'must be an ISO 8601 time such as 2026-11-28T09:00:00Z';
+  return description ? `is not valid: ${description}` : 'is not in the expected form';
+}
+
+/** One message a person can act on for each field: the allowed values named, not the validator's wording. */
+function messageOf(v: ValidationIssue): string {
+  switch (v.keyword) {
+    case 'additionalProperties':
+      return `unknown field "${String(v.params?.additionalProperty)}"`;
+    case 'required':
+      return `missing required field "${String(v.params?.missingProperty)}"`;
+    case 'enum':
+      return `must be one of ${(v.params?.allowedValues as unknown[]).map(String).join(', ')}`;
+    case 'pattern':
+      return patternMessage(v.parentSchema?.pattern, v.parentSchema?.description);
+    case 'format':
+      if (v.params?.format === 'email') return 'must be an email address';
+      if (v.params?.format === 'date-time') return patternMessage('^\\d{4}-', undefined);
+      return `must be a valid ${String(v.params?.format)}`;
+    case 'minLength':
+      return v.params?.limit === 1 ? 'must not be empty' : `must be at least ${String(v.params?.limit)} characters`;
+    case 'maxLength':
+      return `must be at most ${String(v.params?.limit)} characters`;
+    case 'minimum':
+      return `must be at least ${String(v.params?.limit)}`;
+    case 'maximum':
+      return `must be at most ${String(v.params?.limit)}`;
+    case 'minItems':
+      return `must have at least ${String(v.params?.limit)} item${v.params?.limit === 1 ? '' : 's'}`;
+    case 'maxItems':
+      return `must have at most ${String(v.params?.limit)} items`;
+    case 'minProperties':
+      return 'must name at least one field to change';
+    default:
+      return v.message ?? 'is not valid';
+  }
+}
+
+/**
+ * The validator reports a union of literals (`'allow' | 'deny'`) as one failed `const` per
+ * branch plus an `anyOf`: these become one "must be one of …" per field.
+ */
 function describeValidation(err: FastifyError): { details: ErrorDetail[]; message: string } {
   const issues = (err.validation ?? []) as ValidationIssue[];
   const where = err.validationContext ?? 'body';
-  const details = issues.map((v) => {
-    let message = v.message ?? 'is not valid';
-    if (v.keyword === 'additionalProperties') message = `unknown field "${String(v.params?.additionalProperty)}"`;
-    if (v.keyword === 'required') message = `missing required field "${String(v.params?.missingProperty)}"`;
-    return { path: `${where}${v.instancePath ?? ''}`, message };
-  });
+  const constsByPath = new Map<string, unknown[]>();
+  for (const v of issues) if (v.keyword === 'const') constsByPath.set(v.instancePath ?? '', [...(constsByPath.get(v.instancePath ?? '') ?? []), v.params?.allowedValue]);
+  // A nullable field (`T | null`) fails as "T's problem", "must be null" and "must match a schema in
+  // anyOf": the person needs the first, and to know null is also accepted.
+  const nullable = new Set(issues.filter((v) => v.keyword === 'type' && v.params?.type === 'null').map((v) => v.instancePath ?? ''));
+  const details: ErrorDetail[] = [];
+  const seen = new Set<string>();
+  for (const v of issues) {
+    const at = v.instancePath ?? '';
+    if (nullable.has(at) && ((v.keyword === 'type' && v.params?.type === 'null') || (v.keyword === 'anyOf' && !constsByPath.has(at)))) continue;
+    let message: string;
+    if (v.keyword === 'const' || (v.keyword === 'anyOf' && constsByPath.has(at))) {
+      if (seen.has(`one-of:${at}`)) continue;
+      seen.add(`one-of:${at}`);
+      message = `must be one of ${constsByPath.get(at)!.map((c) => (c === null ? 'null' : String(c))).join(', ')}`;
+    } else {
+      message = messageOf(v);
+    }
+    if (nullable.has(at)) message += ' (or null to clear it)';
+    const key = `${at}|${message}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    details.push({ path: `${where}${at}`, message });
+  }
   return { details, message: `The request is not valid: ${details.map((d) => `${d.path} ${d.message}`).join('; ')}` };
 }
 

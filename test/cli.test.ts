@@ -1,0 +1,202 @@
+import fs from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../src/config/config.ts';
+import { openLocalKeyring } from '../src/vault/local-keyring.ts';
+import { runCli, spawnCli } from './support/cli.ts';
+import { describeEachDatabase } from './support/databases.ts';
+import { startEchoUpstream, type EchoUpstream } from './support/echo-upstream.ts';
+import { keyFor, seed, startHarness, testKeyring, type Harness, type Seeded } from './support/harness.ts';
+import { eventually } from './support/wait.ts';
+
+/** The CLI as a user runs it (the compiled `bin/custody.js`), against a real server. */
+describeEachDatabase('the custody CLI against a server', (kind) => {
+  let h: Harness;
+  let s: Seeded;
+  let upstream: EchoUpstream;
+  let port: number;
+  let env: Record<string, string | undefined>;
+
+  beforeAll(async () => {
+    upstream = await startEchoUpstream();
+    h = await startHarness(kind);
+    s = await seed(h);
+    await h.app.listen({ host: '127.0.0.1', port: 0 });
+    port = (h.app.server.address() as AddressInfo).port;
+    env = { CUSTODY_URL: `http://127.0.0.1:${port}`, CUSTODY_API_KEY: await keyFor(h, 'admin') };
+  });
+  afterAll(async () => {
+    await h?.close();
+    await upstream?.close();
+  });
+
+  const cli = (args: string[], extra: Record<string, string | undefined> = {}) => runCli(args, { ...env, ...extra });
+
+  it('finds the server from CUSTODY_HOST and CUSTODY_PORT when CUSTODY_URL is not set', async () => {
+    const r = await cli(['tenants', 'list', '--json'], { CUSTODY_URL: undefined, CUSTODY_HOST: '127.0.0.1', CUSTODY_PORT: String(port) });
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout).map((t: { id: string }) => t.id)).toEqual(expect.arrayContaining([s.tenantA, s.tenantB]));
+  });
+
+  it('exits with a distinct, documented code for each kind of failure, and --json makes errors JSON on stderr', async () => {
+    const missing = await cli(['tokens', 'show', 'tok_01J00000000000000000000000', '--json']);
+    expect(missing.code).toBe(3);
+    expect(JSON.parse(missing.stderr)).toEqual({ error: { code: 'token_not_found', message: expect.any(String) } });
+    const refused = await cli(['tokens', 'list'], { CUSTODY_API_KEY: 'cus_01J00000000000000000000000_' + 'x'.repeat(43) });
+    expect(refused.code).toBe(4);
+    expect(refused.stderr).toMatch(/^custody: /);
+    const conflict = await cli(['tokens', 'resume', s.tokenA, '--reason', 'not suspended']);
+    expect(conflict.code).toBe(5);
+    expect(conflict.stderr).toContain('cannot resume a token that is active');
+    const usage = await cli(['tokens', 'show', 'not-an-id']);
+    expect(usage.code).toBe(2);
+    const unknownOption = await cli(['tokens', 'list', '--colour', '--json']);
+    expect(unknownOption.code).toBe(2);
+    expect(JSON.parse(unknownOption.stderr).error.code).toBe('unknown_option');
+    const unreachable = await cli(['tokens', 'list', '--json'], { CUSTODY_URL: 'http://127.0.0.1:9' });
+    expect(unreachable.code).toBe(7);
+    expect(JSON.parse(unreachable.stderr).error.code).toBe('unreachable');
+  });
+
+  it('says when more tokens exist, and keeps nextCursor in --json', async () => {
+    for (let i = 0; i < 3; i++) await h.custody.tokens.register(h.admin, { tenantId: s.tenantA, providerId: s.providerId, owner: 'paging', scopes: [], accessToken: new (await import('../src/shared/secret.ts')).Secret(`at-${i}`) });
+    const text = await cli(['tokens', 'list', '--owner', 'paging', '--limit', '2']);
+    expect(text.code, text.stderr).toBe(0);
+    expect(text.stdout).toMatch(/More tokens match\. Next page: --cursor \S+/);
+    const json = JSON.parse((await cli(['tokens', 'list', '--owner', 'paging', '--limit', '2', '--json'])).stdout);
+    expect(json.items).toHaveLength(2);
+    expect(json.nextCursor).toEqual(expect.any(String));
+    const all = JSON.parse((await cli(['tokens', 'list', '--owner', 'paging', '--limit', '2', '--all', '--json'])).stdout);
+    expect(all).toMatchObject({ nextCursor: null });
+    expect(all.items).toHaveLength(3);
+  });
+
+  it('registers a token from environment variables, updates it, and revokes it saying what happened at the issuer', async () => {
+    const reg = await cli(
+      ['tokens', 'register', '--tenant', s.tenantA, '--provider', s.providerId, '--owner', 'team-cli', '--access-token-env', 'CLI_AT', '--scope', 'invoices.read', '--workload', 'billing-sync', '--purpose', 'cli test', '--approver-subject', 'carol', '--json'],
+      { CLI_AT: 'cli-access-token-value' },
+    );
+    expect(reg.code, reg.stderr).toBe(0);
+    const token = JSON.parse(reg.stdout);
+    expect(reg.stdout).not.toContain('cli-access-token-value');
+    expect(token).toMatchObject({ owner: 'team-cli', workloads: ['billing-sync'], purpose: 'cli test', approver: { subject: 'carol' } });
+
+    const upd = await cli(['tokens', 'update', token.id, '--add-workload', 'reporting', '--remove-workload', 'billing-sync', '--owner', 'team-other', '--json']);
+    expect(upd.code, upd.stderr).toBe(0);
+    expect(JSON.parse(upd.stdout)).toMatchObject({ owner: 'team-other', workloads: ['reporting'] });
+    const nothing = await cli(['tokens', 'update', token.id]);
+    expect(nothing.code).toBe(2);
+
+    // The seeded provider's revocation endpoint is not reachable here: the outcome is still pending when the wait ends.
+    const rev = await cli(['tokens', 'revoke', token.id, '--reason', 'cli test', '--wait', '200']);
+    expect(rev.code, rev.stderr).toBe(0);
+    expect(rev.stdout).toContain('is revoked: the gateway refuses it from now on');
+    expect(rev.stdout).toContain('At the issuer: still pending');
+  });
+
+  it('adds a provider with scope rules, the unmapped-call policy and private-network access, then changes them', async () => {
+    const add = await cli([
+      'providers', 'add', `cli-${port}`, '--token-endpoint', 'https://as.example.com/token', '--client-id', 'c', '--api-base-url', `${upstream.origin}/api`,
+      '--scope-rule', 'GET /invoices/** invoices.read', '--scope-rule', 'post /invoices invoices.write', '--unmapped-calls', 'deny', '--allow-private-network', '--development', '--json',
+    ]);
+    expect(add.code, add.stderr).toBe(0);
+    const p = JSON.parse(add.stdout);
+    expect(p).toMatchObject({ allowPrivateNetwork: true, unmappedCalls: 'deny', scopeRules: [{ method: 'GET', pathPattern: '/invoices/**', scope: 'invoices.read' }, { method: 'POST', pathPattern: '/invoices', scope: 'invoices.write' }] });
+    const upd = await cli(['providers', 'update', p.id, '--unmapped-calls', 'allow', '--no-allow-private-network']);
+    expect(upd.code, upd.stderr).toBe(0);
+    expect(upd.stdout).toContain('unmapped calls    forwarded');
+    expect(upd.stdout).toContain('not allowed (public addresses only)');
+    const list = await cli(['providers', 'list']);
+    expect(list.stdout).toMatch(/PKCE\s+ROTATION\s+REVOKE\s+INTROSPECT\s+REVOCATION PATH/);
+    const badRule = await cli(['providers', 'update', p.id, '--scope-rule', 'FETCH /x y']);
+    expect(badRule.code).toBe(2);
+    expect(badRule.stderr).toContain('must be one of *, GET');
+  });
+
+  it('lists and revokes API keys, and lists the ledger', async () => {
+    const workload = await keyFor(h, 'workload', s.tenantA, 'billing-sync');
+    const id = `key_${workload.slice(4, 30)}`;
+    const list = await cli(['apikey', 'list', '--json']);
+    expect(JSON.parse(list.stdout).map((k: { id: string }) => k.id)).toContain(id);
+    expect(list.stdout).not.toContain(workload);
+    const revoked = await cli(['apikey', 'revoke', id]);
+    expect(revoked.code, revoked.stderr).toBe(0);
+    expect(revoked.stdout).toContain(`Revoked ${id}`);
+    const ledger = await cli(['ledger', 'list', '--action', 'apikey.revoked', '--json']);
+    expect(JSON.parse(ledger.stdout).items[0]).toMatchObject({ action: 'apikey.revoked', subjectId: id });
+  });
+});
+
+describe('the custody CLI on its own', () => {
+  const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'custody-cli-'));
+
+  it('prints its version and help, with the exit codes', async () => {
+    const version = await runCli(['--version']);
+    expect(version.code).toBe(0);
+    expect(version.stdout.trim()).toBe(JSON.parse(fs.readFileSync('package.json', 'utf8')).version);
+    const help = await runCli(['--help']);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toContain('Exit codes: 0 ok');
+  });
+
+  it('generates a key that CUSTODY_KEYRING takes as is', async () => {
+    const r = await runCli(['keys', 'generate']);
+    expect(r.code).toBe(0);
+    const value = r.stdout.trim();
+    expect(value).toMatch(/^1:[A-Za-z0-9+/]{43}=$/);
+    const { keyring } = openLocalKeyring(loadConfig({ CUSTODY_KEYRING: value }).keyring);
+    expect(await keyring.versions()).toEqual([1]);
+  });
+
+  it('verifies a copy of a database without creating a key file beside it, and says which keyring it needs', async () => {
+    const dir = tmp();
+    const db = path.join(dir, 'copy.db');
+    const keyring = testKeyring();
+    // A database made with an inline keyring, then verified without it.
+    expect((await runCli(['apikey', 'create', '--role', 'auditor', '--name', 'a', '--database-url', db], { CUSTODY_KEYRING: keyring })).code).toBe(0);
+    const r = await runCli(['ledger', 'verify', '--database-url', db], { CUSTODY_KEYRING: undefined });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('CUSTODY_KEYRING_FILE');
+    expect(fs.existsSync(path.join(dir, 'keyring.json'))).toBe(false);
+    const ok = await runCli(['ledger', 'verify', '--database-url', db], { CUSTODY_KEYRING: keyring });
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(ok.stdout).toMatch(/^OK: \d+ entries/);
+    const nowhere = await runCli(['ledger', 'verify', '--database-url', path.join(dir, 'typo.db')], { CUSTODY_KEYRING: keyring });
+    expect(nowhere.code).toBe(3);
+    expect(fs.existsSync(path.join(dir, 'typo.db'))).toBe(false);
+  });
+
+  it('refuses to serve in production without a keyring before it creates a database', async () => {
+    const dir = tmp();
+    const db = path.join(dir, 'prod.db');
+    const r = await runCli(['serve', '--port', '0', '--database-url', db], { CUSTODY_ENV: 'production', CUSTODY_KEYRING: undefined });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('CUSTODY_KEYRING');
+    expect(fs.existsSync(db)).toBe(false);
+  });
+
+  it('serves with what it says to a person on stderr (the one-time key among it) and only JSON log lines on stdout', async () => {
+    const dir = tmp();
+    const { child, done } = spawnCli(['serve', '--port', '0', '--database-url', path.join(dir, 'c.db')], { CUSTODY_LOG_LEVEL: 'info', CUSTODY_KEYRING: testKeyring() });
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.on('data', (d) => (stdout += d));
+    child.stderr!.on('data', (d) => (stderr += d));
+    try {
+      const url = await eventually(() => /Custody is running at (\S+)/.exec(stderr)?.[1], { what: 'the server to say where it runs', timeoutMs: 30_000 });
+      const key = /^\s+(cus_\S+)$/m.exec(stderr)![1]!;
+      const ready = await fetch(`${url}/readyz`);
+      expect(ready.status).toBe(200);
+      // The first key works, and nothing of it is on stdout.
+      expect((await fetch(`${url}/v1/tenants`, { headers: { authorization: `Bearer ${key}` } })).status).toBe(200);
+      await eventually(() => stdout.includes('request completed'), { what: 'a log line' });
+      expect(stdout).not.toContain(key);
+      for (const line of stdout.split('\n').filter(Boolean)) expect(() => JSON.parse(line), line).not.toThrow();
+    } finally {
+      child.kill('SIGTERM');
+      expect((await done).code).toBe(0);
+    }
+  });
+});

@@ -1,0 +1,93 @@
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { describeEachDatabase } from './support/databases.ts';
+import { bearer, keyFor, seed, startHarness, type Harness, type Seeded } from './support/harness.ts';
+
+/** The surface around the routes: readiness, the API reference, the document's roles and codes, and messages people can act on. */
+describeEachDatabase('the HTTP surface', (kind) => {
+  let h: Harness;
+  let s: Seeded;
+  let admin: string;
+
+  beforeAll(async () => {
+    h = await startHarness(kind);
+    s = await seed(h);
+    admin = await keyFor(h, 'admin');
+  });
+  afterAll(() => h?.close());
+
+  it('answers /readyz 200 when the database answers and its migrations are current, 503 naming the pending ones otherwise', async () => {
+    const r = await h.app.inject({ url: '/readyz' });
+    expect(r.statusCode).toBe(200);
+    expect(r.json()).toEqual({ ready: true, database: 'ok', migrations: 'current' });
+    // A schema behind the code (a migration row missing): not ready, and it says which.
+    await h.custody.storage.db.deleteFrom('kysely_migration' as never).where('name' as never, '=', '007-connect-links' as never).execute();
+    try {
+      const behind = await h.app.inject({ url: '/readyz' });
+      expect(behind.statusCode).toBe(503);
+      expect(behind.json()).toEqual({ ready: false, database: 'ok', migrations: 'pending', pending: ['007-connect-links'] });
+    } finally {
+      await h.custody.storage.db
+        .insertInto('kysely_migration' as never)
+        .values({ name: '007-connect-links', timestamp: new Date().toISOString() } as never)
+        .execute();
+    }
+  });
+
+  it('serves the API reference (Swagger UI) from the package: no script or style from another origin', async () => {
+    const page = await h.app.inject({ url: '/docs' });
+    expect(page.statusCode).toBe(200);
+    expect(page.body).toContain('swagger-ui');
+    expect(page.body).not.toMatch(/(src|href)="(https?:)?\/\//);
+    const bundle = await h.app.inject({ url: '/docs/static/swagger-ui-bundle.js' });
+    expect(bundle.statusCode).toBe(200);
+  });
+
+  it('documents, for every operation, the roles that may call it and the error codes it answers with', async () => {
+    const doc = (await h.app.inject({ url: '/openapi.json' })).json() as { paths: Record<string, Record<string, { 'x-custody-roles'?: string[]; description?: string; responses: Record<string, { description: string }> }>> };
+    const get = doc.paths['/v1/tokens/{id}']!.get!;
+    expect(get['x-custody-roles']).toEqual(['admin', 'security', 'auditor', 'tenant_admin']);
+    expect(get.description).toContain('Roles: admin, security, auditor, tenant_admin');
+    expect(get.responses['404']!.description).toContain('`token_not_found`');
+    expect(get.responses['401']!.description).toContain('`unauthenticated`');
+    const resume = doc.paths['/v1/tokens/{id}/resume']!.post!;
+    expect(resume['x-custody-roles']).toEqual(['admin', 'security']);
+    expect(resume.responses['409']!.description).toContain('`illegal_transition`');
+    const patchProvider = doc.paths['/v1/providers/{id}']!.patch!;
+    expect(patchProvider['x-custody-roles']).toEqual(['admin']);
+    // Every operation of the contract says who may call it.
+    for (const [path, ops] of Object.entries(doc.paths)) {
+      for (const [method, op] of Object.entries(ops)) {
+        if (path.startsWith('/gw/')) continue;
+        expect(op['x-custody-roles'], `${method.toUpperCase()} ${path}`).toBeDefined();
+      }
+    }
+  });
+
+  it('names the allowed values in validation messages, not the validator’s wording', async () => {
+    const state = await h.app.inject({ url: '/v1/tokens?state=gone', headers: bearer(admin) });
+    expect(state.statusCode).toBe(400);
+    expect(state.json().error.message).toBe('The request is not valid: querystring/state must be one of active, suspended, expired, revoked');
+    const tenant = await h.app.inject({ url: '/v1/tokens?tenantId=acme', headers: bearer(admin) });
+    expect(tenant.json().error.message).toContain('must be an id like ten_01J…');
+    const when = await h.app.inject({ method: 'PATCH', url: `/v1/tokens/${s.tokenA}`, headers: bearer(admin), payload: { reviewDueAt: 'next tuesday' } });
+    expect(when.json().error.details).toEqual([{ path: 'body/reviewDueAt', message: 'must be an ISO 8601 time such as 2026-11-28T09:00:00Z (or null to clear it)' }]);
+    const empty = await h.app.inject({ method: 'POST', url: `/v1/tokens/${s.tokenA}/suspend`, headers: bearer(admin), payload: { reason: '' } });
+    expect(empty.json().error.details).toEqual([{ path: 'body/reason', message: 'must not be empty' }]);
+  });
+
+  it('refuses unknown query fields on /v1/ledger/verify like every other route', async () => {
+    const r = await h.app.inject({ url: '/v1/ledger/verify?fast=true', headers: bearer(admin) });
+    expect(r.statusCode).toBe(400);
+    expect(r.json().error).toMatchObject({ code: 'validation_failed', message: expect.stringContaining('unknown field "fast"') });
+  });
+
+  it('shows a revoked token as holding no privilege, and leaves it out of both managed filters', async () => {
+    await h.custody.tokens.transition(h.admin, s.tokenB, 'revoke', 'test');
+    const t = (await h.app.inject({ url: `/v1/tokens/${s.tokenB}`, headers: bearer(admin) })).json();
+    expect(t).toMatchObject({ state: 'revoked', managed: null, managedReasons: [] });
+    for (const managed of ['true', 'false']) {
+      const ids = (await h.app.inject({ url: `/v1/tokens?tenantId=${s.tenantB}&managed=${managed}`, headers: bearer(admin) })).json().items.map((i: { id: string }) => i.id);
+      expect(ids).not.toContain(s.tokenB);
+    }
+  });
+});
