@@ -81,15 +81,34 @@ export async function startTestIssuer(opts: { redirectUris: string[]; accessToke
 }
 
 /**
- * Plays the customer administrator in a browser: follows redirects by hand with a cookie jar,
- * posts the provider's login and consent forms, and returns the URL the issuer sends back to
- * Custody (`callbackPrefix…?code=…&state=…`). `deny` aborts at the first interaction instead.
+ * Plays the customer administrator in a browser: follows redirects by hand with a cookie jar per
+ * host (as a browser keeps them), posts the provider's login and consent forms, and returns the URL
+ * the issuer sends back to Custody (`callbackPrefix…?code=…&state=…`) without opening it.
+ * `deny` aborts at the first interaction instead. With `finish`, it opens that URL too (carrying
+ * the cookies Custody set earlier in this browser) and returns the page Custody answers with.
  */
 export async function consent(authorizationUrl: string, account: string, callbackPrefix: string, opts: { deny?: boolean } = {}): Promise<string> {
-  const jar = new Map<string, string>();
-  let url = authorizationUrl;
+  return (await browse(authorizationUrl, account, callbackPrefix, { ...opts, finish: false })).callbackUrl;
+}
+
+/** A browser (see consent) that also opens the callback and reads Custody's final page. */
+export async function openInBrowser(url: string, account: string, callbackPrefix: string, opts: { deny?: boolean } = {}): Promise<{ callbackUrl: string; status: number; html: string }> {
+  return browse(url, account, callbackPrefix, { ...opts, finish: true });
+}
+
+async function browse(startUrl: string, account: string, callbackPrefix: string, opts: { deny?: boolean; finish: boolean }): Promise<{ callbackUrl: string; status: number; html: string }> {
+  const jars = new Map<string, Map<string, string>>();
+  const jarOf = (u: string) => {
+    const host = new URL(u).host;
+    let jar = jars.get(host);
+    if (!jar) jars.set(host, (jar = new Map()));
+    return jar;
+  };
+  let url = startUrl;
   let init: { method: string; body?: string } = { method: 'GET' };
+  let callbackUrl = '';
   for (let hop = 0; hop < 25; hop++) {
+    const jar = jarOf(url);
     const headers: Record<string, string> = { cookie: [...jar].map(([k, v]) => `${k}=${v}`).join('; ') };
     if (init.body) headers['content-type'] = 'application/x-www-form-urlencoded';
     const res = await fetch(url, { ...init, headers, redirect: 'manual' });
@@ -98,19 +117,23 @@ export async function consent(authorizationUrl: string, account: string, callbac
       const eq = pair!.indexOf('=');
       const name = pair!.slice(0, eq).trim();
       const value = pair!.slice(eq + 1).trim();
-      if (value === '' || /expires=Thu, 01 Jan 1970/i.test(c)) jar.delete(name);
+      if (value === '' || /expires=Thu, 01 Jan 1970/i.test(c) || /max-age=0/i.test(c)) jar.delete(name);
       else jar.set(name, value);
     }
+    if (callbackUrl) return { callbackUrl, status: res.status, html: await res.text() };
     if (res.status >= 300 && res.status < 400) {
       await res.arrayBuffer();
       const next = new URL(res.headers.get('location')!, url).toString();
-      if (next.startsWith(callbackPrefix)) return next;
+      if (next.startsWith(callbackPrefix)) {
+        if (!opts.finish) return { callbackUrl: next, status: res.status, html: '' };
+        callbackUrl = next;
+      }
       url = next;
       init = { method: 'GET' };
       continue;
     }
     const html = await res.text();
-    if (res.status !== 200) throw new Error(`issuer answered ${res.status} at ${url}: ${html.slice(0, 300)}`);
+    if (res.status !== 200) throw new Error(`answered ${res.status} at ${url}: ${html.slice(0, 300)}`);
     const action = /<form[^>]*action="([^"]+)"/.exec(html)?.[1];
     const prompt = /name="prompt" value="([^"]+)"/.exec(html)?.[1];
     if (!action || !prompt) throw new Error(`no interaction form at ${url}`);
