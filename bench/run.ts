@@ -2,7 +2,7 @@
  * `npm run bench`: the speed goals, printed with their figures. Benchmarks are not tests: nothing
  * here fails the build; it reports PASS or MISS against each goal.
  *
- *   npm run bench -- [--only foundation|oauth|gateway] [--scale N]
+ *   npm run bench -- [--only foundation|oauth|gateway|cli] [--scale N]
  *
  * --scale (or BENCH_TOKENS) sets how many token records the foundation loads (default 1,000,000).
  * Suites other than the foundation are written alongside it; one whose file is missing is skipped.
@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
-const SUITES = ['foundation', 'oauth', 'gateway'] as const;
+const SUITES = ['foundation', 'oauth', 'gateway', 'cli'] as const;
 type Suite = (typeof SUITES)[number];
 
 function parseArgs(argv: string[]): { only?: Suite; scale?: number } {
@@ -29,7 +29,7 @@ function parseArgs(argv: string[]): { only?: Suite; scale?: number } {
       if (!Number.isInteger(n) || n < 1) fail(`--scale must be a positive whole number of token records (got "${v}")`);
       out.scale = n;
     } else if (flag === '--help' || flag === '-h') {
-      console.log('usage: npm run bench -- [--only foundation|oauth|gateway] [--scale N]   (BENCH_TOKENS=N also sets the scale)');
+      console.log(`usage: npm run bench -- [--only ${SUITES.join('|')}] [--scale N]   (BENCH_TOKENS=N also sets the scale)`);
       process.exit(0);
     } else {
       fail(`unknown option ${flag} (try --help)`);

@@ -141,16 +141,12 @@ class ResponseRelay implements Dispatcher.DispatchHandler {
   }
 
   /**
-   * The call is over: let go of what the call held. undici keeps a finished request, and with it
-   * this relay, in its connection's queue until a few hundred have finished on that connection;
-   * meanwhile whatever the relay references survives minor GCs and is promoted to the old
-   * generation, to be collected by a major GC. Measured under load:
-   * - undici's controller holds the provider's raw response headers (views of the socket's read
-   *   buffer): while the relay kept it, each minor GC took 5-7 ms (a bare pass-through's ~2 ms)
-   *   and the old generation grew by ~14 MB a second;
-   * - the caller's response holds the request, its headers and its socket's per-call state:
-   *   while the relay kept it, ~850 bytes a call were promoted, and the old generation was
-   *   collected (mark-compact) more than twice as often as the bare proxy's (README.md "Speed").
+   * The call is over: let go of the controller and the caller's response. undici keeps a finished
+   * request, and with it this relay, in its connection's queue until a few hundred have finished
+   * on that connection, so whatever the relay still references survives minor GCs and is promoted
+   * to the old generation with every call: the controller holds the provider's raw response
+   * headers (views of the socket's read buffer), the response holds the request, its headers and
+   * its socket's per-call state. What that cost under load: docs/benchmarks.md (gateway).
    */
   private release(): ServerResponse | null {
     const res = this.res;

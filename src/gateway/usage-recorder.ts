@@ -103,9 +103,9 @@ export function createUsageRecorder(opts: UsageRecorderOptions) {
   /**
    * Writes queued batches in order. A timer's flush writes what was queued when it began, then goes
    * on only through batches that filled up meanwhile: the batch being filled waits for the next
-   * timer. (Going on through it after every write handed the writer thread a small batch each
-   * time one finished: under load that was ~20 batches a second instead of ~2, each paying a
-   * message, a wake-up and a commit.) `all` writes until nothing is queued (flush, shutdown).
+   * timer. (Going on through it after every write would hand the writer thread a small batch each
+   * time one finished, whatever the interval, each paying a message, a wake-up and a commit.)
+   * `all` writes until nothing is queued (flush, shutdown).
    */
   async function drain(all: boolean): Promise<void> {
     let due = batches.length;

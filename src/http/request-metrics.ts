@@ -24,8 +24,8 @@ interface RouteMethod {
 /**
  * `custody_http_requests_total` (counter) and `custody_http_request_duration_seconds` (histogram),
  * counted in plain numbers and exported in prom-client's format when scraped. prom-client's own
- * Counter and Histogram cost about 1.5 µs a request between them (label hashing on every call),
- * which is paid on every gateway call; here a request is two map lookups and three additions.
+ * Counter and Histogram hash the label set on every call, which would be paid on every gateway
+ * call (docs/benchmarks.md has what it cost); here a request is two map lookups and three additions.
  */
 export function createRequestMetrics(registry: Registry) {
   const routes = new Map<string, Map<string, RouteMethod>>();

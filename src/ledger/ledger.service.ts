@@ -14,8 +14,8 @@ export interface LedgerDeps {
   checkpointEvery: number;
 }
 
-// Pages small enough that a page's rows die young (cheap scavenges instead of old-space GC): at
-// 1M entries, 5k-row pages cost ~20% less CPU than 20k-row pages.
+// Pages small enough that a page's rows die young (cheap scavenges instead of old-space GC); the
+// page size was chosen by `npm run bench` (docs/benchmarks.md, foundation).
 const VERIFY_PAGE = 5_000;
 
 /**

@@ -11,8 +11,8 @@ export interface StorageDialect {
   readonly kind: 'sqlite' | 'postgres';
   /**
    * Column type of an ever-growing 64-bit key. On SQLite it must be exactly `integer` to make the
-   * column the rowid: one B-tree instead of a table plus a separate primary-key index, which halves
-   * the cost of walking the ledger in order.
+   * column the rowid: one B-tree instead of a table plus a separate primary-key index, so walking
+   * the ledger in order (verify) reads one structure, not two.
    */
   readonly sequenceType: 'integer' | 'bigint';
   /**

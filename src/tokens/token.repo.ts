@@ -21,7 +21,7 @@ function unmanagedPredicate(eb: Eb, now: Date, policy: PracticalTestPolicy): Exp
   return eb.and([
     // "Not terminal" rather than "in the live states": the same rows, but a NOT IN cannot use the
     // state index, so the page is read in id order and stops at the limit. With `state in (…)`,
-    // SQLite walked ~850k live tokens through the state index and sorted them: 1.4–7 s at 1M tokens.
+    // SQLite walks every live token through the state index and sorts them (docs/benchmarks.md).
     eb('t.state', 'not in', TERMINAL_STATES),
     eb.or([
       eb('p.revocation_endpoint', 'is', null),

@@ -1,9 +1,9 @@
 import type { Kysely } from 'kysely';
 
 /**
- * Indexes for the inventory's common two-filter queries, found by `npm run bench` at 1M tokens:
- * `tenantId+state` (and `providerId+state`) took 0.3–0.9 s because the planner walked every token
- * of a state (hundreds of thousands) looking for one tenant's. With the state inside the index the
+ * Indexes for the inventory's common two-filter queries, found by `npm run bench` at 1M tokens
+ * (docs/benchmarks.md, foundation): for `tenantId+state` (and `providerId+state`) the planner
+ * walked every token of a state looking for one tenant's. With the state inside the index the
  * query reads exactly the page it returns, already in id order, with or without planner statistics
  * (SQLite has none unless ANALYZE runs, and sampled ones misled it worse than none).
  */
