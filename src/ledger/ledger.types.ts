@@ -1,17 +1,8 @@
 import type { Static } from 'typebox';
-import type { VerifyResultSchema } from './ledger.contract.ts';
+import type { LedgerEntrySchema, VerifyResultSchema } from './ledger.contract.ts';
 
-export interface LedgerEntry {
-  seq: number;
-  at: string;
-  actor: string;
-  action: string;
-  tenantId: string | null;
-  subjectId: string | null;
-  data: Record<string, unknown>;
-  prevHash: string;
-  hash: string;
-}
+/** One entry as the API shows it: derived from its schema (ledger.contract.ts). */
+export type LedgerEntry = Static<typeof LedgerEntrySchema>;
 
 export interface NewLedgerEntry {
   actor: string;

@@ -1,3 +1,6 @@
+import type { Static } from 'typebox';
+import type { RefreshResultSchema } from './oauth.schemas.ts';
+
 export interface StartConsentInput {
   providerId: string;
   tenantId: string;
@@ -25,10 +28,5 @@ export interface RefreshOptions {
   ifExpiringWithinMs?: number;
 }
 
-export interface RefreshResult {
-  tokenId: string;
-  /** False when another caller (or process) refreshed it meanwhile and this call reused that. */
-  refreshed: boolean;
-  rotated: boolean;
-  accessExpiresAt: string | null;
-}
+/** What a refresh did (derived from its schema): `refreshed` is false when another caller or process did it meanwhile. */
+export type RefreshResult = Static<typeof RefreshResultSchema>;
