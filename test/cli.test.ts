@@ -54,10 +54,22 @@ describeEachDatabase('the custody CLI against a server', (kind) => {
     expect(usage.code).toBe(2);
     const unknownOption = await cli(['tokens', 'list', '--colour', '--json']);
     expect(unknownOption.code).toBe(2);
-    expect(JSON.parse(unknownOption.stderr).error.code).toBe('unknown_option');
+    expect(JSON.parse(unknownOption.stderr).error).toEqual({ code: 'usage_error', message: "unknown option '--colour'" });
     const unreachable = await cli(['tokens', 'list', '--json'], { CUSTODY_URL: 'http://127.0.0.1:9' });
     expect(unreachable.code).toBe(7);
     expect(JSON.parse(unreachable.stderr).error.code).toBe('unreachable');
+    // A malformed address is a usage error, not an unreachable server, and is not echoed with a password.
+    expect((await cli(['tokens', 'list'], { CUSTODY_URL: '127.0.0.1:7420' })).code).toBe(2);
+    expect((await cli(['tokens', 'list'], { CUSTODY_URL: undefined, CUSTODY_PORT: 'abc' })).code).toBe(2);
+    const withPassword = await cli(['tokens', 'list'], { CUSTODY_URL: 'http://user:hunter2@127.0.0.1:9' });
+    expect(withPassword.code).toBe(2);
+    // A parser error is said once; with --json, as JSON.
+    const once = await cli(['tokens', 'list', '--colour']);
+    expect(once.stderr.match(/unknown option/g)).toHaveLength(1);
+    // A rule of the API a flag maps to is said with the flag's name.
+    const noTenant = await cli(['apikey', 'create', '--role', 'workload', '--name', 'x']);
+    expect(noTenant.code).toBe(2);
+    expect(noTenant.stderr).toContain('--tenant');
   });
 
   it('says when more tokens exist, and keeps nextCursor in --json', async () => {
@@ -115,6 +127,14 @@ describeEachDatabase('the custody CLI against a server', (kind) => {
     expect(badRule.stderr).toContain('must be one of *, GET');
   });
 
+  it('creates an API key through the server when it has a key, ledgered under that key', async () => {
+    const r = await cli(['apikey', 'create', '--role', 'auditor', '--name', 'through-the-api', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const created = JSON.parse(r.stdout);
+    const [entry] = await h.custody.ledger.list({ subjectId: created.apiKey.id, order: 'asc', limit: 1 });
+    expect(entry!.actor).toMatch(/^apikey:key_/);
+  });
+
   it('lists and revokes API keys, and lists the ledger', async () => {
     const workload = await keyFor(h, 'workload', s.tenantA, 'billing-sync');
     const id = `key_${workload.slice(4, 30)}`;
@@ -145,6 +165,7 @@ describe('the custody CLI on its own', () => {
     const r = await runCli(['keys', 'generate']);
     expect(r.code).toBe(0);
     const value = r.stdout.trim();
+    expect(JSON.parse((await runCli(['keys', 'generate', '--json'])).stdout).keyring).toMatch(/^1:/);
     expect(value).toMatch(/^1:[A-Za-z0-9+/]{43}=$/);
     const { keyring } = openLocalKeyring(loadConfig({ CUSTODY_KEYRING: value }).keyring);
     expect(await keyring.versions()).toEqual([1]);
@@ -155,7 +176,12 @@ describe('the custody CLI on its own', () => {
     const db = path.join(dir, 'copy.db');
     const keyring = testKeyring();
     // A database made with an inline keyring, then verified without it.
+    expect((await runCli(['migrate', '--database-url', db], { CUSTODY_KEYRING: keyring })).code).toBe(0);
     expect((await runCli(['apikey', 'create', '--role', 'auditor', '--name', 'a', '--database-url', db], { CUSTODY_KEYRING: keyring })).code).toBe(0);
+    // A typo in the path makes no new database.
+    const typo = await runCli(['apikey', 'create', '--role', 'auditor', '--name', 'a', '--database-url', path.join(dir, 'cpoy.db')], { CUSTODY_KEYRING: keyring });
+    expect(typo.code).toBe(3);
+    expect(fs.existsSync(path.join(dir, 'cpoy.db'))).toBe(false);
     const r = await runCli(['ledger', 'verify', '--database-url', db], { CUSTODY_KEYRING: undefined });
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('CUSTODY_KEYRING_FILE');

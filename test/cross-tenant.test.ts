@@ -76,6 +76,7 @@ const PUBLIC_ROUTES: Record<string, (status: number) => boolean> = {
   'GET /metrics': (s) => s === 200,
   // A consent link is opened in a plain browser; an unknown code is a 404 page and writes nothing.
   'GET /connect/:code': (s) => s === 404 || s === 400,
+  'POST /connect/:code': (s) => s === 404 || s === 400,
   // The issuer redirects the customer's browser here; it carries no key. Without state/code: a 4xx page.
   'GET /oauth/callback': (s) => s >= 400 && s < 500 && s !== 401 && s !== 403,
 };
@@ -288,6 +289,29 @@ export const MATRIX: Record<string, RouteCase> = {
     request: (w, target) => ({ method: 'PATCH', url: `/v1/providers/${target === 'missing' ? newId('provider') : w.providerId}`, payload: { unmappedCalls: 'deny' } }),
     foreign: { global: 'providers are platform-wide configuration; only admin may change one' },
   },
+  'GET /v1/connect-links': {
+    allowed: READERS,
+    ok: 200,
+    request: () => ({ method: 'GET', url: '/v1/connect-links' }),
+    foreign: async (w, role) => {
+      const linkB = await makeLink(w, w.B);
+      for (const query of ['', `?tenantId=${w.B}`, '?status=pending']) {
+        const items = (await w.call(role, { method: 'GET', url: `/v1/connect-links${query}` })).json().items as { id: string; tenantId: string }[];
+        expect(items.filter((l) => l.tenantId !== w.A), `${role} GET /v1/connect-links${query}`).toEqual([]);
+        expect(items.map((l) => l.id)).not.toContain(linkB);
+      }
+    },
+  },
+  'POST /v1/connect-links/:id/revoke': {
+    allowed: WRITERS,
+    ok: 200,
+    request: async (w, target) => ({
+      method: 'POST',
+      url: `/v1/connect-links/${target === 'missing' ? newId('connectLink') : await makeLink(w, target === 'own' ? w.A : w.B)}/revoke`,
+      payload: { reason: 'matrix' },
+    }),
+    foreign: hiddenLikeMissingAdapter('connect_link_not_found'),
+  },
   'POST /v1/connect-links': {
     allowed: WRITERS,
     // The world's provider has no issuer, so an allowed caller gets 409 consent_not_supported: past the role check.
@@ -330,6 +354,31 @@ export const MATRIX: Record<string, RouteCase> = {
     foreign: hiddenLikeMissingAdapter('token_not_found'),
   },
 };
+
+/** A pending consent link of a tenant, written as the link service would (the world's provider has no issuer to make one through the API). */
+async function makeLink(w: World, tenantId: string): Promise<string> {
+  const id = newId('connectLink');
+  const now = new Date();
+  await w.h.custody.storage.db
+    .insertInto('connect_links')
+    .values({
+      id,
+      code_hash: rnd() + rnd(),
+      tenant_id: tenantId,
+      provider_id: w.providerId,
+      owner: 'o',
+      purpose: null,
+      scopes: '[]',
+      created_by: 'system:test',
+      created_at: now.toISOString(),
+      expires_at: new Date(now.getTime() + 3600_000).toISOString(),
+      opened_at: null,
+      flow_id: null,
+      revoked_at: null,
+    })
+    .execute();
+  return id;
+}
 
 function hiddenLikeMissingAdapter(code: string, after?: (w: World, foreignId: string) => Promise<void>) {
   const check = hiddenLikeMissing(code, after);

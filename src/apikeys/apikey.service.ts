@@ -160,6 +160,17 @@ export function createApiKeyService(deps: { storage: Storage; ledger: LedgerServ
       return toRecord(row);
     },
 
+    /**
+     * Whether the actor a ledger entry names still holds its key: false for an `apikey:…` actor
+     * whose key was revoked (or is gone), true for system actors. Things a key made on its own
+     * behalf (a consent link) stop working with it.
+     */
+    async isActorActive(actor: string): Promise<boolean> {
+      if (!actor.startsWith('apikey:')) return true;
+      const row = await storage.db.selectFrom('api_keys').select('revoked_at').where('id', '=', actor.slice('apikey:'.length)).executeTakeFirst();
+      return row !== undefined && row.revoked_at === null;
+    },
+
     async count(): Promise<number> {
       const r = await storage.db.selectFrom('api_keys').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
       return Number(r.n);

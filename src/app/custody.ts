@@ -42,6 +42,10 @@ export interface CustodyOptions {
   generateKeyring?: boolean;
 }
 
+/** How long a readiness answer is reused, and how long the database may take to give one. */
+const READINESS_REUSE_MS = 1_000;
+const READINESS_TIMEOUT_MS = 2_000;
+
 /**
  * The composition root: the only place that wires capabilities together. Everything else
  * receives its dependencies as arguments.
@@ -105,7 +109,7 @@ export async function createCustody(config: Config, options: CustodyOptions) {
     const refreshSkewMs = 60_000;
     const consentService = createConsentService({ storage, vault, ledger, providers, tokens, clock, requestTimeoutMs: oauthTimeoutMs, tenants, publicUrl: config.publicUrl, flowTtlMs: 10 * 60_000 });
     const consent = consentService;
-    const connectLinks = createConnectLinkService({ storage, ledger, tenants, providers, consent, clock, publicUrl: config.publicUrl });
+    const connectLinks = createConnectLinkService({ storage, ledger, tenants, providers, consent, clock, publicUrl: config.publicUrl, isActorActive: apiKeys.isActorActive });
     const refresh = createRefreshService({ storage, providers, tokens, clock, requestTimeoutMs: oauthTimeoutMs, alerts, refreshSkewMs, attempts: 3, retryBaseMs: options.oauth?.refreshRetryBaseMs ?? 500 });
     const gateway = createGatewayService({
       storage,
@@ -120,6 +124,29 @@ export async function createCustody(config: Config, options: CustodyOptions) {
     });
 
     let closing: Promise<void> | null = null;
+    type Readiness = { ready: boolean; database: 'ok' | 'unreachable' | 'timeout'; migrations: 'current' | 'pending' | 'unknown'; pending?: string[] };
+    let lastReadiness: { at: number; answer: Promise<Readiness> } | null = null;
+    const readiness = (): Promise<Readiness> => {
+      const now = Date.now();
+      if (lastReadiness && now - lastReadiness.at < READINESS_REUSE_MS) return lastReadiness.answer;
+      const check = (async (): Promise<Readiness> => {
+        const pending = pendingMigrations(storage).then(
+          (names): Readiness => (names.length === 0 ? { ready: true, database: 'ok', migrations: 'current' } : { ready: false, database: 'ok', migrations: 'pending', pending: names }),
+          (): Readiness => ({ ready: false, database: 'unreachable', migrations: 'unknown' }),
+        );
+        let timer: NodeJS.Timeout | undefined;
+        const timeout = new Promise<Readiness>((resolve) => {
+          timer = setTimeout(() => resolve({ ready: false, database: 'timeout', migrations: 'unknown' }), READINESS_TIMEOUT_MS);
+        });
+        try {
+          return await Promise.race([pending, timeout]);
+        } finally {
+          clearTimeout(timer);
+        }
+      })();
+      lastReadiness = { at: now, answer: check };
+      return check;
+    };
     return {
       config,
       logger,
@@ -140,16 +167,13 @@ export async function createCustody(config: Config, options: CustodyOptions) {
       consent,
       connectLinks,
       refresh,
-      /** For /readyz: the database answers and every migration this code knows is applied. */
-      async readiness(): Promise<{ ready: boolean; database: 'ok' | 'unreachable'; migrations: 'current' | 'pending' | 'unknown'; pending?: string[] }> {
-        let pending: string[];
-        try {
-          pending = await pendingMigrations(storage);
-        } catch {
-          return { ready: false, database: 'unreachable', migrations: 'unknown' };
-        }
-        return pending.length === 0 ? { ready: true, database: 'ok', migrations: 'current' } : { ready: false, database: 'ok', migrations: 'pending', pending };
-      },
+      /**
+       * For /readyz: the database answers and every migration this code knows is applied. One
+       * check at a time, its answer reused for a second, and bounded by a timeout: a flood of
+       * probes (it needs no key) costs one query a second, and a database that hangs answers 503
+       * instead of holding connections.
+       */
+      readiness,
       /**
        * Stops the workers, writes every queued usage event, signs a last ledger checkpoint if the
        * head moved, and closes the database (unless it was handed in). Idempotent.

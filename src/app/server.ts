@@ -13,7 +13,7 @@ import { gatewayRoutes } from '../gateway/gateway.routes.ts';
 import { oauthRoutes } from '../oauth/oauth.routes.ts';
 import { createConnectionAuthenticator, installAuth } from '../http/auth.ts';
 import { installNulGuard } from '../http/nul-guard.ts';
-import { answerFrameworkError, installErrorHandling } from '../http/error-handler.ts';
+import { answerClientError, answerFrameworkError, installErrorHandling } from '../http/error-handler.ts';
 import { createMetrics, installMetrics } from './metrics.ts';
 import { nextRequestId } from '../http/request-id.ts';
 import { createGatewayHttp, isGatewayRequest } from '../gateway/gateway.http.ts';
@@ -43,6 +43,9 @@ export async function buildServer(custody: Custody): Promise<FastifyInstance> {
     serverFactory: (fastifyHandler) => {
       const server = http.createServer((req, res) => (isGatewayRequest(req) ? gatewayHttp.handle(req, res) : fastifyHandler(req, res)));
       server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
+      // Requests Node refuses before any handler runs (oversize headers, broken HTTP) get the same
+      // coded error shape as everything else, and the connection is closed.
+      server.on('clientError', (err: NodeJS.ErrnoException, socket) => answerClientError(err, socket));
       return server;
     },
     bodyLimit: config.bodyLimitBytes,

@@ -9,12 +9,30 @@ export interface ApiClientOptions {
 /** Where the server is: --url, else CUSTODY_URL, else CUSTODY_HOST and CUSTODY_PORT (as `serve` reads them), else 127.0.0.1:7420. */
 export function serverUrl(url?: string): string {
   const explicit = url ?? process.env.CUSTODY_URL;
-  if (explicit) return explicit.replace(/\/+$/, '');
-  const host = process.env.CUSTODY_HOST?.trim() || '127.0.0.1';
-  const port = process.env.CUSTODY_PORT?.trim() || '7420';
-  // A server listening on every interface is reached on loopback from here.
-  const reachable = host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '::1' : host;
-  return `http://${reachable.includes(':') ? `[${reachable}]` : reachable}:${port}`;
+  let base: string;
+  let from: string;
+  if (explicit) {
+    base = explicit.replace(/\/+$/, '');
+    from = url ? '--url' : 'CUSTODY_URL';
+  } else {
+    const host = process.env.CUSTODY_HOST?.trim() || '127.0.0.1';
+    const port = process.env.CUSTODY_PORT?.trim() || '7420';
+    if (!/^\d{1,5}$/.test(port) || Number(port) > 65535) throw new CliError(`CUSTODY_PORT must be a port number (got "${port}")`, EXIT.usage);
+    // A server listening on every interface is reached on loopback from here.
+    const reachable = host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '::1' : host;
+    base = `http://${reachable.includes(':') ? `[${reachable}]` : reachable}:${port}`;
+    from = 'CUSTODY_HOST/CUSTODY_PORT';
+  }
+  let parsed: URL;
+  try {
+    parsed = new URL(base);
+  } catch {
+    throw new CliError(`${from} must be a URL such as http://127.0.0.1:7420 (got "${base}")`, EXIT.usage);
+  }
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new CliError(`${from} must be an http(s) URL such as http://127.0.0.1:7420 (got "${base}")`, EXIT.usage);
+  // The API key is the credential; a URL carrying another would end up in messages and shell history.
+  if (parsed.username || parsed.password) throw new CliError(`${from} must not contain a user name or password: Custody takes an API key (--api-key or CUSTODY_API_KEY).`, EXIT.usage);
+  return base;
 }
 
 type Input<E extends Endpoint> = (ParamsOf<E> extends undefined ? { params?: undefined } : { params: ParamsOf<E> }) &

@@ -5,7 +5,7 @@ import { registerConnect } from './commands/connect.ts';
 import { registerProviders } from './commands/providers.ts';
 import { registerServe } from './commands/serve.ts';
 import { registerTokens } from './commands/tokens.ts';
-import { CliError, EXIT } from './errors.ts';
+import { CliError, EXIT, exitCodeForStatus } from './errors.ts';
 
 // src/cli/main.ts and dist/cli/main.js both sit two levels below the package.
 const { version } = JSON.parse(fs.readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -44,9 +44,11 @@ try {
   await program.parseAsync(process.argv);
 } catch (err) {
   if (err instanceof CommanderError) {
-    // --help and --version end here with exit code 0.
+    // --help and --version end here with exit code 0. Otherwise commander has already said what
+    // was wrong (and how to get help); with --json it said nothing and the error is written here.
     if (err.exitCode === 0) process.exit(0);
-    fail(err.code.replace(/^commander\./, '').replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`), err.message.replace(/^error: /, ''), EXIT.usage);
+    if (!json) process.exit(EXIT.usage);
+    fail('usage_error', err.message.replace(/^error: /, ''), EXIT.usage);
   }
   if (err instanceof CliError) fail(err.code, err.message, err.exitCode);
   const e = err as Error & { code?: string };
@@ -58,7 +60,7 @@ try {
       fail('keyring_error', e.message, EXIT.usage);
       break;
     case 'CustodyError':
-      fail(e.code ?? 'error', e.message, EXIT.error);
+      fail(e.code ?? 'error', e.message, exitCodeForStatus((e as Error & { status?: number }).status ?? 500));
       break;
   }
   fail('unexpected_error', `unexpected error: ${e.message}`, EXIT.error);

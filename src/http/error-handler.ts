@@ -1,5 +1,7 @@
+import type { Duplex } from 'node:stream';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { CustodyError, ERROR_CODES, type ErrorCode, type ErrorDetail } from '../shared/errors.ts';
+import { nextRequestId } from './request-id.ts';
 
 /** The body of every error answer: `{ error: { code, message, requestId, details? } }`. */
 export function errorBody(code: ErrorCode, message: string | undefined, requestId: string, details?: ErrorDetail[]): string {
@@ -108,6 +110,24 @@ export function answerFrameworkError(err: FastifyError, request: FastifyRequest,
   if (err.code === 'FST_ERR_BAD_URL') return send(reply, request, 'validation_failed', 'The URL path is not valid percent-encoding.');
   request.log.error({ err: { type: err.name, code: err.code } }, 'router error');
   return send(reply, request, 'internal_error');
+}
+
+/**
+ * A request Node's HTTP parser refused before any handler ran: answered in the coded shape
+ * (431 headers_too_large, else 400 malformed_request) on a connection that then closes.
+ */
+export function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+  if (err.code === 'ECONNRESET' || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const code: ErrorCode = err.code === 'HPE_HEADER_OVERFLOW' ? 'headers_too_large' : 'malformed_request';
+  const body = errorBody(code, undefined, nextRequestId());
+  const status = ERROR_CODES[code].status;
+  socket.end(
+    `HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : 'Bad Request'}\r\ncontent-type: application/json; charset=utf-8\r\n` +
+      `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+  );
 }
 
 /**

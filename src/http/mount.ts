@@ -22,6 +22,8 @@ export interface HandlerContext<E extends Endpoint> {
  */
 export type Handler<E extends Endpoint> = (ctx: HandlerContext<E>) => Promise<ResponseOf<E> | FastifyReply>;
 
+const NO_QUERY = Type.Object({}, { additionalProperties: false });
+
 /** The error answer of one status, documented with the codes it carries. */
 function errorResponse(status: number, codes: ErrorCode[]) {
   return Type.Object(
@@ -50,7 +52,8 @@ export function routeSchema(e: Endpoint): Record<string, unknown> {
     'x-custody-roles': roles,
     'x-custody-permission': e.permission ?? null,
     ...(e.params ? { params: e.params } : {}),
-    ...(e.query ? { querystring: e.query } : {}),
+    // An endpoint that takes no query refuses one, like any unknown field.
+    querystring: e.query ?? NO_QUERY,
     ...(e.body ? { body: e.body } : {}),
     response,
     ...(e.permission ? {} : { security: [] }),
@@ -61,7 +64,7 @@ export function routeSchema(e: Endpoint): Record<string, unknown> {
  * Mounts an endpoint of the contract on the server: its path and method, its validation, the
  * role check (by the auth hook, from `config.permission`), and its handler.
  */
-export function mount<E extends Endpoint>(app: FastifyInstance, e: E, handler: Handler<E>, options: Pick<RouteOptions, 'logLevel'> = {}): void {
+export function mount<E extends Endpoint>(app: FastifyInstance, e: E, handler: Handler<E>, options: Pick<RouteOptions, 'logLevel' | 'errorHandler'> = {}): void {
   app.route({
     method: e.method,
     url: e.path,

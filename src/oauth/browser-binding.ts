@@ -15,15 +15,33 @@ export interface BrowserBinding {
   hash: string;
 }
 
-const PREFIX = 'custody_consent_';
-
-export function newBrowserBinding(flowId: string): BrowserBinding {
-  const value = randomBytes(32).toString('base64url');
-  return { cookieName: `${PREFIX}${flowId}`, value, hash: hashOf(value) };
+/**
+ * Where Custody is reached: the cookie is scoped to it. Over https the cookie is `__Host-`
+ * prefixed (Secure, path /, no domain), so a sibling host cannot plant one; over plain http
+ * (development) it is scoped to the callback's path under the public URL.
+ */
+export interface CookieScope {
+  secure: boolean;
+  /** The public URL's path ('' at the root): `/custody` for https://platform.example.com/custody. */
+  basePath: string;
 }
 
-export function bindingCookieName(flowId: string): string {
-  return `${PREFIX}${flowId}`;
+export function cookieScopeOf(publicUrl: string): CookieScope {
+  const url = new URL(publicUrl);
+  return { secure: url.protocol === 'https:', basePath: url.pathname.replace(/\/+$/, '') };
+}
+
+export function newBrowserBinding(flowId: string, scope: CookieScope): BrowserBinding {
+  const value = randomBytes(32).toString('base64url');
+  return { cookieName: bindingCookieName(flowId, scope), value, hash: hashOf(value) };
+}
+
+export function bindingCookieName(flowId: string, scope: CookieScope): string {
+  return `${scope.secure ? '__Host-' : ''}custody_consent_${flowId}`;
+}
+
+function cookieAttributes(scope: CookieScope): string {
+  return scope.secure ? 'Path=/; HttpOnly; SameSite=Lax; Secure' : `Path=${scope.basePath}/oauth/callback; HttpOnly; SameSite=Lax`;
 }
 
 function hashOf(value: string): string {
@@ -38,14 +56,14 @@ export function bindingMatches(storedHash: string, presented: string | undefined
   return a.length === b.length && timingSafeEqual(a, b);
 }
 
-/** `Set-Cookie` for the binding: httpOnly, sent only to the callback, Lax (the issuer's redirect is a top-level GET). */
-export function bindingSetCookie(binding: Pick<BrowserBinding, 'cookieName' | 'value'>, opts: { secure: boolean; maxAgeSeconds: number }): string {
-  return `${binding.cookieName}=${binding.value}; Path=/oauth/callback; Max-Age=${opts.maxAgeSeconds}; HttpOnly; SameSite=Lax${opts.secure ? '; Secure' : ''}`;
+/** `Set-Cookie` for the binding: httpOnly, Lax (the issuer's redirect back is a top-level GET). */
+export function bindingSetCookie(binding: Pick<BrowserBinding, 'cookieName' | 'value'>, scope: CookieScope, maxAgeSeconds: number): string {
+  return `${binding.cookieName}=${binding.value}; Max-Age=${maxAgeSeconds}; ${cookieAttributes(scope)}`;
 }
 
 /** `Set-Cookie` that removes the binding once the callback has used it. */
-export function bindingClearCookie(flowId: string, opts: { secure: boolean }): string {
-  return `${bindingCookieName(flowId)}=; Path=/oauth/callback; Max-Age=0; HttpOnly; SameSite=Lax${opts.secure ? '; Secure' : ''}`;
+export function bindingClearCookie(flowId: string, scope: CookieScope): string {
+  return `${bindingCookieName(flowId, scope)}=; Max-Age=0; ${cookieAttributes(scope)}`;
 }
 
 /** The cookies of a request's Cookie header, by name (the first of a repeated name wins). */

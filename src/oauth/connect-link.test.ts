@@ -35,8 +35,9 @@ describeEachDatabase('connect links', (kind) => {
     expect(r.headers['cache-control']).toBe('no-store');
     return r.json() as { id: string; url: string; expiresAt: string };
   };
-  /** What a browser does with the link: opens it, and gets sent to the issuer with a cookie. */
-  const open = (url: string) => h.app.inject({ url: url.slice(PUBLIC_URL.length) });
+  /** What a browser does with the link: opens it (a page), and presses its button (a form POST), to be sent to the issuer with a cookie. */
+  const view = (url: string) => h.app.inject({ url: url.slice(PUBLIC_URL.length) });
+  const open = (url: string) => h.app.inject({ method: 'POST', url: url.slice(PUBLIC_URL.length), headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: '' });
   const callback = (callbackUrl: string, cookie?: string) => h.app.inject({ url: callbackUrl.slice(PUBLIC_URL.length), headers: cookie ? { cookie } : {} });
 
   it('makes a single-use link; opened in a plain browser it runs the consent and records the approver', async () => {
@@ -49,11 +50,24 @@ describeEachDatabase('connect links', (kind) => {
     const rows = await h.custody.storage.db.selectFrom('connect_links').selectAll().where('id', '=', link.id).execute();
     expect(JSON.stringify(rows)).not.toContain(code);
 
+    // Looking at the link (a person, a mail scanner, a chat preview) changes nothing.
+    const before = await h.custody.ledger.head();
+    for (const method of ['GET', 'HEAD'] as const) {
+      const page = await h.app.inject({ method, url: link.url.slice(PUBLIC_URL.length) });
+      expect(page.statusCode).toBe(200);
+      expect(page.headers['set-cookie']).toBeUndefined();
+    }
+    const page = await view(link.url);
+    expect(page.body).toContain('Approve access for acme-');
+    expect(page.body).toContain('<strong>issuer</strong>');
+    expect(page.body).toContain('data-custody="continue"');
+    expect(await h.custody.ledger.head()).toEqual(before);
+
     const opened = await open(link.url);
-    expect(opened.statusCode).toBe(302);
+    expect(opened.statusCode).toBe(303);
     expect(String(opened.headers.location)).toMatch(new RegExp(`^${issuer.issuer}/auth\\?`));
     const setCookie = String(opened.headers['set-cookie']);
-    expect(setCookie).toMatch(/^custody_consent_flw_[0-9A-Z]{26}=[A-Za-z0-9_-]{43}; Path=\/oauth\/callback; Max-Age=\d+; HttpOnly; SameSite=Lax$/);
+    expect(setCookie).toMatch(/^custody_consent_flw_[0-9A-Z]{26}=[A-Za-z0-9_-]{43}; Max-Age=\d+; Path=\/oauth\/callback; HttpOnly; SameSite=Lax$/);
 
     const account = `admin-${randomBytes(3).toString('hex')}`;
     const back = await consent(String(opened.headers.location), account, `${PUBLIC_URL}/oauth/callback`);
@@ -68,12 +82,13 @@ describeEachDatabase('connect links', (kind) => {
     const actions = (await h.custody.ledger.list({ subjectId: link.id, order: 'asc', limit: 10 })).map((e) => e.action);
     expect(actions).toEqual(['oauth.connect_link_created', 'oauth.connect_link_opened']);
 
-    // Used up: a second opening explains, and starts nothing.
+    // Used up: looking at it again, or pressing the button again, explains and starts nothing.
     const flowsBefore = (await h.custody.storage.db.selectFrom('oauth_flows').select('id').execute()).length;
-    const again = await open(link.url);
-    expect(again.statusCode).toBe(410);
-    expect(again.headers['content-type']).toContain('text/html');
-    expect(again.body).toContain('link_used');
+    for (const again of [await view(link.url), await open(link.url)]) {
+      expect(again.statusCode).toBe(410);
+      expect(again.headers['content-type']).toContain('text/html');
+      expect(again.body).toContain('link_used');
+    }
     expect((await h.custody.storage.db.selectFrom('oauth_flows').select('id').execute()).length).toBe(flowsBefore);
   });
 
@@ -89,9 +104,9 @@ describeEachDatabase('connect links', (kind) => {
     expect((await h.custody.tokens.list(h.admin, { tenantId, q: account, limit: 10 })).items).toEqual([]);
     const failed = await h.custody.ledger.list({ tenantId, action: 'oauth.consent_failed', order: 'desc', limit: 1 });
     expect(failed[0]!.data).toMatchObject({ error: 'browser_mismatch' });
-    // And the right browser cannot use it afterwards either: the response was used once.
-    const late = await callback(back, browserCookie(opened.headers['set-cookie']));
-    expect(late.statusCode).toBe(400);
+    // Refused without using the flow up: the browser that started it can still finish it.
+    const right = await callback(back, browserCookie(opened.headers['set-cookie']));
+    expect(right.statusCode, right.body).toBe(200);
   });
 
   it('binds a consent started through the API to the caller too', async () => {
@@ -113,10 +128,42 @@ describeEachDatabase('connect links', (kind) => {
     expect(expired.body).toContain('link_expired');
 
     const before = await h.custody.ledger.head();
-    const unknown = await open(`${PUBLIC_URL}/connect/${randomBytes(32).toString('base64url')}`);
-    expect(unknown.statusCode).toBe(404);
-    expect(unknown.body).toContain('unknown_link');
+    for (const code of [randomBytes(32).toString('base64url'), 'short', '%E2%9C%93'.repeat(5), '..%2F..%2Fadmin']) {
+      for (const attempt of [view, open]) {
+        const unknown = await attempt(`${PUBLIC_URL}/connect/${code}`);
+        expect(unknown.statusCode, code).toBe(404);
+        expect(unknown.headers['content-type']).toContain('text/html');
+        expect(unknown.body).toContain('unknown_link');
+      }
+    }
     expect(await h.custody.ledger.head()).toEqual(before);
+  });
+
+  it('lists links without their codes, withdraws an unused one, and stops a link whose maker’s key was revoked', async () => {
+    const link = await makeLink();
+    const listed = (await h.app.inject({ url: `/v1/connect-links?status=pending`, headers: bearer(key) })).json().items;
+    expect(listed.map((l: { id: string }) => l.id)).toContain(link.id);
+    expect(JSON.stringify(listed)).not.toContain(link.url.split('/').pop());
+    const withdrawn = await h.app.inject({ method: 'POST', url: `/v1/connect-links/${link.id}/revoke`, headers: bearer(key), payload: { reason: 'sent to the wrong person' } });
+    expect(withdrawn.json()).toMatchObject({ id: link.id, status: 'revoked' });
+    expect((await open(link.url)).body).toContain('link_revoked');
+    const twice = await h.app.inject({ method: 'POST', url: `/v1/connect-links/${link.id}/revoke`, headers: bearer(key), payload: { reason: 'again' } });
+    expect(twice.json().error.code).toBe('illegal_transition');
+
+    const makerKey = await keyFor(h, 'tenant_admin', tenantId);
+    const made = await h.app.inject({ method: 'POST', url: '/v1/connect-links', headers: bearer(makerKey), payload: { providerId, tenantId, owner: 'o' } });
+    const makerId = `key_${makerKey.slice(4, 30)}`;
+    await h.custody.apiKeys.revoke(h.admin, makerId);
+    const stale = await open(made.json().url);
+    expect(stale.statusCode).toBe(410);
+    expect(stale.body).toContain('link_maker_revoked');
+  });
+
+  it('refuses a scope the issuer does not support, naming the ones it does', async () => {
+    const r = await h.app.inject({ method: 'POST', url: '/v1/connect-links', headers: bearer(key), payload: { providerId, tenantId, owner: 'o', scopes: ['invoices.read'] } });
+    expect(r.statusCode).toBe(400);
+    expect(r.json().error.message).toContain('does not support "invoices.read"');
+    expect(r.json().error.message).toContain('api:read');
   });
 
   it('refuses a link for another tenant, an unknown provider and a bad lifetime, each with its code', async () => {

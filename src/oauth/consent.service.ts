@@ -8,12 +8,13 @@ import { CustodyError } from '../shared/errors.ts';
 import { newId } from '../shared/ids.ts';
 import { Secret } from '../shared/secret.ts';
 import type { Db, Storage } from '../storage/database.ts';
+import type { ProvidersTable } from '../storage/schema.ts';
 import type { TenantService } from '../tenants/tenant.service.ts';
 import type { ConsentApproval, IssuedCredentials } from '../tokens/token.operations.ts';
 import type { TokenService } from '../tokens/token.service.ts';
 import type { Vault } from '../vault/vault.service.ts';
-import { bindingClearCookie, bindingCookieName, bindingMatches, bindingSetCookie, newBrowserBinding } from './browser-binding.ts';
-import { issuerClient, type ProviderMetadata } from './oauth.client.ts';
+import { bindingClearCookie, bindingCookieName, bindingMatches, bindingSetCookie, cookieScopeOf, newBrowserBinding } from './browser-binding.ts';
+import { issuerClient, type IssuerClient, type ProviderMetadata } from './oauth.client.ts';
 import { createOAuthRepo } from './oauth.repo.ts';
 import type { ConsentOutcome, StartConsentInput, StartedConsent } from './oauth.types.ts';
 
@@ -49,8 +50,8 @@ export function createConsentService(deps: ConsentDeps) {
   const { storage, vault, ledger, tokens, clock } = deps;
   const repo = createOAuthRepo();
   const redirectUri = `${deps.publicUrl}/oauth/callback`;
-  // Cookies are Secure whenever Custody is reached over https.
-  const secureCookies = deps.publicUrl.startsWith('https:');
+  // Cookies are Secure (and __Host-) whenever Custody is reached over https, scoped to its public URL.
+  const cookieScope = cookieScopeOf(deps.publicUrl);
   const jwksCache = new Map<string, JWTVerifyGetKey>();
 
   function jwksFor(uri: string): JWTVerifyGetKey {
@@ -74,7 +75,7 @@ export function createConsentService(deps: ConsentDeps) {
     const nonce = oauth.generateRandomNonce();
     const scopes = [...new Set([...BASE_SCOPES, ...(input.scopes ?? [])])];
     const expiresAt = new Date(at.getTime() + deps.flowTtlMs).toISOString();
-    const binding = newBrowserBinding(id);
+    const binding = newBrowserBinding(id, cookieScope);
     await storage.db.transaction().execute(async (trx) => {
       const key = await vault.createDataKey(trx, input.tenantId, id, at);
       await repo.insertFlow(trx, {
@@ -113,19 +114,42 @@ export function createConsentService(deps: ConsentDeps) {
       authorizationUrl: url.toString(),
       flowId: id,
       expiresAt,
-      browserCookie: bindingSetCookie(binding, { secure: secureCookies, maxAgeSeconds: Math.ceil(deps.flowTtlMs / 1000) }),
+      browserCookie: bindingSetCookie(binding, cookieScope, Math.ceil(deps.flowTtlMs / 1000)),
     };
   }
 
   /** A consent started through the API by `principal`; the caller's browser is the one bound to it. */
   async function start(principal: Principal, input: StartConsentInput): Promise<StartedConsent> {
     await deps.tenants.findVisible(storage.db, principal, input.tenantId);
+    checkScopes(await deps.providers.findRow(storage.db, input.providerId), input.scopes ?? []);
     return beginFlow(principal.actor, input);
   }
 
-  async function fail(flow: { id: string; tenant_id: string; provider_id: string; started_by: string } | undefined, code: string, message: string): Promise<ConsentOutcome> {
+  /**
+   * Scopes the issuer says it does not support are refused before anyone is sent to it: it would
+   * silently leave them out of the grant, and calls needing them would be refused later.
+   */
+  function checkScopes(provider: ProvidersTable, scopes: string[]): void {
+    const supported = (JSON.parse(provider.metadata ?? '{}') as ProviderMetadata).scopes_supported;
+    if (!supported) return;
+    const unknown = scopes.filter((s) => !supported.includes(s) && !BASE_SCOPES.includes(s));
+    if (unknown.length > 0) {
+      throw new CustodyError(
+        'validation_failed',
+        `The issuer does not support ${unknown.map((s) => `"${s}"`).join(', ')}; it supports ${supported.filter((s) => !BASE_SCOPES.includes(s)).join(', ') || 'no API scopes'} (and always: ${BASE_SCOPES.join(', ')}).`,
+        unknown.map((s) => ({ path: 'body/scopes', message: `"${s}" is not a scope the issuer supports` })),
+      );
+    }
+  }
+
+  async function fail(
+    flow: { id: string; tenant_id: string; provider_id: string; started_by: string } | undefined,
+    code: string,
+    message: string,
+    options: { finishFlow?: boolean } = {},
+  ): Promise<ConsentOutcome> {
     await storage.db.transaction().execute(async (trx) => {
-      if (flow) await repo.finishFlow(trx, flow.id, `failed:${code}`, null);
+      if (flow && options.finishFlow !== false) await repo.finishFlow(trx, flow.id, `failed:${code}`, null);
       await ledger.append(trx, {
         actor: OAUTH_ACTOR,
         action: 'oauth.consent_failed',
@@ -144,6 +168,17 @@ export function createConsentService(deps: ConsentDeps) {
   async function finish(query: URLSearchParams, cookies: Map<string, string>): Promise<ConsentOutcome> {
     const state = query.get('state');
     if (!state) return fail(undefined, 'missing_state', 'The response carries no state, so it cannot be matched to a consent Custody started.');
+    // The browser first: a response carried to another browser is refused without using up the flow,
+    // so someone who learned the state cannot spend the consent of the browser that started it.
+    const pending = await repo.findFlowByState(storage.db, state);
+    if (pending && pending.consumed_at === null && pending.browser_hash && !bindingMatches(pending.browser_hash, cookies.get(bindingCookieName(pending.id, cookieScope)))) {
+      return fail(
+        pending,
+        'browser_mismatch',
+        'This consent was started in another browser (or its cookie was cleared). Finish a consent in the browser that opened its link; start it again from Custody.',
+        { finishFlow: false },
+      );
+    }
     const { flow, reason } = await repo.claimFlow(storage.db, state, clock.now());
     if (!flow || reason !== 'ok') {
       const message = {
@@ -153,13 +188,6 @@ export function createConsentService(deps: ConsentDeps) {
         ok: '',
       }[reason];
       return fail(flow, reason === 'unknown' ? 'bad_state' : reason, message);
-    }
-    if (flow.browser_hash && !bindingMatches(flow.browser_hash, cookies.get(bindingCookieName(flow.id)))) {
-      return fail(
-        flow,
-        'browser_mismatch',
-        'This consent was started in another browser (or its cookie was cleared). Finish a consent in the browser that opened its link; start it again from Custody.',
-      );
     }
     try {
       const provider = await deps.providers.findRow(storage.db, flow.provider_id);
@@ -190,57 +218,86 @@ export function createConsentService(deps: ConsentDeps) {
         throw new ConsentFailure('invalid_id_token', `The ID token did not verify: ${(err as Error).message}`);
       }
       if (!claims.sub) throw new ConsentFailure('invalid_id_token', 'The ID token names no subject.');
-      return await store(flow, provider.id, result, { subject: claims.sub, email: typeof claims.email === 'string' ? claims.email : null, issuer: claims.iss ?? c.as.issuer });
+      return await store(flow, provider.id, c, result, { subject: claims.sub, email: typeof claims.email === 'string' ? claims.email : null, issuer: claims.iss ?? c.as.issuer });
     } catch (err) {
       if (err instanceof ConsentFailure) return fail(flow, err.code, err.message);
       throw err;
     }
   }
 
+  /**
+   * Records what the consent produced, whole, in one unit of work: continue a suspended record of
+   * the same tenant, provider and subject (reauthorisation in place), or make a new one linked to
+   * an expired or revoked predecessor; the flow's outcome commits with it. The record to continue
+   * is found inside that unit of work, so a concurrent change (another consent, a revocation) is
+   * seen, not raced. If nothing can be recorded, the credentials the issuer has just issued are
+   * revoked there, so no grant lives on outside the inventory.
+   */
   async function store(
     flow: { id: string; tenant_id: string; owner: string; purpose: string | null; scopes: string; started_by: string },
     providerId: string,
+    client: IssuerClient,
     result: oauth.TokenEndpointResponse,
     approver: { subject: string; email: string | null; issuer: string },
   ): Promise<ConsentOutcome> {
     const at = clock.now();
+    const asked = JSON.parse(flow.scopes) as string[];
     const credentials: IssuedCredentials = {
       access: new Secret(result.access_token),
       refresh: result.refresh_token ? new Secret(result.refresh_token) : null,
       accessExpiresAt: typeof result.expires_in === 'number' ? new Date(at.getTime() + result.expires_in * 1000).toISOString() : null,
-      scopes: result.scope ? result.scope.split(' ').filter(Boolean) : (JSON.parse(flow.scopes) as string[]),
+      scopes: result.scope ? result.scope.split(' ').filter(Boolean) : asked,
     };
     const approval: ConsentApproval = { ...approver, startedBy: flow.started_by, flowId: flow.id };
+    // What the issuer did not grant of what was asked (it may drop scopes it does not know).
+    const notGranted = asked.filter((s) => !credentials.scopes.includes(s));
+    try {
+      const outcome = await tokens.unitOfWork(async (work) => {
+        const suspended = await tokens.findForSubject(flow.tenant_id, providerId, approver.subject, ['suspended'], work);
+        if (suspended) {
+          await tokens.reauthorise(work, suspended.id, approval, credentials);
+          await repo.finishFlow(work.trx, flow.id, 'reauthorised', suspended.id);
+          return { ok: true as const, tokenId: suspended.id, reauthorised: true };
+        }
+        const predecessor = await tokens.findForSubject(flow.tenant_id, providerId, approver.subject, ['expired', 'revoked'], work);
+        const tokenId = await tokens.createFromConsent(
+          work,
+          { tenantId: flow.tenant_id, providerId, owner: flow.owner, purpose: flow.purpose, predecessorId: predecessor?.id ?? null },
+          approval,
+          credentials,
+        );
+        await repo.finishFlow(work.trx, flow.id, 'created', tokenId);
+        return { ok: true as const, tokenId, reauthorised: false };
+      });
+      return { ...outcome, flowId: flow.id, granted: credentials.scopes, notGranted };
+    } catch (err) {
+      await revokeAtIssuer(client, credentials);
+      const reason = err instanceof CustodyError ? err.message : 'the record could not be written';
+      throw new ConsentFailure('not_recorded', `The approval could not be recorded (${reason}); what the issuer issued has been revoked there. Start it again from Custody.`);
+    }
+  }
 
-    // Continue a suspended record of the same tenant, provider and subject (reauthorisation in
-    // place), or make a new one linked to an expired or revoked predecessor. Either way the
-    // record, its approval and the flow's outcome commit together or not at all.
-    const suspended = await tokens.findForSubject(flow.tenant_id, providerId, approver.subject, ['suspended']);
-    const predecessor = suspended ? undefined : await tokens.findForSubject(flow.tenant_id, providerId, approver.subject, ['expired', 'revoked']);
-    return tokens.unitOfWork(async (work) => {
-      if (suspended) {
-        await tokens.reauthorise(work, suspended.id, approval, credentials);
-        await repo.finishFlow(work.trx, flow.id, 'reauthorised', suspended.id);
-        return { ok: true as const, tokenId: suspended.id, reauthorised: true, flowId: flow.id };
+  /** Best effort: revokes credentials no record holds (refresh token first: at most issuers that ends the grant). */
+  async function revokeAtIssuer(c: IssuerClient, credentials: IssuedCredentials): Promise<void> {
+    if (!c.as.revocation_endpoint) return;
+    for (const [value, hint] of [[credentials.refresh, 'refresh_token'], [credentials.access, 'access_token']] as const) {
+      if (!value) continue;
+      try {
+        await oauth.processRevocationResponse(await oauth.revocationRequest(c.as, c.client, c.auth, value.reveal(), { additionalParameters: { token_type_hint: hint }, ...c.options() }));
+      } catch {
+        // Nothing more to do here: the failure is in the ledger, and the credential expires on its own.
       }
-      const tokenId = await tokens.createFromConsent(
-        work,
-        { tenantId: flow.tenant_id, providerId, owner: flow.owner, purpose: flow.purpose, predecessorId: predecessor?.id ?? null },
-        approval,
-        credentials,
-      );
-      await repo.finishFlow(work.trx, flow.id, 'created', tokenId);
-      return { ok: true as const, tokenId, reauthorised: false, flowId: flow.id };
-    });
+    }
   }
 
   return {
     start,
     beginFlow,
+    checkScopes,
     finish,
     redirectUri,
     /** `Set-Cookie` that removes a flow's browser binding once the callback has used it. */
-    clearBrowserCookie: (flowId: string) => bindingClearCookie(flowId, { secure: secureCookies }),
+    clearBrowserCookie: (flowId: string) => bindingClearCookie(flowId, cookieScope),
   };
 }
 

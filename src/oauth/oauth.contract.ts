@@ -1,10 +1,13 @@
 import { Type } from 'typebox';
 import { endpoint } from '../contract/endpoint.ts';
 import { TokenParams } from '../tokens/token.schemas.ts';
-import { CallbackQuery, ConnectLinkBody, ConnectLinkSchema, ConnectParams, ConnectQuery, ConnectResult, RefreshBody, RefreshResultSchema } from './oauth.schemas.ts';
+import { IdOf, ReasonBody } from '../contract/schemas.ts';
+import { CallbackQuery, ConnectLinkBody, ConnectLinkQuery, ConnectLinkRecordSchema, ConnectLinkSchema, ConnectParams, ConnectQuery, ConnectResult, RefreshBody, RefreshResultSchema } from './oauth.schemas.ts';
 
 const tags = ['oauth'];
 const Html = Type.String({ description: 'An HTML page for a person' });
+// Any text: a malformed code gets the same page as an unknown one.
+const LinkCodeParams = Type.Object({ code: Type.String({ minLength: 1, maxLength: 100 }) });
 
 /** Customer consent, connect links and refresh (src/oauth/README.md). */
 export const oauthEndpoints = {
@@ -21,14 +24,49 @@ export const oauthEndpoints = {
     response: ConnectLinkSchema,
     errors: ['tenant_not_found', 'provider_not_found', 'consent_not_supported'],
   }),
-  openConnectLink: endpoint({
+  listConnectLinks: endpoint({
+    method: 'GET',
+    path: '/v1/connect-links',
+    summary: 'Consent links (never their codes), newest first',
+    description: 'A tenant-bound caller sees its own tenant only.',
+    tags,
+    permission: 'tokens.read',
+    query: ConnectLinkQuery,
+    status: 200,
+    response: Type.Object({ items: Type.Array(ConnectLinkRecordSchema) }),
+    errors: [],
+  }),
+  revokeConnectLink: endpoint({
+    method: 'POST',
+    path: '/v1/connect-links/:id/revoke',
+    summary: 'Withdraw a consent link that has not been used',
+    tags,
+    permission: 'tokens.register',
+    params: Type.Object({ id: IdOf('connectLink') }),
+    body: ReasonBody,
+    status: 200,
+    response: ConnectLinkRecordSchema,
+    errors: ['connect_link_not_found', 'illegal_transition'],
+  }),
+  previewConnectLink: endpoint({
     method: 'GET',
     path: '/connect/:code',
-    summary: 'Open a consent link: redirects the browser to the issuer (or explains, as a page, why the link no longer works)',
+    summary: 'A consent link, opened in a browser: a page saying what would be approved, with a button to continue (changes nothing)',
     tags,
     permission: undefined,
-    params: Type.Object({ code: Type.String({ minLength: 1, maxLength: 100, pattern: '^[A-Za-z0-9_-]+$' }) }),
-    status: 302,
+    params: LinkCodeParams,
+    status: 200,
+    response: Html,
+    errors: [],
+  }),
+  openConnectLink: endpoint({
+    method: 'POST',
+    path: '/connect/:code',
+    summary: 'Continue from the link’s page: uses the link up and redirects the browser to the issuer (or explains, as a page, why not)',
+    tags,
+    permission: undefined,
+    params: LinkCodeParams,
+    status: 303,
     response: Type.Null({ description: 'Location: the issuer' }),
     errors: [],
   }),

@@ -16,7 +16,15 @@ function page(title: string, body: string): string {
 /** The page the customer administrator sees at the end of a consent, success or not. */
 export function consentPage(outcome: ConsentOutcome): { status: 200 | 400; html: string } {
   if (outcome.ok) {
-    return { status: 200, html: page('Access approved', `Thank you. ${outcome.reauthorised ? 'The existing connection was renewed' : 'The connection was created'} (${escape(outcome.tokenId)}). You can close this window.`) };
+    const scopes = outcome.granted.length > 0 ? `<br><br>Access granted: <code>${outcome.granted.map(escape).join(' ')}</code>.` : '';
+    const dropped =
+      outcome.notGranted.length > 0
+        ? `<br>Asked for but not granted by the issuer: <code>${outcome.notGranted.map(escape).join(' ')}</code>. Calls that need ${outcome.notGranted.length === 1 ? 'it' : 'them'} will be refused.`
+        : '';
+    return {
+      status: 200,
+      html: page('Access approved', `Thank you. ${outcome.reauthorised ? 'The existing connection was renewed' : 'The connection was created'} (${escape(outcome.tokenId)}). You can close this window.${scopes}${dropped}`),
+    };
   }
   return {
     status: 400,
@@ -30,4 +38,21 @@ export function consentPage(outcome: ConsentOutcome): { status: 200 | 400; html:
 /** The page for a consent link that cannot be used (unknown, used, expired). */
 export function linkFailurePage(failure: { error: string; message: string }): string {
   return page('This link cannot be used', `${escape(failure.message)}<br><br><small>Error code: <code>${escape(failure.error)}</code>.</small>`);
+}
+
+/**
+ * What a consent link shows before anything happens: who is asking for what, and one button. A
+ * link scanner or chat preview that fetches the link changes nothing; the button (a POST to the
+ * same address) uses the link up and goes to the issuer.
+ */
+export function linkPreviewPage(p: { tenantName: string; providerName: string; issuer: string | null; scopes: string[]; purpose: string | null; expiresAt: string }): string {
+  const scopes = p.scopes.length > 0 ? `<li>Access asked for: <code>${p.scopes.map(escape).join(' ')}</code></li>` : '';
+  const purpose = p.purpose ? `<li>Why: ${escape(p.purpose)}</li>` : '';
+  return page(
+    `Approve access for ${escape(p.tenantName)}`,
+    `You are asked to approve access to <strong>${escape(p.providerName)}</strong>${p.issuer ? ` (${escape(p.issuer)})` : ''} on behalf of <strong>${escape(p.tenantName)}</strong>.` +
+      `<ul>${scopes}${purpose}<li>This link works once, until ${escape(p.expiresAt)}.</li></ul>` +
+      `You will sign in at the issuer and approve there; your approval is recorded with your name.` +
+      `<form method="post" data-custody="continue"><button type="submit" style="font-size:1.1em;padding:.5em 1.2em">Continue to ${escape(p.providerName)}</button></form>`,
+  );
 }

@@ -29,6 +29,10 @@ export function createOAuthRepo() {
       return { flow, reason: 'ok' };
     },
 
+    async findFlowByState(db: Db, state: string): Promise<OAuthFlowsTable | undefined> {
+      return db.selectFrom('oauth_flows').selectAll().where('state', '=', state).executeTakeFirst();
+    },
+
     async finishFlow(db: Db, id: string, outcome: string, tokenId: string | null): Promise<void> {
       await db.updateTable('oauth_flows').set({ outcome, token_id: tokenId }).where('id', '=', id).execute();
     },

@@ -1,31 +1,51 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { mount } from '../http/mount.ts';
 import type { TokenService } from '../tokens/token.service.ts';
 import { parseCookies } from './browser-binding.ts';
 import type { ConnectLinkService } from './connect-link.service.ts';
 import type { ConsentService } from './consent.service.ts';
 import { oauthEndpoints as e } from './oauth.contract.ts';
-import { consentPage, linkFailurePage } from './oauth.pages.ts';
+import { consentPage, linkFailurePage, linkPreviewPage } from './oauth.pages.ts';
 import type { RefreshService } from './refresh.service.ts';
 
 export function oauthRoutes(deps: { consent: ConsentService; links: ConnectLinkService; refresh: RefreshService; tokens: TokenService }) {
   return async (app: FastifyInstance) => {
+    // The link page's button is a plain HTML form: its (empty) urlencoded body is accepted here,
+    // and nowhere else in the API, which speaks JSON.
+    app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string', bodyLimit: 1024 }, (_request, _body, done) => done(null, undefined));
     mount(app, e.createConnectLink, async ({ principal, body, reply }) => {
       reply.header('cache-control', 'no-store');
       return deps.links.create(principal, body);
     });
 
-    // The link's code is a secret: keep the request out of the access log.
+    mount(app, e.listConnectLinks, async ({ principal, query }) => ({
+      items: await deps.links.list(principal, { tenantId: query.tenantId, status: query.status, limit: query.limit === undefined ? 100 : Number(query.limit) }),
+    }));
+    mount(app, e.revokeConnectLink, async ({ principal, params, body }) => deps.links.revoke(principal, params.id, body.reason));
+
+    // The link's code is a secret: keep these requests out of the access log. A person's browser
+    // gets pages, errors included.
+    const htmlPage = (reply: FastifyReply, status: number, html: string) =>
+      reply.status(status).type('text/html; charset=utf-8').header('cache-control', 'no-store').header('referrer-policy', 'no-referrer').send(html);
+    const pageOnError = { logLevel: 'warn' as const, errorHandler: (_err: Error, _request: FastifyRequest, reply: FastifyReply) => htmlPage(reply, 400, linkFailurePage({ error: 'bad_request', message: 'This address is not valid. Ask for a new consent link.' })) };
+    mount(
+      app,
+      e.previewConnectLink,
+      async ({ params, reply }) => {
+        const preview = await deps.links.preview(params.code);
+        return preview.ok ? htmlPage(reply, 200, linkPreviewPage(preview)) : htmlPage(reply, preview.status, linkFailurePage(preview));
+      },
+      pageOnError,
+    );
     mount(
       app,
       e.openConnectLink,
       async ({ params, reply }) => {
-        reply.header('cache-control', 'no-store').header('referrer-policy', 'no-referrer');
         const opened = await deps.links.open(params.code);
-        if (!opened.ok) return reply.status(opened.status).type('text/html; charset=utf-8').send(linkFailurePage(opened));
-        return reply.status(302).header('set-cookie', opened.consent.browserCookie).header('location', opened.consent.authorizationUrl).send(null);
+        if (!opened.ok) return htmlPage(reply, opened.status, linkFailurePage(opened));
+        return reply.status(303).header('cache-control', 'no-store').header('set-cookie', opened.consent.browserCookie).header('location', opened.consent.authorizationUrl).send(null);
       },
-      { logLevel: 'warn' },
+      pageOnError,
     );
 
     mount(app, e.connect, async ({ principal, params, query: q, reply }) => {
@@ -53,9 +73,9 @@ export function oauthRoutes(deps: { consent: ConsentService; links: ConnectLinkS
         const outcome = await deps.consent.finish(query, parseCookies(request.headers.cookie));
         const { status, html } = consentPage(outcome);
         if (outcome.flowId) reply.header('set-cookie', deps.consent.clearBrowserCookie(outcome.flowId));
-        return reply.status(status).type('text/html; charset=utf-8').header('cache-control', 'no-store').header('referrer-policy', 'no-referrer').send(html);
+        return htmlPage(reply, status, html);
       },
-      { logLevel: 'warn' },
+      { logLevel: 'warn', errorHandler: (_err: Error, _request: FastifyRequest, reply: FastifyReply) => htmlPage(reply, 400, consentPage({ ok: false, error: 'bad_response', message: 'The response from the issuer could not be read. Start it again from Custody.' }).html) },
     );
 
     mount(app, e.refresh, async ({ principal, params, body }) => {

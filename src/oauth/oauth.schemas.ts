@@ -1,7 +1,7 @@
 import { Type } from 'typebox';
 import { IdOf, Text, Timestamp } from '../contract/schemas.ts';
 
-const Scope = Type.String({ minLength: 1, maxLength: 200, pattern: '^\\S+$' });
+const Scope = Type.String({ minLength: 1, maxLength: 200, pattern: '^\\S+$', description: 'a scope: no spaces' });
 
 export const ConnectParams = Type.Object({ providerId: IdOf('provider') });
 
@@ -62,3 +62,30 @@ export const ConnectLinkSchema = Type.Object({
   url: Type.String({ description: 'Open in a plain browser (no API key). Works once; shown only now' }),
   expiresAt: Timestamp,
 });
+
+export const ConnectLinkRecordSchema = Type.Object(
+  {
+    id: Type.String(),
+    tenantId: Type.String(),
+    providerId: Type.String(),
+    owner: Type.String(),
+    purpose: Type.Union([Type.String(), Type.Null()]),
+    scopes: Type.Array(Type.String()),
+    createdBy: Type.String(),
+    createdAt: Timestamp,
+    expiresAt: Timestamp,
+    status: Type.Enum(['pending', 'opened', 'expired', 'revoked'], { description: 'pending: can still be opened' }),
+    openedAt: Type.Union([Timestamp, Type.Null()]),
+    revokedAt: Type.Union([Timestamp, Type.Null()]),
+  },
+  { $id: 'ConnectLink' },
+);
+
+export const ConnectLinkQuery = Type.Object(
+  {
+    tenantId: Type.Optional(IdOf('tenant')),
+    status: Type.Optional(Type.Enum(['pending', 'opened', 'expired', 'revoked'])),
+    limit: Type.Optional(Type.String({ pattern: '^(?:[1-9]\\d{0,2}|1000)$', description: 'Page size, 1–1000 (default 100)' })),
+  },
+  { additionalProperties: false },
+);

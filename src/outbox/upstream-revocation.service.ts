@@ -106,6 +106,7 @@ export function createUpstreamRevocation(deps: UpstreamRevocationDeps) {
 
   async function deliver(job: OutboxJob): Promise<DeliveryResult> {
     const payload = job.payload as Payload;
+    const { fromIssuer } = await tokens.refreshView(job.subjectId);
     const providerRow = await deps.providers.findRow(storage.db, payload.providerId);
     const client = issuerClient(providerRow, await deps.providers.clientSecret(payload.providerId), deps.requestTimeoutMs);
     let status: 'verified' | 'unverifiable';
@@ -120,7 +121,10 @@ export function createUpstreamRevocation(deps: UpstreamRevocationDeps) {
       record: (complete) =>
         finish(complete, async (work) => {
           const outcome = await recordOutcome(work, job, status, null);
-          if (status === 'verified') await deps.providers.markRevocationVerified(work.trx, payload.providerId, outcome.confirmedAt, job.subjectId);
+          // The provider's revocation path (shown for every tenant's tokens) is verified only by a
+          // token Custody obtained from the issuer itself: a registered token's string is its
+          // registrant's word, and an issuer reports a string it never issued as inactive too.
+          if (status === 'verified' && fromIssuer) await deps.providers.markRevocationVerified(work.trx, payload.providerId, outcome.confirmedAt, job.subjectId);
           return outcome;
         }),
     };

@@ -2,6 +2,8 @@ import type { ErrorDetail } from '../shared/errors.ts';
 import type { CreateProviderInput } from './provider.types.ts';
 
 const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
+/** Query parameters that carry a credential: a URL is shown to every reader and ledgered, so none may hold one. */
+const CREDENTIAL_PARAM = /secret|passw|pwd|token|api[-_]?key|^key$|^sig(nature)?$|^auth/i;
 
 /**
  * Checks a provider's URLs. Endpoints must be https; plain http is accepted only for a provider
@@ -20,6 +22,10 @@ export function checkProviderUrls(input: CreateProviderInput): ErrorDetail[] {
       return;
     }
     if (url.username || url.password) problems.push({ path, message: 'must not contain credentials' });
+    const credentialParams = [...url.searchParams.keys()].filter((k) => CREDENTIAL_PARAM.test(k));
+    if (credentialParams.length > 0) {
+      problems.push({ path, message: `must not carry a credential in its query string (${credentialParams.join(', ')}): give the client secret as clientSecret, which is encrypted and never shown` });
+    }
     if (url.hash) problems.push({ path, message: 'must not contain a fragment' });
     if (kind === 'api' && url.search) problems.push({ path, message: 'an API base URL must not carry a query string' });
     if (url.protocol === 'https:') return;
@@ -30,14 +36,15 @@ export function checkProviderUrls(input: CreateProviderInput): ErrorDetail[] {
     }
     problems.push({ path, message: 'must be an http(s) URL' });
   };
-  check('/issuer', input.issuer, 'endpoint');
-  check('/authorizationEndpoint', input.authorizationEndpoint, 'endpoint');
-  check('/tokenEndpoint', input.tokenEndpoint, 'endpoint');
-  check('/revocationEndpoint', input.revocationEndpoint, 'endpoint');
-  check('/introspectionEndpoint', input.introspectionEndpoint, 'endpoint');
-  input.apiBaseUrls.forEach((u, i) => check(`/apiBaseUrls/${i}`, u, 'api'));
+  // Paths as request validation names them (body/…), so a caller reads one form.
+  check('body/issuer', input.issuer, 'endpoint');
+  check('body/authorizationEndpoint', input.authorizationEndpoint, 'endpoint');
+  check('body/tokenEndpoint', input.tokenEndpoint, 'endpoint');
+  check('body/revocationEndpoint', input.revocationEndpoint, 'endpoint');
+  check('body/introspectionEndpoint', input.introspectionEndpoint, 'endpoint');
+  input.apiBaseUrls.forEach((u, i) => check(`body/apiBaseUrls/${i}`, u, 'api'));
   (input.scopeRules ?? []).forEach((r, i) => {
-    if (!r.pathPattern.startsWith('/')) problems.push({ path: `/scopeRules/${i}/pathPattern`, message: 'must start with /' });
+    if (!r.pathPattern.startsWith('/')) problems.push({ path: `body/scopeRules/${i}/pathPattern`, message: 'must start with /' });
   });
   return problems;
 }

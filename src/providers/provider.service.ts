@@ -107,12 +107,15 @@ export function createProviderService(deps: { storage: Storage; vault: Vault; le
     },
 
     async update(principal: Principal, id: string, input: UpdateProviderInput): Promise<ProviderRecord> {
-      const problems = checkUpdated(await findRow(storage.db, id), input);
-      if (problems.length > 0) throw new CustodyError('validation_failed', `The provider is not valid: ${problems.map((p) => `${p.path} ${p.message}`).join('; ')}`, problems);
       let changed = false;
       try {
         await storage.db.transaction().execute(async (trx) => {
-          const current = await findRow(trx, id);
+          // Read and checked under the row's lock: two changes at once cannot each pass the checks
+          // against the old values and together make a provider neither would have been allowed.
+          const current = await storage.dialect.forUpdate(trx.selectFrom('providers').selectAll().where('id', '=', id)).executeTakeFirst();
+          if (!current) throw new CustodyError('provider_not_found');
+          const problems = checkUpdated(current, input);
+          if (problems.length > 0) throw new CustodyError('validation_failed', `The provider is not valid: ${problems.map((p) => `${p.path} ${p.message}`).join('; ')}`, problems);
           const set: Partial<ProvidersTable> = {};
           const diff: Record<string, { from: unknown; to: unknown }> = {};
           const columns = {
@@ -163,7 +166,7 @@ export function createProviderService(deps: { storage: Storage; vault: Vault; le
                 diff.clientSecret = { from: 'set', to: 'removed' };
               }
             } else {
-              const key = current.client_secret_enc === null ? await vault.createDataKey(trx, GLOBAL_SCOPE, id, clock.now()) : await vault.loadDataKey(trx, GLOBAL_SCOPE, id);
+              const key = await vault.ensureDataKey(trx, GLOBAL_SCOPE, id, clock.now());
               set.client_secret_enc = vault.encrypt(key, 'client_secret', new Secret(input.clientSecret));
               diff.clientSecret = { from: current.client_secret_enc === null ? 'none' : 'set', to: 'replaced' };
             }
@@ -176,7 +179,7 @@ export function createProviderService(deps: { storage: Storage; vault: Vault; le
           changed = true;
         });
       } catch (err) {
-        if (storage.dialect.isUniqueViolation(err)) throw new CustodyError('provider_exists', `A provider named "${input.name}" already exists.`);
+        if (input.name !== undefined && storage.dialect.isUniqueViolation(err)) throw new CustodyError('provider_exists', `A provider named "${input.name}" already exists.`);
         throw err;
       }
       if (changed) for (const listener of committedListeners) listener(id);
@@ -189,7 +192,7 @@ export function createProviderService(deps: { storage: Storage; vault: Vault; le
       if (early.length > 0) throw new CustodyError('validation_failed', `The provider is not valid: ${early.map((p) => `${p.path} ${p.message}`).join('; ')}`, early);
       const { input, discovered } = await withDiscovery(given);
       const problems = checkProviderUrls(input);
-      if (input.tokenEndpoint === undefined) problems.push({ path: '/tokenEndpoint', message: 'is required (or give an issuer whose discovery document names it)' });
+      if (input.tokenEndpoint === undefined) problems.push({ path: 'body/tokenEndpoint', message: 'is required (or give an issuer whose discovery document names it)' });
       if (problems.length > 0) throw new CustodyError('validation_failed', `The provider is not valid: ${problems.map((p) => `${p.path} ${p.message}`).join('; ')}`, problems);
       const now = clock.now().toISOString();
       const id = newId('provider');

@@ -84,7 +84,10 @@ describeEachDatabase('changing a provider', (kind) => {
     expect(bad.json().error.code).toBe('validation_failed');
     expect(bad.json().error.message).toContain('must be one of *, GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS');
     const urls = await patch(providerId, { apiBaseUrls: ['http://api.example.com'], tokenEndpoint: 'ftp://x' });
-    expect(urls.json().error.details.map((d: { path: string }) => d.path)).toEqual(['/tokenEndpoint', '/apiBaseUrls/0']);
+    expect(urls.json().error.details.map((d: { path: string }) => d.path)).toEqual(['body/tokenEndpoint', 'body/apiBaseUrls/0']);
+    const leaky = await patch(providerId, { tokenEndpoint: 'https://as.example.com/token?client_secret=hunter2' });
+    expect(leaky.json().error.details).toEqual([{ path: 'body/tokenEndpoint', message: expect.stringContaining('must not carry a credential in its query string (client_secret)') }]);
+    expect(JSON.stringify(await f.h.custody.ledger.list({ subjectId: providerId, order: 'desc', limit: 10 }))).not.toContain('hunter2');
     expect((await patch(providerId, {})).json().error).toMatchObject({ code: 'validation_failed', message: expect.stringContaining('at least one field') });
     expect((await patch(providerId, { unmappedCalls: 'maybe' })).json().error.message).toContain('must be one of allow, deny');
     const security = await keyFor(f.h, 'security');

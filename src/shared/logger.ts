@@ -33,7 +33,12 @@ interface LoggedRequest {
  * some APIs take credentials there), so they never reach a log line.
  */
 export function serializeRequest(req: LoggedRequest) {
-  return { method: req.method, path: (req.url ?? '').split('?')[0], remoteAddress: req.ip };
+  return { method: req.method, path: redactPath((req.url ?? '').split('?')[0]!), remoteAddress: req.ip };
+}
+
+/** A consent link's path is its secret: logged as `/connect/[redacted]`, whatever follows it. */
+export function redactPath(path: string): string {
+  return path.startsWith('/connect/') ? '/connect/[redacted]' : path;
 }
 
 export function createLogger(level: string, destination?: DestinationStream): Logger {

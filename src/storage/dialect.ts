@@ -20,6 +20,12 @@ export interface StorageDialect {
    * serialises writers (one connection per process, busy timeout across processes).
    */
   lockLedger(trx: Kysely<Database>): Promise<void>;
+  /**
+   * A read that will be written back in the same transaction, locked against concurrent writers
+   * until it commits (PostgreSQL: `FOR UPDATE`). SQLite transactions begin IMMEDIATE, holding the
+   * database's write lock from their start, so a read there is already safe from lost updates.
+   */
+  forUpdate<Q extends { forUpdate(): Q }>(query: Q): Q;
   /** Statements that make a table refuse UPDATE, DELETE (and TRUNCATE where it exists). */
   appendOnlyGuards(table: string): string[];
   isUniqueViolation(err: unknown): boolean;
@@ -61,6 +67,7 @@ const LEDGER_LOCK_KEY = 74200001;
 export const sqliteDialect: StorageDialect = {
   kind: 'sqlite',
   sequenceType: 'integer',
+  forUpdate: (query) => query,
   async lockLedger() {},
   appendOnlyGuards(table) {
     return ['UPDATE', 'DELETE'].map(
@@ -85,6 +92,7 @@ export const sqliteDialect: StorageDialect = {
 export const postgresDialect: StorageDialect = {
   kind: 'postgres',
   sequenceType: 'bigint',
+  forUpdate: (query) => query.forUpdate(),
   async lockLedger(trx) {
     await sql`select pg_advisory_xact_lock(${LEDGER_LOCK_KEY})`.execute(trx);
   },

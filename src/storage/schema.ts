@@ -192,6 +192,7 @@ export interface ConnectLinksTable {
   expires_at: string;
   opened_at: string | null;
   flow_id: string | null;
+  revoked_at: string | null;
 }
 
 /** 002-oauth: side effects committed with the state change that causes them. */

@@ -54,6 +54,12 @@ export interface TokenRefreshView {
   hasRefreshToken: boolean;
   /** Fingerprint of the stored refresh token: the refresh's compare-and-set. */
   refreshFingerprint: string | null;
+  /**
+   * Whether Custody obtained the credentials from the issuer itself (a consent it ran), rather
+   * than being handed them (registration): only then does what the issuer says of them prove
+   * anything about the issuer (see the outbox's verification of a provider's revocation path).
+   */
+  fromIssuer: boolean;
 }
 
 function iso(value: string | undefined): string | null {
@@ -85,7 +91,7 @@ export function createTokenOperations(deps: {
   }
 
   /** Inserts a new record (credentials encrypted under a data key of its own) with its `token.registered` entry. */
-  async function insert(work: TokenWork, actor: string, input: RegisterTokenInput & { approvalStartedBy?: string }): Promise<string> {
+  async function insert(work: TokenWork, actor: string, input: RegisterTokenInput & { approvalStartedBy?: string; stateReason?: string }): Promise<string> {
     const at = clock.now();
     const now = at.toISOString();
     const id = newId('token', at.getTime());
@@ -107,7 +113,7 @@ export function createTokenOperations(deps: {
       workloads: JSON.stringify([...new Set(input.workloads ?? [])]),
       granted_scopes: JSON.stringify(scopes),
       state: 'active',
-      state_reason: 'registered',
+      state_reason: input.stateReason ?? 'registered',
       state_actor: actor,
       state_changed_at: now,
       issued_at: iso(input.issuedAt) ?? now,
@@ -179,6 +185,7 @@ export function createTokenOperations(deps: {
         ...(credentials.accessExpiresAt ? { accessExpiresAt: credentials.accessExpiresAt } : {}),
         ...(input.predecessorId ? { predecessorId: input.predecessorId } : {}),
         approvalStartedBy: approval.startedBy,
+        stateReason: 'approved by the customer (consent)',
       });
       await ledger.append(work.trx, approvedEntry({ tenant_id: input.tenantId, id }, approval, credentials.scopes, false));
       return id;
@@ -245,9 +252,9 @@ export function createTokenOperations(deps: {
       await work.write(tokenId, { upstream_revocation: status, upstream_confirmed_at: confirmedAt }, []);
     },
 
-    /** The newest record of a tenant, provider and subject in one of `states`. */
-    findForSubject(tenantId: string, providerId: string, subject: string, states: readonly TokenState[]) {
-      return repo.findForSubject(storage.db, tenantId, providerId, subject, states);
+    /** The newest record of a tenant, provider and subject in one of `states` (read in `work` when given). */
+    findForSubject(tenantId: string, providerId: string, subject: string, states: readonly TokenState[], work?: TokenWork) {
+      return repo.findForSubject(work?.trx ?? storage.db, tenantId, providerId, subject, states);
     },
 
     /** The gateway's view of a token; null when there is no such token. */
@@ -278,6 +285,7 @@ export function createTokenOperations(deps: {
         accessExpiresAt: r.access_expires_at,
         hasRefreshToken: r.refresh_token_enc !== null,
         refreshFingerprint: r.refresh_fp,
+        fromIssuer: r.approval_started_by !== null && r.approval_started_by !== undefined,
       };
     },
 

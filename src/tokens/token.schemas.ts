@@ -2,8 +2,8 @@ import { Type, type Static } from 'typebox';
 import { BoolParam, IdOf, LimitParam, Nullable, NullableTimestamp, Text, Timestamp } from '../contract/schemas.ts';
 import { TOKEN_STATES } from './token.lifecycle.ts';
 
-const Scope = Type.String({ minLength: 1, maxLength: 200, pattern: '^\\S+$' });
-const WorkloadName = Type.String({ minLength: 1, maxLength: 100, pattern: '^[A-Za-z0-9._:-]+$' });
+const Scope = Type.String({ minLength: 1, maxLength: 200, pattern: '^\\S+$', description: 'a scope: no spaces' });
+const WorkloadName = Type.String({ minLength: 1, maxLength: 100, pattern: '^[A-Za-z0-9._:-]+$', description: 'a workload name: letters, digits and . _ : -' });
 const State = Type.Enum(TOKEN_STATES);
 /** Credential material: accepted on registration, never returned. */
 const Credential = Type.String({ minLength: 1, maxLength: 16384 });

@@ -10,7 +10,7 @@ import type { TokensTable } from '../storage/schema.ts';
 import type { Vault } from '../vault/vault.service.ts';
 import { statesAllowing, type Transition } from './token.lifecycle.ts';
 import { createTokenOperations } from './token.operations.ts';
-import type { PracticalTestPolicy } from './token.practical-test.ts';
+import { holdsPrivilege, type PracticalTestPolicy } from './token.practical-test.ts';
 import { toTokenRecord } from './token.record.ts';
 import { createTokenRepo, type TokenRow } from './token.repo.ts';
 import type { PatchTokenInput, RegisterTokenInput, TokenFilter, TokenRecord } from './token.types.ts';
@@ -40,7 +40,7 @@ export function createTokenService(deps: TokenServiceDeps) {
   const { storage, vault, ledger, clock, policy } = deps;
   const repo = createTokenRepo();
   const listeners: TokenChangeListeners = { transitionHooks: [], changeHooks: [], committedTransitions: [], committedChanges: [] };
-  const workDeps = { repo, ledger, clock, listeners };
+  const workDeps = { repo, ledger, clock, dialect: storage.dialect, listeners };
 
   /** Runs `fn` as one unit of work (one transaction); listeners hear of its changes once it commits. */
   function unitOfWork<T>(fn: (work: TokenWork) => Promise<T>): Promise<T> {
@@ -108,7 +108,10 @@ export function createTokenService(deps: TokenServiceDeps) {
 
     async patch(principal: Principal, id: string, input: PatchTokenInput): Promise<TokenRecord> {
       await unitOfWork(async (work) => {
-        const row = await findVisibleRow(work.trx, principal, id);
+        const row = await work.lockedRow(id);
+        if (!row || !canSeeTenant(principal, row.tenant_id)) throw new CustodyError('token_not_found');
+        // A revoked or expired record is final: it is kept as it was when it ended.
+        if (!holdsPrivilege(row.state)) throw new CustodyError('illegal_transition', `Token ${id} is ${row.state}: a ${row.state} token is final and cannot be changed.`);
         const changes: Partial<TokensTable> = {};
         const entries: NewLedgerEntry[] = [];
         const base = { actor: principal.actor, tenantId: row.tenant_id, subjectId: id };

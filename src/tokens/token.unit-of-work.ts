@@ -3,6 +3,7 @@ import type { NewLedgerEntry } from '../ledger/ledger.types.ts';
 import type { Clock } from '../shared/clock.ts';
 import { CustodyError } from '../shared/errors.ts';
 import type { Db, Storage } from '../storage/database.ts';
+import type { StorageDialect } from '../storage/dialect.ts';
 import type { TokensTable } from '../storage/schema.ts';
 import { applyTransition, type TokenState, type Transition } from './token.lifecycle.ts';
 import type { TokenRepo, TokenRow } from './token.repo.ts';
@@ -56,7 +57,7 @@ export class TokenWork {
   constructor(
     /** The transaction: other capabilities' writes that must commit with this one use it. */
     readonly trx: Db,
-    private readonly deps: { repo: TokenRepo; ledger: LedgerService; clock: Clock; listeners: TokenChangeListeners },
+    private readonly deps: { repo: TokenRepo; ledger: LedgerService; clock: Clock; dialect: StorageDialect; listeners: TokenChangeListeners },
   ) {}
 
   /** The row, for the owner's operations; throws token_not_found. */
@@ -64,6 +65,16 @@ export class TokenWork {
     const row = await this.deps.repo.findById(this.trx, id);
     if (!row) throw new CustodyError('token_not_found');
     return row;
+  }
+
+  /**
+   * The row, locked until this unit of work commits: for a change computed from the row's current
+   * values (a PATCH), which must not be overwritten by a concurrent one computed from the same
+   * values. Undefined when there is no such token.
+   */
+  async lockedRow(id: string): Promise<TokenRow | undefined> {
+    const locked = await this.deps.dialect.forUpdate(this.trx.selectFrom('tokens').select('id').where('id', '=', id)).executeTakeFirst();
+    return locked ? this.deps.repo.findById(this.trx, id) : undefined;
   }
 
   /**

@@ -45,6 +45,8 @@ export interface Vault {
   /** Makes a new data key for a record and stores it (wrapped) in the same transaction. */
   createDataKey(trx: Db, tenantId: string, ownerId: string, now: Date): Promise<DataKey>;
   loadDataKey(db: Db, tenantId: string, ownerId: string): Promise<DataKey>;
+  /** The record's data key, made now if it has none yet (a provider given its first client secret, or a new one after removal). */
+  ensureDataKey(trx: Db, tenantId: string, ownerId: string, now: Date): Promise<DataKey>;
   encrypt(key: DataKey, field: string, secret: Secret): string;
   decrypt(key: DataKey, field: string, ciphertext: string): Secret;
   /** Keyed fingerprint (HMAC-SHA256) of a secret, for tracing a leaked string to its record. */
@@ -93,15 +95,21 @@ export async function createVault(deps: { kms: Kms; db: Db; now?: () => Date }):
   const fingerprintKey = await systemKey(FINGERPRINT_KEY);
   const ledgerSigner = ed25519Signer(await systemKey(LEDGER_SIGNING_KEY));
 
+  async function createDataKey(trx: Db, tenantId: string, ownerId: string, at: Date): Promise<DataKey> {
+    const key = randomBytes(32);
+    await insertDataKey(trx, tenantId, ownerId, key, at);
+    return new DataKey(tenantId, ownerId, key);
+  }
+
   return {
     kms,
     ledgerSigner,
-    async createDataKey(trx, tenantId, ownerId, at) {
-      const key = randomBytes(32);
-      await insertDataKey(trx, tenantId, ownerId, key, at);
-      return new DataKey(tenantId, ownerId, key);
-    },
+    createDataKey,
     loadDataKey,
+    async ensureDataKey(trx, tenantId, ownerId, at) {
+      const exists = await trx.selectFrom('data_keys').select('owner_id').where('owner_id', '=', ownerId).executeTakeFirst();
+      return exists ? loadDataKey(trx, tenantId, ownerId) : createDataKey(trx, tenantId, ownerId, at);
+    },
     encrypt(key, field, secret) {
       return seal(key.key, Buffer.from(secret.reveal(), 'utf8'), secretAad(key, field));
     },

@@ -110,7 +110,7 @@ async function browse(startUrl: string, account: string, callbackPrefix: string,
   for (let hop = 0; hop < 25; hop++) {
     const jar = jarOf(url);
     const headers: Record<string, string> = { cookie: [...jar].map(([k, v]) => `${k}=${v}`).join('; ') };
-    if (init.body) headers['content-type'] = 'application/x-www-form-urlencoded';
+    if (init.method === 'POST') headers['content-type'] = 'application/x-www-form-urlencoded';
     const res = await fetch(url, { ...init, headers, redirect: 'manual' });
     for (const c of res.headers.getSetCookie()) {
       const [pair] = c.split(';');
@@ -134,6 +134,11 @@ async function browse(startUrl: string, account: string, callbackPrefix: string,
     }
     const html = await res.text();
     if (res.status !== 200) throw new Error(`answered ${res.status} at ${url}: ${html.slice(0, 300)}`);
+    // Custody's consent-link page: the person reads it and presses the button (a POST to the same address).
+    if (html.includes('data-custody="continue"')) {
+      init = { method: 'POST', body: '' };
+      continue;
+    }
     const action = /<form[^>]*action="([^"]+)"/.exec(html)?.[1];
     const prompt = /name="prompt" value="([^"]+)"/.exec(html)?.[1];
     if (!action || !prompt) throw new Error(`no interaction form at ${url}`);

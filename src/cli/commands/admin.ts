@@ -10,11 +10,15 @@ import { progressBar } from '../progress.ts';
 
 const dbOption = ['--database-url <url>', 'SQLite path or postgres:// URL (CUSTODY_DATABASE_URL)'] as const;
 
-/** A command that reads an existing database must not create an empty one by a typo. */
+/** A command that works on an existing database must not create an empty one by a typo. */
 function existingDatabase(flags: { databaseUrl?: string }): void {
   const config = configFrom(flags);
   if (config.database.kind === 'sqlite' && config.database.file !== ':memory:' && !fs.existsSync(config.database.file)) {
-    throw new CliError(`There is no database at ${config.database.file} (set --database-url or CUSTODY_DATABASE_URL).`, EXIT.notFound, 'database_not_found');
+    throw new CliError(
+      `There is no database at ${config.database.file}: check --database-url or CUSTODY_DATABASE_URL (\`custody serve\` or \`custody migrate\` creates a new one).`,
+      EXIT.notFound,
+      'database_not_found',
+    );
   }
 }
 
@@ -41,22 +45,29 @@ export function registerAdmin(program: Command) {
   const apikey = program.command('apikey').description('API keys');
   apikey
     .command('create')
-    .description('Create an API key directly on the database (bootstrap); it is printed once')
-    .requiredOption('--role <role>', `one of ${ROLES.join(', ')}`)
-    .requiredOption('--name <name>', 'who or what the key is for')
+    .description(
+      'Create an API key; it is printed once. Through the server (as the key in CUSTODY_API_KEY, ledgered under it) when one is ' +
+        'given; directly on the database with --database-url, or when no key exists yet (bootstrap)',
+    )
+    .requiredOption('--role <role>', `one of ${ROLES.join(', ')} (required)`)
+    .requiredOption('--name <name>', 'who or what the key is for (required)')
     .option('--tenant <tenantId>', 'the tenant (required for tenant_admin and workload)')
     .option('--workload <name>', 'the workload a workload key acts as (default: its name)')
+    .option('--url <url>', 'Custody server (CUSTODY_URL; else CUSTODY_HOST/CUSTODY_PORT)')
+    .option('--api-key <key>', 'an admin API key (CUSTODY_API_KEY)')
     .option('--json', 'print JSON ({key, apiKey})')
     .option(...dbOption)
     .action(async (flags) => {
       const role = oneOf<Role>(flags.role, '--role', ROLES)!;
       if (flags.tenant !== undefined) idArg('tenant', flags.tenant);
-      const created = await withDirectCustody(
-        flags,
-        'cli',
-        async (c) => c.apiKeys.create(systemPrincipal('cli'), { role, name: flags.name, tenantId: flags.tenant, workload: flags.workload }),
-        { bootstrap: true },
-      );
+      if ((role === 'tenant_admin' || role === 'workload') && !flags.tenant) throw new CliError(`A ${role} key acts for one tenant: give --tenant ten_….`, EXIT.usage);
+      if (role !== 'tenant_admin' && role !== 'workload' && flags.tenant) throw new CliError(`A ${role} key sees all tenants: leave --tenant out.`, EXIT.usage);
+      if (flags.workload && role !== 'workload') throw new CliError('Only a workload key names a workload (--workload).', EXIT.usage);
+      const body = { role, name: flags.name as string, ...(flags.tenant ? { tenantId: flags.tenant as string } : {}), ...(flags.workload ? { workload: flags.workload as string } : {}) };
+      const throughServer = !flags.databaseUrl && Boolean(flags.apiKey ?? process.env.CUSTODY_API_KEY);
+      const created = throughServer
+        ? await api(flags)((await endpoints.apiKeys()).create, { body })
+        : (existingDatabase(flags), await withDirectCustody(flags, 'cli', async (c) => c.apiKeys.create(systemPrincipal('cli'), body)));
       if (flags.json) printJson(created);
       else console.log(`Created ${created.apiKey.role} key ${created.apiKey.id} (${created.apiKey.name}). Shown once:\n\n  ${created.key}\n`);
     });
@@ -137,10 +148,13 @@ export function registerAdmin(program: Command) {
     .command('generate')
     .description('Print a new random key as CUSTODY_KEYRING takes it ("VERSION:KEY"; join versions with commas)')
     .option('--key-version <n>', 'the version number to give it', '1')
+    .option('--json', 'print JSON ({"keyring": "1:…"})')
     .action(async (flags) => {
       const version = intOption(flags.keyVersion, '--key-version', 1, 1_000_000);
       const { generateKeyMaterial } = await import('../../vault/local-keyring.ts');
-      console.log(`${version}:${generateKeyMaterial()}`);
+      const value = `${version}:${generateKeyMaterial()}`;
+      if (flags.json) return printJson({ keyring: value });
+      console.log(value);
       if (process.stdout.isTTY) console.error(`\nUse it as is: export CUSTODY_KEYRING='${version}:…'. To rotate, append a higher version: CUSTODY_KEYRING='1:…,2:…'.`);
     });
   keys

@@ -8,9 +8,9 @@ export function registerConnect(program: Command) {
       .command('connect')
       .description('Make a consent link for a customer administrator: they open it in a plain browser, approve at the issuer, and the token is recorded with them as its approver'),
   )
-    .requiredOption('--provider <id>', 'the issuer')
-    .requiredOption('--tenant <id>', 'the customer')
-    .requiredOption('--owner <owner>', 'the accountable person or team on the platform side')
+    .requiredOption('--provider <id>', 'the issuer (required)')
+    .requiredOption('--tenant <id>', 'the customer (required)')
+    .requiredOption('--owner <owner>', 'the accountable person or team on the platform side (required)')
     .option('--purpose <text>', 'the business justification')
     .option('--scope <scope>', 'an API scope to ask for (repeat for more; openid, email and offline_access are always asked)', collect)
     .option('--expires-in <minutes>', 'how long the link can be opened (default 4320: 72 hours)')

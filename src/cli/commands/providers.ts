@@ -58,6 +58,11 @@ export function registerProviders(program: Command) {
     if (flags.json) printJson(t);
     else console.log(`Created tenant ${t.id} (${t.name}).`);
   });
+  withApi(tenants.command('show <id>').description('One customer')).action(async (id: string, flags) => {
+    const t = await api(flags)((await endpoints.tenants()).get, { params: { id: idArg('tenant', id) } });
+    if (flags.json) printJson(t);
+    else console.log(`${t.id}  ${t.name}  (created ${t.createdAt})`);
+  });
   withApi(tenants.command('list').description('List customers')).action(async (flags) => {
     const { items } = await api(flags)((await endpoints.tenants()).list);
     if (flags.json) printJson(items);
@@ -71,9 +76,9 @@ export function registerProviders(program: Command) {
     .option('--authorization-endpoint <url>', 'authorization endpoint (for customer consent)')
     .option('--revocation-endpoint <url>', 'RFC 7009 revocation endpoint')
     .option('--introspection-endpoint <url>', 'RFC 7662 introspection endpoint')
-    .requiredOption('--client-id <id>', "Custody's client id at the issuer")
+    .requiredOption('--client-id <id>', "Custody's client id at the issuer (required)")
     .option('--client-secret-env <name>', 'read the client secret from this environment variable (never from a flag: flags land in shell history)')
-    .requiredOption('--api-base-url <url...>', 'the only API origins/paths the gateway may forward to')
+    .requiredOption('--api-base-url <url>', 'an API origin/path the gateway may forward to (repeat for more; required)', collect)
     .action(async (name: string, flags) => {
       if (!flags.issuer && !flags.tokenEndpoint) throw new CliError('Give --issuer (to discover the endpoints) or --token-endpoint.', EXIT.usage);
       const clientSecret = secretFromEnv(flags.clientSecretEnv, '--client-secret-env');
@@ -96,7 +101,7 @@ export function registerProviders(program: Command) {
 
   withGatewayOptions(withApi(providers.command('update <id>').description("Change a provider: the gateway's scope rules, unmapped-call policy, network access, API base URLs, endpoints or client")))
     .option('--name <name>', 'a new name')
-    .option('--api-base-url <url...>', 'the API origins/paths the gateway may forward to (replaces the list)')
+    .option('--api-base-url <url>', 'an API origin/path the gateway may forward to (repeat for more; replaces the list)', collect)
     .option('--token-endpoint <url>', 'token endpoint')
     .option('--authorization-endpoint <url>', 'authorization endpoint')
     .option('--revocation-endpoint <url>', 'RFC 7009 revocation endpoint (a new one is verified afresh)')

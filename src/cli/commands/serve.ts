@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { configFrom, loadRuntime } from '../context.ts';
+import { CliError, configFrom, EXIT, loadRuntime } from '../context.ts';
 
 export function registerServe(program: Command) {
   program
@@ -16,11 +16,18 @@ export function registerServe(program: Command) {
       // Log lines (JSON) go to stdout; what is said to the person starting it goes to stderr, so the
       // one-time admin key is never interleaved with (or shipped alongside) the log stream.
       const logger = createLogger(config.logLevel);
-      const runtime = await startRuntime(config, { logger, actor: 'system:serve' });
+      let runtime;
+      try {
+        runtime = await startRuntime(config, { logger, actor: 'system:serve' });
+      } catch (err) {
+        const code = (err as { code?: string }).code;
+        if (code === 'EADDRINUSE') throw new CliError(`${config.host}:${config.port} is already in use (another Custody?). Pick another port: --port N or CUSTODY_PORT=N.`, EXIT.usage, 'port_in_use');
+        if (code === 'EACCES') throw new CliError(`Not allowed to listen on ${config.host}:${config.port}. Pick a port above 1024: --port N or CUSTODY_PORT=N.`, EXIT.usage, 'port_not_allowed');
+        throw err;
+      }
       const url = runtime.url!;
       const say = (line = '') => process.stderr.write(`${line}\n`);
       say(`\nCustody is running at ${url}`);
-      say(`  Console:   ${url}/`);
       say(`  API docs:  ${url}/docs   (OpenAPI: ${url}/openapi.json)`);
       say(`  Database:  ${describeDatabase(config.database)}`);
       if (runtime.firstAdminKey) {

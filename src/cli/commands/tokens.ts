@@ -5,6 +5,9 @@ import { api, endpoints, idArg, intOption, oneOf, secretFromEnv, withApi } from 
 import { CliError, EXIT } from '../errors.ts';
 import { collect, printJson, table } from '../output.ts';
 
+/** OpenID Connect's own scopes: they name the approver and keep the grant refreshable, and reach no API. */
+const IDENTITY_SCOPES = new Set(['openid', 'email', 'profile', 'offline_access']);
+
 function managedLabel(t: TokenRecord): string {
   return t.managed === null ? 'no privilege' : t.managed ? 'managed' : 'UNMANAGED';
 }
@@ -18,7 +21,7 @@ function showToken(t: TokenRecord) {
     `  approver    ${t.approver ? `${t.approver.subject}${t.approver.email ? ` <${t.approver.email}>` : ''}${t.approver.startedBy ? ` (consent started by ${t.approver.startedBy})` : ''}` : '(none)'}`,
     `  purpose     ${t.purpose ?? '(none)'}${t.reviewDueAt ? `  (review due ${t.reviewDueAt})` : ''}`,
     `  workloads   ${t.workloads.join(', ') || '(none)'}`,
-    `  scopes      ${t.scopeUsage.map((s) => `${s.scope}${s.lastUsedAt ? ` (used ${s.lastUsedAt})` : ' (unused)'}`).join(', ') || '(none)'}`,
+    `  scopes      ${t.scopeUsage.map((s) => `${s.scope}${s.lastUsedAt ? ` (used ${s.lastUsedAt})` : IDENTITY_SCOPES.has(s.scope) ? ' (sign-in)' : ' (unused)'}`).join(', ') || '(none)'}`,
     `  last used   ${t.lastUsedAt ?? 'never'}${t.lastUsedBy ? ` by ${t.lastUsedBy}` : ''}`,
     `  revocation  gateway + ${t.revocationPath.upstream}${t.revocationPath.upstream !== 'none' ? (t.revocationPath.verified ? ' (verified)' : ' (unverified)') : ''}`,
     `  state       ${t.state} since ${t.stateChangedAt} by ${t.stateActor ?? '?'}${t.stateReason ? `: ${t.stateReason}` : ''}`,
@@ -109,10 +112,10 @@ export function registerTokens(program: Command) {
   });
 
   withApi(tokens.command('register').description('Register a token the platform already holds (credentials read from environment variables, encrypted at once)'))
-    .requiredOption('--tenant <id>', 'the customer')
-    .requiredOption('--provider <id>', 'the issuer')
-    .requiredOption('--owner <owner>', 'the accountable person or team on the platform side')
-    .requiredOption('--access-token-env <name>', 'read the access token from this environment variable')
+    .requiredOption('--tenant <id>', 'the customer (required)')
+    .requiredOption('--provider <id>', 'the issuer (required)')
+    .requiredOption('--owner <owner>', 'the accountable person or team on the platform side (required)')
+    .requiredOption('--access-token-env <name>', 'read the access token from this environment variable (required)')
     .option('--refresh-token-env <name>', 'read the refresh token from this environment variable')
     .option('--scope <scope>', 'a granted scope (repeat for more)', collect)
     .option('--purpose <text>', 'the business justification')
@@ -189,7 +192,7 @@ export function registerTokens(program: Command) {
 
   for (const action of ['suspend', 'resume'] as const) {
     withApi(tokens.command(`${action} <id>`).description(action === 'suspend' ? 'Suspend a token (reversible; the gateway refuses it at once)' : 'Resume a suspended token'))
-      .requiredOption('--reason <text>', 'why (recorded in the ledger)')
+      .requiredOption('--reason <text>', 'why (recorded in the ledger) (required)')
       .action(async (id: string, flags) => {
         const e = await endpoints.tokens();
         const t = await api(flags)(e[action], { params: { id: idArg('token', id) }, body: { reason: flags.reason } });
@@ -199,7 +202,7 @@ export function registerTokens(program: Command) {
   }
 
   withApi(tokens.command('revoke <id>').description('Revoke a token: final, refused by the gateway at once, revoked at the issuer too'))
-    .requiredOption('--reason <text>', 'why (recorded in the ledger)')
+    .requiredOption('--reason <text>', 'why (recorded in the ledger) (required)')
     .option('--wait <ms>', 'wait this long for the issuer’s outcome (0: do not wait)', '3000')
     .action(async (id: string, flags) => {
       const e = await endpoints.tokens();
@@ -219,7 +222,7 @@ export function registerTokens(program: Command) {
   withApi(tokens.command('revoke-all').description('Bulk revoke every live token of a tenant and/or provider'))
     .option('--tenant <id>', 'tenant')
     .option('--provider <id>', 'provider')
-    .requiredOption('--reason <text>', 'why (recorded in the ledger)')
+    .requiredOption('--reason <text>', 'why (recorded in the ledger) (required)')
     .action(async (flags) => {
       const e = await endpoints.tokens();
       if (!flags.tenant && !flags.provider) throw new CliError('Name --tenant and/or --provider: bulk revocation never runs without a filter.', EXIT.usage);

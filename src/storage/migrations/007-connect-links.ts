@@ -23,6 +23,7 @@ export function connectLinksMigration() {
         .addColumn('expires_at', 'text', (c) => c.notNull())
         .addColumn('opened_at', 'text')
         .addColumn('flow_id', 'text')
+        .addColumn('revoked_at', 'text')
         .execute();
       await db.schema.createIndex('connect_links_expiry').on('connect_links').column('expires_at').execute();
     },
