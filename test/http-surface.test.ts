@@ -45,6 +45,10 @@ describeEachDatabase('the HTTP surface', (kind) => {
     expect(page.body).not.toMatch(/(src|href)="(https?:)?\/\//);
     const bundle = await h.app.inject({ url: '/docs/static/swagger-ui-bundle.js' });
     expect(bundle.statusCode).toBe(200);
+    // And the browser is told to load nothing from another origin.
+    const csp = String(bundle.headers['content-security-policy']);
+    expect(csp).toContain("default-src 'self'");
+    expect(csp).not.toMatch(/https:|validator\.swagger\.io/);
   });
 
   it('documents, for every operation, the roles that may call it and the error codes it answers with', async () => {
