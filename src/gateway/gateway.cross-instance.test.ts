@@ -5,15 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DATABASES, describePostgres } from '../../test/support/databases.ts';
 import { startHarness, type Harness } from '../../test/support/harness.ts';
 import { startGatewayFixture, type GatewayFixture } from '../../test/support/gateway-fixture.ts';
-
-/** Polls until `check` holds (no timing assertion: only that it happens before the test timeout). */
-async function eventually(check: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > until) throw new Error('condition not reached');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+import { eventually } from '../../test/support/wait.ts';
 
 // Two server instances on one PostgreSQL database: what one revokes, the other enforces.
 describePostgres('gateway revocation across instances', (kind) => {
@@ -47,7 +39,7 @@ describePostgres('gateway revocation across instances', (kind) => {
     expect(await callB(token)).toEqual({ status: 200, code: null }); // B has it cached as active
     const revoke = await a.h.app.inject({ method: 'POST', url: `/v1/tokens/${token}/revoke`, headers: { authorization: `Bearer ${a.adminKey}` }, payload: { reason: 'incident' } });
     expect(revoke.statusCode).toBe(200);
-    await eventually(async () => (await callB(token)).status === 403);
+    await eventually(async () => (await callB(token)).status === 403, { what: 'instance B to deny the token' });
     expect(await callB(token)).toEqual({ status: 403, code: 'token_revoked' });
   });
 
@@ -55,7 +47,7 @@ describePostgres('gateway revocation across instances', (kind) => {
     const token = await a.createToken(a.providerId);
     expect((await callB(token)).status).toBe(200);
     await a.h.custody.tokens.transition(a.h.admin, token, 'suspend', 'review');
-    await eventually(async () => (await callB(token)).status === 403);
+    await eventually(async () => (await callB(token)).status === 403, { what: 'instance B to deny the token' });
     expect(await callB(token)).toEqual({ status: 403, code: 'token_suspended' });
   });
 
@@ -71,7 +63,7 @@ describePostgres('gateway revocation across instances', (kind) => {
     expect(killed.rowCount).toBeGreaterThanOrEqual(2);
     // Revoke while B is (probably) still without its listener: the notification is lost for B.
     await a.h.custody.tokens.transition(a.h.admin, token, 'revoke', 'incident');
-    await eventually(async () => (await callB(token)).status === 403);
+    await eventually(async () => (await callB(token)).status === 403, { what: 'instance B to deny the token' });
     expect(await callB(token)).toEqual({ status: 403, code: 'token_revoked' });
   });
 });
@@ -102,7 +94,7 @@ describePostgres('gateway periodic re-check without any notification', (kind) =>
     };
     expect((await call()).status).toBe(200);
     await a.h.custody.tokens.transition(a.h.admin, token, 'revoke', 'incident');
-    await eventually(async () => (await call()).status === 403);
+    await eventually(async () => (await call()).status === 403, { what: 'instance B to deny the token' });
     expect((await call()).body.error?.code).toBe('token_revoked');
   });
 });

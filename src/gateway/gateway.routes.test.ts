@@ -10,14 +10,7 @@ import { rawRequest } from '../../test/support/echo-upstream.ts';
 import { createGatewayHttp } from './gateway.http.ts';
 import { createUsageRepo } from './usage.repo.ts';
 import { startGatewayFixture, type GatewayFixture } from '../../test/support/gateway-fixture.ts';
-
-async function waitFor(condition: () => boolean, timeoutMs = 3_000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > until) throw new Error('timed out waiting for the condition');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
+import { eventually } from '../../test/support/wait.ts';
 
 describeEachDatabase('gateway forwarding over HTTP', (kind) => {
   let f: GatewayFixture;
@@ -237,7 +230,7 @@ describeEachDatabase('gateway forwarding over HTTP', (kind) => {
     await new Promise((r) => setTimeout(r, 80));
     gone.abort();
     await expect(pending).rejects.toThrow();
-    await waitFor(() => f.upstream.cutOff.includes('/api/slow?ms=250'));
+    await eventually(() => f.upstream.cutOff.includes('/api/slow?ms=250'), { what: 'the provider call to be cut off', timeoutMs: 3_000, intervalMs: 10 });
     await f.h.custody.gateway.flushUsage();
     const events = await createUsageRepo().listForToken(f.h.custody.storage.db, token);
     expect(events.map((e) => [e.outcome, e.errorCode])).toEqual([['failed', 'upstream_unavailable']]);
@@ -255,7 +248,7 @@ describeEachDatabase('gateway forwarding over HTTP', (kind) => {
     await new Promise((resolve) => setTimeout(resolve, 800));
     expect(f.upstream.cutOff).not.toContain(`/api/bytes?n=${size}`);
     r.body.destroy();
-    await waitFor(() => f.upstream.cutOff.includes(`/api/bytes?n=${size}`));
+    await eventually(() => f.upstream.cutOff.includes(`/api/bytes?n=${size}`), { what: 'the provider response to be cut off', timeoutMs: 3_000, intervalMs: 10 });
     await f.h.custody.gateway.flushUsage();
     const events = await createUsageRepo().listForToken(f.h.custody.storage.db, token);
     expect(events.map((e) => [e.outcome, e.status, e.errorCode])).toEqual([['failed', 200, 'upstream_unavailable']]);
@@ -344,16 +337,16 @@ describeEachDatabase('gateway forwarding over HTTP', (kind) => {
         statuses.push(r.statusCode);
       }
       expect(statuses).toEqual([200, 403, 401, 403]);
-      await waitFor(() => observed.length >= 4);
+      await eventually(() => observed.length >= 4, { what: 'four counted calls', timeoutMs: 3_000, intervalMs: 10 });
       // A caller that leaves before the provider answers: its response closes before the gateway
       // refuses the call, and it is counted all the same.
       const gone = new AbortController();
       const slow = `/slow?ms=250&probe=${randomBytes(4).toString('hex')}`;
       const pending = request(`${base}/gw/${f.tokenA}${slow}`, { headers: { authorization: `Bearer ${f.keyA}` }, signal: gone.signal });
-      await waitFor(() => f.upstream.received.some((r) => r.url === `/api${slow}`));
+      await eventually(() => f.upstream.received.some((r) => r.url === `/api${slow}`), { what: 'the slow call to reach the provider', timeoutMs: 3_000, intervalMs: 10 });
       gone.abort();
       await pending.catch(() => {});
-      await waitFor(() => observed.length >= 5);
+      await eventually(() => observed.length >= 5, { what: 'the abandoned call to be counted', timeoutMs: 3_000, intervalMs: 10 });
       await new Promise((r) => setTimeout(r, 50));
       expect(observed.slice(0, 4)).toEqual(statuses.map((status) => ({ method: 'GET', route: '/gw/:tokenId/*', status })));
       expect(observed).toHaveLength(5);

@@ -6,19 +6,10 @@ import { createLogger } from '../shared/logger.ts';
 import { describeEachDatabase } from '../../test/support/databases.ts';
 import { bearer, keyFor, startHarness, type Harness } from '../../test/support/harness.ts';
 import { connectThroughCustody, startFaultForwarder, startTestIssuer, type TestIssuer } from '../../test/support/oidc.ts';
+import { eventually } from '../../test/support/wait.ts';
 
 const PUBLIC_URL = 'http://127.0.0.1:7420';
 const REVOCATION_PATH = '/token/revocation';
-
-async function waitFor<T>(probe: () => Promise<T | undefined | null | false>, what: string, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 describeEachDatabase('upstream revocation through the outbox', (kind) => {
   let issuer: TestIssuer;
@@ -77,10 +68,13 @@ describeEachDatabase('upstream revocation through the outbox', (kind) => {
   const record = async (id: string) => (await h.app.inject({ url: `/v1/tokens/${id}`, headers: bearer(admin) })).json();
   const upstreamEntry = async (id: string) => (await h.custody.ledger.list({ subjectId: id, action: 'token.upstream_revocation', order: 'asc', limit: 10 }))[0];
   const deliver = async (id: string) => {
-    await waitFor(async () => {
-      await h.custody.outbox.runOnce();
-      return (await record(id)).revocation?.upstream !== 'pending';
-    }, `upstream outcome of ${id}`);
+    await eventually(
+      async () => {
+        await h.custody.outbox.runOnce();
+        return (await record(id)).revocation?.upstream !== 'pending';
+      },
+      { what: `upstream outcome of ${id}`, timeoutMs: 20_000, intervalMs: 25 },
+    );
     return record(id);
   };
 
@@ -158,10 +152,13 @@ describeEachDatabase('upstream revocation through the outbox', (kind) => {
     try {
       forwarder.inject(REVOCATION_PATH, ...Array.from({ length: 50 }, () => ({ kind: '503' as const })));
       await impatient.tokens.transition(h.admin, id, 'revoke', 'x');
-      await waitFor(async () => {
-        await impatient.outbox.runOnce();
-        return (await record(id)).revocation.upstream === 'failed';
-      }, 'give-up');
+      await eventually(
+        async () => {
+          await impatient.outbox.runOnce();
+          return (await record(id)).revocation.upstream === 'failed';
+        },
+        { what: 'give-up', timeoutMs: 20_000, intervalMs: 25 },
+      );
       const t = await record(id);
       expect(t).toMatchObject({ state: 'revoked', revocation: { upstream: 'failed', upstreamConfirmedAt: null } });
       expect((await upstreamEntry(id))!.data.upstream).toBe('failed');
@@ -195,7 +192,7 @@ describeEachDatabase('upstream revocation through the outbox', (kind) => {
     child.stdout.on('data', (d) => (out += String(d)));
     child.stderr.on('data', (d) => (out += String(d)));
     const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_code, signal) => resolve(signal)));
-    await waitFor(async () => out.includes('COMMITTED') && (forwarder.received.get(REVOCATION_PATH) ?? 0) > before, `the child to commit and call (output: ${out})`, 30_000);
+    await eventually(async () => out.includes('COMMITTED') && (forwarder.received.get(REVOCATION_PATH) ?? 0) > before, { what: 'the child to commit and call', timeoutMs: 30_000, intervalMs: 25 });
     child.kill('SIGKILL');
     expect(await exited).toBe('SIGKILL');
     // Committed locally, never delivered upstream.

@@ -4,6 +4,7 @@ import { describeEachDatabase } from '../../test/support/databases.ts';
 import {
   cleanup, databaseUrl, drainCleanup, expectReadable, freshDatabase, harness, key, ledgerActions, runCli, seedWithSecrets, tempKeyFile, versions,
 } from '../../test/support/rotation.ts';
+import { eventually } from '../../test/support/wait.ts';
 import { readKeyFile } from './local-keyring.ts';
 import { dataKeyAad, GLOBAL_SCOPE } from './vault.service.ts';
 
@@ -46,12 +47,13 @@ describeEachDatabase('key rotation through the CLI', (kind) => {
     const args = ['keys', 'rotate', '--json', '--database-url', databaseUrl(h.db)];
     const first = runCli(args, env);
     // Kill as soon as the first batches have committed.
-    for (;;) {
-      const row = await h.custody.storage.db.selectFrom('key_rotations').select(['rewrapped', 'completed_at']).executeTakeFirst();
-      if (row && row.rewrapped > 0) break;
-      if (first.child.exitCode !== null) break;
-      await new Promise((r) => setTimeout(r, 5));
-    }
+    await eventually(
+      async () => {
+        const row = await h.custody.storage.db.selectFrom('key_rotations').select(['rewrapped', 'completed_at']).executeTakeFirst();
+        return (row && row.rewrapped > 0) || first.child.exitCode !== null;
+      },
+      { what: 'the first re-wrapped batch', timeoutMs: 50_000, intervalMs: 5 },
+    );
     first.child.kill('SIGKILL');
     const killed = await first.done;
     expect(killed.signal).toBe('SIGKILL');
