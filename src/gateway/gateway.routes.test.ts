@@ -226,11 +226,13 @@ describeEachDatabase('gateway forwarding over HTTP', (kind) => {
   it('stops the provider call when the caller leaves while waiting, and records the call as failed', async () => {
     const token = await f.createToken(f.providerId);
     const gone = new AbortController();
-    const pending = request(`${f.base}/gw/${token}/slow?ms=250`, { headers: { authorization: `Bearer ${f.keyA}` }, signal: gone.signal });
-    await new Promise((r) => setTimeout(r, 80));
+    const slow = `/slow?ms=250&probe=${randomBytes(4).toString('hex')}`;
+    const pending = request(`${f.base}/gw/${token}${slow}`, { headers: { authorization: `Bearer ${f.keyA}` }, signal: gone.signal });
+    // Leave once the call is waiting on the provider: it has reached the provider, which answers only after 250 ms.
+    await eventually(() => f.upstream.received.some((r) => r.url === `/api${slow}`), { what: 'the slow call to reach the provider', timeoutMs: 3_000, intervalMs: 10 });
     gone.abort();
     await expect(pending).rejects.toThrow();
-    await eventually(() => f.upstream.cutOff.includes('/api/slow?ms=250'), { what: 'the provider call to be cut off', timeoutMs: 3_000, intervalMs: 10 });
+    await eventually(() => f.upstream.cutOff.includes(`/api${slow}`), { what: 'the provider call to be cut off', timeoutMs: 3_000, intervalMs: 10 });
     await f.h.custody.gateway.flushUsage();
     const events = await createUsageRepo().listForToken(f.h.custody.storage.db, token);
     expect(events.map((e) => [e.outcome, e.errorCode])).toEqual([['failed', 'upstream_unavailable']]);
@@ -245,6 +247,7 @@ describeEachDatabase('gateway forwarding over HTTP', (kind) => {
     // provider would finish sending all 64 MiB into it.
     const reader = r.body[Symbol.asyncIterator]();
     await reader.next();
+    // Not a wait: the caller staying stalled for a while is the behaviour under test.
     await new Promise((resolve) => setTimeout(resolve, 800));
     expect(f.upstream.cutOff).not.toContain(`/api/bytes?n=${size}`);
     r.body.destroy();
@@ -342,12 +345,21 @@ describeEachDatabase('gateway forwarding over HTTP', (kind) => {
       // refuses the call, and it is counted all the same.
       const gone = new AbortController();
       const slow = `/slow?ms=250&probe=${randomBytes(4).toString('hex')}`;
-      const pending = request(`${base}/gw/${f.tokenA}${slow}`, { headers: { authorization: `Bearer ${f.keyA}` }, signal: gone.signal });
+      const slowToken = await f.createToken(f.providerId);
+      const pending = request(`${base}/gw/${slowToken}${slow}`, { headers: { authorization: `Bearer ${f.keyA}` }, signal: gone.signal });
       await eventually(() => f.upstream.received.some((r) => r.url === `/api${slow}`), { what: 'the slow call to reach the provider', timeoutMs: 3_000, intervalMs: 10 });
       gone.abort();
       await pending.catch(() => {});
       await eventually(() => observed.length >= 5, { what: 'the abandoned call to be counted', timeoutMs: 3_000, intervalMs: 10 });
-      await new Promise((r) => setTimeout(r, 50));
+      // The gateway is done with the abandoned call once it has recorded it (it records, then
+      // counts): a second count would have come by then.
+      await eventually(
+        async () => {
+          await f.h.custody.gateway.flushUsage();
+          return (await createUsageRepo().listForToken(f.h.custody.storage.db, slowToken)).length > 0;
+        },
+        { what: 'the abandoned call to be recorded', timeoutMs: 3_000 },
+      );
       expect(observed.slice(0, 4)).toEqual(statuses.map((status) => ({ method: 'GET', route: '/gw/:tokenId/*', status })));
       expect(observed).toHaveLength(5);
     } finally {

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { describeEachDatabase } from '../../test/support/databases.ts';
 import { seed, startHarness, type Harness, type Seeded } from '../../test/support/harness.ts';
 import { countUsage, usageEvent } from '../../test/support/usage.ts';
+import { eventually } from '../../test/support/wait.ts';
 import { isCustodyError } from '../shared/errors.ts';
 import type { Storage } from '../storage/database.ts';
 import { createUsageRecorder } from './usage-recorder.ts';
@@ -12,6 +13,7 @@ function slowWriter(delayMs: number) {
   const batches: PackedEvents[] = [];
   const writer: UsageWriter = {
     write: async (batch) => {
+      // Not a wait: a write that takes time is what this fake is for.
       await new Promise((r) => setTimeout(r, delayMs));
       batches.push(batch);
     },
@@ -47,10 +49,11 @@ describeEachDatabase('gateway usage recorder', (kind) => {
     // Calls keep finishing for ~600 ms, one every 5 ms: about 6 intervals.
     for (let i = 0; i < 120; i++) {
       recorder.record(usageEvent(s.tokenA, i, { outcome: 'denied', errorCode: 'scope_not_granted', status: 403 }));
+      // Not a wait: calls finishing spread out over several intervals is the behaviour under test.
       await new Promise((r) => setTimeout(r, 5));
     }
     // Then nothing more arrives: what is still queued must go with the next timer all the same.
-    await new Promise((r) => setTimeout(r, 300));
+    await eventually(() => batches.reduce((n, b) => n + b.count, 0) === 120, { what: 'every event handed to the writer', timeoutMs: 3_000 });
     expect(recorder.queued).toBe(0);
     const written = batches.flatMap((b) => unpackEvents(b).map((e) => e.latencyMs));
     expect(written).toEqual(Array.from({ length: 120 }, (_, i) => i + 0.25));
@@ -64,7 +67,7 @@ describeEachDatabase('gateway usage recorder', (kind) => {
     const { writer, batches } = slowWriter(1);
     const recorder = createUsageRecorder({ storage: h.custody.storage, ledger: h.custody.ledger, logger: h.custody.logger, writer, batchSize: 10, flushIntervalMs: 60_000, highWater: 10_000, admissionWaitMs: 100 });
     for (let i = 0; i < 25; i++) recorder.record(usageEvent(s.tokenA, i, { outcome: 'denied', errorCode: 'scope_not_granted', status: 403 }));
-    await new Promise((r) => setTimeout(r, 100));
+    await eventually(() => batches.length >= 2, { what: 'the two full batches to be written', timeoutMs: 3_000 });
     expect(batches.map((b) => b.count)).toEqual([10, 10]);
     expect(recorder.queued).toBe(5);
     await recorder.close();
