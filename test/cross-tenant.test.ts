@@ -191,6 +191,8 @@ export const MATRIX: Record<string, RouteCase> = {
     ok: 200,
     request: () => ({ method: 'GET', url: '/v1/tokens' }),
     foreign: async (w, role) => {
+      // A token on each side of its own, so the lists below are not empty whatever ran before.
+      const tokenA = await w.token('A');
       const tokenB = await w.token('B');
       const seen = async (who: Role | string, query: string) =>
         (await w.call(who, { method: 'GET', url: `/v1/tokens?limit=1000${query}` })).json().items as { id: string; tenantId: string }[];
@@ -199,6 +201,7 @@ export const MATRIX: Record<string, RouteCase> = {
         expect(items.filter((t) => t.tenantId !== w.A), `${role} GET /v1/tokens?${query}`).toEqual([]);
       }
       expect((await seen(role, '')).length).toBeGreaterThan(0);
+      expect((await seen(role, `&q=${tokenA}`)).map((t) => t.id)).toEqual([tokenA]);
       expect((await seen('admin', `&q=${tokenB}`)).map((t) => t.id)).toEqual([tokenB]);
     },
   },
@@ -264,6 +267,8 @@ export const MATRIX: Record<string, RouteCase> = {
     ok: 200,
     request: () => ({ method: 'GET', url: '/v1/ledger' }),
     foreign: async (w, role) => {
+      // A token on each side of its own, so the entries below are not empty whatever ran before.
+      const tokenA = await w.token('A');
       const tokenB = await w.token('B');
       const read = async (who: Role | string, query: string) =>
         (await w.call(who, { method: 'GET', url: `/v1/ledger?limit=1000${query}` })).json().items as { tenantId: string | null; subjectId: string | null }[];
@@ -272,6 +277,7 @@ export const MATRIX: Record<string, RouteCase> = {
         expect(items.filter((e) => e.tenantId !== w.A), `${role} GET /v1/ledger?${query}`).toEqual([]);
       }
       expect((await read(role, '&action=token.registered')).length).toBeGreaterThan(0);
+      expect((await read(role, `&tokenId=${tokenA}`)).map((e) => e.subjectId)).toContain(tokenA);
       expect((await read('admin', `&tokenId=${tokenB}`)).map((e) => e.tenantId)).toEqual([w.B]);
     },
   },
