@@ -59,21 +59,25 @@ describeEachDatabase('token service', (kind) => {
   });
 
   it('agrees with the practical test when filtering managed=true and managed=false in SQL', async () => {
-    await register({ providerId: plainProvider });
-    await register({ approver: undefined });
-    await register({ purpose: undefined });
-    await register({ reviewDueAt: '2026-11-01T00:00:00Z' });
-    await register({ issuedAt: '2026-01-01T00:00:00Z' });
-    const suspended = await register({ purpose: undefined });
+    // A tenant of its own: the exact count below is of this test's tokens only.
+    const tenantId = (await h.custody.tenants.create(h.admin, { name: 'practical' })).id;
+    const managedOne = await register({ tenantId });
+    await register({ tenantId, providerId: plainProvider });
+    await register({ tenantId, approver: undefined });
+    await register({ tenantId, purpose: undefined });
+    await register({ tenantId, reviewDueAt: '2026-11-01T00:00:00Z' });
+    await register({ tenantId, issuedAt: '2026-01-01T00:00:00Z' });
+    const suspended = await register({ tenantId, purpose: undefined });
     await h.custody.tokens.transition(h.admin, suspended.id, 'suspend', 'test');
-    const revoked = await register({ purpose: undefined });
+    const revoked = await register({ tenantId, purpose: undefined });
     await h.custody.tokens.transition(h.admin, revoked.id, 'revoke', 'test');
 
-    const all: TokenRecord[] = (await h.custody.tokens.list(h.admin, { tenantId: tenantA, limit: 1000 })).items;
-    const unmanaged = (await h.custody.tokens.list(h.admin, { tenantId: tenantA, managed: false, limit: 1000 })).items;
-    const managed = (await h.custody.tokens.list(h.admin, { tenantId: tenantA, managed: true, limit: 1000 })).items;
+    const all: TokenRecord[] = (await h.custody.tokens.list(h.admin, { tenantId, limit: 1000 })).items;
+    const unmanaged = (await h.custody.tokens.list(h.admin, { tenantId, managed: false, limit: 1000 })).items;
+    const managed = (await h.custody.tokens.list(h.admin, { tenantId, managed: true, limit: 1000 })).items;
     expect(unmanaged.map((t) => t.id).sort()).toEqual(all.filter((t) => t.managed === false).map((t) => t.id).sort());
     expect(managed.map((t) => t.id).sort()).toEqual(all.filter((t) => t.managed === true).map((t) => t.id).sort());
+    expect(managed.map((t) => t.id)).toEqual([managedOne.id]);
     // A revoked token holds no privilege: in neither list, and shown as neither.
     expect(all.find((t) => t.id === revoked.id)).toMatchObject({ state: 'revoked', managed: null, managedReasons: [] });
     expect([...managed, ...unmanaged].map((t) => t.id)).not.toContain(revoked.id);
@@ -98,13 +102,19 @@ describeEachDatabase('token service', (kind) => {
 
   it('filters by owner, state, dormancy and free text', async () => {
     const t = await register({ owner: 'needle-owner', purpose: 'Quarterly Export' });
+    // A suspended and a dormant token of its own, so the filters below have something to find.
+    const suspended = await register();
+    await h.custody.tokens.transition(h.admin, suspended.id, 'suspend', 'test');
+    const dormantToken = await register({ issuedAt: '2026-01-01T00:00:00Z' });
     expect((await h.custody.tokens.list(h.admin, { owner: 'needle-owner', limit: 10 })).items.map((x) => x.id)).toEqual([t.id]);
     expect((await h.custody.tokens.list(h.admin, { q: 'quarterly exp', limit: 10 })).items.map((x) => x.id)).toEqual([t.id]);
     expect((await h.custody.tokens.list(h.admin, { q: '%', limit: 10 })).items).toEqual([]);
-    const states = new Set((await h.custody.tokens.list(h.admin, { state: 'suspended', limit: 1000 })).items.map((x) => x.state));
-    expect([...states]).toEqual(['suspended']);
+    const inState = (await h.custody.tokens.list(h.admin, { state: 'suspended', limit: 1000 })).items;
+    expect(inState.map((x) => x.id)).toContain(suspended.id);
+    expect([...new Set(inState.map((x) => x.state))]).toEqual(['suspended']);
     const dormant = (await h.custody.tokens.list(h.admin, { dormantDays: 100, limit: 1000 })).items;
-    expect(dormant.length).toBeGreaterThan(0);
+    expect(dormant.map((x) => x.id)).toContain(dormantToken.id);
+    expect(dormant.map((x) => x.id)).not.toContain(t.id);
     expect(dormant.every((x) => (x.lastUsedAt ?? x.issuedAt) < '2026-08-20')).toBe(true);
   });
 
@@ -119,6 +129,8 @@ describeEachDatabase('token service', (kind) => {
 
   it('bulk-revokes only the live tokens of the filter, and refuses an empty filter', async () => {
     const tenantC = (await h.custody.tenants.create(h.admin, { name: 'initech' })).id;
+    // A live token outside the filter, of its own: the bulk revoke must leave it alone.
+    const bystander = await register();
     const ids = [];
     for (let i = 0; i < 5; i++) ids.push((await register({ tenantId: tenantC })).id);
     await h.custody.tokens.transition(h.admin, ids[0]!, 'revoke', 'already');
@@ -129,8 +141,7 @@ describeEachDatabase('token service', (kind) => {
     expect(progress.at(-1)).toBe(4);
     const states = (await h.custody.tokens.list(h.admin, { tenantId: tenantC, limit: 10 })).items.map((t) => t.state);
     expect(states).toEqual(['revoked', 'revoked', 'revoked', 'revoked', 'revoked']);
-    const otherTenant = (await h.custody.tokens.list(h.admin, { tenantId: tenantA, state: 'revoked', limit: 1000 })).items.length;
-    expect(otherTenant).toBe(1);
+    expect((await h.custody.tokens.get(h.admin, bystander.id)).state).toBe('active');
   });
 
   it('expires live tokens whose refresh token (or, without one, access token) has expired', async () => {
