@@ -49,7 +49,15 @@ describeEachDatabase('OAuth consent and refresh against oidc-provider', (kind) =
     (await h.custody.ledger.list({ subjectId, order: 'asc', limit: 100 })).map((e) => ({ action: e.action, actor: e.actor, data: e.data }));
 
   it('discovers the issuer and shows what it supports, with revocation not yet verified', async () => {
-    const p = (await h.app.inject({ url: `/v1/providers/${providerId}`, headers: bearer(admin) })).json();
+    // A provider of its own: the shared one learns rotation from the refresh tests below.
+    const created = await h.app.inject({
+      method: 'POST',
+      url: '/v1/providers',
+      headers: bearer(admin),
+      payload: { name: `discovered-${randomBytes(2).toString('hex')}`, issuer: issuer.issuer, development: true, clientId: issuer.clientId, clientSecret: issuer.clientSecret, apiBaseUrls: ['https://api.example.com/'] },
+    });
+    expect(created.statusCode).toBe(201);
+    const p = (await h.app.inject({ url: `/v1/providers/${created.json().id}`, headers: bearer(admin) })).json();
     expect(p).toMatchObject({
       issuer: issuer.issuer,
       authorizationEndpoint: `${issuer.issuer}/auth`,
