@@ -83,29 +83,37 @@ describeEachDatabase('usage writer thread', (kind) => {
   });
 
   it('deletes usage events past their retention, keeps the rest and last-use fields, and ledgers the deletion', async () => {
-    const dayMs = 24 * 60 * 60_000;
-    const daysAgo = (d: number, i: number) => Date.now() - d * dayMs + i;
-    const token = (await h.custody.tokens.register(h.admin, { tenantId: s.tenantA, providerId: s.providerId, owner: 'o', scopes: ['invoices.read'], accessToken: new Secret('at-retention-test') })).id;
-    // More than one deletion batch (5,000).
-    const old = Array.from({ length: 5_012 }, (_, i) => usageEvent(token, i, { atMs: daysAgo(120, i) }));
-    const recent = Array.from({ length: 5 }, (_, i) => usageEvent(token, i, { atMs: daysAgo(10, i) }));
-    // A newer event stored before the old ones (an instance with a clock ahead) must not shield them.
-    const early = usageEvent(token, 0, { atMs: daysAgo(1, 0) });
-    await writeUsageBatch(h.custody.storage.db, createUsageStores(), packEvents([early, ...old, ...recent]));
-    await h.custody.storage.db.updateTable('tokens').set({ last_used_at: isoAt(recent[4]!.atMs), last_used_by: 'billing-sync' }).where('id', '=', token).execute();
+    // A database of its own: pruning deletes every old event of the database, and the counts
+    // below are of this test's events only (the other tests' events are dated 2026-11-28).
+    const own = await startHarness(kind);
+    try {
+      const mine = await seed(own);
+      const dayMs = 24 * 60 * 60_000;
+      const daysAgo = (d: number, i: number) => Date.now() - d * dayMs + i;
+      const token = (await own.custody.tokens.register(own.admin, { tenantId: mine.tenantA, providerId: mine.providerId, owner: 'o', scopes: ['invoices.read'], accessToken: new Secret('at-retention-test') })).id;
+      // More than one deletion batch (5,000).
+      const old = Array.from({ length: 5_012 }, (_, i) => usageEvent(token, i, { atMs: daysAgo(120, i) }));
+      const recent = Array.from({ length: 5 }, (_, i) => usageEvent(token, i, { atMs: daysAgo(10, i) }));
+      // A newer event stored before the old ones (an instance with a clock ahead) must not shield them.
+      const early = usageEvent(token, 0, { atMs: daysAgo(1, 0) });
+      await writeUsageBatch(own.custody.storage.db, createUsageStores(), packEvents([early, ...old, ...recent]));
+      await own.custody.storage.db.updateTable('tokens').set({ last_used_at: isoAt(recent[4]!.atMs), last_used_by: 'billing-sync' }).where('id', '=', token).execute();
 
-    // The default retention is 90 days.
-    expect(await h.custody.gateway.pruneUsage()).toBe(5_012);
-    const left = await createUsageRepo().listForToken(h.custody.storage.db, token);
-    expect(left.map((e) => e.at)).toEqual([early, ...recent].map((e) => new Date(e.atMs).toISOString()));
-    expect((await h.custody.tokens.get(h.admin, token)).lastUsedAt).toBe(new Date(recent[4]!.atMs).toISOString());
-    const [pruned] = await h.custody.ledger.list({ action: 'usage.pruned', order: 'desc', limit: 1 });
-    expect(pruned).toMatchObject({ actor: 'system:retention', data: { deleted: 5_012, retentionDays: 90 } });
-    expect(Date.parse((pruned!.data as { before: string }).before)).toBeLessThan(Date.now() - 89 * dayMs);
+      // The default retention is 90 days.
+      expect(await own.custody.gateway.pruneUsage()).toBe(5_012);
+      const left = await createUsageRepo().listForToken(own.custody.storage.db, token);
+      expect(left.map((e) => e.at)).toEqual([early, ...recent].map((e) => new Date(e.atMs).toISOString()));
+      expect((await own.custody.tokens.get(own.admin, token)).lastUsedAt).toBe(new Date(recent[4]!.atMs).toISOString());
+      const [pruned] = await own.custody.ledger.list({ action: 'usage.pruned', order: 'desc', limit: 1 });
+      expect(pruned).toMatchObject({ actor: 'system:retention', data: { deleted: 5_012, retentionDays: 90 } });
+      expect(Date.parse((pruned!.data as { before: string }).before)).toBeLessThan(Date.now() - 89 * dayMs);
 
-    // Nothing left to delete: nothing ledgered.
-    expect(await h.custody.gateway.pruneUsage()).toBe(0);
-    expect(await h.custody.ledger.list({ action: 'usage.pruned', order: 'desc', limit: 5 })).toHaveLength(1);
+      // Nothing left to delete: nothing ledgered.
+      expect(await own.custody.gateway.pruneUsage()).toBe(0);
+      expect(await own.custody.ledger.list({ action: 'usage.pruned', order: 'desc', limit: 5 })).toHaveLength(1);
+    } finally {
+      await own.close();
+    }
   });
 
   it('replaces a writer thread that died, and the recorder writes the batch it held again: nothing is lost', async () => {
