@@ -103,6 +103,12 @@ describeEachDatabase('durability across SIGKILL', (kind) => {
     await db?.drop();
   });
 
+  /** The server, started again if an earlier test left it killed: each test needs one running. */
+  async function runningServer(): Promise<Server> {
+    if (!server || server.child.exitCode !== null || server.child.signalCode !== null) server = await startServer(db, keyring);
+    return server;
+  }
+
   async function registerTokens(call: ReturnType<typeof api>, n: number): Promise<string[]> {
     const created = await Promise.all(
       Array.from({ length: n }, (_, i) => call('POST', '/v1/tokens', { tenantId, providerId, owner: 'team-durable', scopes: ['read'], accessToken: `at-durable-${i}-${Math.random()}` })),
@@ -133,7 +139,7 @@ describeEachDatabase('durability across SIGKILL', (kind) => {
   }
 
   it('keeps every revocation acknowledged one by one before SIGKILL, and the ledger verifies after restart', async () => {
-    const call = api(server!, adminKey);
+    const call = api(await runningServer(), adminKey);
     const ids = await registerTokens(call, 15);
     const acknowledged: string[] = [];
     for (const id of ids) {
@@ -145,12 +151,10 @@ describeEachDatabase('durability across SIGKILL', (kind) => {
     // No grace period: the kill lands right after the last acknowledgement.
     await kill9(server!);
     await restartAndCheck(acknowledged);
-    // The restarted server stays up for the next case.
   }, 60_000);
 
   it('keeps every acknowledged revocation when SIGKILL lands while other revocations are in flight', async () => {
-    if (server!.child.exitCode !== null || server!.child.signalCode !== null) server = await startServer(db, keyring);
-    const call = api(server!, adminKey);
+    const call = api(await runningServer(), adminKey);
     const ids = await registerTokens(call, 40);
     const acknowledged: string[] = [];
     let killed: Promise<void> | undefined;
