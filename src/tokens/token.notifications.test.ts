@@ -44,7 +44,8 @@ describeEachDatabase('every token write reaches the gateway', (kind) => {
 
   const call = async (tokenId: string) => {
     const r = await f.call(tokenId, '/invoices/1');
-    return { status: r.status, code: r.status === 200 ? null : (r.json().error.code as string), bearer: f.upstream.received.at(-1)?.headers.authorization };
+    // What the provider received for this call is its echo (not the last entry of the upstream's shared list).
+    return { status: r.status, code: r.status === 200 ? null : (r.json().error.code as string), bearer: r.status === 200 ? (r.json().headers.authorization as string) : undefined };
   };
   const consent = async (account: string) => {
     const done = await connectThroughCustody(f.h.app, { key: f.adminKey, providerId: oidcProvider, tenantId: f.tenantA, account, publicUrl: PUBLIC_URL, scope: 'api:read' });
