@@ -85,6 +85,9 @@ describeEachDatabase('durability across SIGKILL', (kind) => {
   beforeAll(async () => {
     db = await createTestDatabase(kind);
     keyring = testKeyring();
+    // A new database is made by `migrate` (or `serve`); `apikey create` then works on it directly.
+    const migrated = await runCli(['migrate', '--database-url', databaseUrl(db)], cliEnv(keyring));
+    expect(migrated.code, migrated.stderr).toBe(0);
     const created = await runCli(['apikey', 'create', '--role', 'admin', '--name', 'durability', '--json', '--database-url', databaseUrl(db)], cliEnv(keyring));
     expect(created.code, created.stderr).toBe(0);
     adminKey = (JSON.parse(created.stdout) as { key: string }).key;
