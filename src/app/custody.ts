@@ -1,4 +1,5 @@
-import type { Config } from '../config/config.ts';
+import { ConfigError, type Config } from '../config/config.ts';
+import { parseSuspensionKinds, SUSPENSION_KINDS } from '../tokens/token.suspension.ts';
 import { createApiKeyService } from '../apikeys/apikey.service.ts';
 import { createLedgerService } from '../ledger/ledger.service.ts';
 import { createProviderService } from '../providers/provider.service.ts';
@@ -53,6 +54,10 @@ const READINESS_TIMEOUT_MS = 2_000;
 export async function createCustody(config: Config, options: CustodyOptions) {
   const clock = options.clock ?? systemClock;
   const { logger } = options;
+  const lifts = parseSuspensionKinds(config.consentLiftsSuspensions);
+  if (lifts.unknown.length > 0) {
+    throw new ConfigError([`CUSTODY_CONSENT_LIFTS_SUSPENSIONS: each must be one of ${SUSPENSION_KINDS.join(', ')} (got ${lifts.unknown.map((k) => `"${k}"`).join(', ')}); empty for none`]);
+  }
   // The keyring first: a deployment without its keys must stop before it creates or migrates a database.
   const keyringSource = config.keyring.kind === 'file' && !options.generateKeyring ? { ...config.keyring, createIfMissing: false } : config.keyring;
   const { keyring, createdFile, looseFileMode } = openLocalKeyring(keyringSource, clock.now());
@@ -107,7 +112,7 @@ export async function createCustody(config: Config, options: CustodyOptions) {
     });
     // Access tokens are refreshed this long before they expire, by the refresh service and the gateway alike.
     const refreshSkewMs = 60_000;
-    const consentService = createConsentService({ storage, vault, ledger, providers, tokens, clock, requestTimeoutMs: oauthTimeoutMs, tenants, publicUrl: config.publicUrl, flowTtlMs: 10 * 60_000 });
+    const consentService = createConsentService({ storage, vault, ledger, providers, tokens, clock, requestTimeoutMs: oauthTimeoutMs, tenants, publicUrl: config.publicUrl, flowTtlMs: 10 * 60_000, suspensionPolicy: { consentLifts: lifts.kinds } });
     const consent = consentService;
     const connectLinks = createConnectLinkService({ storage, ledger, tenants, providers, consent, clock, publicUrl: config.publicUrl, isActorActive: apiKeys.isActorActive });
     const refresh = createRefreshService({ storage, providers, tokens, clock, requestTimeoutMs: oauthTimeoutMs, alerts, refreshSkewMs, attempts: 3, retryBaseMs: options.oauth?.refreshRetryBaseMs ?? 500 });

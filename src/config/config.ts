@@ -16,6 +16,11 @@ export interface Config {
   readonly bodyLimitBytes: number;
   readonly ledgerCheckpointEvery: number;
   readonly dormantAfterDays: number;
+  /**
+   * Which kinds of suspension a customer's new consent lifts (the rest only admin or security
+   * resume), as given; the composition root checks them against the token capability's kinds.
+   */
+  readonly consentLiftsSuspensions: readonly string[];
   readonly gateway: GatewayConfig;
   /** How long the outbox keeps retrying an upstream revocation before it gives up with an alert. */
   readonly revocationGiveUpMs: number;
@@ -127,6 +132,8 @@ export function loadConfig(input: ConfigInput, cwd: string = process.cwd()): Con
   const bodyLimitBytes = intSetting('CUSTODY_BODY_LIMIT_BYTES', get('CUSTODY_BODY_LIMIT_BYTES'), 256 * 1024, 1024, 64 * 1024 * 1024, problems);
   const ledgerCheckpointEvery = intSetting('CUSTODY_LEDGER_CHECKPOINT_EVERY', get('CUSTODY_LEDGER_CHECKPOINT_EVERY'), 1000, 1, 10_000_000, problems);
   const dormantAfterDays = intSetting('CUSTODY_DORMANT_AFTER_DAYS', get('CUSTODY_DORMANT_AFTER_DAYS'), 90, 1, 3650, problems);
+  const liftsRaw = input.CUSTODY_CONSENT_LIFTS_SUSPENSIONS === undefined ? 'customer,policy' : input.CUSTODY_CONSENT_LIFTS_SUSPENSIONS.trim();
+  const consentLiftsSuspensions = liftsRaw === '' ? [] : liftsRaw.split(',').map((k) => k.trim());
   const gateway: GatewayConfig = Object.freeze({
     bodyLimitBytes: intSetting('CUSTODY_GATEWAY_BODY_LIMIT_BYTES', get('CUSTODY_GATEWAY_BODY_LIMIT_BYTES'), 10 * 1024 * 1024, 1024, 1024 * 1024 * 1024, problems),
     upstreamTimeoutMs: intSetting('CUSTODY_GATEWAY_TIMEOUT_MS', get('CUSTODY_GATEWAY_TIMEOUT_MS'), 30_000, 100, 600_000, problems),
@@ -148,6 +155,7 @@ export function loadConfig(input: ConfigInput, cwd: string = process.cwd()): Con
     bodyLimitBytes,
     ledgerCheckpointEvery,
     dormantAfterDays,
+    consentLiftsSuspensions: Object.freeze(consentLiftsSuspensions),
     gateway,
     revocationGiveUpMs: revocationGiveUpHours * 3600_000,
   });

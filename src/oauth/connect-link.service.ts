@@ -140,6 +140,7 @@ export function createConnectLinkService(deps: {
             purpose: input.purpose ?? null,
             scopes: JSON.stringify(scopes),
             created_by: principal.actor,
+            created_by_role: principal.role,
             created_at: at.toISOString(),
             expires_at: expiresAt,
             opened_at: null,
@@ -199,7 +200,7 @@ export function createConnectLinkService(deps: {
       let consent: StartedConsent;
       try {
         consent = await deps.consent.beginFlow(
-          link.created_by,
+          { actor: link.created_by, role: link.created_by_role ?? null },
           { providerId: link.provider_id, tenantId: link.tenant_id, owner: link.owner, ...(link.purpose ? { purpose: link.purpose } : {}), scopes: JSON.parse(link.scopes) as string[] },
           async (trx, flowId) => {
             // The single use: of two browsers continuing at once, one update matches.

@@ -1,6 +1,6 @@
 import { createRemoteJWKSet, jwtVerify, type JWTVerifyGetKey } from 'jose';
 import * as oauth from 'oauth4webapi';
-import type { Principal } from '../auth/roles.ts';
+import type { Principal, Role } from '../auth/roles.ts';
 import type { LedgerService } from '../ledger/ledger.service.ts';
 import type { ProviderService } from '../providers/provider.service.ts';
 import type { Clock } from '../shared/clock.ts';
@@ -12,6 +12,7 @@ import type { ProvidersTable } from '../storage/schema.ts';
 import type { TenantService } from '../tenants/tenant.service.ts';
 import type { ConsentApproval, IssuedCredentials } from '../tokens/token.operations.ts';
 import type { TokenService } from '../tokens/token.service.ts';
+import { consentMayLift, type SuspensionPolicy } from '../tokens/token.suspension.ts';
 import type { Vault } from '../vault/vault.service.ts';
 import { bindingClearCookie, bindingCookieName, bindingMatches, bindingSetCookie, cookieScopeOf, newBrowserBinding } from './browser-binding.ts';
 import { issuerClient, type IssuerClient, type ProviderMetadata } from './oauth.client.ts';
@@ -29,11 +30,15 @@ export interface ConsentDeps {
   publicUrl: string;
   requestTimeoutMs: number;
   flowTtlMs: number;
+  /** Which suspensions a customer's consent may lift (token.suspension.ts). */
+  suspensionPolicy: SuspensionPolicy;
 }
 
 export const OAUTH_ACTOR = 'system:oauth';
 /** openid for the ID token that names the approver, email to record it, offline_access for a refresh token. */
 const BASE_SCOPES = ['openid', 'email', 'offline_access'];
+
+class NotLiftable extends Error {}
 
 class ConsentFailure extends Error {
   constructor(readonly code: string, message: string) {
@@ -61,11 +66,12 @@ export function createConsentService(deps: ConsentDeps) {
   }
 
   /**
-   * Starts a flow on behalf of `startedBy` (visibility already checked), bound to the browser that
+   * Starts a flow on behalf of `startedBy` (visibility already checked; its role decides which
+   * suspensions the consent may lift), bound to the browser that
    * will be sent to the issuer (see browser-binding.ts). `also` writes in the same transaction
    * (a connect link marks itself opened).
    */
-  async function beginFlow(startedBy: string, input: StartConsentInput, also?: (trx: Db, flowId: string) => Promise<void>): Promise<StartedConsent> {
+  async function beginFlow(startedBy: { actor: string; role: Role | null }, input: StartConsentInput, also?: (trx: Db, flowId: string) => Promise<void>): Promise<StartedConsent> {
     const provider = await deps.providers.findRow(storage.db, input.providerId);
     if (!provider.issuer || !provider.authorization_endpoint) throw new CustodyError('consent_not_supported');
     const at = clock.now();
@@ -87,7 +93,8 @@ export function createConsentService(deps: ConsentDeps) {
         owner: input.owner,
         purpose: input.purpose ?? null,
         scopes: JSON.stringify(scopes),
-        started_by: startedBy,
+        started_by: startedBy.actor,
+        started_by_role: startedBy.role,
         verifier_enc: vault.encrypt(key, 'pkce_verifier', new Secret(verifier)),
         created_at: at.toISOString(),
         expires_at: expiresAt,
@@ -96,7 +103,7 @@ export function createConsentService(deps: ConsentDeps) {
         token_id: null,
         browser_hash: binding.hash,
       });
-      await ledger.append(trx, { actor: startedBy, action: 'oauth.consent_started', tenantId: input.tenantId, subjectId: id, data: { providerId: input.providerId, owner: input.owner, scopes } });
+      await ledger.append(trx, { actor: startedBy.actor, action: 'oauth.consent_started', tenantId: input.tenantId, subjectId: id, data: { providerId: input.providerId, owner: input.owner, scopes } });
       await also?.(trx, id);
     });
     const url = new URL(provider.authorization_endpoint);
@@ -122,7 +129,7 @@ export function createConsentService(deps: ConsentDeps) {
   async function start(principal: Principal, input: StartConsentInput): Promise<StartedConsent> {
     await deps.tenants.findVisible(storage.db, principal, input.tenantId);
     checkScopes(await deps.providers.findRow(storage.db, input.providerId), input.scopes ?? []);
-    return beginFlow(principal.actor, input);
+    return beginFlow({ actor: principal.actor, role: principal.role }, input);
   }
 
   /**
@@ -234,7 +241,7 @@ export function createConsentService(deps: ConsentDeps) {
    * revoked there, so no grant lives on outside the inventory.
    */
   async function store(
-    flow: { id: string; tenant_id: string; owner: string; purpose: string | null; scopes: string; started_by: string },
+    flow: { id: string; tenant_id: string; owner: string; purpose: string | null; scopes: string; started_by: string; started_by_role?: Role | null },
     providerId: string,
     client: IssuerClient,
     result: oauth.TokenEndpointResponse,
@@ -255,6 +262,8 @@ export function createConsentService(deps: ConsentDeps) {
       const outcome = await tokens.unitOfWork(async (work) => {
         const suspended = await tokens.findForSubject(flow.tenant_id, providerId, approver.subject, ['suspended'], work);
         if (suspended) {
+          const may = consentMayLift(suspended.suspension_kind ?? null, flow.started_by_role ?? null, deps.suspensionPolicy);
+          if (!may.ok) throw new NotLiftable(`This connection stays suspended: ${may.reason.replace('{id}', suspended.id)}. Nothing was changed.`);
           await tokens.reauthorise(work, suspended.id, approval, credentials);
           await repo.finishFlow(work.trx, flow.id, 'reauthorised', suspended.id);
           return { ok: true as const, tokenId: suspended.id, reauthorised: true };
@@ -272,6 +281,7 @@ export function createConsentService(deps: ConsentDeps) {
       return { ...outcome, flowId: flow.id, granted: credentials.scopes, notGranted };
     } catch (err) {
       await revokeAtIssuer(client, credentials);
+      if (err instanceof NotLiftable) throw new ConsentFailure('suspension_not_liftable', `${err.message} What the issuer issued has been revoked there.`);
       const reason = err instanceof CustodyError ? err.message : 'the record could not be written';
       throw new ConsentFailure('not_recorded', `The approval could not be recorded (${reason}); what the issuer issued has been revoked there. Start it again from Custody.`);
     }

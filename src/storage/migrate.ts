@@ -7,6 +7,7 @@ import { inventoryIndexesMigration } from './migrations/004-inventory-indexes.ts
 import { usageTenantIndexMigration } from './migrations/005-usage-tenant-index.ts';
 import { usageCallShapesMigration } from './migrations/006-usage-call-shapes.ts';
 import { connectLinksMigration } from './migrations/007-connect-links.ts';
+import { suspensionKindsMigration } from './migrations/008-suspension-kinds.ts';
 import type { StorageDialect } from './dialect.ts';
 
 /**
@@ -34,6 +35,7 @@ export function migrationsFor(dialect: StorageDialect, options: MigrateOptions =
     '005-usage-tenant-index': usageTenantIndexMigration(),
     '006-usage-call-shapes': usageCallShapesMigration(dialect, (done, total) => options.onProgress?.({ migration: '006-usage-call-shapes', done, total })),
     '007-connect-links': connectLinksMigration(),
+    '008-suspension-kinds': suspensionKindsMigration(),
   };
 }
 

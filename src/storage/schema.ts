@@ -5,6 +5,7 @@ import type { Role } from '../auth/roles.ts';
 import type { UsageOutcome } from '../gateway/gateway.types.ts';
 import type { OutboxKind, OutboxStatus } from '../outbox/outbox.types.ts';
 import type { TokenState } from '../tokens/token.lifecycle.ts';
+import type { SuspensionKind } from '../tokens/token.suspension.ts';
 import type { UpstreamRevocationStatus } from '../tokens/token.types.ts';
 
 /**
@@ -98,6 +99,8 @@ export interface TokensTable {
   upstream_revocation?: UpstreamRevocationStatus | null;
   upstream_confirmed_at?: string | null;
   approval_started_by?: string | null;
+  /** 008: who suspended it (token.suspension.ts), while suspended. */
+  suspension_kind?: SuspensionKind | null;
 }
 
 export interface TokenScopeUsageTable {
@@ -176,6 +179,8 @@ export interface OAuthFlowsTable {
   token_id: string | null;
   /** 007: sha256 of the httpOnly cookie set on the browser that started the flow (null for flows from before 007). */
   browser_hash?: string | null;
+  /** 008: the role of whoever started the consent (decides which suspensions it may lift). */
+  started_by_role?: Role | null;
 }
 
 /** 007-connect-links: a single-use, expiring link that starts a consent in a plain browser. */
@@ -193,6 +198,8 @@ export interface ConnectLinksTable {
   opened_at: string | null;
   flow_id: string | null;
   revoked_at: string | null;
+  /** 008: the role of whoever made the link. */
+  created_by_role?: Role | null;
 }
 
 /** 002-oauth: side effects committed with the state change that causes them. */

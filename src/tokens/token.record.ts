@@ -37,6 +37,7 @@ export function toTokenRecord(r: TokenRow, usage: Map<string, string>, now: Date
     grantedScopes,
     scopeUsage: grantedScopes.map((scope) => ({ scope, lastUsedAt: usage.get(scope) ?? null })),
     state: r.state,
+    suspensionKind: r.state === 'suspended' ? (r.suspension_kind ?? 'security') : null,
     stateReason: r.state_reason,
     stateActor: r.state_actor,
     stateChangedAt: r.state_changed_at,

@@ -3,6 +3,7 @@ import type { Db } from '../storage/database.ts';
 import type { Database, TokensTable } from '../storage/schema.ts';
 import { dormancyCutoff, LIVE_STATES, type PracticalTestPolicy } from './token.practical-test.ts';
 import { TOKEN_STATES, type TokenState } from './token.lifecycle.ts';
+import type { SuspensionKind } from './token.suspension.ts';
 import type { TokenFilter } from './token.types.ts';
 
 export type TokenRow = TokensTable & {
@@ -129,10 +130,10 @@ export function createTokenRepo() {
     },
 
     /** The newest record of a tenant, provider and subject in one of `states` (what a consent continues or succeeds). */
-    async findForSubject(db: Db, tenantId: string, providerId: string, subject: string, states: readonly TokenState[]): Promise<{ id: string; state: TokenState } | undefined> {
+    async findForSubject(db: Db, tenantId: string, providerId: string, subject: string, states: readonly TokenState[]): Promise<{ id: string; state: TokenState; suspension_kind?: SuspensionKind | null } | undefined> {
       return db
         .selectFrom('tokens')
-        .select(['id', 'state'])
+        .select(['id', 'state', 'suspension_kind'])
         .where('tenant_id', '=', tenantId)
         .where('provider_id', '=', providerId)
         .where('subject', '=', subject)

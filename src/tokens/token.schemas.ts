@@ -1,6 +1,7 @@
 import { Type, type Static } from 'typebox';
 import { BoolParam, IdOf, LimitParam, Nullable, NullableTimestamp, Text, Timestamp } from '../contract/schemas.ts';
 import { TOKEN_STATES } from './token.lifecycle.ts';
+import { SUSPENSION_KINDS } from './token.suspension.ts';
 
 const Scope = Type.String({ minLength: 1, maxLength: 200, pattern: '^\\S+$', description: 'a scope: no spaces' });
 const WorkloadName = Type.String({ minLength: 1, maxLength: 100, pattern: '^[A-Za-z0-9._:-]+$', description: 'a workload name: letters, digits and . _ : -' });
@@ -108,6 +109,9 @@ export const TokenSchema = Type.Object(
     grantedScopes: Type.Array(Type.String()),
     scopeUsage: Type.Array(Type.Object({ scope: Type.String(), lastUsedAt: NullableTimestamp })),
     state: State,
+    suspensionKind: Nullable(
+      Type.Enum(SUSPENSION_KINDS, { description: 'While suspended: who suspended it, which decides who may lift it (security and signal suspensions: only admin or security; customer and policy ones: also the customer consenting again)' }),
+    ),
     stateReason: Nullable(Type.String()),
     stateActor: Nullable(Type.String()),
     stateChangedAt: Timestamp,

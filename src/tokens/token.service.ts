@@ -13,6 +13,7 @@ import { createTokenOperations } from './token.operations.ts';
 import { holdsPrivilege, type PracticalTestPolicy } from './token.practical-test.ts';
 import { toTokenRecord } from './token.record.ts';
 import { createTokenRepo, type TokenRow } from './token.repo.ts';
+import { suspensionKindFor } from './token.suspension.ts';
 import type { PatchTokenInput, RegisterTokenInput, TokenFilter, TokenRecord } from './token.types.ts';
 import { runTokenWork, type ChangeHook, type TokenChangeListeners, type TokenStateChange, type TokenWork, type TransitionHook } from './token.unit-of-work.ts';
 
@@ -147,7 +148,9 @@ export function createTokenService(deps: TokenServiceDeps) {
 
     async transition(principal: Principal, id: string, transition: Transition, reason: string): Promise<TokenRecord> {
       const requestedAt = clock.now().toISOString();
-      await unitOfWork(async (work) => work.transition(await findVisibleRow(work.trx, principal, id), transition, principal.actor, reason, { requestedAt }));
+      await unitOfWork(async (work) =>
+        work.transition(await findVisibleRow(work.trx, principal, id), transition, principal.actor, reason, { requestedAt, suspensionKind: suspensionKindFor(principal.role) }),
+      );
       return get(principal, id);
     },
 

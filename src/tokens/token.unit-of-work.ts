@@ -7,6 +7,7 @@ import type { StorageDialect } from '../storage/dialect.ts';
 import type { TokensTable } from '../storage/schema.ts';
 import { applyTransition, type TokenState, type Transition } from './token.lifecycle.ts';
 import type { TokenRepo, TokenRow } from './token.repo.ts';
+import type { SuspensionKind } from './token.suspension.ts';
 
 /** A committed change of state, for listeners outside the transaction (gateway caches, metrics). */
 export interface TokenStateChange {
@@ -42,6 +43,8 @@ export interface TransitionOptions {
   /** Other columns written with the transition (renewed credentials on reauthorisation). */
   set?: Partial<TokensTable>;
   requestedAt?: string;
+  /** For a suspension: who suspended it, which decides who may lift it (default: security). */
+  suspensionKind?: SuspensionKind;
 }
 
 /**
@@ -102,7 +105,9 @@ export class TokenWork {
     const now = this.deps.clock.now().toISOString();
     const requestedAt = options.requestedAt ?? now;
     const upstreamRevocation = result.to === 'revoked' ? (row.p_revocation_endpoint ? 'pending' : 'none') : null;
-    const set: Partial<TokensTable> = { state: result.to, state_reason: reason, state_actor: actor, state_changed_at: now, updated_at: now, ...options.set };
+    // A suspension records its kind; leaving `suspended` clears it.
+    const suspensionKind = result.to === 'suspended' ? (options.suspensionKind ?? 'security') : null;
+    const set: Partial<TokensTable> = { state: result.to, state_reason: reason, state_actor: actor, state_changed_at: now, updated_at: now, suspension_kind: suspensionKind, ...options.set };
     // Kill time starts here: requested → locally effective (this commit) → upstream confirmed (the outbox).
     if (upstreamRevocation) Object.assign(set, { revocation_requested_at: requestedAt, revocation_effective_at: now, upstream_revocation: upstreamRevocation });
     // Someone else changed the state between our read and write: report what is true now.
@@ -110,7 +115,13 @@ export class TokenWork {
       throw new CustodyError('illegal_transition', `Token ${row.id} changed state concurrently; read it again and retry.`);
     }
     const change: TokenStateChange = { tokenId: row.id, tenantId: row.tenant_id, providerId: row.provider_id, transition, from, to: result.to, actor, reason, requestedAt, at: now, upstreamRevocation };
-    await this.deps.ledger.append(this.trx, { actor, action: `token.${pastTense(transition)}`, tenantId: row.tenant_id, subjectId: row.id, data: { from, to: result.to, reason } });
+    await this.deps.ledger.append(this.trx, {
+      actor,
+      action: `token.${pastTense(transition)}`,
+      tenantId: row.tenant_id,
+      subjectId: row.id,
+      data: { from, to: result.to, reason, ...(suspensionKind ? { kind: suspensionKind } : {}) },
+    });
     for (const hook of this.deps.listeners.transitionHooks) await hook(this.trx, change);
     this.transitions.push(change);
     await this.touched(row.id);

@@ -1,0 +1,16 @@
+import type { Kysely } from 'kysely';
+
+/**
+ * Who may lift a suspension (issue 12): a suspension records its kind, and a consent flow (and
+ * the link that started it) the role of whoever started it, so a customer's consent cannot undo
+ * the security team's suspension.
+ */
+export function suspensionKindsMigration() {
+  return {
+    async up(db: Kysely<unknown>): Promise<void> {
+      await db.schema.alterTable('tokens').addColumn('suspension_kind', 'text').execute();
+      await db.schema.alterTable('oauth_flows').addColumn('started_by_role', 'text').execute();
+      await db.schema.alterTable('connect_links').addColumn('created_by_role', 'text').execute();
+    },
+  };
+}
