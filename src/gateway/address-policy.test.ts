@@ -35,6 +35,17 @@ describe('address classification', () => {
     ['2001:db8::1', 'forbidden'],
     ['not-an-ip', 'forbidden'],
     ['[::1]', 'private'],
+    // Cloud metadata services: never reachable, even with allowPrivateNetwork.
+    ['fd00:ec2::254', 'forbidden'],
+    ['100.100.100.200', 'forbidden'],
+    ['168.63.129.16', 'forbidden'],
+    ['::ffff:100.100.100.200', 'forbidden'],
+    // Translated forms carry their IPv4 address's class.
+    ['64:ff9b:1::a9fe:a9fe', 'forbidden'],
+    ['::ffff:0:a9fe:a9fe', 'forbidden'],
+    ['::ffff:0:7f00:1', 'private'],
+    ['fd00:ec2::253', 'private'],
+    ['100.100.100.201', 'private'],
   ])('classifies %s as %s', (address, kind) => {
     expect(classifyAddress(address).kind).toBe(kind);
   });
@@ -47,6 +58,7 @@ describe('address classification', () => {
     expect(addressAllowed('127.0.0.1', false).ok).toBe(false);
     expect(addressAllowed('127.0.0.1', true).ok).toBe(true);
     expect(addressAllowed('169.254.169.254', true).ok).toBe(false);
+    for (const metadata of ['fd00:ec2::254', '100.100.100.200', '168.63.129.16']) expect(addressAllowed(metadata, true).ok).toBe(false);
     expect(addressAllowed('8.8.8.8', false).ok).toBe(true);
   });
 

@@ -21,6 +21,10 @@ type V4Range = [number, number, number, AddressClass, string];
 
 // [first octet, second octet mask check fn via prefix] expressed as [base, prefixLength] on 32 bits.
 const V4_RANGES: [string, number, AddressClass, string][] = [
+  // Cloud metadata services outside link-local, first: they sit inside ranges a provider with
+  // allowPrivateNetwork may reach (CGNAT), or in public space (Azure's wireserver).
+  ['100.100.100.200', 32, 'forbidden', 'cloud-metadata (Alibaba)'],
+  ['168.63.129.16', 32, 'forbidden', 'cloud-metadata (Azure)'],
   ['0.0.0.0', 8, 'forbidden', 'this-network'],
   ['10.0.0.0', 8, 'private', 'rfc1918'],
   ['100.64.0.0', 10, 'private', 'cgnat'],
@@ -78,6 +82,8 @@ export function ipv6Bytes(address: string): number[] {
   return bytes;
 }
 
+const AWS_IMDS_V6 = ipv6Bytes('fd00:ec2::254').join(',');
+
 function classifyV6(address: string): Classification {
   const b = ipv6Bytes(address);
   const zero = (from: number, to: number) => b.slice(from, to).every((x) => x === 0);
@@ -87,11 +93,16 @@ function classifyV6(address: string): Classification {
   // IPv4-mapped (::ffff:a.b.c.d) and IPv4-compatible (::a.b.c.d): judged as the IPv4 address they carry.
   if (zero(0, 10) && b[10] === 0xff && b[11] === 0xff) return innerV4(v4(), 'ipv4-mapped');
   if (zero(0, 12)) return innerV4(v4(), 'ipv4-compatible');
-  // NAT64 (64:ff9b::/96) and 6to4 (2002::/16) reach an IPv4 address by translation.
+  // IPv4-translated (::ffff:0:a.b.c.d, RFC 2765): the IPv4 address it carries.
+  if (zero(0, 8) && b[8] === 0xff && b[9] === 0xff && b[10] === 0 && b[11] === 0) return innerV4(v4(), 'ipv4-translated');
+  // NAT64 (64:ff9b::/96, and the local-use 64:ff9b:1::/48 of RFC 8215) and 6to4 (2002::/16) reach an IPv4 address by translation.
   if (b[0] === 0x00 && b[1] === 0x64 && b[2] === 0xff && b[3] === 0x9b && zero(4, 12)) return innerV4(v4(), 'nat64');
+  if (b[0] === 0x00 && b[1] === 0x64 && b[2] === 0xff && b[3] === 0x9b && b[4] === 0x00 && b[5] === 0x01) return innerV4(v4(), 'nat64-local');
   if (b[0] === 0x20 && b[1] === 0x02) return innerV4(b.slice(2, 6).join('.'), '6to4');
   if (b[0] === 0x20 && b[1] === 0x01 && b[2] === 0x00 && b[3] === 0x00) return { kind: 'forbidden', range: 'teredo' };
   if (b[0] === 0x20 && b[1] === 0x01 && b[2] === 0x0d && b[3] === 0xb8) return { kind: 'forbidden', range: 'documentation' };
+  // AWS's instance metadata service over IPv6 (fd00:ec2::254), inside the unique-local range.
+  if (b.join(',') === AWS_IMDS_V6) return { kind: 'forbidden', range: 'cloud-metadata (AWS)' };
   if ((b[0]! & 0xfe) === 0xfc) return { kind: 'private', range: 'unique-local' };
   if (b[0] === 0xfe && (b[1]! & 0xc0) === 0x80) return { kind: 'forbidden', range: 'link-local' };
   if (b[0] === 0xfe && (b[1]! & 0xc0) === 0xc0) return { kind: 'private', range: 'site-local' };

@@ -4,7 +4,8 @@ import type { IncomingHttpHeaders } from 'node:http';
  * Which headers cross the gateway. Pure. Hop-by-hop headers (RFC 9110 §7.6.1) and any header the
  * Connection header names belong to one connection and never cross. From the caller we also drop
  * its credentials (Authorization, Cookie: they are for Custody, not the provider), the Host (the
- * target decides it), Expect, forwarding headers it could spoof, and our own control headers.
+ * target decides it), Expect, forwarding headers it could spoof, method-override and URL-rewrite
+ * headers (they would change what the gateway authorised), and our own control headers.
  * From the provider we drop Set-Cookie: a workload talks to Custody, so a provider cookie would
  * be stored against Custody's origin.
  */
@@ -21,7 +22,27 @@ const HOP_BY_HOP = new Set([
   'http2-settings',
 ]);
 
-const CALLER_ONLY = new Set(['authorization', 'cookie', 'host', 'expect', 'forwarded', 'x-real-ip', 'via']);
+const CALLER_ONLY = new Set([
+  'authorization',
+  'cookie',
+  'host',
+  'expect',
+  'forwarded',
+  'x-real-ip',
+  'via',
+  // Headers some servers and frameworks obey to change the method or the path after the gateway
+  // has checked both against the token's scope: a GET the scope allows must not become a DELETE,
+  // nor /items a path under /admin.
+  'x-http-method-override',
+  'x-http-method',
+  'x-method-override',
+  'x-original-method',
+  'x-original-url',
+  'x-rewrite-url',
+  'x-override-url',
+  'x-original-uri',
+  'x-envoy-original-path',
+]);
 const PROVIDER_ONLY = new Set(['set-cookie', 'set-cookie2']);
 
 const NONE: readonly string[] = [];

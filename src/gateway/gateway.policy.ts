@@ -44,7 +44,7 @@ export function decideCall(token: GatewayToken | null, call: CallRequest): Decis
   const bases = token.provider.apiBaseUrls;
   const base = call.requestedBase === undefined ? bases[0] : bases.find((b) => b === call.requestedBase);
   if (base === undefined) return denied('target_not_allowed', { message: 'The requested API base is not one the provider declares.' });
-  const joined = joinTarget(base, call.rawPath, call.rawQuery);
+  const joined = joinTarget(base, call.rawPath, call.rawQuery, { allowPathParameters: token.provider.allowPathParameters });
   if (!joined.ok) return denied('target_not_allowed', { message: `The target is refused: ${joined.reason}.` });
   const host = joined.host;
   const target = { origin: joined.origin, hostname: joined.hostname };

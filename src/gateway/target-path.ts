@@ -2,7 +2,8 @@
  * Joining a caller's path onto a provider's API base URL. Pure. The caller controls `rawPath`
  * and `rawQuery` byte for byte, so the join refuses rather than repairs anything that could make
  * the upstream resolve a path outside the base: dot segments (plain or percent-encoded, once or
- * twice), encoded slashes and backslashes, empty segments, control characters. The result is
+ * twice), encoded slashes and backslashes, empty segments, control characters, and (unless the
+ * provider's API uses them) path parameters after ';'. The result is
  * built from the base's origin, so the host can never come from the caller.
  */
 export type JoinResult =
@@ -62,7 +63,7 @@ function parseBase(base: string): ParsedBase | null {
  * @param rawPath the path after /gw/{tokenId}, as received (still percent-encoded), '' or starting with '/'
  * @param rawQuery the query string without '?', as received, or ''
  */
-export function joinTarget(base: string, rawPath: string, rawQuery: string): JoinResult {
+export function joinTarget(base: string, rawPath: string, rawQuery: string, options: { allowPathParameters?: boolean } = {}): JoinResult {
   const baseUrl = parseBase(base);
   if (!baseUrl) return { ok: false, reason: 'the provider API base URL is not valid' };
   if (rawPath !== '' && !rawPath.startsWith('/')) return { ok: false, reason: 'the path must start with /' };
@@ -85,6 +86,11 @@ export function joinTarget(base: string, rawPath: string, rawQuery: string): Joi
     const value = escaped ? decodeSegment(raw) : raw;
     if (value === null) return { ok: false, reason: 'the path contains a malformed percent escape' };
     if (value === '.' || value === '..') return { ok: false, reason: 'the path contains a dot segment (. or ..)' };
+    // A ';' starts a path parameter, which servers such as Tomcat strip before routing: /items/..;/admin
+    // would be checked here as an /items path and served as /admin. Refused unless the provider's API uses them.
+    if (!options.allowPathParameters && value.includes(';')) {
+      return { ok: false, reason: "the path contains ';' (a path parameter); the provider allows them with allowPathParameters" };
+    }
     if (escaped) {
       // eslint-disable-next-line no-control-regex -- refusing control characters is the point
       if (/[/\\\u0000-\u001f\u007f]/.test(value)) return { ok: false, reason: 'the path contains an encoded slash, backslash or control character' };

@@ -12,7 +12,7 @@ function token(state: GatewayToken['state'], updatedAt = 't1'): GatewayToken {
     grantedScopes: [],
     accessExpiresAt: null,
     updatedAt,
-    provider: { id: 'prv_1', apiBaseUrls: [], scopeRules: [], unmappedCalls: 'deny', allowPrivateNetwork: false, updatedAt: 'p1' },
+    provider: { id: 'prv_1', apiBaseUrls: [], scopeRules: [], unmappedCalls: 'deny', allowPrivateNetwork: false, allowPathParameters: false, updatedAt: 'p1' },
   };
 }
 

@@ -24,6 +24,7 @@ export const CreateProviderBody = Type.Object(
     unmappedCalls: Type.Optional(Type.Union([Type.Literal('allow'), Type.Literal('deny')])),
     development: Type.Optional(Type.Boolean({ description: 'A local development provider: plain http allowed on loopback' })),
     allowPrivateNetwork: Type.Optional(Type.Boolean({ description: 'Let the gateway reach private and loopback addresses (off by default)' })),
+    allowPathParameters: Type.Optional(Type.Boolean({ description: "Let paths carry ';' path parameters (off by default: servers that strip them route differently from what the gateway checked)" })),
   },
   { additionalProperties: false },
 );
@@ -44,6 +45,7 @@ export const ProviderSchema = Type.Object(
     unmappedCalls: Type.Union([Type.Literal('allow'), Type.Literal('deny')]),
     development: Type.Boolean(),
     allowPrivateNetwork: Type.Boolean(),
+    allowPathParameters: Type.Boolean(),
     revocation: Type.Object({
       supported: Type.Boolean(),
       verified: Type.Boolean({ description: 'A revocation here was later confirmed inactive by introspection' }),
@@ -79,6 +81,7 @@ export const UpdateProviderBody = Type.Object(
     unmappedCalls: Type.Optional(Type.Union([Type.Literal('allow'), Type.Literal('deny')], { description: 'What the gateway does with a call no scope rule maps: deny (default) or allow' })),
     development: Type.Optional(Type.Boolean({ description: 'A local development provider: plain http allowed on loopback' })),
     allowPrivateNetwork: Type.Optional(Type.Boolean({ description: 'Let the gateway reach private and loopback addresses' })),
+    allowPathParameters: Type.Optional(Type.Boolean({ description: "Let paths carry ';' path parameters" })),
   },
   { additionalProperties: false, minProperties: 1 },
 );

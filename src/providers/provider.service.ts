@@ -26,6 +26,7 @@ export function toProviderRecord(r: ProvidersTable): ProviderRecord {
     unmappedCalls: r.unmapped_calls,
     development: r.development === 1,
     allowPrivateNetwork: r.allow_private_network === 1,
+    allowPathParameters: r.allow_path_parameters === 1,
     revocation: { supported: r.revocation_endpoint !== null, verified: r.revocation_endpoint !== null && r.revocation_verified_at !== null, verifiedAt: r.revocation_verified_at },
     supports: supportsOf(r),
     discoveredAt: r.discovered_at ?? null,
@@ -146,7 +147,7 @@ export function createProviderService(deps: { storage: Storage; vault: Vault; le
             set.unmapped_calls = input.unmappedCalls;
             diff.unmappedCalls = { from: current.unmapped_calls, to: input.unmappedCalls };
           }
-          const flags = { development: 'development', allowPrivateNetwork: 'allow_private_network' } as const;
+          const flags = { development: 'development', allowPrivateNetwork: 'allow_private_network', allowPathParameters: 'allow_path_parameters' } as const;
           for (const [field, column] of Object.entries(flags) as [keyof typeof flags, (typeof flags)[keyof typeof flags]][]) {
             const to = input[field];
             if (to !== undefined && (to ? 1 : 0) !== current[column]) {
@@ -218,6 +219,7 @@ export function createProviderService(deps: { storage: Storage; vault: Vault; le
             revocation_verified_at: null,
             development: input.development ? 1 : 0,
             allow_private_network: input.allowPrivateNetwork ? 1 : 0,
+            allow_path_parameters: input.allowPathParameters ? 1 : 0,
             unmapped_calls: input.unmappedCalls ?? 'deny',
             created_at: now,
             updated_at: now,
@@ -265,7 +267,7 @@ export function createProviderService(deps: { storage: Storage; vault: Vault; le
     async accessView(id: string): Promise<ProviderAccessView | null> {
       const r = await storage.db
         .selectFrom('providers')
-        .select(['id', 'api_base_urls', 'scope_rules', 'unmapped_calls', 'allow_private_network', 'updated_at'])
+        .select(['id', 'api_base_urls', 'scope_rules', 'unmapped_calls', 'allow_private_network', 'allow_path_parameters', 'updated_at'])
         .where('id', '=', id)
         .executeTakeFirst();
       if (!r) return null;
@@ -275,6 +277,7 @@ export function createProviderService(deps: { storage: Storage; vault: Vault; le
         scopeRules: JSON.parse(r.scope_rules) as ScopeRule[],
         unmappedCalls: r.unmapped_calls,
         allowPrivateNetwork: r.allow_private_network === 1,
+        allowPathParameters: r.allow_path_parameters === 1,
         updatedAt: r.updated_at,
       };
     },

@@ -12,6 +12,8 @@ export interface ProviderAccessView {
   scopeRules: ScopeRule[];
   unmappedCalls: 'allow' | 'deny';
   allowPrivateNetwork: boolean;
+  /** Whether the API's paths may carry ';' path parameters (refused by default: see target-path.ts). */
+  allowPathParameters: boolean;
   /** Moves whenever the provider changes: caches compare it. */
   updatedAt: string;
 }

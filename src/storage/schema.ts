@@ -53,6 +53,8 @@ export interface ProvidersTable {
   revocation_verified_at: string | null;
   development: number;
   allow_private_network: number;
+  /** 008: 1 when the API's paths may carry ';' path parameters. */
+  allow_path_parameters?: number;
   unmapped_calls: 'allow' | 'deny';
   created_at: string;
   updated_at: string;

@@ -22,6 +22,8 @@ function withGatewayOptions(cmd: Command): Command {
     .option('--unmapped-calls <policy>', 'a call no scope rule maps is refused (deny, the default) or forwarded (allow)')
     .option('--allow-private-network', 'let the gateway reach loopback and private addresses (an API on this host or your network)')
     .option('--no-allow-private-network', 'only public addresses (the default)')
+    .option('--allow-path-parameters', "let API paths carry ';' path parameters (refused by default)")
+    .option('--no-allow-path-parameters', "refuse ';' path parameters (the default)")
     .option('--development', 'a local development issuer: plain http allowed on loopback');
 }
 
@@ -30,6 +32,7 @@ function gatewayBody(flags: Record<string, unknown>) {
     ...(flags.scopeRule ? { scopeRules: (flags.scopeRule as string[]).map(parseScopeRule) } : {}),
     ...(flags.unmappedCalls !== undefined ? { unmappedCalls: oneOf(flags.unmappedCalls as string, '--unmapped-calls', ['allow', 'deny'] as const)! } : {}),
     ...(flags.allowPrivateNetwork !== undefined ? { allowPrivateNetwork: flags.allowPrivateNetwork as boolean } : {}),
+    ...(flags.allowPathParameters !== undefined ? { allowPathParameters: flags.allowPathParameters as boolean } : {}),
     ...(flags.development ? { development: true } : {}),
   };
 }
@@ -48,6 +51,7 @@ function describe(p: ProviderRecord, verb: string): string {
     `  scope rules       ${rules}`,
     `  unmapped calls    ${p.unmappedCalls === 'deny' ? 'refused (403 unmapped_call_refused)' : 'forwarded'}`,
     `  private network   ${p.allowPrivateNetwork ? 'allowed (loopback and private addresses)' : 'not allowed (public addresses only)'}${p.development ? '; development provider' : ''}`,
+    `  path parameters   ${p.allowPathParameters ? "allowed (';' in paths)" : "refused (';' in paths)"}`,
   ].join('\n');
 }
 
