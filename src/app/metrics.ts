@@ -37,6 +37,13 @@ export function createMetrics(custody: Custody): HttpMetrics {
       this.set((await custody.ledger.head())?.seq ?? 0);
     },
   });
+  const refusedCallbacks = new Counter({
+    name: 'custody_consent_callbacks_refused_total',
+    help: 'Consent callbacks refused without naming a flow Custody started (no state, an unknown state, a replay): counted, never ledgered',
+    labelNames: ['reason'],
+    registers: [registry],
+  });
+  custody.consent.onAnonymousRefusal((reason) => refusedCallbacks.inc({ reason }));
   const transitions = new Counter({ name: 'custody_token_transitions_total', help: 'Committed lifecycle transitions', labelNames: ['transition'], registers: [registry] });
   custody.tokens.onCommittedChange((change) => transitions.inc({ transition: change.transition }));
   registerRevocationMetrics(registry, { onCommittedChange: custody.tokens.onCommittedChange, onOutcome: custody.upstreamRevocation.onOutcome, pending: custody.outbox.pending });

@@ -56,7 +56,8 @@ describeEachDatabase('consent and revocation integrity', (kind) => {
   it('revokes at the issuer what it issued when the approval cannot be recorded, and says so on a page and in the ledger', async () => {
     const account = `user-${randomBytes(3).toString('hex')}`;
     const first = await connect(account);
-    await h.custody.tokens.transition(h.admin, first.tokenId!, 'suspend', 'dormant');
+    // Suspended by the customer's own administrator: a kind their new consent may lift.
+    await h.custody.tokens.transition({ ...h.admin, role: 'tenant_admin', tenantId }, first.tokenId!, 'suspend', 'paused by the customer');
     // The record changes under the consent (as a concurrent consent or revocation would): recording fails.
     const { reauthorise } = h.custody.tokens;
     let issued: IssuedCredentials | undefined;

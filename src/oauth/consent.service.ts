@@ -58,6 +58,7 @@ export function createConsentService(deps: ConsentDeps) {
   // Cookies are Secure (and __Host-) whenever Custody is reached over https, scoped to its public URL.
   const cookieScope = cookieScopeOf(deps.publicUrl);
   const jwksCache = new Map<string, JWTVerifyGetKey>();
+  const refusedListeners: ((reason: string) => void)[] = [];
 
   function jwksFor(uri: string): JWTVerifyGetKey {
     let jwks = jwksCache.get(uri);
@@ -149,14 +150,23 @@ export function createConsentService(deps: ConsentDeps) {
     }
   }
 
+  /**
+   * A consent ends without a record: a page, and (for a flow Custody started, once) a ledger entry.
+   * What names no flow — no state, an unknown one, the replay of a used one — is counted for
+   * /metrics only: anyone can send those, and nothing anonymous writes permanent state.
+   */
   async function fail(
     flow: { id: string; tenant_id: string; provider_id: string; started_by: string } | undefined,
     code: string,
     message: string,
     options: { finishFlow?: boolean } = {},
   ): Promise<ConsentOutcome> {
+    if (!flow) {
+      for (const listener of refusedListeners) listener(code);
+      return { ok: false, error: code, message };
+    }
     await storage.db.transaction().execute(async (trx) => {
-      if (flow && options.finishFlow !== false) await repo.finishFlow(trx, flow.id, `failed:${code}`, null);
+      if (options.finishFlow !== false) await repo.finishFlow(trx, flow.id, `failed:${code}`, null);
       await ledger.append(trx, {
         actor: OAUTH_ACTOR,
         action: 'oauth.consent_failed',
@@ -179,12 +189,11 @@ export function createConsentService(deps: ConsentDeps) {
     // so someone who learned the state cannot spend the consent of the browser that started it.
     const pending = await repo.findFlowByState(storage.db, state);
     if (pending && pending.consumed_at === null && pending.browser_hash && !bindingMatches(pending.browser_hash, cookies.get(bindingCookieName(pending.id, cookieScope)))) {
-      return fail(
-        pending,
-        'browser_mismatch',
-        'This consent was started in another browser (or its cookie was cleared). Finish a consent in the browser that opened its link; start it again from Custody.',
-        { finishFlow: false },
-      );
+      const message = 'This consent was started in another browser (or its cookie was cleared). Finish a consent in the browser that opened its link; start it again from Custody.';
+      // Ledgered once per flow (and the flow left usable): repeating it from elsewhere is only counted.
+      if (pending.outcome !== null) return fail(undefined, 'browser_mismatch', message);
+      await repo.finishFlow(storage.db, pending.id, 'refused:browser_mismatch', null);
+      return fail(pending, 'browser_mismatch', message, { finishFlow: false });
     }
     const { flow, reason } = await repo.claimFlow(storage.db, state, clock.now());
     if (!flow || reason !== 'ok') {
@@ -194,7 +203,8 @@ export function createConsentService(deps: ConsentDeps) {
         expired: 'This consent took too long and expired. Start it again from Custody.',
         ok: '',
       }[reason];
-      return fail(flow, reason === 'unknown' ? 'bad_state' : reason, message);
+      // A replay names a flow that already ended (and was ledgered then): counted, not ledgered again.
+      return fail(reason === 'replayed' ? undefined : flow, reason === 'unknown' ? 'bad_state' : reason, message);
     }
     try {
       const provider = await deps.providers.findRow(storage.db, flow.provider_id);
@@ -304,6 +314,10 @@ export function createConsentService(deps: ConsentDeps) {
     start,
     beginFlow,
     checkScopes,
+    /** For /metrics: a callback refused without naming a flow (no state, an unknown one, a replay). */
+    onAnonymousRefusal(listener: (reason: string) => void) {
+      refusedListeners.push(listener);
+    },
     finish,
     redirectUri,
     /** `Set-Cookie` that removes a flow's browser binding once the callback has used it. */

@@ -140,17 +140,21 @@ describeEachDatabase('OAuth consent and refresh against oidc-provider', (kind) =
     expect(failed[0]!.data).toMatchObject({ error: 'access_denied', providerId });
   });
 
-  it('refuses a replayed callback and an unknown state with a 400 page and a ledger entry', async () => {
+  it('refuses a replayed callback and an unknown or missing state with a 400 page, counted in /metrics and never ledgered', async () => {
     const first = await connect('bob');
     expect(first.status).toBe(200);
+    const before = await h.custody.ledger.head();
     const replay = await h.app.inject({ url: first.callbackUrl.slice(PUBLIC_URL.length) });
     expect(replay.statusCode).toBe(400);
     expect(replay.body).toContain('replayed');
-    const forged = await h.app.inject({ url: '/oauth/callback?code=abc&state=not-a-state-custody-made' });
-    expect(forged.statusCode).toBe(400);
-    expect(forged.body).toContain('bad_state');
-    const failures = (await h.custody.ledger.list({ action: 'oauth.consent_failed', order: 'desc', limit: 2 })).map((e) => e.data.error);
-    expect(failures).toEqual(['bad_state', 'replayed']);
+    // Anonymous spam: a hundred made-up states and no state at all write nothing permanent.
+    for (let i = 0; i < 100; i++) expect((await h.app.inject({ url: `/oauth/callback?code=abc&state=made-up-${i}` })).body).toContain('bad_state');
+    expect((await h.app.inject({ url: '/oauth/callback?code=abc' })).body).toContain('missing_state');
+    expect(await h.custody.ledger.head()).toEqual(before);
+    const metrics = (await h.app.inject({ url: '/metrics' })).body;
+    expect(metrics).toMatch(/custody_consent_callbacks_refused_total\{reason="bad_state"\} (\d+)/);
+    expect(Number(/custody_consent_callbacks_refused_total\{reason="bad_state"\} (\d+)/.exec(metrics)![1])).toBeGreaterThanOrEqual(100);
+    expect(metrics).toContain('custody_consent_callbacks_refused_total{reason="replayed"}');
     const bobs = (await h.custody.tokens.list(h.admin, { tenantId: tenantA, q: 'bob', limit: 10 })).items;
     expect(bobs).toHaveLength(1);
   });
