@@ -36,13 +36,14 @@ function methodMatches(ruleMethod: string, method: string): boolean {
 }
 
 /**
- * A path template for usage records that carries no identifiers: segments that look like ids
- * (digits, UUIDs, long tokens) become `{id}`. Used for calls that match no rule.
+ * The path template usage records for a call no rule maps: no identifiers and a bounded number of
+ * forms, whatever callers send (each distinct template is a stored call shape, and a path can carry
+ * names or emails): every segment becomes `*` but an API version (v1, v2.1), and past eight
+ * segments the rest is `/**`. Migration 009 collapses older templates the same way.
  */
 export function templateOf(segments: string[]): string {
-  // Any segment with a digit is taken for an identifier, except API versions (v1, v2.1).
-  const looksLikeId = (s: string) => /\d/.test(s) && !/^v\d+(?:\.\d+)?$/i.test(s);
-  return `/${segments.map((s) => (looksLikeId(s) ? '{id}' : s)).join('/')}`;
+  const kept = segments.slice(0, 8).map((s) => (/^v\d{1,2}(?:\.\d{1,2})?$/i.test(s) ? s.toLowerCase() : '*'));
+  return `/${kept.join('/')}${segments.length > 8 ? '/**' : ''}`;
 }
 
 /** A rule with its pattern split and its parameters marked, once per rule list. */

@@ -49,9 +49,12 @@ export async function pruneUsage(db: Db, repo: UsageRepo, before: string): Promi
   for (;;) {
     const { deleted, lastId, more } = await repo.deleteWindowBefore(db, before, afterId, PRUNE_BATCH);
     total += deleted;
-    if (!more) return total;
+    if (!more) break;
     afterId = lastId;
   }
+  // The shapes no event refers to any more go with them (a bounded table, whatever callers sent).
+  await repo.pruneShapes(db, before);
+  return total;
 }
 
 /**
@@ -114,6 +117,7 @@ export async function writeUsageBatch(db: Db, stores: UsageStores, packed: Packe
   }
   const shapeIds = await repo.shapeIds(db, shapes);
   await db.transaction().execute(async (trx) => {
+    await repo.touchShapes(trx, [...new Set(shapeIds)], ats[count - 1] ?? isoAt(Date.now()));
     // In the column order of usage.repo.ts (SAMPLE_ROW).
     await repo.insertRows(trx, count, (i, params) => {
       const k = i * INTS_PER_EVENT;

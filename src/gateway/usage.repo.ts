@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { CompiledQuery } from 'kysely';
 import type { Db } from '../storage/database.ts';
 import type { GatewayCallShapesTable, GatewayUsageEventsTable } from '../storage/schema.ts';
@@ -20,7 +21,17 @@ const SAMPLE_ROW: UsageRow = {
 };
 
 /** What a call was apart from when, which token, status, source and latency: stored once (gateway_call_shapes). */
-export type CallShape = Omit<GatewayCallShapesTable, 'id'>;
+export type CallShape = Omit<GatewayCallShapesTable, 'id' | 'shape_key' | 'last_seen_at'>;
+
+const SHAPE_CACHE_SIZE = 100_000;
+const SHAPE_CACHE_MS = 60 * 60_000;
+
+/** A shape's key: as migration 009 computes it (sha256 of the values in column order, as JSON). */
+export function callShapeKey(s: CallShape): string {
+  return createHash('sha256')
+    .update(JSON.stringify([s.tenant_id, s.workload, s.api_key_id, s.method, s.host, s.path_template, s.scope, s.unmapped, s.outcome, s.error_code]))
+    .digest('hex');
+}
 
 /** A usage event as stored: its time as ISO text. */
 export interface StoredUsageEvent extends Omit<UsageEvent, 'atMs'> {
@@ -40,35 +51,74 @@ export function createUsageRepo() {
     return text;
   };
 
-  // Shape ids by their values, for this database: shapes are few and never change.
-  const shapeIdsByKey = new Map<string, number>();
+  // Shape ids by key, for this database, for an hour: shapes unused for a retention period are
+  // deleted (pruneShapes), and an id remembered for longer could name one that is gone. Bounded.
+  const shapeIdsByKey = new Map<string, { id: number; until: number }>();
 
   return {
     /**
-     * The id of each shape, adding the shapes not stored yet. Each insert commits on its own, so an
-     * id is never cached for a shape whose transaction rolled back. Two instances may add the same
-     * shape once each; either id is right.
+     * The id of each shape, adding the shapes not stored yet: an indexed upsert on the shape's key
+     * (one statement, whatever the table holds), each committing on its own, so an id is never
+     * cached for a shape whose transaction rolled back. Instances adding the same shape at once
+     * get the same row.
      */
     async shapeIds(db: Db, shapes: CallShape[]): Promise<number[]> {
       const ids: number[] = [];
+      const now = Date.now();
       for (const shape of shapes) {
-        const key = JSON.stringify([shape.tenant_id, shape.workload, shape.api_key_id, shape.method, shape.host, shape.path_template, shape.scope, shape.unmapped, shape.outcome, shape.error_code]);
-        let id = shapeIdsByKey.get(key);
+        const key = callShapeKey(shape);
+        const cached = shapeIdsByKey.get(key);
+        let id = cached && cached.until > now ? cached.id : undefined;
         if (id === undefined) {
-          const found = await db
-            .selectFrom('gateway_call_shapes')
-            .select('id')
-            .where((eb) => eb.and(Object.entries(shape).map(([column, value]) => eb(column as keyof CallShape, 'is not distinct from', value))))
-            .orderBy('id')
-            .limit(1)
-            .executeTakeFirst();
-          id = Number((found ?? (await db.insertInto('gateway_call_shapes').values(shape).returning('id').executeTakeFirstOrThrow())).id);
-          if (shapeIdsByKey.size > 100_000) shapeIdsByKey.clear();
-          shapeIdsByKey.set(key, id);
+          await db.insertInto('gateway_call_shapes').values({ ...shape, shape_key: key, last_seen_at: new Date(now).toISOString() }).onConflict((oc) => oc.column('shape_key').doNothing()).execute();
+          id = Number((await db.selectFrom('gateway_call_shapes').select('id').where('shape_key', '=', key).executeTakeFirstOrThrow()).id);
+          if (shapeIdsByKey.size >= SHAPE_CACHE_SIZE) shapeIdsByKey.delete(shapeIdsByKey.keys().next().value!);
+          shapeIdsByKey.set(key, { id, until: now + SHAPE_CACHE_MS });
         }
         ids.push(id);
       }
       return ids;
+    },
+
+    /**
+     * Marks shapes as used now (in the batch's transaction), at most once a day each, so
+     * retention knows which shapes events still refer to.
+     */
+    async touchShapes(db: Db, ids: number[], at: string): Promise<void> {
+      const dayAgo = new Date(Date.parse(at) - 86_400_000).toISOString();
+      for (let i = 0; i < ids.length; i += 500) {
+        await db
+          .updateTable('gateway_call_shapes')
+          .set({ last_seen_at: at })
+          .where('id', 'in', ids.slice(i, i + 500))
+          .where((eb) => eb.or([eb('last_seen_at', 'is', null), eb('last_seen_at', '<', dayAgo)]))
+          .execute();
+      }
+    },
+
+    /**
+     * Retention for shapes: deletes those no batch has used since `before` (their events, all older,
+     * are gone), in short batches; forgets the ids this repository remembered. Returns how many.
+     */
+    async pruneShapes(db: Db, before: string): Promise<number> {
+      // A day's grace beyond the events' cutoff: a shape used since is never near it.
+      const cutoff = new Date(Date.parse(before) - 86_400_000).toISOString();
+      let total = 0;
+      for (;;) {
+        const stale = (await db.selectFrom('gateway_call_shapes').select('id').where('last_seen_at', '<', cutoff).limit(1_000).execute()).map((s) => s.id);
+        if (stale.length === 0) break;
+        try {
+          const r = await db.deleteFrom('gateway_call_shapes').where('id', 'in', stale).where('last_seen_at', '<', cutoff).executeTakeFirst();
+          total += Number(r.numDeletedRows);
+        } catch {
+          // An event still refers to one of them (written out of order by another instance, older
+          // than what retention deleted): keep them as seen now, to be looked at next time.
+          await db.updateTable('gateway_call_shapes').set({ last_seen_at: new Date().toISOString() }).where('id', 'in', stale).execute();
+        }
+        if (stale.length < 1_000) break;
+      }
+      shapeIdsByKey.clear();
+      return total;
     },
 
     /**

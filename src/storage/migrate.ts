@@ -8,6 +8,7 @@ import { usageTenantIndexMigration } from './migrations/005-usage-tenant-index.t
 import { usageCallShapesMigration } from './migrations/006-usage-call-shapes.ts';
 import { connectLinksMigration } from './migrations/007-connect-links.ts';
 import { suspensionKindsMigration } from './migrations/008-suspension-kinds.ts';
+import { callShapeKeysMigration } from './migrations/009-call-shape-keys.ts';
 import type { StorageDialect } from './dialect.ts';
 
 /**
@@ -36,6 +37,7 @@ export function migrationsFor(dialect: StorageDialect, options: MigrateOptions =
     '006-usage-call-shapes': usageCallShapesMigration(dialect, (done, total) => options.onProgress?.({ migration: '006-usage-call-shapes', done, total })),
     '007-connect-links': connectLinksMigration(),
     '008-suspension-kinds': suspensionKindsMigration(),
+    '009-call-shape-keys': callShapeKeysMigration(),
   };
 }
 

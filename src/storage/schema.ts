@@ -260,6 +260,10 @@ export interface GatewayCallShapesTable {
   unmapped: number;
   outcome: UsageOutcome;
   error_code: string | null;
+  /** 009: sha256 of the values above (unique): the writer's upsert finds a shape by it. */
+  shape_key?: string;
+  /** 009: when a batch last used it; retention drops shapes unused since its cutoff. */
+  last_seen_at?: string | null;
 }
 
 /** 003-gateway: which (token, UTC day) pairs already have their first-use ledger entry. */
