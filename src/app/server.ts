@@ -13,6 +13,7 @@ import { gatewayRoutes } from '../gateway/gateway.routes.ts';
 import { oauthRoutes } from '../oauth/oauth.routes.ts';
 import { createConnectionAuthenticator, installAuth } from '../http/auth.ts';
 import { installNulGuard } from '../http/nul-guard.ts';
+import { installRateLimits } from '../http/rate-limit.ts';
 import { answerClientError, answerFrameworkError, installErrorHandling } from '../http/error-handler.ts';
 import { createMetrics, installMetrics } from './metrics.ts';
 import { nextRequestId } from '../http/request-id.ts';
@@ -84,7 +85,9 @@ export async function buildServer(custody: Custody): Promise<FastifyInstance> {
   });
 
   installErrorHandling(app);
+  installRateLimits(app, config.rateLimits, 'before-auth');
   installAuth(app, custody.apiKeys);
+  installRateLimits(app, config.rateLimits, 'after-auth');
   installNulGuard(app);
   // The API speaks JSON only: a text/plain body would otherwise parse as a string and be answered
   // as a schema failure instead of 415 unsupported_media_type.

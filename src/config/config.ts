@@ -22,6 +22,8 @@ export interface Config {
    */
   readonly consentLiftsSuspensions: readonly string[];
   readonly gateway: GatewayConfig;
+  /** Requests a minute per source address and per API key, for every route but the gateway (0: off). */
+  readonly rateLimits: { readonly perAddressPerMinute: number; readonly perKeyPerMinute: number };
   /** How long the outbox keeps retrying an upstream revocation before it gives up with an alert. */
   readonly revocationGiveUpMs: number;
 }
@@ -141,6 +143,10 @@ export function loadConfig(input: ConfigInput, cwd: string = process.cwd()): Con
     usageRetentionDays: intSetting('CUSTODY_USAGE_RETENTION_DAYS', get('CUSTODY_USAGE_RETENTION_DAYS'), 90, 0, 3650, problems),
   });
 
+  const rateLimits = Object.freeze({
+    perAddressPerMinute: intSetting('CUSTODY_RATE_LIMIT_PER_ADDRESS', get('CUSTODY_RATE_LIMIT_PER_ADDRESS'), 3000, 0, 10_000_000, problems),
+    perKeyPerMinute: intSetting('CUSTODY_RATE_LIMIT_PER_KEY', get('CUSTODY_RATE_LIMIT_PER_KEY'), 1200, 0, 10_000_000, problems),
+  });
   const revocationGiveUpHours = intSetting('CUSTODY_REVOCATION_GIVE_UP_HOURS', get('CUSTODY_REVOCATION_GIVE_UP_HOURS'), 24, 1, 24 * 30, problems);
 
   if (problems.length > 0) throw new ConfigError(problems);
@@ -157,6 +163,7 @@ export function loadConfig(input: ConfigInput, cwd: string = process.cwd()): Con
     dormantAfterDays,
     consentLiftsSuspensions: Object.freeze(consentLiftsSuspensions),
     gateway,
+    rateLimits,
     revocationGiveUpMs: revocationGiveUpHours * 3600_000,
   });
 }

@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { mount } from '../http/mount.ts';
+import { isCustodyError } from '../shared/errors.ts';
 import type { TokenService } from '../tokens/token.service.ts';
 import { parseCookies } from './browser-binding.ts';
 import type { ConnectLinkService } from './connect-link.service.ts';
@@ -27,7 +28,16 @@ export function oauthRoutes(deps: { consent: ConsentService; links: ConnectLinkS
     // gets pages, errors included.
     const htmlPage = (reply: FastifyReply, status: number, html: string) =>
       reply.status(status).type('text/html; charset=utf-8').header('cache-control', 'no-store').header('referrer-policy', 'no-referrer').send(html);
-    const pageOnError = { logLevel: 'warn' as const, errorHandler: (_err: Error, _request: FastifyRequest, reply: FastifyReply) => htmlPage(reply, 400, linkFailurePage({ error: 'bad_request', message: 'This address is not valid. Ask for a new consent link.' })) };
+    // A person's browser gets a page for every error: a coded one (a rate limit) with its own status and words.
+    const pageFor = (err: Error, fallback: { error: string; message: string }) =>
+      isCustodyError(err) && err.code !== 'validation_failed' && err.code !== 'invalid_id' ? { status: err.status, error: err.code, message: err.message } : { status: 400, ...fallback };
+    const pageOnError = {
+      logLevel: 'warn' as const,
+      errorHandler: (err: Error, _request: FastifyRequest, reply: FastifyReply) => {
+        const p = pageFor(err, { error: 'bad_request', message: 'This address is not valid. Ask for a new consent link.' });
+        return htmlPage(reply, p.status, linkFailurePage(p));
+      },
+    };
     mount(
       app,
       e.previewConnectLink,
@@ -75,7 +85,13 @@ export function oauthRoutes(deps: { consent: ConsentService; links: ConnectLinkS
         if (outcome.flowId) reply.header('set-cookie', deps.consent.clearBrowserCookie(outcome.flowId));
         return htmlPage(reply, status, html);
       },
-      { logLevel: 'warn', errorHandler: (_err: Error, _request: FastifyRequest, reply: FastifyReply) => htmlPage(reply, 400, consentPage({ ok: false, error: 'bad_response', message: 'The response from the issuer could not be read. Start it again from Custody.' }).html) },
+      {
+        logLevel: 'warn',
+        errorHandler: (err: Error, _request: FastifyRequest, reply: FastifyReply) => {
+          const p = pageFor(err, { error: 'bad_response', message: 'The response from the issuer could not be read. Start it again from Custody.' });
+          return htmlPage(reply, p.status, consentPage({ ok: false, error: p.error, message: p.message }).html);
+        },
+      },
     );
 
     mount(app, e.refresh, async ({ principal, params, body }) => {

@@ -44,6 +44,9 @@ export async function startHarness(kind: DatabaseKind, options: HarnessOptions =
     CUSTODY_DATABASE_URL: db.config.kind === 'sqlite' ? db.config.file : db.config.url,
     CUSTODY_KEYRING: keyring,
     CUSTODY_LOG_LEVEL: 'info',
+    // Tests send many requests from one address and key; test/rate-limit.test.ts sets limits itself.
+    CUSTODY_RATE_LIMIT_PER_ADDRESS: '0',
+    CUSTODY_RATE_LIMIT_PER_KEY: '0',
     ...options.env,
   });
   const logs: string[] = [];
