@@ -1,6 +1,7 @@
 import type { Duplex } from 'node:stream';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { CustodyError, ERROR_CODES, type ErrorCode, type ErrorDetail } from '../shared/errors.ts';
+import { MAX_REPORTED } from './nul-guard.ts';
 import { nextRequestId } from './request-id.ts';
 
 /** The body of every error answer: `{ error: { code, message, requestId, details? } }`. */
@@ -96,7 +97,10 @@ function describeValidation(err: FastifyError): { details: ErrorDetail[]; messag
     seen.add(key);
     details.push({ path: `${where}${at}`, message });
   }
-  return { details, message: `The request is not valid: ${details.map((d) => `${d.path} ${d.message}`).join('; ')}` };
+  // A request with thousands of bad items gets a short answer: the first MAX_REPORTED, and a count.
+  const shown = details.slice(0, MAX_REPORTED);
+  const more = details.length > shown.length ? ` (and ${details.length - shown.length} more problems)` : '';
+  return { details: shown, message: `The request is not valid: ${shown.map((d) => `${d.path} ${d.message}`).join('; ')}${more}` };
 }
 
 /**
