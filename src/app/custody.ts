@@ -89,7 +89,7 @@ export async function createCustody(config: Config, options: CustodyOptions) {
       );
     }
     const vault = await createVault({ kms: keyring, db: storage.db, now: () => clock.now() });
-    const ledger = createLedgerService({ storage, signer: vault.ledgerSigner, clock, checkpointEvery: config.ledgerCheckpointEvery });
+    const ledger = createLedgerService({ storage, database: config.database, signer: vault.ledgerSigner, clock, checkpointEvery: config.ledgerCheckpointEvery });
     const tenants = createTenantService({ storage, ledger, clock });
     const oauthTimeoutMs = options.oauth?.requestTimeoutMs ?? 10_000;
     const providers = createProviderService({ storage, vault, ledger, clock, discover: (issuer, o) => discoverIssuer(issuer, { ...o, timeoutMs: oauthTimeoutMs }) });

@@ -4,8 +4,12 @@ import type { Config } from '../config/config.ts';
 import { createCustody, type Custody, type CustodyOptions } from './custody.ts';
 import { buildServer } from './server.ts';
 
-/** How often the running server signs a ledger checkpoint (and re-reads a file keyring), and sweeps expiries. */
-export const DEFAULT_TIMERS = { checkpointMs: 30_000, expirySweepMs: 60_000 };
+/**
+ * How often the running server signs a ledger checkpoint when the head has moved (and re-reads a
+ * file keyring), and sweeps expiries. A second between checkpoints bounds what a crash, or someone
+ * cutting the tail, could leave unanchored: about a second of entries.
+ */
+export const DEFAULT_TIMERS = { checkpointMs: 1_000, expirySweepMs: 60_000 };
 
 export interface RuntimeOptions extends Omit<CustodyOptions, 'migrate' | 'generateKeyring'> {
   /** Listen on config.host:config.port (default). Tests that inject requests leave it off. */

@@ -55,10 +55,15 @@ export interface VerifyProblem {
  * link to the predecessor is not; the caller decides (with a lookup) whether the missing
  * predecessor exists elsewhere (reordered) or nowhere (deleted and renumbered).
  */
-export function createChainWalker() {
+export function createChainWalker(options: { fromMiddle?: boolean } = {}) {
   let expectedSeq = 1;
   let prevHash = GENESIS_HASH;
   let count = 0;
+  /**
+   * A walk over one range of a ledger verified in parts (`fromMiddle`) starts at whatever entry
+   * comes first: its position and link are checked by whoever joins the parts (`first`).
+   */
+  let first: { seq: number; prevHash: string; contentOk: boolean } | null = null;
   const problems: VerifyProblem[] = [];
   const linkBreaks: { seq: number; prevHash: string }[] = [];
   const hashAt = new Map<number, string>();
@@ -73,6 +78,11 @@ export function createChainWalker() {
     hashAt,
     push(e: ChainEntry): void {
       count++;
+      if (count === 1 && options.fromMiddle) {
+        expectedSeq = e.seq;
+        prevHash = e.prevHash;
+        first = { seq: e.seq, prevHash: e.prevHash, contentOk: entryHash(e) === e.hash };
+      }
       let gap = false;
       if (e.seq !== expectedSeq) {
         gap = true;
@@ -94,6 +104,10 @@ export function createChainWalker() {
     },
     get count() {
       return count;
+    },
+    /** For a walk from the middle: the first entry's position, link and whether its content held. */
+    get first() {
+      return first;
     },
     get lastSeq() {
       return expectedSeq - 1;

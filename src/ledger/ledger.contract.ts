@@ -37,9 +37,15 @@ export const VerifyResultSchema = Type.Object({
   entries: Type.Integer(),
   lastSeq: Type.Integer(),
   lastHash: Type.String(),
-  checkpoints: Type.Object({ total: Type.Integer(), verified: Type.Integer(), lastSeq: Nullable(Type.Integer()) }),
+  checkpoints: Type.Object({
+    total: Type.Integer(),
+    verified: Type.Integer(),
+    lastSeq: Nullable(Type.Integer()),
+    unanchored: Type.Integer({ description: 'Entries after the last valid signed checkpoint: cutting them from the end could not be detected from the database alone' }),
+  }),
   problems: Type.Array(Type.Object({ kind: Type.String(), seq: Type.Integer(), message: Type.String() })),
   durationMs: Type.Integer(),
+  threads: Type.Integer({ description: 'Worker threads that walked the ledger in parallel ranges (0: walked in the serving thread, for a ledger of one page)' }),
 });
 
 export const LedgerPage = Type.Object({ items: Type.Array(LedgerEntrySchema), nextCursor: Nullable(Type.String()) });

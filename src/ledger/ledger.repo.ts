@@ -27,15 +27,15 @@ export type LedgerRowTuple = [number, string, string, string, string | null, str
 const LEDGER_COLUMNS = ['seq', 'at', 'actor', 'action', 'tenant_id', 'subject_id', 'data', 'prev_hash', 'hash'] as const;
 
 /**
- * Verification's read of the whole ledger in seq order, page by page, as arrays (the one scan
- * that walks millions of rows): through Storage.arrayScan, which on a SQLite file reads on a
- * read-only connection of its own.
+ * Verification's read of the ledger, a range (afterSeq, toSeq] in seq order, page by page, as
+ * arrays (the one scan that walks millions of rows): through Storage.arrayScan, which on a SQLite
+ * file reads on a read-only connection of its own.
  */
-export function createLedgerScan(storage: Storage): (afterSeq: number, limit: number) => Promise<LedgerRowTuple[]> {
-  const compiled = storage.db.selectFrom('ledger_entries').select(LEDGER_COLUMNS).where('seq', '>', 0).orderBy('seq').limit(1).compile().sql;
+export function createLedgerRangeScan(storage: Storage): (afterSeq: number, toSeq: number, limit: number) => Promise<LedgerRowTuple[]> {
+  const compiled = storage.db.selectFrom('ledger_entries').select(LEDGER_COLUMNS).where('seq', '>', 0).where('seq', '<=', 0).orderBy('seq').limit(1).compile().sql;
   const scan = storage.arrayScan(compiled);
-  return async (afterSeq, limit) => {
-    const rows = await scan([afterSeq, limit]);
+  return async (afterSeq, toSeq, limit) => {
+    const rows = await scan([afterSeq, toSeq, limit]);
     for (const r of rows) r[0] = Number(r[0]);
     return rows as LedgerRowTuple[];
   };

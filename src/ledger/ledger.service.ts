@@ -3,20 +3,23 @@ import type { Clock } from '../shared/clock.ts';
 import type { Storage, Db } from '../storage/database.ts';
 import type { LedgerEntriesTable } from '../storage/schema.ts';
 import type { LedgerSigner } from '../vault/vault.service.ts';
-import { checkpointMessage, createChainWalker, entryHash, GENESIS_HASH } from './ledger.chain.ts';
-import { createLedgerRepo, createLedgerScan, toLedgerEntry } from './ledger.repo.ts';
+import { checkpointMessage, entryHash, GENESIS_HASH } from './ledger.chain.ts';
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import type { DatabaseConfig } from '../config/config.ts';
+import { createLedgerRangeScan, createLedgerRepo, toLedgerEntry } from './ledger.repo.ts';
+import { joinRanges, verifyRange, type RangeResult } from './ledger.verify.ts';
 import type { LedgerEntry, LedgerFilter, NewLedgerEntry, VerifyProgress, VerifyResult } from './ledger.types.ts';
 
 export interface LedgerDeps {
   storage: Storage;
+  /** Where verification workers connect (each a connection of its own); without it, verify walks in this thread. */
+  database?: DatabaseConfig;
   signer: LedgerSigner;
   clock: Clock;
   checkpointEvery: number;
 }
 
-// Pages small enough that a page's rows die young (cheap scavenges instead of old-space GC); the
-// page size was chosen by `npm run bench` (docs/benchmarks.md, foundation).
-const VERIFY_PAGE = 5_000;
 
 /**
  * The identity ledger. `append` must be called inside the transaction that makes the change it
@@ -26,7 +29,9 @@ const VERIFY_PAGE = 5_000;
 export function createLedgerService(deps: LedgerDeps) {
   const { storage, signer, clock } = deps;
   const repo = createLedgerRepo();
-  const scanLedger = createLedgerScan(storage);
+  let running: Promise<VerifyResult> | null = null;
+  // Which range lists were walked in worker threads (for the result's `threads`).
+  const inWorkers = new WeakSet<RangeResult[]>();
 
   async function writeCheckpoint(trx: Db, seq: number, hash: string, at: string) {
     await repo.insertCheckpoint(trx, { seq, hash, at, key_id: signer.keyId, signature: signer.sign(checkpointMessage(seq, hash)) });
@@ -94,68 +99,138 @@ export function createLedgerService(deps: LedgerDeps) {
 
     /**
      * Re-computes every hash and link, then checks each signed checkpoint against the entry it names.
-     * Detects edited, deleted, reordered and (up to the last checkpoint) truncated entries.
+     * Detects edited, deleted, reordered and (up to the last checkpoint) truncated entries, and says
+     * how many entries stand after the last valid checkpoint (they could be cut undetected).
+     *
+     * The walk runs in worker threads, never on the thread that serves requests: the ledger is split
+     * into ranges of seq walked in parallel on connections of their own and joined at their
+     * boundaries (ledger.verify.ts). One verification at a time: a second caller gets the running
+     * one's result.
      */
-    async verify(onProgress?: (p: VerifyProgress) => void): Promise<VerifyResult> {
-      const started = performance.now();
-      const db = storage.db;
-      const checkpoints = await repo.checkpoints(db);
-      const total = await repo.count(db);
-      const walker = createChainWalker();
-      for (const c of checkpoints) walker.watch(c.seq);
-      let after = 0;
-      // Checkpoints were read first: the scan's later snapshot holds every entry they name.
-      for (;;) {
-        const page = await scanLedger(after, VERIFY_PAGE);
-        if (page.length === 0) break;
-        for (const [seq, at, actor, action, tenantId, subjectId, data, prevHash, hash] of page) {
-          walker.push({ seq, at, actor, action, tenantId, subjectId, data, prevHash, hash });
-        }
-        after = page[page.length - 1]![0];
-        onProgress?.({ checked: walker.count, total });
-      }
-      const problems = [...walker.problems];
-
-      // A link break with intact content: if the missing predecessor exists elsewhere, entries were
-      // moved; if it exists nowhere, one was removed and the rest renumbered to hide the gap.
-      for (const brk of walker.linkBreaks.slice(0, 20)) {
-        const moved = await repo.hashExists(db, brk.prevHash);
-        problems.push(
-          moved
-            ? { kind: 'reordered', seq: brk.seq, message: `entry ${brk.seq} is not in its original position: entries were reordered` }
-            : { kind: 'deleted', seq: brk.seq, message: `the entry before ${brk.seq} was removed` },
-        );
-      }
-
-      let verified = 0;
-      let lastCheckpointSeq: number | null = null;
-      for (const c of checkpoints) {
-        const okSig = safeVerify(checkpointMessage(c.seq, c.hash), c.signature, signer);
-        if (!okSig) {
-          problems.push({ kind: 'bad_signature', seq: c.seq, message: `checkpoint at ${c.seq} has an invalid signature (key ${c.key_id})` });
-          continue;
-        }
-        verified++;
-        lastCheckpointSeq = c.seq;
-        const stored = walker.hashAt.get(c.seq);
-        if (c.seq > walker.lastSeq) {
-          problems.push({ kind: 'truncated', seq: c.seq, message: `the ledger ends at ${walker.lastSeq} but a signed checkpoint covers entry ${c.seq}: entries were removed from the end` });
-        } else if (stored !== c.hash) {
-          problems.push({ kind: 'checkpoint_mismatch', seq: c.seq, message: `entry ${c.seq} differs from the signed checkpoint: history was rewritten` });
-        }
-      }
-      problems.sort((a, b) => a.seq - b.seq);
-      return {
-        ok: problems.length === 0,
-        entries: walker.count,
-        lastSeq: walker.lastSeq,
-        lastHash: walker.lastHash,
-        checkpoints: { total: checkpoints.length, verified, lastSeq: lastCheckpointSeq },
-        problems,
-        durationMs: Math.round(performance.now() - started),
-      };
+    verify(onProgress?: (p: VerifyProgress) => void): Promise<VerifyResult> {
+      running ??= runVerify(onProgress).finally(() => {
+        running = null;
+      });
+      return running;
     },
   };
+
+  async function runVerify(onProgress?: (p: VerifyProgress) => void): Promise<VerifyResult> {
+    const started = performance.now();
+    const db = storage.db;
+    // Checkpoints are read first: the later reads' snapshots hold every entry they name.
+    const checkpoints = await repo.checkpoints(db);
+    const total = await repo.count(db);
+    const maxSeq = (await repo.head(db))?.seq ?? 0;
+    let checked = 0;
+    const progress = (n: number) => {
+      checked += n;
+      onProgress?.({ checked, total });
+    };
+    const ranges = await walkRanges(maxSeq, checkpoints.map((c) => c.seq), total, progress);
+    const walkedInWorkers = (r: RangeResult[]) => inWorkers.has(r);
+    const walked = joinRanges(ranges);
+    const problems = [...walked.problems];
+
+    // A link break with intact content: if the missing predecessor exists elsewhere, entries were
+    // moved; if it exists nowhere, one was removed and the rest renumbered to hide the gap.
+    for (const brk of walked.linkBreaks.slice(0, 20)) {
+      const moved = await repo.hashExists(db, brk.prevHash);
+      problems.push(
+        moved
+          ? { kind: 'reordered', seq: brk.seq, message: `entry ${brk.seq} is not in its original position: entries were reordered` }
+          : { kind: 'deleted', seq: brk.seq, message: `the entry before ${brk.seq} was removed` },
+      );
+    }
+
+    let verified = 0;
+    let lastCheckpointSeq: number | null = null;
+    for (const c of checkpoints) {
+      const okSig = safeVerify(checkpointMessage(c.seq, c.hash), c.signature, signer);
+      if (!okSig) {
+        problems.push({ kind: 'bad_signature', seq: c.seq, message: `checkpoint at ${c.seq} has an invalid signature (key ${c.key_id})` });
+        continue;
+      }
+      verified++;
+      lastCheckpointSeq = c.seq;
+      const stored = walked.hashAt.get(c.seq);
+      if (c.seq > walked.lastSeq) {
+        problems.push({ kind: 'truncated', seq: c.seq, message: `the ledger ends at ${walked.lastSeq} but a signed checkpoint covers entry ${c.seq}: entries were removed from the end` });
+      } else if (stored !== c.hash) {
+        problems.push({ kind: 'checkpoint_mismatch', seq: c.seq, message: `entry ${c.seq} differs from the signed checkpoint: history was rewritten` });
+      }
+    }
+    problems.sort((a, b) => a.seq - b.seq);
+    return {
+      ok: problems.length === 0,
+      entries: walked.count,
+      lastSeq: walked.lastSeq,
+      lastHash: walked.lastHash,
+      checkpoints: { total: checkpoints.length, verified, lastSeq: lastCheckpointSeq, unanchored: Math.max(0, walked.lastSeq - (lastCheckpointSeq ?? 0)) },
+      problems,
+      durationMs: Math.round(performance.now() - started),
+      threads: ranges.length > 1 || walkedInWorkers(ranges) ? ranges.length : 0,
+    };
+  }
+
+  /**
+   * The ledger's ranges, walked in worker threads; in this thread only a ledger of one page (a few
+   * milliseconds of work) or an in-memory database, which no other connection can open.
+   */
+  async function walkRanges(maxSeq: number, checkpointSeqs: number[], total: number, progress: (n: number) => void): Promise<RangeResult[]> {
+    const database = deps.database;
+    if (!database || (database.kind === 'sqlite' && database.file === ':memory:') || total <= IN_THREAD_ENTRIES) {
+      let last = 0;
+      return [
+        await verifyRange(createLedgerRangeScan(storage), 0, maxSeq, checkpointSeqs, (n) => {
+          progress(n - last);
+          last = n;
+        }),
+      ];
+    }
+    // One range per core (at most four), and none under 100k entries: a thread costs a connection and start-up.
+    const parts = Math.max(1, Math.min(availableParallelism(), MAX_VERIFY_THREADS, Math.ceil(total / 100_000)));
+    const bounds = Array.from({ length: parts + 1 }, (_, i) => (i === parts ? maxSeq : Math.floor((maxSeq * i) / parts)));
+    const walked = await Promise.all(
+      bounds.slice(0, -1).map((fromSeq, i) => {
+        const toSeq = bounds[i + 1]!;
+        return walkInWorker(database, fromSeq, toSeq, checkpointSeqs.filter((s) => s > fromSeq && s <= toSeq), progress);
+      }),
+    );
+    inWorkers.add(walked);
+    return walked;
+  }
+}
+
+const MAX_VERIFY_THREADS = 4;
+/** A ledger this small is walked in one page, in the calling thread: starting a worker would cost more. */
+const IN_THREAD_ENTRIES = 5_000;
+
+/** The worker's entry: the compiled one beside this file, or a shim that loads the TypeScript loader first (tests, `npm run dev`). */
+const VERIFY_WORKER = import.meta.url.endsWith('.ts') ? new URL('./ledger-verify.worker.mjs', import.meta.url) : new URL('./ledger-verify.worker.js', import.meta.url);
+
+function walkInWorker(database: DatabaseConfig, fromSeq: number, toSeq: number, watch: number[], progress: (n: number) => void): Promise<RangeResult> {
+  return new Promise((resolve, reject) => {
+    const worker = new Worker(VERIFY_WORKER, { workerData: { database, fromSeq, toSeq, watch } });
+    let settled = false;
+    worker.on('message', (m: { type: 'progress'; checked: number } | { type: 'done'; result: RangeResult } | { type: 'failed'; error: string }) => {
+      if (m.type === 'progress') progress(m.checked);
+      else if (m.type === 'done') {
+        settled = true;
+        resolve(m.result);
+      } else {
+        settled = true;
+        reject(new Error(`ledger verification failed: ${m.error}`));
+      }
+    });
+    worker.on('error', (err) => {
+      if (!settled) reject(err);
+      settled = true;
+    });
+    worker.on('exit', (code) => {
+      if (!settled) reject(new Error(`a ledger verification worker stopped (exit ${code})`));
+    });
+  });
 }
 
 function safeVerify(message: Buffer, signature: string, signer: LedgerSigner): boolean {

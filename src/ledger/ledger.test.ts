@@ -78,8 +78,31 @@ describeEachDatabase('ledger', (kind) => {
     expect(r.ok).toBe(true);
     expect(r.entries).toBe(ENTRIES);
     expect(r.lastSeq).toBe(ENTRIES);
-    expect(r.checkpoints).toEqual({ total: 4, verified: 4, lastSeq: 20 });
+    expect(r.checkpoints).toEqual({ total: 4, verified: 4, lastSeq: 20, unanchored: ENTRIES - 20 });
   });
+
+  it('walks a ledger larger than a page in worker threads, off the serving thread, and still finds an edit; so does the CLI', async () => {
+    const { h, keyring } = await ledgered(kind);
+    await h.custody.storage.db.transaction().execute((trx) =>
+      h.custody.ledger.appendMany(trx, Array.from({ length: 12_000 }, (_, i) => ({ actor: 'test', action: 'test.bulk', subjectId: `s${i}`, data: { n: i } }))),
+    );
+    const progress: number[] = [];
+    const clean = await h.custody.ledger.verify((p) => progress.push(p.checked));
+    expect(clean).toMatchObject({ ok: true, entries: ENTRIES + 12_000, lastSeq: ENTRIES + 12_000 });
+    expect(clean.threads).toBeGreaterThanOrEqual(1);
+    expect(progress.at(-1)).toBe(ENTRIES + 12_000);
+    // Two callers at once share one verification.
+    const [a, b] = await Promise.all([h.custody.ledger.verify(), h.custody.ledger.verify()]);
+    expect(a).toBe(b);
+
+    await asAttacker(h, (trx) => trx.updateTable('ledger_entries').set({ data: '{"n":"forged"}' }).where('seq', '=', 7_001).execute());
+    const tampered = await h.custody.ledger.verify();
+    expect(tampered.ok).toBe(false);
+    expect(tampered.problems).toContainEqual(expect.objectContaining({ kind: 'edited', seq: 7_001 }));
+    const cli = await runCli(['ledger', 'verify', '--json', '--database-url', databaseUrl(h)], { CUSTODY_KEYRING: keyring });
+    expect(cli.code).toBe(6);
+    expect((JSON.parse(cli.stdout) as VerifyResult).problems).toContainEqual(expect.objectContaining({ kind: 'edited', seq: 7_001 }));
+  }, 60_000);
 
   it('refuses UPDATE and DELETE on ledger entries and checkpoints in the database itself', async () => {
     const { h } = await ledgered(kind);

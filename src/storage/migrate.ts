@@ -9,6 +9,7 @@ import { usageCallShapesMigration } from './migrations/006-usage-call-shapes.ts'
 import { connectLinksMigration } from './migrations/007-connect-links.ts';
 import { suspensionKindsMigration } from './migrations/008-suspension-kinds.ts';
 import { callShapeKeysMigration } from './migrations/009-call-shape-keys.ts';
+import { ledgerActionIndexMigration } from './migrations/010-ledger-action-index.ts';
 import type { StorageDialect } from './dialect.ts';
 
 /**
@@ -38,6 +39,7 @@ export function migrationsFor(dialect: StorageDialect, options: MigrateOptions =
     '007-connect-links': connectLinksMigration(),
     '008-suspension-kinds': suspensionKindsMigration(),
     '009-call-shape-keys': callShapeKeysMigration(),
+    '010-ledger-action-index': ledgerActionIndexMigration(),
   };
 }
 

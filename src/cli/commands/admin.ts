@@ -112,8 +112,9 @@ export function registerAdmin(program: Command) {
       else {
         console.log(
           `${result.ok ? 'OK' : 'TAMPERED'}: ${result.entries} entries, last ${result.lastSeq}, ` +
-            `${result.checkpoints.verified}/${result.checkpoints.total} signed checkpoints valid (${result.durationMs} ms)`,
+            `${result.checkpoints.verified}/${result.checkpoints.total} signed checkpoints valid (${result.durationMs} ms${result.threads > 0 ? `, ${result.threads} threads` : ''})`,
         );
+        if (result.checkpoints.unanchored > 0) console.log(`  ${result.checkpoints.unanchored} entries after the last signed checkpoint (a running server signs one within a second)`);
         for (const p of result.problems) console.log(`  - [${p.kind}] ${p.message}`);
       }
       if (!result.ok) process.exitCode = EXIT.tampered;

@@ -1,0 +1,82 @@
+import { createChainWalker, type VerifyProblem } from './ledger.chain.ts';
+import type { LedgerRowTuple } from './ledger.repo.ts';
+
+/** What the walk of one range of the ledger found, for the join (`joinRanges`). */
+export interface RangeResult {
+  count: number;
+  first: { seq: number; prevHash: string; contentOk: boolean } | null;
+  lastSeq: number;
+  lastHash: string;
+  problems: VerifyProblem[];
+  linkBreaks: { seq: number; prevHash: string }[];
+  /** The stored hash at each checkpointed seq in the range. */
+  hashAt: [number, string][];
+}
+
+/** Reads a page of entries with afterSeq < seq ≤ toSeq, in seq order. */
+export type RangeScan = (afterSeq: number, toSeq: number, limit: number) => Promise<LedgerRowTuple[]>;
+
+// Pages small enough that a page's rows die young (cheap scavenges instead of old-space GC); the
+// page size was chosen by `npm run bench` (docs/benchmarks.md, foundation).
+const PAGE = 5_000;
+
+/**
+ * Walks entries in (fromSeq, toSeq]: every hash re-computed, every link inside the range checked;
+ * the range's first link and position are left to the join. Pure but for `scan`.
+ */
+export async function verifyRange(scan: RangeScan, fromSeq: number, toSeq: number, watch: number[], onProgress: (checked: number) => void): Promise<RangeResult> {
+  const walker = createChainWalker({ fromMiddle: fromSeq > 0 });
+  for (const seq of watch) walker.watch(seq);
+  let after = fromSeq;
+  for (;;) {
+    const page = await scan(after, toSeq, PAGE);
+    if (page.length === 0) break;
+    for (const [seq, at, actor, action, tenantId, subjectId, data, prevHash, hash] of page) walker.push({ seq, at, actor, action, tenantId, subjectId, data, prevHash, hash });
+    after = page[page.length - 1]![0];
+    onProgress(walker.count);
+    if (page.length < PAGE) break;
+  }
+  return {
+    count: walker.count,
+    first: walker.first,
+    lastSeq: walker.count > 0 ? walker.lastSeq : fromSeq,
+    lastHash: walker.lastHash,
+    problems: [...walker.problems],
+    linkBreaks: [...walker.linkBreaks],
+    hashAt: [...walker.hashAt].filter(([, h]) => h !== ''),
+  };
+}
+
+/**
+ * Joins ranges walked apart, in order: each range's first entry must sit right after the previous
+ * range's last one and link to its hash; a gap is a deletion, a wrong link a break to be told apart
+ * (reordered or deleted) as within a range. The first range starts at the genesis.
+ */
+export function joinRanges(ranges: RangeResult[]): { count: number; lastSeq: number; lastHash: string; problems: VerifyProblem[]; linkBreaks: { seq: number; prevHash: string }[]; hashAt: Map<number, string> } {
+  const problems: VerifyProblem[] = [];
+  const linkBreaks: { seq: number; prevHash: string }[] = [];
+  const hashAt = new Map<number, string>();
+  let count = 0;
+  let lastSeq = 0;
+  let lastHash = '0'.repeat(64);
+  for (const r of ranges) {
+    problems.push(...r.problems);
+    linkBreaks.push(...r.linkBreaks);
+    for (const [seq, h] of r.hashAt) hashAt.set(seq, h);
+    if (r.count === 0) continue;
+    // A range walked from its middle: its first entry must follow the last one joined (the genesis
+    // at first), as an entry inside a range must follow the one before it.
+    if (r.first) {
+      if (r.first.seq !== lastSeq + 1) {
+        problems.push({ kind: 'deleted', seq: lastSeq + 1, message: r.first.seq > lastSeq + 1 ? `entries ${lastSeq + 1}–${r.first.seq - 1} are missing` : `entry ${r.first.seq} appears out of sequence` });
+      } else if (r.first.contentOk && r.first.prevHash !== lastHash) {
+        linkBreaks.push({ seq: r.first.seq, prevHash: r.first.prevHash });
+      }
+    }
+    count += r.count;
+    lastSeq = r.lastSeq;
+    lastHash = r.lastHash;
+  }
+  linkBreaks.sort((a, b) => a.seq - b.seq);
+  return { count, lastSeq, lastHash, problems, linkBreaks, hashAt };
+}
