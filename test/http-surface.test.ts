@@ -1,5 +1,7 @@
+import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { Secret } from '../src/shared/secret.ts';
 import { describeEachDatabase } from './support/databases.ts';
 import { bearer, keyFor, seed, startHarness, type Harness, type Seeded } from './support/harness.ts';
 import { eventually } from './support/wait.ts';
@@ -98,6 +100,14 @@ describeEachDatabase('the HTTP surface', (kind) => {
     expect(many.body.length).toBeLessThan(10_000);
   });
 
+  it('keeps /metrics gauges current from this instance’s own changes, without querying per scrape', async () => {
+    const gauge = async (state: string) => Number(new RegExp(`custody_tokens\\{state="${state}"\\} (-?\\d+)`).exec((await h.app.inject({ url: '/metrics' })).body)?.[1] ?? 0);
+    const t = await h.custody.tokens.register(h.admin, { tenantId: s.tenantA, providerId: s.providerId, owner: 'o', scopes: [], accessToken: new Secret('at') });
+    const before = { active: await gauge('active'), suspended: await gauge('suspended') };
+    await h.custody.tokens.transition(h.admin, t.id, 'suspend', 'x');
+    expect({ active: await gauge('active'), suspended: await gauge('suspended') }).toEqual({ active: before.active - 1, suspended: before.suspended + 1 });
+  });
+
   it('refuses unknown query fields on /v1/ledger/verify, and on routes that take no query at all', async () => {
     const r = await h.app.inject({ url: '/v1/ledger/verify?fast=true', headers: bearer(admin) });
     expect(r.statusCode).toBe(400);
@@ -114,8 +124,32 @@ describeEachDatabase('the HTTP surface', (kind) => {
     expect(h.logs.join('')).toContain('/connect/[redacted]');
   });
 
+  it('answers a body over the limit with 413 that a client still sending can read (the rest is drained, up to a bound)', async () => {
+    await h.app.listen({ host: '127.0.0.1', port: 0 }).catch(() => undefined);
+    const { port } = h.app.server.address() as AddressInfo;
+    const answer = await new Promise<string>((resolve) => {
+      const req = http.request({ host: '127.0.0.1', port, path: '/v1/tenants', method: 'POST', headers: { ...bearer(admin), 'content-type': 'application/json', 'content-length': String(3 * 1024 * 1024) } }, (res) => {
+        let b = '';
+        res.on('data', (d) => (b += d));
+        res.on('end', () => resolve(`${res.statusCode} ${JSON.parse(b).error.code}`));
+      });
+      req.on('error', (err) => resolve(`error ${(err as NodeJS.ErrnoException).code}`));
+      const chunk = Buffer.alloc(64 * 1024, 32);
+      let sent = 0;
+      const pump = () => {
+        while (sent < 3 * 1024 * 1024) {
+          sent += chunk.length;
+          if (!req.write(chunk)) return void req.once('drain', pump);
+        }
+        req.end();
+      };
+      pump();
+    });
+    expect(answer).toBe('413 body_too_large');
+  });
+
   it('answers oversize headers in the coded error shape, and closes the connection', async () => {
-    await h.app.listen({ host: '127.0.0.1', port: 0 });
+    await h.app.listen({ host: '127.0.0.1', port: 0 }).catch(() => undefined);
     const { port } = h.app.server.address() as AddressInfo;
     const r = await fetch(`http://127.0.0.1:${port}/v1/tenants`, { headers: { 'x-filler': 'a'.repeat(40_000) } });
     expect(r.status).toBe(431);

@@ -8,7 +8,12 @@ export interface HttpMetrics {
   registry: Registry;
   /** Counts one answered request (Fastify routes through the hook below; the gateway's direct path itself). */
   observeRequest(method: string, route: string, status: number, seconds: number): void;
+  /** Stops the timer that keeps the gauges current. */
+  close(): void;
 }
+
+/** How often the gauges that need a query (tokens by state, the ledger's head, the outbox backlog) are read. */
+const GAUGE_REFRESH_MS = 30_000;
 
 /**
  * Prometheus metrics. Labels carry routes and states, never tenant names, ids or credentials, so
@@ -18,24 +23,23 @@ export function createMetrics(custody: Custody): HttpMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const requests = createRequestMetrics(registry);
-  new Gauge({
-    name: 'custody_tokens',
-    help: 'Token records by state',
-    labelNames: ['state'],
-    registers: [registry],
-    async collect() {
-      const rows = await custody.tokens.countByState();
-      this.reset();
-      for (const r of rows) this.set({ state: r.state }, r.count);
-    },
-  });
-  new Gauge({
-    name: 'custody_ledger_last_seq',
-    help: 'Sequence number of the newest ledger entry',
-    registers: [registry],
-    async collect() {
-      this.set((await custody.ledger.head())?.seq ?? 0);
-    },
+  // Gauges that need a query are read on a timer and kept current between reads by this
+  // instance's own changes; a scrape (unauthenticated, as often as anyone likes) reads memory only.
+  const tokensByState = new Gauge({ name: 'custody_tokens', help: 'Token records by state (read every 30 s, kept current by this instance between reads)', labelNames: ['state'], registers: [registry] });
+  const ledgerHead = new Gauge({ name: 'custody_ledger_last_seq', help: 'Sequence number of the newest ledger entry (read every 30 s)', registers: [registry] });
+  const refresh = async () => {
+    const [rows, head] = await Promise.all([custody.tokens.countByState(), custody.ledger.head()]);
+    tokensByState.reset();
+    for (const r of rows) tokensByState.set({ state: r.state }, r.count);
+    ledgerHead.set(head?.seq ?? 0);
+  };
+  const refreshQuietly = () => refresh().catch((err: Error) => custody.logger.warn({ err: err.message }, 'reading metrics gauges failed'));
+  void refreshQuietly();
+  const timer = setInterval(refreshQuietly, GAUGE_REFRESH_MS);
+  timer.unref();
+  custody.tokens.onCommittedChange((c) => {
+    tokensByState.dec({ state: c.from });
+    tokensByState.inc({ state: c.to });
   });
   const refusedCallbacks = new Counter({
     name: 'custody_consent_callbacks_refused_total',
@@ -46,11 +50,15 @@ export function createMetrics(custody: Custody): HttpMetrics {
   custody.consent.onAnonymousRefusal((reason) => refusedCallbacks.inc({ reason }));
   const transitions = new Counter({ name: 'custody_token_transitions_total', help: 'Committed lifecycle transitions', labelNames: ['transition'], registers: [registry] });
   custody.tokens.onCommittedChange((change) => transitions.inc({ transition: change.transition }));
-  registerRevocationMetrics(registry, { onCommittedChange: custody.tokens.onCommittedChange, onOutcome: custody.upstreamRevocation.onOutcome, pending: custody.outbox.pending });
+  const revocation = registerRevocationMetrics(registry, { onCommittedChange: custody.tokens.onCommittedChange, onOutcome: custody.upstreamRevocation.onOutcome, pending: custody.outbox.pending });
 
   return {
     registry,
     observeRequest: requests.observe,
+    close: () => {
+      clearInterval(timer);
+      revocation.close();
+    },
   };
 }
 
@@ -61,6 +69,7 @@ export function installMetrics(app: FastifyInstance, metrics: HttpMetrics) {
     metrics.observeRequest(request.method, request.routeOptions.url ?? 'unmatched', reply.statusCode, reply.elapsedTime / 1000);
   });
 
+  app.addHook('onClose', async () => metrics.close());
   app.get('/metrics', { schema: { hide: true } }, async (_request, reply) => {
     reply.type(registry.contentType);
     return registry.metrics();

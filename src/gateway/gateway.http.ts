@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Principal } from '../auth/roles.ts';
+import { drainRefusedBody } from '../http/drain.ts';
 import { errorBody } from '../http/error-handler.ts';
 import { nextRequestId } from '../http/request-id.ts';
 import { CustodyError, ERROR_CODES, isCustodyError, type ErrorCode } from '../shared/errors.ts';
@@ -62,11 +63,12 @@ export function createGatewayHttp(deps: GatewayHttpDeps) {
     }
     const body = errorBody(code, message, requestId);
     const headers: Record<string, string | number> = { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body) };
-    // A refusal leaves the request body (partly) unread; the connection cannot carry another
-    // request, and draining an unbounded body for the caller is not our job: close it.
-    if (!req.complete || closing) headers.connection = 'close';
+    if (closing) headers.connection = 'close';
     res.writeHead(ERROR_CODES[code].status, headers);
     res.end(body);
+    // A refusal leaves the request body (partly) unread: read a bounded amount of it so the caller
+    // gets this answer rather than a reset connection (http/drain.ts).
+    drainRefusedBody(req);
   }
 
   /**

@@ -84,7 +84,7 @@ describeEachDatabase('migration 009: call shapes keyed and bounded', (kind) => {
     for (const [i, shapeId] of ids.entries()) {
       await sql`INSERT INTO gateway_usage_events (at, token_id, shape_id, status, source_address, latency_ms) VALUES (${`2026-11-01T00:00:0${i}.000Z`}, 'tok_a', ${shapeId}, 403, null, 1)`.execute(storage.db);
     }
-    expect((await migrateToLatest(storage)).applied).toEqual(['009-call-shape-keys']);
+    expect((await migrateToLatest(storage)).applied).toContain('009-call-shape-keys');
     const shapes = await storage.db.selectFrom('gateway_call_shapes').select(['id', 'path_template', 'shape_key']).orderBy('id').execute();
     expect(shapes.map((s) => s.path_template)).toEqual(['/*/*', '/invoices/**']);
     expect(JSON.stringify(shapes)).not.toContain('alice');

@@ -1,6 +1,7 @@
 import type { Duplex } from 'node:stream';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { CustodyError, ERROR_CODES, type ErrorCode, type ErrorDetail } from '../shared/errors.ts';
+import { drainRefusedBody } from './drain.ts';
 import { MAX_REPORTED } from './nul-guard.ts';
 import { nextRequestId } from './request-id.ts';
 
@@ -151,6 +152,8 @@ export function installErrorHandling(app: FastifyInstance) {
       case 'FST_ERR_CTP_EMPTY_JSON_BODY':
         return send(reply, request, 'malformed_json', err.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' ? 'The body is empty; send a JSON object.' : undefined);
       case 'FST_ERR_CTP_BODY_TOO_LARGE':
+        // Answered at once; a bounded rest of the body is read so the client sees this answer.
+        drainRefusedBody(request.raw);
         return send(reply, request, 'body_too_large');
       case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
       case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':

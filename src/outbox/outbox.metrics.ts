@@ -15,7 +15,7 @@ export function registerRevocationMetrics(
     onOutcome(listener: (o: UpstreamOutcome) => void): void;
     pending(): Promise<number>;
   },
-) {
+): { close(): void } {
   const local = new Histogram({ name: 'custody_revocation_local_seconds', help: 'Revocation requested → locally effective (committed)', buckets: KILL_BUCKETS, registers: [registry] });
   const upstream = new Histogram({
     name: 'custody_revocation_upstream_seconds',
@@ -25,19 +25,22 @@ export function registerRevocationMetrics(
     registers: [registry],
   });
   const outcomes = new Counter({ name: 'custody_revocation_upstream_total', help: 'Upstream revocation outcomes', labelNames: ['upstream'], registers: [registry] });
-  new Gauge({
-    name: 'custody_outbox_pending',
-    help: 'Outbox jobs not yet delivered or given up',
-    registers: [registry],
-    async collect() {
-      this.set(await sources.pending());
-    },
-  });
+  // Read on a timer, never per scrape: a scrape needs no key and may come as often as anyone likes.
+  const backlog = new Gauge({ name: 'custody_outbox_pending', help: 'Outbox jobs not yet delivered or given up (read every 30 s)', registers: [registry] });
+  const read = () => sources.pending().then((n) => backlog.set(n), () => undefined);
+  void read();
+  const timer = setInterval(read, 30_000);
+  timer.unref();
   sources.onCommittedChange((c) => {
     if (c.to === 'revoked') local.observe(Math.max(0, Date.parse(c.at) - Date.parse(c.requestedAt)) / 1000);
   });
+  sources.onCommittedChange((c) => {
+    if (c.upstreamRevocation === 'pending') backlog.inc();
+  });
   sources.onOutcome((o) => {
+    backlog.dec();
     outcomes.inc({ upstream: o.status });
     upstream.observe({ upstream: o.status }, Math.max(0, Date.parse(o.confirmedAt) - Date.parse(o.requestedAt)) / 1000);
   });
+  return { close: () => clearInterval(timer) };
 }
