@@ -5,7 +5,9 @@ import type { TenantService } from '../tenants/tenant.service.ts';
 import { nowMs, type Clock } from '../shared/clock.ts';
 import { CustodyError } from '../shared/errors.ts';
 import { ID_PREFIXES, newId } from '../shared/ids.ts';
+import type { DatabaseConfig } from '../config/config.ts';
 import type { Storage } from '../storage/database.ts';
+import type { Listener } from '../storage/dialect.ts';
 import type { ApiKeysTable } from '../storage/schema.ts';
 import type { ApiKeyRecord, CreateApiKeyInput } from './apikey.contract.ts';
 
@@ -14,6 +16,8 @@ export type { ApiKeyRecord, CreateApiKeyInput } from './apikey.contract.ts';
 /** `cus_<26-char key id>_<43-char secret>`: the id finds the row, the secret is compared in constant time. */
 const KEY_FORMAT = /^cus_([0-9A-HJKMNP-TV-Z]{26})_([A-Za-z0-9_-]{43})$/;
 const CACHE_TTL_MS = 5_000;
+/** PostgreSQL channel on which a revocation is announced to every instance (payload: the key id). */
+export const API_KEY_CHANGES_CHANNEL = 'custody_apikey_changes';
 const LAST_USED_GRANULARITY_MS = 60_000;
 
 function hashSecret(secret: string): Buffer {
@@ -61,11 +65,23 @@ export interface KeyTicket {
   readonly __keyTicket: unique symbol;
 }
 
-export function createApiKeyService(deps: { storage: Storage; ledger: LedgerService; tenants: TenantService; clock: Clock }) {
+export interface ApiKeyServiceDeps {
+  storage: Storage;
+  ledger: LedgerService;
+  tenants: TenantService;
+  clock: Clock;
+  /** Where to listen for other instances' revocations (PostgreSQL); absent, only the TTL applies. */
+  database?: DatabaseConfig;
+  onListenerError?: (err: Error) => void;
+}
+
+export function createApiKeyService(deps: ApiKeyServiceDeps) {
   const { storage, ledger, clock } = deps;
   // Authentication runs on every request (and every gateway call); a short-lived cache keeps it off
-  // the database. A revoked key is dropped here at once, and elsewhere within CACHE_TTL_MS.
+  // the database. A revoked key is dropped here at once; other instances hear of it by NOTIFY on
+  // commit (start), and the TTL bounds how long a lost message could matter.
   const cache = new Map<string, CachedKey>();
+  let listener: Listener | null = null;
 
   /** The secret compared in constant time against the cached key's hash; the principal, or null. */
   function verify(entry: CachedKey, secret: string, now: number): Principal | null {
@@ -109,6 +125,26 @@ export function createApiKeyService(deps: { storage: Storage; ledger: LedgerServ
   }
 
   return {
+    /**
+     * Hears other instances' revocations (PostgreSQL LISTEN) and drops those keys from the cache at
+     * once. While the connection is down a revocation could be missed, so every (re)connect forgets
+     * every cached key. SQLite: one serving process per file; nothing to hear.
+     */
+    async start(): Promise<void> {
+      if (listener || !deps.database) return;
+      listener = await storage.dialect.listen(deps.database, API_KEY_CHANGES_CHANNEL, {
+        onMessage: (id) => cache.delete(id),
+        onConnected: () => cache.clear(),
+        onError: (err) => deps.onListenerError?.(err),
+      });
+    },
+
+    async close(): Promise<void> {
+      const l = listener;
+      listener = null;
+      if (l) await l.close();
+    },
+
     async create(principal: Principal, input: CreateApiKeyInput): Promise<{ key: string; apiKey: ApiKeyRecord }> {
       const bound = TENANT_BOUND_ROLES.includes(input.role);
       if (bound && !input.tenantId) throw new CustodyError('tenant_required', `A ${input.role} key must name the tenant it acts for (tenantId).`);
@@ -154,6 +190,8 @@ export function createApiKeyService(deps: { storage: Storage; ledger: LedgerServ
         const at = clock.now().toISOString();
         await trx.updateTable('api_keys').set({ revoked_at: at }).where('id', '=', id).execute();
         await ledger.append(trx, { actor: principal.actor, action: 'apikey.revoked', tenantId: row.tenant_id, subjectId: id, data: { name: row.name, role: row.role } });
+        // Delivered to every instance when (and only if) this commits.
+        await storage.dialect.notify(trx, API_KEY_CHANGES_CHANNEL, id);
         return { ...row, revoked_at: at };
       });
       cache.delete(id);

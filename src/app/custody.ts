@@ -94,7 +94,14 @@ export async function createCustody(config: Config, options: CustodyOptions) {
     const oauthTimeoutMs = options.oauth?.requestTimeoutMs ?? 10_000;
     const providers = createProviderService({ storage, vault, ledger, clock, discover: (issuer, o) => discoverIssuer(issuer, { ...o, timeoutMs: oauthTimeoutMs }) });
     const tokens = createTokenService({ storage, vault, ledger, tenants, providers, clock, policy: { dormantAfterDays: config.dormantAfterDays } });
-    const apiKeys = createApiKeyService({ storage, ledger, tenants, clock });
+    const apiKeys = createApiKeyService({
+      storage,
+      ledger,
+      tenants,
+      clock,
+      database: config.database,
+      onListenerError: (err) => logger.warn({ err: err.message }, 'API key change listener lost its connection; reconnecting'),
+    });
     const keyRotation = createKeyRotationService({ storage, kms: keyring, ledger, clock, actor: options.actor ?? 'system:cli' });
     // OAuth lifecycle (src/oauth) and the crash-safe outbox of upstream revocations (src/outbox).
     const alerts = createAlertService();
@@ -188,6 +195,7 @@ export async function createCustody(config: Config, options: CustodyOptions) {
           await outbox.stop().catch((err: Error) => logger.error({ err: err.message }, 'stopping the outbox worker failed'));
           // In-flight gateway calls have finished (the server closed first): write every queued usage event.
           await gateway.close().catch((err: Error) => logger.error({ err: err.message }, 'writing gateway usage at shutdown failed'));
+          await apiKeys.close().catch(() => {});
           await ledger.checkpointNow().catch((err: Error) => logger.error({ err: err.message }, 'the last ledger checkpoint failed'));
           if (!options.storage) await storage.close();
         })();

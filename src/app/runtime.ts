@@ -41,7 +41,7 @@ export interface Runtime {
  * graceful shutdown live here and nowhere else.
  *
  * Start: keyring, database and migrations (createCustody) → HTTP server built → first-run key →
- * the gateway hears other instances' revocations (before the first gateway call) → listen →
+ * the gateway and key checks hear other instances' revocations (before the first request) → listen →
  * the outbox delivers what earlier runs committed → timers.
  * Stop: timers → the server drains (gateway calls answer 503 shutting_down) → custody.close
  * (outbox worker, queued usage events, a last signed checkpoint, the database).
@@ -69,7 +69,7 @@ export async function startRuntime(config: Config, options: RuntimeOptions): Pro
   const intervals: NodeJS.Timeout[] = [];
   let url: string | null = null;
   try {
-    if (background) await custody.gateway.start();
+    if (background) await Promise.all([custody.gateway.start(), custody.apiKeys.start()]);
     if (listen) {
       await app.listen({ host: config.host, port: config.port });
       const address = app.server.address();

@@ -64,3 +64,31 @@ describe('SQLite storage shared with another connection', () => {
     expect(seen).toHaveLength(5);
   });
 });
+
+describe('SQLite files are readable by their owner only', () => {
+  let dir: string;
+  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it('creates the data directory 0700 and the database, its WAL and shared-memory files 0600', async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'custody-modes-'));
+    const file = path.join(dir, 'data', 'custody.db');
+    const storage = openStorage({ kind: 'sqlite', file });
+    await sql`create table t (x integer)`.execute(storage.db);
+    await sql`insert into t values (1)`.execute(storage.db);
+    const mode = (f: string) => (fs.statSync(f).mode & 0o777).toString(8);
+    expect(mode(path.dirname(file))).toBe('700');
+    expect(mode(file)).toBe('600');
+    for (const extra of ['-wal', '-shm']) if (fs.existsSync(file + extra)) expect(mode(file + extra)).toBe('600');
+    await storage.close();
+  });
+
+  it('tightens a database file left readable by others', async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'custody-modes-'));
+    const file = path.join(dir, 'custody.db');
+    new SqliteDatabase(file).close();
+    fs.chmodSync(file, 0o644);
+    const storage = openStorage({ kind: 'sqlite', file });
+    expect((fs.statSync(file).mode & 0o777).toString(8)).toBe('600');
+    await storage.close();
+  });
+});

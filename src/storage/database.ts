@@ -80,13 +80,25 @@ function cachingStatements(sqlite: SqliteDatabase.Database): KyselySqliteDatabas
   };
 }
 
+/** Makes a database file readable by its owner only (no-op where the process does not own it). */
+function tightenFileMode(file: string): void {
+  try {
+    if ((fs.statSync(file).mode & 0o077) !== 0) fs.chmodSync(file, 0o600);
+  } catch {
+    // Not ours to change (a shared file, a read-only mount): leave it as it is.
+  }
+}
+
 // PostgreSQL returns int8 (count(*), bigint columns) as strings; every value we keep fits in a double.
 pg.types.setTypeParser(20, (v) => Number(v));
 
 export function openStorage(config: DatabaseConfig, options: { poolSize?: number } = {}): Storage {
   if (config.kind === 'sqlite') {
-    if (config.file !== ':memory:') fs.mkdirSync(path.dirname(config.file), { recursive: true });
+    // The database holds encrypted credentials, hashed keys and the ledger: its directory is made
+    // 0700 and its file (and so its WAL and shared-memory files, which SQLite creates alike) 0600.
+    if (config.file !== ':memory:') fs.mkdirSync(path.dirname(config.file), { recursive: true, mode: 0o700 });
     const sqlite = new SqliteDatabase(config.file);
+    if (config.file !== ':memory:') tightenFileMode(config.file);
     // WAL + synchronous=NORMAL: a committed transaction survives the process being killed (it is in
     // the WAL, handed to the OS); only a power loss can lose the last commits. busy_timeout lets the
     // CLI (key rotation, migrate) and a running server share the file.
