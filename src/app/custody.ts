@@ -119,7 +119,7 @@ export async function createCustody(config: Config, options: CustodyOptions) {
     });
     // Access tokens are refreshed this long before they expire, by the refresh service and the gateway alike.
     const refreshSkewMs = 60_000;
-    const consentService = createConsentService({ storage, vault, ledger, providers, tokens, clock, requestTimeoutMs: oauthTimeoutMs, tenants, publicUrl: config.publicUrl, flowTtlMs: 10 * 60_000, suspensionPolicy: { consentLifts: lifts.kinds } });
+    const consentService = createConsentService({ storage, vault, ledger, providers, tokens, clock, requestTimeoutMs: oauthTimeoutMs, tenants, publicUrl: config.publicUrl, flowTtlMs: 10 * 60_000, suspensionPolicy: { consentLifts: lifts.kinds }, logger });
     const consent = consentService;
     const connectLinks = createConnectLinkService({ storage, ledger, tenants, providers, consent, clock, publicUrl: config.publicUrl, isActorActive: apiKeys.isActorActive });
     const refresh = createRefreshService({ storage, providers, tokens, clock, requestTimeoutMs: oauthTimeoutMs, alerts, refreshSkewMs, attempts: 3, retryBaseMs: options.oauth?.refreshRetryBaseMs ?? 500 });

@@ -4,6 +4,7 @@ import type { Principal, Role } from '../auth/roles.ts';
 import type { LedgerService } from '../ledger/ledger.service.ts';
 import type { ProviderService } from '../providers/provider.service.ts';
 import type { Clock } from '../shared/clock.ts';
+import type { Logger } from '../shared/logger.ts';
 import { CustodyError } from '../shared/errors.ts';
 import { newId } from '../shared/ids.ts';
 import { Secret } from '../shared/secret.ts';
@@ -32,6 +33,7 @@ export interface ConsentDeps {
   flowTtlMs: number;
   /** Which suspensions a customer's consent may lift (token.suspension.ts). */
   suspensionPolicy: SuspensionPolicy;
+  logger?: Logger;
 }
 
 export const OAUTH_ACTOR = 'system:oauth';
@@ -39,6 +41,11 @@ export const OAUTH_ACTOR = 'system:oauth';
 const BASE_SCOPES = ['openid', 'email', 'offline_access'];
 
 class NotLiftable extends Error {}
+
+/** An email claim the issuer says it verified (email_verified true), else null: an unverified one names nobody. */
+function verifiedEmail(claims: { email?: unknown; email_verified?: unknown }): string | null {
+  return typeof claims.email === 'string' && claims.email_verified === true ? claims.email : null;
+}
 
 class ConsentFailure extends Error {
   constructor(readonly code: string, message: string) {
@@ -228,17 +235,35 @@ export function createConsentService(deps: ConsentDeps) {
       }
       const meta = JSON.parse(provider.metadata ?? '{}') as ProviderMetadata;
       if (!meta.jwks_uri || !result.id_token) throw new ConsentFailure('no_id_token', 'The issuer sent no verifiable ID token, so the approver cannot be established.');
-      let claims: { sub?: string; email?: unknown; iss?: string };
+      let claims: { sub?: string; email?: unknown; email_verified?: unknown; iss?: string };
       try {
         ({ payload: claims } = await jwtVerify(result.id_token, jwksFor(meta.jwks_uri), { issuer: c.as.issuer, audience: provider.client_id }));
       } catch (err) {
         throw new ConsentFailure('invalid_id_token', `The ID token did not verify: ${(err as Error).message}`);
       }
       if (!claims.sub) throw new ConsentFailure('invalid_id_token', 'The ID token names no subject.');
-      return await store(flow, provider.id, c, result, { subject: claims.sub, email: typeof claims.email === 'string' ? claims.email : null, issuer: claims.iss ?? c.as.issuer });
+      const email = verifiedEmail(claims) ?? (await emailFromUserInfo(c, claims.sub, result.access_token));
+      return await store(flow, provider.id, c, result, { subject: claims.sub, email, issuer: claims.iss ?? c.as.issuer });
     } catch (err) {
       if (err instanceof ConsentFailure) return fail(flow, err.code, err.message);
       throw err;
+    }
+  }
+
+  /**
+   * The approver's email from the issuer's userinfo endpoint (OpenID Connect), for an ID token
+   * without a verified one: the answer must name the same subject, and the email counts only if
+   * the issuer says it verified it. Best effort: without an endpoint, or if it fails, the approver
+   * is recorded by subject alone (the email is a label; the subject is the identity).
+   */
+  async function emailFromUserInfo(c: IssuerClient, subject: string, accessToken: string): Promise<string | null> {
+    if (!c.as.userinfo_endpoint) return null;
+    try {
+      const response = await oauth.userInfoRequest(c.as, c.client, accessToken, c.options());
+      return verifiedEmail(await oauth.processUserInfoResponse(c.as, c.client, subject, response));
+    } catch (err) {
+      deps.logger?.warn({ issuer: c.as.issuer, err: (err as Error).message }, 'userinfo request failed; the approver is recorded without an email');
+      return null;
     }
   }
 

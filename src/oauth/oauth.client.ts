@@ -19,6 +19,8 @@ export interface IssuerClient {
 
 export interface ProviderMetadata {
   jwks_uri?: string;
+  /** OpenID Connect userinfo: where the approver's email is read when the ID token lacks a verified one. */
+  userinfo_endpoint?: string;
   code_challenge_methods_supported?: string[];
   grant_types_supported?: string[];
   scopes_supported?: string[];
@@ -36,6 +38,7 @@ export function issuerClient(row: ProvidersTable, clientSecret: Secret | null, t
     ...(row.revocation_endpoint ? { revocation_endpoint: row.revocation_endpoint } : {}),
     ...(row.introspection_endpoint ? { introspection_endpoint: row.introspection_endpoint } : {}),
     ...(meta.jwks_uri ? { jwks_uri: meta.jwks_uri } : {}),
+    ...(meta.userinfo_endpoint ? { userinfo_endpoint: meta.userinfo_endpoint } : {}),
     ...(meta.authorization_response_iss_parameter_supported ? { authorization_response_iss_parameter_supported: true } : {}),
   };
   const methods = meta.token_endpoint_auth_methods_supported ?? [];
@@ -74,6 +77,7 @@ export async function discoverIssuer(issuer: string, opts: { allowHttp: boolean;
         introspectionEndpoint: as.introspection_endpoint ?? null,
         metadata: <ProviderMetadata & Record<string, unknown>>{
           ...(as.jwks_uri ? { jwks_uri: as.jwks_uri } : {}),
+          ...(as.userinfo_endpoint ? { userinfo_endpoint: as.userinfo_endpoint } : {}),
           ...(as.code_challenge_methods_supported ? { code_challenge_methods_supported: as.code_challenge_methods_supported } : {}),
           ...(as.grant_types_supported ? { grant_types_supported: as.grant_types_supported } : {}),
           ...(as.scopes_supported ? { scopes_supported: as.scopes_supported } : {}),

@@ -20,7 +20,13 @@ export interface TestIssuer {
 export const TEST_CLIENT_ID = 'custody-test-client';
 export const TEST_CLIENT_SECRET = 'custody-test-client-secret-0123456789';
 
-export async function startTestIssuer(opts: { redirectUris: string[]; accessTokenTtl?: number }): Promise<TestIssuer> {
+/**
+ * Accounts are made up on login. Their email follows their name: `unverified-…` has an email the
+ * issuer has not verified, `noemail-…` has none; any other is verified. With `idTokenClaims:
+ * 'subject'`, the ID token names only the subject and the email is at the userinfo endpoint (as
+ * an issuer that conforms strictly to OpenID Connect's code flow does).
+ */
+export async function startTestIssuer(opts: { redirectUris: string[]; accessTokenTtl?: number; idTokenClaims?: 'email' | 'subject' }): Promise<TestIssuer> {
   const counts = { refresh: 0, revocation: 0, introspection: 0, authorizationCode: 0 };
   let handler: http.RequestListener = (_req, res) => res.writeHead(503).end();
   const server = http.createServer((req, res) => {
@@ -42,12 +48,13 @@ export async function startTestIssuer(opts: { redirectUris: string[]; accessToke
       },
     ],
     async findAccount(_ctx: unknown, id: string) {
-      return { accountId: id, claims: async () => ({ sub: id, email: `${id}@customer.example`, email_verified: true }) };
+      const email = id.startsWith('noemail-') ? {} : { email: `${id}@customer.example`, email_verified: !id.startsWith('unverified-') };
+      return { accountId: id, claims: async () => ({ sub: id, ...email }) };
     },
     claims: { openid: ['sub'], email: ['email', 'email_verified'] },
     scopes: ['openid', 'offline_access', 'email', 'api:read', 'api:write'],
     // Real issuers (Google, Microsoft) put email in the ID token of a code flow; so does this one.
-    conformIdTokenClaims: false,
+    conformIdTokenClaims: opts.idTokenClaims === 'subject',
     features: {
       devInteractions: { enabled: true },
       revocation: { enabled: true, allowedPolicy: () => true },
