@@ -36,6 +36,16 @@ export interface GatewayConfig {
   readonly recheckMs: number;
   /** Gateway usage events older than this many days are deleted; 0 keeps them forever. */
   readonly usageRetentionDays: number;
+  /** A caller's body that stops arriving, or a response the caller stops reading, is cut after this long. */
+  readonly idleTimeoutMs: number;
+  /** No call lasts longer than this, whatever moves. */
+  readonly callDeadlineMs: number;
+  /** Upstream connections per provider origin. */
+  readonly connectionsPerOrigin: number;
+  /** Calls one tenant may have in flight to one provider origin; past it, 429 concurrency_limited. */
+  readonly maxCallsPerTenant: number;
+  /** Calls one workload of a tenant may have in flight to one provider origin. */
+  readonly maxCallsPerWorkload: number;
 }
 
 export type DatabaseConfig =
@@ -141,7 +151,18 @@ export function loadConfig(input: ConfigInput, cwd: string = process.cwd()): Con
     upstreamTimeoutMs: intSetting('CUSTODY_GATEWAY_TIMEOUT_MS', get('CUSTODY_GATEWAY_TIMEOUT_MS'), 30_000, 100, 600_000, problems),
     recheckMs: intSetting('CUSTODY_GATEWAY_RECHECK_MS', get('CUSTODY_GATEWAY_RECHECK_MS'), 2_000, 10, 60_000, problems),
     usageRetentionDays: intSetting('CUSTODY_USAGE_RETENTION_DAYS', get('CUSTODY_USAGE_RETENTION_DAYS'), 90, 0, 3650, problems),
+    idleTimeoutMs: intSetting('CUSTODY_GATEWAY_IDLE_TIMEOUT_MS', get('CUSTODY_GATEWAY_IDLE_TIMEOUT_MS'), 15_000, 100, 600_000, problems),
+    callDeadlineMs: intSetting('CUSTODY_GATEWAY_CALL_DEADLINE_MS', get('CUSTODY_GATEWAY_CALL_DEADLINE_MS'), 300_000, 500, 3_600_000, problems),
+    connectionsPerOrigin: intSetting('CUSTODY_GATEWAY_CONNECTIONS_PER_ORIGIN', get('CUSTODY_GATEWAY_CONNECTIONS_PER_ORIGIN'), 256, 1, 4096, problems),
+    maxCallsPerTenant: intSetting('CUSTODY_GATEWAY_MAX_CALLS_PER_TENANT', get('CUSTODY_GATEWAY_MAX_CALLS_PER_TENANT'), 64, 1, 4096, problems),
+    maxCallsPerWorkload: intSetting('CUSTODY_GATEWAY_MAX_CALLS_PER_WORKLOAD', get('CUSTODY_GATEWAY_MAX_CALLS_PER_WORKLOAD'), 48, 1, 4096, problems),
   });
+  if (gateway.maxCallsPerTenant > gateway.connectionsPerOrigin) {
+    problems.push(`CUSTODY_GATEWAY_MAX_CALLS_PER_TENANT: must not exceed CUSTODY_GATEWAY_CONNECTIONS_PER_ORIGIN (${gateway.connectionsPerOrigin}), or one tenant could hold every connection`);
+  }
+  if (gateway.maxCallsPerWorkload > gateway.maxCallsPerTenant) {
+    problems.push(`CUSTODY_GATEWAY_MAX_CALLS_PER_WORKLOAD: must not exceed CUSTODY_GATEWAY_MAX_CALLS_PER_TENANT (${gateway.maxCallsPerTenant})`);
+  }
 
   const rateLimits = Object.freeze({
     perAddressPerMinute: intSetting('CUSTODY_RATE_LIMIT_PER_ADDRESS', get('CUSTODY_RATE_LIMIT_PER_ADDRESS'), 3000, 0, 10_000_000, problems),

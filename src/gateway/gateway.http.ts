@@ -63,7 +63,10 @@ export function createGatewayHttp(deps: GatewayHttpDeps) {
     }
     const body = errorBody(code, message, requestId);
     const headers: Record<string, string | number> = { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body) };
-    if (closing) headers.connection = 'close';
+    // A request whose body did not arrive in full cannot be followed by another on this connection.
+    if (closing || (!req.complete && (req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0))) headers.connection = 'close';
+    // Refusals that pass with time (a share in use, a saturated gateway) say when to try again.
+    if (code === 'concurrency_limited' || code === 'gateway_overloaded') headers['retry-after'] = '1';
     res.writeHead(ERROR_CODES[code].status, headers);
     res.end(body);
     // A refusal leaves the request body (partly) unread: read a bounded amount of it so the caller

@@ -27,8 +27,9 @@ export function gatewayRoutes(gatewayHttp: GatewayHttp): FastifyPluginAsync {
       description:
         'Forwards to the provider API base URL joined with the rest of the path (query preserved). ' +
         'Refusals: 404 token_not_found, 403 workload_not_allowed, token_revoked, token_suspended, token_expired, ' +
-        'scope_not_granted, unmapped_call_refused, target_not_allowed; 413 body_too_large; 502 upstream_unavailable; ' +
-        '504 upstream_timeout; 503 gateway_overloaded, shutting_down. Header x-custody-api-base picks another declared API base.',
+        'scope_not_granted, unmapped_call_refused, target_not_allowed; 408 request_timeout (the body stopped arriving); ' +
+        '413 body_too_large; 429 concurrency_limited (the tenant or workload holds its share of the provider connections; Retry-After); ' +
+        '502 upstream_unavailable; 504 upstream_timeout (also past the call deadline); 503 gateway_overloaded, shutting_down. Header x-custody-api-base picks another declared API base.',
     };
     // Every call is already a usage event; two info log lines per call would double the record
     // and cost the hot path, so gateway requests log only warnings and errors.

@@ -16,6 +16,7 @@ import { upstreamRequestHeaders, downstreamResponseHeaders } from './forward-hea
 import { decideCall, type Decision } from './gateway.policy.ts';
 import { DEFAULT_GATEWAY_LIMITS, type GatewayLimits, type GatewayToken, type UsageEvent, type UsageOutcome } from './gateway.types.ts';
 import { refusalMessage } from './address-policy.ts';
+import { createCallWatchdog, createFairShare, type CutReason, type WatchedCall } from './call-guard.ts';
 import { createSsrfGuard, isTargetRefused, targetRefusalOf, type Resolver } from './ssrf-guard.ts';
 import { createTokenCache, loadGatewayToken } from './token-cache.ts';
 import { createUsageRecorder } from './usage-recorder.ts';
@@ -82,11 +83,26 @@ class BodyTooLargeError extends Error {
   readonly code = 'CUSTODY_BODY_TOO_LARGE';
 }
 
-function limitBody(limit: number): Transform {
+/** The watchdog stopped the call (call-guard.ts). */
+class CallCutError extends Error {
+  readonly code = 'CUSTODY_CALL_CUT';
+  constructor(readonly reason: CutReason) {
+    super(`the gateway cut the call (${reason})`);
+  }
+}
+
+/** The error code a cut call is answered and recorded with. */
+function cutCode(reason: CutReason): ErrorCode {
+  return reason === 'deadline' ? 'upstream_timeout' : 'request_timeout';
+}
+
+/** Passes the caller's body on, refusing more than `limit` bytes and counting chunks for the watchdog. */
+function limitBody(limit: number, relay: ResponseRelay): Transform {
   let seen = 0;
   return new Transform({
     transform(chunk: Buffer, _enc, cb) {
       seen += chunk.length;
+      relay.bodyChunks++;
       if (seen > limit) cb(new BodyTooLargeError('request body over the gateway limit'));
       else cb(null, chunk);
     },
@@ -100,6 +116,7 @@ function hasBody(headers: IncomingHttpHeaders): boolean {
 
 function errorCodeOf(err: unknown, bodyTooLarge: boolean): ErrorCode {
   if (bodyTooLarge) return 'body_too_large';
+  if (err instanceof CallCutError) return cutCode(err.reason);
   if (isCustodyError(err)) return err.code;
   if (isTargetRefused(err)) return 'target_not_allowed';
   const code = (err as { code?: string }).code ?? '';
@@ -114,18 +131,23 @@ function errorCodeOf(err: unknown, bodyTooLarge: boolean): ErrorCode {
  * been written to the caller, rejected when the upstream fails before that (the caller then gets
  * a coded error instead).
  */
-class ResponseRelay implements Dispatcher.DispatchHandler {
+class ResponseRelay implements Dispatcher.DispatchHandler, WatchedCall {
   started = false;
   failed = false;
   statusCode = 0;
+  /** Set when the watchdog cut the call. */
+  cutReason: CutReason | null = null;
+  bodyOpen = false;
+  bodyChunks = 0;
+  pausedAt = 0;
   readonly answered: Promise<void>;
   private controller: Dispatcher.DispatchController | null = null;
   /** The caller's response; null once the call is over (see release). */
   private res: ServerResponse | null;
-  private abortWanted = false;
+  private abortWanted: Error | null = null;
   private settle!: (err?: Error) => void;
 
-  constructor(res: ServerResponse) {
+  constructor(res: ServerResponse, readonly startedAt: number) {
     this.res = res;
     this.answered = new Promise<void>((resolve, reject) => {
       this.settle = (err) => (err ? reject(err) : resolve());
@@ -135,9 +157,26 @@ class ResponseRelay implements Dispatcher.DispatchHandler {
   }
 
   /** The caller left: stop the upstream call now, or as soon as undici starts it. */
-  abort(): void {
-    this.abortWanted = true;
-    this.controller?.abort(new Error('the caller closed the connection'));
+  abort(reason: Error = new Error('the caller closed the connection')): void {
+    this.abortWanted = reason;
+    this.controller?.abort(reason);
+  }
+
+  /**
+   * The watchdog's verdict: a call not yet answered is answered with a coded error (`answered`
+   * rejects), one whose response has begun is broken off; either way the provider's side stops.
+   */
+  cut(reason: CutReason): void {
+    if (this.cutReason) return;
+    this.cutReason = reason;
+    const err = new CallCutError(reason);
+    // Abort first (release lets go of the controller); undici may report the abort at once
+    // through onResponseError, which then does what follows, so that is done only if it did not.
+    this.abort(err);
+    const res = this.release();
+    this.failed = true;
+    if (this.started) res?.destroy();
+    else this.settle(err);
   }
 
   /**
@@ -157,7 +196,7 @@ class ResponseRelay implements Dispatcher.DispatchHandler {
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
     this.controller = controller;
-    if (this.abortWanted) controller.abort(new Error('the caller closed the connection'));
+    if (this.abortWanted) controller.abort(this.abortWanted);
   }
 
   onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[]>): void {
@@ -176,9 +215,14 @@ class ResponseRelay implements Dispatcher.DispatchHandler {
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
     const res = this.res;
     if (!res || res.write(chunk)) return;
-    // The caller reads slower than the provider sends: hold the provider until it has caught up.
+    // The caller reads slower than the provider sends: hold the provider until it has caught up
+    // (the watchdog cuts a caller that stops reading altogether).
     controller.pause();
-    res.once('drain', () => controller.resume());
+    this.pausedAt = performance.now();
+    res.once('drain', () => {
+      this.pausedAt = 0;
+      controller.resume();
+    });
   }
 
   onResponseEnd(): void {
@@ -201,7 +245,13 @@ class ResponseRelay implements Dispatcher.DispatchHandler {
 export function createGatewayService(deps: GatewayDeps) {
   const { storage, tokens, accessTokens, clock, logger } = deps;
   const limits: GatewayLimits = { ...DEFAULT_GATEWAY_LIMITS, ...deps.limits };
-  const guard = createSsrfGuard(deps.resolve ? { resolve: deps.resolve } : {});
+  const guard = createSsrfGuard({ connectionsPerOrigin: limits.connectionsPerOrigin, ...(deps.resolve ? { resolve: deps.resolve } : {}) });
+  const share = createFairShare(limits);
+  const watchdog = createCallWatchdog({
+    idleTimeoutMs: limits.idleTimeoutMs,
+    callDeadlineMs: limits.callDeadlineMs,
+    onCut: (reason) => (reason === 'deadline' ? logger.info({ reason }, 'gateway call passed its deadline; cut') : undefined),
+  });
   // Usage is written by a worker thread with its own connection, off the thread serving calls,
   // unless the database is an in-memory SQLite one, which no other connection can open.
   const inMemory = deps.database.kind === 'sqlite' && deps.database.file === ':memory:';
@@ -272,6 +322,11 @@ export function createGatewayService(deps: GatewayDeps) {
   deps.providers.onCommittedChange((providerId) => cache.invalidateProvider(providerId));
   deps.providers.onChange((trx, providerId) => storage.dialect.notify(trx, TOKEN_CHANGES_CHANNEL, `${PROVIDER_CHANGE_PREFIX}${providerId}`));
 
+  function cutMessage(reason: CutReason): string {
+    if (reason === 'deadline') return `The call did not finish within the gateway's deadline of ${limits.callDeadlineMs} ms.`;
+    return `No part of the request body arrived for ${limits.idleTimeoutMs} ms; the gateway stopped waiting for it.`;
+  }
+
   /** The usage event of a call; `where` is what the decision learned of the target (or nothing). */
   function usage(call: GatewayCall, token: GatewayToken | null, where: Where, outcome: UsageOutcome, status: number, errorCode: string | null): UsageEvent {
     return {
@@ -303,7 +358,8 @@ export function createGatewayService(deps: GatewayDeps) {
     const err = new CustodyError(code, message);
     logger.info({ code, status: err.status, tokenId: call.tokenId, workload: call.principal.workload, method: call.method, pathTemplate: where.template }, 'gateway call refused');
     // A refusal for a token of another tenant is recorded against the caller's tenant only.
-    recorder.record(usage(call, code === 'token_not_found' ? null : token, where, code.startsWith('upstream_') ? 'failed' : 'denied', err.status, code));
+    const failed = code.startsWith('upstream_') || code === 'request_timeout';
+    recorder.record(usage(call, code === 'token_not_found' ? null : token, where, failed ? 'failed' : 'denied', err.status, code));
     return err;
   }
 
@@ -349,27 +405,43 @@ export function createGatewayService(deps: GatewayDeps) {
       const headers = upstreamRequestHeaders(call.headers);
       headers.authorization = `Bearer ${secret.reveal()}`;
 
+      // The tenant's and the workload's share of this provider's connections (call-guard.ts).
+      const origin = decision.target.origin;
+      const workload = call.principal.workload;
+      const overShare = share.acquire(origin, t.tenantId, workload);
+      if (overShare) {
+        const cap = overShare === 'tenant' ? limits.maxCallsPerTenant : limits.maxCallsPerWorkload;
+        const who = overShare === 'tenant' ? 'This tenant' : 'This workload';
+        throw refuse(call, t, decision, 'concurrency_limited', `${who} already has ${cap} calls in flight to ${decision.host}, its share of the gateway's connections; retry when one has finished.`);
+      }
+
+      const relay = new ResponseRelay(res, call.startedAt);
       let bodyTooLarge = false;
       let body: Readable | undefined;
       if (call.body && hasBody(call.headers)) {
-        const limiter = limitBody(limits.bodyLimitBytes);
+        const limiter = limitBody(limits.bodyLimitBytes, relay);
         limiter.on('error', (err) => {
           if (err instanceof BodyTooLargeError) bodyTooLarge = true;
         });
+        limiter.once('finish', () => (relay.bodyOpen = false));
+        relay.bodyOpen = true;
         body = call.body.pipe(limiter);
         call.body.on('error', (err) => limiter.destroy(err));
       }
 
-      const relay = new ResponseRelay(res);
       const answered = relay.answered;
       res.once('close', () => {
+        share.release(origin, t.tenantId, workload);
+        watchdog.untrack(relay);
         const delivered = res.writableFinished && !relay.failed;
         // A caller gone before the end aborts the upstream call (queued, waiting or streaming).
         if (!delivered) relay.abort();
         if (!relay.started) return; // refused below, and recorded there
-        recorder.record(usage(call, t, decision, delivered ? 'forwarded' : 'failed', relay.statusCode, delivered ? null : 'upstream_unavailable'));
+        const errorCode = delivered ? null : relay.cutReason ? cutCode(relay.cutReason) : 'upstream_unavailable';
+        recorder.record(usage(call, t, decision, delivered ? 'forwarded' : 'failed', relay.statusCode, errorCode));
         call.onClose?.();
       });
+      watchdog.track(relay);
       guard.dispatcherFor(t.provider.allowPrivateNetwork).dispatch(
         {
           origin: decision.target.origin,
@@ -388,7 +460,7 @@ export function createGatewayService(deps: GatewayDeps) {
         const code = errorCodeOf(err, bodyTooLarge);
         if (code === 'upstream_unavailable' && !res.destroyed) logger.warn({ tokenId: call.tokenId, host: decision.host, err: (err as Error).message }, 'gateway upstream call failed');
         const refused = code === 'target_not_allowed' ? targetRefusalOf(err) : null;
-        throw refuse(call, t, decision, code, refused ? refusalMessage(refused.host, refused.range, refused.kind, t.providerId) : undefined);
+        throw refuse(call, t, decision, code, refused ? refusalMessage(refused.host, refused.range, refused.kind, t.providerId) : err instanceof CallCutError ? cutMessage(err.reason) : undefined);
       }
     },
 
@@ -408,6 +480,7 @@ export function createGatewayService(deps: GatewayDeps) {
     async close(): Promise<void> {
       if (pruneTimer) clearTimeout(pruneTimer);
       pruneTimer = null;
+      watchdog.close();
       await pruning?.catch(() => 0);
       const l = listener;
       listener = null;
@@ -424,6 +497,8 @@ export function createGatewayService(deps: GatewayDeps) {
     get cachedTokens() {
       return cache.size;
     },
+    /** Calls in flight to a provider origin (tests, metrics). */
+    inFlight: (origin: string) => share.inFlight(origin),
   };
 }
 

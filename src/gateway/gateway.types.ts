@@ -51,6 +51,16 @@ export interface GatewayLimits {
   admissionWaitMs: number;
   /** Usage events older than this many days are deleted (0: kept forever). */
   usageRetentionDays: number;
+  /** A caller's body that stops arriving, or a response the caller stops reading, is cut after this long. */
+  idleTimeoutMs: number;
+  /** The longest any call may last, from its arrival. */
+  callDeadlineMs: number;
+  /** Upstream connections per provider origin (undici pool size). */
+  connectionsPerOrigin: number;
+  /** Calls one tenant may have in flight to one provider origin. */
+  maxCallsPerTenant: number;
+  /** Calls one workload of a tenant may have in flight to one provider origin. */
+  maxCallsPerWorkload: number;
 }
 
 export const DEFAULT_GATEWAY_LIMITS: GatewayLimits = {
@@ -60,4 +70,9 @@ export const DEFAULT_GATEWAY_LIMITS: GatewayLimits = {
   usageHighWater: 20_000,
   admissionWaitMs: 2_000,
   usageRetentionDays: 90,
+  idleTimeoutMs: 15_000,
+  callDeadlineMs: 300_000,
+  connectionsPerOrigin: 256,
+  maxCallsPerTenant: 64,
+  maxCallsPerWorkload: 48,
 };
