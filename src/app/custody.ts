@@ -112,7 +112,8 @@ export async function createCustody(config: Config, options: CustodyOptions) {
       clock,
       logger,
       handlers: { upstream_revocation: upstreamRevocation.handler },
-      options: { ...DEFAULT_OUTBOX_OPTIONS, giveUpAfterMs: config.revocationGiveUpMs, ...options.oauth?.outbox },
+      options: { ...DEFAULT_OUTBOX_OPTIONS, giveUpAfterMs: config.revocationGiveUpMs, bulkPerSecond: config.revocationBulkPerSecond, ...options.oauth?.outbox },
+      database: config.database,
     });
     tokens.onCommittedChange((change) => {
       if (change.to === 'revoked') outbox.kick();

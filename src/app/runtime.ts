@@ -77,7 +77,7 @@ export async function startRuntime(config: Config, options: RuntimeOptions): Pro
       url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
     }
     if (background) {
-      custody.outbox.start();
+      await custody.outbox.start();
       intervals.push(
         setInterval(() => {
           // Signed checkpoints bound how much of the ledger's tail could be cut without detection.

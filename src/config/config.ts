@@ -26,6 +26,8 @@ export interface Config {
   readonly rateLimits: { readonly perAddressPerMinute: number; readonly perKeyPerMinute: number };
   /** How long the outbox keeps retrying an upstream revocation before it gives up with an alert. */
   readonly revocationGiveUpMs: number;
+  /** Upstream revocations of a bulk revocation started per second (per instance): the drain is paced. */
+  readonly revocationBulkPerSecond: number;
 }
 
 /** The gateway's limits (src/gateway). */
@@ -168,6 +170,7 @@ export function loadConfig(input: ConfigInput, cwd: string = process.cwd()): Con
     perAddressPerMinute: intSetting('CUSTODY_RATE_LIMIT_PER_ADDRESS', get('CUSTODY_RATE_LIMIT_PER_ADDRESS'), 3000, 0, 10_000_000, problems),
     perKeyPerMinute: intSetting('CUSTODY_RATE_LIMIT_PER_KEY', get('CUSTODY_RATE_LIMIT_PER_KEY'), 1200, 0, 10_000_000, problems),
   });
+  const revocationBulkPerSecond = intSetting('CUSTODY_REVOCATION_BULK_PER_SECOND', get('CUSTODY_REVOCATION_BULK_PER_SECOND'), 200, 1, 100_000, problems);
   const revocationGiveUpHours = intSetting('CUSTODY_REVOCATION_GIVE_UP_HOURS', get('CUSTODY_REVOCATION_GIVE_UP_HOURS'), 24, 1, 24 * 30, problems);
 
   if (problems.length > 0) throw new ConfigError(problems);
@@ -186,6 +189,7 @@ export function loadConfig(input: ConfigInput, cwd: string = process.cwd()): Con
     gateway,
     rateLimits,
     revocationGiveUpMs: revocationGiveUpHours * 3600_000,
+    revocationBulkPerSecond,
   });
 }
 

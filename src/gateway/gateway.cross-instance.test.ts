@@ -51,6 +51,15 @@ describePostgres('gateway revocation across instances', (kind) => {
     expect(await callB(token)).toEqual({ status: 403, code: 'token_suspended' });
   });
 
+  it('enforces on instance B a bulk revocation made on A (announced once, not per token)', async () => {
+    const ids = await Promise.all(Array.from({ length: 150 }, () => a.createToken(a.providerId)));
+    for (const id of ids.slice(0, 5)) expect((await callB(id)).status).toBe(200); // cached on B as active
+    const r = await a.h.custody.tokens.bulkRevoke(a.h.admin, { ids, reason: 'incident' });
+    expect(r.revoked).toBe(150);
+    await eventually(async () => (await callB(ids[0]!)).status === 403, { what: 'instance B to deny the tokens' });
+    for (const id of ids.slice(0, 5)) expect(await callB(id)).toEqual({ status: 403, code: 'token_revoked' });
+  });
+
   it("still enforces the revoke when B's NOTIFY connection was dropped", async () => {
     const token = await a.createToken(a.providerId);
     expect((await callB(token)).status).toBe(200);

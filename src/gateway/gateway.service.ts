@@ -26,6 +26,10 @@ import { createWorkerUsageWriter } from './usage-writer.ts';
 export const TOKEN_CHANGES_CHANNEL = 'custody_token_changes';
 /** On that channel, a provider's change is announced as `provider:{id}`; anything else is a token id. */
 const PROVIDER_CHANGE_PREFIX = 'provider:';
+/** On that channel: many tokens changed at once (a bulk revocation); forget every cached token. */
+const EVERY_TOKEN = '*';
+/** A unit of work that changed more tokens than this announces `*` instead of each id. */
+const NOTIFY_EACH_MAX = 100;
 
 /** How often, once started, usage events past their retention are deleted (first pass one minute in). */
 const PRUNE_EVERY_MS = 10 * 60_000;
@@ -317,7 +321,11 @@ export function createGatewayService(deps: GatewayDeps) {
   //   returns, so the next call here reads the committed state;
   // - other instances: the notification is part of the transaction and is delivered only if it commits.
   tokens.onCommittedChanged((tokenId) => cache.invalidate(tokenId));
-  tokens.onChange((trx, tokenId) => storage.dialect.notify(trx, TOKEN_CHANGES_CHANNEL, tokenId));
+  tokens.onChange(async (trx, tokenIds) => {
+    // A bulk change is announced once: every instance forgets its whole cache and reloads on demand.
+    if (tokenIds.length > NOTIFY_EACH_MAX) return storage.dialect.notify(trx, TOKEN_CHANGES_CHANNEL, EVERY_TOKEN);
+    for (const id of tokenIds) await storage.dialect.notify(trx, TOKEN_CHANGES_CHANNEL, id);
+  });
   // A provider's change (its API, scope rules, network access) reaches every token of it the same way.
   deps.providers.onCommittedChange((providerId) => cache.invalidateProvider(providerId));
   deps.providers.onChange((trx, providerId) => storage.dialect.notify(trx, TOKEN_CHANGES_CHANNEL, `${PROVIDER_CHANGE_PREFIX}${providerId}`));
@@ -469,7 +477,11 @@ export function createGatewayService(deps: GatewayDeps) {
       if (listener) return;
       if (!pruneTimer) schedulePrune(FIRST_PRUNE_AFTER_MS);
       listener = await storage.dialect.listen(deps.database, TOKEN_CHANGES_CHANNEL, {
-        onMessage: (id) => (id.startsWith(PROVIDER_CHANGE_PREFIX) ? cache.invalidateProvider(id.slice(PROVIDER_CHANGE_PREFIX.length)) : cache.invalidate(id)),
+        onMessage: (id) => {
+          if (id === EVERY_TOKEN) cache.invalidateAll();
+          else if (id.startsWith(PROVIDER_CHANGE_PREFIX)) cache.invalidateProvider(id.slice(PROVIDER_CHANGE_PREFIX.length));
+          else cache.invalidate(id);
+        },
         // Anything announced while the connection was down is lost: forget everything.
         onConnected: () => cache.invalidateAll(),
         onError: (err) => logger.warn({ err: err.message }, 'gateway change listener lost its connection; reconnecting'),

@@ -1,9 +1,10 @@
+import type { Selectable } from 'kysely';
 import type { Db } from '../storage/database.ts';
 import type { OutboxJobsTable } from '../storage/schema.ts';
 import { newId } from '../shared/ids.ts';
 import type { OutboxJob, OutboxKind } from './outbox.types.ts';
 
-function toJob(r: OutboxJobsTable): OutboxJob {
+function toJob(r: Selectable<OutboxJobsTable>): OutboxJob {
   return {
     id: r.id,
     kind: r.kind as OutboxKind,
@@ -15,24 +16,36 @@ function toJob(r: OutboxJobsTable): OutboxJob {
   };
 }
 
+/** The lanes: urgent jobs (a single revocation) are claimed first; bulk ones are paced behind them. */
+export const LANE = { urgent: 0, bulk: 1 } as const;
+export type Lane = (typeof LANE)[keyof typeof LANE];
+
+/** The NOTIFY channel on which committed outbox jobs are announced to every instance's worker. */
+export const OUTBOX_CHANNEL = 'custody_outbox';
+
+/** Jobs per multi-row INSERT: 13 parameters each, well under SQLite's and PostgreSQL's bound. */
+const ENQUEUE_CHUNK = 1_000;
+
 /**
  * The outbox table. Claims are optimistic (a conditional UPDATE on the lease), which behaves the
  * same on SQLite and PostgreSQL: of two workers racing for a job, exactly one update matches.
  */
 export function createOutboxRepo() {
   return {
-    /** At most one job per (kind, subject): a second enqueue of the same effect is a no-op. */
-    async enqueue(trx: Db, job: { kind: OutboxKind; subjectId: string; tenantId: string | null; payload: Record<string, unknown> }, at: Date): Promise<void> {
+    /**
+     * Writes jobs in multi-row inserts. At most one job per (kind, subject): a second enqueue of
+     * the same effect is a no-op.
+     */
+    async enqueueMany(trx: Db, jobs: { kind: OutboxKind; subjectId: string; tenantId: string | null; payload: Record<string, unknown> }[], at: Date, lane: Lane): Promise<void> {
       const now = at.toISOString();
-      await trx
-        .insertInto('outbox_jobs')
-        .values({
+      for (let i = 0; i < jobs.length; i += ENQUEUE_CHUNK) {
+        const rows = jobs.slice(i, i + ENQUEUE_CHUNK).map((job) => ({
           id: newId('outboxJob', at.getTime()),
           kind: job.kind,
           subject_id: job.subjectId,
           tenant_id: job.tenantId,
           payload: JSON.stringify(job.payload),
-          status: 'pending',
+          status: 'pending' as const,
           attempts: 0,
           next_attempt_at: now,
           locked_until: null,
@@ -40,18 +53,20 @@ export function createOutboxRepo() {
           created_at: now,
           updated_at: now,
           completed_at: null,
-        })
-        .onConflict((oc) => oc.columns(['kind', 'subject_id']).doNothing())
-        .execute();
+          priority: lane,
+        }));
+        await trx.insertInto('outbox_jobs').values(rows).onConflict((oc) => oc.columns(['kind', 'subject_id']).doNothing()).execute();
+      }
     },
 
-    /** Claims up to `limit` due jobs for `leaseMs`; returns the ones this caller won. */
-    async claimDue(db: Db, now: Date, leaseMs: number, limit: number): Promise<OutboxJob[]> {
+    /** Claims up to `limit` due jobs of a lane for `leaseMs`; returns the ones this caller won. */
+    async claimDue(db: Db, now: Date, leaseMs: number, limit: number, lane: Lane = LANE.urgent): Promise<OutboxJob[]> {
       const nowIso = now.toISOString();
       const candidates = await db
         .selectFrom('outbox_jobs')
         .select(['id', 'attempts'])
         .where('status', '=', 'pending')
+        .where('priority', '=', lane)
         .where('next_attempt_at', '<=', nowIso)
         .where((eb) => eb.or([eb('locked_until', 'is', null), eb('locked_until', '<=', nowIso)]))
         .orderBy('next_attempt_at')
@@ -91,6 +106,14 @@ export function createOutboxRepo() {
         .where('id', '=', id)
         .where('status', '=', 'pending')
         .execute();
+    },
+
+    /** Pending jobs by lane (metrics, the CLI's progress). */
+    async countPendingByLane(db: Db): Promise<{ urgent: number; bulk: number }> {
+      const rows = await db.selectFrom('outbox_jobs').select(['priority', (eb) => eb.fn.countAll<number>().as('n')]).where('status', '=', 'pending').groupBy('priority').execute();
+      const out = { urgent: 0, bulk: 0 };
+      for (const r of rows) out[Number(r.priority) === LANE.bulk ? 'bulk' : 'urgent'] += Number(r.n);
+      return out;
     },
 
     async countPending(db: Db): Promise<number> {

@@ -127,7 +127,7 @@ describeEachDatabase('upstream revocation through the outbox', (kind) => {
     const ids = [await connect('carol'), await connect('dave'), await connect('erin')];
     const r = await h.app.inject({ method: 'POST', url: '/v1/tokens/revoke', headers: bearer(admin), payload: { ids, reason: 'incident' } });
     expect(r.statusCode).toBe(200);
-    expect(r.json()).toEqual({ revoked: 3 });
+    expect(r.json()).toMatchObject({ revoked: 3, upstreamPending: 3 });
     const jobs = await h.custody.storage.db.selectFrom('outbox_jobs').select('subject_id').where('subject_id', 'in', ids).execute();
     expect(jobs).toHaveLength(3);
     for (const id of ids) expect((await deliver(id)).revocation.upstream).toBe('verified');

@@ -48,6 +48,10 @@ export interface OutboxWorkerOptions {
   leaseMs: number;
   /** Jobs delivered at the same time. */
   concurrency: number;
+  /** Of those, at most this many from the bulk lane: the rest stay free for single revocations. */
+  bulkConcurrency: number;
+  /** Bulk-lane jobs started per second at most (per worker): the drain of a bulk revocation is paced. */
+  bulkPerSecond: number;
 }
 
 export const DEFAULT_OUTBOX_OPTIONS: OutboxWorkerOptions = {
@@ -57,4 +61,6 @@ export const DEFAULT_OUTBOX_OPTIONS: OutboxWorkerOptions = {
   giveUpAfterMs: 24 * 3600_000,
   leaseMs: 60_000,
   concurrency: 16,
+  bulkConcurrency: 8,
+  bulkPerSecond: 200,
 };

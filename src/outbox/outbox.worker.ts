@@ -1,7 +1,9 @@
 import type { Clock } from '../shared/clock.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { Storage } from '../storage/database.ts';
-import { createOutboxRepo } from './outbox.repo.ts';
+import type { DatabaseConfig } from '../config/config.ts';
+import type { Listener } from '../storage/dialect.ts';
+import { createOutboxRepo, LANE, OUTBOX_CHANNEL } from './outbox.repo.ts';
 import type { OutboxHandler, OutboxJob, OutboxKind, OutboxWorkerOptions } from './outbox.types.ts';
 
 export interface OutboxWorkerDeps {
@@ -10,6 +12,8 @@ export interface OutboxWorkerDeps {
   logger: Logger;
   handlers: Record<OutboxKind, OutboxHandler>;
   options: OutboxWorkerOptions;
+  /** Where the LISTEN connection goes (PostgreSQL): other instances' committed jobs wake this worker. */
+  database?: DatabaseConfig;
 }
 
 /** Exponential backoff with full jitter in the upper half, never below the peer's Retry-After. */
@@ -30,6 +34,7 @@ export function createOutboxWorker(deps: OutboxWorkerDeps) {
   let timer: NodeJS.Timeout | null = null;
   let wake: (() => void) | null = null;
   let loopDone: Promise<void> = Promise.resolve();
+  let listener: Listener | null = null;
 
   async function deliverOne(job: OutboxJob): Promise<void> {
     const handler = handlers[job.kind];
@@ -60,26 +65,80 @@ export function createOutboxWorker(deps: OutboxWorkerDeps) {
     logger.info({ jobId: job.id, kind: job.kind, subjectId: job.subjectId, attempts: job.attempts, nextAt: nextAt.toISOString(), error }, 'outbox job will be retried');
   }
 
-  /** One pass: claim what is due and deliver it; returns how many jobs were claimed. */
+  /** One pass, by hand (tests): claim what is due in both lanes, deliver it, and wait; returns how many jobs were claimed. */
   async function runOnce(): Promise<number> {
-    const jobs = await repo.claimDue(storage.db, clock.now(), options.leaseMs, options.concurrency);
+    const urgent = await repo.claimDue(storage.db, clock.now(), options.leaseMs, options.concurrency, LANE.urgent);
+    const bulk = await repo.claimDue(storage.db, clock.now(), options.leaseMs, options.concurrency - urgent.length, LANE.bulk);
+    const jobs = [...urgent, ...bulk];
     await Promise.all(jobs.map((job) => deliverOne(job).catch((err: Error) => logger.error({ jobId: job.id, err: err.message }, 'outbox delivery crashed'))));
     return jobs.length;
   }
 
+  // The running worker keeps up to `concurrency` deliveries in flight and claims more as soon as a
+  // slot frees, a job commits (kick) or the poll comes round. Urgent jobs may take every slot; bulk
+  // ones at most `bulkConcurrency`, and no more than `bulkPerSecond` are started (a token bucket),
+  // so a bulk drain never floods the issuer nor delays a single revocation behind it.
+  let inFlight = 0;
+  let bulkInFlight = 0;
+  const deliveries = new Set<Promise<void>>();
+  let bulkAllowance = options.bulkPerSecond;
+  let refilledAt = performance.now();
+
+  function launch(job: OutboxJob, bulk: boolean) {
+    inFlight++;
+    if (bulk) bulkInFlight++;
+    const p = deliverOne(job)
+      .catch((err: Error) => logger.error({ jobId: job.id, err: err.message }, 'outbox delivery crashed'))
+      .finally(() => {
+        inFlight--;
+        if (bulk) bulkInFlight--;
+        deliveries.delete(p);
+        wake?.();
+      });
+    deliveries.add(p);
+  }
+
+  function refill(): void {
+    const now = performance.now();
+    bulkAllowance = Math.min(options.bulkPerSecond, bulkAllowance + ((now - refilledAt) / 1000) * options.bulkPerSecond);
+    refilledAt = now;
+  }
+
+  /** Claims and starts what the free slots allow; answers how long to wait at most before looking again. */
+  async function fill(): Promise<{ started: number; waitMs: number }> {
+    let started = 0;
+    const free = options.concurrency - inFlight;
+    if (free <= 0) return { started, waitMs: options.pollMs };
+    const urgent = await repo.claimDue(storage.db, clock.now(), options.leaseMs, free, LANE.urgent);
+    for (const job of urgent) launch(job, false);
+    started += urgent.length;
+    refill();
+    const bulkSlots = Math.min(options.bulkConcurrency - bulkInFlight, options.concurrency - inFlight, Math.floor(bulkAllowance));
+    if (bulkSlots > 0) {
+      const bulk = await repo.claimDue(storage.db, clock.now(), options.leaseMs, bulkSlots, LANE.bulk);
+      for (const job of bulk) launch(job, true);
+      bulkAllowance -= bulk.length;
+      started += bulk.length;
+    }
+    // Out of allowance: look again when the next bulk job may start.
+    const waitMs = bulkAllowance < 1 ? Math.max(5, Math.ceil(((1 - bulkAllowance) / options.bulkPerSecond) * 1000)) : options.pollMs;
+    return { started, waitMs: Math.min(waitMs, options.pollMs) };
+  }
+
   async function loop() {
     while (running) {
-      let claimed = 0;
+      let result = { started: 0, waitMs: options.pollMs };
       try {
-        claimed = await runOnce();
+        result = await fill();
       } catch (err) {
         logger.error({ err: (err as Error).message }, 'outbox pass failed');
       }
       if (!running) break;
-      if (claimed > 0) continue;
+      // Claimed something and slots remain: more may be due at once.
+      if (result.started > 0 && inFlight < options.concurrency) continue;
       await new Promise<void>((resolve) => {
         wake = resolve;
-        timer = setTimeout(resolve, options.pollMs);
+        timer = setTimeout(resolve, result.waitMs);
       });
       wake = null;
       if (timer) clearTimeout(timer);
@@ -88,21 +147,35 @@ export function createOutboxWorker(deps: OutboxWorkerDeps) {
 
   return {
     runOnce,
-    start() {
+    /** Starts delivering, and (PostgreSQL) hearing other instances' committed jobs. */
+    async start() {
       if (running) return;
       running = true;
       loopDone = loop();
+      if (deps.database && !listener) {
+        listener = await storage.dialect.listen(deps.database, OUTBOX_CHANNEL, {
+          onMessage: () => wake?.(),
+          onConnected: () => wake?.(),
+          onError: (err) => logger.warn({ err: err.message }, 'outbox listener lost its connection; reconnecting (the poll covers the gap)'),
+        });
+      }
     },
     /** Look for work now (a revocation just committed) instead of at the next poll. */
     kick() {
       wake?.();
     },
+    /** Stops claiming, waits for the deliveries in flight, stops listening. */
     async stop() {
       running = false;
       wake?.();
       await loopDone;
+      await Promise.all([...deliveries]);
+      const l = listener;
+      listener = null;
+      await l?.close();
     },
     pending: () => repo.countPending(storage.db),
+    pendingByLane: () => repo.countPendingByLane(storage.db),
   };
 }
 

@@ -7,7 +7,7 @@ import type { Clock } from '../shared/clock.ts';
 import type { Secret } from '../shared/secret.ts';
 import type { Db, Storage } from '../storage/database.ts';
 import type { TokenService, TokenStateChange, TokenWork } from '../tokens/token.service.ts';
-import { createOutboxRepo } from './outbox.repo.ts';
+import { createOutboxRepo, LANE, OUTBOX_CHANNEL } from './outbox.repo.ts';
 import type { Completion, DeliveryResult, OutboxHandler, OutboxJob } from './outbox.types.ts';
 
 export const OUTBOX_ACTOR = 'system:outbox';
@@ -50,11 +50,26 @@ export function createUpstreamRevocation(deps: UpstreamRevocationDeps) {
   const outbox = createOutboxRepo();
   const listeners: ((o: UpstreamOutcome) => void)[] = [];
 
-  /** Inside the revoking transaction: the job exists exactly when the revocation committed. */
-  async function enqueueOnRevoke(trx: Db, change: TokenStateChange): Promise<void> {
-    if (change.upstreamRevocation !== 'pending') return;
-    const payload: Payload = { providerId: change.providerId, requestedAt: change.requestedAt, locallyEffectiveAt: change.at };
-    await outbox.enqueue(trx, { kind: 'upstream_revocation', subjectId: change.tokenId, tenantId: change.tenantId, payload }, clock.now());
+  /**
+   * Inside the revoking transaction: the jobs exist exactly when the revocations committed. A
+   * single revocation goes in the urgent lane, a bulk one's in the paced lane; every instance's
+   * worker is told on commit (PostgreSQL NOTIFY; this instance's is woken by the token owner's
+   * committed listener).
+   */
+  async function enqueueOnRevoke(trx: Db, changes: TokenStateChange[]): Promise<void> {
+    const due = changes.filter((c) => c.upstreamRevocation === 'pending');
+    if (due.length === 0) return;
+    const job = (c: TokenStateChange) => ({
+      kind: 'upstream_revocation' as const,
+      subjectId: c.tokenId,
+      tenantId: c.tenantId,
+      payload: { providerId: c.providerId, requestedAt: c.requestedAt, locallyEffectiveAt: c.at } satisfies Payload,
+    });
+    const urgent = due.filter((c) => !c.bulk);
+    const bulk = due.filter((c) => c.bulk);
+    if (urgent.length > 0) await outbox.enqueueMany(trx, urgent.map(job), clock.now(), LANE.urgent);
+    if (bulk.length > 0) await outbox.enqueueMany(trx, bulk.map(job), clock.now(), LANE.bulk);
+    await storage.dialect.notify(trx, OUTBOX_CHANNEL, urgent.length > 0 ? 'urgent' : 'bulk');
   }
 
   /** The refresh token first: at most issuers revoking it ends the whole grant. */

@@ -10,6 +10,7 @@ import { connectLinksMigration } from './migrations/007-connect-links.ts';
 import { suspensionKindsMigration } from './migrations/008-suspension-kinds.ts';
 import { callShapeKeysMigration } from './migrations/009-call-shape-keys.ts';
 import { ledgerActionIndexMigration } from './migrations/010-ledger-action-index.ts';
+import { revocationLanesMigration } from './migrations/011-revocation-lanes.ts';
 import type { StorageDialect } from './dialect.ts';
 
 /**
@@ -40,6 +41,7 @@ export function migrationsFor(dialect: StorageDialect, options: MigrateOptions =
     '008-suspension-kinds': suspensionKindsMigration(),
     '009-call-shape-keys': callShapeKeysMigration(),
     '010-ledger-action-index': ledgerActionIndexMigration(),
+    '011-revocation-lanes': revocationLanesMigration(),
   };
 }
 

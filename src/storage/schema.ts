@@ -219,6 +219,8 @@ export interface OutboxJobsTable {
   created_at: string;
   updated_at: string;
   completed_at: string | null;
+  /** 011: the lane, 0 urgent (a single revocation), 1 bulk (paced, after the urgent ones). */
+  priority: Generated<number>;
 }
 
 /** 002-oauth: alerts raised by the system (issuer revocation, outbox give-up, …). */

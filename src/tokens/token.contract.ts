@@ -1,6 +1,6 @@
 import { endpoint } from '../contract/endpoint.ts';
 import { ReasonBody } from '../contract/schemas.ts';
-import { BulkRevokeBody, BulkRevokeResult, PatchTokenBody, RegisterTokenBody, TokenPage, TokenParams, TokenQuery, TokenSchema } from './token.schemas.ts';
+import { BulkRevokeBody, BulkRevokeResult, RevocationProgress, RevocationProgressQuery, PatchTokenBody, RegisterTokenBody, TokenPage, TokenParams, TokenQuery, TokenSchema } from './token.schemas.ts';
 
 const tags = ['tokens'];
 const lifecycle = (action: 'suspend' | 'resume' | 'revoke', summary: string, description: string) =>
@@ -75,13 +75,26 @@ export const tokenEndpoints = {
     method: 'POST',
     path: '/v1/tokens/revoke',
     summary: 'Revoke every live token matching a filter',
-    description: 'Needs at least one of tenantId, providerId, ids. Committed in batches; each token is ledgered and its upstream revocation queued.',
+    description:
+      'Needs at least one of tenantId, providerId, ids. Set-based, in transactions of 20,000 tokens: when it answers, every matching token is revoked, ledgered and refused by the gateway, and its upstream revocation is queued in the paced bulk lane (behind single revocations). Follow the upstream side with GET /v1/tokens/revocation-progress.',
     tags,
     permission: 'tokens.bulk_revoke',
     body: BulkRevokeBody,
     status: 200,
     response: BulkRevokeResult,
     errors: ['filter_required', 'tenant_not_found'],
+  }),
+  revocationProgress: endpoint({
+    method: 'GET',
+    path: '/v1/tokens/revocation-progress',
+    summary: 'Where the upstream side of a (bulk) revocation stands',
+    description: 'Counts the tokens whose revocation was asked for at requestedAt (as a bulk revocation answered it), by upstream outcome. A tenant administrator counts only their tenant.',
+    tags,
+    permission: 'tokens.read',
+    query: RevocationProgressQuery,
+    status: 200,
+    response: RevocationProgress,
+    errors: ['tenant_not_found'],
   }),
 };
 

@@ -4,7 +4,7 @@ import type { Database, TokensTable } from '../storage/schema.ts';
 import { dormancyCutoff, LIVE_STATES, type PracticalTestPolicy } from './token.practical-test.ts';
 import { TOKEN_STATES, type TokenState } from './token.lifecycle.ts';
 import type { SuspensionKind } from './token.suspension.ts';
-import type { TokenFilter } from './token.types.ts';
+import type { TokenFilter, UpstreamRevocationStatus } from './token.types.ts';
 
 export type TokenRow = TokensTable & {
   p_revocation_endpoint: string | null;
@@ -37,6 +37,9 @@ function unmanagedPredicate(eb: Eb, now: Date, policy: PracticalTestPolicy): Exp
 }
 
 const TERMINAL_STATES = TOKEN_STATES.filter((st) => !(LIVE_STATES as readonly string[]).includes(st));
+
+/** Ids per set-based UPDATE: well under SQLite's and PostgreSQL's bound on statement parameters. */
+const UPDATE_MANY_CHUNK = 5_000;
 
 function escapeLike(s: string): string {
   return s.replace(/[\\%_]/g, (c) => `\\${c}`);
@@ -115,6 +118,54 @@ export function createTokenRepo() {
       if (expect.refreshFp !== undefined) q = expect.refreshFp === null ? q.where('refresh_fp', 'is', null) : q.where('refresh_fp', '=', expect.refreshFp);
       const result = await q.executeTakeFirst();
       return Number(result.numUpdatedRows) === 1;
+    },
+
+    /**
+     * One page of tokens in `states` matching a bulk filter, in id order, with only what a bulk
+     * transition needs (no credentials, no practical-test columns).
+     */
+    async forBulk(db: Db, f: { tenantId?: string | undefined; providerId?: string | undefined; ids?: string[] | undefined; afterId?: string | undefined; limit: number }, states: readonly TokenState[]) {
+      let q = db
+        .selectFrom('tokens as t')
+        .innerJoin('providers as p', 'p.id', 't.provider_id')
+        .select(['t.id', 't.tenant_id', 't.provider_id', 't.state', 'p.revocation_endpoint as p_revocation_endpoint'])
+        .where('t.state', 'in', [...states]);
+      if (f.tenantId) q = q.where('t.tenant_id', '=', f.tenantId);
+      if (f.providerId) q = q.where('t.provider_id', '=', f.providerId);
+      if (f.ids) q = q.where('t.id', 'in', f.ids.length > 0 ? f.ids : ['']);
+      if (f.afterId) q = q.where('t.id', '>', f.afterId);
+      return q.orderBy('t.id', 'asc').limit(f.limit).execute();
+    },
+
+    /**
+     * Updates many rows that are still in state `from` (the compare-and-set of update, set-based)
+     * and answers the ids that changed. `ids` is split into statements of a bounded size.
+     */
+    async updateMany(db: Db, ids: string[], changes: Partial<TokensTable>, from: TokenState): Promise<string[]> {
+      const changed: string[] = [];
+      for (let i = 0; i < ids.length; i += UPDATE_MANY_CHUNK) {
+        const rows = await db
+          .updateTable('tokens')
+          .set(changes)
+          .where('id', 'in', ids.slice(i, i + UPDATE_MANY_CHUNK))
+          .where('state', '=', from)
+          .returning('id')
+          .execute();
+        for (const r of rows) changed.push(r.id);
+      }
+      return changed;
+    },
+
+    /** Tokens whose revocation was asked for at `requestedAt`, counted by upstream outcome. */
+    async revocationOutcomes(db: Db, requestedAt: string, tenantId?: string, providerId?: string): Promise<{ status: UpstreamRevocationStatus; count: number }[]> {
+      let q = db
+        .selectFrom('tokens')
+        .select(['upstream_revocation', (eb) => eb.fn.countAll<number>().as('n')])
+        .where('revocation_requested_at', '=', requestedAt);
+      if (tenantId) q = q.where('tenant_id', '=', tenantId);
+      if (providerId) q = q.where('provider_id', '=', providerId);
+      const rows = await q.groupBy('upstream_revocation').execute();
+      return rows.filter((r) => r.upstream_revocation !== null).map((r) => ({ status: r.upstream_revocation as UpstreamRevocationStatus, count: Number(r.n) }));
     },
 
     async usageFor(db: Db, ids: string[]): Promise<Map<string, Map<string, string>>> {

@@ -147,4 +147,26 @@ export const TokenSchema = Type.Object(
 );
 
 export const TokenPage = Type.Object({ items: Type.Array(TokenSchema), nextCursor: Nullable(Type.String()) });
-export const BulkRevokeResult = Type.Object({ revoked: Type.Integer() });
+export const BulkRevokeResult = Type.Object({
+  revoked: Type.Integer({ description: 'Tokens revoked by this call (already revoked or expired ones are left as they are).' }),
+  upstreamPending: Type.Integer({ description: 'Of those, how many wait for revocation at their issuer (queued in the paced bulk lane).' }),
+  requestedAt: Type.String({ format: 'date-time', description: 'When this revocation was asked for: pass it to GET /v1/tokens/revocation-progress.' }),
+});
+
+export const RevocationProgressQuery = Type.Object(
+  {
+    requestedAt: Timestamp,
+    tenantId: Type.Optional(IdOf('tenant')),
+    providerId: Type.Optional(IdOf('provider')),
+  },
+  { additionalProperties: false },
+);
+
+export const RevocationProgress = Type.Object({
+  total: Type.Integer({ description: 'Tokens whose revocation was asked for at requestedAt (and match the filter).' }),
+  pending: Type.Integer({ description: 'Waiting for the issuer.' }),
+  verified: Type.Integer({ description: 'Revoked at the issuer, confirmed by introspection.' }),
+  unverifiable: Type.Integer({ description: 'Revoked at the issuer, which offers no introspection to confirm it.' }),
+  failed: Type.Integer({ description: 'Given up after retrying (an alert was raised; revoke at the issuer by hand).' }),
+  none: Type.Integer({ description: 'The provider has no revocation endpoint: revoked in Custody only.' }),
+});

@@ -137,7 +137,7 @@ describeEachDatabase('token service', (kind) => {
     await expect(h.custody.tokens.bulkRevoke(h.admin, { reason: 'x' })).rejects.toBeInstanceOf(CustodyError);
     const progress: number[] = [];
     const result = await h.custody.tokens.bulkRevoke(h.admin, { tenantId: tenantC, reason: 'incident 42' }, (n) => progress.push(n));
-    expect(result).toEqual({ revoked: 4 });
+    expect(result).toMatchObject({ revoked: 4 });
     expect(progress.at(-1)).toBe(4);
     const states = (await h.custody.tokens.list(h.admin, { tenantId: tenantC, limit: 10 })).items.map((t) => t.state);
     expect(states).toEqual(['revoked', 'revoked', 'revoked', 'revoked', 'revoked']);

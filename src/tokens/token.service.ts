@@ -14,7 +14,7 @@ import { holdsPrivilege, type PracticalTestPolicy } from './token.practical-test
 import { toTokenRecord } from './token.record.ts';
 import { createTokenRepo, type TokenRow } from './token.repo.ts';
 import { suspensionKindFor } from './token.suspension.ts';
-import type { PatchTokenInput, RegisterTokenInput, TokenFilter, TokenRecord } from './token.types.ts';
+import type { PatchTokenInput, RegisterTokenInput, TokenFilter, TokenRecord, UpstreamRevocationStatus } from './token.types.ts';
 import { runTokenWork, type ChangeHook, type TokenChangeListeners, type TokenStateChange, type TokenWork, type TransitionHook } from './token.unit-of-work.ts';
 
 export type { TokenStateChange, TokenWork, TransitionHook } from './token.unit-of-work.ts';
@@ -30,6 +30,8 @@ export interface TokenServiceDeps {
 }
 
 const BULK_BATCH = 500;
+/** Tokens per transaction of a bulk revocation. */
+const BULK_REVOKE_PAGE = 20_000;
 
 /**
  * The token record's one owner: only this folder reads and writes the `tokens` and
@@ -155,14 +157,18 @@ export function createTokenService(deps: TokenServiceDeps) {
     },
 
     /**
-     * Revokes every live token matching the filter, in batches of one transaction each, so a crash
-     * part-way leaves every acknowledged batch revoked and ledgered. Requires at least one filter.
+     * Revokes every live token matching the filter, set-based: pages of BULK_REVOKE_PAGE tokens,
+     * each one transaction (a few UPDATE statements, one ledger append, the upstream jobs in
+     * multi-row inserts), so a crash part-way leaves every acknowledged page revoked and ledgered.
+     * When it returns, every matching token is revoked and the gateway refuses it (this instance at
+     * once, others on the commit's notification). The upstream work goes in the outbox's paced bulk
+     * lane; `requestedAt` names this revocation for its progress (revocationProgress).
      */
     async bulkRevoke(
       principal: Principal,
       input: { tenantId?: string; providerId?: string; ids?: string[]; reason: string },
       onProgress?: (revoked: number) => void,
-    ): Promise<{ revoked: number }> {
+    ): Promise<{ revoked: number; upstreamPending: number; requestedAt: string }> {
       if (!input.tenantId && !input.providerId && !input.ids) throw new CustodyError('filter_required');
       let tenantId = input.tenantId;
       if (principal.tenantId !== null) {
@@ -172,25 +178,42 @@ export function createTokenService(deps: TokenServiceDeps) {
       const live = statesAllowing('revoke');
       const requestedAt = clock.now().toISOString();
       let revoked = 0;
+      let upstreamPending = 0;
       let afterId: string | undefined;
       for (;;) {
-        const changes = await unitOfWork(async (work) => {
-          const rows = await repo.list(work.trx, { tenantId, providerId: input.providerId, ids: input.ids, afterId, limit: BULK_BATCH }, clock.now(), policy);
+        const page = await unitOfWork(async (work) => {
+          const rows = await repo.forBulk(work.trx, { tenantId, providerId: input.providerId, ids: input.ids, afterId, limit: BULK_REVOKE_PAGE }, live);
           if (rows.length === 0) return null;
           afterId = rows[rows.length - 1]!.id;
-          let n = 0;
-          for (const row of rows) {
-            if (!live.includes(row.state)) continue;
-            await work.transition(row, 'revoke', principal.actor, input.reason, { requestedAt });
-            n++;
-          }
-          return n;
+          const changes = await work.transitionMany(rows, 'revoke', principal.actor, input.reason, { requestedAt, bulk: true });
+          return { revoked: changes.length, pending: changes.filter((c) => c.upstreamRevocation === 'pending').length, full: rows.length === BULK_REVOKE_PAGE };
         });
-        if (changes === null) break;
-        revoked += changes;
+        if (page === null) break;
+        revoked += page.revoked;
+        upstreamPending += page.pending;
         onProgress?.(revoked);
+        if (!page.full) break;
       }
-      return { revoked };
+      return { revoked, upstreamPending, requestedAt };
+    },
+
+    /**
+     * Where the upstream side of a revocation stands: the tokens whose revocation was asked for at
+     * `requestedAt` (a bulk revocation asks once for all of them), by upstream outcome.
+     */
+    async revocationProgress(principal: Principal, input: { requestedAt: string; tenantId?: string; providerId?: string }): Promise<Record<UpstreamRevocationStatus, number> & { total: number }> {
+      let tenantId = input.tenantId;
+      if (principal.tenantId !== null) {
+        if (tenantId && tenantId !== principal.tenantId) throw new CustodyError('tenant_not_found');
+        tenantId = principal.tenantId;
+      }
+      const counts = await repo.revocationOutcomes(storage.db, new Date(input.requestedAt).toISOString(), tenantId, input.providerId);
+      const out = { total: 0, pending: 0, verified: 0, unverifiable: 0, failed: 0, none: 0 } as Record<UpstreamRevocationStatus, number> & { total: number };
+      for (const c of counts) {
+        out[c.status] = (out[c.status] ?? 0) + c.count;
+        out.total += c.count;
+      }
+      return out;
     },
 
     /** The expiry sweep: live tokens whose credentials can no longer work become `expired`. */

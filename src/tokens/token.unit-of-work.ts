@@ -24,12 +24,20 @@ export interface TokenStateChange {
   at: string;
   /** For a revocation: whether an upstream revocation is due (the provider has an endpoint) or not possible. */
   upstreamRevocation: 'pending' | 'none' | null;
+  /** Part of a bulk operation: its upstream work goes in the paced lane, behind single revocations. */
+  bulk?: boolean;
 }
 
-/** Work that must commit with a state change (the upstream-revocation outbox job); runs inside its transaction. */
-export type TransitionHook = (trx: Db, change: TokenStateChange) => Promise<void>;
-/** Work that must commit with any change of a token (a cross-instance cache notification). */
-export type ChangeHook = (trx: Db, tokenId: string) => Promise<void>;
+/**
+ * Work that must commit with state changes (the upstream-revocation outbox jobs); runs inside their
+ * transaction, once per transition or once for a whole bulk step, so it can write set-based.
+ */
+export type TransitionHook = (trx: Db, changes: TokenStateChange[]) => Promise<void>;
+/**
+ * Work that must commit with any change of tokens (a cross-instance cache notification): runs once
+ * per unit of work, just before it commits, with every token it changed.
+ */
+export type ChangeHook = (trx: Db, tokenIds: string[]) => Promise<void>;
 
 /** Who hears of token changes: in the transaction, and once it has committed. */
 export interface TokenChangeListeners {
@@ -45,6 +53,8 @@ export interface TransitionOptions {
   requestedAt?: string;
   /** For a suspension: who suspended it, which decides who may lift it (default: security). */
   suspensionKind?: SuspensionKind;
+  /** Part of a bulk operation (see TokenStateChange.bulk). */
+  bulk?: boolean;
 }
 
 /**
@@ -88,13 +98,13 @@ export class TokenWork {
     const updated = await this.deps.repo.update(this.trx, id, { ...changes, updated_at: this.deps.clock.now().toISOString() }, expect);
     if (!updated) return false;
     await this.deps.ledger.appendMany(this.trx, entries);
-    await this.touched(id);
+    this.touched(id);
     return true;
   }
 
   /** Records a token that was inserted in this unit of work (its hooks run, listeners hear of it). */
   async inserted(id: string): Promise<void> {
-    await this.touched(id);
+    this.touched(id);
   }
 
   /** Applies one lifecycle transition to `row`: ledgered, hooks run; throws illegal_transition. */
@@ -114,7 +124,7 @@ export class TokenWork {
     if (!(await this.deps.repo.update(this.trx, row.id, set, { state: from }))) {
       throw new CustodyError('illegal_transition', `Token ${row.id} changed state concurrently; read it again and retry.`);
     }
-    const change: TokenStateChange = { tokenId: row.id, tenantId: row.tenant_id, providerId: row.provider_id, transition, from, to: result.to, actor, reason, requestedAt, at: now, upstreamRevocation };
+    const change: TokenStateChange = { tokenId: row.id, tenantId: row.tenant_id, providerId: row.provider_id, transition, from, to: result.to, actor, reason, requestedAt, at: now, upstreamRevocation, ...(options.bulk ? { bulk: true } : {}) };
     await this.deps.ledger.append(this.trx, {
       actor,
       action: `token.${pastTense(transition)}`,
@@ -122,16 +132,73 @@ export class TokenWork {
       subjectId: row.id,
       data: { from, to: result.to, reason, ...(suspensionKind ? { kind: suspensionKind } : {}) },
     });
-    for (const hook of this.deps.listeners.transitionHooks) await hook(this.trx, change);
+    for (const hook of this.deps.listeners.transitionHooks) await hook(this.trx, [change]);
     this.transitions.push(change);
-    await this.touched(row.id);
+    this.touched(row.id);
     return change;
   }
 
-  private async touched(id: string): Promise<void> {
-    if (this.changed.has(id)) return;
+  /**
+   * Applies one transition to many tokens, set-based: a few UPDATE statements (each a
+   * compare-and-set on the state the row was read in), one ledger append of all their entries, and
+   * the hooks once with every change. A row whose transition is not allowed, or that changed state
+   * since it was read, is skipped (a bulk operation acts on what is still eligible). Answers the
+   * changes made.
+   */
+  async transitionMany(
+    rows: readonly { id: string; tenant_id: string; provider_id: string; state: TokenState; p_revocation_endpoint: string | null }[],
+    transition: Transition,
+    actor: string,
+    reason: string,
+    options: Omit<TransitionOptions, 'set'> = {},
+  ): Promise<TokenStateChange[]> {
+    const now = this.deps.clock.now().toISOString();
+    const requestedAt = options.requestedAt ?? now;
+    // Rows that get the same columns: by the state they leave and (for a revocation) whether upstream work is due.
+    const groups = new Map<string, { from: TokenState; to: TokenState; upstream: 'pending' | 'none' | null; rows: (typeof rows)[number][] }>();
+    for (const row of rows) {
+      const result = applyTransition(row.state, transition);
+      if (!result.ok) continue;
+      const upstream = result.to === 'revoked' ? (row.p_revocation_endpoint ? 'pending' : 'none') : null;
+      const key = `${row.state}|${upstream}`;
+      let g = groups.get(key);
+      if (!g) groups.set(key, (g = { from: row.state, to: result.to, upstream, rows: [] }));
+      g.rows.push(row);
+    }
+    const changes: TokenStateChange[] = [];
+    for (const g of groups.values()) {
+      const suspensionKind = g.to === 'suspended' ? (options.suspensionKind ?? 'security') : null;
+      const set: Partial<TokensTable> = { state: g.to, state_reason: reason, state_actor: actor, state_changed_at: now, updated_at: now, suspension_kind: suspensionKind };
+      if (g.upstream) Object.assign(set, { revocation_requested_at: requestedAt, revocation_effective_at: now, upstream_revocation: g.upstream });
+      const changed = new Set(await this.deps.repo.updateMany(this.trx, g.rows.map((r) => r.id), set, g.from));
+      for (const row of g.rows) {
+        if (!changed.has(row.id)) continue;
+        changes.push({ tokenId: row.id, tenantId: row.tenant_id, providerId: row.provider_id, transition, from: g.from, to: g.to, actor, reason, requestedAt, at: now, upstreamRevocation: g.upstream, ...(options.bulk ? { bulk: true } : {}) });
+      }
+    }
+    if (changes.length === 0) return changes;
+    const action = `token.${pastTense(transition)}`;
+    await this.deps.ledger.appendMany(
+      this.trx,
+      changes.map((c) => ({ actor, action, tenantId: c.tenantId, subjectId: c.tokenId, data: { from: c.from, to: c.to, reason, ...(c.to === 'suspended' ? { kind: options.suspensionKind ?? 'security' } : {}) } })),
+    );
+    for (const hook of this.deps.listeners.transitionHooks) await hook(this.trx, changes);
+    for (const c of changes) {
+      this.transitions.push(c);
+      this.changed.add(c.tokenId);
+    }
+    return changes;
+  }
+
+  private touched(id: string): void {
     this.changed.add(id);
-    for (const hook of this.deps.listeners.changeHooks) await hook(this.trx, id);
+  }
+
+  /** Just before the commit: the change hooks, once, with every token changed. */
+  async beforeCommit(): Promise<void> {
+    if (this.changed.size === 0) return;
+    const ids = [...this.changed];
+    for (const hook of this.deps.listeners.changeHooks) await hook(this.trx, ids);
   }
 
   /** After the commit: tells the committed listeners, transitions first. */
@@ -147,7 +214,9 @@ export async function runTokenWork<T>(storage: Storage, deps: ConstructorParamet
   let work: TokenWork | undefined;
   const result = await storage.db.transaction().execute(async (trx) => {
     work = new TokenWork(trx, deps);
-    return fn(work);
+    const result = await fn(work);
+    await work.beforeCommit();
+    return result;
   });
   work!.committed();
   return result;

@@ -4,6 +4,7 @@ import { TOKEN_STATES } from '../../tokens/token.lifecycle.ts';
 import { api, endpoints, idArg, intOption, oneOf, secretFromEnv, withApi } from '../command-helpers.ts';
 import { CliError, EXIT } from '../errors.ts';
 import { collect, printJson, table } from '../output.ts';
+import { progressBar } from '../progress.ts';
 
 /** OpenID Connect's own scopes: they name the approver and keep the grant refreshable, and reach no API. */
 const IDENTITY_SCOPES = new Set(['openid', 'email', 'profile', 'offline_access']);
@@ -219,17 +220,38 @@ export function registerTokens(program: Command) {
       console.log(upstreamSentence(t));
     });
 
-  withApi(tokens.command('revoke-all').description('Bulk revoke every live token of a tenant and/or provider'))
+  withApi(tokens.command('revoke-all').description('Bulk revoke every live token of a tenant and/or provider, then follow the revocations at the issuers'))
     .option('--tenant <id>', 'tenant')
     .option('--provider <id>', 'provider')
     .requiredOption('--reason <text>', 'why (recorded in the ledger) (required)')
+    .option('--no-wait', 'return once revoked in Custody, without following the issuers')
     .action(async (flags) => {
       const e = await endpoints.tokens();
       if (!flags.tenant && !flags.provider) throw new CliError('Name --tenant and/or --provider: bulk revocation never runs without a filter.', EXIT.usage);
-      const body = { ...(flags.tenant ? { tenantId: idArg('tenant', flags.tenant) } : {}), ...(flags.provider ? { providerId: idArg('provider', flags.provider) } : {}), reason: flags.reason as string };
-      const r = await api(flags)(e.bulkRevoke, { body });
-      if (flags.json) printJson(r);
-      else console.log(`Revoked ${r.revoked} tokens; the gateway refuses them from now on, and each is being revoked at its issuer.`);
+      const filter = { ...(flags.tenant ? { tenantId: idArg('tenant', flags.tenant) } : {}), ...(flags.provider ? { providerId: idArg('provider', flags.provider) } : {}) };
+      const call = api(flags);
+      const r = await call(e.bulkRevoke, { body: { ...filter, reason: flags.reason as string } });
+      if (!flags.json) {
+        console.log(`Revoked ${r.revoked} tokens in Custody: the gateway refuses them from now on.`);
+        if (r.upstreamPending > 0) console.log(`${r.upstreamPending} are being revoked at their issuers (paced; single revocations go first).`);
+      }
+      if (!flags.wait || r.upstreamPending === 0) {
+        if (flags.json) printJson(r);
+        return;
+      }
+      // Follow the upstream drain until nothing is pending (Ctrl-C stops following, not the revocation).
+      const bar = progressBar('upstream');
+      let p = await call(e.revocationProgress, { query: { requestedAt: r.requestedAt, ...filter } });
+      for (;;) {
+        const settled = p.total - p.pending;
+        bar.update(settled, p.total);
+        if (p.pending === 0) break;
+        await new Promise((resolve) => setTimeout(resolve, 500));
+        p = await call(e.revocationProgress, { query: { requestedAt: r.requestedAt, ...filter } });
+      }
+      await bar.stop();
+      if (flags.json) return printJson({ ...r, upstream: p });
+      console.log(`At the issuers: ${p.verified} verified, ${p.unverifiable} revoked without a way to verify, ${p.failed} given up (alerts raised: revoke those by hand), ${p.none} with no revocation endpoint.`);
     });
 
   withApi(tokens.command('refresh <id>').description('Refresh now (optionally narrowed to some granted scopes)'))

@@ -1,0 +1,78 @@
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { describeEachDatabase } from '../../test/support/databases.ts';
+import { startHarness, type Harness } from '../../test/support/harness.ts';
+import { eventually } from '../../test/support/wait.ts';
+import { createLogger } from '../shared/logger.ts';
+import { systemClock } from '../shared/clock.ts';
+import { newId } from '../shared/ids.ts';
+import { createOutboxRepo, LANE, type Lane } from './outbox.repo.ts';
+import type { OutboxHandler, OutboxJob } from './outbox.types.ts';
+import { createOutboxWorker } from './outbox.worker.ts';
+import { DEFAULT_OUTBOX_OPTIONS } from './outbox.types.ts';
+
+/**
+ * The outbox's two lanes: a single revocation is delivered before a bulk revocation's drain,
+ * which is paced. The handler here stands in for the issuer (it holds each delivery a while and
+ * notes the order); the storage, the claims and the worker are the real ones.
+ */
+describeEachDatabase('outbox lanes', (kind) => {
+  let h: Harness;
+  const repo = createOutboxRepo();
+
+  beforeAll(async () => {
+    h = await startHarness(kind);
+  });
+  afterAll(() => h?.close());
+
+  const enqueue = async (n: number, lane: Lane, prefix: string) => {
+    const jobs = Array.from({ length: n }, (_, i) => ({ kind: 'upstream_revocation' as const, subjectId: `${prefix}-${i}-${newId('token')}`, tenantId: null, payload: {} }));
+    await h.custody.storage.db.transaction().execute((trx) => repo.enqueueMany(trx, jobs, new Date(), lane));
+    return jobs.map((j) => j.subjectId);
+  };
+
+  it('delivers a single revocation ahead of a bulk drain in progress, and paces the drain', async () => {
+    const started: { subject: string; at: number }[] = [];
+    const handler: OutboxHandler = {
+      async deliver(job: OutboxJob) {
+        started.push({ subject: job.subjectId, at: performance.now() });
+        await new Promise((resolve) => setTimeout(resolve, 40));
+        return { kind: 'done', record: (complete) => h.custody.storage.db.transaction().execute(async (trx) => void (await complete(trx))) };
+      },
+      giveUp: async () => {},
+    };
+    const bulk = await enqueue(60, LANE.bulk, 'bulk');
+    const worker = createOutboxWorker({
+      storage: h.custody.storage,
+      clock: systemClock,
+      logger: createLogger('silent'),
+      handlers: { upstream_revocation: handler },
+      options: { ...DEFAULT_OUTBOX_OPTIONS, pollMs: 1_000, concurrency: 6, bulkConcurrency: 4, bulkPerSecond: 20 },
+    });
+    await worker.start();
+    try {
+      await eventually(() => started.length >= 4, { what: 'the bulk drain to start' });
+      const [urgent] = await enqueue(1, LANE.urgent, 'urgent');
+      const enqueuedAt = performance.now();
+      worker.kick(); // what the token owner's committed listener does
+      await eventually(() => started.some((s) => s.subject === urgent), { what: 'the urgent job to start' });
+      const urgentStart = started.find((s) => s.subject === urgent)!;
+      // Started before the bulk lane was drained: most of it still waits.
+      const bulkBefore = started.filter((s) => s.subject.startsWith('bulk') && s.at <= urgentStart.at).length;
+      expect(bulkBefore).toBeLessThan(bulk.length / 2);
+      expect(urgentStart.at).toBeGreaterThanOrEqual(enqueuedAt);
+
+      // Paced: over any window, no more bulk starts than the allowance (20 a second, a bucket of 20).
+      await eventually(() => started.filter((s) => s.subject.startsWith('bulk')).length >= 40, { what: 'forty bulk deliveries', timeoutMs: 10_000 });
+      const bulkStarts = started.filter((s) => s.subject.startsWith('bulk')).map((s) => s.at);
+      const spanS = (bulkStarts[39]! - bulkStarts[0]!) / 1000;
+      // 40 starts with a bucket of 20 and a refill of 20/s need at least about one second.
+      expect(spanS).toBeGreaterThan(0.8);
+      // At most bulkConcurrency bulk deliveries ran at once.
+      const overlapping = bulkStarts.map((t) => bulkStarts.filter((u) => u <= t && u > t - 40).length);
+      expect(Math.max(...overlapping)).toBeLessThanOrEqual(4);
+    } finally {
+      await worker.stop();
+    }
+    expect(await worker.pendingByLane()).toMatchObject({ urgent: 0 });
+  });
+});

@@ -1,0 +1,65 @@
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { describeEachDatabase } from '../../test/support/databases.ts';
+import { startGatewayFixture, type GatewayFixture } from '../../test/support/gateway-fixture.ts';
+import { keyFor } from '../../test/support/harness.ts';
+import { LANE } from '../outbox/outbox.repo.ts';
+
+/**
+ * Bulk revocation is set-based: when the call returns, every matching token is revoked, ledgered
+ * with its own entry, refused by the gateway (even one cached a moment before), and its upstream
+ * revocation queued in the bulk lane; its progress can be followed by requestedAt.
+ */
+describeEachDatabase('bulk revocation', (kind) => {
+  let f: GatewayFixture;
+  let providerId: string;
+  let ids: string[];
+
+  beforeAll(async () => {
+    f = await startGatewayFixture(kind);
+    providerId = await f.createProvider({ revocationEndpoint: 'https://issuer.example.com/revoke' });
+    ids = [];
+    for (let i = 0; i < 300; i++) ids.push(await f.createToken(providerId));
+    await f.createToken(providerId, { tenantId: f.tenantB });
+  });
+  afterAll(() => f?.close());
+
+  it('revokes, ledgers, queues and refuses every live token of a tenant and provider in one call', async () => {
+    // Two are cached by the gateway as active, one is already suspended, one already revoked.
+    for (const id of ids.slice(0, 2)) expect((await f.call(id, '/invoices/1')).status).toBe(200);
+    await f.h.custody.tokens.transition(f.h.admin, ids[2]!, 'suspend', 'review');
+    await f.h.custody.tokens.transition(f.h.admin, ids[3]!, 'revoke', 'earlier');
+    const before = (await f.h.custody.ledger.head())!.seq;
+
+    const r = await f.h.custody.tokens.bulkRevoke(f.h.admin, { tenantId: f.tenantA, providerId, reason: 'provider breach' });
+    expect(r).toMatchObject({ revoked: 299, upstreamPending: 299 });
+
+    for (const id of ids.slice(0, 3)) expect((await f.call(id, '/invoices/1')).json().error.code).toBe('token_revoked');
+    const entries = await f.h.custody.storage.db.selectFrom('ledger_entries').select(['action', 'subject_id', 'data']).where('seq', '>', before).execute();
+    expect(entries.filter((e) => e.action === 'token.revoked')).toHaveLength(299);
+    expect(new Set(entries.map((e) => e.subject_id)).size).toBe(299);
+    expect(JSON.parse(entries.find((e) => e.subject_id === ids[2])!.data)).toMatchObject({ from: 'suspended', to: 'revoked', reason: 'provider breach' });
+    const jobs = await f.h.custody.storage.db.selectFrom('outbox_jobs').select(['subject_id', 'priority']).where('subject_id', 'in', ids).execute();
+    expect(jobs).toHaveLength(300);
+    expect(jobs.find((j) => j.subject_id === ids[3])!.priority).toBe(LANE.urgent); // the single revocation
+    expect(jobs.filter((j) => j.priority === LANE.bulk)).toHaveLength(299);
+    expect((await f.h.custody.ledger.verify()).ok).toBe(true);
+
+    // Tenant B's token of the same provider is untouched.
+    expect((await f.call(f.tokenB, '/invoices/1', { key: f.keyB })).status).toBe(200);
+
+    // Progress, by requestedAt: everything waits for the issuer (nothing delivers in this test).
+    const progress = await f.h.app.inject({ url: `/v1/tokens/revocation-progress?requestedAt=${encodeURIComponent(r.requestedAt)}&providerId=${providerId}`, headers: { authorization: `Bearer ${f.adminKey}` } });
+    expect(progress.statusCode).toBe(200);
+    expect(progress.json()).toEqual({ total: 299, pending: 299, verified: 0, unverifiable: 0, failed: 0, none: 0 });
+    // Another tenant's administrator counts only their own tenant.
+    const otherAdmin = await keyFor(f.h, 'tenant_admin', f.tenantB);
+    const theirs = await f.h.app.inject({ url: `/v1/tokens/revocation-progress?requestedAt=${encodeURIComponent(r.requestedAt)}`, headers: { authorization: `Bearer ${otherAdmin}` } });
+    expect(theirs.json()).toMatchObject({ total: 0 });
+    const bad = await f.h.app.inject({ url: '/v1/tokens/revocation-progress?requestedAt=yesterday', headers: { authorization: `Bearer ${f.adminKey}` } });
+    expect(bad.statusCode).toBe(400);
+  });
+
+  it('a second bulk revocation finds nothing left to revoke', async () => {
+    expect(await f.h.custody.tokens.bulkRevoke(f.h.admin, { tenantId: f.tenantA, providerId, reason: 'again' })).toMatchObject({ revoked: 0, upstreamPending: 0 });
+  });
+});
