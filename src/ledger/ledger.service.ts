@@ -62,7 +62,9 @@ export function createLedgerService(deps: LedgerDeps) {
       if (seq % deps.checkpointEvery === 0) checkpoints.push({ seq, hash });
       prevHash = hash;
     }
-    for (let i = 0; i < rows.length; i += 500) await repo.insert(trx, rows.slice(i, i + 500));
+    // A few entries: a plain insert. Many (a bulk operation): one JSON parameter per 5,000.
+    if (rows.length <= 50) await repo.insert(trx, rows);
+    else for (let i = 0; i < rows.length; i += 5_000) await storage.dialect.insertRows(trx, 'ledger_entries', rows.slice(i, i + 5_000));
     for (const c of checkpoints) await writeCheckpoint(trx, c.seq, c.hash, at);
     return rows.map(toLedgerEntry);
   }

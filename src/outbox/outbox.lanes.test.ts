@@ -26,7 +26,7 @@ describeEachDatabase('outbox lanes', (kind) => {
 
   const enqueue = async (n: number, lane: Lane, prefix: string) => {
     const jobs = Array.from({ length: n }, (_, i) => ({ kind: 'upstream_revocation' as const, subjectId: `${prefix}-${i}-${newId('token')}`, tenantId: null, payload: {} }));
-    await h.custody.storage.db.transaction().execute((trx) => repo.enqueueMany(trx, jobs, new Date(), lane));
+    await h.custody.storage.db.transaction().execute((trx) => repo.enqueueMany(trx, h.custody.storage.dialect, jobs, new Date(), lane));
     return jobs.map((j) => j.subjectId);
   };
 

@@ -1,5 +1,6 @@
 import type { Selectable } from 'kysely';
 import type { Db } from '../storage/database.ts';
+import type { StorageDialect } from '../storage/dialect.ts';
 import type { OutboxJobsTable } from '../storage/schema.ts';
 import { newId } from '../shared/ids.ts';
 import type { OutboxJob, OutboxKind } from './outbox.types.ts';
@@ -23,8 +24,8 @@ export type Lane = (typeof LANE)[keyof typeof LANE];
 /** The NOTIFY channel on which committed outbox jobs are announced to every instance's worker. */
 export const OUTBOX_CHANNEL = 'custody_outbox';
 
-/** Jobs per multi-row INSERT: 13 parameters each, well under SQLite's and PostgreSQL's bound. */
-const ENQUEUE_CHUNK = 1_000;
+/** Jobs per INSERT (one JSON parameter): bounds the statement's size. */
+const ENQUEUE_CHUNK = 5_000;
 
 /**
  * The outbox table. Claims are optimistic (a conditional UPDATE on the lease), which behaves the
@@ -36,7 +37,7 @@ export function createOutboxRepo() {
      * Writes jobs in multi-row inserts. At most one job per (kind, subject): a second enqueue of
      * the same effect is a no-op.
      */
-    async enqueueMany(trx: Db, jobs: { kind: OutboxKind; subjectId: string; tenantId: string | null; payload: Record<string, unknown> }[], at: Date, lane: Lane): Promise<void> {
+    async enqueueMany(trx: Db, dialect: StorageDialect, jobs: { kind: OutboxKind; subjectId: string; tenantId: string | null; payload: Record<string, unknown> }[], at: Date, lane: Lane): Promise<void> {
       const now = at.toISOString();
       for (let i = 0; i < jobs.length; i += ENQUEUE_CHUNK) {
         const rows = jobs.slice(i, i + ENQUEUE_CHUNK).map((job) => ({
@@ -45,7 +46,7 @@ export function createOutboxRepo() {
           subject_id: job.subjectId,
           tenant_id: job.tenantId,
           payload: JSON.stringify(job.payload),
-          status: 'pending' as const,
+          status: 'pending',
           attempts: 0,
           next_attempt_at: now,
           locked_until: null,
@@ -55,7 +56,7 @@ export function createOutboxRepo() {
           completed_at: null,
           priority: lane,
         }));
-        await trx.insertInto('outbox_jobs').values(rows).onConflict((oc) => oc.columns(['kind', 'subject_id']).doNothing()).execute();
+        await dialect.insertRows(trx, 'outbox_jobs', rows, ['kind', 'subject_id']);
       }
     },
 

@@ -35,6 +35,8 @@ export function createOutboxWorker(deps: OutboxWorkerDeps) {
   let wake: (() => void) | null = null;
   let loopDone: Promise<void> = Promise.resolve();
   let listener: Listener | null = null;
+  /** Set by poke() so a wake-up that arrives while the loop is claiming is not lost. */
+  let woken = false;
 
   async function deliverOne(job: OutboxJob): Promise<void> {
     const handler = handlers[job.kind];
@@ -93,7 +95,7 @@ export function createOutboxWorker(deps: OutboxWorkerDeps) {
         inFlight--;
         if (bulk) bulkInFlight--;
         deliveries.delete(p);
-        wake?.();
+        poke();
       });
     deliveries.add(p);
   }
@@ -134,15 +136,27 @@ export function createOutboxWorker(deps: OutboxWorkerDeps) {
         logger.error({ err: (err as Error).message }, 'outbox pass failed');
       }
       if (!running) break;
-      // Claimed something and slots remain: more may be due at once.
+      // Claimed something and slots remain: more may be due at once. Woken while claiming (a job
+      // committed or finished meanwhile): look again rather than sleep past it.
       if (result.started > 0 && inFlight < options.concurrency) continue;
+      if (woken) {
+        woken = false;
+        continue;
+      }
       await new Promise<void>((resolve) => {
         wake = resolve;
         timer = setTimeout(resolve, result.waitMs);
       });
       wake = null;
+      woken = false;
       if (timer) clearTimeout(timer);
     }
+  }
+
+  /** Wakes the loop now, or makes its next wait return at once if it is busy claiming. */
+  function poke(): void {
+    woken = true;
+    wake?.();
   }
 
   return {
@@ -154,15 +168,15 @@ export function createOutboxWorker(deps: OutboxWorkerDeps) {
       loopDone = loop();
       if (deps.database && !listener) {
         listener = await storage.dialect.listen(deps.database, OUTBOX_CHANNEL, {
-          onMessage: () => wake?.(),
-          onConnected: () => wake?.(),
+          onMessage: () => poke(),
+          onConnected: () => poke(),
           onError: (err) => logger.warn({ err: err.message }, 'outbox listener lost its connection; reconnecting (the poll covers the gap)'),
         });
       }
     },
     /** Look for work now (a revocation just committed) instead of at the next poll. */
     kick() {
-      wake?.();
+      poke();
     },
     /** Stops claiming, waits for the deliveries in flight, stops listening. */
     async stop() {

@@ -67,8 +67,8 @@ export function createUpstreamRevocation(deps: UpstreamRevocationDeps) {
     });
     const urgent = due.filter((c) => !c.bulk);
     const bulk = due.filter((c) => c.bulk);
-    if (urgent.length > 0) await outbox.enqueueMany(trx, urgent.map(job), clock.now(), LANE.urgent);
-    if (bulk.length > 0) await outbox.enqueueMany(trx, bulk.map(job), clock.now(), LANE.bulk);
+    if (urgent.length > 0) await outbox.enqueueMany(trx, storage.dialect, urgent.map(job), clock.now(), LANE.urgent);
+    if (bulk.length > 0) await outbox.enqueueMany(trx, storage.dialect, bulk.map(job), clock.now(), LANE.bulk);
     await storage.dialect.notify(trx, OUTBOX_CHANNEL, urgent.length > 0 ? 'urgent' : 'bulk');
   }
 

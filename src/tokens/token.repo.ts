@@ -1,5 +1,6 @@
 import { sql, type ExpressionBuilder, type Expression, type SqlBool } from 'kysely';
 import type { Db } from '../storage/database.ts';
+import type { StorageDialect } from '../storage/dialect.ts';
 import type { Database, TokensTable } from '../storage/schema.ts';
 import { dormancyCutoff, LIVE_STATES, type PracticalTestPolicy } from './token.practical-test.ts';
 import { TOKEN_STATES, type TokenState } from './token.lifecycle.ts';
@@ -37,9 +38,6 @@ function unmanagedPredicate(eb: Eb, now: Date, policy: PracticalTestPolicy): Exp
 }
 
 const TERMINAL_STATES = TOKEN_STATES.filter((st) => !(LIVE_STATES as readonly string[]).includes(st));
-
-/** Ids per set-based UPDATE: well under SQLite's and PostgreSQL's bound on statement parameters. */
-const UPDATE_MANY_CHUNK = 5_000;
 
 function escapeLike(s: string): string {
   return s.replace(/[\\%_]/g, (c) => `\\${c}`);
@@ -138,22 +136,13 @@ export function createTokenRepo() {
     },
 
     /**
-     * Updates many rows that are still in state `from` (the compare-and-set of update, set-based)
-     * and answers the ids that changed. `ids` is split into statements of a bounded size.
+     * Updates many rows that are still in state `from` (the compare-and-set of update, set-based,
+     * in one statement whose ids are one parameter) and answers the ids that changed.
      */
-    async updateMany(db: Db, ids: string[], changes: Partial<TokensTable>, from: TokenState): Promise<string[]> {
-      const changed: string[] = [];
-      for (let i = 0; i < ids.length; i += UPDATE_MANY_CHUNK) {
-        const rows = await db
-          .updateTable('tokens')
-          .set(changes)
-          .where('id', 'in', ids.slice(i, i + UPDATE_MANY_CHUNK))
-          .where('state', '=', from)
-          .returning('id')
-          .execute();
-        for (const r of rows) changed.push(r.id);
-      }
-      return changed;
+    async updateMany(db: Db, dialect: StorageDialect, ids: string[], changes: Partial<TokensTable>, from: TokenState): Promise<string[]> {
+      if (ids.length === 0) return [];
+      const rows = await db.updateTable('tokens').set(changes).where(dialect.anyOf('id', ids)).where('state', '=', from).returning('id').execute();
+      return rows.map((r) => r.id);
     },
 
     /** Tokens whose revocation was asked for at `requestedAt`, counted by upstream outcome. */

@@ -170,7 +170,7 @@ export class TokenWork {
       const suspensionKind = g.to === 'suspended' ? (options.suspensionKind ?? 'security') : null;
       const set: Partial<TokensTable> = { state: g.to, state_reason: reason, state_actor: actor, state_changed_at: now, updated_at: now, suspension_kind: suspensionKind };
       if (g.upstream) Object.assign(set, { revocation_requested_at: requestedAt, revocation_effective_at: now, upstream_revocation: g.upstream });
-      const changed = new Set(await this.deps.repo.updateMany(this.trx, g.rows.map((r) => r.id), set, g.from));
+      const changed = new Set(await this.deps.repo.updateMany(this.trx, this.deps.dialect, g.rows.map((r) => r.id), set, g.from));
       for (const row of g.rows) {
         if (!changed.has(row.id)) continue;
         changes.push({ tokenId: row.id, tenantId: row.tenant_id, providerId: row.provider_id, transition, from: g.from, to: g.to, actor, reason, requestedAt, at: now, upstreamRevocation: g.upstream, ...(options.bulk ? { bulk: true } : {}) });

@@ -11,6 +11,8 @@ export function revocationLanesMigration() {
     async up(db: Kysely<unknown>): Promise<void> {
       await db.schema.alterTable('outbox_jobs').addColumn('priority', 'integer', (c) => c.notNull().defaultTo(0)).execute();
       await db.schema.createIndex('outbox_jobs_lane_due').on('outbox_jobs').columns(['status', 'priority', 'next_attempt_at']).execute();
+      // Superseded by the lane index (same leading column): one index fewer to write per job.
+      await db.schema.dropIndex('outbox_jobs_due').execute();
       await db.schema.createIndex('tokens_revocation_requested').on('tokens').columns(['revocation_requested_at']).execute();
     },
   };
