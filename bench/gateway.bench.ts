@@ -6,7 +6,14 @@
  *   - added latency (p50/p99) at moderate load; goal: ≤ 1 ms added p99;
  *   - the gateway's token check against calling the issuer's introspection endpoint (oidc-provider)
  *     per request;
- *   - cross-instance revocation delay p99 on PostgreSQL (goal ≤ 100 ms), skipped without one.
+ *   - cross-instance revocation delay p99 on PostgreSQL (goal ≤ 100 ms), and a revoked API key
+ *     refused on another instance (goal ≤ 100 ms), skipped without one;
+ *   - with wrk (Debian `wrk`) and nginx (Debian `nginx-light`) where installed: achieved throughput
+ *     of the gateway, the bare proxy and nginx injecting a static header, every proxy pinned to the
+ *     same one core and wrk (32 connections) to the other, rounds interleaved (goal: gateway ≥ 0.9×
+ *     the bare proxy);
+ *   - the gateway's throughput for one tenant while another tenant holds stalled calls to the same
+ *     provider (ratio to the unstalled rounds, interleaved).
  *
  * How, on a small shared machine (figures move with the neighbours; ratios within one run are what
  * to read):
@@ -31,11 +38,12 @@ import { randomBytes } from 'node:crypto';
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { connect, type AddressInfo, type Socket } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
+import { promisify } from 'node:util';
 import Fastify from 'fastify';
 import pg from 'pg';
 import { Agent, Pool } from 'undici';
@@ -51,6 +59,7 @@ import { createLogger } from '../src/shared/logger.ts';
 import { Secret } from '../src/shared/secret.ts';
 
 const require = createRequire(import.meta.url);
+const execFileAsync = promisify(execFile);
 /** Throughput: many short closed-loop rounds per target, interleaved: the machine drifts over seconds, so short paired rounds compare like with like. */
 const THROUGHPUT = { concurrency: 32, durationMs: 1_500, rounds: Number(process.env.BENCH_THROUGHPUT_ROUNDS ?? 10) };
 /** Moderate load: an open loop at this rate (requests per second) to each target, over this many connections. */
@@ -352,7 +361,10 @@ async function seedGateway(c: Custody, upstream: string) {
     apiBaseUrls: [`${upstream}/api`],
     development: true,
     allowPrivateNetwork: true,
-    scopeRules: [{ method: 'GET', pathPattern: '/invoices/**', scope: 'invoices.read' }],
+    scopeRules: [
+      { method: 'GET', pathPattern: '/invoices/**', scope: 'invoices.read' },
+      { method: 'POST', pathPattern: '/uploads', scope: 'invoices.read' },
+    ],
   });
   const register = () =>
     c.tokens.register(admin, {
@@ -365,7 +377,7 @@ async function seedGateway(c: Custody, upstream: string) {
     });
   const token = await register();
   const { key } = await c.apiKeys.create(admin, { role: 'workload', tenantId: tenant.id, name: 'bench-workload', workload: 'billing-sync' });
-  return { tenantId: tenant.id, providerId: provider.id, tokenId: token.id, key, register };
+  return { tenantId: tenant.id, providerId: provider.id, tokenId: token.id, key, register, tenant, provider };
 }
 
 // ---- the issuer: oidc-provider with client credentials and introspection ----------------------------
@@ -502,6 +514,30 @@ async function benchRevocationDelay(upstream: string) {
     const lost = samples - delays.length;
     console.log(`    ${samples} revocations on instance A, heard by instance B: p50 ${fmt(percentile(delays, 50), 3)} ms, p99 ${fmt(percentile(delays, 99), 3)} ms, max ${fmt(delays.at(-1) ?? NaN, 3)} ms${lost ? `, ${lost} not heard within 2 s (the periodic re-check covers those)` : ''}`);
     report('cross-instance revocation delay p99', `${fmt(percentile(delays, 99), 3)} ms`, '≤ 100 ms', percentile(delays, 99) <= 100 && lost === 0);
+
+    // A revoked API key: B has it cached (verified); A revokes it; when does B stop trusting its cache?
+    await b.apiKeys.start();
+    const keySamples = 50;
+    const keyDelays: number[] = [];
+    let keyLost = 0;
+    for (let i = 0; i < keySamples; i++) {
+      const { key, apiKey } = await a.apiKeys.create(actor, { role: 'workload', tenantId: seeded.tenantId, name: `bench-key-${i}`, workload: 'billing-sync' });
+      if (!(await b.apiKeys.authenticate(key))) throw new Error('instance B did not accept a fresh key');
+      await a.apiKeys.revoke(actor, apiKey.id);
+      const revokedAt = performance.now();
+      const until = revokedAt + 2_000;
+      while (b.apiKeys.authenticateCached(key) && performance.now() < until) await new Promise((r) => setImmediate(r));
+      if (b.apiKeys.authenticateCached(key)) keyLost++;
+      else keyDelays.push(performance.now() - revokedAt);
+      if ((await b.apiKeys.authenticate(key)) !== null) throw new Error('instance B still accepts a revoked key after forgetting it');
+    }
+    keyDelays.sort((x, y) => x - y);
+    report(
+      `revoked API key refused on another instance (${keySamples} keys; NOTIFY, else the 5 s cache)`,
+      `p50 ${fmt(percentile(keyDelays, 50), 3)} ms, p99 ${fmt(percentile(keyDelays, 99), 3)} ms${keyLost ? `, ${keyLost} still cached after 2 s` : ''}`,
+      '≤ 100 ms',
+      keyLost === 0 && percentile(keyDelays, 99) <= 100,
+    );
   } finally {
     await observer?.close();
     await b?.close();
@@ -513,12 +549,17 @@ async function benchRevocationDelay(upstream: string) {
 
 export async function run(): Promise<void> {
   console.log('\n== gateway');
+  // BENCH_GATEWAY_PARTS=throughput,isolation,wrk,revocation runs some parts only.
+  const parts = new Set((process.env.BENCH_GATEWAY_PARTS ?? 'throughput,isolation,wrk,revocation').split(',').map((p) => p.trim()));
   const placement = placeProcesses();
   try {
-    await benchThroughputAndLatency(placement);
+    if (parts.has('throughput')) await benchThroughputAndLatency(placement);
+    if (parts.has('isolation')) await benchIsolation(placement);
+    if (parts.has('wrk')) await benchWithWrk(placement);
   } finally {
     placement.restore();
   }
+  if (!parts.has('revocation')) return;
   const revocationUpstream = await startUpstream();
   try {
     await benchRevocationDelay(revocationUpstream.origin);
@@ -666,6 +707,192 @@ async function benchThroughputAndLatency(placement: Placement) {
     await custody.close();
     await proxy.close();
     await fastifyProxy.close();
+    upstream.child.kill();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Whether a program is on the PATH. */
+function has(program: string): boolean {
+  try {
+    execFileSync('sh', ['-c', `command -v ${program}`], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function freePort(): Promise<number> {
+  const server = http.createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as AddressInfo).port;
+  await new Promise((r) => server.close(r));
+  return port;
+}
+
+/** nginx as a reverse proxy injecting a static Authorization header: one process, pinned like the Node proxies. */
+async function startNginx(upstream: string, cpus: string | null, dir: string): Promise<{ origin: string; pid: number; close(): void }> {
+  const port = await freePort();
+  const conf = path.join(dir, 'nginx.conf');
+  fs.writeFileSync(
+    conf,
+    `daemon off; master_process off; worker_processes 1; pid ${dir}/nginx.pid; error_log stderr warn;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path ${dir}/body; proxy_temp_path ${dir}/proxy; fastcgi_temp_path ${dir}/fcgi; uwsgi_temp_path ${dir}/uwsgi; scgi_temp_path ${dir}/scgi;
+  upstream api { server ${new URL(upstream).host}; keepalive 64; }
+  server {
+    listen 127.0.0.1:${port};
+    keepalive_requests 1000000;
+    location / { proxy_pass http://api; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_set_header Authorization "Bearer static-token"; }
+  }
+}
+`,
+  );
+  const args = ['-c', conf, '-p', dir];
+  const child = cpus ? spawn('taskset', ['-c', cpus, 'nginx', ...args], { stdio: 'ignore' }) : spawn('nginx', args, { stdio: 'ignore' });
+  const origin = `http://127.0.0.1:${port}`;
+  for (let i = 0; i < 100; i++) {
+    try {
+      await (await fetch(`${origin}/api/invoices/1`)).arrayBuffer();
+      break;
+    } catch {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+  return { origin, pid: child.pid ?? 0, close: () => child.kill() };
+}
+
+/** One wrk run (1 thread, 32 connections) on the load CPU; answers requests per second. Asynchronous: the Node proxies under test serve from this process. */
+async function wrk(cpus: string | null, url: string, headers: Record<string, string>, seconds: number): Promise<number> {
+  const args = ['-t1', '-c32', `-d${seconds}s`, ...Object.entries(headers).flatMap(([k, v]) => ['-H', `${k}: ${v}`]), url];
+  const { stdout: out } = cpus ? await execFileAsync('taskset', ['-c', cpus, 'wrk', ...args], { encoding: 'utf8' }) : await execFileAsync('wrk', args, { encoding: 'utf8' });
+  const m = /Requests\/sec:\s+([\d.]+)/.exec(out);
+  const errors = /Non-2xx or 3xx responses: (\d+)|Socket errors: .*/.exec(out);
+  if (errors) console.log(`    wrk against ${new URL(url).port}: ${errors[0]}`);
+  return m ? Number(m[1]) : 0;
+}
+
+/**
+ * Achieved throughput as a user measures it: wrk with 32 connections on one core, each proxy on the
+ * other (the gateway's usage-writer thread shares its core, so its cost counts), rounds interleaved.
+ */
+async function benchWithWrk(placement: Placement) {
+  console.log('\n  Achieved throughput with wrk (32 connections), every proxy on the same core');
+  if (!has('wrk')) {
+    console.log('    skipped: wrk is not installed (Debian: apt-get install wrk nginx-light)');
+    return;
+  }
+  const upstream = await startUpstream(placement.children);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'custody-bench-wrk-'));
+  const proxy = await startBareProxy(upstream.origin);
+  const custody = await startCustody(path.join(dir, 'custody.db'), `1:${randomBytes(32).toString('base64')}`);
+  const app = await buildServer(custody);
+  // nginx runs on the proxies' core; the load on the other one(s).
+  const proxyCpu = placement.children ? '0' : null;
+  const nginx = has('nginx') ? await startNginx(upstream.origin, proxyCpu, dir) : null;
+  try {
+    await custody.gateway.start();
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    const gatewayOrigin = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
+    const seeded = await seedGateway(custody, upstream.origin);
+    const targets: { name: string; url: string; headers: Record<string, string> }[] = [
+      { name: 'bare undici proxy', url: `${proxy.origin}/api/invoices/2024/7?page=2`, headers: {} },
+      { name: 'gateway', url: `${gatewayOrigin}/gw/${seeded.tokenId}/invoices/2024/7?page=2`, headers: { authorization: `Bearer ${seeded.key}` } },
+      ...(nginx ? [{ name: 'nginx (static header)', url: `${nginx.origin}/api/invoices/2024/7?page=2`, headers: {} }] : []),
+    ];
+    if (!nginx) console.log('    (nginx is not installed: Debian nginx-light; compared with the bare proxy only)');
+    const rounds = Number(process.env.BENCH_WRK_ROUNDS ?? 5);
+    for (const t of targets) await wrk(placement.children, t.url, t.headers, 1); // warm-up
+    const rps: Record<string, number[]> = {};
+    for (let r = 0; r < rounds; r++) for (const t of targets) (rps[t.name] ??= []).push(await wrk(placement.children, t.url, t.headers, 2));
+    const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
+    const paired = (a: string, b: string) => median(rps[a]!.map((x, i) => x / rps[b]![i]!));
+    for (const t of targets) console.log(`    ${t.name.padEnd(24)} ${fmt(median(rps[t.name]!), 0).padStart(8)} req/s (median of ${rounds} rounds of 2 s)`);
+    const vsBare = paired('gateway', 'bare undici proxy');
+    report('gateway achieved throughput vs bare undici proxy (wrk, equal pinned cores)', `${fmt(vsBare, 2)}×`, '≥ 0.90×', vsBare >= 0.9);
+    if (nginx) console.log(`    gateway vs nginx injecting a static header: ${fmt(paired('gateway', 'nginx (static header)'), 2)}×; bare proxy vs nginx: ${fmt(paired('bare undici proxy', 'nginx (static header)'), 2)}×`);
+  } finally {
+    nginx?.close();
+    await app.close();
+    await custody.close();
+    await proxy.close();
+    upstream.child.kill();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * One tenant's calls while another tenant of the same provider holds stalled ones (headers sent,
+ * body never finished): closed-loop rounds with and without the stalling tenant, interleaved.
+ */
+async function benchIsolation(placement: Placement) {
+  const STALLED = 200;
+  console.log(`\n  Isolation: tenant A's throughput while tenant B holds ${STALLED} stalled calls to the same provider`);
+  const upstream = await startUpstream(placement.children);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'custody-bench-iso-'));
+  const custody = await startCustody(path.join(dir, 'custody.db'), `1:${randomBytes(32).toString('base64')}`);
+  const app = await buildServer(custody);
+  const open = new Set<Socket>();
+  let stalling = false;
+  try {
+    await custody.gateway.start();
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    const port = (app.server.address() as AddressInfo).port;
+    const seeded = await seedGateway(custody, upstream.origin);
+    const admin = systemPrincipal('bench');
+    const other = await custody.tenants.create(admin, { name: `bench-other-${randomBytes(3).toString('hex')}` });
+    const otherToken = await custody.tokens.register(admin, { tenantId: other.id, providerId: seeded.providerId, owner: 'bench', workloads: ['billing-sync'], scopes: ['invoices.read'], accessToken: new Secret('at-other') });
+    const otherKey = (await custody.apiKeys.create(admin, { role: 'workload', tenantId: other.id, name: 'bench-staller', workload: 'billing-sync' })).key;
+    let refused = 0;
+    const stall = () => {
+      if (!stalling) return;
+      const socket = connect(port, '127.0.0.1', () => {
+        socket.write(`POST /gw/${otherToken.id}/uploads HTTP/1.1\r\nHost: custody\r\nAuthorization: Bearer ${otherKey}\r\nContent-Length: 1000000\r\n\r\n${'x'.repeat(100)}`);
+      });
+      open.add(socket);
+      let wasRefused = false;
+      socket.on('data', (d: Buffer) => {
+        if (String(d).startsWith('HTTP/1.1 429')) {
+          refused++;
+          wasRefused = true;
+        }
+      });
+      socket.on('error', () => {});
+      // A stalled call that is cut (idle timeout) is replaced, so B keeps its share waiting; one
+      // refused for being past the share is not retried (that would measure a flood, not a stall).
+      socket.on('close', () => {
+        open.delete(socket);
+        if (!wasRefused) setTimeout(stall, 50).unref();
+      });
+    };
+    const target: Target = { name: 'gateway', origin: `http://127.0.0.1:${port}`, path: `/gw/${seeded.tokenId}/invoices/2024/7?page=2`, headers: { authorization: `Bearer ${seeded.key}` }, cpuOf: 'self' };
+    await load(placement, [target], { connections: THROUGHPUT.concurrency, durationMs: WARM_TARGET_MS });
+    const alone: number[] = [];
+    const withStall: number[] = [];
+    let errors = 0;
+    for (let round = 0; round < 5; round++) {
+      const [a] = await load(placement, [target], { connections: THROUGHPUT.concurrency, durationMs: THROUGHPUT.durationMs });
+      alone.push(a!.rps);
+      stalling = true;
+      for (let i = 0; i < STALLED; i++) stall();
+      await new Promise((r) => setTimeout(r, 300));
+      const [b] = await load(placement, [target], { connections: THROUGHPUT.concurrency, durationMs: THROUGHPUT.durationMs });
+      withStall.push(b!.rps);
+      errors += b!.errors;
+      stalling = false;
+      for (const s of open) s.destroy();
+    }
+    const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
+    const ratio = median(withStall.map((x, i) => x / alone[i]!));
+    console.log(`    tenant A alone ${fmt(median(alone), 0)} req/s; with tenant B stalling ${fmt(median(withStall), 0)} req/s; B's calls past its share refused with 429: ${refused}`);
+    report('gateway throughput for one tenant while another stalls (ratio to unstalled, paired rounds)', `${fmt(ratio, 2)}×, ${errors} errors for tenant A`, '≥ 0.90× and no errors', ratio >= 0.9 && errors === 0);
+  } finally {
+    stalling = false;
+    for (const s of open) s.destroy();
+    await app.close();
+    await custody.close();
     upstream.child.kill();
     fs.rmSync(dir, { recursive: true, force: true });
   }

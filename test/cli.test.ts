@@ -135,6 +135,22 @@ describeEachDatabase('the custody CLI against a server', (kind) => {
     expect(entry!.actor).toMatch(/^apikey:key_/);
   });
 
+  it('revoke-all revokes every live token of a provider and follows the upstream side until it is done', async () => {
+    const seeded = await seed(h);
+    const run = spawnCli(['tokens', 'revoke-all', '--provider', seeded.providerId, '--reason', 'provider breach'], env);
+    // Nothing delivers upstream in this test: once the CLI is following, the outcomes are recorded here
+    // as the outbox would, and it finishes with the summary.
+    await eventually(async () => (await h.custody.storage.db.selectFrom('tokens').select('id').where('provider_id', '=', seeded.providerId).where('upstream_revocation', '=', 'pending').execute()).length === 2, { what: 'the bulk revocation' });
+    await h.custody.storage.db.updateTable('tokens').set({ upstream_revocation: 'verified' }).where('provider_id', '=', seeded.providerId).execute();
+    const r = await run.done;
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('Revoked 2 tokens in Custody');
+    expect(r.stdout).toContain('2 are being revoked at their issuers');
+    expect(r.stdout).toContain('At the issuers: 2 verified');
+    const again = await cli(['tokens', 'revoke-all', '--provider', seeded.providerId, '--reason', 'again', '--json']);
+    expect(JSON.parse(again.stdout)).toMatchObject({ revoked: 0, upstreamPending: 0 });
+  });
+
   it('lists and revokes API keys, and lists the ledger', async () => {
     const workload = await keyFor(h, 'workload', s.tenantA, 'billing-sync');
     const id = `key_${workload.slice(4, 30)}`;
