@@ -1,9 +1,11 @@
 import fs from 'node:fs';
+import SqliteDatabase from 'better-sqlite3';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config/config.ts';
+import { entryHash } from '../src/ledger/ledger.chain.ts';
 import { openLocalKeyring } from '../src/vault/local-keyring.ts';
 import { runCli, spawnCli } from './support/cli.ts';
 import { describeEachDatabase } from './support/databases.ts';
@@ -202,6 +204,22 @@ describe('the custody CLI on its own', () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('CUSTODY_KEYRING_FILE');
     expect(fs.existsSync(path.join(dir, 'keyring.json'))).toBe(false);
+    // Verify only reads: a tail after the last checkpoint (written here by hand) stays unanchored,
+    // run after run; verify never signs over it.
+    const sqlite = new SqliteDatabase(db);
+    const head = sqlite.prepare('select seq, hash from ledger_entries order by seq desc limit 1').get() as { seq: number; hash: string };
+    const entry = { at: new Date().toISOString(), actor: 'system:test', action: 'test.tail', tenantId: null, subjectId: null, data: '{}', prevHash: head.hash };
+    sqlite
+      .prepare('insert into ledger_entries (seq, at, actor, action, tenant_id, subject_id, data, prev_hash, hash) values (?, ?, ?, ?, null, null, ?, ?, ?)')
+      .run(head.seq + 1, entry.at, entry.actor, entry.action, entry.data, entry.prevHash, entryHash(entry));
+    const checkpoints = () => (sqlite.prepare('select count(*) as n from ledger_checkpoints').get() as { n: number }).n;
+    const before = checkpoints();
+    for (let i = 0; i < 2; i++) {
+      const again = await runCli(['ledger', 'verify', '--database-url', db, '--json'], { CUSTODY_KEYRING: keyring });
+      expect(JSON.parse(again.stdout)).toMatchObject({ ok: true, checkpoints: { unanchored: 1 } });
+    }
+    expect(checkpoints()).toBe(before);
+    sqlite.close();
     const ok = await runCli(['ledger', 'verify', '--database-url', db], { CUSTODY_KEYRING: keyring });
     expect(ok.code, ok.stderr).toBe(0);
     expect(ok.stdout).toMatch(/^OK: \d+ entries/);

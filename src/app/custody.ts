@@ -41,6 +41,11 @@ export interface CustodyOptions {
    * they need instead of creating one. Production never generates one (config.keyring).
    */
   generateKeyring?: boolean;
+  /**
+   * Only reads (ledger verify of a database or a copy of one): closing signs no checkpoint, so
+   * verifying a ledger whose tail was cut never signs over the cut and hides it.
+   */
+  readOnly?: boolean;
 }
 
 /** How long a readiness answer is reused, and how long the database may take to give one. */
@@ -197,7 +202,7 @@ export async function createCustody(config: Config, options: CustodyOptions) {
           // In-flight gateway calls have finished (the server closed first): write every queued usage event.
           await gateway.close().catch((err: Error) => logger.error({ err: err.message }, 'writing gateway usage at shutdown failed'));
           await apiKeys.close().catch(() => {});
-          await ledger.checkpointNow().catch((err: Error) => logger.error({ err: err.message }, 'the last ledger checkpoint failed'));
+          if (!options.readOnly) await ledger.checkpointNow().catch((err: Error) => logger.error({ err: err.message }, 'the last ledger checkpoint failed'));
           if (!options.storage) await storage.close();
         })();
         return closing;

@@ -35,14 +35,14 @@ export async function withDirectCustody<T>(
   flags: { databaseUrl?: string },
   name: string,
   fn: (custody: Custody) => Promise<T>,
-  options: { bootstrap?: boolean; migrate?: boolean } = {},
+  options: { bootstrap?: boolean; migrate?: boolean; readOnly?: boolean } = {},
 ): Promise<T> {
   const config = configFrom({ ...flags, logLevel: process.env.CUSTODY_LOG_LEVEL ?? 'warn' });
   const [{ createCustody }, { createLogger }] = await Promise.all([import('../app/custody.ts'), import('../shared/logger.ts')]);
   const logger = createLogger(config.logLevel, process.stderr as unknown as Parameters<typeof createLogger>[1]);
   let custody;
   try {
-    custody = await createCustody(config, { logger, migrate: options.migrate ?? true, generateKeyring: options.bootstrap === true, actor: `system:${name}` });
+    custody = await createCustody(config, { logger, migrate: options.migrate ?? true, generateKeyring: options.bootstrap === true, readOnly: options.readOnly === true, actor: `system:${name}` });
   } catch (err) {
     if ((err as Error).name === 'KmsError') throw new CliError((err as Error).message, EXIT.usage, 'keyring_missing');
     throw err;

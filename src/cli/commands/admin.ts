@@ -102,8 +102,9 @@ export function registerAdmin(program: Command) {
         existingDatabase(flags);
         const bar = progressBar('Verifying ledger');
         try {
-          // A copy is verified as it is: no migration, and no key file made beside it.
-          result = await withDirectCustody(flags, 'cli', (c) => c.ledger.verify((p) => bar.update(p.checked, p.total)), { migrate: false });
+          // A copy is verified as it is: no migration, no key file made beside it, and no checkpoint
+          // signed on the way out (that would sign over a cut tail and hide it).
+          result = await withDirectCustody(flags, 'cli', (c) => c.ledger.verify((p) => bar.update(p.checked, p.total)), { migrate: false, readOnly: true });
         } finally {
           await bar.stop();
         }
