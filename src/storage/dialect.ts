@@ -25,7 +25,7 @@ export interface StorageDialect {
    * until it commits (PostgreSQL: `FOR UPDATE`). SQLite transactions begin IMMEDIATE, holding the
    * database's write lock from their start, so a read there is already safe from lost updates.
    */
-  forUpdate<Q extends { forUpdate(): Q }>(query: Q): Q;
+  forUpdate<Q extends { forUpdate(of?: never): Q }>(query: Q, of?: string[]): Q;
   /** Statements that make a table refuse UPDATE, DELETE (and TRUNCATE where it exists). */
   appendOnlyGuards(table: string): string[];
   isUniqueViolation(err: unknown): boolean;
@@ -117,7 +117,7 @@ export const sqliteDialect: StorageDialect = {
 export const postgresDialect: StorageDialect = {
   kind: 'postgres',
   sequenceType: 'bigint',
-  forUpdate: (query) => query.forUpdate(),
+  forUpdate: (query, of) => query.forUpdate(of as never),
   async lockLedger(trx) {
     await sql`select pg_advisory_xact_lock(${LEDGER_LOCK_KEY})`.execute(trx);
   },

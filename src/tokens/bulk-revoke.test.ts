@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { describeEachDatabase } from '../../test/support/databases.ts';
+import { describeEachDatabase, describePostgres } from '../../test/support/databases.ts';
 import { startGatewayFixture, type GatewayFixture } from '../../test/support/gateway-fixture.ts';
 import { keyFor } from '../../test/support/harness.ts';
 import { LANE } from '../outbox/outbox.repo.ts';
@@ -61,5 +61,33 @@ describeEachDatabase('bulk revocation', (kind) => {
 
   it('a second bulk revocation finds nothing left to revoke', async () => {
     expect(await f.h.custody.tokens.bulkRevoke(f.h.admin, { tenantId: f.tenantA, providerId, reason: 'again' })).toMatchObject({ revoked: 0, upstreamPending: 0 });
+  });
+});
+
+describePostgres('bulk revocation racing single transitions', (kind) => {
+  let f: GatewayFixture;
+  beforeAll(async () => {
+    f = await startGatewayFixture(kind);
+  });
+  afterAll(() => f?.close());
+
+  it('leaves no token of the filter live when others resume or suspend them meanwhile', async () => {
+    const providerId = await f.createProvider({});
+    const ids: string[] = [];
+    for (let i = 0; i < 600; i++) ids.push(await f.createToken(providerId));
+    const suspended = ids.filter((_, i) => i % 3 === 0);
+    for (const id of suspended) await f.h.custody.tokens.transition(f.h.admin, id, 'suspend', 'review');
+    const others = ids.filter((_, i) => i % 3 === 1);
+    // Resumes and suspensions race the bulk revocation; each either lands before the bulk reads
+    // its row or finds it revoked (409), never leaves it live behind the bulk.
+    const racing = Promise.allSettled([
+      ...suspended.map((id) => f.h.custody.tokens.transition(f.h.admin, id, 'resume', 'race')),
+      ...others.map((id) => f.h.custody.tokens.transition(f.h.admin, id, 'suspend', 'race')),
+    ]);
+    const r = await f.h.custody.tokens.bulkRevoke(f.h.admin, { providerId, reason: 'race' });
+    await racing;
+    const states = await f.h.custody.storage.db.selectFrom('tokens').select(['state']).where('provider_id', '=', providerId).execute();
+    expect(states.filter((s) => s.state !== 'revoked')).toEqual([]);
+    expect(r.revoked).toBeGreaterThan(0);
   });
 });

@@ -120,9 +120,9 @@ export function createTokenRepo() {
 
     /**
      * One page of tokens in `states` matching a bulk filter, in id order, with only what a bulk
-     * transition needs (no credentials, no practical-test columns).
+     * transition needs (no credentials, no practical-test columns), locked for the transaction.
      */
-    async forBulk(db: Db, f: { tenantId?: string | undefined; providerId?: string | undefined; ids?: string[] | undefined; afterId?: string | undefined; limit: number }, states: readonly TokenState[]) {
+    async forBulk(db: Db, dialect: StorageDialect, f: { tenantId?: string | undefined; providerId?: string | undefined; ids?: string[] | undefined; afterId?: string | undefined; limit: number }, states: readonly TokenState[]) {
       let q = db
         .selectFrom('tokens as t')
         .innerJoin('providers as p', 'p.id', 't.provider_id')
@@ -132,7 +132,9 @@ export function createTokenRepo() {
       if (f.providerId) q = q.where('t.provider_id', '=', f.providerId);
       if (f.ids) q = q.where('t.id', 'in', f.ids.length > 0 ? f.ids : ['']);
       if (f.afterId) q = q.where('t.id', '>', f.afterId);
-      return q.orderBy('t.id', 'asc').limit(f.limit).execute();
+      // Locked until the page's transaction commits (PostgreSQL): a token resumed or reauthorised
+      // meanwhile waits for the revocation instead of slipping past its compare-and-set.
+      return dialect.forUpdate(q.orderBy('t.id', 'asc').limit(f.limit), ['t']).execute();
     },
 
     /**

@@ -182,7 +182,7 @@ export function createTokenService(deps: TokenServiceDeps) {
       let afterId: string | undefined;
       for (;;) {
         const page = await unitOfWork(async (work) => {
-          const rows = await repo.forBulk(work.trx, { tenantId, providerId: input.providerId, ids: input.ids, afterId, limit: BULK_REVOKE_PAGE }, live);
+          const rows = await repo.forBulk(work.trx, storage.dialect, { tenantId, providerId: input.providerId, ids: input.ids, afterId, limit: BULK_REVOKE_PAGE }, live);
           if (rows.length === 0) return null;
           afterId = rows[rows.length - 1]!.id;
           const changes = await work.transitionMany(rows, 'revoke', principal.actor, input.reason, { requestedAt, bulk: true });
