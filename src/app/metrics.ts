@@ -50,6 +50,17 @@ export function createMetrics(custody: Custody): HttpMetrics {
   custody.consent.onAnonymousRefusal((reason) => refusedCallbacks.inc({ reason }));
   const transitions = new Counter({ name: 'custody_token_transitions_total', help: 'Committed lifecycle transitions', labelNames: ['transition'], registers: [registry] });
   custody.tokens.onCommittedChange((change) => transitions.inc({ transition: change.transition }));
+  // The gateway's watchdog keeps its own counts (it serves the hot path); read at scrape time, from memory.
+  new Counter({
+    name: 'custody_gateway_calls_cut_total',
+    help: 'Gateway calls cut by the watchdog: a stalled or too slow body or reading, the deadline, a shutdown',
+    labelNames: ['reason'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [reason, n] of custody.gateway.cutCounts()) this.inc({ reason }, n);
+    },
+  });
   const revocation = registerRevocationMetrics(registry, { onCommittedChange: custody.tokens.onCommittedChange, onOutcome: custody.upstreamRevocation.onOutcome, pending: custody.outbox.pending });
 
   return {

@@ -46,6 +46,9 @@ export interface Runtime {
  * Stop: timers → the server drains (gateway calls answer 503 shutting_down) → custody.close
  * (outbox worker, queued usage events, a last signed checkpoint, the database).
  */
+/** How long a shutdown waits for gateway calls in flight before it cuts them. */
+export const SHUTDOWN_GRACE_MS = 10_000;
+
 export async function startRuntime(config: Config, options: RuntimeOptions): Promise<Runtime> {
   const { logger } = options;
   const listen = options.listen ?? true;
@@ -116,7 +119,16 @@ export async function startRuntime(config: Config, options: RuntimeOptions): Pro
     stop() {
       stopping ??= (async () => {
         for (const t of intervals) clearInterval(t);
+        // The server waits for calls in flight; a gateway call that will not finish (a caller
+        // trickling its body, a provider streaming for minutes) is cut after a grace period, so a
+        // supervisor's patience is not spent and the last usage and checkpoint are still written.
+        const grace = setTimeout(() => {
+          logger.warn({ graceMs: SHUTDOWN_GRACE_MS }, 'shutdown: cutting the gateway calls still in flight');
+          custody.gateway.cutAll();
+        }, SHUTDOWN_GRACE_MS);
+        grace.unref();
         await app.close().catch((err: Error) => logger.error({ err: err.message }, 'closing the HTTP server failed'));
+        clearTimeout(grace);
         await custody.close();
       })();
       return stopping;

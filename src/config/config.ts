@@ -42,6 +42,8 @@ export interface GatewayConfig {
   readonly idleTimeoutMs: number;
   /** No call lasts longer than this, whatever moves. */
   readonly callDeadlineMs: number;
+  /** A caller's body or reading slower than this many bytes a second is cut (0: no minimum). */
+  readonly minBytesPerSecond: number;
   /** Upstream connections per provider origin. */
   readonly connectionsPerOrigin: number;
   /** Calls one tenant may have in flight to one provider origin; past it, 429 concurrency_limited. */
@@ -155,15 +157,18 @@ export function loadConfig(input: ConfigInput, cwd: string = process.cwd()): Con
     usageRetentionDays: intSetting('CUSTODY_USAGE_RETENTION_DAYS', get('CUSTODY_USAGE_RETENTION_DAYS'), 90, 0, 3650, problems),
     idleTimeoutMs: intSetting('CUSTODY_GATEWAY_IDLE_TIMEOUT_MS', get('CUSTODY_GATEWAY_IDLE_TIMEOUT_MS'), 15_000, 100, 600_000, problems),
     callDeadlineMs: intSetting('CUSTODY_GATEWAY_CALL_DEADLINE_MS', get('CUSTODY_GATEWAY_CALL_DEADLINE_MS'), 300_000, 500, 3_600_000, problems),
+    minBytesPerSecond: intSetting('CUSTODY_GATEWAY_MIN_BYTES_PER_SECOND', get('CUSTODY_GATEWAY_MIN_BYTES_PER_SECOND'), 1024, 0, 1_000_000_000, problems),
     connectionsPerOrigin: intSetting('CUSTODY_GATEWAY_CONNECTIONS_PER_ORIGIN', get('CUSTODY_GATEWAY_CONNECTIONS_PER_ORIGIN'), 256, 1, 4096, problems),
     maxCallsPerTenant: intSetting('CUSTODY_GATEWAY_MAX_CALLS_PER_TENANT', get('CUSTODY_GATEWAY_MAX_CALLS_PER_TENANT'), 64, 1, 4096, problems),
     maxCallsPerWorkload: intSetting('CUSTODY_GATEWAY_MAX_CALLS_PER_WORKLOAD', get('CUSTODY_GATEWAY_MAX_CALLS_PER_WORKLOAD'), 48, 1, 4096, problems),
   });
   if (gateway.maxCallsPerTenant > gateway.connectionsPerOrigin) {
-    problems.push(`CUSTODY_GATEWAY_MAX_CALLS_PER_TENANT: must not exceed CUSTODY_GATEWAY_CONNECTIONS_PER_ORIGIN (${gateway.connectionsPerOrigin}), or one tenant could hold every connection`);
+    problems.push(
+      `CUSTODY_GATEWAY_MAX_CALLS_PER_TENANT: must not exceed CUSTODY_GATEWAY_CONNECTIONS_PER_ORIGIN (${gateway.connectionsPerOrigin}), or one tenant could hold every connection (the defaults are 64 of 256, and 48 per workload)`,
+    );
   }
   if (gateway.maxCallsPerWorkload > gateway.maxCallsPerTenant) {
-    problems.push(`CUSTODY_GATEWAY_MAX_CALLS_PER_WORKLOAD: must not exceed CUSTODY_GATEWAY_MAX_CALLS_PER_TENANT (${gateway.maxCallsPerTenant})`);
+    problems.push(`CUSTODY_GATEWAY_MAX_CALLS_PER_WORKLOAD: must not exceed CUSTODY_GATEWAY_MAX_CALLS_PER_TENANT (${gateway.maxCallsPerTenant}; the default is 48 per workload)`);
   }
 
   const rateLimits = Object.freeze({

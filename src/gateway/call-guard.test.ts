@@ -2,38 +2,55 @@ import { describe, expect, it } from 'vitest';
 import { createCallWatchdog, createFairShare, type CutReason, type WatchedCall } from './call-guard.ts';
 
 describe('fair share of upstream connections', () => {
-  it('caps a workload within its tenant, and a tenant across its workloads, per origin', () => {
-    const share = createFairShare({ maxCallsPerTenant: 3, maxCallsPerWorkload: 2 });
-    expect(share.acquire('https://a', 't1', 'sync')).toBeNull();
-    expect(share.acquire('https://a', 't1', 'sync')).toBeNull();
-    expect(share.acquire('https://a', 't1', 'sync')).toBe('workload');
-    expect(share.acquire('https://a', 't1', 'report')).toBeNull();
-    expect(share.acquire('https://a', 't1', 'other')).toBe('tenant');
-    // Another tenant, and another origin, are counted apart.
-    expect(share.acquire('https://a', 't2', 'sync')).toBeNull();
-    expect(share.acquire('https://b', 't1', 'sync')).toBeNull();
+  const k = (tenantId: string, workload: string | null, providerId = 'prv_a', origin = 'https://a') => ({ providerId, tenantId, workload, origin });
+
+  it('caps a workload within its tenant, and a tenant across its workloads, per provider', () => {
+    const share = createFairShare({ maxCallsPerTenant: 3, maxCallsPerWorkload: 2, connectionsPerOrigin: 100 });
+    expect(share.acquire(k('t1', 'sync'))).toBeNull();
+    expect(share.acquire(k('t1', 'sync'))).toBeNull();
+    expect(share.acquire(k('t1', 'sync'))).toBe('workload');
+    expect(share.acquire(k('t1', 'report'))).toBeNull();
+    expect(share.acquire(k('t1', 'other'))).toBe('tenant');
+    // Another tenant, and another provider, are counted apart.
+    expect(share.acquire(k('t2', 'sync'))).toBeNull();
+    expect(share.acquire(k('t1', 'sync', 'prv_b', 'https://b'))).toBeNull();
     expect(share.inFlight('https://a')).toBe(4);
-    share.release('https://a', 't1', 'sync');
-    expect(share.acquire('https://a', 't1', 'other')).toBeNull();
+    share.release(k('t1', 'sync'));
+    expect(share.acquire(k('t1', 'other'))).toBeNull();
+  });
+
+  it("counts every host of a provider in one share: a second name for the same server does not double it", () => {
+    const share = createFairShare({ maxCallsPerTenant: 2, maxCallsPerWorkload: 2, connectionsPerOrigin: 100 });
+    expect(share.acquire(k('t1', null, 'prv_a', 'http://127.0.0.1:9'))).toBeNull();
+    expect(share.acquire(k('t1', null, 'prv_a', 'http://localhost:9'))).toBeNull();
+    expect(share.acquire(k('t1', null, 'prv_a', 'http://localhost:9'))).toBe('tenant');
+  });
+
+  it("refuses at once when the origin's connections are all taken, whoever holds them", () => {
+    const share = createFairShare({ maxCallsPerTenant: 2, maxCallsPerWorkload: 2, connectionsPerOrigin: 4 });
+    for (const t of ['t1', 't1', 't2', 't2']) expect(share.acquire(k(t, null))).toBeNull();
+    expect(share.acquire(k('t3', null))).toBe('origin');
+    share.release(k('t1', null));
+    expect(share.acquire(k('t3', null))).toBeNull();
   });
 
   it('forgets every counter that falls to zero (bounded by the calls in flight)', () => {
-    const share = createFairShare({ maxCallsPerTenant: 2, maxCallsPerWorkload: 2 });
+    const share = createFairShare({ maxCallsPerTenant: 2, maxCallsPerWorkload: 2, connectionsPerOrigin: 100 });
     for (let i = 0; i < 1000; i++) {
-      expect(share.acquire(`https://o${i}`, `t${i}`, null)).toBeNull();
-      share.release(`https://o${i}`, `t${i}`, null);
+      expect(share.acquire(k(`t${i}`, null, `prv_${i}`, `https://o${i}`))).toBeNull();
+      share.release(k(`t${i}`, null, `prv_${i}`, `https://o${i}`));
     }
     expect(share.inFlight('https://o1')).toBe(0);
-    expect(share.acquire('https://o1', 't1', null)).toBeNull();
-    expect(share.acquire('https://o1', 't1', null)).toBeNull();
-    expect(share.acquire('https://o1', 't1', null)).toBe('tenant');
+    expect(share.acquire(k('t1', null))).toBeNull();
+    expect(share.acquire(k('t1', null))).toBeNull();
+    expect(share.acquire(k('t1', null))).toBe('tenant');
   });
 });
 
 describe('call watchdog', () => {
   const call = (startedAt: number, over: Partial<WatchedCall> = {}) => {
     const cuts: CutReason[] = [];
-    const c: WatchedCall = { startedAt, bodyOpen: false, bodyChunks: 0, pausedAt: 0, cut: (r) => cuts.push(r), ...over };
+    const c: WatchedCall = { startedAt, bodyOpen: false, bodyChunks: 0, bodyBytes: 0, pausedAt: 0, responseStartedAt: 0, responseBytes: 0, cut: (r) => cuts.push(r), ...over };
     return { c, cuts };
   };
 
@@ -68,6 +85,47 @@ describe('call watchdog', () => {
     w.sweep(1_000);
     expect(long.cuts).toEqual(['deadline']);
     expect(w.size).toBe(0);
+    w.close();
+  });
+
+  it('cuts a body that trickles in just often enough never to idle, once it falls under the minimum rate', () => {
+    const w = createCallWatchdog({ idleTimeoutMs: 100, callDeadlineMs: 10_000, minBytesPerSecond: 1000 });
+    const trickle = call(0, { bodyOpen: true });
+    const steady = call(0, { bodyOpen: true });
+    w.track(trickle.c);
+    w.track(steady.c);
+    for (let t = 50; t <= 400; t += 50) {
+      trickle.c.bodyChunks++;
+      trickle.c.bodyBytes += 1; // 20 bytes a second
+      steady.c.bodyChunks++;
+      steady.c.bodyBytes += 100; // 2,000 bytes a second
+      w.sweep(t);
+    }
+    expect(trickle.cuts).toEqual(['body_too_slow']);
+    expect(steady.cuts).toEqual([]);
+    w.close();
+  });
+
+  it('cuts a caller that reads a trickle at a time while the provider waits for it', () => {
+    const w = createCallWatchdog({ idleTimeoutMs: 100, callDeadlineMs: 10_000, minBytesPerSecond: 1000 });
+    const slow = call(0, { responseStartedAt: 10, responseBytes: 10 });
+    w.track(slow.c);
+    for (let t = 50; t <= 400; t += 50) {
+      slow.c.pausedAt = t - 10; // paused again and again, each pause shorter than the idle timeout
+      w.sweep(t);
+    }
+    expect(slow.cuts).toEqual(['response_too_slow']);
+    w.close();
+  });
+
+  it('cuts every call at once on shutdown', () => {
+    const w = createCallWatchdog({ idleTimeoutMs: 100, callDeadlineMs: 10_000 });
+    const a = call(0);
+    const b = call(0, { bodyOpen: true });
+    w.track(a.c);
+    w.track(b.c);
+    w.cutAll('shutdown');
+    expect([a.cuts, b.cuts, w.size]).toEqual([['shutdown'], ['shutdown'], 0]);
     w.close();
   });
 

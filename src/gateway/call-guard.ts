@@ -17,7 +17,7 @@
  */
 
 /** Why the watchdog cut a call. */
-export type CutReason = 'body_idle' | 'response_idle' | 'deadline';
+export type CutReason = 'body_idle' | 'body_too_slow' | 'response_idle' | 'response_too_slow' | 'deadline' | 'shutdown';
 
 /** A call the watchdog watches (the gateway's response relay). */
 export interface WatchedCall {
@@ -27,8 +27,13 @@ export interface WatchedCall {
   bodyOpen: boolean;
   /** Incremented for each chunk of the caller's body. */
   bodyChunks: number;
+  /** Bytes of the caller's body so far. */
+  bodyBytes: number;
   /** performance.now() when the caller stopped reading the response (the provider was paused), else 0. */
   pausedAt: number;
+  /** performance.now() when the response began (0 before), and the bytes of it handed to the caller. */
+  responseStartedAt: number;
+  responseBytes: number;
   /** Stops the call: answers an error if nothing was sent yet, else breaks the response off. */
   cut(reason: CutReason): void;
 }
@@ -41,14 +46,19 @@ interface Progress {
 export interface CallWatchdog {
   track(call: WatchedCall): void;
   untrack(call: WatchedCall): void;
+  /** Cuts every call in flight (a shutdown's grace period is over). */
+  cutAll(reason: CutReason): void;
   /** Checks every call now (the timer does this; tests may too). */
   sweep(now?: number): void;
   readonly size: number;
   close(): void;
 }
 
-export function createCallWatchdog(opts: { idleTimeoutMs: number; callDeadlineMs: number; onCut?: (reason: CutReason) => void }): CallWatchdog {
+export function createCallWatchdog(opts: { idleTimeoutMs: number; callDeadlineMs: number; minBytesPerSecond?: number; onCut?: (call: WatchedCall, reason: CutReason) => void }): CallWatchdog {
   const { idleTimeoutMs, callDeadlineMs } = opts;
+  const minRate = opts.minBytesPerSecond ?? 0;
+  /** Whether `bytes` over the time since `since` is under the minimum rate (judged once a whole idle period has passed). */
+  const tooSlow = (bytes: number, since: number, now: number) => minRate > 0 && now - since >= idleTimeoutMs && bytes < (minRate * (now - since)) / 1000;
   const calls = new Map<WatchedCall, Progress>();
   // A few sweeps per idle period: a stalled call is cut between 1× and 1.25× the timeout.
   const everyMs = Math.max(20, Math.min(1_000, Math.floor(Math.min(idleTimeoutMs, callDeadlineMs) / 4)));
@@ -59,15 +69,19 @@ export function createCallWatchdog(opts: { idleTimeoutMs: number; callDeadlineMs
       let reason: CutReason | null = null;
       if (now - call.startedAt >= callDeadlineMs) reason = 'deadline';
       else if (call.pausedAt > 0 && now - call.pausedAt >= idleTimeoutMs) reason = 'response_idle';
+      // A caller that reads, but a trickle at a time (the provider paused for it again and again).
+      else if (call.pausedAt > 0 && call.responseStartedAt > 0 && tooSlow(call.responseBytes, call.responseStartedAt, now)) reason = 'response_too_slow';
       else if (call.bodyOpen) {
         if (call.bodyChunks !== progress.chunks) {
           progress.chunks = call.bodyChunks;
           progress.at = now;
         } else if (now - progress.at >= idleTimeoutMs) reason = 'body_idle';
+        // A body that trickles in just often enough never idles: it must also keep a minimum rate.
+        if (!reason && tooSlow(call.bodyBytes, call.startedAt, now)) reason = 'body_too_slow';
       }
       if (reason) {
         calls.delete(call);
-        opts.onCut?.(reason);
+        opts.onCut?.(call, reason);
         call.cut(reason);
       }
     }
@@ -88,6 +102,13 @@ export function createCallWatchdog(opts: { idleTimeoutMs: number; callDeadlineMs
     untrack(call) {
       calls.delete(call);
     },
+    cutAll(reason) {
+      for (const call of [...calls.keys()]) {
+        calls.delete(call);
+        opts.onCut?.(call, reason);
+        call.cut(reason);
+      }
+    },
     sweep,
     get size() {
       return calls.size;
@@ -101,52 +122,62 @@ export function createCallWatchdog(opts: { idleTimeoutMs: number; callDeadlineMs
 }
 
 /** Which share a call was refused for, or null when it got a slot. */
-export type ShareRefusal = 'tenant' | 'workload' | null;
+export type ShareRefusal = 'tenant' | 'workload' | 'origin' | null;
+
+/** Who a call is, for its share: the provider it calls (every host of it), its tenant and workload, and the host's origin. */
+export interface ShareKey {
+  providerId: string;
+  tenantId: string;
+  workload: string | null;
+  origin: string;
+}
 
 export interface FairShare {
-  /** Takes a slot for a call of this tenant and workload to this origin, or says which cap refused it. */
-  acquire(origin: string, tenantId: string, workload: string | null): ShareRefusal;
+  /** Takes a slot for a call, or says which cap refused it. */
+  acquire(key: ShareKey): ShareRefusal;
   /** Gives back a slot taken by acquire (exactly once per successful acquire). */
-  release(origin: string, tenantId: string, workload: string | null): void;
-  /** Calls in flight per origin (metrics, tests). */
+  release(key: ShareKey): void;
+  /** Calls in flight to an origin (metrics, tests). */
   inFlight(origin: string): number;
 }
 
 /**
- * Counts calls in flight per origin, per tenant and per workload. Counters that fall to zero are
- * deleted, so the maps hold only what is in flight: bounded by the calls themselves.
+ * Counts calls in flight per provider (per tenant, per workload) and per origin. The tenant's and
+ * workload's shares count every host of a provider together, so declaring two names for one
+ * server does not double them. The origin's count is capped at its pool size: a call that would
+ * only wait inside the pool for a connection is refused at once (`origin`), so a caller is never
+ * held past its deadline behind other tenants' calls. Counters that fall to zero are deleted: the
+ * maps hold only what is in flight.
  */
-export function createFairShare(opts: { maxCallsPerTenant: number; maxCallsPerWorkload: number }): FairShare {
-  const byOrigin = new Map<string, { total: number; tenants: Map<string, number>; workloads: Map<string, number> }>();
-  const workloadKey = (tenantId: string, workload: string | null) => `${tenantId}\u0000${workload ?? ''}`;
+export function createFairShare(opts: { maxCallsPerTenant: number; maxCallsPerWorkload: number; connectionsPerOrigin: number }): FairShare {
+  const counts = new Map<string, number>();
+  const tenantKey = (k: ShareKey) => `t\u0000${k.providerId}\u0000${k.tenantId}`;
+  const workloadKey = (k: ShareKey) => `w\u0000${k.providerId}\u0000${k.tenantId}\u0000${k.workload ?? ''}`;
+  const originKey = (origin: string) => `o\u0000${origin}`;
+  const add = (key: string, by: number) => {
+    const n = (counts.get(key) ?? 0) + by;
+    if (n <= 0) counts.delete(key);
+    else counts.set(key, n);
+  };
 
   return {
-    acquire(origin, tenantId, workload) {
-      let o = byOrigin.get(origin);
-      if (!o) byOrigin.set(origin, (o = { total: 0, tenants: new Map(), workloads: new Map() }));
-      const t = o.tenants.get(tenantId) ?? 0;
-      if (t >= opts.maxCallsPerTenant) return 'tenant';
-      const wk = workloadKey(tenantId, workload);
-      const w = o.workloads.get(wk) ?? 0;
-      if (w >= opts.maxCallsPerWorkload) return 'workload';
-      o.tenants.set(tenantId, t + 1);
-      o.workloads.set(wk, w + 1);
-      o.total++;
+    acquire(k) {
+      const tk = tenantKey(k);
+      if ((counts.get(tk) ?? 0) >= opts.maxCallsPerTenant) return 'tenant';
+      const wk = workloadKey(k);
+      if ((counts.get(wk) ?? 0) >= opts.maxCallsPerWorkload) return 'workload';
+      const ok = originKey(k.origin);
+      if ((counts.get(ok) ?? 0) >= opts.connectionsPerOrigin) return 'origin';
+      add(tk, 1);
+      add(wk, 1);
+      add(ok, 1);
       return null;
     },
-    release(origin, tenantId, workload) {
-      const o = byOrigin.get(origin);
-      if (!o) return;
-      const t = (o.tenants.get(tenantId) ?? 1) - 1;
-      if (t <= 0) o.tenants.delete(tenantId);
-      else o.tenants.set(tenantId, t);
-      const wk = workloadKey(tenantId, workload);
-      const w = (o.workloads.get(wk) ?? 1) - 1;
-      if (w <= 0) o.workloads.delete(wk);
-      else o.workloads.set(wk, w);
-      o.total--;
-      if (o.total <= 0) byOrigin.delete(origin);
+    release(k) {
+      add(tenantKey(k), -1);
+      add(workloadKey(k), -1);
+      add(originKey(k.origin), -1);
     },
-    inFlight: (origin) => byOrigin.get(origin)?.total ?? 0,
+    inFlight: (origin) => counts.get(originKey(origin)) ?? 0,
   };
 }

@@ -97,7 +97,9 @@ class CallCutError extends Error {
 
 /** The error code a cut call is answered and recorded with. */
 function cutCode(reason: CutReason): ErrorCode {
-  return reason === 'deadline' ? 'upstream_timeout' : 'request_timeout';
+  if (reason === 'deadline') return 'upstream_timeout';
+  if (reason === 'shutdown') return 'shutting_down';
+  return 'request_timeout';
 }
 
 /** Passes the caller's body on, refusing more than `limit` bytes and counting chunks for the watchdog. */
@@ -107,6 +109,7 @@ function limitBody(limit: number, relay: ResponseRelay): Transform {
     transform(chunk: Buffer, _enc, cb) {
       seen += chunk.length;
       relay.bodyChunks++;
+      relay.bodyBytes = seen;
       if (seen > limit) cb(new BodyTooLargeError('request body over the gateway limit'));
       else cb(null, chunk);
     },
@@ -143,7 +146,10 @@ class ResponseRelay implements Dispatcher.DispatchHandler, WatchedCall {
   cutReason: CutReason | null = null;
   bodyOpen = false;
   bodyChunks = 0;
+  bodyBytes = 0;
   pausedAt = 0;
+  responseStartedAt = 0;
+  responseBytes = 0;
   readonly answered: Promise<void>;
   private controller: Dispatcher.DispatchController | null = null;
   /** The caller's response; null once the call is over (see release). */
@@ -211,6 +217,7 @@ class ResponseRelay implements Dispatcher.DispatchHandler, WatchedCall {
     // onResponseError settle `answered`.
     if (res.destroyed) return this.abort();
     this.started = true;
+    this.responseStartedAt = performance.now();
     this.statusCode = statusCode;
     res.writeHead(statusCode, downstreamResponseHeaders(headers));
     this.settle();
@@ -218,6 +225,7 @@ class ResponseRelay implements Dispatcher.DispatchHandler, WatchedCall {
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
     const res = this.res;
+    this.responseBytes += chunk.length;
     if (!res || res.write(chunk)) return;
     // The caller reads slower than the provider sends: hold the provider until it has caught up
     // (the watchdog cuts a caller that stops reading altogether).
@@ -251,11 +259,24 @@ export function createGatewayService(deps: GatewayDeps) {
   const limits: GatewayLimits = { ...DEFAULT_GATEWAY_LIMITS, ...deps.limits };
   const guard = createSsrfGuard({ connectionsPerOrigin: limits.connectionsPerOrigin, ...(deps.resolve ? { resolve: deps.resolve } : {}) });
   const share = createFairShare(limits);
+  // Who each watched call is, for the log line of a cut (never the path or a credential).
+  const cutContext = new WeakMap<WatchedCall, { tokenId: string; workload: string | null; template: string }>();
   const watchdog = createCallWatchdog({
     idleTimeoutMs: limits.idleTimeoutMs,
     callDeadlineMs: limits.callDeadlineMs,
-    onCut: (reason) => (reason === 'deadline' ? logger.info({ reason }, 'gateway call passed its deadline; cut') : undefined),
+    minBytesPerSecond: limits.minBytesPerSecond,
+    onCut: (call, reason) => {
+      cutCalls.inc(reason);
+      logger.info({ reason, ...cutContext.get(call) }, 'gateway call cut');
+    },
   });
+  /** Calls cut by the watchdog, by reason (for /metrics). */
+  const cutCalls = {
+    counts: new Map<CutReason, number>(),
+    inc(reason: CutReason) {
+      this.counts.set(reason, (this.counts.get(reason) ?? 0) + 1);
+    },
+  };
   // Usage is written by a worker thread with its own connection, off the thread serving calls,
   // unless the database is an in-memory SQLite one, which no other connection can open.
   const inMemory = deps.database.kind === 'sqlite' && deps.database.file === ':memory:';
@@ -332,6 +353,8 @@ export function createGatewayService(deps: GatewayDeps) {
 
   function cutMessage(reason: CutReason): string {
     if (reason === 'deadline') return `The call did not finish within the gateway's deadline of ${limits.callDeadlineMs} ms.`;
+    if (reason === 'shutdown') return 'This server is shutting down and stopped waiting for the call; retry, and another instance will answer.';
+    if (reason === 'body_too_slow') return `The request body arrived slower than ${limits.minBytesPerSecond} bytes a second; the gateway stopped waiting for it.`;
     return `No part of the request body arrived for ${limits.idleTimeoutMs} ms; the gateway stopped waiting for it.`;
   }
 
@@ -409,18 +432,38 @@ export function createGatewayService(deps: GatewayDeps) {
           if (isCustodyError(err)) throw refuse(call, t, decision, err.code, err.message);
           throw err;
         }
+        // The token may have changed while the credential was read (a revocation committed
+        // meanwhile): decide again on what the cache holds now before anything is sent.
+        if (cache.peek(call.tokenId) !== t) {
+          const now = await cache.get(call.tokenId);
+          const again = decideCall(now, {
+            tenantId: call.principal.tenantId,
+            workload: call.principal.workload,
+            method: call.method,
+            rawPath: call.rawPath,
+            rawQuery: call.rawQuery,
+            requestedBase: typeof call.headers['x-custody-api-base'] === 'string' ? call.headers['x-custody-api-base'] : undefined,
+          });
+          if (!again.ok) throw refuse(call, now, again, again.code, again.message);
+        }
       }
       const headers = upstreamRequestHeaders(call.headers);
       headers.authorization = `Bearer ${secret.reveal()}`;
 
+      // The caller left while this call was being decided: nothing to forward, and no close event
+      // is coming to give a share back, so none is taken.
+      if (res.destroyed || res.closed) throw refuse(call, t, decision, 'upstream_unavailable', 'The caller closed the connection before the call was forwarded.');
       // The tenant's and the workload's share of this provider's connections (call-guard.ts).
       const origin = decision.target.origin;
-      const workload = call.principal.workload;
-      const overShare = share.acquire(origin, t.tenantId, workload);
+      const shareKey = { providerId: t.providerId, tenantId: t.tenantId, workload: call.principal.workload, origin };
+      const overShare = share.acquire(shareKey);
+      if (overShare === 'origin') {
+        throw refuse(call, t, decision, 'gateway_overloaded', `All ${limits.connectionsPerOrigin} of the gateway's connections to ${decision.host} are in use; retry shortly.`);
+      }
       if (overShare) {
         const cap = overShare === 'tenant' ? limits.maxCallsPerTenant : limits.maxCallsPerWorkload;
         const who = overShare === 'tenant' ? 'This tenant' : 'This workload';
-        throw refuse(call, t, decision, 'concurrency_limited', `${who} already has ${cap} calls in flight to ${decision.host}, its share of the gateway's connections; retry when one has finished.`);
+        throw refuse(call, t, decision, 'concurrency_limited', `${who} already has ${cap} calls in flight to this provider, its share of the gateway's connections; retry when one has finished.`);
       }
 
       const relay = new ResponseRelay(res, call.startedAt);
@@ -439,7 +482,7 @@ export function createGatewayService(deps: GatewayDeps) {
 
       const answered = relay.answered;
       res.once('close', () => {
-        share.release(origin, t.tenantId, workload);
+        share.release(shareKey);
         watchdog.untrack(relay);
         const delivered = res.writableFinished && !relay.failed;
         // A caller gone before the end aborts the upstream call (queued, waiting or streaming).
@@ -449,6 +492,7 @@ export function createGatewayService(deps: GatewayDeps) {
         recorder.record(usage(call, t, decision, delivered ? 'forwarded' : 'failed', relay.statusCode, errorCode));
         call.onClose?.();
       });
+      cutContext.set(relay, { tokenId: call.tokenId, workload: call.principal.workload, template: decision.template });
       watchdog.track(relay);
       guard.dispatcherFor(t.provider.allowPrivateNetwork).dispatch(
         {
@@ -511,6 +555,10 @@ export function createGatewayService(deps: GatewayDeps) {
     },
     /** Calls in flight to a provider origin (tests, metrics). */
     inFlight: (origin: string) => share.inFlight(origin),
+    /** Calls the watchdog cut so far, by reason (metrics). */
+    cutCounts: () => cutCalls.counts as ReadonlyMap<CutReason, number>,
+    /** Shutdown, once its grace period is over: every call still in flight is cut (answered 503, or broken off). */
+    cutAll: () => watchdog.cutAll('shutdown'),
   };
 }
 

@@ -55,6 +55,8 @@ export interface GatewayLimits {
   idleTimeoutMs: number;
   /** The longest any call may last, from its arrival. */
   callDeadlineMs: number;
+  /** A caller's body, or its reading of a response, slower than this (bytes a second, judged after one idle period) is cut; 0: no minimum. */
+  minBytesPerSecond: number;
   /** Upstream connections per provider origin (undici pool size). */
   connectionsPerOrigin: number;
   /** Calls one tenant may have in flight to one provider origin. */
@@ -72,6 +74,7 @@ export const DEFAULT_GATEWAY_LIMITS: GatewayLimits = {
   usageRetentionDays: 90,
   idleTimeoutMs: 15_000,
   callDeadlineMs: 300_000,
+  minBytesPerSecond: 1024,
   connectionsPerOrigin: 256,
   maxCallsPerTenant: 64,
   maxCallsPerWorkload: 48,

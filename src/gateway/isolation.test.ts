@@ -1,13 +1,16 @@
 import net from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { describeEachDatabase } from '../../test/support/databases.ts';
 import { startGatewayFixture, type GatewayFixture } from '../../test/support/gateway-fixture.ts';
+import { keyFor } from '../../test/support/harness.ts';
 import { eventually } from '../../test/support/wait.ts';
 
 /**
  * One tenant's stalled or slow callers must not hold the gateway for another (DESIGN §7). The
  * pool has 8 connections per provider origin; a tenant may hold 4 of them. Tenant A's callers send
  * their headers and then stall their bodies, or stop reading a large response; tenant B calls the
- * same provider meanwhile. Only the gateway's own behaviour is involved (no storage), so SQLite.
+ * same provider meanwhile. On both databases: a token read from PostgreSQL takes the caller's
+ * leaving past an await (the share-leak test).
  */
 const IDLE_MS = 1_500;
 const DEADLINE_MS = 3_000;
@@ -46,13 +49,13 @@ function rawCall(port: number, head: string, bodyPart = ''): Promise<RawCall> {
   });
 }
 
-describe('gateway isolation between tenants', () => {
+describeEachDatabase('gateway isolation between tenants', (kind) => {
   let f: GatewayFixture;
   let origin: string;
   const open: net.Socket[] = [];
 
   beforeAll(async () => {
-    f = await startGatewayFixture('sqlite', {
+    f = await startGatewayFixture(kind, {
       env: {
         CUSTODY_GATEWAY_CONNECTIONS_PER_ORIGIN: '8',
         CUSTODY_GATEWAY_MAX_CALLS_PER_TENANT: '4',
@@ -122,6 +125,50 @@ describe('gateway isolation between tenants', () => {
     expect(r.json().error.code).toBe('upstream_timeout');
     expect(r.json().error.message).toContain(`deadline of ${DEADLINE_MS} ms`);
     await eventually(() => f.h.custody.gateway.inFlight(origin) === 0, { what: 'the share to be given back' });
+  });
+
+  it('cuts a body that trickles in just often enough never to idle (the minimum rate), long before the deadline', async () => {
+    const head = `POST /gw/${f.tokenA}/uploads HTTP/1.1\r\nHost: custody\r\nAuthorization: Bearer ${f.keyA}\r\nContent-Length: 100000\r\n\r\n`;
+    const c = await rawCall(f.port, head, 'x');
+    open.push(c.socket);
+    const drip = setInterval(() => c.socket.write('x'), IDLE_MS / 5);
+    try {
+      await eventually(() => c.status() === 408, { what: 'the trickle to be cut', timeoutMs: DEADLINE_MS });
+    } finally {
+      clearInterval(drip);
+    }
+    expect(c.received()).toContain('slower than 1024 bytes a second');
+    await eventually(() => f.h.custody.gateway.inFlight(origin) === 0, { what: 'the share to be given back' });
+  });
+
+  it("answers 503 at once when other tenants hold every connection of the provider's host, instead of queueing the call", async () => {
+    const tenantC = (await f.h.custody.tenants.create(f.h.admin, { name: `third-${Date.now()}` })).id;
+    const tokenC = await f.createToken(f.providerId, { tenantId: tenantC });
+    const keyC = await keyFor(f.h, 'workload', tenantC, 'billing-sync');
+    const stalledAs = async (token: string, key: string) => {
+      const c = await rawCall(f.port, `POST /gw/${token}/uploads HTTP/1.1\r\nHost: custody\r\nAuthorization: Bearer ${key}\r\nContent-Length: 100000\r\n\r\n`, 'x'.repeat(100));
+      open.push(c.socket);
+      return c;
+    };
+    const held = [...(await Promise.all([0, 1, 2, 3].map(() => stalledAs(f.tokenA, f.keyA)))), ...(await Promise.all([0, 1, 2, 3].map(() => stalledAs(f.tokenB, f.keyB))))];
+    await eventually(() => f.h.custody.gateway.inFlight(origin) === 8, { what: 'the pool to fill' });
+    const r = await f.call(tokenC, '/invoices/1', { key: keyC });
+    expect(r.status).toBe(503);
+    expect(r.json().error.code).toBe('gateway_overloaded');
+    expect(r.headers['retry-after']).toBe('1');
+    for (const c of held) c.socket.destroy();
+    await eventually(() => f.h.custody.gateway.inFlight(origin) === 0, { what: 'the pool to empty' });
+    expect((await f.call(tokenC, '/invoices/1', { key: keyC })).status).toBe(200);
+  });
+
+  it('gives a share back when the caller leaves while its call is still being decided', async () => {
+    for (let i = 0; i < 10; i++) {
+      f.h.custody.gateway.invalidate(f.tokenA); // the next call reads the token from the database
+      const c = await rawCall(f.port, `GET /gw/${f.tokenA}/invoices/1 HTTP/1.1\r\nHost: custody\r\nAuthorization: Bearer ${f.keyA}\r\n\r\n`);
+      c.socket.destroy();
+    }
+    await eventually(() => f.h.custody.gateway.inFlight(origin) === 0, { what: 'every share to be given back' });
+    expect((await f.call(f.tokenA, '/invoices/1')).status).toBe(200);
   });
 
   it('records the cut calls in usage as failed, with their codes', async () => {
