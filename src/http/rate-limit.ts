@@ -48,9 +48,17 @@ export function createBuckets(perMinute: number, now: () => number = () => perfo
 export function addressKey(ip: string): string {
   const bare = ip.startsWith('::ffff:') && isIP(ip.slice(7)) === 4 ? ip.slice(7) : ip;
   if (isIP(bare) !== 6) return bare;
-  const [head] = bare.split('::');
-  const groups = bare.includes('::') ? head!.split(':').filter(Boolean) : bare.split(':');
-  return `${groups.slice(0, 4).join(':')}::/64`;
+  // Expanded to its eight groups first: `2001:db8:1::5` and `2001:db8:1:0:1:2:3:4` are one /64,
+  // `2001::5:1:2:3:4` and `2001::6:1:2:3:4` are two.
+  const noZone = bare.split('%')[0]!;
+  let groups: string[];
+  if (noZone.includes('::')) {
+    const [head, tail] = noZone.split('::') as [string, string];
+    const h = head ? head.split(':') : [];
+    const t = tail ? tail.split(':') : [];
+    groups = [...h, ...Array<string>(8 - h.length - t.length).fill('0'), ...t];
+  } else groups = noZone.split(':');
+  return `${groups.slice(0, 4).map((g) => (parseInt(g, 16) || 0).toString(16)).join(':')}::/64`;
 }
 
 /**

@@ -75,4 +75,33 @@ describeEachDatabase('outbox lanes', (kind) => {
     }
     expect(await worker.pendingByLane()).toMatchObject({ urgent: 0 });
   });
+
+  it('holds the whole bulk lane back when the issuer pushes back (Retry-After), not only the refused jobs', async () => {
+    const started: number[] = [];
+    let refusals = 4;
+    const handler: OutboxHandler = {
+      async deliver() {
+        started.push(performance.now());
+        if (refusals-- > 0) return { kind: 'retry', error: 'issuer answered 429', retryAfterMs: 600 };
+        return { kind: 'done', record: (complete) => h.custody.storage.db.transaction().execute(async (trx) => void (await complete(trx))) };
+      },
+      giveUp: async () => {},
+    };
+    await enqueue(12, LANE.bulk, 'pushback');
+    const worker = createOutboxWorker({
+      storage: h.custody.storage,
+      clock: systemClock,
+      logger: createLogger('silent'),
+      handlers: { upstream_revocation: handler },
+      options: { ...DEFAULT_OUTBOX_OPTIONS, pollMs: 50, concurrency: 6, bulkConcurrency: 4, bulkPerSecond: 1000 },
+    });
+    await worker.start();
+    try {
+      await eventually(() => started.length >= 5, { what: 'a delivery after the push-back', timeoutMs: 5_000 });
+      // The first four were refused with Retry-After: 0.6 s; nothing else started before it passed.
+      expect(started[4]! - started[3]!).toBeGreaterThanOrEqual(550);
+    } finally {
+      await worker.stop();
+    }
+  });
 });

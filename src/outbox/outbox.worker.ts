@@ -38,7 +38,8 @@ export function createOutboxWorker(deps: OutboxWorkerDeps) {
   /** Set by poke() so a wake-up that arrives while the loop is claiming is not lost. */
   let woken = false;
 
-  async function deliverOne(job: OutboxJob): Promise<void> {
+  /** Delivers one job; answers how long the peer asked to be left alone when it must be retried (else null). */
+  async function deliverOne(job: OutboxJob): Promise<number | null> {
     const handler = handlers[job.kind];
     let error: string;
     let retryAfterMs: number | undefined;
@@ -47,7 +48,7 @@ export function createOutboxWorker(deps: OutboxWorkerDeps) {
       if (result.kind === 'done') {
         // Only the first completion records the outcome: a redelivery after a lost lease is a no-op there.
         await result.record((trx) => repo.complete(trx, job.id, 'done', clock.now()));
-        return;
+        return null;
       }
       error = result.error;
       retryAfterMs = result.retryAfterMs;
@@ -59,12 +60,13 @@ export function createOutboxWorker(deps: OutboxWorkerDeps) {
     if (nextAt.getTime() - Date.parse(job.createdAt) > options.giveUpAfterMs) {
       await handler.giveUp((trx) => repo.complete(trx, job.id, 'gave_up', now, error), job, error);
       logger.warn({ jobId: job.id, kind: job.kind, subjectId: job.subjectId, attempts: job.attempts }, 'outbox job given up');
-      return;
+      return null;
     }
     await repo.reschedule(storage.db, job.id, nextAt, error, now);
     // The error is what an operator needs to act on (the same text is kept on the job); it names the
     // failing call, never credentials.
     logger.info({ jobId: job.id, kind: job.kind, subjectId: job.subjectId, attempts: job.attempts, nextAt: nextAt.toISOString(), error }, 'outbox job will be retried');
+    return retryAfterMs ?? options.baseDelayMs;
   }
 
   /** One pass, by hand (tests): claim what is due in both lanes, deliver it, and wait; returns how many jobs were claimed. */
@@ -72,7 +74,7 @@ export function createOutboxWorker(deps: OutboxWorkerDeps) {
     const urgent = await repo.claimDue(storage.db, clock.now(), options.leaseMs, options.concurrency, LANE.urgent);
     const bulk = await repo.claimDue(storage.db, clock.now(), options.leaseMs, options.concurrency - urgent.length, LANE.bulk);
     const jobs = [...urgent, ...bulk];
-    await Promise.all(jobs.map((job) => deliverOne(job).catch((err: Error) => logger.error({ jobId: job.id, err: err.message }, 'outbox delivery crashed'))));
+    await Promise.all(jobs.map((job) => deliverOne(job).catch((err: Error) => void logger.error({ jobId: job.id, err: err.message }, 'outbox delivery crashed'))));
     return jobs.length;
   }
 
@@ -84,12 +86,19 @@ export function createOutboxWorker(deps: OutboxWorkerDeps) {
   let bulkInFlight = 0;
   const deliveries = new Set<Promise<void>>();
   let bulkAllowance = options.bulkPerSecond;
+  /** performance.now() until which the bulk lane starts nothing: the issuer pushed back (429, 5xx, Retry-After). */
+  let bulkPausedUntil = 0;
   let refilledAt = performance.now();
 
   function launch(job: OutboxJob, bulk: boolean) {
     inFlight++;
     if (bulk) bulkInFlight++;
     const p = deliverOne(job)
+      .then((backOffMs) => {
+        // A bulk job the issuer refused for now holds the whole bulk lane back, not only itself:
+        // a drain must not keep starting new jobs at full pace against an issuer that says stop.
+        if (bulk && backOffMs !== null) bulkPausedUntil = Math.max(bulkPausedUntil, performance.now() + backOffMs);
+      })
       .catch((err: Error) => logger.error({ jobId: job.id, err: err.message }, 'outbox delivery crashed'))
       .finally(() => {
         inFlight--;
@@ -115,6 +124,8 @@ export function createOutboxWorker(deps: OutboxWorkerDeps) {
     for (const job of urgent) launch(job, false);
     started += urgent.length;
     refill();
+    const pausedMs = bulkPausedUntil - performance.now();
+    if (pausedMs > 0) return { started, waitMs: Math.min(options.pollMs, Math.ceil(pausedMs)) };
     const bulkSlots = Math.min(options.bulkConcurrency - bulkInFlight, options.concurrency - inFlight, Math.floor(bulkAllowance));
     if (bulkSlots > 0) {
       const bulk = await repo.claimDue(storage.db, clock.now(), options.leaseMs, bulkSlots, LANE.bulk);

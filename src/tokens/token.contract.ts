@@ -76,7 +76,7 @@ export const tokenEndpoints = {
     path: '/v1/tokens/revoke',
     summary: 'Revoke every live token matching a filter',
     description:
-      'Needs at least one of tenantId, providerId, ids. Set-based, in transactions of 20,000 tokens: when it answers, every matching token is revoked, ledgered and refused by the gateway, and its upstream revocation is queued in the paced bulk lane (behind single revocations). Follow the upstream side with GET /v1/tokens/revocation-progress.',
+      'Needs at least one of tenantId, providerId, ids. Set-based, in transactions of 10,000 tokens: when it answers, every matching token is revoked, ledgered and refused by the gateway, and its upstream revocation is queued in the paced bulk lane (behind single revocations). Follow the upstream side with GET /v1/tokens/revocation-progress.',
     tags,
     permission: 'tokens.bulk_revoke',
     body: BulkRevokeBody,

@@ -30,8 +30,12 @@ export interface TokenServiceDeps {
 }
 
 const BULK_BATCH = 500;
-/** Tokens per transaction of a bulk revocation. */
-const BULK_REVOKE_PAGE = 20_000;
+/**
+ * Tokens per transaction of a bulk revocation: large enough that 100,000 take ten transactions,
+ * small enough that a page holds SQLite's one writer (and gateway reads queued behind it) for a
+ * fraction of a second.
+ */
+const BULK_REVOKE_PAGE = 10_000;
 
 /**
  * The token record's one owner: only this folder reads and writes the `tokens` and
@@ -157,7 +161,7 @@ export function createTokenService(deps: TokenServiceDeps) {
     },
 
     /**
-     * Revokes every live token matching the filter, set-based: pages of BULK_REVOKE_PAGE tokens,
+     * Revokes every live token matching the filter, set-based: pages of BULK_REVOKE_PAGE tokens (locked while they change),
      * each one transaction (a few UPDATE statements, one ledger append, the upstream jobs in
      * multi-row inserts), so a crash part-way leaves every acknowledged page revoked and ledgered.
      * When it returns, every matching token is revoked and the gateway refuses it (this instance at
