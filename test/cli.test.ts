@@ -6,6 +6,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config/config.ts';
 import { entryHash } from '../src/ledger/ledger.chain.ts';
+import { Secret } from '../src/shared/secret.ts';
 import { openLocalKeyring } from '../src/vault/local-keyring.ts';
 import { runCli, spawnCli } from './support/cli.ts';
 import { describeEachDatabase } from './support/databases.ts';
@@ -151,6 +152,18 @@ describeEachDatabase('the custody CLI against a server', (kind) => {
     expect(r.stdout).toContain('At the issuers: 2 verified');
     const again = await cli(['tokens', 'revoke-all', '--provider', seeded.providerId, '--reason', 'again', '--json']);
     expect(JSON.parse(again.stdout)).toMatchObject({ revoked: 0, upstreamPending: 0 });
+    // A mistyped provider is a 404, not "0 revoked".
+    const typo = await cli(['tokens', 'revoke-all', '--provider', 'prv_01J00000000000000000000000', '--reason', 'typo']);
+    expect(typo.code).toBe(3);
+    expect(typo.stderr).toContain('provider');
+  });
+
+  it('revoke-all says plainly when tokens cannot be revoked at their issuer', async () => {
+    const p = await h.custody.providers.create(h.admin, { name: `no-revoke-${Date.now()}`, tokenEndpoint: 'https://issuer.example.com/token', clientId: 'c', apiBaseUrls: ['https://api.example.com/'] });
+    await h.custody.tokens.register(h.admin, { tenantId: s.tenantA, providerId: p.id, owner: 'o', scopes: [], accessToken: new Secret('at-no-revoke') });
+    const r = await cli(['tokens', 'revoke-all', '--provider', p.id, '--reason', 'breach']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('WARNING: 1 of them belong to a provider with no revocation endpoint: they are still valid at the issuer');
   });
 
   it('lists and revokes API keys, and lists the ledger', async () => {

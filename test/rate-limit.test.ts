@@ -20,6 +20,11 @@ describe('rate-limit buckets', () => {
     expect(addressKey('2001:db8:1:2::9')).toBe(addressKey('2001:db8:1:2:ffff::1'));
     expect(addressKey('::ffff:10.0.0.1')).toBe('10.0.0.1');
     expect(addressKey('10.0.0.1')).toBe('10.0.0.1');
+    // However the /64 is written (compressed, zero-padded, upper case, with a zone), it is one key;
+    // two different /64s are never one.
+    const same = ['2001:db8:1::5', '2001:db8:1:0:1:2:3:4', '2001:0db8:0001:0000:ffff::1', '2001:DB8:1::9%eth0'];
+    expect(new Set(same.map(addressKey))).toEqual(new Set(['2001:db8:1:0::/64']));
+    expect(addressKey('2001::5:1:2:3:4')).not.toBe(addressKey('2001::6:1:2:3:4'));
   });
 });
 
@@ -53,6 +58,9 @@ describeEachDatabase('rate limits over HTTP', (kind) => {
     expect(last).not.toBe(429);
     const flooded = await from('/v1/tenants', bearer('cus_01J00000000000000000000000_' + 'x'.repeat(43)));
     expect(flooded.statusCode).toBe(429);
+    // Health probes from the same (limited) address still answer: a refused probe would take a healthy instance out.
+    expect((await from('/healthz')).statusCode).toBe(200);
+    expect((await from('/readyz')).statusCode).toBe(200);
     expect(flooded.json().error.message).toContain('this address');
     const page = await from('/oauth/callback?state=y');
     expect(page.statusCode).toBe(429);

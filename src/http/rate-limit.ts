@@ -76,6 +76,10 @@ export function installRateLimits(app: FastifyInstance, limits: RateLimits, addr
   if (addressHook === 'before-auth' && limits.perAddressPerMinute > 0) {
     const byAddress = createBuckets(limits.perAddressPerMinute);
     app.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
+      // Health probes (a load balancer's, often from one shared address) are never limited: they
+      // cost nothing (/readyz answers from a one-second cache) and a refused probe takes a healthy
+      // instance out of service.
+      if (request.url === '/healthz' || request.url === '/readyz') return;
       const wait = byAddress.take(addressKey(request.ip));
       if (wait > 0) refuse(reply, wait, 'from this address');
     });

@@ -82,7 +82,7 @@ export const tokenEndpoints = {
     body: BulkRevokeBody,
     status: 200,
     response: BulkRevokeResult,
-    errors: ['filter_required', 'tenant_not_found'],
+    errors: ['filter_required', 'tenant_not_found', 'provider_not_found'],
   }),
   revocationProgress: endpoint({
     method: 'GET',

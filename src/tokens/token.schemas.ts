@@ -151,6 +151,7 @@ export const TokenPage = Type.Object({ items: Type.Array(TokenSchema), nextCurso
 export const BulkRevokeResult = Type.Object({
   revoked: Type.Integer({ description: 'Tokens revoked by this call (already revoked or expired ones are left as they are).' }),
   upstreamPending: Type.Integer({ description: 'Of those, how many wait for revocation at their issuer (queued in the paced bulk lane).' }),
+  upstreamNone: Type.Integer({ description: 'Of those, how many have a provider with no revocation endpoint: revoked in Custody only, still valid at the issuer until revoked there by hand or until they expire.' }),
   requestedAt: Type.String({ format: 'date-time', description: 'When this revocation was asked for: pass it to GET /v1/tokens/revocation-progress.' }),
 });
 

@@ -172,17 +172,21 @@ export function createTokenService(deps: TokenServiceDeps) {
       principal: Principal,
       input: { tenantId?: string; providerId?: string; ids?: string[]; reason: string },
       onProgress?: (revoked: number) => void,
-    ): Promise<{ revoked: number; upstreamPending: number; requestedAt: string }> {
+    ): Promise<{ revoked: number; upstreamPending: number; upstreamNone: number; requestedAt: string }> {
       if (!input.tenantId && !input.providerId && !input.ids) throw new CustodyError('filter_required');
       let tenantId = input.tenantId;
       if (principal.tenantId !== null) {
         if (tenantId && tenantId !== principal.tenantId) throw new CustodyError('tenant_not_found');
         tenantId = principal.tenantId;
       }
+      // A mistyped tenant or provider is an error, not "0 revoked": in an incident that difference matters.
+      if (input.tenantId) await deps.tenants.findVisible(storage.db, principal, input.tenantId);
+      if (input.providerId) await deps.providers.findRow(storage.db, input.providerId);
       const live = statesAllowing('revoke');
       const requestedAt = clock.now().toISOString();
       let revoked = 0;
       let upstreamPending = 0;
+      let upstreamNone = 0;
       let afterId: string | undefined;
       for (;;) {
         const page = await unitOfWork(async (work) => {
@@ -190,15 +194,17 @@ export function createTokenService(deps: TokenServiceDeps) {
           if (rows.length === 0) return null;
           afterId = rows[rows.length - 1]!.id;
           const changes = await work.transitionMany(rows, 'revoke', principal.actor, input.reason, { requestedAt, bulk: true });
-          return { revoked: changes.length, pending: changes.filter((c) => c.upstreamRevocation === 'pending').length, full: rows.length === BULK_REVOKE_PAGE };
+          const upstream = (kind: 'pending' | 'none') => changes.filter((c) => c.upstreamRevocation === kind).length;
+          return { revoked: changes.length, pending: upstream('pending'), none: upstream('none'), full: rows.length === BULK_REVOKE_PAGE };
         });
         if (page === null) break;
         revoked += page.revoked;
         upstreamPending += page.pending;
+        upstreamNone += page.none;
         onProgress?.(revoked);
         if (!page.full) break;
       }
-      return { revoked, upstreamPending, requestedAt };
+      return { revoked, upstreamPending, upstreamNone, requestedAt };
     },
 
     /**

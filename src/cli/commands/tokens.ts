@@ -231,27 +231,38 @@ export function registerTokens(program: Command) {
       const filter = { ...(flags.tenant ? { tenantId: idArg('tenant', flags.tenant) } : {}), ...(flags.provider ? { providerId: idArg('provider', flags.provider) } : {}) };
       const call = api(flags);
       const r = await call(e.bulkRevoke, { body: { ...filter, reason: flags.reason as string } });
+      const again = followCommand(r.requestedAt, filter);
       if (!flags.json) {
-        console.log(`Revoked ${r.revoked} tokens in Custody: the gateway refuses them from now on.`);
+        console.log(r.revoked === 0 ? 'No live token matched: nothing was revoked.' : `Revoked ${r.revoked} tokens in Custody: the gateway refuses them from now on.`);
+        if (r.upstreamNone > 0) {
+          console.log(`WARNING: ${r.upstreamNone} of them belong to a provider with no revocation endpoint: they are still valid at the issuer until revoked there by hand (or they expire).`);
+        }
         if (r.upstreamPending > 0) console.log(`${r.upstreamPending} are being revoked at their issuers (paced; single revocations go first).`);
       }
       if (!flags.wait || r.upstreamPending === 0) {
         if (flags.json) printJson(r);
+        else if (r.upstreamPending > 0) console.log(`Follow them with: ${again}`);
         return;
       }
-      // Follow the upstream drain until nothing is pending (Ctrl-C stops following, not the revocation).
-      const bar = progressBar('upstream');
-      let p = await call(e.revocationProgress, { query: { requestedAt: r.requestedAt, ...filter } });
-      for (;;) {
-        const settled = p.total - p.pending;
-        bar.update(settled, p.total);
-        if (p.pending === 0) break;
-        await new Promise((resolve) => setTimeout(resolve, 500));
-        p = await call(e.revocationProgress, { query: { requestedAt: r.requestedAt, ...filter } });
-      }
-      await bar.stop();
+      const p = await followRevocation(call, e.revocationProgress, { requestedAt: r.requestedAt, ...filter }, again, !flags.json);
       if (flags.json) return printJson({ ...r, upstream: p });
-      console.log(`At the issuers: ${p.verified} verified, ${p.unverifiable} revoked without a way to verify, ${p.failed} given up (alerts raised: revoke those by hand), ${p.none} with no revocation endpoint.`);
+      printUpstreamSummary(p);
+    });
+
+  withApi(tokens.command('revocation-progress').description('Where the upstream side of a (bulk) revocation stands, by outcome'))
+    .requiredOption('--requested-at <time>', 'the requestedAt a bulk revocation answered (required)')
+    .option('--tenant <id>', 'tenant')
+    .option('--provider <id>', 'provider')
+    .option('--wait', 'follow it until nothing is pending')
+    .action(async (flags) => {
+      const e = await endpoints.tokens();
+      const filter = { ...(flags.tenant ? { tenantId: idArg('tenant', flags.tenant) } : {}), ...(flags.provider ? { providerId: idArg('provider', flags.provider) } : {}) };
+      const query = { requestedAt: flags.requestedAt as string, ...filter };
+      const call = api(flags);
+      const p = flags.wait ? await followRevocation(call, e.revocationProgress, query, followCommand(query.requestedAt, filter), !flags.json) : await call(e.revocationProgress, { query });
+      if (flags.json) return printJson(p);
+      if (p.total === 0) console.log('No token was revoked at that moment (give requestedAt exactly as the bulk revocation answered it, to the millisecond).');
+      else printUpstreamSummary(p);
     });
 
   withApi(tokens.command('refresh <id>').description('Refresh now (optionally narrowed to some granted scopes)'))
@@ -261,4 +272,76 @@ export function registerTokens(program: Command) {
       if (flags.json) printJson(r);
       else console.log(r.refreshed ? `Refreshed ${r.tokenId}${r.rotated ? ' (the issuer rotated the refresh token)' : ''}; the access token expires ${r.accessExpiresAt ?? 'never stated'}.` : `${r.tokenId} was refreshed concurrently; nothing more to do.`);
     });
+}
+
+/** The command that follows a bulk revocation again (printed when the user stops following). */
+function followCommand(requestedAt: string, filter: { tenantId?: string; providerId?: string }): string {
+  return `custody tokens revocation-progress --requested-at ${requestedAt}${filter.tenantId ? ` --tenant ${filter.tenantId}` : ''}${filter.providerId ? ` --provider ${filter.providerId}` : ''} --wait`;
+}
+
+interface Progress {
+  total: number;
+  pending: number;
+  verified: number;
+  unverifiable: number;
+  failed: number;
+  none: number;
+}
+
+function printUpstreamSummary(p: Progress): void {
+  console.log(
+    `At the issuers: ${p.verified} verified, ${p.unverifiable} revoked without a way to verify, ${p.failed} given up (alerts raised: revoke those by hand), ` +
+      `${p.none} with no revocation endpoint (still valid at the issuer)${p.pending > 0 ? `; ${p.pending} still pending` : ''}.`,
+  );
+}
+
+/**
+ * Polls a revocation's progress until nothing is pending: a bar on a terminal, a line every few
+ * seconds otherwise. A rate-limited poll waits and goes on; Ctrl-C stops following (not the
+ * revocation) and says how to follow again.
+ */
+async function followRevocation(
+  call: ReturnType<typeof api>,
+  endpoint: Awaited<ReturnType<typeof endpoints.tokens>>['revocationProgress'],
+  query: { requestedAt: string; tenantId?: string; providerId?: string },
+  again: string,
+  speak: boolean,
+): Promise<Progress> {
+  const bar = progressBar('at the issuers');
+  const tty = process.stderr.isTTY === true;
+  if (speak) console.error('Following the revocations at the issuers (failures are retried until CUSTODY_REVOCATION_GIVE_UP_HOURS); Ctrl-C stops following, not the revocation.');
+  const interrupted = new Promise<'interrupted'>((resolve) => process.once('SIGINT', () => resolve('interrupted')));
+  let lastLine = 0;
+  try {
+    for (;;) {
+      let p: Progress;
+      try {
+        p = await call(endpoint, { query });
+      } catch (err) {
+        // Rate limited while polling: wait and go on (the revocation is not affected).
+        if (err instanceof CliError && err.code === 'rate_limited') {
+          if ((await Promise.race([interrupted, sleep(2_000)])) === 'interrupted') throw stopped(again);
+          continue;
+        }
+        throw err;
+      }
+      bar.update(p.total - p.pending, p.total);
+      if (speak && !tty && Date.now() - lastLine >= 5_000) {
+        lastLine = Date.now();
+        console.error(`${p.total - p.pending}/${p.total} settled at the issuers, ${p.pending} pending`);
+      }
+      if (p.pending === 0) return p;
+      if ((await Promise.race([interrupted, sleep(1_000)])) === 'interrupted') throw stopped(again);
+    }
+  } finally {
+    await bar.stop();
+  }
+}
+
+function sleep(ms: number): Promise<'slept'> {
+  return new Promise((resolve) => setTimeout(() => resolve('slept'), ms));
+}
+
+function stopped(again: string): CliError {
+  return new CliError(`Stopped following. The revocation goes on at the issuers; follow it again with:\n  ${again}`, EXIT.incomplete, 'interrupted');
 }
