@@ -86,14 +86,14 @@ describeEachDatabase('the HTTP surface', (kind) => {
     expect(empty.json().error.details).toEqual([{ path: 'body/reason', message: 'must not be empty' }]);
   });
 
-  it('answers a body of 120,000 wrong items briefly, without looking at them, and 5,000 with the first twenty problems', async () => {
+  it('answers a body of 120,000 wrong items briefly, without looking at them, and 4,000 with the first twenty problems', async () => {
     const huge = `{"ids":[${'1,'.repeat(119_999)}1],"reason":"x"}`;
     expect(huge.length).toBeLessThan(262_144);
     const r = await h.app.inject({ method: 'POST', url: '/v1/tokens/revoke', headers: { ...bearer(admin), 'content-type': 'application/json' }, payload: huge });
     expect(r.statusCode).toBe(400);
     expect(r.body.length).toBeLessThan(2_000);
-    expect(r.json().error.details).toEqual([{ path: 'body/ids', message: 'must have at most 10000 items (got 120000)' }]);
-    const many = await h.app.inject({ method: 'POST', url: '/v1/tokens/revoke', headers: bearer(admin), payload: { ids: Array.from({ length: 5_000 }, (_, i) => `x${i}`), reason: 'x' } });
+    expect(r.json().error.details).toEqual([{ path: 'body/ids', message: 'must have at most 5000 items (got 120000)' }]);
+    const many = await h.app.inject({ method: 'POST', url: '/v1/tokens/revoke', headers: bearer(admin), payload: { ids: Array.from({ length: 4_000 }, (_, i) => `x${i}`), reason: 'x' } });
     expect(many.statusCode).toBe(400);
     expect(many.json().error.details).toHaveLength(20);
     expect(many.json().error.message).toMatch(/\(and \d+ more problems\)$/);
