@@ -295,8 +295,8 @@ async function benchVerify(c: Custody) {
   report(
     `ledger verify of ${r.entries.toLocaleString('en-US')} entries (${r.ok ? 'ok' : 'NOT OK'}, ${r.checkpoints.verified} checkpoints)`,
     `${fmt(s, 2)} s (${fmt((cpu.user + cpu.system) / 1e6, 2)} s CPU)`,
-    '≤ 5 s',
-    s <= 5 && r.ok,
+    '≤ 2 s',
+    s <= 2 && r.ok,
   );
 }
 
