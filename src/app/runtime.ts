@@ -9,7 +9,7 @@ import { buildServer } from './server.ts';
  * file keyring), and sweeps expiries. A second between checkpoints bounds what a crash, or someone
  * cutting the tail, could leave unanchored: about a second of entries.
  */
-export const DEFAULT_TIMERS = { checkpointMs: 1_000, expirySweepMs: 60_000 };
+export const DEFAULT_TIMERS = { checkpointMs: 1_000, expirySweepMs: 60_000, shutdownGraceMs: 10_000 };
 
 export interface RuntimeOptions extends Omit<CustodyOptions, 'migrate' | 'generateKeyring'> {
   /** Listen on config.host:config.port (default). Tests that inject requests leave it off. */
@@ -46,9 +46,6 @@ export interface Runtime {
  * Stop: timers → the server drains (gateway calls answer 503 shutting_down) → custody.close
  * (outbox worker, queued usage events, a last signed checkpoint, the database).
  */
-/** How long a shutdown waits for gateway calls in flight before it cuts them. */
-export const SHUTDOWN_GRACE_MS = 10_000;
-
 export async function startRuntime(config: Config, options: RuntimeOptions): Promise<Runtime> {
   const { logger } = options;
   const listen = options.listen ?? true;
@@ -119,13 +116,16 @@ export async function startRuntime(config: Config, options: RuntimeOptions): Pro
     stop() {
       stopping ??= (async () => {
         for (const t of intervals) clearInterval(t);
-        // The server waits for calls in flight; a gateway call that will not finish (a caller
-        // trickling its body, a provider streaming for minutes) is cut after a grace period, so a
+        // The server waits for calls in flight; a call that will not finish (a caller trickling its
+        // body or its headers, a provider streaming for minutes) is cut after a grace period, so a
         // supervisor's patience is not spent and the last usage and checkpoint are still written.
         const grace = setTimeout(() => {
-          logger.warn({ graceMs: SHUTDOWN_GRACE_MS }, 'shutdown: cutting the gateway calls still in flight');
+          logger.warn({ graceMs: timers.shutdownGraceMs }, 'shutdown: cutting the gateway calls and connections still open');
           custody.gateway.cutAll();
-        }, SHUTDOWN_GRACE_MS);
+          // Any other connection still open (a request whose headers or body never finished: once
+          // the server is closing, Node no longer enforces its header and request timeouts).
+          app.server.closeAllConnections();
+        }, timers.shutdownGraceMs);
         grace.unref();
         await app.close().catch((err: Error) => logger.error({ err: err.message }, 'closing the HTTP server failed'));
         clearTimeout(grace);

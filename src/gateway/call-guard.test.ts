@@ -106,6 +106,22 @@ describe('call watchdog', () => {
     w.close();
   });
 
+  it('judges the rate per window: an early burst buys no time for a trickle after it', () => {
+    const w = createCallWatchdog({ idleTimeoutMs: 100, callDeadlineMs: 10_000, minBytesPerSecond: 1000 });
+    const burst = call(0, { bodyOpen: true });
+    w.track(burst.c);
+    // 100 KB in the first moments (far above the rate for the whole call), then one byte each 50 ms.
+    burst.c.bodyChunks++;
+    burst.c.bodyBytes += 100_000;
+    for (let t = 50; t <= 400; t += 50) {
+      burst.c.bodyChunks++;
+      burst.c.bodyBytes += 1;
+      w.sweep(t);
+    }
+    expect(burst.cuts).toEqual(['body_too_slow']);
+    w.close();
+  });
+
   it('cuts a caller that reads a trickle at a time while the provider waits for it', () => {
     const w = createCallWatchdog({ idleTimeoutMs: 100, callDeadlineMs: 10_000, minBytesPerSecond: 1000 });
     const slow = call(0, { responseStartedAt: 10, responseBytes: 10 });

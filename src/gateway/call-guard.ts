@@ -41,6 +41,10 @@ export interface WatchedCall {
 interface Progress {
   chunks: number;
   at: number;
+  /** The current rate window: when it began, and the body and response bytes at that moment. */
+  windowAt: number;
+  windowBody: number;
+  windowResponse: number;
 }
 
 export interface CallWatchdog {
@@ -57,8 +61,6 @@ export interface CallWatchdog {
 export function createCallWatchdog(opts: { idleTimeoutMs: number; callDeadlineMs: number; minBytesPerSecond?: number; onCut?: (call: WatchedCall, reason: CutReason) => void }): CallWatchdog {
   const { idleTimeoutMs, callDeadlineMs } = opts;
   const minRate = opts.minBytesPerSecond ?? 0;
-  /** Whether `bytes` over the time since `since` is under the minimum rate (judged once a whole idle period has passed). */
-  const tooSlow = (bytes: number, since: number, now: number) => minRate > 0 && now - since >= idleTimeoutMs && bytes < (minRate * (now - since)) / 1000;
   const calls = new Map<WatchedCall, Progress>();
   // A few sweeps per idle period: a stalled call is cut between 1× and 1.25× the timeout.
   const everyMs = Math.max(20, Math.min(1_000, Math.floor(Math.min(idleTimeoutMs, callDeadlineMs) / 4)));
@@ -69,15 +71,22 @@ export function createCallWatchdog(opts: { idleTimeoutMs: number; callDeadlineMs
       let reason: CutReason | null = null;
       if (now - call.startedAt >= callDeadlineMs) reason = 'deadline';
       else if (call.pausedAt > 0 && now - call.pausedAt >= idleTimeoutMs) reason = 'response_idle';
-      // A caller that reads, but a trickle at a time (the provider paused for it again and again).
-      else if (call.pausedAt > 0 && call.responseStartedAt > 0 && tooSlow(call.responseBytes, call.responseStartedAt, now)) reason = 'response_too_slow';
       else if (call.bodyOpen) {
         if (call.bodyChunks !== progress.chunks) {
           progress.chunks = call.bodyChunks;
           progress.at = now;
         } else if (now - progress.at >= idleTimeoutMs) reason = 'body_idle';
-        // A body that trickles in just often enough never idles: it must also keep a minimum rate.
-        if (!reason && tooSlow(call.bodyBytes, call.startedAt, now)) reason = 'body_too_slow';
+      }
+      // A trickle that moves just often enough never idles: over each window of one idle period, a
+      // body still arriving, and a response the caller holds the provider back for, must move at
+      // the minimum rate (per window, so an early burst buys no time later).
+      if (!reason && minRate > 0 && now - progress.windowAt >= idleTimeoutMs) {
+        const owed = (minRate * (now - progress.windowAt)) / 1000;
+        if (call.bodyOpen && call.bodyBytes - progress.windowBody < owed) reason = 'body_too_slow';
+        else if (call.pausedAt > 0 && call.responseStartedAt > 0 && call.responseBytes - progress.windowResponse < owed) reason = 'response_too_slow';
+        progress.windowAt = now;
+        progress.windowBody = call.bodyBytes;
+        progress.windowResponse = call.responseBytes;
       }
       if (reason) {
         calls.delete(call);
@@ -93,7 +102,7 @@ export function createCallWatchdog(opts: { idleTimeoutMs: number; callDeadlineMs
 
   return {
     track(call) {
-      calls.set(call, { chunks: call.bodyChunks, at: call.startedAt });
+      calls.set(call, { chunks: call.bodyChunks, at: call.startedAt, windowAt: call.startedAt, windowBody: call.bodyBytes, windowResponse: call.responseBytes });
       if (!timer) {
         timer = setInterval(sweep, everyMs);
         timer.unref();

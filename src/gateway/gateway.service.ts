@@ -157,8 +157,16 @@ class ResponseRelay implements Dispatcher.DispatchHandler, WatchedCall {
   private abortWanted: Error | null = null;
   private settle!: (err?: Error) => void;
 
+  /**
+   * The caller's response for the watchdog alone, kept until it closes: a response the provider
+   * has finished (released below) can still sit in a socket its caller does not read, holding the
+   * call's share, and a cut must be able to end it.
+   */
+  private out: ServerResponse | null;
+
   constructor(res: ServerResponse, readonly startedAt: number) {
     this.res = res;
+    this.out = res;
     this.answered = new Promise<void>((resolve, reject) => {
       this.settle = (err) => (err ? reject(err) : resolve());
     });
@@ -183,7 +191,7 @@ class ResponseRelay implements Dispatcher.DispatchHandler, WatchedCall {
     // Abort first (release lets go of the controller); undici may report the abort at once
     // through onResponseError, which then does what follows, so that is done only if it did not.
     this.abort(err);
-    const res = this.release();
+    const res = this.release() ?? this.out;
     this.failed = true;
     if (this.started) res?.destroy();
     else this.settle(err);
@@ -202,6 +210,11 @@ class ResponseRelay implements Dispatcher.DispatchHandler, WatchedCall {
     this.controller = null;
     this.res = null;
     return res;
+  }
+
+  /** The caller's response has closed: nothing left for a cut to end. */
+  closed(): void {
+    this.out = null;
   }
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
@@ -425,6 +438,7 @@ export function createGatewayService(deps: GatewayDeps) {
       if (declaredLength > limits.bodyLimitBytes) throw refuse(call, t, decision, 'body_too_large', `The gateway forwards bodies up to ${limits.bodyLimitBytes} bytes.`);
 
       let secret = accessTokens.peek(t);
+      const awaitedSecret = secret === undefined;
       if (secret === undefined) {
         try {
           secret = await accessTokens.accessTokenFor(t);
@@ -432,20 +446,22 @@ export function createGatewayService(deps: GatewayDeps) {
           if (isCustodyError(err)) throw refuse(call, t, decision, err.code, err.message);
           throw err;
         }
-        // The token may have changed while the credential was read (a revocation committed
-        // meanwhile): decide again on what the cache holds now before anything is sent.
-        if (cache.peek(call.tokenId) !== t) {
-          const now = await cache.get(call.tokenId);
-          const again = decideCall(now, {
-            tenantId: call.principal.tenantId,
-            workload: call.principal.workload,
-            method: call.method,
-            rawPath: call.rawPath,
-            rawQuery: call.rawQuery,
-            requestedBase: typeof call.headers['x-custody-api-base'] === 'string' ? call.headers['x-custody-api-base'] : undefined,
-          });
-          if (!again.ok) throw refuse(call, now, again, again.code, again.message);
-        }
+      }
+      // Something was awaited (the token's view, the credential): the token may have changed
+      // meanwhile (a revocation committed, and a view read before it never enters the cache). If
+      // the cache no longer holds the view this call was decided on, decide again on what it
+      // holds now, before anything is sent.
+      if ((cached === undefined || awaitedSecret) && cache.peek(call.tokenId) !== t) {
+        const now = await cache.get(call.tokenId);
+        const again = decideCall(now, {
+          tenantId: call.principal.tenantId,
+          workload: call.principal.workload,
+          method: call.method,
+          rawPath: call.rawPath,
+          rawQuery: call.rawQuery,
+          requestedBase: typeof call.headers['x-custody-api-base'] === 'string' ? call.headers['x-custody-api-base'] : undefined,
+        });
+        if (!again.ok) throw refuse(call, now, again, again.code, again.message);
       }
       const headers = upstreamRequestHeaders(call.headers);
       headers.authorization = `Bearer ${secret.reveal()}`;
@@ -484,6 +500,7 @@ export function createGatewayService(deps: GatewayDeps) {
       res.once('close', () => {
         share.release(shareKey);
         watchdog.untrack(relay);
+        relay.closed();
         const delivered = res.writableFinished && !relay.failed;
         // A caller gone before the end aborts the upstream call (queued, waiting or streaming).
         if (!delivered) relay.abort();

@@ -123,7 +123,14 @@ export async function writeUsageBatch(db: Db, stores: UsageStores, packed: Packe
       const k = i * INTS_PER_EVENT;
       params.push(ats[i], text(k + F.tokenId), shapeIds[shapeOf[i]!], ints[k + STATUS], text(k + F.sourceAddress), Math.round(latencies[i]! * 1000) / 1000);
     });
-    for (const i of newestOfToken.values()) {
+    // Token rows are written in id order, the order in which a bulk revocation locks them
+    // (PostgreSQL): two transactions that lock rows in one order cannot deadlock.
+    const byId = [...newestOfToken.values()].sort((a, b) => {
+      const x = text(a * INTS_PER_EVENT + F.tokenId)!;
+      const y = text(b * INTS_PER_EVENT + F.tokenId)!;
+      return x < y ? -1 : x > y ? 1 : 0;
+    });
+    for (const i of byId) {
       const k = i * INTS_PER_EVENT;
       await stores.tokens.recordUse(trx, text(k + F.tokenId)!, ats[i]!, text(k + F.workload) ?? text(k + F.actor)!);
     }

@@ -86,8 +86,13 @@ export function createOutboxWorker(deps: OutboxWorkerDeps) {
   let bulkInFlight = 0;
   const deliveries = new Set<Promise<void>>();
   let bulkAllowance = options.bulkPerSecond;
-  /** performance.now() until which the bulk lane starts nothing: the issuer pushed back (429, 5xx, Retry-After). */
-  let bulkPausedUntil = 0;
+  /**
+   * Per peer (a job's provider), performance.now() until which the bulk lane starts nothing of it:
+   * its issuer pushed back (429, 5xx, Retry-After). Other providers' drains go on. Bounded by the
+   * providers with bulk jobs; entries are dropped once past.
+   */
+  const pausedUntil = new Map<string, number>();
+  const peerOf = (job: OutboxJob) => String(job.payload.providerId ?? '');
   let refilledAt = performance.now();
 
   function launch(job: OutboxJob, bulk: boolean) {
@@ -95,9 +100,9 @@ export function createOutboxWorker(deps: OutboxWorkerDeps) {
     if (bulk) bulkInFlight++;
     const p = deliverOne(job)
       .then((backOffMs) => {
-        // A bulk job the issuer refused for now holds the whole bulk lane back, not only itself:
-        // a drain must not keep starting new jobs at full pace against an issuer that says stop.
-        if (bulk && backOffMs !== null) bulkPausedUntil = Math.max(bulkPausedUntil, performance.now() + backOffMs);
+        // A bulk job the issuer refused for now holds back the bulk jobs of its provider, not only
+        // itself: a drain must not keep starting new jobs at full pace against an issuer that says stop.
+        if (bulk && backOffMs !== null) pausedUntil.set(peerOf(job), Math.max(pausedUntil.get(peerOf(job)) ?? 0, performance.now() + backOffMs));
       })
       .catch((err: Error) => logger.error({ jobId: job.id, err: err.message }, 'outbox delivery crashed'))
       .finally(() => {
@@ -124,14 +129,22 @@ export function createOutboxWorker(deps: OutboxWorkerDeps) {
     for (const job of urgent) launch(job, false);
     started += urgent.length;
     refill();
-    const pausedMs = bulkPausedUntil - performance.now();
-    if (pausedMs > 0) return { started, waitMs: Math.min(options.pollMs, Math.ceil(pausedMs)) };
     const bulkSlots = Math.min(options.bulkConcurrency - bulkInFlight, options.concurrency - inFlight, Math.floor(bulkAllowance));
     if (bulkSlots > 0) {
       const bulk = await repo.claimDue(storage.db, clock.now(), options.leaseMs, bulkSlots, LANE.bulk);
-      for (const job of bulk) launch(job, true);
-      bulkAllowance -= bulk.length;
-      started += bulk.length;
+      const now = performance.now();
+      for (const [peer, until] of pausedUntil) if (until <= now) pausedUntil.delete(peer);
+      for (const job of bulk) {
+        const until = pausedUntil.get(peerOf(job));
+        if (until !== undefined) {
+          // Its issuer asked to wait: put it back until then, untried (no slot, no allowance spent).
+          await repo.reschedule(storage.db, job.id, new Date(clock.now().getTime() + (until - now)), 'waiting: the issuer asked the bulk revocations to slow down', clock.now());
+          continue;
+        }
+        launch(job, true);
+        bulkAllowance -= 1;
+        started += 1;
+      }
     }
     // Out of allowance: look again when the next bulk job may start.
     const waitMs = bulkAllowance < 1 ? Math.max(5, Math.ceil(((1 - bulkAllowance) / options.bulkPerSecond) * 1000)) : options.pollMs;

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import type { Custody, CustodyOptions } from '../../src/app/custody.ts';
-import { startRuntime } from '../../src/app/runtime.ts';
+import { startRuntime, type RuntimeOptions } from '../../src/app/runtime.ts';
 import { systemPrincipal, type Principal, type Role } from '../../src/auth/roles.ts';
 import { loadConfig, type Config } from '../../src/config/config.ts';
 import type { Clock } from '../../src/shared/clock.ts';
@@ -33,6 +33,8 @@ export interface HarnessOptions {
   database?: TestDatabase;
   /** OAuth client and outbox tuning (short timeouts and backoff in tests). */
   oauth?: CustodyOptions['oauth'];
+  /** Runtime timers (a short shutdown grace in tests). */
+  timers?: RuntimeOptions['timers'];
 }
 
 /** A migrated Custody on its own fresh database, with the HTTP server built (not listening). */
@@ -64,6 +66,7 @@ export async function startHarness(kind: DatabaseKind, options: HarnessOptions =
     background: false,
     ...(options.clock ? { clock: options.clock } : {}),
     ...(options.oauth ? { oauth: options.oauth } : {}),
+    ...(options.timers ? { timers: options.timers } : {}),
   });
   const { custody, app } = runtime;
   return {
