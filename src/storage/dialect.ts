@@ -29,6 +29,8 @@ export interface StorageDialect {
   /** Statements that make a table refuse UPDATE, DELETE (and TRUNCATE where it exists). */
   appendOnlyGuards(table: string): string[];
   isUniqueViolation(err: unknown): boolean;
+  /** The transaction lost a deadlock or serialization race and may simply be run again. */
+  isRetryable(err: unknown): boolean;
   /**
    * Runs `fn` while holding a lock named `key` that other processes on the same database respect
    * (PostgreSQL: a transaction-scoped advisory lock on a connection of its own, so `fn` may do
@@ -92,6 +94,7 @@ export const sqliteDialect: StorageDialect = {
     const code = (err as { code?: string }).code;
     return code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
   },
+  isRetryable: () => false,
   withNamedLock(_db, _key, fn) {
     return fn();
   },
@@ -131,6 +134,10 @@ export const postgresDialect: StorageDialect = {
   },
   isUniqueViolation(err) {
     return (err as { code?: string }).code === '23505';
+  },
+  isRetryable(err) {
+    const code = (err as { code?: string }).code;
+    return code === '40P01' || code === '40001';
   },
   withNamedLock(db, key, fn) {
     return db.transaction().execute(async (trx) => {

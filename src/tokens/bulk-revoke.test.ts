@@ -1,3 +1,4 @@
+import pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { describeEachDatabase, describePostgres } from '../../test/support/databases.ts';
 import { startGatewayFixture, type GatewayFixture } from '../../test/support/gateway-fixture.ts';
@@ -89,5 +90,36 @@ describePostgres('bulk revocation racing single transitions', (kind) => {
     const states = await f.h.custody.storage.db.selectFrom('tokens').select(['state']).where('provider_id', '=', providerId).execute();
     expect(states.filter((s) => s.state !== 'revoked')).toEqual([]);
     expect(r.revoked).toBeGreaterThan(0);
+  });
+});
+
+describePostgres('bulk revocation losing a deadlock', (kind) => {
+  let f: GatewayFixture;
+  beforeAll(async () => {
+    f = await startGatewayFixture(kind);
+  });
+  afterAll(() => f?.close());
+
+  it('runs the page again and revokes every token when another writer locked its rows in another order', async () => {
+    const providerId = await f.createProvider({});
+    const ids: string[] = [];
+    for (let i = 0; i < 20; i++) ids.push(await f.createToken(providerId));
+    const other = new pg.Client({ connectionString: f.h.db.url });
+    await other.connect();
+    try {
+      await other.query('begin');
+      await other.query('update tokens set last_used_at = now()::text where id = $1', [ids[15]]);
+      const bulk = f.h.custody.tokens.bulkRevoke(f.h.admin, { providerId, reason: 'deadlock' });
+      await new Promise((resolve) => setTimeout(resolve, 300)); // the bulk holds ids 0–14 and waits for 15
+      // Now this writer wants a row the bulk holds: one of the two loses the deadlock.
+      await other.query('update tokens set last_used_at = now()::text where id = $1', [ids[2]]).catch(() => undefined);
+      await other.query('rollback').catch(() => undefined);
+      const r = await bulk;
+      expect(r.revoked).toBe(20);
+    } finally {
+      await other.end();
+    }
+    const states = await f.h.custody.storage.db.selectFrom('tokens').select('state').where('provider_id', '=', providerId).execute();
+    expect(states.every((s) => s.state === 'revoked')).toBe(true);
   });
 });

@@ -67,6 +67,17 @@ export function createTokenService(deps: TokenServiceDeps) {
 
   const get = async (principal: Principal, id: string): Promise<TokenRecord> => recordOf(storage.db, await findVisibleRow(storage.db, principal, id));
 
+  /** Runs a unit of work again (at most three times) when it lost a deadlock. */
+  async function retrying<T>(run: () => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await run();
+      } catch (err) {
+        if (attempt >= 3 || !storage.dialect.isRetryable(err)) throw err;
+      }
+    }
+  }
+
   const operations = createTokenOperations({ storage, vault, ledger, clock, repo });
 
   return {
@@ -189,15 +200,18 @@ export function createTokenService(deps: TokenServiceDeps) {
       let upstreamNone = 0;
       let afterId: string | undefined;
       for (;;) {
-        const page = await unitOfWork(async (work) => {
+        // A page that loses a deadlock (PostgreSQL; another writer locked its rows in another
+        // order) rolled back whole: run it again.
+        const page = await retrying(() => unitOfWork(async (work) => {
           const rows = await repo.forBulk(work.trx, storage.dialect, { tenantId, providerId: input.providerId, ids: input.ids, afterId, limit: BULK_REVOKE_PAGE }, live);
           if (rows.length === 0) return null;
-          afterId = rows[rows.length - 1]!.id;
           const changes = await work.transitionMany(rows, 'revoke', principal.actor, input.reason, { requestedAt, bulk: true });
           const upstream = (kind: 'pending' | 'none') => changes.filter((c) => c.upstreamRevocation === kind).length;
-          return { revoked: changes.length, pending: upstream('pending'), none: upstream('none'), full: rows.length === BULK_REVOKE_PAGE };
-        });
+          return { revoked: changes.length, pending: upstream('pending'), none: upstream('none'), full: rows.length === BULK_REVOKE_PAGE, lastId: rows[rows.length - 1]!.id };
+        }));
         if (page === null) break;
+        // Moved on only once the page committed (a retried page starts where it did).
+        afterId = page.lastId;
         revoked += page.revoked;
         upstreamPending += page.pending;
         upstreamNone += page.none;
