@@ -164,7 +164,11 @@ class ResponseRelay implements Dispatcher.DispatchHandler, WatchedCall {
    */
   private out: ServerResponse | null;
 
-  constructor(res: ServerResponse, readonly startedAt: number) {
+  constructor(
+    res: ServerResponse,
+    readonly startedAt: number,
+    readonly who: { tokenId: string; workload: string | null; template: string },
+  ) {
     this.res = res;
     this.out = res;
     this.answered = new Promise<void>((resolve, reject) => {
@@ -272,24 +276,17 @@ export function createGatewayService(deps: GatewayDeps) {
   const limits: GatewayLimits = { ...DEFAULT_GATEWAY_LIMITS, ...deps.limits };
   const guard = createSsrfGuard({ connectionsPerOrigin: limits.connectionsPerOrigin, ...(deps.resolve ? { resolve: deps.resolve } : {}) });
   const share = createFairShare(limits);
-  // Who each watched call is, for the log line of a cut (never the path or a credential).
-  const cutContext = new WeakMap<WatchedCall, { tokenId: string; workload: string | null; template: string }>();
+  /** Calls cut by the watchdog, by reason (for /metrics). */
+  const cutCounts = new Map<CutReason, number>();
   const watchdog = createCallWatchdog({
     idleTimeoutMs: limits.idleTimeoutMs,
     callDeadlineMs: limits.callDeadlineMs,
     minBytesPerSecond: limits.minBytesPerSecond,
     onCut: (call, reason) => {
-      cutCalls.inc(reason);
-      logger.info({ reason, ...cutContext.get(call) }, 'gateway call cut');
+      cutCounts.set(reason, (cutCounts.get(reason) ?? 0) + 1);
+      logger.info({ reason, ...(call as ResponseRelay).who }, 'gateway call cut');
     },
   });
-  /** Calls cut by the watchdog, by reason (for /metrics). */
-  const cutCalls = {
-    counts: new Map<CutReason, number>(),
-    inc(reason: CutReason) {
-      this.counts.set(reason, (this.counts.get(reason) ?? 0) + 1);
-    },
-  };
   // Usage is written by a worker thread with its own connection, off the thread serving calls,
   // unless the database is an in-memory SQLite one, which no other connection can open.
   const inMemory = deps.database.kind === 'sqlite' && deps.database.file === ':memory:';
@@ -420,14 +417,15 @@ export function createGatewayService(deps: GatewayDeps) {
       if (waiting) await waiting;
       const cached = cache.peek(call.tokenId);
       const token = cached !== undefined ? cached : await cache.get(call.tokenId);
-      const decision = decideCall(token, {
+      const facts = {
         tenantId: call.principal.tenantId,
         workload: call.principal.workload,
         method: call.method,
         rawPath: call.rawPath,
         rawQuery: call.rawQuery,
         requestedBase: typeof call.headers['x-custody-api-base'] === 'string' ? call.headers['x-custody-api-base'] : undefined,
-      });
+      };
+      const decision = decideCall(token, facts);
       if (!decision.ok) throw refuse(call, token, decision, decision.code, decision.message);
       const t = token!;
 
@@ -453,14 +451,7 @@ export function createGatewayService(deps: GatewayDeps) {
       // holds now, before anything is sent.
       if ((cached === undefined || awaitedSecret) && cache.peek(call.tokenId) !== t) {
         const now = await cache.get(call.tokenId);
-        const again = decideCall(now, {
-          tenantId: call.principal.tenantId,
-          workload: call.principal.workload,
-          method: call.method,
-          rawPath: call.rawPath,
-          rawQuery: call.rawQuery,
-          requestedBase: typeof call.headers['x-custody-api-base'] === 'string' ? call.headers['x-custody-api-base'] : undefined,
-        });
+        const again = decideCall(now, facts);
         if (!again.ok) throw refuse(call, now, again, again.code, again.message);
       }
       const headers = upstreamRequestHeaders(call.headers);
@@ -482,7 +473,8 @@ export function createGatewayService(deps: GatewayDeps) {
         throw refuse(call, t, decision, 'concurrency_limited', `${who} already has ${cap} calls in flight to this provider, its share of the gateway's connections; retry when one has finished.`);
       }
 
-      const relay = new ResponseRelay(res, call.startedAt);
+      // Who the call is, for the log line of a cut (never the path or a credential).
+      const relay = new ResponseRelay(res, call.startedAt, { tokenId: call.tokenId, workload: call.principal.workload, template: decision.template });
       let bodyTooLarge = false;
       let body: Readable | undefined;
       if (call.body && hasBody(call.headers)) {
@@ -509,7 +501,6 @@ export function createGatewayService(deps: GatewayDeps) {
         recorder.record(usage(call, t, decision, delivered ? 'forwarded' : 'failed', relay.statusCode, errorCode));
         call.onClose?.();
       });
-      cutContext.set(relay, { tokenId: call.tokenId, workload: call.principal.workload, template: decision.template });
       watchdog.track(relay);
       guard.dispatcherFor(t.provider.allowPrivateNetwork).dispatch(
         {
@@ -573,7 +564,7 @@ export function createGatewayService(deps: GatewayDeps) {
     /** Calls in flight to a provider origin (tests, metrics). */
     inFlight: (origin: string) => share.inFlight(origin),
     /** Calls the watchdog cut so far, by reason (metrics). */
-    cutCounts: () => cutCalls.counts as ReadonlyMap<CutReason, number>,
+    cutCounts: () => cutCounts as ReadonlyMap<CutReason, number>,
     /** Shutdown, once its grace period is over: every call still in flight is cut (answered 503, or broken off). */
     cutAll: () => watchdog.cutAll('shutdown'),
   };

@@ -30,6 +30,17 @@ describeEachDatabase('outbox lanes', (kind) => {
     return jobs.map((j) => j.subjectId);
   };
 
+  const workerWith = (handler: OutboxHandler, options: Partial<typeof DEFAULT_OUTBOX_OPTIONS>) =>
+    createOutboxWorker({
+      storage: h.custody.storage,
+      clock: systemClock,
+      logger: createLogger('silent'),
+      handlers: { upstream_revocation: handler },
+      options: { ...DEFAULT_OUTBOX_OPTIONS, ...options },
+    });
+  const done = (): ReturnType<OutboxHandler['deliver']> =>
+    Promise.resolve({ kind: 'done', record: (complete) => h.custody.storage.db.transaction().execute(async (trx) => void (await complete(trx))) });
+
   it('delivers a single revocation ahead of a bulk drain in progress, and paces the drain', async () => {
     const started: { subject: string; at: number }[] = [];
     let bulkRunning = 0;
@@ -41,18 +52,12 @@ describeEachDatabase('outbox lanes', (kind) => {
         if (isBulk) bulkMostAtOnce = Math.max(bulkMostAtOnce, ++bulkRunning);
         await new Promise((resolve) => setTimeout(resolve, 40));
         if (isBulk) bulkRunning--;
-        return { kind: 'done', record: (complete) => h.custody.storage.db.transaction().execute(async (trx) => void (await complete(trx))) };
+        return done();
       },
       giveUp: async () => {},
     };
     const bulk = await enqueue(60, LANE.bulk, 'bulk');
-    const worker = createOutboxWorker({
-      storage: h.custody.storage,
-      clock: systemClock,
-      logger: createLogger('silent'),
-      handlers: { upstream_revocation: handler },
-      options: { ...DEFAULT_OUTBOX_OPTIONS, pollMs: 1_000, concurrency: 6, bulkConcurrency: 4, bulkPerSecond: 20 },
-    });
+    const worker = workerWith(handler, { pollMs: 1_000, concurrency: 6, bulkConcurrency: 4, bulkPerSecond: 20 });
     await worker.start();
     try {
       await eventually(() => started.length >= 4, { what: 'the bulk drain to start' });
@@ -90,19 +95,13 @@ describeEachDatabase('outbox lanes', (kind) => {
         const provider = String(job.payload.providerId);
         started.push({ provider, at: performance.now() });
         if (provider === 'prv_slow' && refusals-- > 0) return { kind: 'retry', error: 'issuer answered 429', retryAfterMs: 600 };
-        return { kind: 'done', record: (complete) => h.custody.storage.db.transaction().execute(async (trx) => void (await complete(trx))) };
+        return done();
       },
       giveUp: async () => {},
     };
     await enqueue(12, LANE.bulk, 'pushback', { providerId: 'prv_slow' });
-    const worker = createOutboxWorker({
-      storage: h.custody.storage,
-      clock: systemClock,
-      logger: createLogger('silent'),
-      handlers: { upstream_revocation: handler },
-      // One bulk delivery at a time, so what started before the push-back was known is exactly one.
-      options: { ...DEFAULT_OUTBOX_OPTIONS, pollMs: 50, concurrency: 6, bulkConcurrency: 1, bulkPerSecond: 1000 },
-    });
+    // One bulk delivery at a time, so what started before the push-back was known is exactly one.
+    const worker = workerWith(handler, { pollMs: 50, concurrency: 6, bulkConcurrency: 1, bulkPerSecond: 1000 });
     await worker.start();
     try {
       const slow = () => started.filter((s) => s.provider === 'prv_slow').map((s) => s.at);
