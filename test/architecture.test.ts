@@ -45,6 +45,12 @@ const OWNERS: Record<string, string> = {
   connect_links: 'oauth',
   outbox_jobs: 'outbox',
   alerts: 'alerts',
+  token_workload_usage: 'tokens',
+  policies: 'governance',
+  owners: 'governance',
+  workloads: 'governance',
+  findings: 'governance',
+  finding_exceptions: 'governance',
 };
 
 describe('the shape of the source', () => {

@@ -23,6 +23,13 @@ import { createRefreshingAccessTokenSource } from '../oauth/refreshing-access-to
 import { createOutboxWorker } from '../outbox/outbox.worker.ts';
 import { DEFAULT_OUTBOX_OPTIONS, type OutboxWorkerOptions } from '../outbox/outbox.types.ts';
 import { createUpstreamRevocation } from '../outbox/upstream-revocation.service.ts';
+import { createPolicyService } from '../governance/policy.service.ts';
+import { defaultPolicy } from '../governance/policy.rules.ts';
+import { createDirectoryService } from '../governance/directory.service.ts';
+import { createExceptionService } from '../governance/exception.service.ts';
+import { createFindingService } from '../governance/finding.service.ts';
+import { createFindingQueries } from '../governance/finding.queries.ts';
+import type { PracticalTestPolicies, PracticalTestPolicy } from '../tokens/token.practical-test.ts';
 
 export interface CustodyOptions {
   logger: Logger;
@@ -98,7 +105,20 @@ export async function createCustody(config: Config, options: CustodyOptions) {
     const tenants = createTenantService({ storage, ledger, clock });
     const oauthTimeoutMs = options.oauth?.requestTimeoutMs ?? 10_000;
     const providers = createProviderService({ storage, vault, ledger, clock, discover: (issuer, o) => discoverIssuer(issuer, { ...o, timeoutMs: oauthTimeoutMs }) });
-    const tokens = createTokenService({ storage, vault, ledger, tenants, providers, clock, policy: { dormantAfterDays: config.dormantAfterDays } });
+    // Governance policies (src/governance): CUSTODY_DORMANT_AFTER_DAYS is the global policy's default.
+    const policy = createPolicyService({ storage, ledger, clock, tenants, providers, defaults: defaultPolicy(config.dormantAfterDays) });
+    const practicalTestPolicies = async (): Promise<PracticalTestPolicies> => {
+      const s = await policy.snapshot();
+      const pick = (v: PracticalTestPolicy): PracticalTestPolicy => ({ dormantAfterDays: v.dormantAfterDays, reviewIntervalDays: v.reviewIntervalDays });
+      const global = pick(s.globalValues);
+      const overrides = new Map<string, PracticalTestPolicy>();
+      for (const tenantId of s.tenants.keys()) {
+        const p = pick(s.forTenant(tenantId));
+        if (p.dormantAfterDays !== global.dormantAfterDays || p.reviewIntervalDays !== global.reviewIntervalDays) overrides.set(tenantId, p);
+      }
+      return { global, forTenant: (id) => overrides.get(id) ?? global, overrides: () => overrides };
+    };
+    const tokens = createTokenService({ storage, vault, ledger, tenants, providers, clock, policies: practicalTestPolicies });
     const apiKeys = createApiKeyService({
       storage,
       ledger,
@@ -139,6 +159,38 @@ export async function createCustody(config: Config, options: CustodyOptions) {
       clock,
       logger,
       limits: config.gateway,
+    });
+
+    const directory = createDirectoryService({ storage, ledger, clock, tenants, tokens });
+    const exceptions = createExceptionService({ storage, ledger, clock, tenants, tokens });
+    const findings = createFindingService({ storage, ledger, clock, logger, tokens, policy, directory, exceptions });
+    const findingQueries = createFindingQueries({ storage, ledger, clock, repo: findings.repo, tenants, tokens });
+    // Findings follow every change that can alter them, soon after it commits (off the request path).
+    const reevaluateTenant = async (tenantId: string) => {
+      for (let after: string | null = null; ; ) {
+        const ids = await tokens.facts.liveIds(storage.db, tenantId, after, 5_000);
+        findings.markDirty(ids);
+        if (ids.length < 5_000) return;
+        after = ids[ids.length - 1]!;
+      }
+    };
+    const quietly = (what: string) => (err: Error) => logger.error({ err: err.message }, `${what} failed; the next sweep will catch up`);
+    tokens.onCommittedChanged((id) => findings.markDirty([id]));
+    policy.onChange((scope) => {
+      if (scope === 'global') void findings.sweep().catch(quietly('the sweep after a policy change'));
+      else void reevaluateTenant(scope).catch(quietly('re-evaluating a tenant after its policy changed'));
+    });
+    exceptions.onChange((e) => {
+      if (e.tokenId) findings.markDirty([e.tokenId]);
+      else void reevaluateTenant(e.tenantId).catch(quietly('re-evaluating a tenant after an exception changed'));
+    });
+    directory.onChange((change) => {
+      void (async () => {
+        if (change.tokenIds) findings.markDirty(change.tokenIds);
+        for (const owner of change.owners ?? []) findings.markDirty(await tokens.facts.idsOfOwner(storage.db, owner));
+        for (const w of change.workloads ?? []) findings.markDirty(await tokens.facts.idsNamingWorkload(storage.db, w.name, w.tenantId));
+        await findings.evaluateWorkloads();
+      })().catch(quietly('re-evaluating findings after a directory change'));
     });
 
     let closing: Promise<void> | null = null;
@@ -185,6 +237,11 @@ export async function createCustody(config: Config, options: CustodyOptions) {
       consent,
       connectLinks,
       refresh,
+      policy,
+      directory,
+      exceptions,
+      findings,
+      findingQueries,
       /**
        * For /readyz: the database answers and every migration this code knows is applied. One
        * check at a time, its answer reused for a second, and bounded by a timeout: a flood of
@@ -199,6 +256,7 @@ export async function createCustody(config: Config, options: CustodyOptions) {
       close() {
         closing ??= (async () => {
           await outbox.stop().catch((err: Error) => logger.error({ err: err.message }, 'stopping the outbox worker failed'));
+          await findings.close().catch((err: Error) => logger.error({ err: err.message }, 'stopping the findings evaluation failed'));
           // In-flight gateway calls have finished (the server closed first): write every queued usage event.
           await gateway.close().catch((err: Error) => logger.error({ err: err.message }, 'writing gateway usage at shutdown failed'));
           await apiKeys.close().catch(() => {});

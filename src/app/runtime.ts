@@ -99,6 +99,16 @@ export async function startRuntime(config: Config, options: RuntimeOptions): Pro
             .catch((err: Error) => logger.error({ err: err.message }, 'expiry sweep failed'));
         }, timers.expirySweepMs),
       );
+      // The governance sweep: at start-up and every CUSTODY_SWEEP_INTERVAL_SECONDS (0: on demand only).
+      if (config.sweepIntervalSeconds > 0) {
+        const sweep = () =>
+          custody.findings
+            .sweep()
+            .then((r) => logger.info({ sweep: r }, 'governance sweep'))
+            .catch((err: Error) => logger.error({ err: err.message }, 'governance sweep failed'));
+        void sweep();
+        intervals.push(setInterval(sweep, config.sweepIntervalSeconds * 1000));
+      }
       for (const t of intervals) t.unref();
     }
   } catch (err) {

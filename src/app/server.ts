@@ -11,6 +11,7 @@ import { tenantRoutes } from '../tenants/tenant.routes.ts';
 import { tokenRoutes } from '../tokens/token.routes.ts';
 import { gatewayRoutes } from '../gateway/gateway.routes.ts';
 import { oauthRoutes } from '../oauth/oauth.routes.ts';
+import { governanceRoutes } from '../governance/governance.routes.ts';
 import { createConnectionAuthenticator, installAuth } from '../http/auth.ts';
 import { installNulGuard } from '../http/nul-guard.ts';
 import { installRateLimits } from '../http/rate-limit.ts';
@@ -109,6 +110,7 @@ export async function buildServer(custody: Custody): Promise<FastifyInstance> {
   await app.register(apiKeyRoutes(custody.apiKeys));
   await app.register(ledgerRoutes(custody.ledger));
   await app.register(gatewayRoutes(gatewayHttp));
+  await app.register(governanceRoutes({ policy: custody.policy, directory: custody.directory, exceptions: custody.exceptions, findings: custody.findings, findingQueries: custody.findingQueries }));
   await app.register(oauthRoutes({ consent: custody.consent, links: custody.connectLinks, refresh: custody.refresh, tokens: custody.tokens }));
   return app;
 }

@@ -23,6 +23,18 @@ export const PERMISSIONS = {
   'ledger.read': ['admin', 'security', 'auditor', 'tenant_admin'],
   'ledger.verify': ['admin', 'security', 'auditor'],
   'apikeys.manage': ['admin'],
+  'policy.read': ['admin', 'security', 'auditor', 'tenant_admin'],
+  'policy.manage': ['admin'],
+  'owners.read': ['admin', 'security', 'auditor'],
+  'owners.manage': ['admin', 'security'],
+  'workloads.read': ['admin', 'security', 'auditor', 'tenant_admin'],
+  'workloads.manage': ['admin', 'security'],
+  'tokens.reassign': ['admin', 'security'],
+  'findings.read': ['admin', 'security', 'auditor', 'tenant_admin'],
+  'findings.acknowledge': ['admin', 'security'],
+  'exceptions.read': ['admin', 'security', 'auditor', 'tenant_admin'],
+  'exceptions.manage': ['admin', 'security'],
+  'sweeps.run': ['admin', 'security'],
   'gateway.use': ['workload'],
 } as const satisfies Record<string, readonly Role[]>;
 

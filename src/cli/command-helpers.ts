@@ -24,6 +24,10 @@ const EXAMPLES: Record<IdKind, string> = {
   outboxJob: 'job_01J…',
   alert: 'alr_01J…',
   connectLink: 'lnk_01J…',
+  owner: 'own_01J…',
+  workload: 'wkl_01J…',
+  finding: 'fnd_01J…',
+  exception: 'exc_01J…',
 };
 
 /** An id given on the command line, checked before anything is sent. */

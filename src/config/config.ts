@@ -15,7 +15,10 @@ export interface Config {
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   readonly bodyLimitBytes: number;
   readonly ledgerCheckpointEvery: number;
+  /** The default of the global policy's dormantAfterDays (the policy, once set, decides). */
   readonly dormantAfterDays: number;
+  /** Seconds between governance sweeps (findings over every live token); 0: only on demand. */
+  readonly sweepIntervalSeconds: number;
   /**
    * Which kinds of suspension a customer's new consent lifts (the rest only admin or security
    * resume), as given; the composition root checks them against the token capability's kinds.
@@ -176,6 +179,7 @@ export function loadConfig(input: ConfigInput, cwd: string = process.cwd()): Con
     perKeyPerMinute: intSetting('CUSTODY_RATE_LIMIT_PER_KEY', get('CUSTODY_RATE_LIMIT_PER_KEY'), 1200, 0, 10_000_000, problems),
   });
   const revocationBulkPerSecond = intSetting('CUSTODY_REVOCATION_BULK_PER_SECOND', get('CUSTODY_REVOCATION_BULK_PER_SECOND'), 200, 1, 100_000, problems);
+  const sweepIntervalSeconds = intSetting('CUSTODY_SWEEP_INTERVAL_SECONDS', get('CUSTODY_SWEEP_INTERVAL_SECONDS'), 300, 0, 86_400 * 7, problems);
   const revocationGiveUpHours = intSetting('CUSTODY_REVOCATION_GIVE_UP_HOURS', get('CUSTODY_REVOCATION_GIVE_UP_HOURS'), 24, 1, 24 * 30, problems);
 
   if (problems.length > 0) throw new ConfigError(problems);
@@ -190,6 +194,7 @@ export function loadConfig(input: ConfigInput, cwd: string = process.cwd()): Con
     bodyLimitBytes,
     ledgerCheckpointEvery,
     dormantAfterDays,
+    sweepIntervalSeconds,
     consentLiftsSuspensions: Object.freeze(consentLiftsSuspensions),
     gateway,
     rateLimits,

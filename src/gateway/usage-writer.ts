@@ -60,7 +60,7 @@ export async function pruneUsage(db: Db, repo: UsageRepo, before: string): Promi
 /**
  * One transaction per batch, read straight from its packed form: the events (each against its call
  * shape, added first when new), lastUsedAt/lastUsedBy (moved forward only) and per-scope last use
- * of every token the batch forwarded for.
+ * and per-workload last use of every token the batch forwarded for.
  */
 export async function writeUsageBatch(db: Db, stores: UsageStores, packed: PackedEvents): Promise<void> {
   const repo = stores.usage;
@@ -73,6 +73,7 @@ export async function writeUsageBatch(db: Db, stores: UsageStores, packed: Packe
   // string built per event. The string table holds each value once, so its indexes stand for them.
   const newestOfToken = new Map<number, number>();
   const newestOfScope = new Map<number, number>();
+  const newestOfWorkload = new Map<number, number>();
   const forwarded = strings.indexOf('forwarded');
   for (let i = 0, k = 0; forwarded >= 0 && i < count; i++, k += INTS_PER_EVENT) {
     if (ints[k + F.outcome] !== forwarded) continue;
@@ -84,6 +85,12 @@ export async function writeUsageBatch(db: Db, stores: UsageStores, packed: Packe
       const pair = token * strings.length + scope;
       const s = newestOfScope.get(pair);
       if (s === undefined || times[s]! <= times[i]!) newestOfScope.set(pair, i);
+    }
+    const workload = ints[k + F.workload]!;
+    if (workload >= 0) {
+      const pair = token * strings.length + workload;
+      const w = newestOfWorkload.get(pair);
+      if (w === undefined || times[w]! <= times[i]!) newestOfWorkload.set(pair, i);
     }
   }
   // Each event's shape (what the call was), found once per distinct combination in the batch.
@@ -137,6 +144,11 @@ export async function writeUsageBatch(db: Db, stores: UsageStores, packed: Packe
     for (const i of newestOfScope.values()) {
       const k = i * INTS_PER_EVENT;
       await stores.tokens.recordScopeUse(trx, text(k + F.tokenId)!, text(k + F.scope)!, ats[i]!);
+    }
+    // Which workloads use each token (a token several workloads use is shared: OWASP NHI9).
+    for (const i of newestOfWorkload.values()) {
+      const k = i * INTS_PER_EVENT;
+      await stores.tokens.recordWorkloadUse(trx, text(k + F.tokenId)!, text(k + F.workload)!, ats[i]!);
     }
   });
 }

@@ -14,6 +14,10 @@ export const ID_PREFIXES = {
   outboxJob: 'job',
   alert: 'alr',
   connectLink: 'lnk',
+  owner: 'own',
+  workload: 'wkl',
+  finding: 'fnd',
+  exception: 'exc',
 } as const;
 
 export type IdKind = keyof typeof ID_PREFIXES;

@@ -11,6 +11,7 @@ import { suspensionKindsMigration } from './migrations/008-suspension-kinds.ts';
 import { callShapeKeysMigration } from './migrations/009-call-shape-keys.ts';
 import { ledgerActionIndexMigration } from './migrations/010-ledger-action-index.ts';
 import { revocationLanesMigration } from './migrations/011-revocation-lanes.ts';
+import { governanceMigration } from './migrations/012-governance.ts';
 import type { StorageDialect } from './dialect.ts';
 
 /**
@@ -42,6 +43,7 @@ export function migrationsFor(dialect: StorageDialect, options: MigrateOptions =
     '009-call-shape-keys': callShapeKeysMigration(),
     '010-ledger-action-index': ledgerActionIndexMigration(),
     '011-revocation-lanes': revocationLanesMigration(),
+    '012-governance': governanceMigration(),
   };
 }
 

@@ -2,6 +2,7 @@ import type { Generated } from 'kysely';
 // Type-only imports of each capability's value sets, so columns are typed as the unions they hold
 // (no `as` casts in repositories); the storage layer imports no capability code.
 import type { Role } from '../auth/roles.ts';
+import type { FindingSeverity, FindingStatus, FindingType } from '../governance/finding.types.ts';
 import type { UsageOutcome } from '../gateway/gateway.types.ts';
 import type { OutboxKind, OutboxStatus } from '../outbox/outbox.types.ts';
 import type { TokenState } from '../tokens/token.lifecycle.ts';
@@ -30,6 +31,12 @@ export interface Database {
   connect_links: ConnectLinksTable;
   outbox_jobs: OutboxJobsTable;
   alerts: AlertsTable;
+  policies: PoliciesTable;
+  owners: OwnersTable;
+  workloads: WorkloadsTable;
+  findings: FindingsTable;
+  finding_exceptions: FindingExceptionsTable;
+  token_workload_usage: TokenWorkloadUsageTable;
 }
 
 export interface TenantsTable {
@@ -103,6 +110,12 @@ export interface TokensTable {
   approval_started_by?: string | null;
   /** 008: who suspended it (token.suspension.ts), while suspended. */
   suspension_kind?: SuspensionKind | null;
+  /** 012: 'gateway' (its use is observed) or 'direct' (the platform uses it outside the gateway). */
+  usage_channel?: 'gateway' | 'direct';
+  /** 012: JSON list of the tenants the token serves beyond its own (delegated-admin, marketplace). */
+  served_tenants?: string;
+  /** 012: when the access token in force was issued (null: unknown, tokens from before 012). */
+  access_issued_at?: string | null;
 }
 
 export interface TokenScopeUsageTable {
@@ -272,4 +285,82 @@ export interface GatewayCallShapesTable {
 export interface GatewayDailyUseTable {
   token_id: string;
   day: string;
+}
+
+/** 012-governance: the global policy ('global') and tenants' overrides (their id), versioned. */
+export interface PoliciesTable {
+  scope: string;
+  version: number;
+  /** JSON: the values set at this scope (absent ones come from the level above). */
+  document: string;
+  updated_at: string;
+  updated_by: string;
+}
+
+/** 012-governance: the accountable owners (people and teams on the platform side). */
+export interface OwnersTable {
+  id: string;
+  name: string;
+  kind: 'person' | 'team';
+  contact: string | null;
+  active: number;
+  created_at: string;
+  updated_at: string;
+}
+
+/** 012-governance: the platform's services that use tokens, per tenant or platform-wide. */
+export interface WorkloadsTable {
+  id: string;
+  name: string;
+  tenant_id: string | null;
+  scope_key: string;
+  owner: string | null;
+  purpose: string | null;
+  active: number;
+  created_at: string;
+  updated_at: string;
+}
+
+/** 012-governance: what governance found, one live row per subject (token or workload) and type. */
+export interface FindingsTable {
+  id: string;
+  type: FindingType;
+  severity: FindingSeverity;
+  status: FindingStatus;
+  subject_id: string;
+  token_id: string | null;
+  workload_id: string | null;
+  tenant_id: string | null;
+  first_seen_at: string;
+  last_seen_at: string;
+  resolved_at: string | null;
+  /** JSON: [{code, message, data}] */
+  reasons: string;
+  exception_id: string | null;
+  acknowledged_at: string | null;
+  acknowledged_by: string | null;
+  acknowledged_reason: string | null;
+  planned_action: string | null;
+}
+
+/** 012-governance: a time-boxed exception for a tenant (or one of its tokens) and a finding type. */
+export interface FindingExceptionsTable {
+  id: string;
+  tenant_id: string;
+  token_id: string | null;
+  finding_type: FindingType;
+  approved_by: string;
+  reason: string;
+  expires_at: string;
+  created_at: string;
+  created_by: string;
+  withdrawn_at: string | null;
+  withdrawn_by: string | null;
+}
+
+/** 012-governance: which workloads used a token through the gateway, and when last. */
+export interface TokenWorkloadUsageTable {
+  token_id: string;
+  workload: string;
+  last_used_at: string;
 }

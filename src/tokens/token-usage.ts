@@ -37,6 +37,20 @@ export function createTokenUsageRecorder() {
     [sentinel('token'), sentinel('scope'), sentinel('at')],
   );
 
+  const touchWorkload = reusable(
+    (db, tokenId: string, workload: string, at: string) =>
+      db
+        .insertInto('token_workload_usage')
+        .values({ token_id: tokenId, workload, last_used_at: at })
+        .onConflict((oc) =>
+          oc
+            .columns(['token_id', 'workload'])
+            .doUpdateSet((eb) => ({ last_used_at: eb.ref('excluded.last_used_at') }))
+            .where('token_workload_usage.last_used_at', '<', at),
+        ),
+    [sentinel('token'), sentinel('workload'), sentinel('at')],
+  );
+
   return {
     /** The token was used at `at` by `by` (a workload or actor); moves lastUsedAt forward only. */
     async recordUse(db: Db, tokenId: string, at: string, by: string): Promise<void> {
@@ -45,6 +59,10 @@ export function createTokenUsageRecorder() {
     /** The token's `scope` was used at `at`; moves that scope's last use forward only. */
     async recordScopeUse(db: Db, tokenId: string, scope: string, at: string): Promise<void> {
       await touchScope(db, tokenId, scope, at);
+    },
+    /** `workload` used the token at `at`; moves that workload's last use forward only. */
+    async recordWorkloadUse(db: Db, tokenId: string, workload: string, at: string): Promise<void> {
+      await touchWorkload(db, tokenId, workload, at);
     },
   };
 }

@@ -140,7 +140,7 @@ describeEachDatabase('every token write reaches the gateway', (kind) => {
    * this test until it is classified, and, if it writes, shown to notify.
    */
   it('classifies every token operation, and every writer notifies once its unit of work commits', async () => {
-    const readers = ['get', 'list', 'revocationProgress', 'findByCredential', 'findForSubject', 'accessView', 'refreshView', 'revealCredentials', 'revealAccessToken', 'countByState'];
+    const readers = ['get', 'list', 'revocationProgress', 'findByCredential', 'findForSubject', 'accessView', 'refreshView', 'revealCredentials', 'revealAccessToken', 'countByState', 'facts', 'managedCounts'];
     const registrations = ['onTransition', 'onChange', 'onCommittedChange', 'onCommittedChanged', 'unitOfWork'];
     const approval = { subject: 'someone', email: null, issuer: issuer.issuer, startedBy: 'apikey:test', flowId: 'flw_test' };
     const creds = () => ({ access: new Secret(`at-${randomBytes(4).toString('hex')}`), refresh: new Secret(`rt-${randomBytes(4).toString('hex')}`), accessExpiresAt: null, scopes: ['invoices.read'] });
@@ -179,6 +179,13 @@ describeEachDatabase('every token write reaches the gateway', (kind) => {
       revokeByIssuer: async () => {
         const id = await fresh();
         await tokens.unitOfWork((w) => tokens.revokeByIssuer(w, id, 'issuer', 'test'));
+        return id;
+      },
+      reassignOwner: async () => {
+        const id = await fresh();
+        const { owner } = await tokens.get(f.h.admin, id);
+        changed.clear();
+        await tokens.unitOfWork((w) => tokens.reassignOwner(w, owner, `owner-${randomBytes(4).toString('hex')}`, 'test', 'test'));
         return id;
       },
       recordUpstreamOutcome: async () => {

@@ -125,6 +125,9 @@ export function createTokenOperations(deps: {
       refresh_fp: null,
       ...(await credentialColumns(input.tenantId, id, work, { access: input.accessToken, refresh: input.refreshToken ?? null }, true)),
       predecessor_id: input.predecessorId ?? null,
+      usage_channel: input.usageChannel ?? 'gateway',
+      served_tenants: JSON.stringify([...new Set(input.servedTenants ?? [])]),
+      access_issued_at: iso(input.issuedAt) ?? now,
       created_at: now,
       updated_at: now,
     };
@@ -141,6 +144,8 @@ export function createTokenOperations(deps: {
         purpose: row.purpose,
         workloads: JSON.parse(row.workloads),
         scopes,
+        usageChannel: row.usage_channel,
+        ...(input.servedTenants?.length ? { servedTenants: JSON.parse(row.served_tenants!) as string[] } : {}),
         hasRefreshToken: row.refresh_token_enc !== null,
       },
     });
@@ -205,6 +210,7 @@ export function createTokenOperations(deps: {
           approval_started_by: approval.startedBy,
           granted_scopes: JSON.stringify(credentials.scopes),
           issued_at: now,
+          access_issued_at: now,
           access_expires_at: credentials.accessExpiresAt,
           // A reauthorisation replaces the whole grant: a refresh token not sent again is gone.
           refresh_token_enc: null,
@@ -230,6 +236,7 @@ export function createTokenOperations(deps: {
       const row = await mustRow(work, tokenId);
       const changes: Partial<TokensTable> = {
         access_expires_at: credentials.accessExpiresAt,
+        access_issued_at: clock.now().toISOString(),
         ...(await credentialColumns(row.tenant_id, tokenId, work, credentials, false)),
         ...(credentials.scopes ? { granted_scopes: JSON.stringify(credentials.scopes) } : {}),
       };

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { practicalTest, type PracticalTestInput } from './token.practical-test.ts';
 
 const NOW = new Date('2026-11-28T12:00:00Z');
-const policy = { dormantAfterDays: 90 };
+const policy = { dormantAfterDays: 90, reviewIntervalDays: 180 };
 const managedToken: PracticalTestInput = {
   state: 'active',
   upstreamRevocation: 'rfc7009',
@@ -13,6 +13,8 @@ const managedToken: PracticalTestInput = {
   reviewDueAt: '2027-01-01T00:00:00.000Z',
   lastUsedAt: '2026-11-27T00:00:00.000Z',
   issuedAt: '2026-01-01T00:00:00.000Z',
+  approvedAt: '2026-10-01T00:00:00.000Z',
+  usageChannel: 'gateway',
 };
 
 const codes = (t: Partial<PracticalTestInput>) => practicalTest({ ...managedToken, ...t }, NOW, policy).reasons.map((r) => r.code);
@@ -39,5 +41,12 @@ describe('the practical test', () => {
     expect(practicalTest({ ...managedToken, state: 'expired', approverSubject: null }, NOW, policy)).toEqual({ managed: null, reasons: [] });
     expect(practicalTest({ ...managedToken, state: 'revoked' }, NOW, policy).managed).toBeNull();
   });
+  it('falls due for review the policy interval after approval when the token has no review date', () => {
+    expect(codes({ reviewDueAt: null, approvedAt: '2026-07-01T00:00:00.000Z' })).toEqual([]);
+    expect(codes({ reviewDueAt: null, approvedAt: '2026-05-01T00:00:00.000Z' })).toEqual(['review_overdue']);
+    expect(codes({ reviewDueAt: null, approvedAt: null, issuedAt: '2026-05-01T00:00:00.000Z', lastUsedAt: '2026-11-27T00:00:00.000Z' })).toEqual(['review_overdue']);
+  });
+  it('never calls a token used outside the gateway dormant: its use is not observed', () =>
+    expect(codes({ usageChannel: 'direct', lastUsedAt: null, issuedAt: '2026-06-01T00:00:00.000Z', approvedAt: '2026-10-01T00:00:00.000Z' })).toEqual([]));
   it('still tests suspended tokens', () => expect(practicalTest({ ...managedToken, state: 'suspended', purpose: null }, NOW, policy).managed).toBe(false));
 });

@@ -7,6 +7,24 @@
 export interface PracticalTestPolicy {
   /** A token unused (or, never used, issued) longer than this is dormant. */
   dormantAfterDays: number;
+  /** A purpose stated without a review date is due for review this long after approval (or issue). */
+  reviewIntervalDays: number;
+}
+
+/**
+ * The practical-test policy of each tenant (their effective governance policy): the SQL predicate
+ * groups tenants whose values differ from the global ones.
+ */
+export interface PracticalTestPolicies {
+  readonly global: PracticalTestPolicy;
+  forTenant(tenantId: string): PracticalTestPolicy;
+  /** Tenants whose practical-test values differ from the global ones. */
+  overrides(): ReadonlyMap<string, PracticalTestPolicy>;
+}
+
+/** One policy for every tenant (tests, and a deployment with no tenant overrides). */
+export function uniformPolicies(policy: PracticalTestPolicy): PracticalTestPolicies {
+  return { global: policy, forTenant: () => policy, overrides: () => new Map() };
 }
 
 export interface PracticalTestInput {
@@ -19,6 +37,10 @@ export interface PracticalTestInput {
   reviewDueAt: string | null;
   lastUsedAt: string | null;
   issuedAt: string;
+  /** When the customer last approved it (null: not known). */
+  approvedAt: string | null;
+  /** 'direct': used outside the gateway, so dormancy cannot be judged (the `unobserved` finding says so). */
+  usageChannel: 'gateway' | 'direct';
 }
 
 export type ManagedReasonCode =
@@ -44,8 +66,19 @@ export interface PracticalTestResult {
 
 const DAY_MS = 86_400_000;
 
-export function dormancyCutoff(now: Date, policy: PracticalTestPolicy): string {
+export function dormancyCutoff(now: Date, policy: Pick<PracticalTestPolicy, 'dormantAfterDays'>): string {
   return new Date(now.getTime() - policy.dormantAfterDays * DAY_MS).toISOString();
+}
+
+/** A token approved (or issued) before this, with no review date of its own, is due for review. */
+export function reviewCutoff(now: Date, policy: PracticalTestPolicy): string {
+  return new Date(now.getTime() - policy.reviewIntervalDays * DAY_MS).toISOString();
+}
+
+/** When the token's purpose review is due: its own date, or the policy's interval after approval (or issue). */
+export function reviewDueOf(t: Pick<PracticalTestInput, 'reviewDueAt' | 'approvedAt' | 'issuedAt'>, policy: PracticalTestPolicy): string {
+  if (t.reviewDueAt) return t.reviewDueAt;
+  return new Date(new Date(t.approvedAt ?? t.issuedAt).getTime() + policy.reviewIntervalDays * DAY_MS).toISOString();
 }
 
 /** Expired and revoked tokens hold no standing privilege: the test applies to live ones only. */
@@ -72,11 +105,17 @@ export function practicalTest(t: PracticalTestInput, now: Date, policy: Practica
   if (!t.purpose) {
     reasons.push({ code: 'no_purpose', condition: 'justified', message: 'No business purpose is recorded.' });
   }
-  if (t.reviewDueAt && t.reviewDueAt <= now.toISOString()) {
-    reasons.push({ code: 'review_overdue', condition: 'justified', message: `The purpose review was due ${t.reviewDueAt}.` });
+  const reviewDue = reviewDueOf(t, policy);
+  if (reviewDue <= now.toISOString()) {
+    reasons.push({
+      code: 'review_overdue',
+      condition: 'justified',
+      message: t.reviewDueAt ? `The purpose review was due ${reviewDue}.` : `The purpose review was due ${reviewDue} (${policy.reviewIntervalDays} days after approval, the policy's review interval).`,
+    });
   }
   const lastActivity = t.lastUsedAt ?? t.issuedAt;
-  if (lastActivity < dormancyCutoff(now, policy)) {
+  // Use outside the gateway is not seen: such a token is never called dormant (it is `unobserved`).
+  if (t.usageChannel === 'gateway' && lastActivity < dormancyCutoff(now, policy)) {
     reasons.push({
       code: 'dormant',
       condition: 'justified',

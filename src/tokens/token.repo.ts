@@ -2,7 +2,7 @@ import { sql, type ExpressionBuilder, type Expression, type SqlBool } from 'kyse
 import type { Db } from '../storage/database.ts';
 import type { StorageDialect } from '../storage/dialect.ts';
 import type { Database, TokensTable } from '../storage/schema.ts';
-import { dormancyCutoff, LIVE_STATES, type PracticalTestPolicy } from './token.practical-test.ts';
+import { dormancyCutoff, LIVE_STATES, reviewCutoff, type PracticalTestPolicies, type PracticalTestPolicy } from './token.practical-test.ts';
 import { TOKEN_STATES, type TokenState } from './token.lifecycle.ts';
 import type { SuspensionKind } from './token.suspension.ts';
 import type { TokenFilter, UpstreamRevocationStatus } from './token.types.ts';
@@ -18,8 +18,26 @@ type Eb = ExpressionBuilder<Database & { t: TokensTable; p: Database['providers'
  * The practical test (token.practical-test.ts) as a SQL predicate, so `managed=false` filters in
  * the database over millions of rows. Keep the two in step; token.practical-test.test.ts checks.
  */
-function unmanagedPredicate(eb: Eb, now: Date, policy: PracticalTestPolicy): Expression<SqlBool> {
+function unmanagedPredicate(eb: Eb, now: Date, policies: PracticalTestPolicies, tenantId: string | undefined): Expression<SqlBool> {
   const nowIso = now.toISOString();
+  // The conditions that depend on the tenant's policy: review due and dormancy.
+  const timed = (p: PracticalTestPolicy) =>
+    eb.or([
+      eb.and([eb('t.review_due_at', 'is not', null), eb('t.review_due_at', '<=', nowIso)]),
+      eb.and([eb('t.review_due_at', 'is', null), eb(eb.fn.coalesce('t.approved_at', 't.issued_at'), '<=', reviewCutoff(now, p))]),
+      eb.and([eb('t.usage_channel', '=', 'gateway'), eb(eb.fn.coalesce('t.last_used_at', 't.issued_at'), '<', dormancyCutoff(now, p))]),
+    ]);
+  let byPolicy: Expression<SqlBool>;
+  const overrides = policies.overrides();
+  if (tenantId !== undefined) byPolicy = timed(policies.forTenant(tenantId));
+  else if (overrides.size === 0) byPolicy = timed(policies.global);
+  else {
+    // Tenants whose policy differs are judged by their own values, the rest by the global ones.
+    byPolicy = eb.or([
+      eb.and([eb('t.tenant_id', 'not in', [...overrides.keys()]), timed(policies.global)]),
+      ...[...overrides].map(([id, p]) => eb.and([eb('t.tenant_id', '=', id), timed(p)])),
+    ]);
+  }
   return eb.and([
     // "Not terminal" rather than "in the live states": the same rows, but a NOT IN cannot use the
     // state index, so the page is read in id order and stops at the limit. With `state in (…)`,
@@ -31,8 +49,7 @@ function unmanagedPredicate(eb: Eb, now: Date, policy: PracticalTestPolicy): Exp
       eb('t.approver_subject', 'is', null),
       eb('t.approver_active', '=', 0),
       eb('t.purpose', 'is', null),
-      eb.and([eb('t.review_due_at', 'is not', null), eb('t.review_due_at', '<=', nowIso)]),
-      eb(eb.fn.coalesce('t.last_used_at', 't.issued_at'), '<', dormancyCutoff(now, policy)),
+      byPolicy,
     ]),
   ]);
 }
@@ -74,7 +91,7 @@ export function createTokenRepo() {
       return db.selectFrom('tokens').select(['tenant_id', 'access_token_enc', 'refresh_token_enc']).where('id', '=', id).executeTakeFirst();
     },
 
-    async list(db: Db, f: TokenFilter, now: Date, policy: PracticalTestPolicy): Promise<TokenRow[]> {
+    async list(db: Db, f: TokenFilter, now: Date, policies: PracticalTestPolicies): Promise<TokenRow[]> {
       let q = base(db);
       if (f.tenantId) q = q.where('t.tenant_id', '=', f.tenantId);
       if (f.providerId) q = q.where('t.provider_id', '=', f.providerId);
@@ -90,7 +107,9 @@ export function createTokenRepo() {
         const managed = f.managed;
         // Revoked and expired tokens are neither: they hold no privilege (DESIGN §9).
         q = q.where((eb) =>
-          managed ? eb.and([eb('t.state', 'not in', TERMINAL_STATES), eb.not(unmanagedPredicate(eb as Eb, now, policy))]) : unmanagedPredicate(eb as Eb, now, policy),
+          managed
+            ? eb.and([eb('t.state', 'not in', TERMINAL_STATES), eb.not(unmanagedPredicate(eb as Eb, now, policies, f.tenantId))])
+            : unmanagedPredicate(eb as Eb, now, policies, f.tenantId),
         );
       }
       if (f.q) {
@@ -104,6 +123,22 @@ export function createTokenRepo() {
         );
       }
       return q.orderBy('t.id', 'asc').limit(f.limit).execute();
+    },
+
+    /** Live tokens per tenant and how many of them fail the practical test (the managed share). */
+    async managedCounts(db: Db, now: Date, policies: PracticalTestPolicies, tenantId?: string): Promise<{ tenantId: string; live: number; unmanaged: number }[]> {
+      let q = db
+        .selectFrom('tokens as t')
+        .innerJoin('providers as p', 'p.id', 't.provider_id')
+        .select((eb) => [
+          't.tenant_id',
+          eb.fn.countAll<number>().as('live'),
+          eb.fn.sum<number>(eb.case().when(unmanagedPredicate(eb as Eb, now, policies, tenantId)).then(1).else(0).end()).as('unmanaged'),
+        ])
+        .where('t.state', 'in', [...LIVE_STATES]);
+      if (tenantId) q = q.where('t.tenant_id', '=', tenantId);
+      const rows = await q.groupBy('t.tenant_id').orderBy('t.tenant_id').execute();
+      return rows.map((r) => ({ tenantId: r.tenant_id, live: Number(r.live), unmanaged: Number(r.unmanaged ?? 0) }));
     },
 
     /**

@@ -6,6 +6,10 @@ import { SUSPENSION_KINDS } from './token.suspension.ts';
 const Scope = Type.String({ minLength: 1, maxLength: 200, pattern: '^\\S+$', description: 'a scope: no spaces' });
 const WorkloadName = Type.String({ minLength: 1, maxLength: 100, pattern: '^[A-Za-z0-9._:-]+$', description: 'a workload name: letters, digits and . _ : -' });
 const State = Type.Enum(TOKEN_STATES);
+const UsageChannel = Type.Union([Type.Literal('gateway'), Type.Literal('direct')], {
+  description: "gateway (default): workloads use it through the gateway, which observes its use; direct: the platform uses it outside the gateway, so dormancy and unused scopes cannot be judged (finding 'unobserved')",
+});
+const ServedTenants = Type.Array(IdOf('tenant'), { maxItems: 1000, description: 'Tenants the token serves beyond its own (delegated-admin, marketplace): a token serving several is shared (NHI9)' });
 /** Credential material: accepted on registration, never returned. */
 const Credential = Type.String({ minLength: 1, maxLength: 16384 });
 
@@ -35,6 +39,8 @@ export const RegisterTokenBody = Type.Object(
     issuedAt: Type.Optional(Timestamp),
     accessExpiresAt: Type.Optional(Timestamp),
     refreshExpiresAt: Type.Optional(Timestamp),
+    usageChannel: Type.Optional(UsageChannel),
+    servedTenants: Type.Optional(ServedTenants),
   },
   { additionalProperties: false },
 );
@@ -46,6 +52,8 @@ export const PatchTokenBody = Type.Object(
     purpose: Type.Optional(Nullable(Text(1000))),
     reviewDueAt: Type.Optional(NullableTimestamp),
     workloads: Type.Optional(Type.Array(WorkloadName, { maxItems: 100 })),
+    usageChannel: Type.Optional(UsageChannel),
+    servedTenants: Type.Optional(ServedTenants),
   },
   { additionalProperties: false, minProperties: 1 },
 );
@@ -107,6 +115,8 @@ export const TokenSchema = Type.Object(
     purpose: Nullable(Type.String()),
     reviewDueAt: NullableTimestamp,
     workloads: Type.Array(Type.String()),
+    usageChannel: UsageChannel,
+    servedTenants: Type.Array(Type.String()),
     grantedScopes: Type.Array(Type.String()),
     scopeUsage: Type.Array(Type.Object({ scope: Type.String(), lastUsedAt: NullableTimestamp })),
     state: State,

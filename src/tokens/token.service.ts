@@ -10,8 +10,9 @@ import type { TokensTable } from '../storage/schema.ts';
 import type { Vault } from '../vault/vault.service.ts';
 import { statesAllowing, type Transition } from './token.lifecycle.ts';
 import { createTokenOperations } from './token.operations.ts';
-import { holdsPrivilege, type PracticalTestPolicy } from './token.practical-test.ts';
+import { holdsPrivilege, type PracticalTestPolicies } from './token.practical-test.ts';
 import { toTokenRecord } from './token.record.ts';
+import { createTokenFactsReader } from './token.facts.ts';
 import { createTokenRepo, type TokenRow } from './token.repo.ts';
 import { suspensionKindFor } from './token.suspension.ts';
 import type { PatchTokenInput, RegisterTokenInput, TokenFilter, TokenRecord, UpstreamRevocationStatus } from './token.types.ts';
@@ -26,7 +27,8 @@ export interface TokenServiceDeps {
   tenants: TenantService;
   providers: ProviderService;
   clock: Clock;
-  policy: PracticalTestPolicy;
+  /** Each tenant's practical-test policy (from the governance policies), read once per request. */
+  policies: () => Promise<PracticalTestPolicies>;
 }
 
 const BULK_BATCH = 500;
@@ -44,7 +46,7 @@ const BULK_REVOKE_PAGE = 10_000;
  * each write and tells the gateway after the commit.
  */
 export function createTokenService(deps: TokenServiceDeps) {
-  const { storage, vault, ledger, clock, policy } = deps;
+  const { storage, vault, ledger, clock } = deps;
   const repo = createTokenRepo();
   const listeners: TokenChangeListeners = { transitionHooks: [], changeHooks: [], committedTransitions: [], committedChanges: [] };
   const workDeps = { repo, ledger, clock, dialect: storage.dialect, listeners };
@@ -62,7 +64,8 @@ export function createTokenService(deps: TokenServiceDeps) {
   }
 
   async function recordOf(db: Db, row: TokenRow): Promise<TokenRecord> {
-    return toTokenRecord(row, await repo.scopeUsage(db, row.id), clock.now(), policy);
+    const policies = await deps.policies();
+    return toTokenRecord(row, await repo.scopeUsage(db, row.id), clock.now(), policies.forTenant(row.tenant_id));
   }
 
   const get = async (principal: Principal, id: string): Promise<TokenRecord> => recordOf(storage.db, await findVisibleRow(storage.db, principal, id));
@@ -79,6 +82,7 @@ export function createTokenService(deps: TokenServiceDeps) {
   }
 
   const operations = createTokenOperations({ storage, vault, ledger, clock, repo });
+  const facts = createTokenFactsReader(storage.dialect);
 
   return {
     /** For capabilities that must act in the same transaction as a state change (the outbox). */
@@ -99,6 +103,30 @@ export function createTokenService(deps: TokenServiceDeps) {
     },
     unitOfWork,
     ...operations,
+    /** What governance judges tokens by (token.facts.ts). */
+    facts,
+
+    /** Live tokens per tenant and how many fail the practical test, at this moment (the managed share). */
+    async managedCounts(tenantId?: string) {
+      return repo.managedCounts(storage.db, clock.now(), await deps.policies(), tenantId);
+    },
+
+    /**
+     * Moves every live token of owner `from` to owner `to`, in the caller's unit of work, one
+     * `token.owner_changed` entry each; answers the ids moved. Revoked and expired records keep the
+     * owner they ended with.
+     */
+    async reassignOwner(work: TokenWork, from: string, to: string, actor: string, reason: string): Promise<string[]> {
+      const rows = await storage.dialect
+        .forUpdate(work.trx.selectFrom('tokens').select(['id', 'tenant_id']).where('owner', '=', from).where('state', 'in', ['active', 'suspended']).orderBy('id'))
+        .execute();
+      const ids: string[] = [];
+      for (const row of rows) {
+        const written = await work.write(row.id, { owner: to }, [{ actor, action: 'token.owner_changed', tenantId: row.tenant_id, subjectId: row.id, data: { from, to, reason } }]);
+        if (written) ids.push(row.id);
+      }
+      return ids;
+    },
 
     async register(principal: Principal, input: RegisterTokenInput): Promise<TokenRecord> {
       await deps.tenants.findVisible(storage.db, principal, input.tenantId);
@@ -115,11 +143,12 @@ export function createTokenService(deps: TokenServiceDeps) {
         filter = { ...filter, tenantId: principal.tenantId };
       }
       const now = clock.now();
-      const rows = await repo.list(storage.db, { ...filter, limit: filter.limit + 1 }, now, policy);
+      const policies = await deps.policies();
+      const rows = await repo.list(storage.db, { ...filter, limit: filter.limit + 1 }, now, policies);
       const page = rows.slice(0, filter.limit);
       const usage = await repo.usageFor(storage.db, page.map((r) => r.id));
       return {
-        items: page.map((r) => toTokenRecord(r, usage.get(r.id) ?? new Map(), now, policy)),
+        items: page.map((r) => toTokenRecord(r, usage.get(r.id) ?? new Map(), now, policies.forTenant(r.tenant_id))),
         nextCursor: rows.length > filter.limit ? encodeCursor(page[page.length - 1]!.id) : null,
       };
     },
@@ -146,6 +175,18 @@ export function createTokenService(deps: TokenServiceDeps) {
           if (next !== row.review_due_at) {
             changes.review_due_at = next;
             entries.push({ ...base, action: 'token.review_due_changed', data: { from: row.review_due_at, to: next } });
+          }
+        }
+        if (input.usageChannel !== undefined && input.usageChannel !== (row.usage_channel ?? 'gateway')) {
+          changes.usage_channel = input.usageChannel;
+          entries.push({ ...base, action: 'token.usage_channel_changed', data: { from: row.usage_channel ?? 'gateway', to: input.usageChannel } });
+        }
+        if (input.servedTenants !== undefined) {
+          const before = JSON.parse(row.served_tenants ?? '[]') as string[];
+          const after = [...new Set(input.servedTenants)];
+          if (JSON.stringify(before) !== JSON.stringify(after)) {
+            changes.served_tenants = JSON.stringify(after);
+            entries.push({ ...base, action: 'token.served_tenants_changed', data: { from: before, to: after } });
           }
         }
         if (input.workloads !== undefined) {

@@ -26,6 +26,10 @@ export interface RegisterTokenInput {
   accessExpiresAt?: string;
   refreshExpiresAt?: string;
   predecessorId?: string;
+  /** 'direct': the platform uses the token outside the gateway, so its use is not observed. */
+  usageChannel?: 'gateway' | 'direct';
+  /** Tenants the token serves beyond its own (delegated-admin and marketplace models). */
+  servedTenants?: string[];
 }
 
 export type PatchTokenInput = Static<typeof PatchTokenBody>;

@@ -1,0 +1,150 @@
+import { canSeeTenant, type Principal } from '../auth/roles.ts';
+import type { LedgerService } from '../ledger/ledger.service.ts';
+import type { Clock } from '../shared/clock.ts';
+import { CustodyError } from '../shared/errors.ts';
+import type { Storage } from '../storage/database.ts';
+import type { FindingsTable } from '../storage/schema.ts';
+import type { TenantService } from '../tenants/tenant.service.ts';
+import type { TokenService } from '../tokens/token.service.ts';
+import type { Finding } from './finding.contract.ts';
+import { FINDING_MAPPINGS, NIST_AI_RMF, NIST_CSF_2, OWASP_NHI_2025 } from './finding.mappings.ts';
+import type { FindingRepo } from './finding.repo.ts';
+import { FINDING_TYPES, type FindingSeverity, type FindingStatus, type FindingType } from './finding.types.ts';
+
+const ref = (names: Record<string, string>) => (id: string) => ({ id, name: names[id] ?? id });
+
+export function toFinding(r: FindingsTable, exceptionExpiry?: string | null): Finding {
+  const m = FINDING_MAPPINGS[r.type];
+  return {
+    id: r.id,
+    type: r.type,
+    severity: r.severity,
+    status: r.status,
+    tokenId: r.token_id,
+    workloadId: r.workload_id,
+    tenantId: r.tenant_id,
+    firstSeenAt: r.first_seen_at,
+    lastSeenAt: r.last_seen_at,
+    resolvedAt: r.resolved_at,
+    reasons: JSON.parse(r.reasons) as Finding['reasons'],
+    mappings: { owaspNhi: m.owaspNhi.map(ref(OWASP_NHI_2025)), nistCsf: m.nistCsf.map(ref(NIST_CSF_2)), nistAiRmf: m.nistAiRmf.map(ref(NIST_AI_RMF)) },
+    exception: r.exception_id ? { id: r.exception_id, expiresAt: exceptionExpiry ?? null } : null,
+    acknowledgement: r.acknowledged_at ? { at: r.acknowledged_at, by: r.acknowledged_by ?? 'unknown', reason: r.acknowledged_reason } : null,
+    plannedAction: r.planned_action,
+  };
+}
+
+export function encodeFindingCursor(id: string): string {
+  return Buffer.from(JSON.stringify({ after: id })).toString('base64url');
+}
+
+export function decodeFindingCursor(cursor: string): string {
+  try {
+    const parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as { after?: unknown };
+    if (typeof parsed.after === 'string' && /^fnd_[0-9A-Z]{26}$/.test(parsed.after)) return parsed.after;
+  } catch {
+    // fall through
+  }
+  throw new CustodyError('invalid_cursor');
+}
+
+/** Reading findings: list, one, acknowledge, and the summary with the managed share. */
+export function createFindingQueries(deps: { storage: Storage; ledger: LedgerService; clock: Clock; repo: FindingRepo; tenants: TenantService; tokens: TokenService }) {
+  const { storage, ledger, clock, repo } = deps;
+
+  async function visible(principal: Principal, id: string): Promise<FindingsTable> {
+    const row = await repo.findById(storage.db, id);
+    // A tenant administrator sees their tenant's findings; platform-wide ones (no tenant) are not theirs.
+    if (!row || (principal.tenantId !== null && row.tenant_id !== principal.tenantId) || !canSeeTenant(principal, row.tenant_id)) throw new CustodyError('finding_not_found');
+    return row;
+  }
+
+  async function withExpiry(rows: FindingsTable[]): Promise<Finding[]> {
+    const ids = [...new Set(rows.map((r) => r.exception_id).filter((x): x is string => x !== null))];
+    const expiries = ids.length > 0 ? new Map((await storage.db.selectFrom('finding_exceptions').select(['id', 'expires_at']).where('id', 'in', ids).execute()).map((e) => [e.id, e.expires_at])) : new Map<string, string>();
+    return rows.map((r) => toFinding(r, r.exception_id ? expiries.get(r.exception_id) : null));
+  }
+
+  return {
+    async list(principal: Principal, q: { tenantId?: string; tokenId?: string; type?: FindingType; severity?: FindingSeverity; status?: FindingStatus; owaspNhi?: string; afterId?: string; limit: number }) {
+      if (principal.tenantId !== null && q.tenantId && q.tenantId !== principal.tenantId) return { items: [], nextCursor: null };
+      const tenantId = principal.tenantId ?? q.tenantId;
+      let types: FindingType[] | undefined = q.type ? [q.type] : undefined;
+      if (q.owaspNhi) {
+        const item = q.owaspNhi;
+        const mapped = FINDING_TYPES.filter((t) => FINDING_MAPPINGS[t].owaspNhi.includes(item));
+        types = types ? types.filter((t) => mapped.includes(t)) : mapped;
+      }
+      const rows = await repo.list(storage.db, { tenantId, tokenId: q.tokenId, types, severity: q.severity, status: q.status, afterId: q.afterId, limit: q.limit + 1 });
+      const page = rows.slice(0, q.limit);
+      return { items: await withExpiry(page), nextCursor: rows.length > q.limit ? encodeFindingCursor(page[page.length - 1]!.id) : null };
+    },
+
+    async get(principal: Principal, id: string): Promise<Finding> {
+      return (await withExpiry([await visible(principal, id)]))[0]!;
+    },
+
+    async acknowledge(principal: Principal, id: string, reason: string): Promise<Finding> {
+      const at = clock.now().toISOString();
+      await storage.db.transaction().execute(async (trx) => {
+        const row = await storage.dialect.forUpdate(trx.selectFrom('findings').selectAll().where('id', '=', id)).executeTakeFirst();
+        if (!row || (principal.tenantId !== null && row.tenant_id !== principal.tenantId)) throw new CustodyError('finding_not_found');
+        if (row.status === 'resolved') throw new CustodyError('finding_resolved', `Finding ${id} was resolved at ${row.resolved_at}; there is nothing to acknowledge.`);
+        // An excepted finding stays excepted (the exception decides), with the acknowledgement recorded.
+        await trx
+          .updateTable('findings')
+          .set({ status: row.status === 'excepted' ? 'excepted' : 'acknowledged', acknowledged_at: at, acknowledged_by: principal.actor, acknowledged_reason: reason })
+          .where('id', '=', id)
+          .execute();
+        await ledger.append(trx, { actor: principal.actor, action: 'finding.acknowledged', tenantId: row.tenant_id, subjectId: row.token_id ?? row.workload_id, data: { findingId: id, type: row.type, reason } });
+      });
+      return this.get(principal, id);
+    },
+
+    async summary(principal: Principal, tenantFilter?: string) {
+      if (tenantFilter) await deps.tenants.findVisible(storage.db, principal, tenantFilter);
+      const tenantId = principal.tenantId ?? tenantFilter;
+      const [counts, managed] = await Promise.all([repo.counts(storage.db, tenantId), deps.tokens.managedCounts(tenantId)]);
+      const byType: Record<string, number> = {};
+      const bySeverity: Record<string, number> = {};
+      const byStatus: Record<string, number> = {};
+      const byOwaspNhi: Record<string, number> = {};
+      const byNistCsf: Record<string, number> = {};
+      const perTenant = new Map<string, number>();
+      let findings = 0;
+      const add = (m: Record<string, number>, k: string, n: number) => (m[k] = (m[k] ?? 0) + n);
+      for (const c of counts) {
+        // Platform-wide workload findings belong to no tenant: counted for the platform's staff only.
+        if (principal.tenantId !== null && c.tenant_id !== principal.tenantId) continue;
+        findings += c.n;
+        add(byType, c.type, c.n);
+        add(bySeverity, c.severity, c.n);
+        add(byStatus, c.status, c.n);
+        for (const item of FINDING_MAPPINGS[c.type].owaspNhi) add(byOwaspNhi, item, c.n);
+        for (const sub of FINDING_MAPPINGS[c.type].nistCsf) add(byNistCsf, sub, c.n);
+        if (c.tenant_id) perTenant.set(c.tenant_id, (perTenant.get(c.tenant_id) ?? 0) + c.n);
+      }
+      const share = (live: number, unmanaged: number) => ({ live, managed: live - unmanaged, unmanaged, share: live === 0 ? null : (live - unmanaged) / live });
+      const live = managed.reduce((s, m) => s + m.live, 0);
+      const unmanaged = managed.reduce((s, m) => s + m.unmanaged, 0);
+      const tenantIds = [...new Set([...managed.map((m) => m.tenantId), ...perTenant.keys()])].sort();
+      return {
+        tenantId: tenantId ?? null,
+        at: clock.now().toISOString(),
+        findings,
+        byType,
+        bySeverity,
+        byStatus,
+        byOwaspNhi,
+        byNistCsf,
+        managed: share(live, unmanaged),
+        tenants: tenantIds.map((id) => {
+          const m = managed.find((x) => x.tenantId === id);
+          return { tenantId: id, findings: perTenant.get(id) ?? 0, managed: share(m?.live ?? 0, m?.unmanaged ?? 0) };
+        }),
+      };
+    },
+  };
+}
+
+export type FindingQueries = ReturnType<typeof createFindingQueries>;

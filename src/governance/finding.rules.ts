@@ -1,0 +1,196 @@
+import { holdsPrivilege, practicalTest, reviewDueOf } from '../tokens/token.practical-test.ts';
+import type { TokenFacts } from '../tokens/token.facts.ts';
+import type { FindingSeverity, FindingType } from './finding.types.ts';
+import { DEFAULT_SEVERITY } from './finding.mappings.ts';
+import type { PolicyValues } from './policy.rules.ts';
+
+/**
+ * What is true of a token or a workload, as plain functions over plain data (issue 13): which
+ * findings it has under its tenant's effective policy at `now`, each with reasons a person can act
+ * on and the data behind them. The service keeps the findings table equal to this.
+ */
+export interface FindingReason {
+  code: string;
+  message: string;
+  data?: Record<string, unknown>;
+}
+
+export interface FindingCandidate {
+  type: FindingType;
+  severity: FindingSeverity;
+  reasons: FindingReason[];
+}
+
+/** What the directories say about names a token or workload uses. */
+export interface Directory {
+  /** true: an active owner; false: deactivated; undefined: not in the directory. */
+  ownerActive(name: string): boolean | undefined;
+  /** Whether a workload of this name is registered for the tenant or platform-wide. */
+  workloadKnown(tenantId: string, name: string): boolean;
+}
+
+const DAY_MS = 86_400_000;
+const daysBefore = (now: Date, days: number) => new Date(now.getTime() - days * DAY_MS).toISOString();
+const daysAfter = (iso: string, days: number) => new Date(new Date(iso).getTime() + days * DAY_MS).toISOString();
+const wholeDays = (fromIso: string, to: Date) => Math.floor((to.getTime() - new Date(fromIso).getTime()) / DAY_MS);
+
+function finding(type: FindingType, reasons: FindingReason[]): FindingCandidate {
+  return { type, severity: DEFAULT_SEVERITY[type], reasons };
+}
+
+const CONDITION_WORDS = { revocable: 'it cannot be shown to be revocable quickly', approved: 'it does not trace to an active human approver', justified: 'it is not justified by current business need' } as const;
+
+/** The findings of one token (none for a revoked or expired one: it holds no privilege). */
+export function tokenFindings(t: TokenFacts, policy: PolicyValues, directory: Directory, now: Date): FindingCandidate[] {
+  if (!holdsPrivilege(t.state)) return [];
+  const out: FindingCandidate[] = [];
+  const nowIso = now.toISOString();
+  const observed = t.usageChannel === 'gateway';
+
+  // The practical test (DESIGN §4), naming which of its three conditions fail and why.
+  const test = practicalTest(
+    { state: t.state, upstreamRevocation: t.upstreamRevocation, revocationVerified: t.revocationVerified, approverSubject: t.approverSubject, approverActive: t.approverActive, purpose: t.purpose, reviewDueAt: t.reviewDueAt, lastUsedAt: t.lastUsedAt, issuedAt: t.issuedAt, approvedAt: t.approvedAt, usageChannel: t.usageChannel },
+    now,
+    policy,
+  );
+  if (test.managed === false) {
+    const failing = [...new Set(test.reasons.map((r) => r.condition))];
+    out.push(
+      finding(
+        'unmanaged',
+        failing.map((condition) => ({
+          code: condition,
+          message: `Unmanaged: ${CONDITION_WORDS[condition]} — ${test.reasons.filter((r) => r.condition === condition).map((r) => r.message).join(' ')}`,
+          data: { checks: test.reasons.filter((r) => r.condition === condition).map((r) => r.code) },
+        })),
+      ),
+    );
+  }
+
+  if (t.upstreamRevocation === 'none') {
+    out.push(finding('no_revocation_path', [{ code: 'no_revocation_path', message: `Provider ${t.providerId} has no revocation endpoint: the token can only be blocked in the gateway and stays valid at the issuer. Add the provider's revocation endpoint (or its issuer, for discovery).`, data: { providerId: t.providerId } }]));
+  } else if (!t.revocationVerified) {
+    out.push(finding('revocation_unverified', [{ code: 'revocation_unverified', message: `Provider ${t.providerId}'s revocation endpoint has not been verified by a revocation confirmed at the issuer yet.`, data: { providerId: t.providerId } }]));
+  }
+
+  if (!t.approverSubject) {
+    if (policy.requireApprover) out.push(finding('no_approver', [{ code: 'no_approver', message: 'No customer-side approver is recorded. Have the customer reauthorise it, or record who approved it.' }]));
+  } else if (!t.approverActive) {
+    out.push(finding('approver_inactive', [{ code: 'approver_inactive', message: `The approver ${t.approverSubject} is no longer active at the customer; a current administrator must approve it again.`, data: { approver: t.approverSubject } }]));
+  }
+
+  if (!t.purpose) {
+    if (policy.requirePurpose) out.push(finding('no_purpose', [{ code: 'no_purpose', message: 'No business purpose is recorded. Its owner should state why the token exists.' }]));
+  }
+  const reviewDue = reviewDueOf(t, policy);
+  if (reviewDue <= nowIso) {
+    out.push(finding('review_overdue', [{ code: 'review_overdue', message: `The purpose review was due ${reviewDue}${t.reviewDueAt ? '' : ` (${policy.reviewIntervalDays} days after approval)`}; its owner should re-justify it.`, data: { reviewDueAt: reviewDue } }]));
+  }
+
+  if (policy.reauthorizeEveryDays !== null) {
+    const since = t.approvedAt ?? t.issuedAt;
+    const due = daysAfter(since, policy.reauthorizeEveryDays);
+    if (due <= nowIso) {
+      out.push(finding('reauthorization_due', [{ code: 'reauthorization_due', message: `Last approved by the customer ${since}; the policy asks for reauthorisation every ${policy.reauthorizeEveryDays} days (due ${due}).`, data: { approvedAt: since, dueAt: due } }]));
+    }
+  }
+
+  if (!observed) {
+    out.push(finding('unobserved', [{ code: 'unobserved', message: 'The platform uses this token outside the gateway, so its use is not observed: dormancy and unused scopes cannot be judged. Route its use through the gateway.' }]));
+  } else {
+    const lastActivity = t.lastUsedAt ?? t.issuedAt;
+    if (lastActivity < daysBefore(now, policy.dormantAfterDays)) {
+      out.push(
+        finding('dormant', [
+          {
+            code: 'dormant',
+            message: t.lastUsedAt
+              ? `Not used for ${wholeDays(t.lastUsedAt, now)} days (since ${t.lastUsedAt}); the policy allows ${policy.dormantAfterDays}.`
+              : `Never used in the ${wholeDays(t.issuedAt, now)} days since it was issued (${t.issuedAt}); the policy allows ${policy.dormantAfterDays}.`,
+            data: { lastUsedAt: t.lastUsedAt, dormantAfterDays: policy.dormantAfterDays },
+          },
+        ]),
+      );
+    }
+    // Privilege creep: judged once the token has been held for a whole window and was used in it
+    // (a token not used at all is dormant, which says more).
+    const windowStart = daysBefore(now, policy.scopeUsageWindowDays);
+    const heldSince = t.approvedAt ?? t.issuedAt;
+    if (heldSince <= windowStart && t.lastUsedAt !== null && t.lastUsedAt >= windowStart) {
+      const unused = t.grantedScopes.filter((s) => !(t.scopeLastUsed[s] && t.scopeLastUsed[s]! >= windowStart));
+      if (unused.length > 0) {
+        out.push(
+          finding('overprivileged', [
+            {
+              code: 'unused_scopes',
+              message: `${unused.length} of ${t.grantedScopes.length} granted scopes not used in the last ${policy.scopeUsageWindowDays} days: ${unused.map((s) => `${s} (${t.scopeLastUsed[s] ? `last used ${t.scopeLastUsed[s]}` : 'never used'})`).join(', ')}. Reauthorise it without them.`,
+              data: { unusedScopes: unused, lastUsed: Object.fromEntries(unused.map((s) => [s, t.scopeLastUsed[s] ?? null])), windowDays: policy.scopeUsageWindowDays },
+            },
+          ]),
+        );
+      }
+    }
+  }
+
+  const ownerActive = directory.ownerActive(t.owner);
+  if (ownerActive === undefined) {
+    out.push(finding('no_owner', [{ code: 'owner_unknown', message: `The owner "${t.owner}" is not in the owners directory, so nobody accountable can be reached. Add them (POST /v1/owners) or reassign the token.`, data: { owner: t.owner } }]));
+  } else if (!ownerActive) {
+    out.push(finding('owner_orphaned', [{ code: 'owner_inactive', message: `The owner "${t.owner}" was deactivated; reassign the token to an active owner (POST /v1/tokens/reassign).`, data: { owner: t.owner } }]));
+  }
+
+  const longLived: FindingReason[] = [];
+  if (policy.maxRefreshTokenAgeDays !== null && t.hasRefreshToken) {
+    const since = t.approvedAt ?? t.issuedAt;
+    const age = wholeDays(since, now);
+    if (age > policy.maxRefreshTokenAgeDays) longLived.push({ code: 'refresh_token_too_old', message: `The grant (refresh token) is ${age} days old (since ${since}); the policy allows ${policy.maxRefreshTokenAgeDays}. Have the customer reauthorise it.`, data: { since, ageDays: age } });
+  }
+  if (!t.hasRefreshToken && t.accessExpiresAt === null) {
+    longLived.push({ code: 'no_expiry', message: 'The access token has no expiry and no refresh token: a standing credential. Replace it with a short-lived one.' });
+  }
+  if (policy.maxAccessTokenTtlMinutes !== null && t.accessExpiresAt && t.accessIssuedAt) {
+    const ttl = Math.round((new Date(t.accessExpiresAt).getTime() - new Date(t.accessIssuedAt).getTime()) / 60_000);
+    if (ttl > policy.maxAccessTokenTtlMinutes) longLived.push({ code: 'access_ttl_too_long', message: `The access token lives ${ttl} minutes; the policy allows ${policy.maxAccessTokenTtlMinutes}.`, data: { ttlMinutes: ttl } });
+  }
+  if (longLived.length > 0) out.push(finding('long_lived_credential', longLived));
+
+  const forbidden = policy.forbiddenScopes[t.providerId] ?? [];
+  const held = t.grantedScopes.filter((s) => forbidden.includes(s));
+  if (held.length > 0) {
+    out.push(finding('forbidden_scope', [{ code: 'forbidden_scope', message: `Holds ${held.length === 1 ? 'a scope' : 'scopes'} the policy forbids for this provider: ${held.join(', ')}. It should never have been granted; reauthorise without ${held.length === 1 ? 'it' : 'them'}.`, data: { scopes: held } }]));
+  }
+
+  const shared: FindingReason[] = [];
+  if (observed) {
+    const windowStart = daysBefore(now, policy.scopeUsageWindowDays);
+    const users = Object.entries(t.workloadLastUsed).filter(([, at]) => at >= windowStart).map(([w]) => w).sort();
+    if (users.length > 1) shared.push({ code: 'several_workloads', message: `Used by ${users.length} workloads in the last ${policy.scopeUsageWindowDays} days (${users.join(', ')}): one compromise exposes all of them. Give each workload its own token.`, data: { workloads: users } });
+  }
+  const served = t.servedTenants.filter((id) => id !== t.tenantId);
+  if (served.length > 0) shared.push({ code: 'several_tenants', message: `Serves ${served.length + 1} tenants (its own and ${served.join(', ')}): one token carries several customers' access.`, data: { tenants: [t.tenantId, ...served] } });
+  if (shared.length > 0) out.push(finding('shared_token', shared));
+
+  const unknown = t.workloads.filter((w) => !directory.workloadKnown(t.tenantId, w));
+  if (unknown.length > 0) {
+    out.push(finding('unknown_workload', [{ code: 'unknown_workload', message: `Names ${unknown.length === 1 ? 'a workload' : 'workloads'} not in the workloads directory: ${unknown.join(', ')}. Register ${unknown.length === 1 ? 'it' : 'them'} (POST /v1/workloads) or remove ${unknown.length === 1 ? 'it' : 'them'} from the token.`, data: { workloads: unknown } }]));
+  }
+  return out;
+}
+
+export interface WorkloadFacts {
+  id: string;
+  name: string;
+  tenantId: string | null;
+  owner: string | null;
+  active: boolean;
+}
+
+/** The findings of one workload: an owner who was deactivated, or none at all. */
+export function workloadFindings(w: WorkloadFacts, directory: Directory): FindingCandidate[] {
+  if (!w.active) return [];
+  if (w.owner === null) return [finding('no_owner', [{ code: 'owner_missing', message: `Workload ${w.name} has no owner; name the person or team accountable for it.` }])];
+  const active = directory.ownerActive(w.owner);
+  if (active === undefined) return [finding('no_owner', [{ code: 'owner_unknown', message: `Workload ${w.name}'s owner "${w.owner}" is not in the owners directory.`, data: { owner: w.owner } }])];
+  if (!active) return [finding('owner_orphaned', [{ code: 'owner_inactive', message: `Workload ${w.name}'s owner "${w.owner}" was deactivated; reassign it (POST /v1/tokens/reassign moves workloads too).`, data: { owner: w.owner } }])];
+  return [];
+}

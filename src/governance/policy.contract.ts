@@ -1,0 +1,105 @@
+import { Type, type Static } from 'typebox';
+import { endpoint } from '../contract/endpoint.ts';
+import { IdOf, Nullable, NullableTimestamp } from '../contract/schemas.ts';
+
+const Days = (description: string) => Type.Integer({ minimum: 1, maximum: 3650, description });
+const Scope = Type.String({ minLength: 1, maxLength: 200, pattern: '^\\S+$' });
+
+/** A policy as it is set at one level: every field optional (absent: inherited from the level above). */
+export const PolicyDocumentSchema = Type.Object(
+  {
+    mode: Type.Optional(Type.Union([Type.Literal('enforce'), Type.Literal('audit')], { description: 'enforce: enforcement acts (issue 14); audit: would-be actions are only written to the ledger. Default audit.' })),
+    dormantAfterDays: Type.Optional(Days('A live token unused this long is dormant. Default: CUSTODY_DORMANT_AFTER_DAYS (90).')),
+    scopeUsageWindowDays: Type.Optional(Days('Granted scopes unused this long are privilege creep (overprivileged). Default 30.')),
+    reviewIntervalDays: Type.Optional(Days('How long a purpose holds before its review is due, for tokens without a review date. Default 180.')),
+    reauthorizeEveryDays: Type.Optional(Nullable(Days('Periodic customer reauthorisation, even for tokens in use; null: never. Default 365.'))),
+    maxRefreshTokenAgeDays: Type.Optional(Nullable(Days('A grant older than this is a long-lived credential; null: no limit. Default 365.'))),
+    maxAccessTokenTtlMinutes: Type.Optional(Nullable(Type.Integer({ minimum: 1, maximum: 525600, description: 'An access token living longer is a long-lived credential; null: no limit. Default 1440.' }))),
+    requireApprover: Type.Optional(Type.Boolean({ description: 'A token without a customer approver is a finding (no_approver). Default true.' })),
+    requirePurpose: Type.Optional(Type.Boolean({ description: 'A token without a purpose is a finding (no_purpose). Default true.' })),
+    forbiddenScopes: Type.Optional(
+      Type.Record(Type.String({ pattern: '^prv_[0-9A-HJKMNP-TV-Z]{26}$' }), Type.Array(Scope, { maxItems: 200 }), {
+        maxProperties: 200,
+        description: 'Per provider id, scopes no token may hold (forbidden_scope). A tenant override replaces the whole map.',
+      }),
+    ),
+    graceDays: Type.Optional(Type.Integer({ minimum: 0, maximum: 365, description: 'Notice before any enforcement; shorter than every cycle it warns of. Default 14.' })),
+  },
+  { additionalProperties: false, $id: 'PolicyDocument' },
+);
+
+const Source = Type.Union([Type.Literal('default'), Type.Literal('global'), Type.Literal('tenant')]);
+
+export const PolicyViewSchema = Type.Object(
+  {
+    scope: Type.String({ description: "'global', or the tenant id" }),
+    version: Type.Integer({ description: 'Moves by one with each change (0: never set)' }),
+    set: PolicyDocumentSchema,
+    values: Type.Object(
+      {
+        mode: Type.Union([Type.Literal('enforce'), Type.Literal('audit')]),
+        dormantAfterDays: Type.Integer(),
+        scopeUsageWindowDays: Type.Integer(),
+        reviewIntervalDays: Type.Integer(),
+        reauthorizeEveryDays: Nullable(Type.Integer()),
+        maxRefreshTokenAgeDays: Nullable(Type.Integer()),
+        maxAccessTokenTtlMinutes: Nullable(Type.Integer()),
+        requireApprover: Type.Boolean(),
+        requirePurpose: Type.Boolean(),
+        forbiddenScopes: Type.Record(Type.String(), Type.Array(Type.String())),
+        graceDays: Type.Integer(),
+      },
+      { description: 'The values in force at this level (the effective policy for a tenant)' },
+    ),
+    sources: Type.Record(Type.String(), Source, { description: 'Where each value comes from' }),
+    updatedAt: NullableTimestamp,
+    updatedBy: Nullable(Type.String()),
+  },
+  { $id: 'PolicyView' },
+);
+export type PolicyView = Static<typeof PolicyViewSchema>;
+
+const TenantParams = Type.Object({ id: IdOf('tenant') });
+const tags = ['policy'];
+
+export const policyEndpoints = {
+  getGlobal: endpoint({ method: 'GET', path: '/v1/policy', summary: 'The global policy', description: 'Values set globally, the values in force, and where each comes from (default or global).', tags, permission: 'policy.read', status: 200, response: PolicyViewSchema, errors: [] }),
+  putGlobal: endpoint({
+    method: 'PUT',
+    path: '/v1/policy',
+    summary: 'Replace the global policy',
+    description: 'The body is every value set globally; a value left out returns to its default. Versioned and ledgered (old and new values). Findings are recomputed at once (a sweep starts).',
+    tags,
+    permission: 'policy.manage',
+    body: PolicyDocumentSchema,
+    status: 200,
+    response: PolicyViewSchema,
+    errors: ['policy_invalid'],
+  }),
+  getTenant: endpoint({ method: 'GET', path: '/v1/tenants/:id/policy', summary: "A tenant's override", description: 'Only the values the tenant overrides (version 0: none).', tags, permission: 'policy.read', params: TenantParams, status: 200, response: PolicyViewSchema, errors: ['tenant_not_found'] }),
+  putTenant: endpoint({
+    method: 'PUT',
+    path: '/v1/tenants/:id/policy',
+    summary: "Replace a tenant's override",
+    description: 'The body is every value the tenant overrides ({} removes the override). Versioned and ledgered; the tenant’s findings are recomputed at once.',
+    tags,
+    permission: 'policy.manage',
+    params: TenantParams,
+    body: PolicyDocumentSchema,
+    status: 200,
+    response: PolicyViewSchema,
+    errors: ['tenant_not_found', 'policy_invalid'],
+  }),
+  effective: endpoint({
+    method: 'GET',
+    path: '/v1/tenants/:id/policy/effective',
+    summary: "A tenant's effective policy",
+    description: 'Each value in force for the tenant and where it comes from: default, global or tenant.',
+    tags,
+    permission: 'policy.read',
+    params: TenantParams,
+    status: 200,
+    response: PolicyViewSchema,
+    errors: ['tenant_not_found'],
+  }),
+};

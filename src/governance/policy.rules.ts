@@ -1,0 +1,122 @@
+/**
+ * The governance policy (issue 13) as plain data and plain functions: its values, their documented
+ * defaults, the checks that span fields, and how a tenant's effective policy is made from the
+ * global policy and the tenant's override (each value with where it came from).
+ */
+export interface PolicyValues {
+  /** enforce: the next issue's enforcement acts; audit: it writes what it would do and changes nothing. */
+  mode: 'enforce' | 'audit';
+  dormantAfterDays: number;
+  /** Granted scopes not used within this many days are privilege creep (`overprivileged`). */
+  scopeUsageWindowDays: number;
+  /** How long a stated purpose holds before its review is due (when a token has no review date of its own). */
+  reviewIntervalDays: number;
+  /** Periodic customer reauthorisation, even for tokens in use; null: never required. */
+  reauthorizeEveryDays: number | null;
+  /** A grant (refresh token) older than this is a long-lived credential; null: no limit. */
+  maxRefreshTokenAgeDays: number | null;
+  /** An access token living longer than this is a long-lived credential; null: no limit. */
+  maxAccessTokenTtlMinutes: number | null;
+  requireApprover: boolean;
+  requirePurpose: boolean;
+  /** Per provider id, scopes no token of it may hold. */
+  forbiddenScopes: Record<string, string[]>;
+  /** Notice given before any enforcement. */
+  graceDays: number;
+}
+
+export type PolicyKey = keyof PolicyValues;
+export type PolicyDocument = Partial<PolicyValues>;
+
+export const POLICY_KEYS: readonly PolicyKey[] = [
+  'mode',
+  'dormantAfterDays',
+  'scopeUsageWindowDays',
+  'reviewIntervalDays',
+  'reauthorizeEveryDays',
+  'maxRefreshTokenAgeDays',
+  'maxAccessTokenTtlMinutes',
+  'requireApprover',
+  'requirePurpose',
+  'forbiddenScopes',
+  'graceDays',
+];
+
+/**
+ * The defaults (docs/governance.md). Audit is the default mode: a new deployment shows what
+ * enforcement would do before it does anything to a customer's integration.
+ */
+export function defaultPolicy(dormantAfterDays: number): PolicyValues {
+  return {
+    mode: 'audit',
+    dormantAfterDays,
+    scopeUsageWindowDays: 30,
+    reviewIntervalDays: 180,
+    reauthorizeEveryDays: 365,
+    maxRefreshTokenAgeDays: 365,
+    maxAccessTokenTtlMinutes: 1440,
+    requireApprover: true,
+    requirePurpose: true,
+    forbiddenScopes: {},
+    graceDays: 14,
+  };
+}
+
+export interface PolicyProblem {
+  path: string;
+  message: string;
+}
+
+/**
+ * Checks a policy that spans fields (the schema has checked each field alone): every problem is
+ * named, none is fixed silently. `knownProviders` decides whether a forbidden-scope list names a
+ * real provider.
+ */
+export function policyProblems(effective: PolicyValues, set: PolicyDocument, knownProviders: ReadonlySet<string>): PolicyProblem[] {
+  const problems: PolicyProblem[] = [];
+  for (const providerId of Object.keys(set.forbiddenScopes ?? {})) {
+    if (!knownProviders.has(providerId)) problems.push({ path: `/forbiddenScopes/${providerId}`, message: `there is no provider ${providerId}` });
+  }
+  // Notice must fit inside the cycle it gives notice for, or every token would be in its grace for ever.
+  const cycles: [PolicyKey, number | null][] = [
+    ['dormantAfterDays', effective.dormantAfterDays],
+    ['reviewIntervalDays', effective.reviewIntervalDays],
+    ['reauthorizeEveryDays', effective.reauthorizeEveryDays],
+  ];
+  for (const [key, days] of cycles) {
+    if (days !== null && effective.graceDays >= days) {
+      problems.push({ path: key in set ? `/${key}` : '/graceDays', message: `graceDays (${effective.graceDays}) must be shorter than ${key} (${days}): notice must come before the deadline it warns of` });
+    }
+  }
+  return problems;
+}
+
+export type PolicySource = 'default' | 'global' | 'tenant';
+
+export interface EffectivePolicy {
+  values: PolicyValues;
+  sources: Record<PolicyKey, PolicySource>;
+}
+
+/** The effective policy: the tenant's override over the global policy over the defaults. */
+export function effectivePolicy(defaults: PolicyValues, global: PolicyDocument, tenant: PolicyDocument | null): EffectivePolicy {
+  const values = { ...defaults } as Record<PolicyKey, unknown>;
+  const sources = {} as Record<PolicyKey, PolicySource>;
+  for (const key of POLICY_KEYS) {
+    sources[key] = 'default';
+    if (global[key] !== undefined) {
+      values[key] = global[key];
+      sources[key] = 'global';
+    }
+    if (tenant && tenant[key] !== undefined) {
+      values[key] = tenant[key];
+      sources[key] = 'tenant';
+    }
+  }
+  return { values: values as unknown as PolicyValues, sources };
+}
+
+/** The keys whose value differs between two policies (what a change changed). */
+export function changedKeys(before: PolicyDocument, after: PolicyDocument): PolicyKey[] {
+  return POLICY_KEYS.filter((k) => JSON.stringify(before[k] ?? null) !== JSON.stringify(after[k] ?? null));
+}

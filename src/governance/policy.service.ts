@@ -1,0 +1,175 @@
+import type { Principal } from '../auth/roles.ts';
+import type { LedgerService } from '../ledger/ledger.service.ts';
+import type { ProviderService } from '../providers/provider.service.ts';
+import type { Clock } from '../shared/clock.ts';
+import { CustodyError } from '../shared/errors.ts';
+import type { Storage } from '../storage/database.ts';
+import type { TenantService } from '../tenants/tenant.service.ts';
+import type { PolicyView } from './policy.contract.ts';
+import { changedKeys, effectivePolicy, policyProblems, POLICY_KEYS, type EffectivePolicy, type PolicyDocument, type PolicyValues } from './policy.rules.ts';
+
+const GLOBAL = 'global';
+/** How long a loaded set of policies is reused: a change on another instance is in force here within this. */
+const SNAPSHOT_REUSE_MS = 2_000;
+
+interface StoredPolicy {
+  version: number;
+  document: PolicyDocument;
+  updatedAt: string | null;
+  updatedBy: string | null;
+}
+
+/** Every policy, loaded at once (there is one per tenant at most), and the effective one of each tenant. */
+export interface PolicySnapshot {
+  global: StoredPolicy;
+  tenants: ReadonlyMap<string, StoredPolicy>;
+  /** The tenant's effective values (the global ones for a tenant without an override). */
+  forTenant(tenantId: string): PolicyValues;
+  /** The global policy's values (defaults under what is set globally). */
+  readonly globalValues: PolicyValues;
+}
+
+const NONE: StoredPolicy = { version: 0, document: {}, updatedAt: null, updatedBy: null };
+
+/** Only the known keys, in their order: a stored document from a newer version loses nothing it cannot show. */
+function normalise(doc: PolicyDocument): PolicyDocument {
+  const out: Record<string, unknown> = {};
+  for (const key of POLICY_KEYS) if (doc[key] !== undefined) out[key] = doc[key];
+  return out as PolicyDocument;
+}
+
+/**
+ * The policies (DESIGN §9): the global one and each tenant's override, versioned; every change is
+ * in the ledger with its old and new values. Readers take a snapshot (reused for two seconds), so
+ * evaluating a million tokens costs one read of the policies table.
+ */
+export function createPolicyService(deps: { storage: Storage; ledger: LedgerService; clock: Clock; tenants: TenantService; providers: ProviderService; defaults: PolicyValues }) {
+  const { storage, ledger, clock, defaults } = deps;
+  let cached: { at: number; snapshot: Promise<PolicySnapshot> } | null = null;
+  const listeners: ((scope: string) => void)[] = [];
+
+  async function load(): Promise<PolicySnapshot> {
+    const rows = await storage.db.selectFrom('policies').selectAll().execute();
+    const stored = (r: (typeof rows)[number]): StoredPolicy => ({ version: Number(r.version), document: normalise(JSON.parse(r.document) as PolicyDocument), updatedAt: r.updated_at, updatedBy: r.updated_by });
+    const globalRow = rows.find((r) => r.scope === GLOBAL);
+    const global = globalRow ? stored(globalRow) : NONE;
+    const tenants = new Map(rows.filter((r) => r.scope !== GLOBAL).map((r) => [r.scope, stored(r)]));
+    const globalValues = effectivePolicy(defaults, global.document, null).values;
+    const memo = new Map<string, PolicyValues>();
+    return {
+      global,
+      tenants,
+      globalValues,
+      forTenant(tenantId) {
+        const override = tenants.get(tenantId);
+        if (!override) return globalValues;
+        let values = memo.get(tenantId);
+        if (!values) memo.set(tenantId, (values = effectivePolicy(defaults, global.document, override.document).values));
+        return values;
+      },
+    };
+  }
+
+  function snapshot(): Promise<PolicySnapshot> {
+    const now = Date.now();
+    if (cached && now - cached.at < SNAPSHOT_REUSE_MS) return cached.snapshot;
+    const loading = load();
+    cached = { at: now, snapshot: loading };
+    loading.catch(() => {
+      if (cached?.snapshot === loading) cached = null;
+    });
+    return loading;
+  }
+
+  function view(scope: string, stored: StoredPolicy, effective: EffectivePolicy): PolicyView {
+    return { scope, version: stored.version, set: stored.document, values: effective.values, sources: effective.sources, updatedAt: stored.updatedAt, updatedBy: stored.updatedBy };
+  }
+
+  async function validate(effective: PolicyValues, doc: PolicyDocument): Promise<void> {
+    const known = new Set<string>();
+    for (const providerId of Object.keys(doc.forbiddenScopes ?? {})) {
+      const exists = await deps.providers.findRow(storage.db, providerId).then(
+        () => true,
+        () => false,
+      );
+      if (exists) known.add(providerId);
+    }
+    const problems = policyProblems(effective, doc, known);
+    if (problems.length > 0) throw new CustodyError('policy_invalid', `The policy has ${problems.length} problem${problems.length === 1 ? '' : 's'}: ${problems.map((p) => `${p.path}: ${p.message}`).join('; ')}.`, problems);
+  }
+
+  /** Writes one level's document, versioned and ledgered in one transaction. */
+  async function put(principal: Principal, scope: string, doc: PolicyDocument, tenantId: string | null): Promise<StoredPolicy> {
+    const document = normalise(doc);
+    const at = clock.now().toISOString();
+    const stored = await storage.db.transaction().execute(async (trx) => {
+      const before = await storage.dialect.forUpdate(trx.selectFrom('policies').selectAll().where('scope', '=', scope)).executeTakeFirst();
+      const from = before ? normalise(JSON.parse(before.document) as PolicyDocument) : {};
+      const version = (before ? Number(before.version) : 0) + 1;
+      const changed = changedKeys(from, document);
+      if (before) {
+        await trx.updateTable('policies').set({ version, document: JSON.stringify(document), updated_at: at, updated_by: principal.actor }).where('scope', '=', scope).execute();
+      } else {
+        await trx.insertInto('policies').values({ scope, version, document: JSON.stringify(document), updated_at: at, updated_by: principal.actor }).execute();
+      }
+      await ledger.append(trx, { actor: principal.actor, action: 'policy.changed', tenantId, subjectId: scope, data: { scope, version, changed, from, to: document } });
+      return { version, document, updatedAt: at, updatedBy: principal.actor };
+    });
+    cached = null;
+    for (const listener of listeners) listener(scope);
+    return stored;
+  }
+
+  return {
+    snapshot,
+    /** Told after a policy change commits, with its scope ('global' or a tenant id): findings are recomputed. */
+    onChange(listener: (scope: string) => void) {
+      listeners.push(listener);
+    },
+
+    async getGlobal(): Promise<PolicyView> {
+      const s = await load();
+      return view(GLOBAL, s.global, effectivePolicy(defaults, s.global.document, null));
+    },
+
+    async putGlobal(principal: Principal, doc: PolicyDocument): Promise<PolicyView> {
+      const effective = effectivePolicy(defaults, doc, null);
+      await validate(effective.values, doc);
+      // Each tenant override must still make sense under the new global values.
+      const s = await load();
+      for (const [tenantId, override] of s.tenants) {
+        const problems = policyProblems(effectivePolicy(defaults, doc, override.document).values, override.document, new Set(Object.keys(override.document.forbiddenScopes ?? {})));
+        if (problems.length > 0) {
+          throw new CustodyError('policy_invalid', `Tenant ${tenantId}'s override would no longer be valid: ${problems.map((p) => `${p.path}: ${p.message}`).join('; ')}. Change the override first.`, problems.map((p) => ({ path: `tenants/${tenantId}${p.path}`, message: p.message })));
+        }
+      }
+      const stored = await put(principal, GLOBAL, doc, null);
+      return view(GLOBAL, stored, effective);
+    },
+
+    async getTenant(principal: Principal, tenantId: string): Promise<PolicyView> {
+      await deps.tenants.findVisible(storage.db, principal, tenantId);
+      const s = await load();
+      const stored = s.tenants.get(tenantId) ?? NONE;
+      return view(tenantId, stored, effectivePolicy(defaults, s.global.document, stored.document));
+    },
+
+    async putTenant(principal: Principal, tenantId: string, doc: PolicyDocument): Promise<PolicyView> {
+      await deps.tenants.findVisible(storage.db, principal, tenantId);
+      const s = await load();
+      const effective = effectivePolicy(defaults, s.global.document, doc);
+      await validate(effective.values, doc);
+      const stored = await put(principal, tenantId, doc, tenantId);
+      return view(tenantId, stored, effective);
+    },
+
+    async effective(principal: Principal, tenantId: string): Promise<PolicyView> {
+      await deps.tenants.findVisible(storage.db, principal, tenantId);
+      const s = await load();
+      const stored = s.tenants.get(tenantId) ?? NONE;
+      return view(tenantId, stored, effectivePolicy(defaults, s.global.document, stored.document));
+    },
+  };
+}
+
+export type PolicyService = ReturnType<typeof createPolicyService>;
