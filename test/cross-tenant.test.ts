@@ -369,7 +369,153 @@ export const MATRIX: Record<string, RouteCase> = {
     request: async (w, target) => ({ method: 'GET', url: `/gw/${target === 'own' ? await w.token('A') : target === 'foreign' ? await w.token('B') : newId('token')}` }),
     foreign: hiddenLikeMissingAdapter('token_not_found'),
   },
+  'GET /v1/policy': { allowed: READERS, ok: 200, request: () => ({ method: 'GET', url: '/v1/policy' }), foreign: { global: 'the global policy names no tenant' } },
+  'PUT /v1/policy': {
+    allowed: ['admin'],
+    ok: 200,
+    request: () => ({ method: 'PUT', url: '/v1/policy', payload: { mode: 'audit' } }),
+    foreign: { global: 'only admin (all tenants) sets the global policy' },
+  },
+  'GET /v1/tenants/:id/policy': {
+    allowed: READERS,
+    ok: 200,
+    request: (w, target) => ({ method: 'GET', url: `/v1/tenants/${tenantOf(w, target)}/policy` }),
+    foreign: hiddenLikeMissingAdapter('tenant_not_found'),
+  },
+  'PUT /v1/tenants/:id/policy': {
+    allowed: ['admin'],
+    ok: 200,
+    request: (w, target) => ({ method: 'PUT', url: `/v1/tenants/${tenantOf(w, target)}/policy`, payload: { graceDays: 7 } }),
+    foreign: { global: 'only admin (all tenants) sets a tenant override' },
+  },
+  'GET /v1/tenants/:id/policy/effective': {
+    allowed: READERS,
+    ok: 200,
+    request: (w, target) => ({ method: 'GET', url: `/v1/tenants/${tenantOf(w, target)}/policy/effective` }),
+    foreign: hiddenLikeMissingAdapter('tenant_not_found'),
+  },
+  'GET /v1/owners': { allowed: ['admin', 'security', 'auditor'], ok: 200, request: () => ({ method: 'GET', url: '/v1/owners' }), foreign: { global: "the platform's own staff directory: tenant administrators may not read it" } },
+  'POST /v1/owners': {
+    allowed: ['admin', 'security'],
+    ok: 201,
+    request: () => ({ method: 'POST', url: '/v1/owners', payload: { name: `owner-${rnd()}`, kind: 'person' } }),
+    foreign: { global: 'platform staff only' },
+  },
+  'PATCH /v1/owners/:id': {
+    allowed: ['admin', 'security'],
+    ok: 200,
+    request: async (w, target) => ({ method: 'PATCH', url: `/v1/owners/${target === 'missing' ? newId('owner') : (await w.h.custody.directory.createOwner(w.h.admin, { name: `owner-${rnd()}`, kind: 'team' })).id}`, payload: { contact: 'ops@example.com' } }),
+    foreign: { global: 'platform staff only' },
+  },
+  'GET /v1/workloads': {
+    allowed: READERS,
+    ok: 200,
+    request: () => ({ method: 'GET', url: '/v1/workloads' }),
+    foreign: async (w, role) => {
+      await w.h.custody.directory.createWorkload(w.h.admin, { name: `wl-b-${rnd()}`, tenantId: w.B });
+      for (const query of ['', `?tenantId=${w.B}`]) {
+        const items = (await w.call(role, { method: 'GET', url: `/v1/workloads${query}` })).json().items as { tenantId: string | null }[];
+        expect(items.filter((x) => x.tenantId !== null && x.tenantId !== w.A), `${role} GET /v1/workloads${query}`).toEqual([]);
+      }
+    },
+  },
+  'POST /v1/workloads': {
+    allowed: ['admin', 'security'],
+    ok: 201,
+    request: (w) => ({ method: 'POST', url: '/v1/workloads', payload: { name: `wl-${rnd()}`, tenantId: w.A } }),
+    foreign: { global: 'platform staff only' },
+  },
+  'PATCH /v1/workloads/:id': {
+    allowed: ['admin', 'security'],
+    ok: 200,
+    request: async (w, target) => ({
+      method: 'PATCH',
+      url: `/v1/workloads/${target === 'missing' ? newId('workload') : (await w.h.custody.directory.createWorkload(w.h.admin, { name: `wl-${rnd()}`, tenantId: target === 'own' ? w.A : w.B })).id}`,
+      payload: { purpose: 'sync' },
+    }),
+    foreign: { global: 'platform staff only' },
+  },
+  'POST /v1/tokens/reassign': {
+    allowed: ['admin', 'security'],
+    ok: 200,
+    request: async (w) => {
+      const to = (await w.h.custody.directory.createOwner(w.h.admin, { name: `owner-${rnd()}`, kind: 'person' })).name;
+      return { method: 'POST', url: '/v1/tokens/reassign', payload: { fromOwner: `nobody-${rnd()}`, toOwner: to } };
+    },
+    foreign: { global: 'platform staff only (moves tokens of every tenant an owner holds)' },
+  },
+  'POST /v1/exceptions': {
+    allowed: ['admin', 'security'],
+    ok: 201,
+    request: (w, target) => ({ method: 'POST', url: '/v1/exceptions', payload: { tenantId: tenantOf(w, target), findingType: 'dormant', approvedBy: 'ciso', reason: 'pilot', expiresAt: new Date(Date.now() + 86_400_000).toISOString() } }),
+    foreign: { global: 'platform staff only' },
+  },
+  'GET /v1/exceptions': {
+    allowed: READERS,
+    ok: 200,
+    request: () => ({ method: 'GET', url: '/v1/exceptions' }),
+    foreign: async (w, role) => {
+      await w.h.custody.exceptions.create(w.h.admin, { tenantId: w.B, findingType: 'dormant', approvedBy: 'ciso', reason: 'b', expiresAt: new Date(Date.now() + 86_400_000).toISOString() });
+      for (const query of ['', `?tenantId=${w.B}`]) {
+        const items = (await w.call(role, { method: 'GET', url: `/v1/exceptions${query}` })).json().items as { tenantId: string }[];
+        expect(items.filter((x) => x.tenantId !== w.A), `${role} GET /v1/exceptions${query}`).toEqual([]);
+      }
+    },
+  },
+  'DELETE /v1/exceptions/:id': {
+    allowed: ['admin', 'security'],
+    ok: 200,
+    request: async (w, target) => ({
+      method: 'DELETE',
+      url: `/v1/exceptions/${target === 'missing' ? newId('exception') : (await w.h.custody.exceptions.create(w.h.admin, { tenantId: tenantOf(w, target), findingType: 'dormant', approvedBy: 'ciso', reason: 'x', expiresAt: new Date(Date.now() + 86_400_000).toISOString() })).id}`,
+    }),
+    foreign: { global: 'platform staff only' },
+  },
+  'GET /v1/findings': {
+    allowed: READERS,
+    ok: 200,
+    request: () => ({ method: 'GET', url: '/v1/findings' }),
+    foreign: async (w, role) => {
+      const own = await findingOf(w, 'A');
+      const foreign = await findingOf(w, 'B');
+      for (const query of ['', `&tenantId=${w.B}`, `&tokenId=${foreign.tokenId}`, '&type=no_owner', '&owaspNhi=NHI1']) {
+        const items = (await w.call(role, { method: 'GET', url: `/v1/findings?limit=1000${query}` })).json().items as { tenantId: string | null }[];
+        expect(items.filter((x) => x.tenantId !== w.A), `${role} GET /v1/findings?${query}`).toEqual([]);
+      }
+      const mine = (await w.call(role, { method: 'GET', url: `/v1/findings?limit=1000&tokenId=${own.tokenId}` })).json().items as { id: string }[];
+      expect(mine.map((x) => x.id)).toContain(own.id);
+    },
+  },
+  'GET /v1/findings/summary': {
+    allowed: READERS,
+    ok: 200,
+    request: (w, target) => ({ method: 'GET', url: `/v1/findings/summary?tenantId=${tenantOf(w, target)}` }),
+    foreign: hiddenLikeMissingAdapter('tenant_not_found'),
+  },
+  'GET /v1/findings/:id': {
+    allowed: READERS,
+    ok: 200,
+    request: async (w, target) => ({ method: 'GET', url: `/v1/findings/${target === 'missing' ? newId('finding') : (await findingOf(w, target === 'own' ? 'A' : 'B')).id}` }),
+    foreign: hiddenLikeMissingAdapter('finding_not_found'),
+  },
+  'POST /v1/findings/:id/acknowledge': {
+    allowed: ['admin', 'security'],
+    ok: 200,
+    request: async (w, target) => ({ method: 'POST', url: `/v1/findings/${target === 'missing' ? newId('finding') : (await findingOf(w, target === 'own' ? 'A' : 'B')).id}/acknowledge`, payload: { reason: 'on it' } }),
+    foreign: { global: 'platform staff only (tenant administrators read their findings)' },
+  },
+  'POST /v1/sweeps': { allowed: ['admin', 'security'], ok: 200, request: () => ({ method: 'POST', url: '/v1/sweeps' }), foreign: { global: 'the sweep covers every tenant; platform staff only' } },
 };
+
+const tenantOf = (w: World, target: Target) => (target === 'own' ? w.A : target === 'foreign' ? w.B : newId('tenant'));
+
+/** A live finding of a fresh token of a tenant (its owner is in no directory: no_owner). */
+async function findingOf(w: World, tenant: 'A' | 'B'): Promise<{ id: string; tokenId: string }> {
+  const tokenId = await w.token(tenant);
+  await w.h.custody.findings.evaluateTokens([tokenId]);
+  const { items } = await w.h.custody.findingQueries.list(w.h.admin, { tokenId, type: 'no_owner', limit: 1 });
+  return { id: items[0]!.id, tokenId };
+}
 
 /** A pending consent link of a tenant, written as the link service would (the world's provider has no issuer to make one through the API). */
 async function makeLink(w: World, tenantId: string): Promise<string> {
@@ -436,6 +582,10 @@ function concreteUrl(path: string): string {
     if (/token/i.test(name) || path.startsWith('/v1/tokens')) return newId('token');
     if (/provider/i.test(name) || path.startsWith('/v1/providers')) return newId('provider');
     if (path.startsWith('/v1/api-keys')) return newId('apiKey');
+    if (path.startsWith('/v1/owners')) return newId('owner');
+    if (path.startsWith('/v1/workloads')) return newId('workload');
+    if (path.startsWith('/v1/findings')) return newId('finding');
+    if (path.startsWith('/v1/exceptions')) return newId('exception');
     return newId('tenant');
   }).replace(/\*$/, 'x');
 }

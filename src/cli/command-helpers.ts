@@ -69,4 +69,8 @@ export const endpoints = {
   tenants: () => import('../tenants/tenant.contract.ts').then((m) => m.tenantEndpoints),
   apiKeys: () => import('../apikeys/apikey.contract.ts').then((m) => m.apiKeyEndpoints),
   ledger: () => import('../ledger/ledger.contract.ts').then((m) => m.ledgerEndpoints),
+  policy: () => import('../governance/policy.contract.ts').then((m) => m.policyEndpoints),
+  directory: () => import('../governance/directory.contract.ts').then((m) => m.directoryEndpoints),
+  findings: () => import('../governance/finding.contract.ts').then((m) => m.findingEndpoints),
+  exceptions: () => import('../governance/exception.contract.ts').then((m) => m.exceptionEndpoints),
 };

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { registerAdmin } from './commands/admin.ts';
 import { registerConnect } from './commands/connect.ts';
+import { registerGovernance } from './commands/governance.ts';
 import { registerProviders } from './commands/providers.ts';
 import { registerServe } from './commands/serve.ts';
 import { registerTokens } from './commands/tokens.ts';
@@ -32,6 +33,7 @@ registerServe(program);
 registerConnect(program);
 registerTokens(program);
 registerProviders(program);
+registerGovernance(program);
 registerAdmin(program);
 
 function fail(code: string, message: string, exitCode: number): never {

@@ -1,0 +1,238 @@
+import type { Command } from 'commander';
+import type { Finding } from '../../governance/finding.contract.ts';
+import type { PolicyView } from '../../governance/policy.contract.ts';
+import { FINDING_SEVERITIES, FINDING_STATUSES, FINDING_TYPES } from '../../governance/finding.types.ts';
+import { api, endpoints, idArg, intOption, oneOf, withApi } from '../command-helpers.ts';
+import { CliError, EXIT } from '../errors.ts';
+import { collect, printJson, table } from '../output.ts';
+
+const POLICY_KEYS = ['mode', 'dormantAfterDays', 'scopeUsageWindowDays', 'reviewIntervalDays', 'reauthorizeEveryDays', 'maxRefreshTokenAgeDays', 'maxAccessTokenTtlMinutes', 'requireApprover', 'requirePurpose', 'forbiddenScopes', 'graceDays'];
+
+/** `key=value`: numbers, true/false, null and JSON objects as such, anything else as text. */
+function parseAssignment(text: string): [string, unknown] {
+  const eq = text.indexOf('=');
+  if (eq <= 0) throw new CliError(`"${text}" is not KEY=VALUE (e.g. dormantAfterDays=60, mode=enforce, forbiddenScopes='{"prv_…":["admin"]}')`, EXIT.usage);
+  const key = text.slice(0, eq);
+  if (!POLICY_KEYS.includes(key)) throw new CliError(`"${key}" is not a policy value; the values are: ${POLICY_KEYS.join(', ')}`, EXIT.usage);
+  const raw = text.slice(eq + 1);
+  try {
+    return [key, JSON.parse(raw)];
+  } catch {
+    return [key, raw];
+  }
+}
+
+function showPolicy(v: PolicyView, title: string) {
+  console.log(`${title} (version ${v.version}${v.updatedAt ? `, changed ${v.updatedAt} by ${v.updatedBy}` : ', never changed'})`);
+  console.log(table([['VALUE', 'IN FORCE', 'FROM'], ...Object.entries(v.values).map(([k, val]) => [k, JSON.stringify(val), v.sources[k] ?? '-'])]));
+}
+
+function findingLine(f: Finding): string[] {
+  return [f.id, f.severity, f.status, f.type, f.tenantId ?? '(platform)', f.tokenId ?? f.workloadId ?? '-', f.reasons[0]?.message.slice(0, 80) ?? ''];
+}
+
+function showFinding(f: Finding) {
+  const lines = [
+    `${f.id}  ${f.type}  ${f.severity.toUpperCase()}  ${f.status}`,
+    `  ${f.tokenId ? `token       ${f.tokenId}` : `workload    ${f.workloadId}`}`,
+    `  tenant      ${f.tenantId ?? '(platform-wide)'}`,
+    `  seen        first ${f.firstSeenAt}, last ${f.lastSeenAt}${f.resolvedAt ? `, resolved ${f.resolvedAt}` : ''}`,
+    ...f.reasons.map((r) => `  - ${r.message}`),
+    `  OWASP NHI   ${f.mappings.owaspNhi.map((m) => `${m.id} ${m.name}`).join('; ')}`,
+    `  NIST CSF    ${f.mappings.nistCsf.map((m) => m.id).join(', ')}`,
+    `  AI RMF      ${f.mappings.nistAiRmf.map((m) => m.id).join(', ')}`,
+  ];
+  if (f.exception) lines.push(`  excepted    by ${f.exception.id} until ${f.exception.expiresAt ?? '?'}`);
+  if (f.acknowledgement) lines.push(`  acknowledged ${f.acknowledgement.at} by ${f.acknowledgement.by}${f.acknowledgement.reason ? `: ${f.acknowledgement.reason}` : ''}`);
+  if (f.plannedAction) lines.push(`  enforcement ${f.plannedAction.replace('@', ' due ')}`);
+  console.log(lines.join('\n'));
+}
+
+export function registerGovernance(program: Command) {
+  const policy = program.command('policy').description('The governance policy: global, and per-tenant overrides (through a server)');
+  withApi(policy.command('show').description('The global policy, or a tenant’s effective policy, with where each value comes from'))
+    .option('--tenant <id>', 'the effective policy of this tenant')
+    .action(async (flags) => {
+      const e = await endpoints.policy();
+      const v = flags.tenant ? await api(flags)(e.effective, { params: { id: idArg('tenant', flags.tenant) } }) : await api(flags)(e.getGlobal);
+      if (flags.json) printJson(v);
+      else showPolicy(v, flags.tenant ? `Effective policy of ${flags.tenant}` : 'Global policy');
+    });
+  withApi(policy.command('set [assignments...]').description('Change policy values: KEY=VALUE … (the other values set stay as they are)'))
+    .option('--tenant <id>', "change this tenant's override instead of the global policy")
+    .option('--unset <key>', 'stop setting a value here (inherit it again; repeat for more)', collect)
+    .action(async (assignments: string[], flags) => {
+      const e = await endpoints.policy();
+      const call = api(flags);
+      const tenant = flags.tenant ? idArg('tenant', flags.tenant) : undefined;
+      const unset = (flags.unset as string[] | undefined) ?? [];
+      if (assignments.length === 0 && unset.length === 0) throw new CliError('Nothing to change: give KEY=VALUE … or --unset KEY.', EXIT.usage);
+      const current = tenant ? await call(e.getTenant, { params: { id: tenant } }) : await call(e.getGlobal);
+      const doc: Record<string, unknown> = { ...current.set };
+      for (const a of assignments) {
+        const [k, v] = parseAssignment(a);
+        doc[k] = v;
+      }
+      for (const k of unset) delete doc[k];
+      const v = tenant ? await call(e.putTenant, { params: { id: tenant }, body: doc }) : await call(e.putGlobal, { body: doc });
+      if (flags.json) printJson(v);
+      else showPolicy(v, tenant ? `Policy override of ${tenant} is now` : 'Global policy is now');
+    });
+
+  const findings = program.command('findings').description('Governance findings (through a server)');
+  withApi(findings.command('list').description('Live findings (open, acknowledged, excepted), filtered'))
+    .option('--tenant <id>', 'only this tenant')
+    .option('--token <id>', 'only this token')
+    .option('--type <type>', FINDING_TYPES.join(', '))
+    .option('--severity <s>', FINDING_SEVERITIES.join(', '))
+    .option('--status <s>', FINDING_STATUSES.join(', '))
+    .option('--owasp <item>', 'an OWASP NHI Top 10 (2025) item, e.g. NHI7')
+    .option('--limit <n>', 'page size, 1–1000', '50')
+    .option('--all', 'follow pages to the end')
+    .action(async (flags) => {
+      const e = await endpoints.findings();
+      const call = api(flags);
+      const query = {
+        tenantId: flags.tenant ? idArg('tenant', flags.tenant) : undefined,
+        tokenId: flags.token ? idArg('token', flags.token) : undefined,
+        type: oneOf(flags.type, '--type', FINDING_TYPES),
+        severity: oneOf(flags.severity, '--severity', FINDING_SEVERITIES),
+        status: oneOf(flags.status, '--status', FINDING_STATUSES),
+        owaspNhi: flags.owasp as string | undefined,
+        limit: String(intOption(flags.limit, '--limit', 1, 1000)),
+        cursor: undefined as string | undefined,
+      };
+      const items: Finding[] = [];
+      let nextCursor: string | null = null;
+      for (;;) {
+        const page = await call(e.list, { query });
+        items.push(...page.items);
+        nextCursor = page.nextCursor;
+        if (!flags.all || !nextCursor) break;
+        query.cursor = nextCursor;
+      }
+      if (flags.json) return printJson({ items, nextCursor });
+      console.log(items.length === 0 ? 'No findings match.' : table([['ID', 'SEVERITY', 'STATUS', 'TYPE', 'TENANT', 'SUBJECT', 'WHY'], ...items.map(findingLine)]));
+      if (nextCursor) console.log('\nMore findings match: add --all for every page.');
+    });
+  withApi(findings.command('show <id>').description('One finding: reasons, mappings, exception')).action(async (id: string, flags) => {
+    const f = await api(flags)((await endpoints.findings()).get, { params: { id: idArg('finding', id) } });
+    if (flags.json) printJson(f);
+    else showFinding(f);
+  });
+  withApi(findings.command('ack <id>').description('Acknowledge a finding (it stays until its cause clears)'))
+    .requiredOption('--reason <text>', 'why (ledgered)')
+    .action(async (id: string, flags) => {
+      const f = await api(flags)((await endpoints.findings()).acknowledge, { params: { id: idArg('finding', id) }, body: { reason: flags.reason } });
+      if (flags.json) printJson(f);
+      else console.log(`Acknowledged ${f.id} (${f.type}, ${f.status}).`);
+    });
+  withApi(findings.command('summary').description('Counts by type, severity, OWASP item and CSF subcategory, and the managed share'))
+    .option('--tenant <id>', 'only this tenant')
+    .action(async (flags) => {
+      const s = await api(flags)((await endpoints.findings()).summary, { query: { tenantId: flags.tenant ? idArg('tenant', flags.tenant) : undefined } });
+      if (flags.json) return printJson(s);
+      const pct = (x: number | null) => (x === null ? '-' : `${(x * 100).toFixed(1)}%`);
+      console.log(`Managed share ${pct(s.managed.share)}: ${s.managed.managed} of ${s.managed.live} live tokens are managed; ${s.managed.unmanaged} are unmanaged privilege.`);
+      console.log(`${s.findings} live findings.\n`);
+      const counts = (title: string, m: Record<string, number>) => Object.keys(m).length > 0 && console.log(`${table([[title, 'COUNT'], ...Object.entries(m).sort((a, b) => b[1] - a[1]).map(([k, n]) => [k, String(n)])])}\n`);
+      counts('TYPE', s.byType);
+      counts('SEVERITY', s.bySeverity);
+      counts('OWASP NHI', s.byOwaspNhi);
+      counts('NIST CSF', s.byNistCsf);
+      if (s.tenants.length > 1) console.log(table([['TENANT', 'LIVE', 'MANAGED', 'SHARE', 'FINDINGS'], ...s.tenants.map((t) => [t.tenantId, String(t.managed.live), String(t.managed.managed), pct(t.managed.share), String(t.findings)])]));
+    });
+
+  withApi(program.command('sweep').description('Run the governance sweep now and print what it found')).action(async (flags) => {
+    const r = await api(flags)((await endpoints.findings()).sweep);
+    if (flags.json) return printJson(r);
+    console.log(`Swept ${r.tokens} tokens and ${r.workloads} workloads in ${r.durationMs} ms: ${r.opened} findings opened, ${r.resolved} resolved, ${r.changed} changed, ${r.wouldAct} would-be enforcement actions ledgered.`);
+  });
+
+  const owners = program.command('owners').description('Accountable owners (through a server)');
+  withApi(owners.command('list').description('The owners directory')).action(async (flags) => {
+    const { items } = await api(flags)((await endpoints.directory()).listOwners, { query: {} });
+    if (flags.json) return printJson(items);
+    console.log(items.length === 0 ? 'No owners yet: add them with custody owners add.' : table([['ID', 'NAME', 'KIND', 'ACTIVE', 'CONTACT'], ...items.map((o) => [o.id, o.name, o.kind, o.active ? 'yes' : 'NO', o.contact ?? ''])]));
+  });
+  withApi(owners.command('add <name>').description('Add a person or team (the name tokens use in their owner field)'))
+    .option('--team', 'a team rather than a person')
+    .option('--contact <text>', 'email, channel or pager')
+    .action(async (name: string, flags) => {
+      const o = await api(flags)((await endpoints.directory()).createOwner, { body: { name, kind: flags.team ? 'team' : 'person', ...(flags.contact ? { contact: flags.contact } : {}) } });
+      if (flags.json) printJson(o);
+      else console.log(`Added owner ${o.id} (${o.name}, ${o.kind}).`);
+    });
+  for (const [verb, active] of [['deactivate', false], ['activate', true]] as const) {
+    withApi(owners.command(`${verb} <id>`).description(active ? 'Mark an owner active again' : 'Mark an owner as gone: their tokens and workloads become owner_orphaned')).action(async (id: string, flags) => {
+      const o = await api(flags)((await endpoints.directory()).patchOwner, { params: { id: idArg('owner', id) }, body: { active } });
+      if (flags.json) printJson(o);
+      else console.log(`${o.name} is now ${o.active ? 'active' : 'deactivated: reassign their tokens with custody owners reassign'}.`);
+    });
+  }
+  withApi(owners.command('reassign').description('Move every live token and workload of one owner to another'))
+    .requiredOption('--from <owner>', 'the owner now named on them')
+    .requiredOption('--to <owner>', 'an active owner in the directory')
+    .option('--reason <text>', 'why (ledgered)')
+    .action(async (flags) => {
+      const r = await api(flags)((await endpoints.directory()).reassign, { body: { fromOwner: flags.from, toOwner: flags.to, ...(flags.reason ? { reason: flags.reason } : {}) } });
+      if (flags.json) printJson(r);
+      else console.log(`Moved ${r.tokens} tokens and ${r.workloads} workloads from ${flags.from} to ${flags.to}.`);
+    });
+
+  const workloads = program.command('workloads').description('The platform’s workloads (through a server)');
+  withApi(workloads.command('list').description('Registered workloads'))
+    .option('--tenant <id>', 'this tenant’s and the platform-wide ones')
+    .action(async (flags) => {
+      const { items } = await api(flags)((await endpoints.directory()).listWorkloads, { query: { tenantId: flags.tenant ? idArg('tenant', flags.tenant) : undefined } });
+      if (flags.json) return printJson(items);
+      console.log(items.length === 0 ? 'No workloads yet.' : table([['ID', 'NAME', 'TENANT', 'OWNER', 'ACTIVE', 'PURPOSE'], ...items.map((w) => [w.id, w.name, w.tenantId ?? '(platform)', w.owner ?? '-', w.active ? 'yes' : 'no', w.purpose ?? ''])]));
+    });
+  withApi(workloads.command('add <name>').description('Register a workload (tokens naming it stop being unknown_workload)'))
+    .option('--tenant <id>', 'of this tenant only (default: platform-wide)')
+    .option('--owner <owner>', 'the accountable owner')
+    .option('--purpose <text>', 'what it does with tokens')
+    .action(async (name: string, flags) => {
+      const w = await api(flags)((await endpoints.directory()).createWorkload, {
+        body: { name, ...(flags.tenant ? { tenantId: idArg('tenant', flags.tenant) } : {}), ...(flags.owner ? { owner: flags.owner } : {}), ...(flags.purpose ? { purpose: flags.purpose } : {}) },
+      });
+      if (flags.json) printJson(w);
+      else console.log(`Registered workload ${w.id} (${w.name}, ${w.tenantId ?? 'platform-wide'}).`);
+    });
+
+  const exceptions = program.command('exceptions').description('Time-boxed exceptions to findings (through a server)');
+  withApi(exceptions.command('list').description('Exceptions'))
+    .option('--tenant <id>', 'only this tenant')
+    .option('--status <s>', 'active, expired or withdrawn')
+    .action(async (flags) => {
+      const { items } = await api(flags)((await endpoints.exceptions()).list, { query: { tenantId: flags.tenant ? idArg('tenant', flags.tenant) : undefined, status: oneOf(flags.status, '--status', ['active', 'expired', 'withdrawn'] as const) } });
+      if (flags.json) return printJson(items);
+      console.log(items.length === 0 ? 'No exceptions.' : table([['ID', 'STATUS', 'TENANT', 'TOKEN', 'TYPE', 'EXPIRES', 'APPROVED BY'], ...items.map((x) => [x.id, x.status, x.tenantId, x.tokenId ?? '(all)', x.findingType, x.expiresAt, x.approvedBy])]));
+    });
+  withApi(exceptions.command('add').description('Accept a finding type for a tenant (or one token) until a date'))
+    .requiredOption('--tenant <id>', 'the tenant')
+    .option('--token <id>', 'only this token')
+    .requiredOption('--type <type>', FINDING_TYPES.join(', '))
+    .requiredOption('--approved-by <name>', 'who approved the exception')
+    .requiredOption('--reason <text>', 'why')
+    .requiredOption('--expires-at <time>', 'ISO 8601, at most 365 days ahead')
+    .action(async (flags) => {
+      const x = await api(flags)((await endpoints.exceptions()).create, {
+        body: {
+          tenantId: idArg('tenant', flags.tenant),
+          ...(flags.token ? { tokenId: idArg('token', flags.token) } : {}),
+          findingType: oneOf(flags.type, '--type', FINDING_TYPES)!,
+          approvedBy: flags.approvedBy,
+          reason: flags.reason,
+          expiresAt: flags.expiresAt,
+        },
+      });
+      if (flags.json) printJson(x);
+      else console.log(`Exception ${x.id}: ${x.findingType} accepted for ${x.tokenId ?? `every token of ${x.tenantId}`} until ${x.expiresAt}.`);
+    });
+  withApi(exceptions.command('withdraw <id>').description('End an exception now (its findings reopen)')).action(async (id: string, flags) => {
+    const x = await api(flags)((await endpoints.exceptions()).withdraw, { params: { id: idArg('exception', id) } });
+    if (flags.json) printJson(x);
+    else console.log(`Withdrew exception ${x.id}.`);
+  });
+}
