@@ -78,8 +78,8 @@ export function createExceptionService(deps: { storage: Storage; ledger: LedgerS
       const now = clock.now();
       const expiresAt = new Date(input.expiresAt).toISOString();
       const problems = [];
-      if (expiresAt <= now.toISOString()) problems.push({ path: '/expiresAt', message: 'must be in the future' });
-      if (new Date(expiresAt).getTime() - now.getTime() > MAX_EXCEPTION_DAYS * 86_400_000) problems.push({ path: '/expiresAt', message: `must be at most ${MAX_EXCEPTION_DAYS} days ahead: exceptions are time-boxed; renew one when it ends` });
+      if (expiresAt <= now.toISOString()) problems.push({ path: 'body/expiresAt', message: 'must be in the future' });
+      if (new Date(expiresAt).getTime() - now.getTime() > MAX_EXCEPTION_DAYS * 86_400_000) problems.push({ path: 'body/expiresAt', message: `must be at most ${MAX_EXCEPTION_DAYS} days ahead: exceptions are time-boxed; renew one when it ends` });
       if (problems.length > 0) throw new CustodyError('validation_failed', `The exception is not valid: ${problems.map((p) => `${p.path} ${p.message}`).join('; ')}.`, problems);
       const row: FindingExceptionsTable = {
         id: newId('exception'),

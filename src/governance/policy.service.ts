@@ -95,7 +95,11 @@ export function createPolicyService(deps: { storage: Storage; ledger: LedgerServ
       if (exists) known.add(providerId);
     }
     const problems = policyProblems(effective, doc, known);
-    if (problems.length > 0) throw new CustodyError('policy_invalid', `The policy has ${problems.length} problem${problems.length === 1 ? '' : 's'}: ${problems.map((p) => `${p.path}: ${p.message}`).join('; ')}.`, problems);
+    if (problems.length > 0) {
+      // Paths as the schema's own errors name them (body/…).
+      const details = problems.map((p) => ({ path: `body${p.path}`, message: p.message }));
+      throw new CustodyError('policy_invalid', `The policy has ${problems.length} problem${problems.length === 1 ? '' : 's'}: ${problems.map((p) => `${p.path.slice(1)} ${p.message}`).join('; ')}.`, details);
+    }
   }
 
   /** Writes one level's document, versioned and ledgered in one transaction. */

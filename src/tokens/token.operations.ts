@@ -127,7 +127,8 @@ export function createTokenOperations(deps: {
       predecessor_id: input.predecessorId ?? null,
       usage_channel: input.usageChannel ?? 'gateway',
       served_tenants: JSON.stringify([...new Set(input.servedTenants ?? [])]),
-      access_issued_at: iso(input.issuedAt) ?? now,
+      // When Custody received it: a lower bound of its lifetime (the grant may be older than the access token).
+      access_issued_at: now,
       created_at: now,
       updated_at: now,
     };
