@@ -3,6 +3,8 @@
  *   - filtered inventory query (token service `list`) p95 ≤ 50 ms
  *   - ledger append ≥ 10,000 entries/s
  *   - ledger verify of 1M entries ≤ 5 s
+ *   - governance findings sweep over every live token ≤ 60 s, server RSS ≤ 300 MB; one token's
+ *     findings after a change p99 ≤ 5 ms
  * Figures are printed with the goal and PASS/MISS; nothing here asserts (benchmarks are not tests).
  */
 import { randomBytes } from 'node:crypto';
@@ -286,6 +288,40 @@ async function benchAppend(c: Custody) {
   report(`ledger append, ${BATCH} entries per transaction`, `${fmt(batched, 0)} entries/s, ${cpuPer(cpu0, SINGLE)} µs CPU each`, '≥ 10,000 entries/s', batched >= 10_000);
 }
 
+/**
+ * Governance I: the directories a platform would have (most owning teams registered, a few
+ * deactivated, a few unknown; most workloads registered), then the sweep over every live token in
+ * a process of its own (bench/findings-child.ts): goal ≤ 60 s and RSS ≤ 300 MB; and one token's
+ * findings after a change, p99 ≤ 5 ms.
+ */
+async function seedDirectory(c: Custody) {
+  const admin = systemPrincipal('bench');
+  for (let i = 0; i < OWNERS - 10; i++) {
+    const o = await c.directory.createOwner(admin, { name: `team-${String(i).padStart(3, '0')}`, kind: 'team' });
+    if (i % 29 === 0) await c.directory.patchOwner(admin, o.id, { active: false });
+  }
+  for (const name of WORKLOADS.slice(0, 6)) await c.directory.createWorkload(admin, { name, owner: 'team-001' });
+}
+
+async function benchFindings(file: string, keyringFile: string) {
+  const { spawnSync } = await import('node:child_process');
+  const child = spawnSync(process.execPath, ['--import', 'tsx', path.join(path.dirname(new URL(import.meta.url).pathname), 'findings-child.ts'), file, keyringFile], { encoding: 'utf8', maxBuffer: 16 * 1024 * 1024 });
+  if (child.status !== 0) throw new Error(`findings child failed: ${child.stderr}`);
+  const r = JSON.parse(child.stdout.trim().split('\n').at(-1)!) as {
+    first: { tokens: number; opened: number; wouldAct: number; durationMs: number };
+    second: { tokens: number; changed: number; durationMs: number };
+    incremental: { p50: number; p99: number; max: number };
+    peakRssMb: number;
+    findings: { type: string; n: number }[];
+  };
+  console.log(`  findings by type: ${r.findings.map((f) => `${f.type} ${f.n.toLocaleString('en-US')}`).join(', ')}`);
+  console.log(`  first sweep opened ${r.first.opened.toLocaleString('en-US')} findings and ledgered ${r.first.wouldAct.toLocaleString('en-US')} would-be actions (audit mode)`);
+  report(`findings sweep, first (creates every finding) over ${r.first.tokens.toLocaleString('en-US')} live tokens`, `${fmt(r.first.durationMs / 1000)} s`, '≤ 60 s', r.first.durationMs <= 60_000);
+  report(`findings sweep, steady state (${r.second.changed.toLocaleString('en-US')} changed)`, `${fmt(r.second.durationMs / 1000)} s`, '≤ 60 s', r.second.durationMs <= 60_000);
+  report('sweeping server process peak RSS', `${fmt(r.peakRssMb, 0)} MB`, '≤ 300 MB', r.peakRssMb <= 300);
+  report("one token's findings after a change (1,000 changes)", `p50 ${fmt(r.incremental.p50, 2)} ms, p99 ${fmt(r.incremental.p99, 2)} ms`, 'p99 ≤ 5 ms', r.incremental.p99 <= 5);
+}
+
 async function benchVerify(c: Custody) {
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
@@ -327,6 +363,10 @@ export async function run(): Promise<void> {
     await benchVerify(custody);
     await benchInventory(custody, loaded);
     await benchAppend(custody);
+    if (!reuse) await seedDirectory(custody);
+    await custody.close();
+    await benchFindings(file, keyringFile);
+    custody = await open();
   } finally {
     await custody.close();
     if (!process.env.BENCH_KEEP && !reuse) fs.rmSync(dir, { recursive: true, force: true });

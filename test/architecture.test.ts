@@ -51,6 +51,7 @@ const OWNERS: Record<string, string> = {
   workloads: 'governance',
   findings: 'governance',
   finding_exceptions: 'governance',
+  governance_sweeps: 'governance',
 };
 
 describe('the shape of the source', () => {

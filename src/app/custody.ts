@@ -163,8 +163,8 @@ export async function createCustody(config: Config, options: CustodyOptions) {
 
     const directory = createDirectoryService({ storage, ledger, clock, tenants, tokens });
     const exceptions = createExceptionService({ storage, ledger, clock, tenants, tokens });
-    const findings = createFindingService({ storage, ledger, clock, logger, tokens, policy, directory, exceptions });
-    const findingQueries = createFindingQueries({ storage, ledger, clock, repo: findings.repo, tenants, tokens });
+    const findings = createFindingService({ storage, database: config.database, ledger, clock, logger, tokens, policy, directory, exceptions });
+    const findingQueries = createFindingQueries({ storage, ledger, clock, repo: findings.repo, tenants, tokens, lastSweepStart: findings.lastSweepStart });
     // Findings follow every change that can alter them, soon after it commits (off the request path).
     const reevaluateTenant = async (tenantId: string) => {
       for (let after: string | null = null; ; ) {

@@ -8,9 +8,8 @@ import type { OwnersTable, WorkloadsTable } from '../storage/schema.ts';
 import type { TenantService } from '../tenants/tenant.service.ts';
 import type { TokenService } from '../tokens/token.service.ts';
 import type { Owner, Workload } from './directory.contract.ts';
-import type { Directory, WorkloadFacts } from './finding.rules.ts';
+import { PLATFORM_SCOPE as PLATFORM, type ContextData } from './governance.context.ts';
 
-const PLATFORM = '*';
 
 function toOwner(r: OwnersTable): Owner {
   return { id: r.id, name: r.name, kind: r.kind, contact: r.contact, active: r.active === 1, createdAt: r.created_at, updatedAt: r.updated_at };
@@ -42,15 +41,12 @@ export function createDirectoryService(deps: { storage: Storage; ledger: LedgerS
       listeners.push(listener);
     },
 
-    /** The directories as the findings rules read them, loaded once (per sweep, or per re-evaluation). */
-    async snapshot(): Promise<Directory & { workloads: WorkloadFacts[] }> {
+    /** The directories as plain data (governance.context.ts builds the findings rules' lookups from it). */
+    async data(): Promise<Pick<ContextData, 'owners' | 'workloads'>> {
       const [owners, workloads] = await Promise.all([storage.db.selectFrom('owners').select(['name', 'active']).execute(), storage.db.selectFrom('workloads').selectAll().execute()]);
-      const ownerActive = new Map(owners.map((o) => [o.name, o.active === 1]));
-      const known = new Set(workloads.filter((w) => w.active === 1).map((w) => `${w.scope_key}\u0000${w.name}`));
       return {
-        ownerActive: (name) => ownerActive.get(name),
-        workloadKnown: (tenantId, name) => known.has(`${tenantId}\u0000${name}`) || known.has(`${PLATFORM}\u0000${name}`),
-        workloads: workloads.map((w) => ({ id: w.id, name: w.name, tenantId: w.tenant_id, owner: w.owner, active: w.active === 1 })),
+        owners: owners.map((o) => ({ name: o.name, active: o.active === 1 })),
+        workloads: workloads.map((w) => ({ id: w.id, name: w.name, tenantId: w.tenant_id, scopeKey: w.scope_key, owner: w.owner, active: w.active === 1 })),
       };
     },
 

@@ -14,6 +14,8 @@ export interface PlannedAction {
 
 const DAY_MS = 86_400_000;
 const NOTICE_FIRST: readonly FindingType[] = ['dormant', 'review_overdue', 'reauthorization_due'];
+/** The finding types enforcement acts on. */
+export const ENFORCED: ReadonlySet<FindingType> = new Set<FindingType>(['forbidden_scope', ...NOTICE_FIRST]);
 
 export function plannedAction(type: FindingType, firstSeenAt: string, policy: PolicyValues): PlannedAction | null {
   if (type === 'forbidden_scope') return { action: 'suspend', suspendAt: firstSeenAt };

@@ -9,6 +9,7 @@ import type { TenantService } from '../tenants/tenant.service.ts';
 import type { TokenService } from '../tokens/token.service.ts';
 import type { FindingException } from './exception.contract.ts';
 import type { FindingType } from './finding.types.ts';
+import type { ContextData } from './governance.context.ts';
 
 /** The longest an exception may run: it is time-boxed, and renewing it is a decision someone makes again. */
 const MAX_EXCEPTION_DAYS = 365;
@@ -31,14 +32,6 @@ function toException(r: FindingExceptionsTable, now: string): FindingException {
   };
 }
 
-/** The exceptions in force, as the findings service applies them. */
-export interface ActiveExceptions {
-  /** The exception covering a finding of this type on this token, if any. */
-  covering(tenantId: string, tokenId: string | null, type: FindingType): { id: string; expiresAt: string } | undefined;
-  /** The soonest expiry among them (the sweep reopens what expires). */
-  readonly nextExpiry: string | null;
-}
-
 /**
  * Time-boxed exceptions (the seed's "customer-specific exceptions"): a finding type accepted for a
  * tenant or one of its tokens, by a named approver, until a date. Created and withdrawn in the ledger.
@@ -53,20 +46,11 @@ export function createExceptionService(deps: { storage: Storage; ledger: LedgerS
       listeners.push(listener);
     },
 
-    async active(): Promise<ActiveExceptions> {
+    /** The exceptions in force now, as plain data (governance.context.ts applies them). */
+    async activeRows(): Promise<ContextData['exceptions']> {
       const now = clock.now().toISOString();
       const rows = await storage.db.selectFrom('finding_exceptions').select(['id', 'tenant_id', 'token_id', 'finding_type', 'expires_at']).where('withdrawn_at', 'is', null).where('expires_at', '>', now).execute();
-      const byKey = new Map<string, { id: string; expiresAt: string }>();
-      for (const r of rows) {
-        // A token's own exception wins over the tenant's; between two, the later expiry.
-        const key = `${r.tenant_id}|${r.token_id ?? '*'}|${r.finding_type}`;
-        const existing = byKey.get(key);
-        if (!existing || existing.expiresAt < r.expires_at) byKey.set(key, { id: r.id, expiresAt: r.expires_at });
-      }
-      return {
-        covering: (tenantId, tokenId, type) => (tokenId ? byKey.get(`${tenantId}|${tokenId}|${type}`) : undefined) ?? byKey.get(`${tenantId}|*|${type}`),
-        nextExpiry: rows.reduce<string | null>((min, r) => (min === null || r.expires_at < min ? r.expires_at : min), null),
-      };
+      return rows.map((r) => ({ id: r.id, tenantId: r.tenant_id, tokenId: r.token_id, findingType: r.finding_type, expiresAt: r.expires_at }));
     },
 
     async create(principal: Principal, input: { tenantId: string; tokenId?: string; findingType: FindingType; approvedBy: string; reason: string; expiresAt: string }): Promise<FindingException> {

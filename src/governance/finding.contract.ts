@@ -120,7 +120,7 @@ export const findingEndpoints = {
     method: 'POST',
     path: '/v1/sweeps',
     summary: 'Run the governance sweep now',
-    description: 'Evaluates every live token and workload; answers when it has finished, with what it found. A sweep already running is joined, not started twice.',
+    description: 'Evaluates every live token and workload; answers when it has finished, with what it found. A sweep starts after the call: if one is running, the next one (shared by every caller who asked meanwhile) runs when it ends.',
     tags,
     permission: 'sweeps.run',
     status: 200,

@@ -13,8 +13,10 @@ import { FINDING_TYPES, type FindingSeverity, type FindingStatus, type FindingTy
 
 const ref = (names: Record<string, string>) => (id: string) => ({ id, name: names[id] ?? id });
 
-export function toFinding(r: FindingsTable, exceptionExpiry?: string | null): Finding {
+/** `confirmedAt`: when the newest finished sweep started; a live finding was seen true then too. */
+export function toFinding(r: FindingsTable, exceptionExpiry?: string | null, confirmedAt?: string | null): Finding {
   const m = FINDING_MAPPINGS[r.type];
+  const lastSeenAt = r.resolved_at === null && confirmedAt && confirmedAt > r.last_seen_at ? confirmedAt : r.last_seen_at;
   return {
     id: r.id,
     type: r.type,
@@ -24,7 +26,7 @@ export function toFinding(r: FindingsTable, exceptionExpiry?: string | null): Fi
     workloadId: r.workload_id,
     tenantId: r.tenant_id,
     firstSeenAt: r.first_seen_at,
-    lastSeenAt: r.last_seen_at,
+    lastSeenAt,
     resolvedAt: r.resolved_at,
     reasons: JSON.parse(r.reasons) as Finding['reasons'],
     mappings: { owaspNhi: m.owaspNhi.map(ref(OWASP_NHI_2025)), nistCsf: m.nistCsf.map(ref(NIST_CSF_2)), nistAiRmf: m.nistAiRmf.map(ref(NIST_AI_RMF)) },
@@ -49,7 +51,7 @@ export function decodeFindingCursor(cursor: string): string {
 }
 
 /** Reading findings: list, one, acknowledge, and the summary with the managed share. */
-export function createFindingQueries(deps: { storage: Storage; ledger: LedgerService; clock: Clock; repo: FindingRepo; tenants: TenantService; tokens: TokenService }) {
+export function createFindingQueries(deps: { storage: Storage; ledger: LedgerService; clock: Clock; repo: FindingRepo; tenants: TenantService; tokens: TokenService; lastSweepStart: () => Promise<string | null> }) {
   const { storage, ledger, clock, repo } = deps;
 
   async function visible(principal: Principal, id: string): Promise<FindingsTable> {
@@ -62,7 +64,8 @@ export function createFindingQueries(deps: { storage: Storage; ledger: LedgerSer
   async function withExpiry(rows: FindingsTable[]): Promise<Finding[]> {
     const ids = [...new Set(rows.map((r) => r.exception_id).filter((x): x is string => x !== null))];
     const expiries = ids.length > 0 ? new Map((await storage.db.selectFrom('finding_exceptions').select(['id', 'expires_at']).where('id', 'in', ids).execute()).map((e) => [e.id, e.expires_at])) : new Map<string, string>();
-    return rows.map((r) => toFinding(r, r.exception_id ? expiries.get(r.exception_id) : null));
+    const confirmedAt = await deps.lastSweepStart();
+    return rows.map((r) => toFinding(r, r.exception_id ? expiries.get(r.exception_id) : null, confirmedAt));
   }
 
   return {

@@ -1,6 +1,10 @@
 import type { Db } from '../storage/database.ts';
 import type { StorageDialect } from '../storage/dialect.ts';
 import type { FindingsTable } from '../storage/schema.ts';
+
+/** What reconciliation compares a live finding by: everything but its reasons (their digest stands in). */
+export type LiveFinding = Pick<FindingsTable, 'id' | 'type' | 'subject_id' | 'status' | 'severity' | 'digest' | 'exception_id' | 'planned_action' | 'first_seen_at'>;
+const LIVE_COLUMNS = ['id', 'type', 'subject_id', 'status', 'severity', 'digest', 'exception_id', 'planned_action', 'first_seen_at'] as const;
 import type { FindingSeverity, FindingStatus, FindingType } from './finding.types.ts';
 
 export interface FindingFilter {
@@ -18,9 +22,24 @@ export interface FindingFilter {
 export function createFindingRepo(dialect: StorageDialect) {
   return {
     /** The live findings of these subjects. */
-    async liveFor(db: Db, subjectIds: readonly string[]): Promise<FindingsTable[]> {
+    async liveFor(db: Db, subjectIds: readonly string[]): Promise<LiveFinding[]> {
       if (subjectIds.length === 0) return [];
-      return db.selectFrom('findings').selectAll().where(dialect.anyOf('subject_id', subjectIds)).where('resolved_at', 'is', null).execute();
+      return db.selectFrom('findings').select(LIVE_COLUMNS).where(dialect.anyOf('subject_id', subjectIds)).where('resolved_at', 'is', null).execute();
+    },
+
+    /**
+     * The live findings of tokens whose ids lie in (afterId, lastId] (null: open-ended): a sweep's
+     * page, read as one range of the live-findings index.
+     */
+    async liveInTokenRange(db: Db, afterId: string | null, lastId: string | null): Promise<LiveFinding[]> {
+      // Token ids are tok_ and 26 base32 characters: '~' sorts after every one of them.
+      return db
+        .selectFrom('findings')
+        .select(LIVE_COLUMNS)
+        .where('resolved_at', 'is', null)
+        .where('subject_id', '>', afterId ?? 'tok_')
+        .where('subject_id', '<=', lastId ?? 'tok_~')
+        .execute();
     },
 
     async insert(db: Db, rows: FindingsTable[]): Promise<void> {
@@ -31,18 +50,22 @@ export function createFindingRepo(dialect: StorageDialect) {
       await db.updateTable('findings').set(changes).where('id', '=', id).execute();
     },
 
-    /** Still true: moves last_seen_at of many findings in one statement. */
-    async seen(db: Db, ids: readonly string[], at: string): Promise<void> {
-      if (ids.length > 0) await db.updateTable('findings').set({ last_seen_at: at }).where(dialect.anyOf('id', ids)).execute();
-    },
 
     async resolve(db: Db, ids: readonly string[], at: string): Promise<void> {
       if (ids.length > 0) await db.updateTable('findings').set({ status: 'resolved', resolved_at: at }).where(dialect.anyOf('id', ids)).where('resolved_at', 'is', null).execute();
     },
 
-    /** Subjects with live findings not confirmed since `before` (the sweep did not reach them: gone, or no longer live). */
-    async staleSubjects(db: Db, before: string, limit: number): Promise<{ subject_id: string; token_id: string | null; workload_id: string | null }[]> {
-      return db.selectFrom('findings').select(['subject_id', 'token_id', 'workload_id']).distinct().where('resolved_at', 'is', null).where('last_seen_at', '<', before).limit(limit).execute();
+    async recordSweep(db: Db, startedAt: string, finishedAt: string, result: object): Promise<void> {
+      await db.insertInto('governance_sweeps').values({ started_at: startedAt, finished_at: finishedAt, result: JSON.stringify(result) }).onConflict((oc) => oc.column('started_at').doNothing()).execute();
+      // A bounded history: the newest 500 sweeps.
+      const cutoff = await db.selectFrom('governance_sweeps').select('started_at').orderBy('started_at', 'desc').offset(500).limit(1).executeTakeFirst();
+      if (cutoff) await db.deleteFrom('governance_sweeps').where('started_at', '<=', cutoff.started_at).execute();
+    },
+
+    /** When the newest finished sweep started (every finding still live was confirmed by it). */
+    async lastSweepStart(db: Db): Promise<string | null> {
+      const row = await db.selectFrom('governance_sweeps').select('started_at').orderBy('started_at', 'desc').limit(1).executeTakeFirst();
+      return row?.started_at ?? null;
     },
 
     async findById(db: Db, id: string): Promise<FindingsTable | undefined> {

@@ -1,4 +1,4 @@
-import { holdsPrivilege, practicalTest, reviewDueOf } from '../tokens/token.practical-test.ts';
+import { holdsPrivilege, practicalTest, practicalTestCutoffs, reviewDueOf, type PracticalTestCutoffs } from '../tokens/token.practical-test.ts';
 import type { TokenFacts } from '../tokens/token.facts.ts';
 import type { FindingSeverity, FindingType } from './finding.types.ts';
 import { DEFAULT_SEVERITY } from './finding.mappings.ts';
@@ -32,7 +32,28 @@ export interface Directory {
 const DAY_MS = 86_400_000;
 const daysBefore = (now: Date, days: number) => new Date(now.getTime() - days * DAY_MS).toISOString();
 const daysAfter = (iso: string, days: number) => new Date(new Date(iso).getTime() + days * DAY_MS).toISOString();
-const wholeDays = (fromIso: string, to: Date) => Math.floor((to.getTime() - new Date(fromIso).getTime()) / DAY_MS);
+
+/**
+ * The instants a policy's rules compare with at `now`, computed once per policy for a whole sweep
+ * (ISO strings compare as the instants they name). Reasons name dates, never "N days ago", so a
+ * finding's text does not change from one day to the next and a sweep rewrites nothing.
+ */
+export interface RuleCutoffs extends PracticalTestCutoffs {
+  dormant: string;
+  window: string;
+  reauthorize: string | null;
+  refreshAge: string | null;
+}
+
+export function ruleCutoffs(policy: PolicyValues, now: Date): RuleCutoffs {
+  return {
+    ...practicalTestCutoffs(now, policy),
+    dormant: daysBefore(now, policy.dormantAfterDays),
+    window: daysBefore(now, policy.scopeUsageWindowDays),
+    reauthorize: policy.reauthorizeEveryDays === null ? null : daysBefore(now, policy.reauthorizeEveryDays),
+    refreshAge: policy.maxRefreshTokenAgeDays === null ? null : daysBefore(now, policy.maxRefreshTokenAgeDays),
+  };
+}
 
 function finding(type: FindingType, reasons: FindingReason[]): FindingCandidate {
   return { type, severity: DEFAULT_SEVERITY[type], reasons };
@@ -41,10 +62,9 @@ function finding(type: FindingType, reasons: FindingReason[]): FindingCandidate 
 const CONDITION_WORDS = { revocable: 'it cannot be shown to be revocable quickly', approved: 'it does not trace to an active human approver', justified: 'it is not justified by current business need' } as const;
 
 /** The findings of one token (none for a revoked or expired one: it holds no privilege). */
-export function tokenFindings(t: TokenFacts, policy: PolicyValues, directory: Directory, now: Date): FindingCandidate[] {
+export function tokenFindings(t: TokenFacts, policy: PolicyValues, directory: Directory, now: Date, cut: RuleCutoffs = ruleCutoffs(policy, now)): FindingCandidate[] {
   if (!holdsPrivilege(t.state)) return [];
   const out: FindingCandidate[] = [];
-  const nowIso = now.toISOString();
   const observed = t.usageChannel === 'gateway';
 
   // The practical test (DESIGN §4), naming which of its three conditions fail and why.
@@ -52,6 +72,7 @@ export function tokenFindings(t: TokenFacts, policy: PolicyValues, directory: Di
     { state: t.state, upstreamRevocation: t.upstreamRevocation, revocationVerified: t.revocationVerified, approverSubject: t.approverSubject, approverActive: t.approverActive, purpose: t.purpose, reviewDueAt: t.reviewDueAt, lastUsedAt: t.lastUsedAt, issuedAt: t.issuedAt, approvedAt: t.approvedAt, usageChannel: t.usageChannel },
     now,
     policy,
+    cut,
   );
   if (test.managed === false) {
     const failing = [...new Set(test.reasons.map((r) => r.condition))];
@@ -60,7 +81,8 @@ export function tokenFindings(t: TokenFacts, policy: PolicyValues, directory: Di
         'unmanaged',
         failing.map((condition) => ({
           code: condition,
-          message: `Unmanaged: ${CONDITION_WORDS[condition]} — ${test.reasons.filter((r) => r.condition === condition).map((r) => r.message).join(' ')}`,
+          // The checks by code: each has its own finding with the details (kept short: one per live token).
+          message: `Unmanaged: ${CONDITION_WORDS[condition]} (${test.reasons.filter((r) => r.condition === condition).map((r) => r.code.replace(/_/g, ' ')).join(', ')}).`,
           data: { checks: test.reasons.filter((r) => r.condition === condition).map((r) => r.code) },
         })),
       ),
@@ -82,15 +104,15 @@ export function tokenFindings(t: TokenFacts, policy: PolicyValues, directory: Di
   if (!t.purpose) {
     if (policy.requirePurpose) out.push(finding('no_purpose', [{ code: 'no_purpose', message: 'No business purpose is recorded. Its owner should state why the token exists.' }]));
   }
-  const reviewDue = reviewDueOf(t, policy);
-  if (reviewDue <= nowIso) {
+  if (t.reviewDueAt ? t.reviewDueAt <= cut.now : (t.approvedAt ?? t.issuedAt) <= cut.review) {
+    const reviewDue = reviewDueOf(t, policy);
     out.push(finding('review_overdue', [{ code: 'review_overdue', message: `The purpose review was due ${reviewDue}${t.reviewDueAt ? '' : ` (${policy.reviewIntervalDays} days after approval)`}; its owner should re-justify it.`, data: { reviewDueAt: reviewDue } }]));
   }
 
-  if (policy.reauthorizeEveryDays !== null) {
+  if (policy.reauthorizeEveryDays !== null && (t.approvedAt ?? t.issuedAt) <= cut.reauthorize!) {
     const since = t.approvedAt ?? t.issuedAt;
     const due = daysAfter(since, policy.reauthorizeEveryDays);
-    if (due <= nowIso) {
+    {
       out.push(finding('reauthorization_due', [{ code: 'reauthorization_due', message: `Last approved by the customer ${since}; the policy asks for reauthorisation every ${policy.reauthorizeEveryDays} days (due ${due}).`, data: { approvedAt: since, dueAt: due } }]));
     }
   }
@@ -99,14 +121,14 @@ export function tokenFindings(t: TokenFacts, policy: PolicyValues, directory: Di
     out.push(finding('unobserved', [{ code: 'unobserved', message: 'The platform uses this token outside the gateway, so its use is not observed: dormancy and unused scopes cannot be judged. Route its use through the gateway.' }]));
   } else {
     const lastActivity = t.lastUsedAt ?? t.issuedAt;
-    if (lastActivity < daysBefore(now, policy.dormantAfterDays)) {
+    if (lastActivity < cut.dormant) {
       out.push(
         finding('dormant', [
           {
             code: 'dormant',
             message: t.lastUsedAt
-              ? `Not used for ${wholeDays(t.lastUsedAt, now)} days (since ${t.lastUsedAt}); the policy allows ${policy.dormantAfterDays}.`
-              : `Never used in the ${wholeDays(t.issuedAt, now)} days since it was issued (${t.issuedAt}); the policy allows ${policy.dormantAfterDays}.`,
+              ? `Not used since ${t.lastUsedAt}; the policy allows ${policy.dormantAfterDays} days without use.`
+              : `Never used since it was issued (${t.issuedAt}); the policy allows ${policy.dormantAfterDays} days without use.`,
             data: { lastUsedAt: t.lastUsedAt, dormantAfterDays: policy.dormantAfterDays },
           },
         ]),
@@ -114,7 +136,7 @@ export function tokenFindings(t: TokenFacts, policy: PolicyValues, directory: Di
     }
     // Privilege creep: judged once the token has been held for a whole window and was used in it
     // (a token not used at all is dormant, which says more).
-    const windowStart = daysBefore(now, policy.scopeUsageWindowDays);
+    const windowStart = cut.window;
     const heldSince = t.approvedAt ?? t.issuedAt;
     if (heldSince <= windowStart && t.lastUsedAt !== null && t.lastUsedAt >= windowStart) {
       const unused = t.grantedScopes.filter((s) => !(t.scopeLastUsed[s] && t.scopeLastUsed[s]! >= windowStart));
@@ -140,10 +162,9 @@ export function tokenFindings(t: TokenFacts, policy: PolicyValues, directory: Di
   }
 
   const longLived: FindingReason[] = [];
-  if (policy.maxRefreshTokenAgeDays !== null && t.hasRefreshToken) {
+  if (cut.refreshAge !== null && t.hasRefreshToken && (t.approvedAt ?? t.issuedAt) < cut.refreshAge) {
     const since = t.approvedAt ?? t.issuedAt;
-    const age = wholeDays(since, now);
-    if (age > policy.maxRefreshTokenAgeDays) longLived.push({ code: 'refresh_token_too_old', message: `The grant (refresh token) is ${age} days old (since ${since}); the policy allows ${policy.maxRefreshTokenAgeDays}. Have the customer reauthorise it.`, data: { since, ageDays: age } });
+    longLived.push({ code: 'refresh_token_too_old', message: `The grant (refresh token) dates from ${since}; the policy allows ${policy.maxRefreshTokenAgeDays} days. Have the customer reauthorise it.`, data: { since, maxDays: policy.maxRefreshTokenAgeDays } });
   }
   if (!t.hasRefreshToken && t.accessExpiresAt === null) {
     longLived.push({ code: 'no_expiry', message: 'The access token has no expiry and no refresh token: a standing credential. Replace it with a short-lived one.' });
@@ -162,7 +183,7 @@ export function tokenFindings(t: TokenFacts, policy: PolicyValues, directory: Di
 
   const shared: FindingReason[] = [];
   if (observed) {
-    const windowStart = daysBefore(now, policy.scopeUsageWindowDays);
+    const windowStart = cut.window;
     const users = Object.entries(t.workloadLastUsed).filter(([, at]) => at >= windowStart).map(([w]) => w).sort();
     if (users.length > 1) shared.push({ code: 'several_workloads', message: `Used by ${users.length} workloads in the last ${policy.scopeUsageWindowDays} days (${users.join(', ')}): one compromise exposes all of them. Give each workload its own token.`, data: { workloads: users } });
   }

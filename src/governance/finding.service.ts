@@ -1,44 +1,29 @@
+import type { DatabaseConfig } from '../config/config.ts';
 import type { LedgerService } from '../ledger/ledger.service.ts';
-import type { NewLedgerEntry } from '../ledger/ledger.types.ts';
 import type { Clock } from '../shared/clock.ts';
-import { newId } from '../shared/ids.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { Db, Storage } from '../storage/database.ts';
-import type { FindingsTable } from '../storage/schema.ts';
-import type { TokenFacts } from '../tokens/token.facts.ts';
 import type { TokenService } from '../tokens/token.service.ts';
 import type { DirectoryService } from './directory.service.ts';
-import { planKey, plannedAction } from './enforcement.plan.ts';
-import type { ActiveExceptions, ExceptionService } from './exception.service.ts';
+import type { ExceptionService } from './exception.service.ts';
+import { diffFindings, isEmptyDiff, tokenCandidates, tokenSubjects, withoutSubjects, type Diff, type Subject } from './finding.diff.ts';
 import { createFindingRepo } from './finding.repo.ts';
-import { tokenFindings, workloadFindings, type Directory, type FindingCandidate } from './finding.rules.ts';
-import type { FindingStatus } from './finding.types.ts';
-import type { PolicyService, PolicySnapshot } from './policy.service.ts';
+import { workloadFindings, type FindingCandidate } from './finding.rules.ts';
+import { buildContext, type Context, type ContextData } from './governance.context.ts';
+import type { PolicyService } from './policy.service.ts';
+import { runSweepPages } from './sweep.runner.ts';
 
-/** Tokens evaluated per transaction of a sweep: one facts read, one findings read, a few writes. */
+/** Tokens read and judged per page of a sweep (on the sweep's thread); each page's changes are one transaction. */
 const SWEEP_PAGE = 2_000;
 /** Tokens waiting for re-evaluation after a change; past this the next sweep does the rest. */
 const MAX_DIRTY = 50_000;
 const DIRTY_BATCH = 500;
 
-interface Subject {
-  subjectId: string;
-  tokenId: string | null;
-  workloadId: string | null;
-  tenantId: string | null;
-}
-
-interface Context {
-  now: Date;
-  policies: PolicySnapshot;
-  directory: Directory & { workloads: Awaited<ReturnType<DirectoryService['snapshot']>>['workloads'] };
-  exceptions: ActiveExceptions;
-}
-
 export interface ReconcileCounts {
   opened: number;
   resolved: number;
   changed: number;
+  wouldAct: number;
 }
 
 export interface SweepResult extends ReconcileCounts {
@@ -47,19 +32,18 @@ export interface SweepResult extends ReconcileCounts {
   durationMs: number;
   tokens: number;
   workloads: number;
-  wouldAct: number;
 }
 
 /**
  * Keeps the findings table equal to what the rules (finding.rules.ts) say of every live token and
  * workload: after each relevant change (the changed tokens, soon after, off the request path) and
- * by a sweep over everything (scheduled, and on demand). A finding is opened once, confirmed
- * (last seen) while it holds, and resolved when its cause clears; an exception in force marks it
- * excepted, and its expiry reopens it. In audit mode (and until enforcement exists) the action
- * enforcement would take is written to the ledger when it first becomes due, never every sweep.
+ * by a sweep over everything (scheduled, and on demand). A finding is opened once, kept while it
+ * holds (each finished sweep confirms every live finding: its lastSeenAt), and resolved when its
+ * cause clears; an exception in force marks it excepted, and its expiry reopens it.
  */
 export function createFindingService(deps: {
   storage: Storage;
+  database: DatabaseConfig;
   ledger: LedgerService;
   clock: Clock;
   logger: Logger;
@@ -71,100 +55,42 @@ export function createFindingService(deps: {
   const { storage, ledger, clock, logger, tokens } = deps;
   const repo = createFindingRepo(storage.dialect);
 
-  async function context(): Promise<Context> {
-    const [policies, directory, exceptions] = await Promise.all([deps.policy.snapshot(), deps.directory.snapshot(), deps.exceptions.active()]);
-    return { now: clock.now(), policies, directory, exceptions };
+  /** What findings are judged against now, as plain data (it crosses to the sweep's thread). */
+  async function contextData(): Promise<ContextData> {
+    const [policies, directory, exceptions] = await Promise.all([deps.policy.stored(), deps.directory.data(), deps.exceptions.activeRows()]);
+    return { now: clock.now().toISOString(), defaults: deps.policy.defaults, policies, owners: directory.owners, workloads: directory.workloads, exceptions };
+  }
+  const context = async (): Promise<Context> => buildContext(await contextData());
+
+  async function apply(trx: Db, d: Diff, at: string): Promise<ReconcileCounts> {
+    await repo.insert(trx, d.inserts);
+    for (const u of d.updates) await repo.update(trx, u.id, u.changes);
+    await repo.resolve(
+      trx,
+      d.resolves.map((r) => r.id),
+      at,
+    );
+    if (d.wouldAct.length > 0) await ledger.appendMany(trx, d.wouldAct);
+    return { opened: d.inserts.length, resolved: d.resolves.length, changed: d.updates.length, wouldAct: d.wouldAct.length };
   }
 
-  /** Brings the live findings of `subjects` to `desired`, in `trx`. */
-  async function reconcile(trx: Db, subjects: Subject[], desired: Map<string, FindingCandidate[]>, ctx: Context): Promise<ReconcileCounts & { wouldAct: number }> {
-    const at = ctx.now.toISOString();
-    const existing = new Map((await repo.liveFor(trx, subjects.map((s) => s.subjectId))).map((f) => [`${f.subject_id}|${f.type}`, f]));
-    const inserts: FindingsTable[] = [];
-    const seen: string[] = [];
-    const wouldAct: NewLedgerEntry[] = [];
-    let changed = 0;
-    for (const s of subjects) {
-      const policy = s.tenantId ? ctx.policies.forTenant(s.tenantId) : ctx.policies.globalValues;
-      for (const c of desired.get(s.subjectId) ?? []) {
-        const key = `${s.subjectId}|${c.type}`;
-        const f = existing.get(key);
-        existing.delete(key);
-        const exception = s.tenantId ? ctx.exceptions.covering(s.tenantId, s.tokenId, c.type) : undefined;
-        const reasons = JSON.stringify(c.reasons);
-        const firstSeenAt = f?.first_seen_at ?? at;
-        const status: FindingStatus = exception ? 'excepted' : !f || f.status === 'excepted' ? 'open' : f.status;
-        // What enforcement would do, for tokens whose finding is not excepted.
-        const plan = s.tokenId && status !== 'excepted' ? plannedAction(c.type, firstSeenAt, policy) : null;
-        const planned = planKey(plan);
-        const id = f?.id ?? newId('finding', ctx.now.getTime());
-        if (plan && planned !== (f?.planned_action ?? null)) {
-          const versions = { global: ctx.policies.global.version, tenant: s.tenantId ? (ctx.policies.tenants.get(s.tenantId)?.version ?? 0) : 0 };
-          wouldAct.push({
-            actor: 'policy',
-            action: `policy.would_${plan.action}`,
-            tenantId: s.tenantId,
-            subjectId: s.tokenId,
-            data: { findingId: id, findingType: c.type, suspendAt: plan.suspendAt, mode: policy.mode, policyVersion: versions, note: policy.mode === 'audit' ? 'audit mode: nothing was changed' : 'enforcement is not built yet (issue 14): nothing was changed' },
-          });
-        }
-        if (!f) {
-          inserts.push({
-            id,
-            type: c.type,
-            severity: c.severity,
-            status,
-            subject_id: s.subjectId,
-            token_id: s.tokenId,
-            workload_id: s.workloadId,
-            tenant_id: s.tenantId,
-            first_seen_at: at,
-            last_seen_at: at,
-            resolved_at: null,
-            reasons,
-            exception_id: exception?.id ?? null,
-            acknowledged_at: null,
-            acknowledged_by: null,
-            acknowledged_reason: null,
-            planned_action: planned,
-          });
-        } else if (f.status !== status || f.reasons !== reasons || f.severity !== c.severity || f.exception_id !== (exception?.id ?? null) || f.planned_action !== planned) {
-          await repo.update(trx, f.id, { status, reasons, severity: c.severity, exception_id: exception?.id ?? null, planned_action: planned, last_seen_at: at });
-          changed++;
-        } else {
-          seen.push(f.id);
-        }
-      }
-    }
-    const resolved = [...existing.values()].map((f) => f.id);
-    await repo.insert(trx, inserts);
-    await repo.seen(trx, seen, at);
-    await repo.resolve(trx, resolved, at);
-    if (wouldAct.length > 0) await ledger.appendMany(trx, wouldAct);
-    return { opened: inserts.length, resolved: resolved.length, changed, wouldAct: wouldAct.length };
-  }
-
-  function tokenSubjects(ids: readonly string[], facts: TokenFacts[]): { subjects: Subject[]; byId: Map<string, TokenFacts> } {
-    const byId = new Map(facts.map((f) => [f.id, f]));
-    return { subjects: ids.map((id) => ({ subjectId: id, tokenId: id, workloadId: null, tenantId: byId.get(id)?.tenantId ?? null })), byId };
-  }
-
-  function desiredOf(facts: TokenFacts[], ctx: Context): Map<string, FindingCandidate[]> {
-    return new Map(facts.map((f) => [f.id, tokenFindings(f, ctx.policies.forTenant(f.tenantId), ctx.directory, ctx.now)]));
+  /** Brings the live findings of `subjects` to `desired`, read and written in one transaction. */
+  async function reconcile(trx: Db, subjects: Subject[], desired: Map<string, FindingCandidate[]>, ctx: Context): Promise<ReconcileCounts> {
+    const live = await repo.liveFor(trx, subjects.map((s) => s.subjectId));
+    return apply(trx, diffFindings(subjects, desired, ctx, live), ctx.now.toISOString());
   }
 
   /** Re-evaluates these tokens now (one transaction); a missing or final token's findings resolve. */
-  async function evaluateTokens(ids: readonly string[], ctx?: Context): Promise<ReconcileCounts & { wouldAct: number }> {
+  async function evaluateTokens(ids: readonly string[], ctx?: Context): Promise<ReconcileCounts> {
     const c = ctx ?? (await context());
     return storage.db.transaction().execute(async (trx) => {
       const facts = await tokens.facts.byIds(trx, ids);
-      const { subjects } = tokenSubjects(ids, facts);
-      return reconcile(trx, subjects, desiredOf(facts, c), c);
+      return reconcile(trx, tokenSubjects(ids, facts), tokenCandidates(facts, c), c);
     });
   }
 
-  async function evaluateWorkloads(ctx: Context, onlyIds?: ReadonlySet<string>): Promise<ReconcileCounts & { wouldAct: number }> {
-    const list = ctx.directory.workloads.filter((w) => !onlyIds || onlyIds.has(w.id));
+  async function evaluateWorkloads(ctx: Context): Promise<ReconcileCounts> {
+    const list = ctx.workloads;
     return storage.db.transaction().execute(async (trx) =>
       reconcile(
         trx,
@@ -185,6 +111,7 @@ export function createFindingService(deps: {
   function markDirty(ids: Iterable<string>): void {
     if (closed) return;
     for (const id of ids) {
+      touchedDuringSweep?.add(id);
       if (dirty.size >= MAX_DIRTY) {
         overflowed = true;
         break;
@@ -213,57 +140,79 @@ export function createFindingService(deps: {
   }
 
   let running: Promise<SweepResult> | null = null;
+  let queued: Promise<SweepResult> | null = null;
+  let lastSweep: { at: number; start: Promise<string | null> } | null = null;
+  /** Tokens changed while a sweep runs: their part of its pages is dropped (the change path re-evaluates them from what was committed). */
+  let touchedDuringSweep: Set<string> | null = null;
 
-  /** Evaluates every live token and workload, then re-checks findings the pass did not reach. One at a time: a second caller joins the first. */
+  /**
+   * Evaluates every live token (read and judged on the sweep's thread, written here, page by page)
+   * and every workload, starting after the call: a caller arriving while one runs gets the next one
+   * (shared with every other caller that arrived meanwhile), so what it committed before asking is
+   * seen. Across instances, one sweeps at a time (a named lock).
+   */
   function sweep(onProgress?: (tokens: number) => void): Promise<SweepResult> {
-    running ??= (async () => {
-      const started = Date.now();
-      const ctx = await context();
-      const startedAt = ctx.now.toISOString();
-      const total = { opened: 0, resolved: 0, changed: 0, wouldAct: 0, tokens: 0, workloads: 0 };
-      const add = (r: ReconcileCounts & { wouldAct: number }) => {
-        total.opened += r.opened;
-        total.resolved += r.resolved;
-        total.changed += r.changed;
-        total.wouldAct += r.wouldAct;
-      };
-      let afterId: string | null = null;
-      for (;;) {
-        const page = await storage.db.transaction().execute(async (trx) => {
-          const facts = await tokens.facts.livePage(trx, afterId, SWEEP_PAGE);
-          if (facts.length === 0) return null;
-          const { subjects } = tokenSubjects(facts.map((f) => f.id), facts);
-          add(await reconcile(trx, subjects, desiredOf(facts, ctx), ctx));
-          return { n: facts.length, last: facts[facts.length - 1]!.id };
+    if (running) {
+      queued ??= running
+        .catch(() => {})
+        .then(() => {
+          queued = null;
+          return sweep(onProgress);
         });
-        if (!page) break;
-        total.tokens += page.n;
-        afterId = page.last;
-        onProgress?.(total.tokens);
-        if (page.n < SWEEP_PAGE) break;
-      }
-      add(await evaluateWorkloads(ctx));
-      total.workloads = ctx.directory.workloads.length;
-      // Findings the pass did not confirm: their token is no longer live, or their workload is gone.
-      for (;;) {
-        const stale = await repo.staleSubjects(storage.db, startedAt, SWEEP_PAGE);
-        if (stale.length === 0) break;
-        const tokenIds = stale.filter((s) => s.token_id).map((s) => s.subject_id);
-        if (tokenIds.length > 0) add(await evaluateTokens(tokenIds, ctx));
-        const others = stale.filter((s) => !s.token_id).map((s) => s.subject_id);
-        if (others.length > 0) add(await storage.db.transaction().execute(async (trx) => reconcile(trx, others.map((id) => ({ subjectId: id, tokenId: null, workloadId: id, tenantId: null })), new Map(), ctx)));
-        if (stale.length < SWEEP_PAGE) break;
-      }
-      const finishedAt = clock.now().toISOString();
-      return { ...total, startedAt, finishedAt, durationMs: Date.now() - started };
-    })().finally(() => {
-      running = null;
-    });
+      return queued;
+    }
+    running = storage.dialect
+      .withNamedLock(storage.db, 'custody:governance-sweep', async () => {
+        const started = Date.now();
+        const data = await contextData();
+        const startedAt = data.now;
+        const total = { opened: 0, resolved: 0, changed: 0, wouldAct: 0, tokens: 0, workloads: 0 };
+        const add = (r: ReconcileCounts) => {
+          total.opened += r.opened;
+          total.resolved += r.resolved;
+          total.changed += r.changed;
+          total.wouldAct += r.wouldAct;
+        };
+        const touched = new Set<string>();
+        touchedDuringSweep = touched;
+        try {
+          await runSweepPages({
+            database: deps.database,
+            storage,
+            context: data,
+            pageSize: SWEEP_PAGE,
+            apply: async (changes, n) => {
+              const d = withoutSubjects(changes, touched);
+              if (!isEmptyDiff(d)) add(await storage.db.transaction().execute((trx) => apply(trx, d, startedAt)));
+              total.tokens += n;
+              onProgress?.(total.tokens);
+            },
+          });
+        } finally {
+          touchedDuringSweep = null;
+        }
+        const ctx = buildContext(data);
+        add(await evaluateWorkloads(ctx));
+        total.workloads = ctx.workloads.length;
+        const finishedAt = clock.now().toISOString();
+        const result = { ...total, startedAt, finishedAt, durationMs: Date.now() - started };
+        await repo.recordSweep(storage.db, startedAt, finishedAt, result);
+        lastSweep = null;
+        return result;
+      })
+      .finally(() => {
+        running = null;
+      });
     return running;
   }
 
   return {
     repo,
+    /** When the newest finished sweep started: every live finding was confirmed then (reused for two seconds). */
+    lastSweepStart(): Promise<string | null> {
+      if (!lastSweep || Date.now() - lastSweep.at > 2_000) lastSweep = { at: Date.now(), start: repo.lastSweepStart(storage.db) };
+      return lastSweep.start;
+    },
     markDirty,
     evaluateTokens,
     sweep,

@@ -6,37 +6,15 @@ import { CustodyError } from '../shared/errors.ts';
 import type { Storage } from '../storage/database.ts';
 import type { TenantService } from '../tenants/tenant.service.ts';
 import type { PolicyView } from './policy.contract.ts';
-import { changedKeys, effectivePolicy, policyProblems, POLICY_KEYS, type EffectivePolicy, type PolicyDocument, type PolicyValues } from './policy.rules.ts';
+import { GLOBAL_SCOPE, normalisePolicy as normalise, policySnapshot, type PolicySnapshot, type StoredPolicy } from './governance.context.ts';
+import { changedKeys, effectivePolicy, policyProblems, type EffectivePolicy, type PolicyDocument, type PolicyValues } from './policy.rules.ts';
 
-const GLOBAL = 'global';
+export type { PolicySnapshot } from './governance.context.ts';
+
+const GLOBAL = GLOBAL_SCOPE;
 /** How long a loaded set of policies is reused: a change on another instance is in force here within this. */
 const SNAPSHOT_REUSE_MS = 2_000;
-
-interface StoredPolicy {
-  version: number;
-  document: PolicyDocument;
-  updatedAt: string | null;
-  updatedBy: string | null;
-}
-
-/** Every policy, loaded at once (there is one per tenant at most), and the effective one of each tenant. */
-export interface PolicySnapshot {
-  global: StoredPolicy;
-  tenants: ReadonlyMap<string, StoredPolicy>;
-  /** The tenant's effective values (the global ones for a tenant without an override). */
-  forTenant(tenantId: string): PolicyValues;
-  /** The global policy's values (defaults under what is set globally). */
-  readonly globalValues: PolicyValues;
-}
-
 const NONE: StoredPolicy = { version: 0, document: {}, updatedAt: null, updatedBy: null };
-
-/** Only the known keys, in their order: a stored document from a newer version loses nothing it cannot show. */
-function normalise(doc: PolicyDocument): PolicyDocument {
-  const out: Record<string, unknown> = {};
-  for (const key of POLICY_KEYS) if (doc[key] !== undefined) out[key] = doc[key];
-  return out as PolicyDocument;
-}
 
 /**
  * The policies (DESIGN §9): the global one and each tenant's override, versioned; every change is
@@ -48,26 +26,14 @@ export function createPolicyService(deps: { storage: Storage; ledger: LedgerServ
   let cached: { at: number; snapshot: Promise<PolicySnapshot> } | null = null;
   const listeners: ((scope: string) => void)[] = [];
 
-  async function load(): Promise<PolicySnapshot> {
+  /** Every stored policy by scope ('global', tenant ids). */
+  async function stored(): Promise<Record<string, StoredPolicy>> {
     const rows = await storage.db.selectFrom('policies').selectAll().execute();
-    const stored = (r: (typeof rows)[number]): StoredPolicy => ({ version: Number(r.version), document: normalise(JSON.parse(r.document) as PolicyDocument), updatedAt: r.updated_at, updatedBy: r.updated_by });
-    const globalRow = rows.find((r) => r.scope === GLOBAL);
-    const global = globalRow ? stored(globalRow) : NONE;
-    const tenants = new Map(rows.filter((r) => r.scope !== GLOBAL).map((r) => [r.scope, stored(r)]));
-    const globalValues = effectivePolicy(defaults, global.document, null).values;
-    const memo = new Map<string, PolicyValues>();
-    return {
-      global,
-      tenants,
-      globalValues,
-      forTenant(tenantId) {
-        const override = tenants.get(tenantId);
-        if (!override) return globalValues;
-        let values = memo.get(tenantId);
-        if (!values) memo.set(tenantId, (values = effectivePolicy(defaults, global.document, override.document).values));
-        return values;
-      },
-    };
+    return Object.fromEntries(rows.map((r) => [r.scope, { version: Number(r.version), document: normalise(JSON.parse(r.document) as PolicyDocument), updatedAt: r.updated_at, updatedBy: r.updated_by }]));
+  }
+
+  async function load(): Promise<PolicySnapshot> {
+    return policySnapshot(defaults, await stored());
   }
 
   function snapshot(): Promise<PolicySnapshot> {
@@ -126,6 +92,8 @@ export function createPolicyService(deps: { storage: Storage; ledger: LedgerServ
 
   return {
     snapshot,
+    stored,
+    defaults,
     /** Told after a policy change commits, with its scope ('global' or a tenant id): findings are recomputed. */
     onChange(listener: (scope: string) => void) {
       listeners.push(listener);

@@ -34,7 +34,6 @@ export const ERROR_CODES = {
   finding_resolved: { status: 409, message: 'The finding is resolved; there is nothing to acknowledge.' },
   exception_not_found: { status: 404, message: 'No exception with that id is visible to you.' },
   exception_expired: { status: 409, message: 'The exception has already expired or been withdrawn.' },
-  sweep_running: { status: 409, message: 'A governance sweep is already running; wait for it to finish.' },
   rate_limited: { status: 429, message: 'Too many requests; slow down.' },
   concurrency_limited: { status: 429, message: 'Too many calls of this tenant or workload are in flight to this provider; retry when one has finished.' },
   request_timeout: { status: 408, message: 'The request body stopped arriving; the gateway stopped waiting for it.' },

@@ -37,6 +37,7 @@ export interface Database {
   findings: FindingsTable;
   finding_exceptions: FindingExceptionsTable;
   token_workload_usage: TokenWorkloadUsageTable;
+  governance_sweeps: GovernanceSweepsTable;
 }
 
 export interface TenantsTable {
@@ -336,6 +337,8 @@ export interface FindingsTable {
   resolved_at: string | null;
   /** JSON: [{code, message, data}] */
   reasons: string;
+  /** Digest of severity and reasons (what a sweep compares). */
+  digest: string;
   exception_id: string | null;
   acknowledged_at: string | null;
   acknowledged_by: string | null;
@@ -356,6 +359,14 @@ export interface FindingExceptionsTable {
   created_by: string;
   withdrawn_at: string | null;
   withdrawn_by: string | null;
+}
+
+/** 012-governance: finished sweeps (the newest few hundred are kept). */
+export interface GovernanceSweepsTable {
+  started_at: string;
+  finished_at: string;
+  /** JSON: the sweep's counts. */
+  result: string;
 }
 
 /** 012-governance: which workloads used a token through the gateway, and when last. */

@@ -1,7 +1,9 @@
 import type { Db } from '../storage/database.ts';
 import type { StorageDialect } from '../storage/dialect.ts';
 import { LIVE_STATES } from './token.practical-test.ts';
-import type { TokenState } from './token.lifecycle.ts';
+import { TOKEN_STATES, type TokenState } from './token.lifecycle.ts';
+
+const TERMINAL_STATES = TOKEN_STATES.filter((s) => !(LIVE_STATES as readonly string[]).includes(s));
 
 /**
  * What governance judges a token by (findings): plain data, no credential material, read in pages
@@ -67,13 +69,20 @@ export function createTokenFactsReader(dialect: StorageDialect) {
       ]);
   type Row = Awaited<ReturnType<ReturnType<typeof select>['execute']>>[number];
 
-  async function withUsage(db: Db, rows: Row[]): Promise<TokenFacts[]> {
+  /** With `range`, usage is read by id range (a sweep's page: one index range scan, not a list of ids). */
+  async function withUsage(db: Db, rows: Row[], range?: { after: string | null; last: string }): Promise<TokenFacts[]> {
     if (rows.length === 0) return [];
     const ids = rows.map((r) => r.id);
-    const [scopes, workloads] = await Promise.all([
-      db.selectFrom('token_scope_usage').select(['token_id', 'scope as name', 'last_used_at']).where(dialect.anyOf('token_id', ids)).execute(),
-      db.selectFrom('token_workload_usage').select(['token_id', 'workload as name', 'last_used_at']).where(dialect.anyOf('token_id', ids)).execute(),
-    ]);
+    const scopeQ = db.selectFrom('token_scope_usage').select(['token_id', 'scope as name', 'last_used_at']);
+    const workloadQ = db.selectFrom('token_workload_usage').select(['token_id', 'workload as name', 'last_used_at']);
+    const [scopes, workloads] = await Promise.all(
+      range
+        ? [
+            (range.after ? scopeQ.where('token_id', '>', range.after) : scopeQ).where('token_id', '<=', range.last).execute(),
+            (range.after ? workloadQ.where('token_id', '>', range.after) : workloadQ).where('token_id', '<=', range.last).execute(),
+          ]
+        : [scopeQ.where(dialect.anyOf('token_id', ids)).execute(), workloadQ.where(dialect.anyOf('token_id', ids)).execute()],
+    );
     const index = (list: { token_id: string; name: string; last_used_at: string }[]) => {
       const out = new Map<string, Record<string, string>>();
       for (const u of list) {
@@ -116,9 +125,13 @@ export function createTokenFactsReader(dialect: StorageDialect) {
   return {
     /** A page of live tokens in id order, after `afterId` (the sweep). */
     async livePage(db: Db, afterId: string | null, limit: number): Promise<TokenFacts[]> {
-      let q = select(db).where('t.state', 'in', [...LIVE_STATES]);
+      // "Not terminal" rather than "in the live states": the same rows, read in primary-key order
+      // and stopping at the limit, where `state in (…)` would read every live token by the state
+      // index and sort them, for every page.
+      let q = select(db).where('t.state', 'not in', TERMINAL_STATES);
       if (afterId) q = q.where('t.id', '>', afterId);
-      return withUsage(db, await q.orderBy('t.id').limit(limit).execute());
+      const rows = await q.orderBy('t.id').limit(limit).execute();
+      return withUsage(db, rows, rows.length > 0 ? { after: afterId, last: rows[rows.length - 1]!.id } : undefined);
     },
     /** The tokens with these ids, live or not (a token absent from the answer does not exist). */
     async byIds(db: Db, ids: readonly string[]): Promise<TokenFacts[]> {

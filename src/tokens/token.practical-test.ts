@@ -89,7 +89,18 @@ export function holdsPrivilege(state: string): boolean {
   return (LIVE_STATES as readonly string[]).includes(state);
 }
 
-export function practicalTest(t: PracticalTestInput, now: Date, policy: PracticalTestPolicy): PracticalTestResult {
+/** The instants a policy's conditions compare with at `now`, computed once for many tokens. */
+export interface PracticalTestCutoffs {
+  now: string;
+  dormancy: string;
+  review: string;
+}
+
+export function practicalTestCutoffs(now: Date, policy: PracticalTestPolicy): PracticalTestCutoffs {
+  return { now: now.toISOString(), dormancy: dormancyCutoff(now, policy), review: reviewCutoff(now, policy) };
+}
+
+export function practicalTest(t: PracticalTestInput, now: Date, policy: PracticalTestPolicy, cutoffs: PracticalTestCutoffs = practicalTestCutoffs(now, policy)): PracticalTestResult {
   const reasons: ManagedReason[] = [];
   if (!holdsPrivilege(t.state)) return { managed: null, reasons };
   if (t.upstreamRevocation === 'none') {
@@ -105,8 +116,9 @@ export function practicalTest(t: PracticalTestInput, now: Date, policy: Practica
   if (!t.purpose) {
     reasons.push({ code: 'no_purpose', condition: 'justified', message: 'No business purpose is recorded.' });
   }
-  const reviewDue = reviewDueOf(t, policy);
-  if (reviewDue <= now.toISOString()) {
+  // Due when its own date has passed, or (without one) the review interval since approval has.
+  if (t.reviewDueAt ? t.reviewDueAt <= cutoffs.now : (t.approvedAt ?? t.issuedAt) <= cutoffs.review) {
+    const reviewDue = reviewDueOf(t, policy);
     reasons.push({
       code: 'review_overdue',
       condition: 'justified',
@@ -115,7 +127,7 @@ export function practicalTest(t: PracticalTestInput, now: Date, policy: Practica
   }
   const lastActivity = t.lastUsedAt ?? t.issuedAt;
   // Use outside the gateway is not seen: such a token is never called dormant (it is `unobserved`).
-  if (t.usageChannel === 'gateway' && lastActivity < dormancyCutoff(now, policy)) {
+  if (t.usageChannel === 'gateway' && lastActivity < cutoffs.dormancy) {
     reasons.push({
       code: 'dormant',
       condition: 'justified',

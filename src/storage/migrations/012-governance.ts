@@ -61,6 +61,8 @@ export function governanceMigration() {
         .addColumn('last_seen_at', 'text', (c) => c.notNull())
         .addColumn('resolved_at', 'text')
         .addColumn('reasons', 'text', (c) => c.notNull())
+        // A digest of severity and reasons: a sweep compares it instead of reading the reasons.
+        .addColumn('digest', 'text', (c) => c.notNull())
         .addColumn('exception_id', 'text')
         .addColumn('acknowledged_at', 'text')
         .addColumn('acknowledged_by', 'text')
@@ -78,6 +80,15 @@ export function governanceMigration() {
       await db.schema.createIndex('findings_tenant_status').on('findings').columns(['tenant_id', 'status', 'type']).execute();
       await db.schema.createIndex('findings_status_type').on('findings').columns(['status', 'type']).execute();
       await db.schema.createIndex('findings_token').on('findings').column('token_id').execute();
+
+      // Each sweep's outcome: a live finding was confirmed by every sweep that finished after it was
+      // seen (its lastSeenAt is the latest such sweep's start), so a sweep writes only what changed.
+      await db.schema
+        .createTable('governance_sweeps')
+        .addColumn('started_at', 'text', (c) => c.primaryKey())
+        .addColumn('finished_at', 'text', (c) => c.notNull())
+        .addColumn('result', 'text', (c) => c.notNull())
+        .execute();
 
       await db.schema
         .createTable('finding_exceptions')

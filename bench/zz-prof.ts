@@ -1,0 +1,11 @@
+import fs from 'node:fs';
+import { createCustody } from '../src/app/custody.ts';
+import { loadConfig } from '../src/config/config.ts';
+import { createLogger } from '../src/shared/logger.ts';
+const dir = process.argv[2]!;
+const config = loadConfig({ CUSTODY_ENV: 'test', CUSTODY_DATABASE_URL: `${dir}/prof.db`, CUSTODY_KEYRING: fs.readFileSync(`${dir}/keyring.txt`, 'utf8'), CUSTODY_LOG_LEVEL: 'silent' });
+const c = await createCustody(config, { logger: createLogger('silent') });
+const t = performance.now();
+const r = await c.findings.sweep();
+console.log('sweep', (performance.now() - t).toFixed(0), JSON.stringify(r), process.memoryUsage().rss / 1e6);
+await c.close();
