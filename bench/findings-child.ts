@@ -5,10 +5,18 @@
  * the incremental re-evaluation of single tokens after a change, and the peak RSS (VmHWM).
  */
 import fs from 'node:fs';
-import { createCustody } from '../src/app/custody.ts';
-import { systemPrincipal } from '../src/auth/roles.ts';
-import { loadConfig } from '../src/config/config.ts';
-import { createLogger } from '../src/shared/logger.ts';
+import type * as CustodyModule from '../src/app/custody.ts';
+import type * as RolesModule from '../src/auth/roles.ts';
+import type * as ConfigModule from '../src/config/config.ts';
+import type * as LoggerModule from '../src/shared/logger.ts';
+
+// The compiled server (dist/, as `npm start` runs it): its memory is what a deployment would see,
+// without a TypeScript loader in every thread.
+const dist = new URL('../dist/', import.meta.url);
+const { createCustody } = (await import(new URL('app/custody.js', dist).href)) as typeof CustodyModule;
+const { systemPrincipal } = (await import(new URL('auth/roles.js', dist).href)) as typeof RolesModule;
+const { loadConfig } = (await import(new URL('config/config.js', dist).href)) as typeof ConfigModule;
+const { createLogger } = (await import(new URL('shared/logger.js', dist).href)) as typeof LoggerModule;
 
 const [file, keyringFile] = process.argv.slice(2) as [string, string];
 const config = loadConfig({ CUSTODY_ENV: 'test', CUSTODY_DATABASE_URL: file, CUSTODY_KEYRING: fs.readFileSync(keyringFile, 'utf8'), CUSTODY_LOG_LEVEL: 'silent' });

@@ -305,6 +305,9 @@ async function seedDirectory(c: Custody) {
 
 async function benchFindings(file: string, keyringFile: string) {
   const { spawnSync } = await import('node:child_process');
+  // The child runs the compiled server: build it from the current source first.
+  const build = spawnSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { encoding: 'utf8' });
+  if (build.status !== 0) throw new Error(`building dist failed: ${build.stdout}${build.stderr}`);
   const child = spawnSync(process.execPath, ['--import', 'tsx', path.join(path.dirname(new URL(import.meta.url).pathname), 'findings-child.ts'), file, keyringFile], { encoding: 'utf8', maxBuffer: 16 * 1024 * 1024 });
   if (child.status !== 0) throw new Error(`findings child failed: ${child.stderr}`);
   const r = JSON.parse(child.stdout.trim().split('\n').at(-1)!) as {

@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import type { DatabaseConfig } from '../config/config.ts';
 import type { LedgerService } from '../ledger/ledger.service.ts';
 import type { Clock } from '../shared/clock.ts';
@@ -18,6 +19,8 @@ const SWEEP_PAGE = 2_000;
 /** Tokens waiting for re-evaluation after a change; past this the next sweep does the rest. */
 const MAX_DIRTY = 50_000;
 const DIRTY_BATCH = 500;
+/** Threads a sweep reads and judges on: two cores' worth, each at a lower priority than serving. */
+const SWEEP_THREADS = Math.max(1, Math.min(2, availableParallelism()));
 
 export interface ReconcileCounts {
   opened: number;
@@ -177,6 +180,7 @@ export function createFindingService(deps: {
         touchedDuringSweep = touched;
         try {
           await runSweepPages({
+            splitPoints: await tokens.facts.splitPoints(storage.db, SWEEP_THREADS),
             database: deps.database,
             storage,
             context: data,

@@ -10,6 +10,12 @@ import { buildContext, type ContextData } from './governance.context.ts';
 export type ToSweepWorker = { type: 'written'; page: number } | { type: 'stop' };
 export type FromSweepWorker = { type: 'page'; page: number; tokens: number; diff: Diff } | { type: 'done' } | { type: 'failed'; error: string };
 
+/**
+ * A sweep thread's heap: a page's tokens and findings are a few megabytes, and without a bound a
+ * thread's heap grows far past that before it collects (the server's memory is what is bounded).
+ */
+const WORKER_LIMITS = { maxOldGenerationSizeMb: 64, maxYoungGenerationSizeMb: 16 };
+
 const WORKER_ENTRY = import.meta.url.endsWith('.ts') ? new URL('./sweep.worker.mjs', import.meta.url) : new URL('./sweep.worker.js', import.meta.url);
 
 export interface SweepPages {
@@ -23,48 +29,58 @@ export interface SweepPages {
 }
 
 /**
- * Runs the token pass of a sweep: reading and judging on a thread of its own (a million tokens
+ * Runs the token pass of a sweep: reading and judging on threads of their own (a million tokens
  * take tens of seconds of database reads and rule evaluation, which must not hold up the thread
- * that serves requests and gateway calls), writing on this one, page by page.
+ * that serves requests and gateway calls; each takes a range of token ids, at a lower scheduling
+ * priority than serving), writing on this one, page by page, one page at a time.
  */
-export function runSweepPages(o: SweepPages): Promise<void> {
+export function runSweepPages(o: SweepPages & { splitPoints: string[] }): Promise<void> {
   if (o.database.kind === 'sqlite' && o.database.file === ':memory:') return runInline(o);
+  const bounds = [null, ...o.splitPoints];
+  const ranges = bounds.map((after, i) => ({ after, upTo: o.splitPoints[i] ?? null }));
   return new Promise<void>((resolve, reject) => {
-    const worker = new Worker(WORKER_ENTRY, { workerData: { database: o.database, context: o.context, pageSize: o.pageSize } });
+    const workers: Worker[] = [];
     let chain = Promise.resolve();
     let settled = false;
+    let done = 0;
     const fail = (err: Error) => {
       if (settled) return;
       settled = true;
-      worker.postMessage({ type: 'stop' } satisfies ToSweepWorker);
-      void worker.terminate();
+      for (const w of workers) {
+        w.postMessage({ type: 'stop' } satisfies ToSweepWorker);
+        void w.terminate();
+      }
       reject(err);
     };
-    worker.on('message', (m: FromSweepWorker) => {
-      if (m.type === 'page') {
-        chain = chain.then(async () => {
-          if (settled) return;
-          await o.apply(m.diff, m.tokens);
-          worker.postMessage({ type: 'written', page: m.page } satisfies ToSweepWorker);
-        });
-        chain.catch((err: Error) => fail(err));
-      } else if (m.type === 'done') {
-        chain.then(
-          () => {
+    for (const range of ranges) {
+      const worker = new Worker(WORKER_ENTRY, { workerData: { database: o.database, context: o.context, pageSize: o.pageSize, range }, resourceLimits: WORKER_LIMITS });
+      workers.push(worker);
+      worker.on('message', (m: FromSweepWorker) => {
+        if (m.type === 'page') {
+          chain = chain.then(async () => {
             if (settled) return;
-            settled = true;
-            resolve();
-          },
-          (err: Error) => fail(err),
-        );
-      } else {
-        fail(new Error(`the sweep thread failed: ${m.error}`));
-      }
-    });
-    worker.on('error', (err) => fail(new Error(`the sweep thread failed: ${err.message}`)));
-    worker.on('exit', (code) => {
-      if (code !== 0) fail(new Error(`the sweep thread stopped (exit code ${code})`));
-    });
+            await o.apply(m.diff, m.tokens);
+            worker.postMessage({ type: 'written', page: m.page } satisfies ToSweepWorker);
+          });
+          chain.catch((err: Error) => fail(err));
+        } else if (m.type === 'done') {
+          chain.then(
+            () => {
+              if (settled || ++done < ranges.length) return;
+              settled = true;
+              resolve();
+            },
+            (err: Error) => fail(err),
+          );
+        } else {
+          fail(new Error(`the sweep thread failed: ${m.error}`));
+        }
+      });
+      worker.on('error', (err) => fail(new Error(`the sweep thread failed: ${err.message}`)));
+      worker.on('exit', (code) => {
+        if (code !== 0) fail(new Error(`the sweep thread stopped (exit code ${code})`));
+      });
+    }
   });
 }
 

@@ -123,13 +123,14 @@ export function createTokenFactsReader(dialect: StorageDialect) {
   }
 
   return {
-    /** A page of live tokens in id order, after `afterId` (the sweep). */
-    async livePage(db: Db, afterId: string | null, limit: number): Promise<TokenFacts[]> {
+    /** A page of live tokens in id order, after `afterId` and up to `upTo` (inclusive; null: no bound) — the sweep. */
+    async livePage(db: Db, afterId: string | null, limit: number, upTo: string | null = null): Promise<TokenFacts[]> {
       // "Not terminal" rather than "in the live states": the same rows, read in primary-key order
       // and stopping at the limit, where `state in (…)` would read every live token by the state
       // index and sort them, for every page.
       let q = select(db).where('t.state', 'not in', TERMINAL_STATES);
       if (afterId) q = q.where('t.id', '>', afterId);
+      if (upTo) q = q.where('t.id', '<=', upTo);
       const rows = await q.orderBy('t.id').limit(limit).execute();
       return withUsage(db, rows, rows.length > 0 ? { after: afterId, last: rows[rows.length - 1]!.id } : undefined);
     },
@@ -137,6 +138,20 @@ export function createTokenFactsReader(dialect: StorageDialect) {
     async byIds(db: Db, ids: readonly string[]): Promise<TokenFacts[]> {
       if (ids.length === 0) return [];
       return withUsage(db, await select(db).where(dialect.anyOf('t.id', ids)).orderBy('t.id').execute());
+    },
+    /**
+     * Token ids that cut the id space into `parts` ranges of about as many tokens each (the sweep's
+     * threads take one range each); fewer when there are few tokens.
+     */
+    async splitPoints(db: Db, parts: number): Promise<string[]> {
+      const count = Number((await db.selectFrom('tokens').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirst())?.n ?? 0);
+      if (parts < 2 || count < parts * 1_000) return [];
+      const points: string[] = [];
+      for (let i = 1; i < parts; i++) {
+        const row = await db.selectFrom('tokens').select('id').orderBy('id').offset(Math.floor((count * i) / parts)).limit(1).executeTakeFirst();
+        if (row) points.push(row.id);
+      }
+      return points;
     },
     /** Ids of live tokens owned by `owner` (after an owner's change). */
     async idsOfOwner(db: Db, owner: string): Promise<string[]> {
