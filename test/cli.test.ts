@@ -166,6 +166,34 @@ describeEachDatabase('the custody CLI against a server', (kind) => {
     expect(r.stdout).toContain('WARNING: 1 of them belong to a provider with no revocation endpoint: they are still valid at the issuer');
   });
 
+  it('shows and sets the policy, keeps the directories, sweeps, and reads findings and their summary', async () => {
+    const set = await cli(['policy', 'set', 'dormantAfterDays=60', 'mode=audit']);
+    expect(set.code, set.stderr).toBe(0);
+    expect(set.stdout).toMatch(/dormantAfterDays\s+60\s+global/);
+    const tenant = await cli(['policy', 'set', '--tenant', s.tenantA, 'reviewIntervalDays=90', '--json']);
+    expect(JSON.parse(tenant.stdout)).toMatchObject({ scope: s.tenantA, values: { reviewIntervalDays: 90, dormantAfterDays: 60 }, sources: { reviewIntervalDays: 'tenant', dormantAfterDays: 'global' } });
+    const bad = await cli(['policy', 'set', 'graceDays=100']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/graceDays \(100\) must be shorter than dormantAfterDays \(60\)/);
+    const unknownKey = await cli(['policy', 'set', 'dormantDays=5']);
+    expect(unknownKey.code).toBe(2);
+    const owner = await cli(['owners', 'add', `cli-team-${Date.now()}`, '--team', '--contact', 'ops@example.com']);
+    expect(owner.code, owner.stderr).toBe(0);
+    const sweep = await cli(['sweep']);
+    expect(sweep.code, sweep.stderr).toBe(0);
+    expect(sweep.stdout).toMatch(/^Swept \d+ tokens and \d+ workloads/);
+    const summary = await cli(['findings', 'summary']);
+    expect(summary.code, summary.stderr).toBe(0);
+    expect(summary.stdout).toMatch(/^Managed share [\d.]+%: \d+ of \d+ live tokens are managed/);
+    const list = JSON.parse((await cli(['findings', 'list', '--tenant', s.tenantA, '--type', 'no_owner', '--json'])).stdout) as { items: { id: string; tenantId: string }[] };
+    expect(list.items.length).toBeGreaterThan(0);
+    expect(new Set(list.items.map((f) => f.tenantId))).toEqual(new Set([s.tenantA]));
+    const show = await cli(['findings', 'show', list.items[0]!.id]);
+    expect(show.stdout).toMatch(/OWASP NHI\s+NHI1 Improper Offboarding/);
+    const ack = await cli(['findings', 'ack', list.items[0]!.id, '--reason', 'owner being added']);
+    expect(ack.stdout).toContain(`Acknowledged ${list.items[0]!.id}`);
+  });
+
   it('lists and revokes API keys, and lists the ledger', async () => {
     const workload = await keyFor(h, 'workload', s.tenantA, 'billing-sync');
     const id = `key_${workload.slice(4, 30)}`;

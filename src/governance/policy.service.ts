@@ -64,7 +64,7 @@ export function createPolicyService(deps: { storage: Storage; ledger: LedgerServ
     if (problems.length > 0) {
       // Paths as the schema's own errors name them (body/…).
       const details = problems.map((p) => ({ path: `body${p.path}`, message: p.message }));
-      throw new CustodyError('policy_invalid', `The policy has ${problems.length} problem${problems.length === 1 ? '' : 's'}: ${problems.map((p) => `${p.path.slice(1)} ${p.message}`).join('; ')}.`, details);
+      throw new CustodyError('policy_invalid', `The policy has ${problems.length} problem${problems.length === 1 ? '' : 's'}: ${problems.map((p) => `${p.path.slice(1)}: ${p.message}`).join('; ')}.`, details);
     }
   }
 
