@@ -27,22 +27,26 @@ export function createMetrics(custody: Custody): HttpMetrics {
   // instance's own changes; a scrape (unauthenticated, as often as anyone likes) reads memory only.
   const tokensByState = new Gauge({ name: 'custody_tokens', help: 'Token records by state (read every 30 s, kept current by this instance between reads)', labelNames: ['state'], registers: [registry] });
   const ledgerHead = new Gauge({ name: 'custody_ledger_last_seq', help: 'Sequence number of the newest ledger entry (read every 30 s)', registers: [registry] });
-  const openFindings = new Gauge({ name: 'custody_findings_open', help: 'Live (not resolved) governance findings by type (read every 30 s)', labelNames: ['type'], registers: [registry] });
+  const openFindings = new Gauge({ name: 'custody_findings_open', help: 'Live (not resolved) governance findings by type, as of the last sweep', labelNames: ['type'], registers: [registry] });
   const managedShare = new Gauge({
     name: 'custody_managed_share',
-    help: 'Share of live tokens passing the practical test, from the findings (as of the last sweep or change; read every 30 s)',
+    help: 'Share of live tokens passing the practical test, from the findings as of the last sweep (read every 30 s)',
     registers: [registry],
   });
   const refresh = async () => {
-    const [rows, head, findings] = await Promise.all([custody.tokens.countByState(), custody.ledger.head(), custody.findings.repo.countsByType(custody.storage.db)]);
+    const [rows, head] = await Promise.all([custody.tokens.countByState(), custody.ledger.head()]);
+    // Counted at the end of each sweep: a count over millions of findings every 30 s would hold the serving thread.
+    const findings = custody.findings.openCounts();
     tokensByState.reset();
     for (const r of rows) tokensByState.set({ state: r.state }, r.count);
     ledgerHead.set(head?.seq ?? 0);
-    openFindings.reset();
-    for (const f of findings) openFindings.set({ type: f.type }, f.n);
-    const live = rows.filter((r) => r.state === 'active' || r.state === 'suspended').reduce((s, r) => s + r.count, 0);
-    const unmanaged = findings.find((f) => f.type === 'unmanaged')?.n ?? 0;
-    managedShare.set(live === 0 ? 1 : Math.max(0, live - unmanaged) / live);
+    if (findings) {
+      openFindings.reset();
+      for (const f of findings) openFindings.set({ type: f.type }, f.n);
+      const live = rows.filter((r) => r.state === 'active' || r.state === 'suspended').reduce((s, r) => s + r.count, 0);
+      const unmanaged = findings.find((f) => f.type === 'unmanaged')?.n ?? 0;
+      managedShare.set(live === 0 ? 1 : Math.max(0, live - unmanaged) / live);
+    }
   };
   const refreshQuietly = () => refresh().catch((err: Error) => custody.logger.warn({ err: err.message }, 'reading metrics gauges failed'));
   void refreshQuietly();

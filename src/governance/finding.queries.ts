@@ -53,6 +53,22 @@ export function decodeFindingCursor(cursor: string): string {
 /** Reading findings: list, one, acknowledge, and the summary with the managed share. */
 export function createFindingQueries(deps: { storage: Storage; ledger: LedgerService; clock: Clock; repo: FindingRepo; tenants: TenantService; tokens: TokenService; lastSweepStart: () => Promise<string | null> }) {
   const { storage, ledger, clock, repo } = deps;
+  // The platform-wide summary counts every live finding and token: reused for a few seconds (and
+  // computed once for callers who ask meanwhile), so a caller polling it cannot keep the database
+  // scanning. A tenant's summary reads that tenant's rows only and is not cached.
+  const PLATFORM_SUMMARY_REUSE_MS = 10_000;
+  let platformCounts: { at: number; value: Promise<[Awaited<ReturnType<FindingRepo['counts']>>, Awaited<ReturnType<TokenService['managedCounts']>>]> } | null = null;
+  function countsFor(tenantId: string | undefined) {
+    if (tenantId) return Promise.all([repo.counts(storage.db, tenantId), deps.tokens.managedCounts(tenantId)]);
+    if (!platformCounts || Date.now() - platformCounts.at > PLATFORM_SUMMARY_REUSE_MS) {
+      const value = Promise.all([repo.counts(storage.db, undefined), deps.tokens.managedCounts(undefined)]);
+      platformCounts = { at: Date.now(), value };
+      value.catch(() => {
+        if (platformCounts?.value === value) platformCounts = null;
+      });
+    }
+    return platformCounts.value;
+  }
 
   async function visible(principal: Principal, id: string): Promise<FindingsTable> {
     const row = await repo.findById(storage.db, id);
@@ -107,7 +123,7 @@ export function createFindingQueries(deps: { storage: Storage; ledger: LedgerSer
     async summary(principal: Principal, tenantFilter?: string) {
       if (tenantFilter) await deps.tenants.findVisible(storage.db, principal, tenantFilter);
       const tenantId = principal.tenantId ?? tenantFilter;
-      const [counts, managed] = await Promise.all([repo.counts(storage.db, tenantId), deps.tokens.managedCounts(tenantId)]);
+      const [counts, managed] = await countsFor(tenantId);
       const byType: Record<string, number> = {};
       const bySeverity: Record<string, number> = {};
       const byStatus: Record<string, number> = {};
@@ -133,7 +149,7 @@ export function createFindingQueries(deps: { storage: Storage; ledger: LedgerSer
       const tenantIds = [...new Set([...managed.map((m) => m.tenantId), ...perTenant.keys()])].sort();
       return {
         tenantId: tenantId ?? null,
-        at: clock.now().toISOString(),
+        at: tenantId || !platformCounts ? clock.now().toISOString() : new Date(clock.now().getTime() - (Date.now() - platformCounts.at)).toISOString(),
         findings,
         byType,
         bySeverity,

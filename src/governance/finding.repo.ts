@@ -95,9 +95,14 @@ export function createFindingRepo(dialect: StorageDialect) {
       return rows.map((r) => ({ ...r, n: Number(r.n) }));
     },
 
-    /** Live findings by type (metrics). */
+    /** Live findings by type (metrics): counted on the (status, type) index alone. */
     async countsByType(db: Db): Promise<{ type: FindingType; n: number }[]> {
-      const rows = await db.selectFrom('findings').select(['type', (eb) => eb.fn.countAll<number>().as('n')]).where('resolved_at', 'is', null).groupBy('type').execute();
+      const rows = await db
+        .selectFrom('findings')
+        .select(['type', (eb) => eb.fn.countAll<number>().as('n')])
+        .where('status', 'in', ['open', 'acknowledged', 'excepted'])
+        .groupBy('type')
+        .execute();
       return rows.map((r) => ({ type: r.type, n: Number(r.n) }));
     },
   };

@@ -143,6 +143,8 @@ export function createFindingService(deps: {
   }
 
   let running: Promise<SweepResult> | null = null;
+  /** Live findings by type as of the last sweep (metrics read this, not the table). */
+  let openCounts: { type: string; n: number }[] | null = null;
   let queued: Promise<SweepResult> | null = null;
   let lastSweep: { at: number; start: Promise<string | null> } | null = null;
   /** Tokens changed while a sweep runs: their part of its pages is dropped (the change path re-evaluates them from what was committed). */
@@ -202,6 +204,7 @@ export function createFindingService(deps: {
         const result = { ...total, startedAt, finishedAt, durationMs: Date.now() - started };
         await repo.recordSweep(storage.db, startedAt, finishedAt, result);
         lastSweep = null;
+        openCounts = await repo.countsByType(storage.db);
         return result;
       })
       .finally(() => {
@@ -217,6 +220,8 @@ export function createFindingService(deps: {
       if (!lastSweep || Date.now() - lastSweep.at > 2_000) lastSweep = { at: Date.now(), start: repo.lastSweepStart(storage.db) };
       return lastSweep.start;
     },
+    /** Live findings by type as of the newest sweep of this instance (null before the first). */
+    openCounts: () => openCounts,
     markDirty,
     evaluateTokens,
     sweep,
