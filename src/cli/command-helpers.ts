@@ -32,7 +32,7 @@ const EXAMPLES: Record<IdKind, string> = {
 
 /** An id given on the command line, checked before anything is sent. */
 export function idArg(kind: IdKind, value: string, what: string = kind): string {
-  if (!isId(kind, value)) throw new CliError(`"${value}" is not a ${what} id (like ${EXAMPLES[kind]}: a prefix and 26 characters)`, EXIT.usage);
+  if (!isId(kind, value)) throw new CliError(`"${value}" is not ${/^[aeiou]/i.test(what) ? 'an' : 'a'} ${what} id (like ${EXAMPLES[kind]}: a prefix and 26 characters)`, EXIT.usage);
   return value;
 }
 

@@ -4,7 +4,8 @@ import type { Clock } from '../shared/clock.ts';
 import { CustodyError } from '../shared/errors.ts';
 import { newId } from '../shared/ids.ts';
 import type { Storage } from '../storage/database.ts';
-import type { OwnersTable, WorkloadsTable } from '../storage/schema.ts';
+import type { ExpressionBuilder } from 'kysely';
+import type { Database, OwnersTable, WorkloadsTable } from '../storage/schema.ts';
 import type { TenantService } from '../tenants/tenant.service.ts';
 import type { TokenService } from '../tokens/token.service.ts';
 import type { Owner, Workload } from './directory.contract.ts';
@@ -61,6 +62,9 @@ export function createDirectoryService(deps: { storage: Storage; ledger: LedgerS
       const row: OwnersTable = { id: newId('owner'), name: input.name, kind: input.kind, contact: input.contact ?? null, active: input.active === false ? 0 : 1, created_at: now, updated_at: now };
       try {
         await storage.db.transaction().execute(async (trx) => {
+          // Names match without regard to case (tokens name owners as people type them).
+          const clash = await trx.selectFrom('owners').select('name').where((eb) => eb(eb.fn('lower', ['name']), '=', input.name.toLowerCase())).executeTakeFirst();
+          if (clash) throw new CustodyError('owner_exists', `An owner named "${clash.name}" already exists (names are matched without regard to case).`);
           await trx.insertInto('owners').values(row).execute();
           await ledger.append(trx, { actor: principal.actor, action: 'owner.created', subjectId: row.id, data: { name: row.name, kind: row.kind, active: row.active === 1 } });
         });
@@ -120,7 +124,11 @@ export function createDirectoryService(deps: { storage: Storage; ledger: LedgerS
           await ledger.append(trx, { actor: principal.actor, action: 'workload.created', tenantId: row.tenant_id, subjectId: row.id, data: { name: row.name, owner: row.owner, purpose: row.purpose } });
         });
       } catch (err) {
-        if (storage.dialect.isUniqueViolation(err)) throw new CustodyError('workload_exists', `A workload named "${input.name}" already exists ${input.tenantId ? `for tenant ${input.tenantId}` : 'platform-wide'}.`);
+        if (storage.dialect.isUniqueViolation(err)) {
+          const existing = await storage.db.selectFrom('workloads').select(['id', 'active']).where('name', '=', input.name).where('scope_key', '=', row.scope_key).executeTakeFirst();
+          const hint = existing && existing.active === 0 ? ` It is retired: make it active again (custody workloads update ${existing.id} --active; PATCH /v1/workloads/${existing.id}).` : existing ? ` (${existing.id})` : '';
+          throw new CustodyError('workload_exists', `A workload named "${input.name}" already exists ${input.tenantId ? `for tenant ${input.tenantId}` : 'platform-wide'}.${hint}`);
+        }
         throw err;
       }
       changed({ workloads: [{ tenantId: row.tenant_id, name: row.name }] });
@@ -147,24 +155,30 @@ export function createDirectoryService(deps: { storage: Storage; ledger: LedgerS
 
     /** Moves every live token and workload of `fromOwner` to `toOwner` in one ledgered transaction. */
     async reassign(principal: Principal, input: { fromOwner: string; toOwner: string; reason?: string }): Promise<{ tokens: number; workloads: number }> {
-      const target = await storage.db.selectFrom('owners').selectAll().where('name', '=', input.toOwner).executeTakeFirst();
-      if (!target) throw new CustodyError('owner_not_found', `"${input.toOwner}" is not in the owners directory; add them first (POST /v1/owners).`);
+      const target = await storage.db.selectFrom('owners').selectAll().where((eb) => eb(eb.fn('lower', ['name']), '=', input.toOwner.toLowerCase())).executeTakeFirst();
+      if (!target) throw new CustodyError('owner_not_found', `"${input.toOwner}" is not in the owners directory; add them first (custody owners add, POST /v1/owners).`);
       if (target.active !== 1) throw new CustodyError('owner_inactive', `"${input.toOwner}" is deactivated; move the tokens to an active owner.`);
-      const reason = input.reason ?? `reassigned from ${input.fromOwner} to ${input.toOwner}`;
+      if (input.fromOwner.toLowerCase() === target.name.toLowerCase()) {
+        throw new CustodyError('validation_failed', `fromOwner and toOwner name the same owner ("${target.name}"): there is nothing to move.`, [{ path: 'body/toOwner', message: 'must differ from fromOwner' }]);
+      }
+      // Tokens and workloads take the directory's spelling of the new owner.
+      const to = target.name;
+      const reason = input.reason ?? `reassigned from ${input.fromOwner} to ${to}`;
+      const sameName = (eb: ExpressionBuilder<Database, 'workloads'>) => eb(eb.fn('lower', ['owner']), '=', input.fromOwner.toLowerCase());
       const result = await deps.tokens.unitOfWork(async (work) => {
-        const tokenIds = await deps.tokens.reassignOwner(work, input.fromOwner, input.toOwner, principal.actor, reason);
-        const workloads = await storage.dialect.forUpdate(work.trx.selectFrom('workloads').select(['id', 'tenant_id', 'name']).where('owner', '=', input.fromOwner).orderBy('id')).execute();
+        const tokenIds = await deps.tokens.reassignOwner(work, input.fromOwner, to, principal.actor, reason);
+        const workloads = await storage.dialect.forUpdate(work.trx.selectFrom('workloads').select(['id', 'tenant_id', 'name', 'owner']).where(sameName).orderBy('id')).execute();
         if (workloads.length > 0) {
-          await work.trx.updateTable('workloads').set({ owner: input.toOwner, updated_at: clock.now().toISOString() }).where('owner', '=', input.fromOwner).execute();
+          await work.trx.updateTable('workloads').set({ owner: to, updated_at: clock.now().toISOString() }).where(sameName).execute();
           await ledger.appendMany(
             work.trx,
-            workloads.map((w) => ({ actor: principal.actor, action: 'workload.owner_changed', tenantId: w.tenant_id, subjectId: w.id, data: { name: w.name, from: input.fromOwner, to: input.toOwner, reason } })),
+            workloads.map((w) => ({ actor: principal.actor, action: 'workload.owner_changed', tenantId: w.tenant_id, subjectId: w.id, data: { name: w.name, from: w.owner, to, reason } })),
           );
         }
-        await ledger.append(work.trx, { actor: principal.actor, action: 'owner.reassigned', subjectId: target.id, data: { from: input.fromOwner, to: input.toOwner, reason, tokens: tokenIds.length, workloads: workloads.length } });
+        await ledger.append(work.trx, { actor: principal.actor, action: 'owner.reassigned', subjectId: target.id, data: { from: input.fromOwner, to, reason, tokens: tokenIds.length, workloads: workloads.length } });
         return { tokenIds, workloads: workloads.length };
       });
-      changed({ tokenIds: result.tokenIds, owners: [input.fromOwner, input.toOwner] });
+      changed({ tokenIds: result.tokenIds, owners: [input.fromOwner, to] });
       return { tokens: result.tokenIds.length, workloads: result.workloads };
     },
   };

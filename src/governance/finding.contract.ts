@@ -21,7 +21,12 @@ export const FindingSchema = Type.Object(
     mappings: Type.Object({ owaspNhi: Type.Array(Ref), nistCsf: Type.Array(Ref), nistAiRmf: Type.Array(Ref) }, { description: 'OWASP Non-Human Identities Top 10 (2025), NIST CSF 2.0, NIST AI RMF 1.0 (docs/compliance.md)' }),
     exception: Nullable(Type.Object({ id: Type.String(), expiresAt: Nullable(Timestamp) })),
     acknowledgement: Nullable(Type.Object({ at: Timestamp, by: Type.String(), reason: Nullable(Type.String()) })),
-    plannedAction: Nullable(Type.String({ description: 'What enforcement would do and when (action@suspendAt); in audit mode only written to the ledger' })),
+    plannedAction: Nullable(
+      Type.Object(
+        { action: Type.Union([Type.Literal('notify_then_suspend'), Type.Literal('suspend')]), suspendAt: Timestamp },
+        { description: 'What enforcement would do about it, and when the suspension would fall due. Enforcement is not built yet: today this is only written to the ledger (audit).' },
+      ),
+    ),
   },
   { $id: 'Finding' },
 );

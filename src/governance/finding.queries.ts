@@ -32,8 +32,14 @@ export function toFinding(r: FindingsTable, exceptionExpiry?: string | null, con
     mappings: { owaspNhi: m.owaspNhi.map(ref(OWASP_NHI_2025)), nistCsf: m.nistCsf.map(ref(NIST_CSF_2)), nistAiRmf: m.nistAiRmf.map(ref(NIST_AI_RMF)) },
     exception: r.exception_id ? { id: r.exception_id, expiresAt: exceptionExpiry ?? null } : null,
     acknowledgement: r.acknowledged_at ? { at: r.acknowledged_at, by: r.acknowledged_by ?? 'unknown', reason: r.acknowledged_reason } : null,
-    plannedAction: r.planned_action,
+    plannedAction: parsePlan(r.planned_action),
   };
+}
+
+function parsePlan(key: string | null): Finding['plannedAction'] {
+  if (!key) return null;
+  const at = key.indexOf('@');
+  return { action: key.slice(0, at) as 'suspend' | 'notify_then_suspend', suspendAt: key.slice(at + 1) };
 }
 
 export function encodeFindingCursor(id: string): string {

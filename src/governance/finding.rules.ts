@@ -23,10 +23,10 @@ export interface FindingCandidate {
 
 /** What the directories say about names a token or workload uses. */
 export interface Directory {
-  /** true: an active owner; false: deactivated; undefined: not in the directory. */
+  /** true: an active owner; false: deactivated; undefined: not in the directory (names match without regard to case). */
   ownerActive(name: string): boolean | undefined;
-  /** Whether a workload of this name is registered for the tenant or platform-wide. */
-  workloadKnown(tenantId: string, name: string): boolean;
+  /** A workload of this name for the tenant or platform-wide: active, retired, or not registered (undefined). */
+  workloadStatus(tenantId: string, name: string): 'active' | 'retired' | undefined;
 }
 
 const DAY_MS = 86_400_000;
@@ -191,10 +191,18 @@ export function tokenFindings(t: TokenFacts, policy: PolicyValues, directory: Di
   if (served.length > 0) shared.push({ code: 'several_tenants', message: `Serves ${served.length + 1} tenants (its own and ${served.join(', ')}): one token carries several customers' access.`, data: { tenants: [t.tenantId, ...served] } });
   if (shared.length > 0) out.push(finding('shared_token', shared));
 
-  const unknown = t.workloads.filter((w) => !directory.workloadKnown(t.tenantId, w));
-  if (unknown.length > 0) {
-    out.push(finding('unknown_workload', [{ code: 'unknown_workload', message: `Names ${unknown.length === 1 ? 'a workload' : 'workloads'} not in the workloads directory: ${unknown.join(', ')}. Register ${unknown.length === 1 ? 'it' : 'them'} (POST /v1/workloads) or remove ${unknown.length === 1 ? 'it' : 'them'} from the token.`, data: { workloads: unknown } }]));
+  const unknown: string[] = [];
+  const retired: string[] = [];
+  for (const w of t.workloads) {
+    const status = directory.workloadStatus(t.tenantId, w);
+    if (status === undefined) unknown.push(w);
+    else if (status === 'retired') retired.push(w);
   }
+  const them = (xs: string[]) => (xs.length === 1 ? 'it' : 'them');
+  const reasons: FindingReason[] = [];
+  if (unknown.length > 0) reasons.push({ code: 'not_registered', message: `Names ${unknown.length === 1 ? 'a workload' : 'workloads'} not in the workloads directory: ${unknown.join(', ')}. Register ${them(unknown)} (custody workloads add) or remove ${them(unknown)} from the token.`, data: { workloads: unknown } });
+  if (retired.length > 0) reasons.push({ code: 'retired', message: `Names ${retired.length === 1 ? 'a retired workload' : 'retired workloads'}: ${retired.join(', ')}. Remove ${them(retired)} from the token (custody tokens update --remove-workload), or make ${them(retired)} active again (custody workloads update --active).`, data: { workloads: retired } });
+  if (reasons.length > 0) out.push(finding('unknown_workload', reasons));
   return out;
 }
 

@@ -269,6 +269,29 @@ describeEachDatabase('governance findings', (kind) => {
     expect(cross.json().error.details.map((d: { path: string }) => d.path).sort()).toEqual(['body/dormantAfterDays', 'body/forbiddenScopes/prv_00000000000000000000000000']);
   });
 
+  it('tells an explicit null from an inherited value, and changes nothing (no version, no entry) when nothing changes', async () => {
+    const before = await h.custody.policy.getGlobal();
+    const cleared = await h.custody.policy.putGlobal(h.admin, { ...before.set, reauthorizeEveryDays: null });
+    const [entry] = await h.custody.ledger.list({ action: 'policy.changed', order: 'desc', limit: 1 });
+    expect(entry!.data).toMatchObject({ version: cleared.version, changed: ['reauthorizeEveryDays'] });
+    const same = await h.custody.policy.putGlobal(h.admin, { ...cleared.set });
+    expect(same.version).toBe(cleared.version);
+    expect((await h.custody.ledger.list({ action: 'policy.changed', order: 'desc', limit: 1 }))[0]!.seq).toBe(entry!.seq);
+    await h.custody.policy.putGlobal(h.admin, before.set);
+  });
+
+  it('matches owner names without regard to case, and says when a token names a retired workload', async () => {
+    const id = await token('caseOwner', { owner: 'ALICE' });
+    expect(await typesOf(id)).toEqual([]);
+    const retiredId = await token('retiredWorkload', { workloads: ['legacy-sync'] });
+    const legacy = await h.custody.directory.createWorkload(h.admin, { name: 'legacy-sync', tenantId: A });
+    await waitFor(async () => (await typesOf(retiredId)).length === 0);
+    await h.custody.directory.patchWorkload(h.admin, legacy.id, { active: false });
+    await waitFor(async () => (await typesOf(retiredId)).includes('unknown_workload'));
+    expect((await findingOf(retiredId, 'unknown_workload'))!.reasons).toEqual([expect.objectContaining({ code: 'retired', data: { workloads: ['legacy-sync'] } })]);
+    await expect(h.custody.directory.createOwner(h.admin, { name: 'Alice', kind: 'person' })).rejects.toMatchObject({ code: 'owner_exists' });
+  });
+
   it('versions each policy change in the ledger with the old and new values', async () => {
     const before = await h.custody.policy.getGlobal();
     const after = await h.custody.policy.putGlobal(h.admin, { ...before.set, scopeUsageWindowDays: 45 });

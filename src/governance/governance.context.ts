@@ -83,11 +83,17 @@ export function activeExceptions(rows: ContextData['exceptions']): ActiveExcepti
 }
 
 export function directoryOf(owners: ContextData['owners'], workloads: ContextData['workloads']): Directory {
-  const ownerActive = new Map(owners.map((o) => [o.name, o.active]));
-  const known = new Set(workloads.filter((w) => w.active).map((w) => `${w.scopeKey}\u0000${w.name}`));
+  // Owner names are matched without regard to case ("Alice@Example.com" is alice@example.com).
+  const ownerActive = new Map(owners.map((o) => [o.name.toLowerCase(), o.active]));
+  const status = new Map(workloads.map((w) => [`${w.scopeKey}\u0000${w.name}`, w.active ? ('active' as const) : ('retired' as const)]));
   return {
-    ownerActive: (name) => ownerActive.get(name),
-    workloadKnown: (tenantId, name) => known.has(`${tenantId}\u0000${name}`) || known.has(`${PLATFORM_SCOPE}\u0000${name}`),
+    ownerActive: (name) => ownerActive.get(name.toLowerCase()),
+    // The tenant's own registration first, then a platform-wide one; an active one of either wins.
+    workloadStatus: (tenantId, name) => {
+      const own = status.get(`${tenantId}\u0000${name}`);
+      const platform = status.get(`${PLATFORM_SCOPE}\u0000${name}`);
+      return own === 'active' || platform === 'active' ? 'active' : (own ?? platform);
+    },
   };
 }
 

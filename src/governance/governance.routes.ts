@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { mount } from '../http/mount.ts';
+import { CustodyError } from '../shared/errors.ts';
 import { directoryEndpoints as d } from './directory.contract.ts';
 import type { DirectoryService } from './directory.service.ts';
 import { exceptionEndpoints as x } from './exception.contract.ts';
@@ -36,6 +37,15 @@ export function governanceRoutes(g: { policy: PolicyService; directory: Director
     mount(app, f.summary, async ({ principal, query }) => g.findingQueries.summary(principal, query.tenantId));
     mount(app, f.get, async ({ principal, params }) => g.findingQueries.get(principal, params.id));
     mount(app, f.acknowledge, async ({ principal, params, body }) => g.findingQueries.acknowledge(principal, params.id, body.reason));
-    mount(app, f.sweep, async () => g.findings.sweep());
+    mount(app, f.sweep, async ({ request, principal }) => {
+      // It takes nothing: a body with fields is refused, not ignored.
+      const body = request.body;
+      if (body !== undefined && body !== null && (typeof body !== 'object' || Object.keys(body).length > 0)) {
+        throw new CustodyError('validation_failed', 'POST /v1/sweeps takes no body (or an empty object).', [{ path: 'body', message: 'must be empty' }]);
+      }
+      const result = await g.findings.sweep();
+      request.log.info({ sweep: result, by: principal.actor }, 'governance sweep (on demand)');
+      return result;
+    });
   };
 }

@@ -33,7 +33,9 @@ const Source = Type.Union([Type.Literal('default'), Type.Literal('global'), Type
 export const PolicyViewSchema = Type.Object(
   {
     scope: Type.String({ description: "'global', or the tenant id" }),
-    version: Type.Integer({ description: 'Moves by one with each change (0: never set)' }),
+    version: Type.Integer({ description: 'This level’s version: moves by one with each change that changes something (0: never set)' }),
+    globalVersion: Type.Integer({ description: 'The global policy’s version (what a tenant’s effective values also rest on)' }),
+    notes: Type.Array(Type.String(), { description: 'What a reader of these values must know (e.g. that enforcement is not built yet)' }),
     set: PolicyDocumentSchema,
     values: Type.Object(
       {

@@ -118,5 +118,6 @@ export function effectivePolicy(defaults: PolicyValues, global: PolicyDocument, 
 
 /** The keys whose value differs between two policies (what a change changed). */
 export function changedKeys(before: PolicyDocument, after: PolicyDocument): PolicyKey[] {
-  return POLICY_KEYS.filter((k) => JSON.stringify(before[k] ?? null) !== JSON.stringify(after[k] ?? null));
+  // Absent (inherited) and an explicit null ("no limit") are different settings.
+  return POLICY_KEYS.filter((k) => k in before !== k in after || JSON.stringify(before[k]) !== JSON.stringify(after[k]));
 }

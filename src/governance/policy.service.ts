@@ -47,8 +47,11 @@ export function createPolicyService(deps: { storage: Storage; ledger: LedgerServ
     return loading;
   }
 
-  function view(scope: string, stored: StoredPolicy, effective: EffectivePolicy): PolicyView {
-    return { scope, version: stored.version, set: stored.document, values: effective.values, sources: effective.sources, updatedAt: stored.updatedAt, updatedBy: stored.updatedBy };
+  function view(scope: string, stored: StoredPolicy, effective: EffectivePolicy, globalVersion: number): PolicyView {
+    const notes: string[] = [];
+    // Until enforcement exists (issue 14) no mode changes a token: say so where the mode is read.
+    if (effective.values.mode === 'enforce') notes.push('Enforcement is not built yet: mode "enforce" behaves as "audit" — would-be actions are written to the ledger, no token is suspended and no notice is sent.');
+    return { scope, version: stored.version, globalVersion, set: stored.document, values: effective.values, sources: effective.sources, updatedAt: stored.updatedAt, updatedBy: stored.updatedBy, notes };
   }
 
   async function validate(effective: PolicyValues, doc: PolicyDocument): Promise<void> {
@@ -69,7 +72,7 @@ export function createPolicyService(deps: { storage: Storage; ledger: LedgerServ
   }
 
   /** Writes one level's document, versioned and ledgered in one transaction. */
-  async function put(principal: Principal, scope: string, doc: PolicyDocument, tenantId: string | null): Promise<StoredPolicy> {
+  async function put(principal: Principal, scope: string, doc: PolicyDocument, tenantId: string | null): Promise<StoredPolicy & { unchanged: boolean }> {
     const document = normalise(doc);
     const at = clock.now().toISOString();
     const stored = await storage.db.transaction().execute(async (trx) => {
@@ -77,14 +80,18 @@ export function createPolicyService(deps: { storage: Storage; ledger: LedgerServ
       const from = before ? normalise(JSON.parse(before.document) as PolicyDocument) : {};
       const version = (before ? Number(before.version) : 0) + 1;
       const changed = changedKeys(from, document);
+      // Nothing changed: no new version, nothing to ledger.
+      if (before && changed.length === 0) return { version: Number(before.version), document: from, updatedAt: before.updated_at, updatedBy: before.updated_by, unchanged: true };
+      if (!before && Object.keys(document).length === 0) return { ...NONE, unchanged: true };
       if (before) {
         await trx.updateTable('policies').set({ version, document: JSON.stringify(document), updated_at: at, updated_by: principal.actor }).where('scope', '=', scope).execute();
       } else {
         await trx.insertInto('policies').values({ scope, version, document: JSON.stringify(document), updated_at: at, updated_by: principal.actor }).execute();
       }
       await ledger.append(trx, { actor: principal.actor, action: 'policy.changed', tenantId, subjectId: scope, data: { scope, version, changed, from, to: document } });
-      return { version, document, updatedAt: at, updatedBy: principal.actor };
+      return { version, document, updatedAt: at, updatedBy: principal.actor, unchanged: false };
     });
+    if (stored.unchanged) return stored;
     cached = null;
     for (const listener of listeners) listener(scope);
     return stored;
@@ -101,7 +108,7 @@ export function createPolicyService(deps: { storage: Storage; ledger: LedgerServ
 
     async getGlobal(): Promise<PolicyView> {
       const s = await load();
-      return view(GLOBAL, s.global, effectivePolicy(defaults, s.global.document, null));
+      return view(GLOBAL, s.global, effectivePolicy(defaults, s.global.document, null), s.global.version);
     },
 
     async putGlobal(principal: Principal, doc: PolicyDocument): Promise<PolicyView> {
@@ -116,14 +123,14 @@ export function createPolicyService(deps: { storage: Storage; ledger: LedgerServ
         }
       }
       const stored = await put(principal, GLOBAL, doc, null);
-      return view(GLOBAL, stored, effective);
+      return view(GLOBAL, stored, effective, stored.version);
     },
 
     async getTenant(principal: Principal, tenantId: string): Promise<PolicyView> {
       await deps.tenants.findVisible(storage.db, principal, tenantId);
       const s = await load();
       const stored = s.tenants.get(tenantId) ?? NONE;
-      return view(tenantId, stored, effectivePolicy(defaults, s.global.document, stored.document));
+      return view(tenantId, stored, effectivePolicy(defaults, s.global.document, stored.document), s.global.version);
     },
 
     async putTenant(principal: Principal, tenantId: string, doc: PolicyDocument): Promise<PolicyView> {
@@ -132,14 +139,14 @@ export function createPolicyService(deps: { storage: Storage; ledger: LedgerServ
       const effective = effectivePolicy(defaults, s.global.document, doc);
       await validate(effective.values, doc);
       const stored = await put(principal, tenantId, doc, tenantId);
-      return view(tenantId, stored, effective);
+      return view(tenantId, stored, effective, s.global.version);
     },
 
     async effective(principal: Principal, tenantId: string): Promise<PolicyView> {
       await deps.tenants.findVisible(storage.db, principal, tenantId);
       const s = await load();
       const stored = s.tenants.get(tenantId) ?? NONE;
-      return view(tenantId, stored, effectivePolicy(defaults, s.global.document, stored.document));
+      return view(tenantId, stored, effectivePolicy(defaults, s.global.document, stored.document), s.global.version);
     },
   };
 }

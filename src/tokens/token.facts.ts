@@ -155,7 +155,12 @@ export function createTokenFactsReader(dialect: StorageDialect) {
     },
     /** Ids of live tokens owned by `owner` (after an owner's change). */
     async idsOfOwner(db: Db, owner: string): Promise<string[]> {
-      const rows = await db.selectFrom('tokens').select('id').where('owner', '=', owner).where('state', 'in', [...LIVE_STATES]).execute();
+      const rows = await db
+        .selectFrom('tokens')
+        .select('id')
+        .where((eb) => eb(eb.fn('lower', ['owner']), '=', owner.toLowerCase()))
+        .where('state', 'in', [...LIVE_STATES])
+        .execute();
       return rows.map((r) => r.id);
     },
     /** Ids of live tokens naming workload `name` (of `tenantId`'s tokens; every tenant's for a platform-wide workload). */

@@ -117,12 +117,21 @@ export function createTokenService(deps: TokenServiceDeps) {
      * owner they ended with.
      */
     async reassignOwner(work: TokenWork, from: string, to: string, actor: string, reason: string): Promise<string[]> {
+      // Owner names match without regard to case, as the owners directory does.
       const rows = await storage.dialect
-        .forUpdate(work.trx.selectFrom('tokens').select(['id', 'tenant_id']).where('owner', '=', from).where('state', 'in', ['active', 'suspended']).orderBy('id'))
+        .forUpdate(
+          work.trx
+            .selectFrom('tokens')
+            .select(['id', 'tenant_id', 'owner'])
+            .where((eb) => eb(eb.fn('lower', ['owner']), '=', from.toLowerCase()))
+            .where('state', 'in', ['active', 'suspended'])
+            .orderBy('id'),
+        )
         .execute();
       const ids: string[] = [];
       for (const row of rows) {
-        const written = await work.write(row.id, { owner: to }, [{ actor, action: 'token.owner_changed', tenantId: row.tenant_id, subjectId: row.id, data: { from, to, reason } }]);
+        if (row.owner === to) continue;
+        const written = await work.write(row.id, { owner: to }, [{ actor, action: 'token.owner_changed', tenantId: row.tenant_id, subjectId: row.id, data: { from: row.owner, to, reason } }]);
         if (written) ids.push(row.id);
       }
       return ids;

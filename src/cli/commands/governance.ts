@@ -23,8 +23,10 @@ function parseAssignment(text: string): [string, unknown] {
 }
 
 function showPolicy(v: PolicyView, title: string) {
-  console.log(`${title} (version ${v.version}${v.updatedAt ? `, changed ${v.updatedAt} by ${v.updatedBy}` : ', never changed'})`);
+  const level = v.scope === 'global' ? `version ${v.version}` : `override version ${v.version}${v.version === 0 ? ' (none)' : ''}, global version ${v.globalVersion}`;
+  console.log(`${title} (${level}${v.updatedAt ? `, changed ${v.updatedAt} by ${v.updatedBy}` : ''})`);
   console.log(table([['VALUE', 'IN FORCE', 'FROM'], ...Object.entries(v.values).map(([k, val]) => [k, JSON.stringify(val), v.sources[k] ?? '-'])]));
+  for (const note of v.notes) console.log(`\nNOTE: ${note}`);
 }
 
 function findingLine(f: Finding): string[] {
@@ -44,7 +46,7 @@ function showFinding(f: Finding) {
   ];
   if (f.exception) lines.push(`  excepted    by ${f.exception.id} until ${f.exception.expiresAt ?? '?'}`);
   if (f.acknowledgement) lines.push(`  acknowledged ${f.acknowledgement.at} by ${f.acknowledgement.by}${f.acknowledgement.reason ? `: ${f.acknowledgement.reason}` : ''}`);
-  if (f.plannedAction) lines.push(`  enforcement ${f.plannedAction.replace('@', ' due ')}`);
+  if (f.plannedAction) lines.push(`  enforcement would ${f.plannedAction.action === 'suspend' ? 'suspend it' : 'give notice, then suspend it'} (due ${f.plannedAction.suspendAt}); not enforced yet: audit only`);
   console.log(lines.join('\n'));
 }
 
@@ -66,6 +68,7 @@ export function registerGovernance(program: Command) {
       const call = api(flags);
       const tenant = flags.tenant ? idArg('tenant', flags.tenant) : undefined;
       const unset = (flags.unset as string[] | undefined) ?? [];
+      for (const k of unset) if (!POLICY_KEYS.includes(k)) throw new CliError(`--unset ${k}: not a policy value; the values are: ${POLICY_KEYS.join(', ')}`, EXIT.usage);
       if (assignments.length === 0 && unset.length === 0) throw new CliError('Nothing to change: give KEY=VALUE … or --unset KEY.', EXIT.usage);
       const current = tenant ? await call(e.getTenant, { params: { id: tenant } }) : await call(e.getGlobal);
       const doc: Record<string, unknown> = { ...current.set };
@@ -98,7 +101,7 @@ export function registerGovernance(program: Command) {
         type: oneOf(flags.type, '--type', FINDING_TYPES),
         severity: oneOf(flags.severity, '--severity', FINDING_SEVERITIES),
         status: oneOf(flags.status, '--status', FINDING_STATUSES),
-        owaspNhi: flags.owasp as string | undefined,
+        owaspNhi: (flags.owasp as string | undefined)?.toUpperCase(),
         limit: String(intOption(flags.limit, '--limit', 1, 1000)),
         cursor: undefined as string | undefined,
       };
@@ -121,7 +124,7 @@ export function registerGovernance(program: Command) {
     else showFinding(f);
   });
   withApi(findings.command('ack <id>').description('Acknowledge a finding (it stays until its cause clears)'))
-    .requiredOption('--reason <text>', 'why (ledgered)')
+    .requiredOption('--reason <text>', 'why (ledgered) (required)')
     .action(async (id: string, flags) => {
       const f = await api(flags)((await endpoints.findings()).acknowledge, { params: { id: idArg('finding', id) }, body: { reason: flags.reason } });
       if (flags.json) printJson(f);
@@ -146,7 +149,8 @@ export function registerGovernance(program: Command) {
   withApi(program.command('sweep').description('Run the governance sweep now and print what it found')).action(async (flags) => {
     const r = await api(flags)((await endpoints.findings()).sweep);
     if (flags.json) return printJson(r);
-    console.log(`Swept ${r.tokens} tokens and ${r.workloads} workloads in ${r.durationMs} ms: ${r.opened} findings opened, ${r.resolved} resolved, ${r.changed} changed, ${r.wouldAct} would-be enforcement actions ledgered.`);
+    const n = (count: number, what: string) => `${count} ${what}${count === 1 ? '' : 's'}`;
+    console.log(`Swept ${n(r.tokens, 'token')} and ${n(r.workloads, 'workload')} in ${r.durationMs} ms: ${n(r.opened, 'finding')} opened, ${r.resolved} resolved, ${r.changed} changed, ${n(r.wouldAct, 'would-be enforcement action')} ledgered (audit).`);
   });
 
   const owners = program.command('owners').description('Accountable owners (through a server)');
@@ -164,20 +168,30 @@ export function registerGovernance(program: Command) {
       else console.log(`Added owner ${o.id} (${o.name}, ${o.kind}).`);
     });
   for (const [verb, active] of [['deactivate', false], ['activate', true]] as const) {
-    withApi(owners.command(`${verb} <id>`).description(active ? 'Mark an owner active again' : 'Mark an owner as gone: their tokens and workloads become owner_orphaned')).action(async (id: string, flags) => {
-      const o = await api(flags)((await endpoints.directory()).patchOwner, { params: { id: idArg('owner', id) }, body: { active } });
+    withApi(owners.command(`${verb} <owner>`).description(`${active ? 'Mark an owner active again' : 'Mark an owner as gone: their tokens and workloads become owner_orphaned'} (by id, or by name)`)).action(async (owner: string, flags) => {
+      const e = await endpoints.directory();
+      const call = api(flags);
+      let id = owner;
+      if (!owner.startsWith('own_')) {
+        const { items } = await call(e.listOwners, { query: {} });
+        const match = items.find((o) => o.name.toLowerCase() === owner.toLowerCase());
+        if (!match) throw new CliError(`No owner named "${owner}" in the directory (custody owners list).`, EXIT.notFound);
+        id = match.id;
+      }
+      const o = await call(e.patchOwner, { params: { id: idArg('owner', id) }, body: { active } });
       if (flags.json) printJson(o);
       else console.log(`${o.name} is now ${o.active ? 'active' : 'deactivated: reassign their tokens with custody owners reassign'}.`);
     });
   }
   withApi(owners.command('reassign').description('Move every live token and workload of one owner to another'))
-    .requiredOption('--from <owner>', 'the owner now named on them')
-    .requiredOption('--to <owner>', 'an active owner in the directory')
+    .requiredOption('--from <owner>', 'the owner now named on them (required)')
+    .requiredOption('--to <owner>', 'an active owner in the directory (required)')
     .option('--reason <text>', 'why (ledgered)')
     .action(async (flags) => {
       const r = await api(flags)((await endpoints.directory()).reassign, { body: { fromOwner: flags.from, toOwner: flags.to, ...(flags.reason ? { reason: flags.reason } : {}) } });
       if (flags.json) printJson(r);
-      else console.log(`Moved ${r.tokens} tokens and ${r.workloads} workloads from ${flags.from} to ${flags.to}.`);
+      else if (r.tokens + r.workloads === 0) console.log(`Nothing moved: no live token or workload names "${flags.from}" as its owner (the attempt is in the ledger).`);
+      else console.log(`Moved ${r.tokens} token${r.tokens === 1 ? '' : 's'} and ${r.workloads} workload${r.workloads === 1 ? '' : 's'} from ${flags.from} to ${flags.to}.`);
     });
 
   const workloads = program.command('workloads').description('The platform’s workloads (through a server)');
@@ -200,6 +214,25 @@ export function registerGovernance(program: Command) {
       else console.log(`Registered workload ${w.id} (${w.name}, ${w.tenantId ?? 'platform-wide'}).`);
     });
 
+  withApi(workloads.command('update <id>').description('Change a workload’s owner or purpose, or retire it (tokens naming a retired workload are unknown_workload)'))
+    .option('--owner <owner>', 'the accountable owner')
+    .option('--clear-owner', 'no owner')
+    .option('--purpose <text>', 'what it does with tokens')
+    .option('--retire', 'mark it retired')
+    .option('--active', 'mark it active again')
+    .action(async (id: string, flags) => {
+      if (flags.retire && flags.active) throw new CliError('Give --retire or --active, not both.', EXIT.usage);
+      const body = {
+        ...(flags.owner ? { owner: flags.owner as string } : flags.clearOwner ? { owner: null } : {}),
+        ...(flags.purpose ? { purpose: flags.purpose as string } : {}),
+        ...(flags.retire ? { active: false } : flags.active ? { active: true } : {}),
+      };
+      if (Object.keys(body).length === 0) throw new CliError('Nothing to change: give --owner, --clear-owner, --purpose, --retire or --active.', EXIT.usage);
+      const w = await api(flags)((await endpoints.directory()).patchWorkload, { params: { id: idArg('workload', id) }, body });
+      if (flags.json) printJson(w);
+      else console.log(`Workload ${w.id} (${w.name}): owner ${w.owner ?? '(none)'}, ${w.active ? 'active' : 'retired'}.`);
+    });
+
   const exceptions = program.command('exceptions').description('Time-boxed exceptions to findings (through a server)');
   withApi(exceptions.command('list').description('Exceptions'))
     .option('--tenant <id>', 'only this tenant')
@@ -210,21 +243,26 @@ export function registerGovernance(program: Command) {
       console.log(items.length === 0 ? 'No exceptions.' : table([['ID', 'STATUS', 'TENANT', 'TOKEN', 'TYPE', 'EXPIRES', 'APPROVED BY'], ...items.map((x) => [x.id, x.status, x.tenantId, x.tokenId ?? '(all)', x.findingType, x.expiresAt, x.approvedBy])]));
     });
   withApi(exceptions.command('add').description('Accept a finding type for a tenant (or one token) until a date'))
-    .requiredOption('--tenant <id>', 'the tenant')
-    .option('--token <id>', 'only this token')
-    .requiredOption('--type <type>', FINDING_TYPES.join(', '))
-    .requiredOption('--approved-by <name>', 'who approved the exception')
-    .requiredOption('--reason <text>', 'why')
-    .requiredOption('--expires-at <time>', 'ISO 8601, at most 365 days ahead')
+    .option('--tenant <id>', 'the tenant (required unless --token names the token)')
+    .option('--token <id>', 'only this token (its tenant is taken from it)')
+    .requiredOption('--type <type>', `the finding type (required): ${FINDING_TYPES.join(', ')}`)
+    .requiredOption('--approved-by <name>', 'who approved the exception (required)')
+    .requiredOption('--reason <text>', 'why (required)')
+    .requiredOption('--expires-at <time>', 'a date (2027-03-31, midnight UTC) or an ISO 8601 time, at most 365 days ahead (required)')
     .action(async (flags) => {
-      const x = await api(flags)((await endpoints.exceptions()).create, {
+      const call = api(flags);
+      let tenant = flags.tenant as string | undefined;
+      if (!tenant && flags.token) tenant = (await call((await endpoints.tokens()).get, { params: { id: idArg('token', flags.token) } })).tenantId;
+      if (!tenant) throw new CliError('Give --tenant, or --token (the tenant is taken from the token).', EXIT.usage);
+      const expiresAt = /^\d{4}-\d{2}-\d{2}$/.test(flags.expiresAt) ? `${flags.expiresAt}T00:00:00Z` : (flags.expiresAt as string);
+      const x = await call((await endpoints.exceptions()).create, {
         body: {
-          tenantId: idArg('tenant', flags.tenant),
+          tenantId: idArg('tenant', tenant),
           ...(flags.token ? { tokenId: idArg('token', flags.token) } : {}),
           findingType: oneOf(flags.type, '--type', FINDING_TYPES)!,
           approvedBy: flags.approvedBy,
           reason: flags.reason,
-          expiresAt: flags.expiresAt,
+          expiresAt,
         },
       });
       if (flags.json) printJson(x);

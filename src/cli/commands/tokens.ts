@@ -128,6 +128,8 @@ export function registerTokens(program: Command) {
     .option('--subject <sub>', 'the resource owner at the issuer')
     .option('--access-expires-at <time>', 'ISO 8601')
     .option('--refresh-expires-at <time>', 'ISO 8601')
+    .option('--usage-channel <channel>', 'gateway (default: workloads use it through the gateway) or direct (the platform uses it outside the gateway: its use is not observed)')
+    .option('--served-tenant <id>', 'a tenant it serves beyond its own (delegated admin, marketplace; repeat for more)', collect)
     .action(async (flags) => {
       const e = await endpoints.tokens();
       const accessToken = secretFromEnv(flags.accessTokenEnv, '--access-token-env')!;
@@ -146,6 +148,8 @@ export function registerTokens(program: Command) {
         ...(flags.subject ? { subject: flags.subject as string } : {}),
         ...(flags.accessExpiresAt ? { accessExpiresAt: flags.accessExpiresAt as string } : {}),
         ...(flags.refreshExpiresAt ? { refreshExpiresAt: flags.refreshExpiresAt as string } : {}),
+        ...(flags.usageChannel ? { usageChannel: oneOf(flags.usageChannel as string, '--usage-channel', ['gateway', 'direct'] as const)! } : {}),
+        ...(flags.servedTenant ? { servedTenants: (flags.servedTenant as string[]).map((t) => idArg('tenant', t)) } : {}),
         ...(flags.approverSubject
           ? { approver: { subject: flags.approverSubject as string, ...(flags.approverEmail ? { email: flags.approverEmail as string } : {}), ...(flags.approverIssuer ? { issuer: flags.approverIssuer as string } : {}) } }
           : {}),
@@ -165,6 +169,9 @@ export function registerTokens(program: Command) {
     .option('--workload <name>', 'the workloads that may use it, replacing the list (repeat for more)', collect)
     .option('--add-workload <name>', 'add a workload (repeat for more)', collect)
     .option('--remove-workload <name>', 'remove a workload (repeat for more)', collect)
+    .option('--usage-channel <channel>', 'gateway or direct (used outside the gateway)')
+    .option('--served-tenant <id>', 'the tenants it serves beyond its own, replacing the list (repeat for more)', collect)
+    .option('--clear-served-tenants', 'it serves its own tenant only')
     .action(async (id: string, flags) => {
       const e = await endpoints.tokens();
       idArg('token', id);
@@ -183,8 +190,10 @@ export function registerTokens(program: Command) {
         ...(flags.purpose ? { purpose: flags.purpose as string } : flags.clearPurpose ? { purpose: null } : {}),
         ...(flags.reviewDueAt ? { reviewDueAt: flags.reviewDueAt as string } : flags.clearReviewDueAt ? { reviewDueAt: null } : {}),
         ...(workloads ? { workloads } : {}),
+        ...(flags.usageChannel ? { usageChannel: oneOf(flags.usageChannel as string, '--usage-channel', ['gateway', 'direct'] as const)! } : {}),
+        ...(flags.servedTenant ? { servedTenants: (flags.servedTenant as string[]).map((t) => idArg('tenant', t)) } : flags.clearServedTenants ? { servedTenants: [] } : {}),
       };
-      if (Object.keys(body).length === 0) throw new CliError('Nothing to change: give at least one of --owner, --purpose, --review-due-at, --workload, --add-workload, --remove-workload.', EXIT.usage);
+      if (Object.keys(body).length === 0) throw new CliError('Nothing to change: give at least one of --owner, --purpose, --review-due-at, --workload, --add-workload, --remove-workload, --usage-channel, --served-tenant.', EXIT.usage);
       const t = await call(e.update, { params: { id }, body });
       if (flags.json) return printJson(t);
       console.log(`Updated ${t.id}.`);
