@@ -512,7 +512,7 @@ const tenantOf = (w: World, target: Target) => (target === 'own' ? w.A : target 
 /** A live finding of a fresh token of a tenant (its owner is in no directory: no_owner). */
 async function findingOf(w: World, tenant: 'A' | 'B'): Promise<{ id: string; tokenId: string }> {
   const tokenId = await w.token(tenant);
-  await w.h.custody.findings.evaluateTokens([tokenId]);
+  await w.h.custody.findings.settled();
   const { items } = await w.h.custody.findingQueries.list(w.h.admin, { tokenId, type: 'no_owner', limit: 1 });
   return { id: items[0]!.id, tokenId };
 }

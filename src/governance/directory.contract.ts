@@ -63,7 +63,7 @@ const OwnerParams = Type.Object({ id: IdOf('owner') });
 const WorkloadParams = Type.Object({ id: IdOf('workload') });
 
 export const directoryEndpoints = {
-  listOwners: endpoint({ method: 'GET', path: '/v1/owners', summary: 'The accountable owners', tags, permission: 'owners.read', query: Type.Object({ active: Type.Optional(Type.Union([Type.Literal('true'), Type.Literal('false')])) }, { additionalProperties: false }), status: 200, response: Type.Object({ items: Type.Array(OwnerSchema) }), errors: [] }),
+  listOwners: endpoint({ method: 'GET', path: '/v1/owners', summary: 'The accountable owners (by name, at most 10,000)', tags, permission: 'owners.read', query: Type.Object({ active: Type.Optional(Type.Union([Type.Literal('true'), Type.Literal('false')])) }, { additionalProperties: false }), status: 200, response: Type.Object({ items: Type.Array(OwnerSchema) }), errors: [] }),
   createOwner: endpoint({ method: 'POST', path: '/v1/owners', summary: 'Add an owner (person or team)', tags, permission: 'owners.manage', body: CreateOwnerBody, status: 201, response: OwnerSchema, errors: ['owner_exists'] }),
   patchOwner: endpoint({
     method: 'PATCH',
@@ -78,7 +78,7 @@ export const directoryEndpoints = {
     response: OwnerSchema,
     errors: ['owner_not_found'],
   }),
-  listWorkloads: endpoint({ method: 'GET', path: '/v1/workloads', summary: 'The platform’s workloads', description: 'A tenant administrator sees their tenant’s and the platform-wide ones.', tags, permission: 'workloads.read', query: Type.Object({ tenantId: Type.Optional(IdOf('tenant')) }, { additionalProperties: false }), status: 200, response: Type.Object({ items: Type.Array(WorkloadSchema) }), errors: [] }),
+  listWorkloads: endpoint({ method: 'GET', path: '/v1/workloads', summary: 'The platform’s workloads (by name, at most 10,000)', description: 'A tenant administrator sees their tenant’s and the platform-wide ones (without the platform-wide ones’ owners).', tags, permission: 'workloads.read', query: Type.Object({ tenantId: Type.Optional(IdOf('tenant')) }, { additionalProperties: false }), status: 200, response: Type.Object({ items: Type.Array(WorkloadSchema) }), errors: [] }),
   createWorkload: endpoint({ method: 'POST', path: '/v1/workloads', summary: 'Register a workload', description: 'Tokens naming it stop being unknown_workload findings.', tags, permission: 'workloads.manage', body: CreateWorkloadBody, status: 201, response: WorkloadSchema, errors: ['workload_exists', 'tenant_not_found'] }),
   patchWorkload: endpoint({ method: 'PATCH', path: '/v1/workloads/:id', summary: 'Change a workload’s owner or purpose, or retire it', tags, permission: 'workloads.manage', params: WorkloadParams, body: PatchWorkloadBody, status: 200, response: WorkloadSchema, errors: ['workload_not_found'] }),
   reassign: endpoint({

@@ -101,7 +101,10 @@ export function createDirectoryService(deps: { storage: Storage; ledger: LedgerS
       if (principal.tenantId !== null && tenantId && tenantId !== principal.tenantId) return [];
       // A tenant's view: its own workloads and the platform-wide ones.
       if (tenant) q = q.where((eb) => eb.or([eb('tenant_id', '=', tenant), eb('tenant_id', 'is', null)]));
-      return (await q.limit(10_000).execute()).map(toWorkload);
+      const rows = (await q.limit(10_000).execute()).map(toWorkload);
+      // The platform's own staff are not shown to a customer: a platform-wide workload's owner is
+      // for platform staff (as the owners directory is).
+      return principal.tenantId === null ? rows : rows.map((w) => (w.tenantId === null ? { ...w, owner: null } : w));
     },
 
     async createWorkload(principal: Principal, input: { name: string; tenantId?: string; owner?: string; purpose?: string }): Promise<Workload> {

@@ -57,7 +57,7 @@ export const exceptionEndpoints = {
     response: ExceptionSchema,
     errors: ['tenant_not_found', 'token_not_found'],
   }),
-  list: endpoint({ method: 'GET', path: '/v1/exceptions', summary: 'Exceptions (a tenant administrator sees their tenant’s)', tags, permission: 'exceptions.read', query: ExceptionQuery, status: 200, response: Type.Object({ items: Type.Array(ExceptionSchema) }), errors: [] }),
+  list: endpoint({ method: 'GET', path: '/v1/exceptions', summary: 'Exceptions, newest first (at most 1,000; filter by tenant, token or status for older ones; a tenant administrator sees their tenant’s)', tags, permission: 'exceptions.read', query: ExceptionQuery, status: 200, response: Type.Object({ items: Type.Array(ExceptionSchema) }), errors: [] }),
   withdraw: endpoint({
     method: 'DELETE',
     path: '/v1/exceptions/:id',

@@ -100,7 +100,7 @@ export const findingEndpoints = {
     path: '/v1/findings/summary',
     summary: 'Counts by type, severity, OWASP item and CSF subcategory, and the managed share',
     description:
-      'Overall and per tenant (a tenant administrator: their tenant). The managed share is counted over the inventory (the same test as GET /v1/tokens?managed=). A tenant’s summary is counted when asked; the platform-wide one is reused for up to 10 seconds (`at` says when it was counted).',
+      'Overall and per tenant (a tenant administrator: their tenant). The managed share is counted over the inventory (the same test as GET /v1/tokens?managed=). Each summary (platform-wide, or a tenant’s) is reused for up to 10 seconds, so polling it cannot keep the database scanning; `at` says when it was counted.',
     tags,
     permission: 'findings.read',
     query: Type.Object({ tenantId: Type.Optional(IdOf('tenant')) }, { additionalProperties: false }),

@@ -64,16 +64,27 @@ export function createFindingQueries(deps: { storage: Storage; ledger: LedgerSer
   // scanning. A tenant's summary reads that tenant's rows only and is not cached.
   const PLATFORM_SUMMARY_REUSE_MS = 10_000;
   let platformCounts: { at: number; value: Promise<[Awaited<ReturnType<FindingRepo['counts']>>, Awaited<ReturnType<TokenService['managedCounts']>>]> } | null = null;
-  function countsFor(tenantId: string | undefined) {
-    if (tenantId) return Promise.all([repo.counts(storage.db, tenantId), deps.tokens.managedCounts(tenantId)]);
-    if (!platformCounts || Date.now() - platformCounts.at > PLATFORM_SUMMARY_REUSE_MS) {
-      const value = Promise.all([repo.counts(storage.db, undefined), deps.tokens.managedCounts(undefined)]);
-      platformCounts = { at: Date.now(), value };
-      value.catch(() => {
-        if (platformCounts?.value === value) platformCounts = null;
-      });
+  type Counted = { at: number; value: Promise<[Awaited<ReturnType<FindingRepo['counts']>>, Awaited<ReturnType<TokenService['managedCounts']>>]> };
+  // A large tenant's summary is a scan too: each tenant's is reused for as long (at most 1,000 kept).
+  const tenantCounts = new Map<string, Counted>();
+  function countsFor(tenantId: string | undefined): Counted {
+    const key = tenantId ?? '*';
+    const hit = key === '*' ? platformCounts : tenantCounts.get(key);
+    if (hit && Date.now() - hit.at <= PLATFORM_SUMMARY_REUSE_MS) return hit;
+    const value = Promise.all([repo.counts(storage.db, tenantId), deps.tokens.managedCounts(tenantId)]);
+    const counted = { at: Date.now(), value };
+    if (key === '*') platformCounts = counted;
+    else {
+      if (tenantCounts.size >= 1_000) tenantCounts.delete(tenantCounts.keys().next().value!);
+      tenantCounts.set(key, counted);
     }
-    return platformCounts.value;
+    value.catch(() => {
+      if (key === '*' ? platformCounts === counted : tenantCounts.get(key) === counted) {
+        if (key === '*') platformCounts = null;
+        else tenantCounts.delete(key);
+      }
+    });
+    return counted;
   }
 
   async function visible(principal: Principal, id: string): Promise<FindingsTable> {
@@ -129,7 +140,8 @@ export function createFindingQueries(deps: { storage: Storage; ledger: LedgerSer
     async summary(principal: Principal, tenantFilter?: string) {
       if (tenantFilter) await deps.tenants.findVisible(storage.db, principal, tenantFilter);
       const tenantId = principal.tenantId ?? tenantFilter;
-      const [counts, managed] = await countsFor(tenantId);
+      const counted = countsFor(tenantId);
+      const [counts, managed] = await counted.value;
       const byType: Record<string, number> = {};
       const bySeverity: Record<string, number> = {};
       const byStatus: Record<string, number> = {};
@@ -155,7 +167,7 @@ export function createFindingQueries(deps: { storage: Storage; ledger: LedgerSer
       const tenantIds = [...new Set([...managed.map((m) => m.tenantId), ...perTenant.keys()])].sort();
       return {
         tenantId: tenantId ?? null,
-        at: tenantId || !platformCounts ? clock.now().toISOString() : new Date(clock.now().getTime() - (Date.now() - platformCounts.at)).toISOString(),
+        at: new Date(clock.now().getTime() - (Date.now() - counted.at)).toISOString(),
         findings,
         byType,
         bySeverity,

@@ -86,10 +86,18 @@ export function createFindingService(deps: {
   /** Re-evaluates these tokens now (one transaction); a missing or final token's findings resolve. */
   async function evaluateTokens(ids: readonly string[], ctx?: Context): Promise<ReconcileCounts> {
     const c = ctx ?? (await context());
-    return storage.db.transaction().execute(async (trx) => {
-      const facts = await tokens.facts.byIds(trx, ids);
-      return reconcile(trx, tokenSubjects(ids, facts), tokenCandidates(facts, c), c);
-    });
+    // Another writer (a sweep's page, another instance) may open the same finding between this
+    // read and write: the unique index refuses the second, and it is judged again from there.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await storage.db.transaction().execute(async (trx) => {
+          const facts = await tokens.facts.byIds(trx, ids);
+          return reconcile(trx, tokenSubjects(ids, facts), tokenCandidates(facts, c), c);
+        });
+      } catch (err) {
+        if (attempt >= 3 || !(storage.dialect.isUniqueViolation(err) || storage.dialect.isRetryable(err))) throw err;
+      }
+    }
   }
 
   async function evaluateWorkloads(ctx: Context): Promise<ReconcileCounts> {
@@ -109,6 +117,8 @@ export function createFindingService(deps: {
   let overflowed = false;
   let timer: NodeJS.Timeout | null = null;
   let draining: Promise<void> | null = null;
+  /** The tokens the change path is evaluating right now. */
+  let drainingBatch: string[] = [];
   let closed = false;
 
   function markDirty(ids: Iterable<string>): void {
@@ -130,7 +140,9 @@ export function createFindingService(deps: {
       while (dirty.size > 0 && !closed) {
         const batch = [...dirty].slice(0, DIRTY_BATCH);
         for (const id of batch) dirty.delete(id);
+        drainingBatch = batch;
         await evaluateTokens(batch).catch((err: Error) => logger.error({ err: err.message, tokens: batch.length }, 're-evaluating findings failed; the next sweep will'));
+        drainingBatch = [];
       }
       if (overflowed && !closed) {
         overflowed = false;
@@ -178,7 +190,9 @@ export function createFindingService(deps: {
           total.changed += r.changed;
           total.wouldAct += r.wouldAct;
         };
-        const touched = new Set<string>();
+        // Tokens the change path has yet to evaluate, or is evaluating, belong to it; so does every
+        // token changed while the sweep runs.
+        const touched = new Set<string>([...dirty, ...drainingBatch]);
         touchedDuringSweep = touched;
         try {
           await runSweepPages({
@@ -189,7 +203,17 @@ export function createFindingService(deps: {
             pageSize: SWEEP_PAGE,
             apply: async (changes, n) => {
               const d = withoutSubjects(changes, touched);
-              if (!isEmptyDiff(d)) add(await storage.db.transaction().execute((trx) => apply(trx, d, startedAt)));
+              if (!isEmptyDiff(d)) {
+                try {
+                  add(await storage.db.transaction().execute((trx) => apply(trx, d, startedAt)));
+                } catch (err) {
+                  // Another writer (another instance's change path) got to one of these tokens
+                  // first: judge the page's tokens again from what is committed now.
+                  if (!storage.dialect.isUniqueViolation(err)) throw err;
+                  const ids = [...new Set([...d.inserts.map((r) => r.subject_id), ...d.updates.map((u) => u.subjectId), ...d.resolves.map((r) => r.subjectId)])].filter((id) => id.startsWith('tok_'));
+                  add(await evaluateTokens(ids));
+                }
+              }
               total.tokens += n;
               onProgress?.(total.tokens);
             },
@@ -197,7 +221,8 @@ export function createFindingService(deps: {
         } finally {
           touchedDuringSweep = null;
         }
-        const ctx = buildContext(data);
+        // The workloads with what the directories say now (an owner may have changed meanwhile).
+        const ctx = await context();
         add(await evaluateWorkloads(ctx));
         total.workloads = ctx.workloads.length;
         const finishedAt = clock.now().toISOString();
@@ -219,6 +244,10 @@ export function createFindingService(deps: {
     lastSweepStart(): Promise<string | null> {
       if (!lastSweep || Date.now() - lastSweep.at > 2_000) lastSweep = { at: Date.now(), start: repo.lastSweepStart(storage.db) };
       return lastSweep.start;
+    },
+    /** An on-demand sweep is an admin action: in the ledger, with who asked and what it found. */
+    async recordRequestedSweep(actor: string, result: SweepResult): Promise<void> {
+      await storage.db.transaction().execute((trx) => ledger.append(trx, { actor, action: 'governance.swept', data: { ...result } }));
     },
     /** Live findings by type as of the newest sweep of this instance (null before the first). */
     openCounts: () => openCounts,

@@ -292,6 +292,15 @@ describeEachDatabase('governance findings', (kind) => {
     await expect(h.custody.directory.createOwner(h.admin, { name: 'Alice', kind: 'person' })).rejects.toMatchObject({ code: 'owner_exists' });
   });
 
+  it('lets only platform staff say a token serves other tenants, and only tenants that exist', async () => {
+    const tenantAdmin = await keyFor(h, 'tenant_admin', A);
+    const r = await h.app.inject({ method: 'PATCH', url: `/v1/tokens/${ids.clean}`, headers: bearer(tenantAdmin), payload: { servedTenants: [B] } });
+    expect({ status: r.statusCode, code: r.json().error.code }).toEqual({ status: 403, code: 'forbidden' });
+    const missing = await h.app.inject({ method: 'PATCH', url: `/v1/tokens/${ids.clean}`, headers: bearer(securityKey), payload: { servedTenants: ['ten_00000000000000000000000000'] } });
+    expect({ status: missing.statusCode, code: missing.json().error.code }).toEqual({ status: 400, code: 'validation_failed' });
+    expect((await h.custody.tokens.get(h.admin, ids.clean!)).servedTenants).toEqual([]);
+  });
+
   it('versions each policy change in the ledger with the old and new values', async () => {
     const before = await h.custody.policy.getGlobal();
     const after = await h.custody.policy.putGlobal(h.admin, { ...before.set, scopeUsageWindowDays: 45 });

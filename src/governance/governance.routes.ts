@@ -45,6 +45,7 @@ export function governanceRoutes(g: { policy: PolicyService; directory: Director
       }
       const result = await g.findings.sweep();
       request.log.info({ sweep: result, by: principal.actor }, 'governance sweep (on demand)');
+      await g.findings.recordRequestedSweep(principal.actor, result);
       return result;
     });
   };

@@ -18,7 +18,7 @@ export const PolicyDocumentSchema = Type.Object(
     requireApprover: Type.Optional(Type.Boolean({ description: 'A token without a customer approver is a finding (no_approver). Default true.' })),
     requirePurpose: Type.Optional(Type.Boolean({ description: 'A token without a purpose is a finding (no_purpose). Default true.' })),
     forbiddenScopes: Type.Optional(
-      Type.Record(Type.String({ pattern: '^prv_[0-9A-HJKMNP-TV-Z]{26}$' }), Type.Array(Scope, { maxItems: 200 }), {
+      Type.Record(Type.String({ pattern: '^prv_[0-9A-HJKMNP-TV-Z]{26}$' }), Type.Array(Scope, { maxItems: 200, uniqueItems: true }), {
         maxProperties: 200,
         description: 'Per provider id, scopes no token may hold (forbidden_scope). A tenant override replaces the whole map.',
       }),

@@ -29,7 +29,8 @@ export function createPolicyService(deps: { storage: Storage; ledger: LedgerServ
   /** Every stored policy by scope ('global', tenant ids). */
   async function stored(): Promise<Record<string, StoredPolicy>> {
     const rows = await storage.db.selectFrom('policies').selectAll().execute();
-    return Object.fromEntries(rows.map((r) => [r.scope, { version: Number(r.version), document: normalise(JSON.parse(r.document) as PolicyDocument), updatedAt: r.updated_at, updatedBy: r.updated_by }]));
+    // Version 0 rows are placeholders made to lock a level never written: the same as none.
+    return Object.fromEntries(rows.filter((r) => Number(r.version) > 0).map((r) => [r.scope, { version: Number(r.version), document: normalise(JSON.parse(r.document) as PolicyDocument), updatedAt: r.updated_at, updatedBy: r.updated_by }]));
   }
 
   async function load(): Promise<PolicySnapshot> {
@@ -71,23 +72,35 @@ export function createPolicyService(deps: { storage: Storage; ledger: LedgerServ
     }
   }
 
-  /** Writes one level's document, versioned and ledgered in one transaction. */
-  async function put(principal: Principal, scope: string, doc: PolicyDocument, tenantId: string | null): Promise<StoredPolicy & { unchanged: boolean }> {
+  /**
+   * Writes one level's document, versioned and ledgered in one transaction. The global row is
+   * locked first by every write (a placeholder, version 0, is made for a level never written, so
+   * there is a row to lock): a global change and a tenant change are checked against each other's
+   * committed values (`check`, inside the lock), never both against what was there before either.
+   */
+  async function put(
+    principal: Principal,
+    scope: string,
+    doc: PolicyDocument,
+    tenantId: string | null,
+    check: (levels: Record<string, PolicyDocument>) => void,
+  ): Promise<StoredPolicy & { unchanged: boolean }> {
     const document = normalise(doc);
     const at = clock.now().toISOString();
     const stored = await storage.db.transaction().execute(async (trx) => {
-      const before = await storage.dialect.forUpdate(trx.selectFrom('policies').selectAll().where('scope', '=', scope)).executeTakeFirst();
-      const from = before ? normalise(JSON.parse(before.document) as PolicyDocument) : {};
-      const version = (before ? Number(before.version) : 0) + 1;
+      for (const level of scope === GLOBAL ? [GLOBAL] : [GLOBAL, scope]) {
+        await trx.insertInto('policies').values({ scope: level, version: 0, document: '{}', updated_at: at, updated_by: principal.actor }).onConflict((oc) => oc.column('scope').doNothing()).execute();
+        await storage.dialect.forUpdate(trx.selectFrom('policies').select('scope').where('scope', '=', level)).execute();
+      }
+      const rows = await (scope === GLOBAL ? trx.selectFrom('policies').selectAll() : trx.selectFrom('policies').selectAll().where('scope', 'in', [GLOBAL, scope])).execute();
+      check(Object.fromEntries(rows.map((r) => [r.scope, normalise(JSON.parse(r.document) as PolicyDocument)])));
+      const before = rows.find((r) => r.scope === scope)!;
+      const from = normalise(JSON.parse(before.document) as PolicyDocument);
+      const version = Number(before.version) + 1;
       const changed = changedKeys(from, document);
       // Nothing changed: no new version, nothing to ledger.
-      if (before && changed.length === 0) return { version: Number(before.version), document: from, updatedAt: before.updated_at, updatedBy: before.updated_by, unchanged: true };
-      if (!before && Object.keys(document).length === 0) return { ...NONE, unchanged: true };
-      if (before) {
-        await trx.updateTable('policies').set({ version, document: JSON.stringify(document), updated_at: at, updated_by: principal.actor }).where('scope', '=', scope).execute();
-      } else {
-        await trx.insertInto('policies').values({ scope, version, document: JSON.stringify(document), updated_at: at, updated_by: principal.actor }).execute();
-      }
+      if (changed.length === 0) return Number(before.version) === 0 ? { ...NONE, unchanged: true } : { version: Number(before.version), document: from, updatedAt: before.updated_at, updatedBy: before.updated_by, unchanged: true };
+      await trx.updateTable('policies').set({ version, document: JSON.stringify(document), updated_at: at, updated_by: principal.actor }).where('scope', '=', scope).execute();
       await ledger.append(trx, { actor: principal.actor, action: 'policy.changed', tenantId, subjectId: scope, data: { scope, version, changed, from, to: document } });
       return { version, document, updatedAt: at, updatedBy: principal.actor, unchanged: false };
     });
@@ -114,15 +127,16 @@ export function createPolicyService(deps: { storage: Storage; ledger: LedgerServ
     async putGlobal(principal: Principal, doc: PolicyDocument): Promise<PolicyView> {
       const effective = effectivePolicy(defaults, doc, null);
       await validate(effective.values, doc);
-      // Each tenant override must still make sense under the new global values.
-      const s = await load();
-      for (const [tenantId, override] of s.tenants) {
-        const problems = policyProblems(effectivePolicy(defaults, doc, override.document).values, override.document, new Set(Object.keys(override.document.forbiddenScopes ?? {})));
-        if (problems.length > 0) {
-          throw new CustodyError('policy_invalid', `Tenant ${tenantId}'s override would no longer be valid: ${problems.map((p) => `${p.path}: ${p.message}`).join('; ')}. Change the override first.`, problems.map((p) => ({ path: `tenants/${tenantId}${p.path}`, message: p.message })));
+      const stored = await put(principal, GLOBAL, doc, null, (levels) => {
+        // Each tenant override must still make sense under the new global values.
+        for (const [tenantId, override] of Object.entries(levels)) {
+          if (tenantId === GLOBAL) continue;
+          const problems = policyProblems(effectivePolicy(defaults, doc, override).values, override, new Set(Object.keys(override.forbiddenScopes ?? {})));
+          if (problems.length > 0) {
+            throw new CustodyError('policy_invalid', `Tenant ${tenantId}'s override would no longer be valid: ${problems.map((p) => `${p.path.slice(1)}: ${p.message}`).join('; ')}. Change the override first.`, problems.map((p) => ({ path: `tenants/${tenantId}${p.path}`, message: p.message })));
+          }
         }
-      }
-      const stored = await put(principal, GLOBAL, doc, null);
+      });
       return view(GLOBAL, stored, effective, stored.version);
     },
 
@@ -136,10 +150,17 @@ export function createPolicyService(deps: { storage: Storage; ledger: LedgerServ
     async putTenant(principal: Principal, tenantId: string, doc: PolicyDocument): Promise<PolicyView> {
       await deps.tenants.findVisible(storage.db, principal, tenantId);
       const s = await load();
-      const effective = effectivePolicy(defaults, s.global.document, doc);
-      await validate(effective.values, doc);
-      const stored = await put(principal, tenantId, doc, tenantId);
-      return view(tenantId, stored, effective, s.global.version);
+      await validate(effectivePolicy(defaults, s.global.document, doc).values, doc);
+      let globalDoc = s.global.document;
+      const stored = await put(principal, tenantId, doc, tenantId, (levels) => {
+        // Checked again against the global values committed now (under the lock).
+        globalDoc = levels[GLOBAL] ?? {};
+        const problems = policyProblems(effectivePolicy(defaults, globalDoc, doc).values, doc, new Set(Object.keys(doc.forbiddenScopes ?? {})));
+        if (problems.length > 0) {
+          throw new CustodyError('policy_invalid', `The policy has ${problems.length} problem${problems.length === 1 ? '' : 's'}: ${problems.map((p) => `${p.path.slice(1)}: ${p.message}`).join('; ')}.`, problems.map((p) => ({ path: `body${p.path}`, message: p.message })));
+        }
+      });
+      return view(tenantId, stored, effectivePolicy(defaults, globalDoc, doc), (await load()).global.version);
     },
 
     async effective(principal: Principal, tenantId: string): Promise<PolicyView> {

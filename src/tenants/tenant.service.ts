@@ -25,6 +25,11 @@ export function createTenantService(deps: { storage: Storage; ledger: LedgerServ
 
   return {
     findVisible,
+    /** Which of these tenant ids exist. */
+    async existing(db: Db, ids: readonly string[]): Promise<Set<string>> {
+      if (ids.length === 0) return new Set();
+      return new Set((await db.selectFrom('tenants').select('id').where('id', 'in', [...ids]).execute()).map((r) => r.id));
+    },
     async create(principal: Principal, input: { name: string }): Promise<Tenant> {
       const row = { id: newId('tenant'), name: input.name, created_at: clock.now().toISOString() };
       try {

@@ -9,7 +9,7 @@ const State = Type.Enum(TOKEN_STATES);
 const UsageChannel = Type.Union([Type.Literal('gateway'), Type.Literal('direct')], {
   description: "gateway (default): workloads use it through the gateway, which observes its use; direct: the platform uses it outside the gateway, so dormancy and unused scopes cannot be judged (finding 'unobserved')",
 });
-const ServedTenants = Type.Array(IdOf('tenant'), { maxItems: 1000, description: 'Tenants the token serves beyond its own (delegated-admin, marketplace): a token serving several is shared (NHI9)' });
+const ServedTenants = Type.Array(IdOf('tenant'), { maxItems: 1000, uniqueItems: true, description: 'Tenants the token serves beyond its own (delegated-admin, marketplace): a token serving several is shared (NHI9)' });
 /** Credential material: accepted on registration, never returned. */
 const Credential = Type.String({ minLength: 1, maxLength: 16384 });
 

@@ -63,6 +63,19 @@ export function createTokenService(deps: TokenServiceDeps) {
     return row;
   }
 
+  /**
+   * The tenants a token serves beyond its own are a claim about other customers: only platform
+   * staff (not a tenant administrator) make it, and only about tenants that exist.
+   */
+  async function checkServedTenants(principal: Principal, tenantId: string, served: string[] | undefined): Promise<void> {
+    const others = [...new Set(served ?? [])].filter((t) => t !== tenantId);
+    if (others.length === 0) return;
+    if (principal.tenantId !== null) throw new CustodyError('forbidden', 'Only platform staff (admin, security) declare that a token serves other tenants.');
+    const exist = await deps.tenants.existing(storage.db, others);
+    const missing = others.filter((t) => !exist.has(t));
+    if (missing.length > 0) throw new CustodyError('validation_failed', `servedTenants names tenants that do not exist: ${missing.slice(0, 10).join(', ')}${missing.length > 10 ? ', …' : ''}.`, [{ path: 'body/servedTenants', message: 'must name existing tenants' }]);
+  }
+
   async function recordOf(db: Db, row: TokenRow): Promise<TokenRecord> {
     const policies = await deps.policies();
     return toTokenRecord(row, await repo.scopeUsage(db, row.id), clock.now(), policies.forTenant(row.tenant_id));
@@ -128,18 +141,20 @@ export function createTokenService(deps: TokenServiceDeps) {
             .orderBy('id'),
         )
         .execute();
-      const ids: string[] = [];
-      for (const row of rows) {
-        if (row.owner === to) continue;
-        const written = await work.write(row.id, { owner: to }, [{ actor, action: 'token.owner_changed', tenantId: row.tenant_id, subjectId: row.id, data: { from: row.owner, to, reason } }]);
-        if (written) ids.push(row.id);
-      }
-      return ids;
+      // Set-based: one statement and one ledger append however many tokens move (locked above).
+      const moving = rows.filter((r) => r.owner !== to);
+      await work.writeMany(
+        moving.map((r) => r.id),
+        { owner: to },
+        moving.map((r) => ({ actor, action: 'token.owner_changed', tenantId: r.tenant_id, subjectId: r.id, data: { from: r.owner, to, reason } })),
+      );
+      return moving.map((r) => r.id);
     },
 
     async register(principal: Principal, input: RegisterTokenInput): Promise<TokenRecord> {
       await deps.tenants.findVisible(storage.db, principal, input.tenantId);
       await deps.providers.findRow(storage.db, input.providerId);
+      await checkServedTenants(principal, input.tenantId, input.servedTenants);
       const id = await unitOfWork((work) => operations.insert(work, principal.actor, input));
       return get(principal, id);
     },
@@ -191,6 +206,7 @@ export function createTokenService(deps: TokenServiceDeps) {
           entries.push({ ...base, action: 'token.usage_channel_changed', data: { from: row.usage_channel ?? 'gateway', to: input.usageChannel } });
         }
         if (input.servedTenants !== undefined) {
+          await checkServedTenants(principal, row.tenant_id, input.servedTenants);
           const before = JSON.parse(row.served_tenants ?? '[]') as string[];
           const after = [...new Set(input.servedTenants)];
           if (JSON.stringify(before) !== JSON.stringify(after)) {

@@ -102,6 +102,21 @@ export class TokenWork {
     return true;
   }
 
+  /**
+   * Writes the same change to many tokens in one statement (their ids one parameter), with their
+   * ledger entries in one append: a set-based `write` for changes that are not transitions.
+   */
+  async writeMany(ids: string[], changes: Partial<TokensTable>, entries: NewLedgerEntry[]): Promise<void> {
+    if (ids.length === 0) return;
+    await this.trx
+      .updateTable('tokens')
+      .set({ ...changes, updated_at: this.deps.clock.now().toISOString() })
+      .where(this.deps.dialect.anyOf('id', ids))
+      .execute();
+    await this.deps.ledger.appendMany(this.trx, entries);
+    for (const id of ids) this.touched(id);
+  }
+
   /** Records a token that was inserted in this unit of work (its hooks run, listeners hear of it). */
   async inserted(id: string): Promise<void> {
     this.touched(id);

@@ -77,8 +77,14 @@ export function governanceMigration() {
         .unique()
         .where(sql.ref('resolved_at'), 'is', null)
         .execute();
-      await db.schema.createIndex('findings_tenant_status').on('findings').columns(['tenant_id', 'status', 'type']).execute();
-      await db.schema.createIndex('findings_status_type').on('findings').columns(['status', 'type']).execute();
+      // Listing live findings (the default) by tenant, type or severity, in id order, reads one range
+      // of one of these; a status filter (resolved ones among them) and the counts by type read the
+      // last. Each serves a page without scanning every live finding.
+      const live = (name: string, columns: string[]) => db.schema.createIndex(name).on('findings').columns(columns).where(sql.ref('resolved_at'), 'is', null).execute();
+      await live('findings_live_tenant', ['tenant_id', 'id']);
+      await live('findings_live_type', ['type', 'id']);
+      await live('findings_live_severity', ['severity', 'id']);
+      await db.schema.createIndex('findings_status_type').on('findings').columns(['status', 'type', 'id']).execute();
       await db.schema.createIndex('findings_token').on('findings').column('token_id').execute();
 
       // Each sweep's outcome: a live finding was confirmed by every sweep that finished after it was
