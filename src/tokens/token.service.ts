@@ -67,11 +67,11 @@ export function createTokenService(deps: TokenServiceDeps) {
    * The tenants a token serves beyond its own are a claim about other customers: only platform
    * staff (not a tenant administrator) make it, and only about tenants that exist.
    */
-  async function checkServedTenants(principal: Principal, tenantId: string, served: string[] | undefined): Promise<void> {
+  async function checkServedTenants(db: Db, principal: Principal, tenantId: string, served: string[] | undefined): Promise<void> {
     const others = [...new Set(served ?? [])].filter((t) => t !== tenantId);
     if (others.length === 0) return;
     if (principal.tenantId !== null) throw new CustodyError('forbidden', 'Only platform staff (admin, security) declare that a token serves other tenants.');
-    const exist = await deps.tenants.existing(storage.db, others);
+    const exist = await deps.tenants.existing(db, others);
     const missing = others.filter((t) => !exist.has(t));
     if (missing.length > 0) throw new CustodyError('validation_failed', `servedTenants names tenants that do not exist: ${missing.slice(0, 10).join(', ')}${missing.length > 10 ? ', …' : ''}.`, [{ path: 'body/servedTenants', message: 'must name existing tenants' }]);
   }
@@ -154,7 +154,7 @@ export function createTokenService(deps: TokenServiceDeps) {
     async register(principal: Principal, input: RegisterTokenInput): Promise<TokenRecord> {
       await deps.tenants.findVisible(storage.db, principal, input.tenantId);
       await deps.providers.findRow(storage.db, input.providerId);
-      await checkServedTenants(principal, input.tenantId, input.servedTenants);
+      await checkServedTenants(storage.db, principal, input.tenantId, input.servedTenants);
       const id = await unitOfWork((work) => operations.insert(work, principal.actor, input));
       return get(principal, id);
     },
@@ -206,7 +206,8 @@ export function createTokenService(deps: TokenServiceDeps) {
           entries.push({ ...base, action: 'token.usage_channel_changed', data: { from: row.usage_channel ?? 'gateway', to: input.usageChannel } });
         }
         if (input.servedTenants !== undefined) {
-          await checkServedTenants(principal, row.tenant_id, input.servedTenants);
+          // Read in this unit of work's transaction (SQLite has one connection: outside it, this would wait on itself).
+          await checkServedTenants(work.trx, principal, row.tenant_id, input.servedTenants);
           const before = JSON.parse(row.served_tenants ?? '[]') as string[];
           const after = [...new Set(input.servedTenants)];
           if (JSON.stringify(before) !== JSON.stringify(after)) {
