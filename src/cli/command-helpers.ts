@@ -44,6 +44,18 @@ export function secretFromEnv(name: string | undefined, flag: string): string | 
   return value;
 }
 
+/** A list's pages: the first, or (`all`) every page to the end; and the cursor of the page after the last one read. */
+export async function readPages<T>(page: (cursor: string | undefined) => Promise<{ items: T[]; nextCursor: string | null }>, first: string | undefined, all: boolean): Promise<{ items: T[]; nextCursor: string | null }> {
+  const items: T[] = [];
+  let cursor = first;
+  for (;;) {
+    const p = await page(cursor);
+    items.push(...p.items);
+    if (!all || !p.nextCursor) return { items, nextCursor: p.nextCursor };
+    cursor = p.nextCursor;
+  }
+}
+
 /** A positive whole number option. */
 export function intOption(value: string | undefined, flag: string, min: number, max: number): number | undefined {
   if (value === undefined) return undefined;

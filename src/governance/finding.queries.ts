@@ -1,6 +1,7 @@
 import { canSeeTenant, type Principal } from '../auth/roles.ts';
 import type { LedgerService } from '../ledger/ledger.service.ts';
 import type { Clock } from '../shared/clock.ts';
+import { encodeCursor } from '../shared/cursor.ts';
 import { CustodyError } from '../shared/errors.ts';
 import type { Storage } from '../storage/database.ts';
 import type { FindingsTable } from '../storage/schema.ts';
@@ -42,49 +43,28 @@ function parsePlan(key: string | null): Finding['plannedAction'] {
   return { action: key.slice(0, at) as 'suspend' | 'notify_then_suspend', suspendAt: key.slice(at + 1) };
 }
 
-export function encodeFindingCursor(id: string): string {
-  return Buffer.from(JSON.stringify({ after: id })).toString('base64url');
-}
-
-export function decodeFindingCursor(cursor: string): string {
-  try {
-    const parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as { after?: unknown };
-    if (typeof parsed.after === 'string' && /^fnd_[0-9A-Z]{26}$/.test(parsed.after)) return parsed.after;
-  } catch {
-    // fall through
-  }
-  throw new CustodyError('invalid_cursor');
-}
-
 /** Reading findings: list, one, acknowledge, and the summary with the managed share. */
 export function createFindingQueries(deps: { storage: Storage; ledger: LedgerService; clock: Clock; repo: FindingRepo; tenants: TenantService; tokens: TokenService; lastSweepStart: () => Promise<string | null> }) {
   const { storage, ledger, clock, repo } = deps;
-  // The platform-wide summary counts every live finding and token: reused for a few seconds (and
-  // computed once for callers who ask meanwhile), so a caller polling it cannot keep the database
-  // scanning. A tenant's summary reads that tenant's rows only and is not cached.
-  const PLATFORM_SUMMARY_REUSE_MS = 10_000;
-  let platformCounts: { at: number; value: Promise<[Awaited<ReturnType<FindingRepo['counts']>>, Awaited<ReturnType<TokenService['managedCounts']>>]> } | null = null;
+  // A summary counts every live finding and token of its scope (all tenants, or one): each is
+  // reused for a few seconds and computed once for callers who ask meanwhile, so polling one cannot
+  // keep the database scanning. At most 1,000 are kept (the platform's, and tenants').
+  const SUMMARY_REUSE_MS = 10_000;
   type Counted = { at: number; value: Promise<[Awaited<ReturnType<FindingRepo['counts']>>, Awaited<ReturnType<TokenService['managedCounts']>>]> };
-  // A large tenant's summary is a scan too: each tenant's is reused for as long (at most 1,000 kept).
-  const tenantCounts = new Map<string, Counted>();
+  const counted = new Map<string, Counted>();
   function countsFor(tenantId: string | undefined): Counted {
     const key = tenantId ?? '*';
-    const hit = key === '*' ? platformCounts : tenantCounts.get(key);
-    if (hit && Date.now() - hit.at <= PLATFORM_SUMMARY_REUSE_MS) return hit;
+    const hit = counted.get(key);
+    if (hit && Date.now() - hit.at <= SUMMARY_REUSE_MS) return hit;
     const value = Promise.all([repo.counts(storage.db, tenantId), deps.tokens.managedCounts(tenantId)]);
-    const counted = { at: Date.now(), value };
-    if (key === '*') platformCounts = counted;
-    else {
-      if (tenantCounts.size >= 1_000) tenantCounts.delete(tenantCounts.keys().next().value!);
-      tenantCounts.set(key, counted);
-    }
+    const entry = { at: Date.now(), value };
+    counted.delete(key);
+    if (counted.size >= 1_000) counted.delete(counted.keys().next().value!);
+    counted.set(key, entry);
     value.catch(() => {
-      if (key === '*' ? platformCounts === counted : tenantCounts.get(key) === counted) {
-        if (key === '*') platformCounts = null;
-        else tenantCounts.delete(key);
-      }
+      if (counted.get(key) === entry) counted.delete(key);
     });
-    return counted;
+    return entry;
   }
 
   async function visible(principal: Principal, id: string): Promise<FindingsTable> {
@@ -113,7 +93,7 @@ export function createFindingQueries(deps: { storage: Storage; ledger: LedgerSer
       }
       const rows = await repo.list(storage.db, { tenantId, tokenId: q.tokenId, types, severity: q.severity, status: q.status, afterId: q.afterId, limit: q.limit + 1 });
       const page = rows.slice(0, q.limit);
-      return { items: await withExpiry(page), nextCursor: rows.length > q.limit ? encodeFindingCursor(page[page.length - 1]!.id) : null };
+      return { items: await withExpiry(page), nextCursor: rows.length > q.limit ? encodeCursor(page[page.length - 1]!.id) : null };
     },
 
     async get(principal: Principal, id: string): Promise<Finding> {
@@ -140,8 +120,8 @@ export function createFindingQueries(deps: { storage: Storage; ledger: LedgerSer
     async summary(principal: Principal, tenantFilter?: string) {
       if (tenantFilter) await deps.tenants.findVisible(storage.db, principal, tenantFilter);
       const tenantId = principal.tenantId ?? tenantFilter;
-      const counted = countsFor(tenantId);
-      const [counts, managed] = await counted.value;
+      const summaryOf = countsFor(tenantId);
+      const [counts, managed] = await summaryOf.value;
       const byType: Record<string, number> = {};
       const bySeverity: Record<string, number> = {};
       const byStatus: Record<string, number> = {};
@@ -167,7 +147,7 @@ export function createFindingQueries(deps: { storage: Storage; ledger: LedgerSer
       const tenantIds = [...new Set([...managed.map((m) => m.tenantId), ...perTenant.keys()])].sort();
       return {
         tenantId: tenantId ?? null,
-        at: new Date(clock.now().getTime() - (Date.now() - counted.at)).toISOString(),
+        at: new Date(clock.now().getTime() - (Date.now() - summaryOf.at)).toISOString(),
         findings,
         byType,
         bySeverity,

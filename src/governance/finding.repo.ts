@@ -12,8 +12,8 @@ export interface FindingFilter {
   tokenId?: string;
   types?: FindingType[];
   severity?: FindingSeverity;
+  /** Without it, live (not resolved) findings only. */
   status?: FindingStatus;
-  /** Live (not resolved) findings only, unless a status says otherwise. */
   afterId?: string;
   limit: number;
 }

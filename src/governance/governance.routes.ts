@@ -6,7 +6,8 @@ import type { DirectoryService } from './directory.service.ts';
 import { exceptionEndpoints as x } from './exception.contract.ts';
 import type { ExceptionService } from './exception.service.ts';
 import { findingEndpoints as f } from './finding.contract.ts';
-import { decodeFindingCursor, type FindingQueries } from './finding.queries.ts';
+import type { FindingQueries } from './finding.queries.ts';
+import { decodeCursor } from '../shared/cursor.ts';
 import type { FindingService } from './finding.service.ts';
 import { policyEndpoints as p } from './policy.contract.ts';
 import type { PolicyService } from './policy.service.ts';
@@ -32,7 +33,7 @@ export function governanceRoutes(g: { policy: PolicyService; directory: Director
     mount(app, x.withdraw, async ({ principal, params }) => g.exceptions.withdraw(principal, params.id));
 
     mount(app, f.list, async ({ principal, query: q }) =>
-      g.findingQueries.list(principal, { ...q, afterId: q.cursor === undefined ? undefined : decodeFindingCursor(q.cursor), limit: q.limit === undefined ? 50 : Number(q.limit) }),
+      g.findingQueries.list(principal, { ...q, afterId: q.cursor === undefined ? undefined : decodeCursor('finding', q.cursor), limit: q.limit === undefined ? 50 : Number(q.limit) }),
     );
     mount(app, f.summary, async ({ principal, query }) => g.findingQueries.summary(principal, query.tenantId));
     mount(app, f.get, async ({ principal, params }) => g.findingQueries.get(principal, params.id));

@@ -7,7 +7,7 @@ import type { Storage } from '../storage/database.ts';
 import type { TenantService } from '../tenants/tenant.service.ts';
 import type { PolicyView } from './policy.contract.ts';
 import { GLOBAL_SCOPE, normalisePolicy as normalise, policySnapshot, type PolicySnapshot, type StoredPolicy } from './governance.context.ts';
-import { changedKeys, effectivePolicy, policyProblems, type EffectivePolicy, type PolicyDocument, type PolicyValues } from './policy.rules.ts';
+import { changedKeys, effectivePolicy, policyProblems, type EffectivePolicy, type PolicyProblem, type PolicyDocument, type PolicyValues } from './policy.rules.ts';
 
 export type { PolicySnapshot } from './governance.context.ts';
 
@@ -64,12 +64,15 @@ export function createPolicyService(deps: { storage: Storage; ledger: LedgerServ
       );
       if (exists) known.add(providerId);
     }
-    const problems = policyProblems(effective, doc, known);
-    if (problems.length > 0) {
-      // Paths as the schema's own errors name them (body/…).
-      const details = problems.map((p) => ({ path: `body${p.path}`, message: p.message }));
-      throw new CustodyError('policy_invalid', `The policy has ${problems.length} problem${problems.length === 1 ? '' : 's'}: ${problems.map((p) => `${p.path.slice(1)}: ${p.message}`).join('; ')}.`, details);
-    }
+    refuse(policyProblems(effective, doc, known));
+  }
+
+  /** A policy with problems is refused with every one named (paths as the schema's own errors name them: body/…). */
+  function refuse(problems: PolicyProblem[], of?: { tenantId: string }): void {
+    if (problems.length === 0) return;
+    const list = problems.map((p) => `${p.path.slice(1)}: ${p.message}`).join('; ');
+    const message = of ? `Tenant ${of.tenantId}'s override would no longer be valid: ${list}. Change the override first.` : `The policy has ${problems.length} problem${problems.length === 1 ? '' : 's'}: ${list}.`;
+    throw new CustodyError('policy_invalid', message, problems.map((p) => ({ path: of ? `tenants/${of.tenantId}${p.path}` : `body${p.path}`, message: p.message })));
   }
 
   /**
@@ -131,10 +134,7 @@ export function createPolicyService(deps: { storage: Storage; ledger: LedgerServ
         // Each tenant override must still make sense under the new global values.
         for (const [tenantId, override] of Object.entries(levels)) {
           if (tenantId === GLOBAL) continue;
-          const problems = policyProblems(effectivePolicy(defaults, doc, override).values, override, new Set(Object.keys(override.forbiddenScopes ?? {})));
-          if (problems.length > 0) {
-            throw new CustodyError('policy_invalid', `Tenant ${tenantId}'s override would no longer be valid: ${problems.map((p) => `${p.path.slice(1)}: ${p.message}`).join('; ')}. Change the override first.`, problems.map((p) => ({ path: `tenants/${tenantId}${p.path}`, message: p.message })));
-          }
+          refuse(policyProblems(effectivePolicy(defaults, doc, override).values, override, new Set(Object.keys(override.forbiddenScopes ?? {}))), { tenantId });
         }
       });
       return view(GLOBAL, stored, effective, stored.version);
@@ -155,10 +155,7 @@ export function createPolicyService(deps: { storage: Storage; ledger: LedgerServ
       const stored = await put(principal, tenantId, doc, tenantId, (levels) => {
         // Checked again against the global values committed now (under the lock).
         globalDoc = levels[GLOBAL] ?? {};
-        const problems = policyProblems(effectivePolicy(defaults, globalDoc, doc).values, doc, new Set(Object.keys(doc.forbiddenScopes ?? {})));
-        if (problems.length > 0) {
-          throw new CustodyError('policy_invalid', `The policy has ${problems.length} problem${problems.length === 1 ? '' : 's'}: ${problems.map((p) => `${p.path.slice(1)}: ${p.message}`).join('; ')}.`, problems.map((p) => ({ path: `body${p.path}`, message: p.message })));
-        }
+        refuse(policyProblems(effectivePolicy(defaults, globalDoc, doc).values, doc, new Set(Object.keys(doc.forbiddenScopes ?? {}))));
       });
       return view(tenantId, stored, effectivePolicy(defaults, globalDoc, doc), (await load()).global.version);
     },

@@ -1,10 +1,9 @@
 import { Worker } from 'node:worker_threads';
 import type { DatabaseConfig } from '../config/config.ts';
 import type { Storage } from '../storage/database.ts';
-import { createTokenFactsReader } from '../tokens/token.facts.ts';
-import { diffFindings, tokenCandidates, tokenSubjects, type Diff } from './finding.diff.ts';
-import { createFindingRepo } from './finding.repo.ts';
+import type { Diff } from './finding.diff.ts';
 import { buildContext, type ContextData } from './governance.context.ts';
+import { judgeRange } from './sweep.pages.ts';
 
 /** Messages between the sweep runner and sweep.worker.ts. */
 export type ToSweepWorker = { type: 'written'; page: number } | { type: 'stop' };
@@ -84,17 +83,6 @@ export function runSweepPages(o: SweepPages & { splitPoints: string[] }): Promis
   });
 }
 
-async function runInline(o: SweepPages): Promise<void> {
-  const ctx = buildContext(o.context);
-  const facts = createTokenFactsReader(o.storage.dialect);
-  const repo = createFindingRepo(o.storage.dialect);
-  let afterId: string | null = null;
-  for (;;) {
-    const rows = await facts.livePage(o.storage.db, afterId, o.pageSize);
-    const last = rows.length === o.pageSize ? rows[rows.length - 1]!.id : null;
-    const live = await repo.liveInTokenRange(o.storage.db, afterId, last);
-    await o.apply(diffFindings(tokenSubjects(rows.map((r) => r.id), rows), tokenCandidates(rows, ctx), ctx, live), rows.length);
-    if (last === null) return;
-    afterId = last;
-  }
+function runInline(o: SweepPages): Promise<void> {
+  return judgeRange(o.storage, buildContext(o.context), o.pageSize, { after: null, upTo: null }, o.apply);
 }

@@ -3,10 +3,8 @@ import os from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import type { DatabaseConfig } from '../config/config.ts';
 import { openStorage } from '../storage/database.ts';
-import { createTokenFactsReader } from '../tokens/token.facts.ts';
-import { diffFindings, tokenCandidates, tokenSubjects } from './finding.diff.ts';
-import { createFindingRepo } from './finding.repo.ts';
 import { buildContext, type ContextData } from './governance.context.ts';
+import { judgeRange, type TokenRange } from './sweep.pages.ts';
 import type { FromSweepWorker, ToSweepWorker } from './sweep.runner.ts';
 
 /**
@@ -30,12 +28,10 @@ function lowerPriority() {
  * many tokens there are.
  */
 const port = parentPort!;
-const { database, context, pageSize, range } = workerData as { database: DatabaseConfig; context: ContextData; pageSize: number; range: { after: string | null; upTo: string | null } };
+const { database, context, pageSize, range } = workerData as { database: DatabaseConfig; context: ContextData; pageSize: number; range: TokenRange };
 lowerPriority();
 const storage = openStorage(database, { poolSize: 1 });
 const ctx = buildContext(context);
-const facts = createTokenFactsReader(storage.dialect);
-const repo = createFindingRepo(storage.dialect);
 
 let written = 0;
 let stopping = false;
@@ -48,19 +44,19 @@ port.on('message', (m: ToSweepWorker) => {
 const send = (m: FromSweepWorker) => port.postMessage(m);
 
 try {
-  let afterId: string | null = range.after;
-  for (let page = 1; !stopping; page++) {
-    const rows = await facts.livePage(storage.db, afterId, pageSize, range.upTo);
-    const full = rows.length === pageSize;
-    // The page's id range: up to its last token, or (the range's last page) up to the range's end.
-    const last = full ? rows[rows.length - 1]!.id : range.upTo;
-    const live = await repo.liveInTokenRange(storage.db, afterId, last);
-    const diff = diffFindings(tokenSubjects(rows.map((r) => r.id), rows), tokenCandidates(rows, ctx), ctx, live);
-    while (page - written > 2 && !stopping) await new Promise<void>((r) => (wake = r));
-    send({ type: 'page', page, tokens: rows.length, diff });
-    if (!full) break;
-    afterId = last;
-  }
+  let page = 0;
+  await judgeRange(
+    storage,
+    ctx,
+    pageSize,
+    range,
+    async (diff, tokens) => {
+      page++;
+      while (page - written > 2 && !stopping) await new Promise<void>((r) => (wake = r));
+      send({ type: 'page', page, tokens, diff });
+    },
+    () => stopping,
+  );
   send({ type: 'done' });
 } catch (err) {
   send({ type: 'failed', error: (err as Error).message });

@@ -1,9 +1,7 @@
 import type { Db } from '../storage/database.ts';
 import type { StorageDialect } from '../storage/dialect.ts';
-import { LIVE_STATES } from './token.practical-test.ts';
-import { TOKEN_STATES, type TokenState } from './token.lifecycle.ts';
-
-const TERMINAL_STATES = TOKEN_STATES.filter((s) => !(LIVE_STATES as readonly string[]).includes(s));
+import { LIVE_STATES, TERMINAL_STATES } from './token.practical-test.ts';
+import type { TokenState } from './token.lifecycle.ts';
 
 /**
  * What governance judges a token by (findings): plain data, no credential material, read in pages
@@ -128,7 +126,7 @@ export function createTokenFactsReader(dialect: StorageDialect) {
       // "Not terminal" rather than "in the live states": the same rows, read in primary-key order
       // and stopping at the limit, where `state in (…)` would read every live token by the state
       // index and sort them, for every page.
-      let q = select(db).where('t.state', 'not in', TERMINAL_STATES);
+      let q = select(db).where('t.state', 'not in', [...TERMINAL_STATES]);
       if (afterId) q = q.where('t.id', '>', afterId);
       if (upTo) q = q.where('t.id', '<=', upTo);
       const rows = await q.orderBy('t.id').limit(limit).execute();

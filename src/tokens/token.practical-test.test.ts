@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { practicalTest, type PracticalTestInput } from './token.practical-test.ts';
+import { LIVE_STATES, practicalTest, TERMINAL_STATES, type PracticalTestInput } from './token.practical-test.ts';
+import { TOKEN_STATES } from './token.lifecycle.ts';
 
 const NOW = new Date('2026-11-28T12:00:00Z');
 const policy = { dormantAfterDays: 90, reviewIntervalDays: 180 };
@@ -48,5 +49,6 @@ describe('the practical test', () => {
   });
   it('never calls a token used outside the gateway dormant: its use is not observed', () =>
     expect(codes({ usageChannel: 'direct', lastUsedAt: null, issuedAt: '2026-06-01T00:00:00.000Z', approvedAt: '2026-10-01T00:00:00.000Z' })).toEqual([]));
+  it('splits the lifecycle states into live and terminal ones, each state once', () => expect([...LIVE_STATES, ...TERMINAL_STATES].sort()).toEqual([...TOKEN_STATES].sort()));
   it('still tests suspended tokens', () => expect(practicalTest({ ...managedToken, state: 'suspended', purpose: null }, NOW, policy).managed).toBe(false));
 });

@@ -83,6 +83,11 @@ export function reviewDueOf(t: Pick<PracticalTestInput, 'reviewDueAt' | 'approve
 
 /** Expired and revoked tokens hold no standing privilege: the test applies to live ones only. */
 export const LIVE_STATES = ['active', 'suspended'] as const;
+/**
+ * The final states. Queries say "not terminal" rather than "in the live states": the same rows, but
+ * a NOT IN cannot use the state index, so a page is read in id order and stops at its limit.
+ */
+export const TERMINAL_STATES = ['expired', 'revoked'] as const;
 
 /** Whether a token in this state holds privilege at all (revoked and expired ones do not). */
 export function holdsPrivilege(state: string): boolean {

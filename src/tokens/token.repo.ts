@@ -2,8 +2,8 @@ import { sql, type ExpressionBuilder, type Expression, type SqlBool } from 'kyse
 import type { Db } from '../storage/database.ts';
 import type { StorageDialect } from '../storage/dialect.ts';
 import type { Database, TokensTable } from '../storage/schema.ts';
-import { dormancyCutoff, LIVE_STATES, reviewCutoff, type PracticalTestPolicies, type PracticalTestPolicy } from './token.practical-test.ts';
-import { TOKEN_STATES, type TokenState } from './token.lifecycle.ts';
+import { dormancyCutoff, LIVE_STATES, reviewCutoff, TERMINAL_STATES, type PracticalTestPolicies, type PracticalTestPolicy } from './token.practical-test.ts';
+import type { TokenState } from './token.lifecycle.ts';
 import type { SuspensionKind } from './token.suspension.ts';
 import type { TokenFilter, UpstreamRevocationStatus } from './token.types.ts';
 
@@ -42,7 +42,7 @@ function unmanagedPredicate(eb: Eb, now: Date, policies: PracticalTestPolicies, 
     // "Not terminal" rather than "in the live states": the same rows, but a NOT IN cannot use the
     // state index, so the page is read in id order and stops at the limit. With `state in (…)`,
     // SQLite walks every live token through the state index and sorts them (docs/benchmarks.md).
-    eb('t.state', 'not in', TERMINAL_STATES),
+    eb('t.state', 'not in', [...TERMINAL_STATES]),
     eb.or([
       eb('p.revocation_endpoint', 'is', null),
       eb('p.revocation_verified_at', 'is', null),
@@ -54,7 +54,6 @@ function unmanagedPredicate(eb: Eb, now: Date, policies: PracticalTestPolicies, 
   ]);
 }
 
-const TERMINAL_STATES = TOKEN_STATES.filter((st) => !(LIVE_STATES as readonly string[]).includes(st));
 
 function escapeLike(s: string): string {
   return s.replace(/[\\%_]/g, (c) => `\\${c}`);
@@ -108,7 +107,7 @@ export function createTokenRepo() {
         // Revoked and expired tokens are neither: they hold no privilege (DESIGN §9).
         q = q.where((eb) =>
           managed
-            ? eb.and([eb('t.state', 'not in', TERMINAL_STATES), eb.not(unmanagedPredicate(eb as Eb, now, policies, f.tenantId))])
+            ? eb.and([eb('t.state', 'not in', [...TERMINAL_STATES]), eb.not(unmanagedPredicate(eb as Eb, now, policies, f.tenantId))])
             : unmanagedPredicate(eb as Eb, now, policies, f.tenantId),
         );
       }

@@ -2,7 +2,8 @@ import type { FastifyInstance } from 'fastify';
 import { mount } from '../http/mount.ts';
 import { Secret } from '../shared/secret.ts';
 import { tokenEndpoints as e } from './token.contract.ts';
-import { decodeCursor, type TokenService } from './token.service.ts';
+import { decodeCursor } from '../shared/cursor.ts';
+import type { TokenService } from './token.service.ts';
 
 export function tokenRoutes(tokens: TokenService) {
   return async (app: FastifyInstance) => {
@@ -21,7 +22,7 @@ export function tokenRoutes(tokens: TokenService) {
         managed: q.managed === undefined ? undefined : q.managed === 'true',
         dormantDays: q.dormantDays === undefined ? undefined : Number(q.dormantDays),
         q: q.q,
-        afterId: q.cursor === undefined ? undefined : decodeCursor(q.cursor),
+        afterId: q.cursor === undefined ? undefined : decodeCursor('token', q.cursor),
         limit: q.limit === undefined ? 50 : Number(q.limit),
       }),
     );

@@ -90,7 +90,7 @@ describeEachDatabase('token service', (kind) => {
     const seen: string[] = [];
     let cursor: string | undefined;
     for (;;) {
-      const page = await h.custody.tokens.list(h.admin, { tenantId: tenantB, limit: 3, afterId: cursor === undefined ? undefined : (await import('./token.service.ts')).decodeCursor(cursor) });
+      const page = await h.custody.tokens.list(h.admin, { tenantId: tenantB, limit: 3, afterId: cursor === undefined ? undefined : (await import('../shared/cursor.ts')).decodeCursor('token', cursor) });
       seen.push(...page.items.map((t) => t.id));
       if (!page.nextCursor) break;
       cursor = page.nextCursor;

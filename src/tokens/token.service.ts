@@ -4,6 +4,7 @@ import type { NewLedgerEntry } from '../ledger/ledger.types.ts';
 import type { ProviderService } from '../providers/provider.service.ts';
 import type { TenantService } from '../tenants/tenant.service.ts';
 import type { Clock } from '../shared/clock.ts';
+import { encodeCursor } from '../shared/cursor.ts';
 import { CustodyError } from '../shared/errors.ts';
 import type { Db, Storage } from '../storage/database.ts';
 import type { TokensTable } from '../storage/schema.ts';
@@ -334,20 +335,6 @@ export function createTokenService(deps: TokenServiceDeps) {
       return recordOf(storage.db, row);
     },
   };
-}
-
-export function encodeCursor(id: string): string {
-  return Buffer.from(JSON.stringify({ after: id })).toString('base64url');
-}
-
-export function decodeCursor(cursor: string): string {
-  try {
-    const parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as { after?: unknown };
-    if (typeof parsed.after === 'string' && /^tok_[0-9A-Z]{26}$/.test(parsed.after)) return parsed.after;
-  } catch {
-    // fall through
-  }
-  throw new CustodyError('invalid_cursor');
 }
 
 export type TokenService = ReturnType<typeof createTokenService>;

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import type { Finding } from '../../governance/finding.contract.ts';
 import type { PolicyView } from '../../governance/policy.contract.ts';
 import { FINDING_SEVERITIES, FINDING_STATUSES, FINDING_TYPES } from '../../governance/finding.types.ts';
-import { api, endpoints, idArg, intOption, oneOf, withApi } from '../command-helpers.ts';
+import { api, endpoints, idArg, intOption, oneOf, readPages, withApi } from '../command-helpers.ts';
 import { CliError, EXIT } from '../errors.ts';
 import { collect, printJson, table } from '../output.ts';
 
@@ -103,17 +103,8 @@ export function registerGovernance(program: Command) {
         status: oneOf(flags.status, '--status', FINDING_STATUSES),
         owaspNhi: (flags.owasp as string | undefined)?.toUpperCase(),
         limit: String(intOption(flags.limit, '--limit', 1, 1000)),
-        cursor: undefined as string | undefined,
       };
-      const items: Finding[] = [];
-      let nextCursor: string | null = null;
-      for (;;) {
-        const page = await call(e.list, { query });
-        items.push(...page.items);
-        nextCursor = page.nextCursor;
-        if (!flags.all || !nextCursor) break;
-        query.cursor = nextCursor;
-      }
+      const { items, nextCursor } = await readPages((cursor) => call(e.list, { query: { ...query, cursor } }), undefined, Boolean(flags.all));
       if (flags.json) return printJson({ items, nextCursor });
       console.log(items.length === 0 ? 'No findings match.' : table([['ID', 'SEVERITY', 'STATUS', 'TYPE', 'TENANT', 'SUBJECT', 'WHY'], ...items.map(findingLine)]));
       if (nextCursor) console.log('\nMore findings match: add --all for every page.');

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import type { TokenRecord } from '../../tokens/token.types.ts';
 import { TOKEN_STATES } from '../../tokens/token.lifecycle.ts';
-import { api, endpoints, idArg, intOption, oneOf, secretFromEnv, withApi } from '../command-helpers.ts';
+import { api, endpoints, idArg, intOption, oneOf, readPages, secretFromEnv, withApi } from '../command-helpers.ts';
 import { CliError, EXIT } from '../errors.ts';
 import { collect, printJson, table } from '../output.ts';
 import { progressBar } from '../progress.ts';
@@ -84,15 +84,7 @@ export function registerTokens(program: Command) {
         limit: String(intOption(flags.limit, '--limit', 1, 1000)),
         cursor: flags.cursor as string | undefined,
       };
-      const items: TokenRecord[] = [];
-      let nextCursor: string | null = null;
-      for (;;) {
-        const page = await call(e.list, { query });
-        items.push(...page.items);
-        nextCursor = page.nextCursor;
-        if (!flags.all || !nextCursor) break;
-        query.cursor = nextCursor;
-      }
+      const { items, nextCursor } = await readPages((cursor) => call(e.list, { query: { ...query, cursor } }), query.cursor, Boolean(flags.all));
       if (flags.json) return printJson({ items, nextCursor });
       if (items.length === 0) console.log('No tokens match.');
       else
