@@ -41,7 +41,57 @@ try {
   times.sort((a, b) => a - b);
   const pct = (p: number) => times[Math.min(times.length - 1, Math.ceil((p / 100) * times.length) - 1)]!;
   const findings = await custody.findings.repo.countsByType(custody.storage.db);
-  console.log(JSON.stringify({ first, second, incremental: { p50: pct(50), p99: pct(99), max: times.at(-1) }, peakRssMb: peakRss(), rssAfterFirstMb: rssAfterFirst, findings }));
+  const peakRssMb = peakRss();
+
+  // Enforcement (issue 14): the global policy switched to enforce (written directly, so no sweep
+  // re-arms every finding), 10,000 findings of active tokens made due, then one pass: notices
+  // (with their links and delivery jobs) and the suspensions of the forbidden-scope ones.
+  const db = custody.storage.db;
+  await db.updateTable('policies').set({ document: JSON.stringify({ mode: 'enforce' }), version: 1 }).where('scope', '=', 'global').execute();
+  const global = await db.selectFrom('policies').select('scope').where('scope', '=', 'global').executeTakeFirst();
+  if (!global) await db.insertInto('policies').values({ scope: 'global', version: 1, document: JSON.stringify({ mode: 'enforce' }), updated_at: new Date().toISOString(), updated_by: 'bench' }).execute();
+  await new Promise((r) => setTimeout(r, 2_100)); // the policy snapshot is reused for 2 s
+  const enforced = ['dormant', 'review_overdue', 'reauthorization_due', 'approver_inactive', 'owner_orphaned', 'long_lived_credential', 'forbidden_scope'] as const;
+  const dueIds = (
+    await db
+      .selectFrom('findings as f')
+      .innerJoin('tokens as t', 't.id', 'f.token_id')
+      .select('f.id')
+      .where('f.resolved_at', 'is', null)
+      .where('f.status', '=', 'open')
+      .where('f.type', 'in', [...enforced])
+      .where('t.state', '=', 'active')
+      .orderBy('f.id')
+      .limit(10_000)
+      .execute()
+  ).map((r) => r.id);
+  const now = new Date().toISOString();
+  for (let i = 0; i < dueIds.length; i += 1_000) {
+    await db.updateTable('findings').set({ enforcement_stage: null, next_action_at: now, notice_id: null }).where('id', 'in', dueIds.slice(i, i + 1_000)).execute();
+  }
+  let passRss = 0;
+  const sampler = setInterval(() => (passRss = Math.max(passRss, process.memoryUsage().rss)), 25);
+  const rssBefore = process.memoryUsage().rss;
+  const pass = await custody.enforcement.pass();
+  clearInterval(sampler);
+  passRss = Math.max(passRss, process.memoryUsage().rss);
+  // Delivery of those notices through the outbox (log notifier), unpaced: how fast the worker can go.
+  const pending = await custody.outbox.pending();
+  const d0 = performance.now();
+  let delivered = 0;
+  for (let n; (n = await custody.outbox.runOnce()) > 0; ) delivered += n;
+  const deliverMs = performance.now() - d0;
+  console.log(
+    JSON.stringify({
+      first,
+      second,
+      incremental: { p50: pct(50), p99: pct(99), max: times.at(-1) },
+      peakRssMb,
+      rssAfterFirstMb: rssAfterFirst,
+      findings,
+      enforcement: { due: dueIds.length, pass, rssBeforeMb: rssBefore / 1048576, rssPeakMb: passRss / 1048576, pendingJobs: pending, delivered, deliverMs },
+    }),
+  );
 } finally {
   await custody.close();
 }

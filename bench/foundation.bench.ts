@@ -311,18 +311,27 @@ async function benchFindings(file: string, keyringFile: string) {
   const child = spawnSync(process.execPath, ['--import', 'tsx', path.join(path.dirname(new URL(import.meta.url).pathname), 'findings-child.ts'), file, keyringFile], { encoding: 'utf8', maxBuffer: 16 * 1024 * 1024 });
   if (child.status !== 0) throw new Error(`findings child failed: ${child.stderr}`);
   const r = JSON.parse(child.stdout.trim().split('\n').at(-1)!) as {
-    first: { tokens: number; opened: number; wouldAct: number; durationMs: number };
+    first: { tokens: number; opened: number; durationMs: number; enforcement: { wouldNotify: number; wouldSuspend: number; durationMs: number } | null };
     second: { tokens: number; changed: number; durationMs: number };
     incremental: { p50: number; p99: number; max: number };
     peakRssMb: number;
     findings: { type: string; n: number }[];
+    enforcement: { due: number; pass: { notified: number; suspended: number; durationMs: number }; rssBeforeMb: number; rssPeakMb: number; pendingJobs: number; delivered: number; deliverMs: number };
   };
   console.log(`  findings by type: ${r.findings.map((f) => `${f.type} ${f.n.toLocaleString('en-US')}`).join(', ')}`);
-  console.log(`  first sweep opened ${r.first.opened.toLocaleString('en-US')} findings and ledgered ${r.first.wouldAct.toLocaleString('en-US')} would-be actions (audit mode)`);
+  const audit = r.first.enforcement;
+  console.log(`  first sweep opened ${r.first.opened.toLocaleString('en-US')} findings; its enforcement pass (audit mode) ledgered ${(audit?.wouldNotify ?? 0).toLocaleString('en-US')} would-be notices and ${(audit?.wouldSuspend ?? 0).toLocaleString('en-US')} would-be suspensions in ${fmt((audit?.durationMs ?? 0) / 1000)} s`);
   report(`findings sweep, first (creates every finding) over ${r.first.tokens.toLocaleString('en-US')} live tokens`, `${fmt(r.first.durationMs / 1000)} s`, '≤ 60 s', r.first.durationMs <= 60_000);
   report(`findings sweep, steady state (${r.second.changed.toLocaleString('en-US')} changed)`, `${fmt(r.second.durationMs / 1000)} s`, '≤ 60 s', r.second.durationMs <= 60_000);
   report('sweeping server process peak RSS', `${fmt(r.peakRssMb, 0)} MB`, '≤ 300 MB', r.peakRssMb <= 300);
   report("one token's findings after a change (1,000 changes)", `p50 ${fmt(r.incremental.p50, 2)} ms, p99 ${fmt(r.incremental.p99, 2)} ms`, 'p99 ≤ 5 ms', r.incremental.p99 <= 5);
+  const e = r.enforcement;
+  console.log(
+    `  enforcement pass (enforce mode) over ${r.second.tokens.toLocaleString('en-US')} live tokens with ${e.due.toLocaleString('en-US')} findings due: ${fmt(e.pass.durationMs / 1000, 2)} s, ` +
+      `${e.pass.notified.toLocaleString('en-US')} notices (each with a reauthorisation link and a delivery job), ${e.pass.suspended.toLocaleString('en-US')} tokens suspended at once (forbidden scopes); ` +
+      `RSS ${fmt(e.rssBeforeMb, 0)} → peak ${fmt(e.rssPeakMb, 0)} MB during the pass`,
+  );
+  console.log(`  notices delivered through the outbox (log notifier, unpaced): ${e.delivered.toLocaleString('en-US')} in ${fmt(e.deliverMs / 1000, 2)} s = ${fmt(e.delivered / (e.deliverMs / 1000), 0)} per second (a running worker paces them in the bulk lane, CUSTODY_REVOCATION_BULK_PER_SECOND, default 200/s)`);
 }
 
 async function benchVerify(c: Custody) {

@@ -52,6 +52,7 @@ const OWNERS: Record<string, string> = {
   findings: 'governance',
   finding_exceptions: 'governance',
   governance_sweeps: 'governance',
+  notices: 'governance',
 };
 
 describe('the shape of the source', () => {

@@ -128,6 +128,17 @@ describeEachDatabase('the custody CLI against a server', (kind) => {
     const badRule = await cli(['providers', 'update', p.id, '--scope-rule', 'FETCH /x y']);
     expect(badRule.code).toBe(2);
     expect(badRule.stderr).toContain('must be one of *, GET');
+ 
+    // The scope catalogue: each scope's sensitivity (and a description), replaced as a whole.
+    const cat = await cli(['providers', 'update', p.id, '--scope-catalogue', 'invoices.read=read:Read invoices', '--scope-catalogue', 'invoices.write=write', '--json']);
+    expect(cat.code, cat.stderr).toBe(0);
+    expect(JSON.parse(cat.stdout).scopeCatalogue).toEqual([{ name: 'invoices.read', sensitivity: 'read', description: 'Read invoices' }, { name: 'invoices.write', sensitivity: 'write' }]);
+    expect((await cli(['providers', 'show', p.id])).stdout).toContain('invoices.read (read) — Read invoices');
+    const badEntry = await cli(['providers', 'update', p.id, '--scope-catalogue', 'invoices.read=secret']);
+    expect(badEntry.code).toBe(2);
+    expect(badEntry.stderr).toContain('sensitivity one of read, write, admin');
+    const none = await cli(['providers', 'update', p.id, '--no-scope-catalogue', '--json']);
+    expect(JSON.parse(none.stdout).scopeCatalogue).toEqual([]);
   });
 
   it('creates an API key through the server when it has a key, ledgered under that key', async () => {

@@ -231,6 +231,19 @@ export const MATRIX: Record<string, RouteCase> = {
     request: tokenRequest('POST', '/revoke', { reason: 'matrix' }),
     foreign: hiddenLikeMissingAdapter('token_not_found', unchangedActiveToken),
   },
+  'POST /v1/tokens/:id/reauthorization': {
+    allowed: WRITERS,
+    // The world's provider runs no consent: past the checks, the own token answers consent_not_supported.
+    ok: PAST_THE_ROLE_CHECK,
+    request: tokenRequest('POST', '/reauthorization', {}),
+    foreign: hiddenLikeMissingAdapter('token_not_found', unchangedActiveToken),
+  },
+  'POST /v1/tokens/:id/justify': {
+    allowed: ['admin', 'security'],
+    ok: 200,
+    request: tokenRequest('POST', '/justify', { purpose: 'matrix' }),
+    foreign: { global: 'platform staff only (the platform’s purpose; tenant-bound roles get 403 before any lookup)' },
+  },
   'POST /v1/tokens/revoke': {
     allowed: WRITERS,
     ok: 200,
@@ -504,6 +517,27 @@ export const MATRIX: Record<string, RouteCase> = {
     request: async (w, target) => ({ method: 'POST', url: `/v1/findings/${target === 'missing' ? newId('finding') : (await findingOf(w, target === 'own' ? 'A' : 'B')).id}/acknowledge`, payload: { reason: 'on it' } }),
     foreign: { global: 'platform staff only (tenant administrators read their findings)' },
   },
+  'GET /v1/notices': {
+    allowed: READERS,
+    ok: 200,
+    request: () => ({ method: 'GET', url: '/v1/notices' }),
+    foreign: async (w, role) => {
+      const own = await noticeOf(w, 'A');
+      const foreign = await noticeOf(w, 'B');
+      for (const query of ['', `&tenantId=${w.B}`, `&tokenId=${foreign.tokenId}`, '&findingType=dormant']) {
+        const items = (await w.call(role, { method: 'GET', url: `/v1/notices?limit=1000${query}` })).json().items as { tenantId: string }[];
+        expect(items.filter((x) => x.tenantId !== w.A), `${role} GET /v1/notices?${query}`).toEqual([]);
+      }
+      const mine = (await w.call(role, { method: 'GET', url: `/v1/notices?limit=1000&tokenId=${own.tokenId}` })).json().items as { id: string }[];
+      expect(mine.map((x) => x.id)).toContain(own.id);
+    },
+  },
+  'GET /v1/notices/:id': {
+    allowed: READERS,
+    ok: 200,
+    request: async (w, target) => ({ method: 'GET', url: `/v1/notices/${target === 'missing' ? newId('notice') : (await noticeOf(w, target === 'own' ? 'A' : 'B')).id}` }),
+    foreign: hiddenLikeMissingAdapter('notice_not_found'),
+  },
   'POST /v1/sweeps': { allowed: ['admin', 'security'], ok: 200, request: () => ({ method: 'POST', url: '/v1/sweeps' }), foreign: { global: 'the sweep covers every tenant; platform staff only' } },
 };
 
@@ -515,6 +549,18 @@ async function findingOf(w: World, tenant: 'A' | 'B'): Promise<{ id: string; tok
   await w.h.custody.findings.settled();
   const { items } = await w.h.custody.findingQueries.list(w.h.admin, { tokenId, type: 'no_owner', limit: 1 });
   return { id: items[0]!.id, tokenId };
+}
+
+/** A notice about a fresh token of a tenant, recorded as an enforcement pass records one. */
+async function noticeOf(w: World, tenant: 'A' | 'B'): Promise<{ id: string; tokenId: string }> {
+  const tokenId = await w.token(tenant);
+  const tenantId = tenant === 'A' ? w.A : w.B;
+  const [id] = await w.h.custody.storage.db.transaction().execute((trx) =>
+    w.h.custody.notices.record(trx, [
+      { tenantId, tokenId, findingId: newId('finding'), findingType: 'dormant', deadline: new Date(Date.now() + 86_400_000).toISOString(), message: 'matrix', recipients: [{ kind: 'owner', name: 'team', address: null }], link: null, policyVersion: { global: 0, tenant: 0 } },
+    ]),
+  );
+  return { id: id!, tokenId };
 }
 
 /** A pending consent link of a tenant, written as the link service would (the world's provider has no issuer to make one through the API). */

@@ -24,11 +24,14 @@ import { createOutboxWorker } from '../outbox/outbox.worker.ts';
 import { DEFAULT_OUTBOX_OPTIONS, type OutboxWorkerOptions } from '../outbox/outbox.types.ts';
 import { createUpstreamRevocation } from '../outbox/upstream-revocation.service.ts';
 import { createPolicyService } from '../governance/policy.service.ts';
-import { defaultPolicy } from '../governance/policy.rules.ts';
+import { consentScopePolicy, defaultPolicy, refreshScopePolicy } from '../governance/policy.rules.ts';
 import { createDirectoryService } from '../governance/directory.service.ts';
 import { createExceptionService } from '../governance/exception.service.ts';
 import { createFindingService } from '../governance/finding.service.ts';
 import { createFindingQueries } from '../governance/finding.queries.ts';
+import { createEnforcementService } from '../governance/enforcement.service.ts';
+import { createNoticeService, logNotifier, type Notifier } from '../governance/notice.service.ts';
+import { createOutboxEnqueuer } from '../outbox/outbox.enqueue.ts';
 import type { PracticalTestPolicies, PracticalTestPolicy } from '../tokens/token.practical-test.ts';
 
 export interface CustodyOptions {
@@ -41,6 +44,10 @@ export interface CustodyOptions {
   /** Who the direct-database actions are attributed to in the ledger. */
   actor?: string;
   /** OAuth client tuning (tests and benchmarks shorten these). */
+  /** Notifiers beyond the log (tests; the signals issue adds webhooks). */
+  notifiers?: Notifier[];
+  /** Run an enforcement pass soon after changes (default true); false leaves passes to sweeps and callers. */
+  enforceAfterChanges?: boolean;
   oauth?: { requestTimeoutMs?: number; refreshRetryBaseMs?: number; outbox?: Partial<OutboxWorkerOptions> };
   /**
    * Whether a missing development key file may be generated (`serve` and the first-run bootstrap);
@@ -132,11 +139,13 @@ export async function createCustody(config: Config, options: CustodyOptions) {
     const alerts = createAlertService();
     const upstreamRevocation = createUpstreamRevocation({ storage, tokens, ledger, providers, alerts, clock, requestTimeoutMs: oauthTimeoutMs });
     tokens.onTransition(upstreamRevocation.enqueueOnRevoke);
+    // Notices given before enforcement (src/governance), delivered through the outbox to each notifier.
+    const notices = createNoticeService({ storage, vault, ledger, clock, logger, alerts, enqueue: createOutboxEnqueuer(storage.dialect), notifiers: [logNotifier(logger), ...(options.notifiers ?? [])] });
     const outbox = createOutboxWorker({
       storage,
       clock,
       logger,
-      handlers: { upstream_revocation: upstreamRevocation.handler },
+      handlers: { upstream_revocation: upstreamRevocation.handler, notice_delivery: notices.handler },
       options: { ...DEFAULT_OUTBOX_OPTIONS, giveUpAfterMs: config.revocationGiveUpMs, bulkPerSecond: config.revocationBulkPerSecond, ...options.oauth?.outbox },
       database: config.database,
     });
@@ -145,17 +154,38 @@ export async function createCustody(config: Config, options: CustodyOptions) {
     });
     // Access tokens are refreshed this long before they expire, by the refresh service and the gateway alike.
     const refreshSkewMs = 60_000;
-    const consentService = createConsentService({ storage, vault, ledger, providers, tokens, clock, requestTimeoutMs: oauthTimeoutMs, tenants, publicUrl: config.publicUrl, flowTtlMs: 10 * 60_000, suspensionPolicy: { consentLifts: lifts.kinds }, logger });
+    const consentService = createConsentService({ storage, vault, ledger, providers, tokens, clock, requestTimeoutMs: oauthTimeoutMs, tenants, publicUrl: config.publicUrl, flowTtlMs: 10 * 60_000, suspensionPolicy: { consentLifts: lifts.kinds }, logger, scopePolicy: async (tenantId, providerId) => consentScopePolicy((await policy.snapshot()).forTenant(tenantId), providerId) });
     const consent = consentService;
-    const connectLinks = createConnectLinkService({ storage, ledger, tenants, providers, consent, clock, publicUrl: config.publicUrl, isActorActive: apiKeys.isActorActive });
-    const refresh = createRefreshService({ storage, providers, tokens, clock, requestTimeoutMs: oauthTimeoutMs, alerts, refreshSkewMs, attempts: 3, retryBaseMs: options.oauth?.refreshRetryBaseMs ?? 500 });
+    const connectLinks = createConnectLinkService({
+      storage,
+      ledger,
+      tenants,
+      providers,
+      consent,
+      clock,
+      publicUrl: config.publicUrl,
+      isActorActive: apiKeys.isActorActive,
+      // A reauthorisation asks for the granted scopes without those the tenant's policy forbids.
+      reauthorizable: async (tokenId) => {
+        const t = await tokens.reauthorizable(tokenId);
+        if (!t) return null;
+        const forbidden = (await policy.snapshot()).forTenant(t.tenantId).forbiddenScopes[t.providerId] ?? [];
+        return { ...t, scopes: t.grantedScopes.filter((s) => !forbidden.includes(s)) };
+      },
+    });
+    const refresh = createRefreshService({ storage, providers, tokens, clock, requestTimeoutMs: oauthTimeoutMs, alerts, refreshSkewMs, attempts: 3, retryBaseMs: options.oauth?.refreshRetryBaseMs ?? 500, narrowing: async (tenantId) => refreshScopePolicy((await policy.snapshot()).forTenant(tenantId)) });
+    // Short-lived access (policy maxAccessTokenTtlMinutes): asked on every gateway call, so read from the latest loaded policies.
+    const maxAccessAgeMs = (tenantId: string): number | null => {
+      const minutes = policy.latest()?.forTenant(tenantId).maxAccessTokenTtlMinutes;
+      return minutes === undefined || minutes === null ? null : minutes * 60_000;
+    };
     const gateway = createGatewayService({
       storage,
       database: config.database,
       tokens,
       providers,
       ledger,
-      accessTokens: createRefreshingAccessTokenSource({ stored: createStoredAccessTokenSource({ reveal: tokens.revealAccessToken }), refresh, clock, skewMs: refreshSkewMs }),
+      accessTokens: createRefreshingAccessTokenSource({ stored: createStoredAccessTokenSource({ reveal: tokens.revealAccessToken }), refresh, clock, skewMs: refreshSkewMs, maxAccessAgeMs }),
       clock,
       logger,
       limits: config.gateway,
@@ -164,6 +194,9 @@ export async function createCustody(config: Config, options: CustodyOptions) {
     const directory = createDirectoryService({ storage, ledger, clock, tenants, tokens });
     const exceptions = createExceptionService({ storage, ledger, clock, tenants, tokens });
     const findings = createFindingService({ storage, database: config.database, ledger, clock, logger, tokens, policy, directory, exceptions });
+    const enforcement = createEnforcementService({ storage, ledger, clock, logger, tokens, policy, directory, notices, links: connectLinks, providers });
+    // After changes, a pass a second later (debounced); tests that step a fixed clock run passes themselves.
+    findings.setEnforcement({ pass: enforcement.pass, kick: options.enforceAfterChanges === false ? () => {} : enforcement.kick });
     const findingQueries = createFindingQueries({ storage, ledger, clock, repo: findings.repo, tenants, tokens, lastSweepStart: findings.lastSweepStart });
     // Findings follow every change that can alter them, soon after it commits (off the request path).
     const reevaluateTenant = async (tenantId: string) => {
@@ -242,6 +275,8 @@ export async function createCustody(config: Config, options: CustodyOptions) {
       exceptions,
       findings,
       findingQueries,
+      notices,
+      enforcement,
       /**
        * For /readyz: the database answers and every migration this code knows is applied. One
        * check at a time, its answer reused for a second, and bounded by a timeout: a flood of
@@ -257,6 +292,7 @@ export async function createCustody(config: Config, options: CustodyOptions) {
         closing ??= (async () => {
           await outbox.stop().catch((err: Error) => logger.error({ err: err.message }, 'stopping the outbox worker failed'));
           await findings.close().catch((err: Error) => logger.error({ err: err.message }, 'stopping the findings evaluation failed'));
+          await enforcement.close().catch((err: Error) => logger.error({ err: err.message }, 'stopping enforcement failed'));
           // In-flight gateway calls have finished (the server closed first): write every queued usage event.
           await gateway.close().catch((err: Error) => logger.error({ err: err.message }, 'writing gateway usage at shutdown failed'));
           await apiKeys.close().catch(() => {});

@@ -110,7 +110,7 @@ export async function buildServer(custody: Custody): Promise<FastifyInstance> {
   await app.register(apiKeyRoutes(custody.apiKeys));
   await app.register(ledgerRoutes(custody.ledger));
   await app.register(gatewayRoutes(gatewayHttp));
-  await app.register(governanceRoutes({ policy: custody.policy, directory: custody.directory, exceptions: custody.exceptions, findings: custody.findings, findingQueries: custody.findingQueries }));
+  await app.register(governanceRoutes({ policy: custody.policy, directory: custody.directory, exceptions: custody.exceptions, findings: custody.findings, findingQueries: custody.findingQueries, notices: custody.notices }));
   await app.register(oauthRoutes({ consent: custody.consent, links: custody.connectLinks, refresh: custody.refresh, tokens: custody.tokens }));
   return app;
 }

@@ -35,6 +35,9 @@ export const PERMISSIONS = {
   'exceptions.read': ['admin', 'security', 'auditor', 'tenant_admin'],
   'exceptions.manage': ['admin', 'security'],
   'sweeps.run': ['admin', 'security'],
+  'tokens.reauthorize': ['admin', 'security', 'tenant_admin'],
+  'tokens.justify': ['admin', 'security'],
+  'notices.read': ['admin', 'security', 'auditor', 'tenant_admin'],
   'gateway.use': ['workload'],
 } as const satisfies Record<string, readonly Role[]>;
 

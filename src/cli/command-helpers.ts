@@ -28,6 +28,7 @@ const EXAMPLES: Record<IdKind, string> = {
   workload: 'wkl_01J…',
   finding: 'fnd_01J…',
   exception: 'exc_01J…',
+  notice: 'ntc_01J…',
 };
 
 /** An id given on the command line, checked before anything is sent. */
@@ -85,4 +86,5 @@ export const endpoints = {
   directory: () => import('../governance/directory.contract.ts').then((m) => m.directoryEndpoints),
   findings: () => import('../governance/finding.contract.ts').then((m) => m.findingEndpoints),
   exceptions: () => import('../governance/exception.contract.ts').then((m) => m.exceptionEndpoints),
+  notices: () => import('../governance/notice.contract.ts').then((m) => m.noticeEndpoints),
 };

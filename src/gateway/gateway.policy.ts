@@ -59,6 +59,15 @@ export function decideCall(token: GatewayToken | null, call: CallRequest): Decis
         template: match.template,
       });
     }
+    // Granted, but is it in the live access token? (A narrowing refresh may have left it out.)
+    if (token.effectiveScopes !== null && !token.effectiveScopes.includes(match.scope)) {
+      return denied('scope_narrowed', {
+        message: `This call needs the scope "${match.scope}": the token was granted it, but a refresh narrowed the live access token to the scopes used recently (${token.effectiveScopes.join(', ') || 'none'}). Have the customer reauthorise the token (POST /v1/tokens/${token.id}/reauthorization) to widen it again.`,
+        host,
+        scope: match.scope,
+        template: match.template,
+      });
+    }
     return { ok: true, target, requestPath: joined.requestPath, host, scope: match.scope, unmapped: false, template: match.template };
   }
   if (token.provider.unmappedCalls !== 'allow') return denied('unmapped_call_refused', { host, unmapped: true, template: match.template });

@@ -391,12 +391,31 @@ export function createGatewayService(deps: GatewayDeps) {
   }
 
   /**
+   * A call was refused for a scope the token was granted but a narrowing refresh left out: the
+   * token records that the scope was wanted (its `scope_narrowed` finding offers reauthorisation).
+   * Written once per token and scope — never on the path of allowed calls, not again while the view
+   * shows it, and once at a time here — in the background: the refusal does not wait for it.
+   */
+  const wantedWrites = new Set<string>();
+  function noteWantedScope(call: GatewayCall, token: GatewayToken, scope: string): void {
+    if (token.wantedScopes.includes(scope)) return;
+    const key = `${token.id}\u0000${scope}`;
+    if (wantedWrites.has(key)) return;
+    wantedWrites.add(key);
+    tokens
+      .unitOfWork((work) => tokens.recordWantedScope(work, token.id, scope, { actor: call.principal.actor, workload: call.principal.workload }))
+      .catch((err: Error) => logger.warn({ tokenId: token.id, scope, err: err.message }, 'recording a scope wanted while narrowed failed; the next refused call tries again'))
+      .finally(() => wantedWrites.delete(key));
+  }
+
+  /**
    * Records a refused call, logs it (reason, token, workload, method and the path's template:
    * never the path or query themselves, which can carry customer data, and never a credential),
    * and gives the error to throw.
    */
   function refuse(call: GatewayCall, token: GatewayToken | null, where: Where, code: ErrorCode, message?: string): CustodyError {
     const err = new CustodyError(code, message);
+    if (code === 'scope_narrowed' && token && where.scope) noteWantedScope(call, token, where.scope);
     logger.info({ code, status: err.status, tokenId: call.tokenId, workload: call.principal.workload, method: call.method, pathTemplate: where.template }, 'gateway call refused');
     // A refusal for a token of another tenant is recorded against the caller's tenant only.
     const failed = code.startsWith('upstream_') || code === 'request_timeout';

@@ -10,7 +10,11 @@ function token(state: GatewayToken['state'], updatedAt = 't1'): GatewayToken {
     state,
     workloads: ['w'],
     grantedScopes: [],
+    effectiveScopes: null,
+    wantedScopes: [],
     accessExpiresAt: null,
+    accessIssuedAt: null,
+    hasRefreshToken: false,
     updatedAt,
     provider: { id: 'prv_1', apiBaseUrls: [], scopeRules: [], unmappedCalls: 'deny', allowPrivateNetwork: false, allowPathParameters: false, updatedAt: 'p1' },
   };

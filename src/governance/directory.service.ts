@@ -51,6 +51,16 @@ export function createDirectoryService(deps: { storage: Storage; ledger: LedgerS
       };
     },
 
+    /** Owners' contacts by name (as written in the directory, matched without regard to case): where notices go. */
+    async contacts(names: readonly string[]): Promise<Map<string, string | null>> {
+      const out = new Map<string, string | null>();
+      if (names.length === 0) return out;
+      const wanted = new Set(names.map((n) => n.toLowerCase()));
+      const rows = await storage.db.selectFrom('owners').select(['name', 'contact']).execute();
+      for (const r of rows) if (wanted.has(r.name.toLowerCase())) out.set(r.name.toLowerCase(), r.contact);
+      return out;
+    },
+
     async listOwners(active?: boolean): Promise<Owner[]> {
       let q = storage.db.selectFrom('owners').selectAll().orderBy('name');
       if (active !== undefined) q = q.where('active', '=', active ? 1 : 0);

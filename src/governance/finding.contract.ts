@@ -1,6 +1,7 @@
 import { Type, type Static } from 'typebox';
 import { endpoint } from '../contract/endpoint.ts';
 import { IdOf, LimitParam, Nullable, ReasonBody, Timestamp } from '../contract/schemas.ts';
+import { ENFORCEMENT_STAGES } from './enforcement.plan.ts';
 import { FINDING_SEVERITIES, FINDING_STATUSES, FINDING_TYPES } from './finding.types.ts';
 
 const Ref = Type.Object({ id: Type.String(), name: Type.String() });
@@ -21,10 +22,14 @@ export const FindingSchema = Type.Object(
     mappings: Type.Object({ owaspNhi: Type.Array(Ref), nistCsf: Type.Array(Ref), nistAiRmf: Type.Array(Ref) }, { description: 'OWASP Non-Human Identities Top 10 (2025), NIST CSF 2.0, NIST AI RMF 1.0 (docs/compliance.md)' }),
     exception: Nullable(Type.Object({ id: Type.String(), expiresAt: Nullable(Timestamp) })),
     acknowledgement: Nullable(Type.Object({ at: Timestamp, by: Type.String(), reason: Nullable(Type.String()) })),
-    plannedAction: Nullable(
+    enforcement: Nullable(
       Type.Object(
-        { action: Type.Union([Type.Literal('notify_then_suspend'), Type.Literal('suspend')]), suspendAt: Timestamp },
-        { description: 'What enforcement would do about it, and when the suspension would fall due. Enforcement is not built yet: today this is only written to the ledger (audit).' },
+        {
+          stage: Type.Union([Type.Enum(ENFORCEMENT_STAGES), Type.Null()], { description: 'null: nothing done yet; notified; suspended; in audit mode would_notify / would_suspend' }),
+          nextActionAt: Type.Union([Timestamp, Type.Null()], { description: 'When the next step falls due (null: none, or held by an exception or a token that is not active)' }),
+          noticeId: Nullable(Type.String()),
+        },
+        { description: 'Where enforcement stands on this finding (null for the types enforcement does not act on)' },
       ),
     ),
   },
@@ -76,7 +81,20 @@ export const SweepResultSchema = Type.Object({
   opened: Type.Integer(),
   resolved: Type.Integer(),
   changed: Type.Integer({ description: 'Findings whose reasons, status or exception changed' }),
-  wouldAct: Type.Integer({ description: 'Would-be enforcement actions written to the ledger' }),
+  enforcement: Nullable(
+    Type.Object(
+      {
+        due: Type.Integer({ description: 'Findings whose next enforcement step had fallen due' }),
+        notified: Type.Integer({ description: 'Notices given' }),
+        suspended: Type.Integer({ description: 'Tokens suspended by policy' }),
+        wouldNotify: Type.Integer({ description: 'Audit mode: notices that would have been given (ledgered only)' }),
+        wouldSuspend: Type.Integer({ description: 'Audit mode: suspensions that would have been made (ledgered only)' }),
+        unchanged: Type.Integer({ description: 'Looked at and left (excepted, token not active, not due yet)' }),
+        durationMs: Type.Integer(),
+      },
+      { description: 'The enforcement pass that follows the sweep' },
+    ),
+  ),
 });
 
 const tags = ['findings'];

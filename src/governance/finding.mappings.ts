@@ -35,6 +35,8 @@ export const FINDING_MAPPINGS: Record<FindingType, FindingMapping> = {
   forbidden_scope: { owaspNhi: ['NHI5', 'NHI3'], nistCsf: ['PR.AA-05', 'GV.SC-07'], nistAiRmf: ['MANAGE 3.1'] },
   shared_token: { owaspNhi: ['NHI9', 'NHI3'], nistCsf: ['PR.AA-01', 'PR.AA-05', 'PR.IR-01', 'GV.SC-07'], nistAiRmf: ['MEASURE 2.7'] },
   unknown_workload: { owaspNhi: ['NHI1'], nistCsf: ['ID.AM-02', 'PR.AA-01'], nistAiRmf: ['GOVERN 1.6'] },
+  excess_grant: { owaspNhi: ['NHI5', 'NHI3'], nistCsf: ['PR.AA-05', 'GV.SC-07'], nistAiRmf: ['MANAGE 3.1'] },
+  scope_narrowed: { owaspNhi: ['NHI5'], nistCsf: ['PR.AA-05'], nistAiRmf: ['MEASURE 2.4'] },
 };
 
 /**
@@ -61,6 +63,8 @@ export const DEFAULT_SEVERITY: Record<FindingType, FindingSeverity> = {
   forbidden_scope: 'critical',
   shared_token: 'medium',
   unknown_workload: 'medium',
+  excess_grant: 'medium',
+  scope_narrowed: 'low',
 };
 
 /** OWASP Top 10 Non-Human Identities Risks – 2025 (owasp.org/www-project-non-human-identities-top-10). */

@@ -8,6 +8,7 @@ import type { FindingsTable } from '../storage/schema.ts';
 import type { TenantService } from '../tenants/tenant.service.ts';
 import type { TokenService } from '../tokens/token.service.ts';
 import type { Finding } from './finding.contract.ts';
+import { ENFORCED } from './enforcement.plan.ts';
 import { FINDING_MAPPINGS, NIST_AI_RMF, NIST_CSF_2, OWASP_NHI_2025 } from './finding.mappings.ts';
 import type { FindingRepo } from './finding.repo.ts';
 import { FINDING_TYPES, type FindingSeverity, type FindingStatus, type FindingType } from './finding.types.ts';
@@ -33,14 +34,8 @@ export function toFinding(r: FindingsTable, exceptionExpiry?: string | null, con
     mappings: { owaspNhi: m.owaspNhi.map(ref(OWASP_NHI_2025)), nistCsf: m.nistCsf.map(ref(NIST_CSF_2)), nistAiRmf: m.nistAiRmf.map(ref(NIST_AI_RMF)) },
     exception: r.exception_id ? { id: r.exception_id, expiresAt: exceptionExpiry ?? null } : null,
     acknowledgement: r.acknowledged_at ? { at: r.acknowledged_at, by: r.acknowledged_by ?? 'unknown', reason: r.acknowledged_reason } : null,
-    plannedAction: parsePlan(r.planned_action),
+    enforcement: r.token_id && ENFORCED.has(r.type) ? { stage: r.enforcement_stage ?? null, nextActionAt: r.next_action_at ?? null, noticeId: r.notice_id ?? null } : null,
   };
-}
-
-function parsePlan(key: string | null): Finding['plannedAction'] {
-  if (!key) return null;
-  const at = key.indexOf('@');
-  return { action: key.slice(0, at) as 'suspend' | 'notify_then_suspend', suspendAt: key.slice(at + 1) };
 }
 
 /** Reading findings: list, one, acknowledge, and the summary with the managed share. */

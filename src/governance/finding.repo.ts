@@ -3,8 +3,8 @@ import type { StorageDialect } from '../storage/dialect.ts';
 import type { FindingsTable } from '../storage/schema.ts';
 
 /** What reconciliation compares a live finding by: everything but its reasons (their digest stands in). */
-export type LiveFinding = Pick<FindingsTable, 'id' | 'type' | 'subject_id' | 'status' | 'severity' | 'digest' | 'exception_id' | 'planned_action' | 'first_seen_at'>;
-const LIVE_COLUMNS = ['id', 'type', 'subject_id', 'status', 'severity', 'digest', 'exception_id', 'planned_action', 'first_seen_at'] as const;
+export type LiveFinding = Pick<FindingsTable, 'id' | 'type' | 'subject_id' | 'status' | 'severity' | 'digest' | 'exception_id' | 'enforcement_stage' | 'next_action_at' | 'first_seen_at'>;
+const LIVE_COLUMNS = ['id', 'type', 'subject_id', 'status', 'severity', 'digest', 'exception_id', 'enforcement_stage', 'next_action_at', 'first_seen_at'] as const;
 import type { FindingSeverity, FindingStatus, FindingType } from './finding.types.ts';
 
 export interface FindingFilter {
@@ -52,7 +52,7 @@ export function createFindingRepo(dialect: StorageDialect) {
 
 
     async resolve(db: Db, ids: readonly string[], at: string): Promise<void> {
-      if (ids.length > 0) await db.updateTable('findings').set({ status: 'resolved', resolved_at: at }).where(dialect.anyOf('id', ids)).where('resolved_at', 'is', null).execute();
+      if (ids.length > 0) await db.updateTable('findings').set({ status: 'resolved', resolved_at: at, next_action_at: null }).where(dialect.anyOf('id', ids)).where('resolved_at', 'is', null).execute();
     },
 
     async recordSweep(db: Db, startedAt: string, finishedAt: string, result: object): Promise<void> {

@@ -120,15 +120,17 @@ export function tokenFindings(t: TokenFacts, policy: PolicyValues, directory: Di
   if (!observed) {
     out.push(finding('unobserved', [{ code: 'unobserved', message: 'The platform uses this token outside the gateway, so its use is not observed: dormancy and unused scopes cannot be judged. Route its use through the gateway.' }]));
   } else {
-    const lastActivity = t.lastUsedAt ?? t.issuedAt;
+    // The newer of the last use and the last (re)approval: a customer's reauthorisation starts the clock again.
+    const lastActivity = t.lastUsedAt && t.lastUsedAt > t.issuedAt ? t.lastUsedAt : t.issuedAt;
     if (lastActivity < cut.dormant) {
       out.push(
         finding('dormant', [
           {
             code: 'dormant',
-            message: t.lastUsedAt
-              ? `Not used since ${t.lastUsedAt}; the policy allows ${policy.dormantAfterDays} days without use.`
-              : `Never used since it was issued (${t.issuedAt}); the policy allows ${policy.dormantAfterDays} days without use.`,
+            message:
+              lastActivity === t.lastUsedAt
+                ? `Not used since ${t.lastUsedAt}; the policy allows ${policy.dormantAfterDays} days without use.`
+                : `Not used since it was ${t.lastUsedAt ? 'last approved' : 'issued'} (${t.issuedAt}); the policy allows ${policy.dormantAfterDays} days without use.`,
             data: { lastUsedAt: t.lastUsedAt, dormantAfterDays: policy.dormantAfterDays },
           },
         ]),
@@ -181,6 +183,8 @@ export function tokenFindings(t: TokenFacts, policy: PolicyValues, directory: Di
     out.push(finding('forbidden_scope', [{ code: 'forbidden_scope', message: `Holds ${held.length === 1 ? 'a scope' : 'scopes'} the policy forbids for this provider: ${held.join(', ')}. It should never have been granted; reauthorise without ${held.length === 1 ? 'it' : 'them'}.`, data: { scopes: held } }]));
   }
 
+  out.push(...scopeGrantFindings(t));
+
   const shared: FindingReason[] = [];
   if (observed) {
     const windowStart = cut.window;
@@ -203,6 +207,43 @@ export function tokenFindings(t: TokenFacts, policy: PolicyValues, directory: Di
   if (unknown.length > 0) reasons.push({ code: 'not_registered', message: `Names ${unknown.length === 1 ? 'a workload' : 'workloads'} not in the workloads directory: ${unknown.join(', ')}. Register ${them(unknown)} (custody workloads add) or remove ${them(unknown)} from the token.`, data: { workloads: unknown } });
   if (retired.length > 0) reasons.push({ code: 'retired', message: `Names ${retired.length === 1 ? 'a retired workload' : 'retired workloads'}: ${retired.join(', ')}. Remove ${them(retired)} from the token (custody tokens update --remove-workload), or make ${them(retired)} active again (custody workloads update --active).`, data: { workloads: retired } });
   if (reasons.length > 0) out.push(finding('unknown_workload', reasons));
+  return out;
+}
+
+/**
+ * Scope minimisation (issue 14): what the issuer granted beyond what was asked (`excess_grant`), and
+ * granted scopes calls needed while a narrowing refresh had left them out of the live access token
+ * (`scope_narrowed`, until a reauthorisation or a refresh without narrowing covers them again).
+ */
+function scopeGrantFindings(t: TokenFacts): FindingCandidate[] {
+  const out: FindingCandidate[] = [];
+  const excess = t.excessScopes.filter((s) => t.grantedScopes.includes(s));
+  if (excess.length > 0) {
+    out.push(
+      finding('excess_grant', [
+        {
+          code: 'excess_grant',
+          message: `The issuer granted ${excess.length === 1 ? 'a scope' : 'scopes'} the consent did not ask for: ${excess.join(', ')}. Reauthorise it (POST /v1/tokens/${t.id}/reauthorization) so the customer approves only what was asked, or have the provider's client configured not to add ${excess.length === 1 ? 'it' : 'them'}.`,
+          data: { scopes: excess },
+        },
+      ]),
+    );
+  }
+  if (t.wantedScopes.length > 0) {
+    const holds = t.effectiveScopes ?? t.grantedScopes;
+    const missing = t.wantedScopes.filter((s) => t.grantedScopes.includes(s) && !holds.includes(s));
+    if (missing.length > 0) {
+      out.push(
+        finding('scope_narrowed', [
+          {
+            code: 'scope_narrowed',
+            message: `Gateway calls needed ${missing.length === 1 ? 'the scope' : 'the scopes'} ${missing.join(', ')}, granted but left out of the live access token by a narrowing refresh (unused for the policy's window), so they were refused. To widen it again, have the customer reauthorise it (POST /v1/tokens/${t.id}/reauthorization); or, if the calls are not needed, leave it narrow.`,
+            data: { scopes: missing, effectiveScopes: holds },
+          },
+        ]),
+      );
+    }
+  }
   return out;
 }
 

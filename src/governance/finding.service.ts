@@ -13,6 +13,7 @@ import { workloadFindings, type FindingCandidate } from './finding.rules.ts';
 import { buildContext, type Context, type ContextData } from './governance.context.ts';
 import type { PolicyService } from './policy.service.ts';
 import { runSweepPages } from './sweep.runner.ts';
+import type { EnforcementCounts } from './enforcement.service.ts';
 
 /** Tokens read and judged per page of a sweep (on the sweep's thread); each page's changes are one transaction. */
 const SWEEP_PAGE = 2_000;
@@ -26,7 +27,6 @@ export interface ReconcileCounts {
   opened: number;
   resolved: number;
   changed: number;
-  wouldAct: number;
 }
 
 export interface SweepResult extends ReconcileCounts {
@@ -35,6 +35,8 @@ export interface SweepResult extends ReconcileCounts {
   durationMs: number;
   tokens: number;
   workloads: number;
+  /** What the enforcement pass that follows the sweep did (null when none is wired: tests of findings alone). */
+  enforcement: EnforcementCounts | null;
 }
 
 /**
@@ -73,8 +75,7 @@ export function createFindingService(deps: {
       d.resolves.map((r) => r.id),
       at,
     );
-    if (d.wouldAct.length > 0) await ledger.appendMany(trx, d.wouldAct);
-    return { opened: d.inserts.length, resolved: d.resolves.length, changed: d.updates.length, wouldAct: d.wouldAct.length };
+    return { opened: d.inserts.length, resolved: d.resolves.length, changed: d.updates.length };
   }
 
   /** Brings the live findings of `subjects` to `desired`, read and written in one transaction. */
@@ -105,7 +106,7 @@ export function createFindingService(deps: {
     return storage.db.transaction().execute(async (trx) =>
       reconcile(
         trx,
-        list.map((w) => ({ subjectId: w.id, tokenId: null, workloadId: w.id, tenantId: w.tenantId })),
+        list.map((w) => ({ subjectId: w.id, tokenId: null, workloadId: w.id, tenantId: w.tenantId, tokenState: null })),
         new Map(list.map((w) => [w.id, workloadFindings(w, ctx.directory)])),
         ctx,
       ),
@@ -141,7 +142,9 @@ export function createFindingService(deps: {
         const batch = [...dirty].slice(0, DIRTY_BATCH);
         for (const id of batch) dirty.delete(id);
         drainingBatch = batch;
-        await evaluateTokens(batch).catch((err: Error) => logger.error({ err: err.message, tokens: batch.length }, 're-evaluating findings failed; the next sweep will'));
+        await evaluateTokens(batch)
+          .then(() => afterChange?.())
+          .catch((err: Error) => logger.error({ err: err.message, tokens: batch.length }, 're-evaluating findings failed; the next sweep will'));
         drainingBatch = [];
       }
       if (overflowed && !closed) {
@@ -153,6 +156,10 @@ export function createFindingService(deps: {
       if (dirty.size > 0 && !closed && !timer) timer = setTimeout(drain, 10);
     });
   }
+
+  /** Enforcement (wired by the composition root): run after each sweep, and kicked after changes. */
+  let enforce: (() => Promise<EnforcementCounts>) | null = null;
+  let afterChange: (() => void) | null = null;
 
   let running: Promise<SweepResult> | null = null;
   /** Live findings by type as of the last sweep (metrics read this, not the table). */
@@ -183,12 +190,11 @@ export function createFindingService(deps: {
         const started = Date.now();
         const data = await contextData();
         const startedAt = data.now;
-        const total = { opened: 0, resolved: 0, changed: 0, wouldAct: 0, tokens: 0, workloads: 0 };
+        const total = { opened: 0, resolved: 0, changed: 0, tokens: 0, workloads: 0 };
         const add = (r: ReconcileCounts) => {
           total.opened += r.opened;
           total.resolved += r.resolved;
           total.changed += r.changed;
-          total.wouldAct += r.wouldAct;
         };
         // Tokens the change path has yet to evaluate, or is evaluating, belong to it; so does every
         // token changed while the sweep runs.
@@ -225,8 +231,10 @@ export function createFindingService(deps: {
         const ctx = await context();
         add(await evaluateWorkloads(ctx));
         total.workloads = ctx.workloads.length;
+        // Then what the findings call for (the policy's enforcement, or its would-be steps in audit mode).
+        const enforcement = enforce ? await enforce() : null;
         const finishedAt = clock.now().toISOString();
-        const result = { ...total, startedAt, finishedAt, durationMs: Date.now() - started };
+        const result = { ...total, enforcement, startedAt, finishedAt, durationMs: Date.now() - started };
         await repo.recordSweep(storage.db, startedAt, finishedAt, result);
         lastSweep = null;
         openCounts = await repo.countsByType(storage.db);
@@ -240,6 +248,11 @@ export function createFindingService(deps: {
 
   return {
     repo,
+    /** Enforcement follows the findings: `pass` after each sweep, `kick` after the change path re-evaluated tokens. */
+    setEnforcement(e: { pass: () => Promise<EnforcementCounts>; kick: () => void }) {
+      enforce = e.pass;
+      afterChange = e.kick;
+    },
     /** When the newest finished sweep started: every live finding was confirmed then (reused for two seconds). */
     lastSweepStart(): Promise<string | null> {
       if (!lastSweep || Date.now() - lastSweep.at > 2_000) lastSweep = { at: Date.now(), start: repo.lastSweepStart(storage.db) };

@@ -20,6 +20,8 @@ export const FINDING_TYPES = [
   'forbidden_scope',
   'shared_token',
   'unknown_workload',
+  'excess_grant',
+  'scope_narrowed',
 ] as const;
 export type FindingType = (typeof FINDING_TYPES)[number];
 

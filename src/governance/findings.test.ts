@@ -107,8 +107,8 @@ describeEachDatabase('governance findings', (kind) => {
     await useToken(ids.sharedByWorkloads!, ago(1), ['read'], 'reports');
     await token('sharedByTenants', { servedTenants: [B] });
     await token('unknownWorkload', { workloads: ['ghost'] });
-    await token('inB', { tenantId: B, lastUsedAt: ago(60) });
-    await token('inA60', { lastUsedAt: ago(60) });
+    await token('inB', { tenantId: B, issuedAt: ago(100), lastUsedAt: ago(60) });
+    await token('inA60', { issuedAt: ago(100), lastUsedAt: ago(60) });
     // The approver left the customer (recorded by the approver signals of a later issue).
     await h.custody.storage.db.updateTable('tokens').set({ approver_active: 0 }).where('id', '=', ids.approverInactive!).execute();
     await h.custody.findings.sweep();
@@ -169,12 +169,16 @@ describeEachDatabase('governance findings', (kind) => {
   });
 
   it('in audit mode writes what enforcement would do to the ledger, once, and changes no token', async () => {
+    // The sweep in beforeAll ran the enforcement pass: would-be notices, and for a forbidden scope a would-be suspension at once.
+    await h.custody.findings.sweep();
     const entries = await h.custody.ledger.list({ subjectId: ids.dormant!, order: 'asc', limit: 100 });
     const wouldAct = entries.filter((e) => e.action.startsWith('policy.would_'));
-    expect(wouldAct).toEqual([expect.objectContaining({ action: 'policy.would_notify_then_suspend', actor: 'policy', data: expect.objectContaining({ findingType: 'dormant', mode: 'audit', suspendAt: ahead(14) }) })]);
+    expect(wouldAct).toEqual([expect.objectContaining({ action: 'policy.would_notify', actor: 'policy', data: expect.objectContaining({ findingType: 'dormant', mode: 'audit', deadline: ahead(14) }) })]);
     const forbidden = await h.custody.ledger.list({ subjectId: ids.forbiddenScope!, order: 'asc', limit: 100 });
-    expect(forbidden.filter((e) => e.action === 'policy.would_suspend')).toHaveLength(1);
+    expect(forbidden.filter((e) => e.action.startsWith('policy.would_')).map((e) => e.action)).toEqual(['policy.would_notify', 'policy.would_suspend']);
     expect((await h.custody.tokens.get(h.admin, ids.dormant!)).state).toBe('active');
+    expect((await h.custody.tokens.get(h.admin, ids.forbiddenScope!)).state).toBe('active');
+    expect((await h.custody.notices.list(h.admin, { limit: 10 })).items).toEqual([]);
   });
 
   it('computes findings on registration and on a change, without waiting for a sweep, and resolves them when the cause clears', async () => {
@@ -201,7 +205,7 @@ describeEachDatabase('governance findings', (kind) => {
     const ex = await h.custody.exceptions.create(h.admin, { tenantId: A, tokenId: ids.longLived!, findingType: 'long_lived_credential', approvedBy: 'ciso@acme', reason: 'vendor cannot shorten tokens before Q1', expiresAt: ahead(7) });
     await h.custody.findings.settled();
     const excepted = (await findingOf(ids.longLived!, 'long_lived_credential'))!;
-    expect(excepted).toMatchObject({ status: 'excepted', exception: { id: ex.id, expiresAt: ahead(7) }, plannedAction: null });
+    expect(excepted).toMatchObject({ status: 'excepted', exception: { id: ex.id, expiresAt: ahead(7) }, enforcement: { nextActionAt: null } });
     clock.set(new Date(NOW.getTime() + 8 * DAY));
     try {
       await h.custody.findings.sweep();

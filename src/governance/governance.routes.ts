@@ -9,10 +9,12 @@ import { findingEndpoints as f } from './finding.contract.ts';
 import type { FindingQueries } from './finding.queries.ts';
 import { decodeCursor } from '../shared/cursor.ts';
 import type { FindingService } from './finding.service.ts';
+import { noticeEndpoints as n } from './notice.contract.ts';
+import type { NoticeService } from './notice.service.ts';
 import { policyEndpoints as p } from './policy.contract.ts';
 import type { PolicyService } from './policy.service.ts';
 
-export function governanceRoutes(g: { policy: PolicyService; directory: DirectoryService; exceptions: ExceptionService; findings: FindingService; findingQueries: FindingQueries }) {
+export function governanceRoutes(g: { policy: PolicyService; directory: DirectoryService; exceptions: ExceptionService; findings: FindingService; findingQueries: FindingQueries; notices: NoticeService }) {
   return async (app: FastifyInstance) => {
     mount(app, p.getGlobal, async () => g.policy.getGlobal());
     mount(app, p.putGlobal, async ({ principal, body }) => g.policy.putGlobal(principal, body));
@@ -38,6 +40,11 @@ export function governanceRoutes(g: { policy: PolicyService; directory: Director
     mount(app, f.summary, async ({ principal, query }) => g.findingQueries.summary(principal, query.tenantId));
     mount(app, f.get, async ({ principal, params }) => g.findingQueries.get(principal, params.id));
     mount(app, f.acknowledge, async ({ principal, params, body }) => g.findingQueries.acknowledge(principal, params.id, body.reason));
+    mount(app, n.list, async ({ principal, query: q }) =>
+      g.notices.list(principal, { tenantId: q.tenantId, tokenId: q.tokenId, findingType: q.findingType, beforeId: q.cursor === undefined ? undefined : decodeCursor('notice', q.cursor), limit: q.limit === undefined ? 50 : Number(q.limit) }),
+    );
+    mount(app, n.get, async ({ principal, params }) => g.notices.get(principal, params.id));
+
     mount(app, f.sweep, async ({ request, principal }) => {
       // It takes nothing: a body with fields is refused, not ignored.
       const body = request.body;

@@ -8,7 +8,7 @@ const Scope = Type.String({ minLength: 1, maxLength: 200, pattern: '^\\S+$' });
 /** A policy as it is set at one level: every field optional (absent: inherited from the level above). */
 export const PolicyDocumentSchema = Type.Object(
   {
-    mode: Type.Optional(Type.Union([Type.Literal('enforce'), Type.Literal('audit')], { description: 'enforce: enforcement acts (issue 14); audit: would-be actions are only written to the ledger. Default audit.' })),
+    mode: Type.Optional(Type.Union([Type.Literal('enforce'), Type.Literal('audit')], { description: 'enforce: notices, then policy suspensions after graceDays (docs/governance.md, Enforcement); audit: would-be steps are only written to the ledger. Default audit.' })),
     dormantAfterDays: Type.Optional(Days('A live token unused this long is dormant. Default: CUSTODY_DORMANT_AFTER_DAYS (90).')),
     scopeUsageWindowDays: Type.Optional(Days('Granted scopes unused this long are privilege creep (overprivileged). Default 30.')),
     reviewIntervalDays: Type.Optional(Days('How long a purpose holds before its review is due, for tokens without a review date. Default 180.')),
@@ -24,6 +24,20 @@ export const PolicyDocumentSchema = Type.Object(
       }),
     ),
     graceDays: Type.Optional(Type.Integer({ minimum: 0, maximum: 365, description: 'Notice before any enforcement; shorter than every cycle it warns of. Default 14.' })),
+    allowedScopes: Type.Optional(
+      Type.Record(Type.String({ pattern: '^prv_[0-9A-HJKMNP-TV-Z]{26}$' }), Type.Array(Scope, { maxItems: 500, uniqueItems: true }), {
+        maxProperties: 200,
+        description:
+          'Per provider id, the only API scopes a consent (and a reauthorisation) asks for, minus any forbidden ones; openid, email and offline_access are Custody’s own and always asked (unless forbidden; openid never is dropped). A provider not listed: no restriction. Scopes dropped are named in the oauth.consent_started ledger entry. A tenant override replaces the whole map. Default {}.',
+      }),
+    ),
+    narrowScopesOnRefresh: Type.Optional(
+      Type.Boolean({
+        description:
+          'A refresh asks only for the granted scopes used through the gateway within scopeUsageWindowDays, plus keepScopes; the token’s effectiveScopes show what the live access token holds, and a call needing a narrowed-away scope is refused with scope_narrowed (reauthorise to widen it again). Default false.',
+      }),
+    ),
+    keepScopes: Type.Optional(Type.Array(Scope, { maxItems: 100, uniqueItems: true, description: 'Scopes a narrowing refresh always keeps. Default ["openid", "offline_access"].' })),
   },
   { additionalProperties: false, $id: 'PolicyDocument' },
 );
@@ -35,7 +49,7 @@ export const PolicyViewSchema = Type.Object(
     scope: Type.String({ description: "'global', or the tenant id" }),
     version: Type.Integer({ description: 'This level’s version: moves by one with each change that changes something (0: never set)' }),
     globalVersion: Type.Integer({ description: 'The global policy’s version (what a tenant’s effective values also rest on)' }),
-    notes: Type.Array(Type.String(), { description: 'What a reader of these values must know (e.g. that enforcement is not built yet)' }),
+    notes: Type.Array(Type.String(), { description: 'What a reader of these values must know (what the mode in force does)' }),
     set: PolicyDocumentSchema,
     values: Type.Object(
       {
@@ -50,6 +64,9 @@ export const PolicyViewSchema = Type.Object(
         requirePurpose: Type.Boolean(),
         forbiddenScopes: Type.Record(Type.String(), Type.Array(Type.String())),
         graceDays: Type.Integer(),
+        allowedScopes: Type.Record(Type.String(), Type.Array(Type.String())),
+        narrowScopesOnRefresh: Type.Boolean(),
+        keepScopes: Type.Array(Type.String()),
       },
       { description: 'The values in force at this level (the effective policy for a tenant)' },
     ),

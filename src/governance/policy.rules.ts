@@ -21,6 +21,12 @@ export interface PolicyValues {
   requirePurpose: boolean;
   /** Per provider id, scopes no token of it may hold. */
   forbiddenScopes: Record<string, string[]>;
+  /** Per provider id, the only scopes a consent asks for (besides openid, email, offline_access); a provider not listed: no restriction. */
+  allowedScopes: Record<string, string[]>;
+  /** A refresh asks only for the granted scopes used within `scopeUsageWindowDays` (plus `keepScopes`). */
+  narrowScopesOnRefresh: boolean;
+  /** Scopes a narrowing refresh always keeps. */
+  keepScopes: string[];
   /** Notice given before any enforcement. */
   graceDays: number;
 }
@@ -40,6 +46,9 @@ export const POLICY_KEYS: readonly PolicyKey[] = [
   'requirePurpose',
   'forbiddenScopes',
   'graceDays',
+  'allowedScopes',
+  'narrowScopesOnRefresh',
+  'keepScopes',
 ];
 
 /**
@@ -59,6 +68,9 @@ export function defaultPolicy(dormantAfterDays: number): PolicyValues {
     requirePurpose: true,
     forbiddenScopes: {},
     graceDays: 14,
+    allowedScopes: {},
+    narrowScopesOnRefresh: false,
+    keepScopes: ['openid', 'offline_access'],
   };
 }
 
@@ -74,8 +86,10 @@ export interface PolicyProblem {
  */
 export function policyProblems(effective: PolicyValues, set: PolicyDocument, knownProviders: ReadonlySet<string>): PolicyProblem[] {
   const problems: PolicyProblem[] = [];
-  for (const providerId of Object.keys(set.forbiddenScopes ?? {})) {
-    if (!knownProviders.has(providerId)) problems.push({ path: `/forbiddenScopes/${providerId}`, message: `there is no provider ${providerId}` });
+  for (const key of ['forbiddenScopes', 'allowedScopes'] as const) {
+    for (const providerId of Object.keys(set[key] ?? {})) {
+      if (!knownProviders.has(providerId)) problems.push({ path: `/${key}/${providerId}`, message: `there is no provider ${providerId}` });
+    }
   }
   // Notice must fit inside the cycle it gives notice for, or every token would be in its grace for ever.
   const cycles: [PolicyKey, number | null][] = [
@@ -120,4 +134,25 @@ export function effectivePolicy(defaults: PolicyValues, global: PolicyDocument, 
 export function changedKeys(before: PolicyDocument, after: PolicyDocument): PolicyKey[] {
   // Absent (inherited) and an explicit null ("no limit") are different settings.
   return POLICY_KEYS.filter((k) => k in before !== k in after || JSON.stringify(before[k]) !== JSON.stringify(after[k]));
+}
+
+/** What a consent may ask of a provider under a policy: `allowed` null is no restriction. */
+export interface ConsentScopePolicy {
+  allowed: string[] | null;
+  forbidden: string[];
+}
+
+export function consentScopePolicy(policy: PolicyValues, providerId: string): ConsentScopePolicy {
+  return { allowed: policy.allowedScopes[providerId] ?? null, forbidden: policy.forbiddenScopes[providerId] ?? [] };
+}
+
+/** What a refresh asks for under a policy (narrowing), and how long "used recently" reaches back. */
+export interface RefreshScopePolicy {
+  narrow: boolean;
+  keep: string[];
+  windowDays: number;
+}
+
+export function refreshScopePolicy(policy: PolicyValues): RefreshScopePolicy {
+  return { narrow: policy.narrowScopesOnRefresh, keep: policy.keepScopes, windowDays: policy.scopeUsageWindowDays };
 }

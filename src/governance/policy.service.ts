@@ -15,6 +15,8 @@ const GLOBAL = GLOBAL_SCOPE;
 /** How long a loaded set of policies is reused: a change on another instance is in force here within this. */
 const SNAPSHOT_REUSE_MS = 2_000;
 const NONE: StoredPolicy = { version: 0, document: {}, updatedAt: null, updatedBy: null };
+/** The providers a document names (checked to exist when it was written). */
+const providersNamed = (doc: PolicyDocument) => new Set([...Object.keys(doc.forbiddenScopes ?? {}), ...Object.keys(doc.allowedScopes ?? {})]);
 
 /**
  * The policies (DESIGN §9): the global one and each tenant's override, versioned; every change is
@@ -24,6 +26,8 @@ const NONE: StoredPolicy = { version: 0, document: {}, updatedAt: null, updatedB
 export function createPolicyService(deps: { storage: Storage; ledger: LedgerService; clock: Clock; tenants: TenantService; providers: ProviderService; defaults: PolicyValues }) {
   const { storage, ledger, clock, defaults } = deps;
   let cached: { at: number; snapshot: Promise<PolicySnapshot> } | null = null;
+  // The newest snapshot loaded, for readers that cannot wait (the gateway, per call).
+  let settled: { at: number; snapshot: PolicySnapshot } | null = null;
   const listeners: ((scope: string) => void)[] = [];
 
   /** Every stored policy by scope ('global', tenant ids). */
@@ -42,22 +46,38 @@ export function createPolicyService(deps: { storage: Storage; ledger: LedgerServ
     if (cached && now - cached.at < SNAPSHOT_REUSE_MS) return cached.snapshot;
     const loading = load();
     cached = { at: now, snapshot: loading };
-    loading.catch(() => {
-      if (cached?.snapshot === loading) cached = null;
-    });
+    loading.then(
+      (snapshot) => {
+        if (!settled || settled.at <= now) settled = { at: now, snapshot };
+      },
+      () => {
+        if (cached?.snapshot === loading) cached = null;
+      },
+    );
     return loading;
+  }
+
+  /**
+   * The newest loaded snapshot without waiting (null before the first load), starting a reload in
+   * the background when it is older than the reuse interval: for the gateway, which asks on every
+   * call and must not wait for a query (a change is in force here within about two seconds).
+   */
+  function latest(): PolicySnapshot | null {
+    if (!settled || Date.now() - settled.at >= SNAPSHOT_REUSE_MS) snapshot().catch(() => undefined);
+    return settled?.snapshot ?? null;
   }
 
   function view(scope: string, stored: StoredPolicy, effective: EffectivePolicy, globalVersion: number): PolicyView {
     const notes: string[] = [];
-    // Until enforcement exists (issue 14) no mode changes a token: say so where the mode is read.
-    if (effective.values.mode === 'enforce') notes.push('Enforcement is not built yet: mode "enforce" behaves as "audit" — would-be actions are written to the ledger, no token is suspended and no notice is sent.');
+    // Say what the mode means where it is read: in audit, nothing changes a token.
+    if (effective.values.mode === 'audit') notes.push('Audit mode: enforcement only writes what it would do to the ledger (policy.would_notify, policy.would_suspend); no notice is sent and no token is suspended.');
+    else notes.push(`Enforce mode: findings enforcement acts on get a notice, then a policy suspension after graceDays (${effective.values.graceDays}); a forbidden scope is suspended at once.`);
     return { scope, version: stored.version, globalVersion, set: stored.document, values: effective.values, sources: effective.sources, updatedAt: stored.updatedAt, updatedBy: stored.updatedBy, notes };
   }
 
   async function validate(effective: PolicyValues, doc: PolicyDocument): Promise<void> {
     const known = new Set<string>();
-    for (const providerId of Object.keys(doc.forbiddenScopes ?? {})) {
+    for (const providerId of new Set([...Object.keys(doc.forbiddenScopes ?? {}), ...Object.keys(doc.allowedScopes ?? {})])) {
       const exists = await deps.providers.findRow(storage.db, providerId).then(
         () => true,
         () => false,
@@ -109,12 +129,15 @@ export function createPolicyService(deps: { storage: Storage; ledger: LedgerServ
     });
     if (stored.unchanged) return stored;
     cached = null;
+    // Readers that cannot wait (latest) see the change as soon as it is loaded again.
+    snapshot().catch(() => undefined);
     for (const listener of listeners) listener(scope);
     return stored;
   }
 
   return {
     snapshot,
+    latest,
     stored,
     defaults,
     /** Told after a policy change commits, with its scope ('global' or a tenant id): findings are recomputed. */
@@ -134,7 +157,7 @@ export function createPolicyService(deps: { storage: Storage; ledger: LedgerServ
         // Each tenant override must still make sense under the new global values.
         for (const [tenantId, override] of Object.entries(levels)) {
           if (tenantId === GLOBAL) continue;
-          refuse(policyProblems(effectivePolicy(defaults, doc, override).values, override, new Set(Object.keys(override.forbiddenScopes ?? {}))), { tenantId });
+          refuse(policyProblems(effectivePolicy(defaults, doc, override).values, override, providersNamed(override)), { tenantId });
         }
       });
       return view(GLOBAL, stored, effective, stored.version);
@@ -155,7 +178,7 @@ export function createPolicyService(deps: { storage: Storage; ledger: LedgerServ
       const stored = await put(principal, tenantId, doc, tenantId, (levels) => {
         // Checked again against the global values committed now (under the lock).
         globalDoc = levels[GLOBAL] ?? {};
-        refuse(policyProblems(effectivePolicy(defaults, globalDoc, doc).values, doc, new Set(Object.keys(doc.forbiddenScopes ?? {}))));
+        refuse(policyProblems(effectivePolicy(defaults, globalDoc, doc).values, doc, providersNamed(doc)));
       });
       return view(tenantId, stored, effectivePolicy(defaults, globalDoc, doc), (await load()).global.version);
     },

@@ -1,11 +1,11 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { canSeeTenant, systemPrincipal, type Principal } from '../auth/roles.ts';
+import { canSeeTenant, systemPrincipal, type Principal, type Role } from '../auth/roles.ts';
 import type { LedgerService } from '../ledger/ledger.service.ts';
 import type { ProviderService } from '../providers/provider.service.ts';
 import type { Clock } from '../shared/clock.ts';
 import { CustodyError } from '../shared/errors.ts';
 import { newId } from '../shared/ids.ts';
-import type { Storage } from '../storage/database.ts';
+import type { Db, Storage } from '../storage/database.ts';
 import type { ConnectLinksTable } from '../storage/schema.ts';
 import type { TenantService } from '../tenants/tenant.service.ts';
 import type { ConsentService } from './consent.service.ts';
@@ -36,6 +36,8 @@ export interface ConnectLinkRecord {
   status: 'pending' | 'opened' | 'expired' | 'revoked';
   openedAt: string | null;
   revokedAt: string | null;
+  /** A reauthorisation link: the token it renews in place (null: a link for a new connection). */
+  tokenId: string | null;
 }
 
 export type LinkFailure = { ok: false; status: 404 | 409 | 410; error: string; message: string };
@@ -70,6 +72,8 @@ export function createConnectLinkService(deps: {
   publicUrl: string;
   /** Whether the key that made a link still holds (apikeys: a revoked maker's links stop working). */
   isActorActive: (actor: string) => Promise<boolean>;
+  /** What a reauthorisation link needs of a token: the scopes are its granted ones as the policy minimises them (none forbidden). */
+  reauthorizable: (tokenId: string) => Promise<{ tenantId: string; providerId: string; owner: string; purpose: string | null; state: string; scopes: string[] } | null>;
 }) {
   const { storage, ledger, clock } = deps;
 
@@ -93,6 +97,7 @@ export function createConnectLinkService(deps: {
       status: statusOf(r, now),
       openedAt: r.opened_at,
       revokedAt: r.revoked_at,
+      tokenId: r.token_id ?? null,
     };
   }
 
@@ -117,40 +122,69 @@ export function createConnectLinkService(deps: {
     return r;
   }
 
+  /** Makes a link in the caller's transaction (a notice's reauthorisation link commits with the notice). */
+  async function createWithin(trx: Db, maker: { actor: string; role: Role | null }, input: ConnectLinkInput & { tokenId?: string }): Promise<{ id: string; url: string; expiresAt: string }> {
+    const scopes = [...new Set(input.scopes ?? [])];
+    const at = clock.now();
+    const id = newId('connectLink', at.getTime());
+    const code = randomBytes(32).toString('base64url');
+    const expiresAt = new Date(at.getTime() + (input.expiresInMinutes ?? DEFAULT_LINK_MINUTES) * 60_000).toISOString();
+    await trx
+      .insertInto('connect_links')
+      .values({
+        id,
+        code_hash: hashOf(code),
+        tenant_id: input.tenantId,
+        provider_id: input.providerId,
+        owner: input.owner,
+        purpose: input.purpose ?? null,
+        scopes: JSON.stringify(scopes),
+        created_by: maker.actor,
+        created_by_role: maker.role,
+        created_at: at.toISOString(),
+        expires_at: expiresAt,
+        opened_at: null,
+        flow_id: null,
+        revoked_at: null,
+        token_id: input.tokenId ?? null,
+      })
+      .execute();
+    await ledger.append(trx, {
+      actor: maker.actor,
+      action: input.tokenId ? 'oauth.reauthorization_link_created' : 'oauth.connect_link_created',
+      tenantId: input.tenantId,
+      subjectId: input.tokenId ?? id,
+      data: { linkId: id, providerId: input.providerId, owner: input.owner, scopes, expiresAt, ...(input.tokenId ? { tokenId: input.tokenId } : {}) },
+    });
+    return { id, url: `${deps.publicUrl}/connect/${code}`, expiresAt };
+  }
+
   return {
     async create(principal: Principal, input: ConnectLinkInput): Promise<{ id: string; url: string; expiresAt: string }> {
       await deps.tenants.findVisible(storage.db, principal, input.tenantId);
       const provider = await deps.providers.findRow(storage.db, input.providerId);
       if (!provider.issuer || !provider.authorization_endpoint) throw new CustodyError('consent_not_supported');
-      const scopes = [...new Set(input.scopes ?? [])];
-      deps.consent.checkScopes(provider, scopes);
-      const at = clock.now();
-      const id = newId('connectLink', at.getTime());
-      const code = randomBytes(32).toString('base64url');
-      const expiresAt = new Date(at.getTime() + (input.expiresInMinutes ?? DEFAULT_LINK_MINUTES) * 60_000).toISOString();
-      await storage.db.transaction().execute(async (trx) => {
-        await trx
-          .insertInto('connect_links')
-          .values({
-            id,
-            code_hash: hashOf(code),
-            tenant_id: input.tenantId,
-            provider_id: input.providerId,
-            owner: input.owner,
-            purpose: input.purpose ?? null,
-            scopes: JSON.stringify(scopes),
-            created_by: principal.actor,
-            created_by_role: principal.role,
-            created_at: at.toISOString(),
-            expires_at: expiresAt,
-            opened_at: null,
-            flow_id: null,
-            revoked_at: null,
-          })
-          .execute();
-        await ledger.append(trx, { actor: principal.actor, action: 'oauth.connect_link_created', tenantId: input.tenantId, subjectId: id, data: { providerId: input.providerId, owner: input.owner, scopes, expiresAt } });
-      });
-      return { id, url: `${deps.publicUrl}/connect/${code}`, expiresAt };
+      deps.consent.checkScopes(provider, [...new Set(input.scopes ?? [])]);
+      return storage.db.transaction().execute((trx) => createWithin(trx, { actor: principal.actor, role: principal.role }, input));
+    },
+
+    createWithin,
+
+    /**
+     * A reauthorisation link for a live token (POST /v1/tokens/{id}/reauthorization): its consent
+     * renews that record in place — approval and credentials — asking for its granted scopes as
+     * the policy minimises them. Another tenant's token answers like a missing one.
+     */
+    async reauthorization(principal: Principal, tokenId: string, input: { expiresInMinutes?: number } = {}): Promise<{ id: string; url: string; expiresAt: string; scopes: string[] }> {
+      const token = await deps.reauthorizable(tokenId);
+      if (!token || !canSeeTenant(principal, token.tenantId)) throw new CustodyError('token_not_found');
+      if (token.state !== 'active' && token.state !== 'suspended') throw new CustodyError('illegal_transition', `Token ${tokenId} is ${token.state}: only an active or suspended token can be reauthorised; a new consent makes a new record.`);
+      const provider = await deps.providers.findRow(storage.db, token.providerId);
+      if (!provider.issuer || !provider.authorization_endpoint) throw new CustodyError('consent_not_supported');
+      const link = await storage.db.transaction().execute((trx) =>
+        createWithin(trx, { actor: principal.actor, role: principal.role }, { tenantId: token.tenantId, providerId: token.providerId, owner: token.owner, ...(token.purpose ? { purpose: token.purpose } : {}), scopes: token.scopes, tokenId, ...input }),
+      );
+      return { ...link, scopes: token.scopes };
     },
 
     /** Links the principal may see (its tenant's), newest first; `status` narrows them. */
@@ -201,7 +235,7 @@ export function createConnectLinkService(deps: {
       try {
         consent = await deps.consent.beginFlow(
           { actor: link.created_by, role: link.created_by_role ?? null },
-          { providerId: link.provider_id, tenantId: link.tenant_id, owner: link.owner, ...(link.purpose ? { purpose: link.purpose } : {}), scopes: JSON.parse(link.scopes) as string[] },
+          { providerId: link.provider_id, tenantId: link.tenant_id, owner: link.owner, ...(link.purpose ? { purpose: link.purpose } : {}), scopes: JSON.parse(link.scopes) as string[], ...(link.token_id ? { reauthorizeTokenId: link.token_id } : {}) },
           async (trx, flowId) => {
             // The single use: of two browsers continuing at once, one update matches.
             const r = await trx.updateTable('connect_links').set({ opened_at: now, flow_id: flowId }).where('id', '=', link.id).where('opened_at', 'is', null).where('revoked_at', 'is', null).executeTakeFirst();

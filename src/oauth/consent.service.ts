@@ -18,7 +18,8 @@ import type { Vault } from '../vault/vault.service.ts';
 import { bindingClearCookie, bindingCookieName, bindingMatches, bindingSetCookie, cookieScopeOf, newBrowserBinding } from './browser-binding.ts';
 import { issuerClient, type IssuerClient, type ProviderMetadata } from './oauth.client.ts';
 import { createOAuthRepo } from './oauth.repo.ts';
-import type { ConsentOutcome, StartConsentInput, StartedConsent } from './oauth.types.ts';
+import type { ConsentOutcome, ConsentScopePolicy, StartConsentInput, StartedConsent } from './oauth.types.ts';
+import { BASE_SCOPES, excessScopes, selectConsentScopes } from './scope-minimisation.rules.ts';
 
 export interface ConsentDeps {
   storage: Storage;
@@ -33,14 +34,19 @@ export interface ConsentDeps {
   flowTtlMs: number;
   /** Which suspensions a customer's consent may lift (token.suspension.ts). */
   suspensionPolicy: SuspensionPolicy;
+  /** What the tenant's policy lets a consent ask of a provider (governance); absent: no restriction. */
+  scopePolicy?: (tenantId: string, providerId: string) => Promise<ConsentScopePolicy>;
   logger?: Logger;
 }
 
 export const OAUTH_ACTOR = 'system:oauth';
-/** openid for the ID token that names the approver, email to record it, offline_access for a refresh token. */
-const BASE_SCOPES = ['openid', 'email', 'offline_access'];
 
 class NotLiftable extends Error {}
+class NotRecordable extends Error {
+  constructor(readonly code: string, message: string) {
+    super(message);
+  }
+}
 
 /** An email claim the issuer says it verified (email_verified true), else null: an unverified one names nobody. */
 function verifiedEmail(claims: { email?: unknown; email_verified?: unknown }): string | null {
@@ -87,7 +93,9 @@ export function createConsentService(deps: ConsentDeps) {
     const verifier = oauth.generateRandomCodeVerifier();
     const state = oauth.generateRandomState();
     const nonce = oauth.generateRandomNonce();
-    const scopes = [...new Set([...BASE_SCOPES, ...(input.scopes ?? [])])];
+    // Scope minimisation: only what the tenant's policy allows of this provider, nothing it forbids.
+    const { scopes, dropped } = selectConsentScopes(input.scopes ?? [], (await deps.scopePolicy?.(input.tenantId, input.providerId)) ?? { allowed: null, forbidden: [] });
+    const droppedScopes = dropped.notAllowed.length + dropped.forbidden.length > 0 ? { droppedScopes: dropped } : {};
     const expiresAt = new Date(at.getTime() + deps.flowTtlMs).toISOString();
     const binding = newBrowserBinding(id, cookieScope);
     await storage.db.transaction().execute(async (trx) => {
@@ -110,8 +118,9 @@ export function createConsentService(deps: ConsentDeps) {
         outcome: null,
         token_id: null,
         browser_hash: binding.hash,
+        reauthorize_token_id: input.reauthorizeTokenId ?? null,
       });
-      await ledger.append(trx, { actor: startedBy.actor, action: 'oauth.consent_started', tenantId: input.tenantId, subjectId: id, data: { providerId: input.providerId, owner: input.owner, scopes } });
+      await ledger.append(trx, { actor: startedBy.actor, action: 'oauth.consent_started', tenantId: input.tenantId, subjectId: id, data: { providerId: input.providerId, owner: input.owner, scopes, ...droppedScopes } });
       await also?.(trx, id);
     });
     const url = new URL(provider.authorization_endpoint);
@@ -146,6 +155,15 @@ export function createConsentService(deps: ConsentDeps) {
    */
   function checkScopes(provider: ProvidersTable, scopes: string[]): void {
     const supported = (JSON.parse(provider.metadata ?? '{}') as ProviderMetadata).scopes_supported;
+    const catalogue = (JSON.parse(provider.scope_catalogue ?? '[]') as { name: string }[]).map((e) => e.name);
+    const undeclared = catalogue.length === 0 ? [] : scopes.filter((s) => !catalogue.includes(s) && !BASE_SCOPES.includes(s));
+    if (undeclared.length > 0) {
+      throw new CustodyError(
+        'validation_failed',
+        `The provider's scope catalogue does not declare ${undeclared.map((s) => `"${s}"`).join(', ')}; it declares ${catalogue.join(', ')} (and always: ${BASE_SCOPES.join(', ')}). Ask for declared scopes, or add them to the catalogue (custody providers update --scope-catalogue).`,
+        undeclared.map((s) => ({ path: 'body/scopes', message: `"${s}" is not in the provider's scope catalogue` })),
+      );
+    }
     if (!supported) return;
     const unknown = scopes.filter((s) => !supported.includes(s) && !BASE_SCOPES.includes(s));
     if (unknown.length > 0) {
@@ -276,7 +294,7 @@ export function createConsentService(deps: ConsentDeps) {
    * revoked there, so no grant lives on outside the inventory.
    */
   async function store(
-    flow: { id: string; tenant_id: string; owner: string; purpose: string | null; scopes: string; started_by: string; started_by_role?: Role | null },
+    flow: { id: string; tenant_id: string; owner: string; purpose: string | null; scopes: string; started_by: string; started_by_role?: Role | null; reauthorize_token_id?: string | null },
     providerId: string,
     client: IssuerClient,
     result: oauth.TokenEndpointResponse,
@@ -290,11 +308,35 @@ export function createConsentService(deps: ConsentDeps) {
       accessExpiresAt: typeof result.expires_in === 'number' ? new Date(at.getTime() + result.expires_in * 1000).toISOString() : null,
       scopes: result.scope ? result.scope.split(' ').filter(Boolean) : asked,
     };
+    // An issuer that grants more than was asked: kept on the record (excess_grant).
+    const excess = excessScopes(asked, credentials.scopes);
+    if (excess.length > 0) credentials.excessScopes = excess;
     const approval: ConsentApproval = { ...approver, startedBy: flow.started_by, flowId: flow.id };
     // What the issuer did not grant of what was asked (it may drop scopes it does not know).
     const notGranted = asked.filter((s) => !credentials.scopes.includes(s));
     try {
       const outcome = await tokens.unitOfWork(async (work) => {
+        if (flow.reauthorize_token_id) {
+          // A reauthorisation link: this record, renewed in place, by an administrator of its tenant.
+          const target = await tokens.reauthorisationTarget(work, flow.reauthorize_token_id);
+          if (!target || target.tenantId !== flow.tenant_id || target.providerId !== providerId) throw new NotRecordable('token_gone', 'The token this link reauthorises no longer exists.');
+          if (target.state !== 'active' && target.state !== 'suspended') throw new NotRecordable('token_final', `Token ${target.id} was ${target.state} meanwhile; a ${target.state} token is final. Ask for a new consent link.`);
+          if (approver.subject !== target.subject && approver.subject !== target.approverSubject) {
+            const tenantsOfAccount = await tokens.tenantsOfSubject(work, providerId, approver.subject);
+            if (tenantsOfAccount.length > 0 && !tenantsOfAccount.includes(flow.tenant_id)) {
+              throw new NotRecordable('wrong_tenant_account', `The account that approved (${approver.subject}) belongs to another customer of this platform, not to the one that holds token ${target.id}. Sign in at the issuer as an administrator of this customer.`);
+            }
+          }
+          if (target.state === 'suspended') {
+            const may = consentMayLift(target.suspensionKind, flow.started_by_role ?? null, deps.suspensionPolicy);
+            if (!may.ok) throw new NotLiftable(`This connection stays suspended: ${may.reason.replace('{id}', target.id)}. Nothing was changed.`);
+            await tokens.reauthorise(work, target.id, approval, credentials);
+          } else {
+            await tokens.renewApproval(work, target.id, approval, credentials);
+          }
+          await repo.finishFlow(work.trx, flow.id, 'reauthorised', target.id);
+          return { ok: true as const, tokenId: target.id, reauthorised: true };
+        }
         const suspended = await tokens.findForSubject(flow.tenant_id, providerId, approver.subject, ['suspended'], work);
         if (suspended) {
           const may = consentMayLift(suspended.suspension_kind ?? null, flow.started_by_role ?? null, deps.suspensionPolicy);
@@ -317,6 +359,7 @@ export function createConsentService(deps: ConsentDeps) {
     } catch (err) {
       await revokeAtIssuer(client, credentials);
       if (err instanceof NotLiftable) throw new ConsentFailure('suspension_not_liftable', `${err.message} What the issuer issued has been revoked there.`);
+      if (err instanceof NotRecordable) throw new ConsentFailure(err.code, `${err.message} Nothing was changed; what the issuer issued has been revoked there.`);
       const reason = err instanceof CustodyError ? err.message : 'the record could not be written';
       throw new ConsentFailure('not_recorded', `The approval could not be recorded (${reason}); what the issuer issued has been revoked there. Start it again from Custody.`);
     }

@@ -2,7 +2,7 @@ import { Type } from 'typebox';
 import { endpoint } from '../contract/endpoint.ts';
 import { TokenParams } from '../tokens/token.schemas.ts';
 import { IdOf, ReasonBody } from '../contract/schemas.ts';
-import { CallbackQuery, ConnectLinkBody, ConnectLinkQuery, ConnectLinkRecordSchema, ConnectLinkSchema, ConnectParams, ConnectQuery, ConnectResult, RefreshBody, RefreshResultSchema } from './oauth.schemas.ts';
+import { CallbackQuery, ConnectLinkBody, ConnectLinkQuery, ConnectLinkRecordSchema, ConnectLinkSchema, ConnectParams, ConnectQuery, ConnectResult, ReauthorizationBody, ReauthorizationSchema, RefreshBody, RefreshResultSchema } from './oauth.schemas.ts';
 
 const tags = ['oauth'];
 const Html = Type.String({ description: 'An HTML page for a person' });
@@ -23,6 +23,20 @@ export const oauthEndpoints = {
     status: 201,
     response: ConnectLinkSchema,
     errors: ['tenant_not_found', 'provider_not_found', 'consent_not_supported'],
+  }),
+  reauthorization: endpoint({
+    method: 'POST',
+    path: '/v1/tokens/:id/reauthorization',
+    summary: "Make a reauthorisation link for a token's customer administrator",
+    description:
+      "A single-use, expiring link (like a connect link) whose consent renews this token in place: approval (the new approver recorded) and credentials, for the same tenant and provider, asking for the granted scopes minimised by the policy. A suspended token becomes active again if the suspension is one a customer's consent may lift (customer, policy). An administrator of another customer consenting through it is refused and ledgered.",
+    tags,
+    permission: 'tokens.reauthorize',
+    params: TokenParams,
+    body: ReauthorizationBody,
+    status: 201,
+    response: ReauthorizationSchema,
+    errors: ['token_not_found', 'illegal_transition', 'consent_not_supported'],
   }),
   listConnectLinks: endpoint({
     method: 'GET',

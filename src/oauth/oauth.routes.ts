@@ -19,6 +19,11 @@ export function oauthRoutes(deps: { consent: ConsentService; links: ConnectLinkS
       return deps.links.create(principal, body);
     });
 
+    mount(app, e.reauthorization, async ({ principal, params, body, reply }) => {
+      reply.header('cache-control', 'no-store');
+      return deps.links.reauthorization(principal, params.id, body ?? {});
+    });
+
     mount(app, e.listConnectLinks, async ({ principal, query }) => ({
       items: await deps.links.list(principal, { tenantId: query.tenantId, status: query.status, limit: query.limit === undefined ? 100 : Number(query.limit) }),
     }));

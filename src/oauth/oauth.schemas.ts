@@ -63,6 +63,18 @@ export const ConnectLinkSchema = Type.Object({
   expiresAt: Timestamp,
 });
 
+export const ReauthorizationBody = Type.Object(
+  { expiresInMinutes: Type.Optional(Type.Integer({ minimum: 5, maximum: 43200, description: 'How long the link may be opened (default 72 hours, at most 30 days)' })) },
+  { additionalProperties: false },
+);
+
+export const ReauthorizationSchema = Type.Object({
+  id: Type.String({ description: 'The link (listed with GET /v1/connect-links)' }),
+  url: Type.String({ description: "For the token's customer administrator, to open in a plain browser (no API key). Works once; shown only now" }),
+  expiresAt: Timestamp,
+  scopes: Type.Array(Type.String(), { description: 'The scopes the consent asks for: the granted ones, minimised by the policy (never a forbidden one)' }),
+});
+
 export const ConnectLinkRecordSchema = Type.Object(
   {
     id: Type.String(),
@@ -77,6 +89,7 @@ export const ConnectLinkRecordSchema = Type.Object(
     status: Type.Enum(['pending', 'opened', 'expired', 'revoked'], { description: 'pending: can still be opened' }),
     openedAt: Type.Union([Timestamp, Type.Null()]),
     revokedAt: Type.Union([Timestamp, Type.Null()]),
+    tokenId: Type.Union([Type.String(), Type.Null()], { description: 'A reauthorisation link: the token it renews in place' }),
   },
   { $id: 'ConnectLink' },
 );

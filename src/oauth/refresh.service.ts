@@ -2,12 +2,13 @@ import * as oauth from 'oauth4webapi';
 import type { AlertService } from '../alerts/alert.service.ts';
 import type { ProviderService } from '../providers/provider.service.ts';
 import type { Clock } from '../shared/clock.ts';
-import { CustodyError } from '../shared/errors.ts';
+import { CustodyError, isCustodyError } from '../shared/errors.ts';
 import { Secret } from '../shared/secret.ts';
 import type { Storage } from '../storage/database.ts';
 import type { TokenService } from '../tokens/token.service.ts';
 import { issuerClient, isTransient, retryAfterMs } from './oauth.client.ts';
-import type { RefreshOptions, RefreshResult } from './oauth.types.ts';
+import type { TokenRefreshView } from '../tokens/token.operations.ts';
+import type { RefreshNarrowing, RefreshOptions, RefreshResult } from './oauth.types.ts';
 
 export interface RefreshDeps {
   storage: Storage;
@@ -23,7 +24,11 @@ export interface RefreshDeps {
   retryBaseMs: number;
   /** Refreshes of different tokens in flight at once in this process (default 4). */
   maxConcurrent?: number;
+  /** The tenant's policy on narrowing scopes at refresh (governance); absent: never narrowed. */
+  narrowing?: (tenantId: string) => Promise<RefreshNarrowing>;
 }
+
+const DAY_MS = 86_400_000;
 
 export const ISSUER_ACTOR = 'issuer';
 
@@ -47,6 +52,25 @@ export function createRefreshService(deps: RefreshDeps) {
 
   function expiresWithin(expiresAt: string | null, ms: number): boolean {
     return expiresAt !== null && Date.parse(expiresAt) - clock.now().getTime() < ms;
+  }
+
+  function issuedBefore(issuedAt: string | null, ms: number): boolean {
+    return issuedAt !== null && clock.now().getTime() - Date.parse(issuedAt) >= ms;
+  }
+
+  /**
+   * Scope narrowing (policy `narrowScopesOnRefresh`): the granted scopes used through the gateway
+   * within the window, plus the ones always kept. Undefined when nothing would be dropped, and when
+   * nothing would remain (an empty scope would make the issuer answer with its defaults).
+   */
+  async function narrowedScopes(view: TokenRefreshView): Promise<string[] | undefined> {
+    if (!deps.narrowing) return undefined;
+    const policy = await deps.narrowing(view.tenantId);
+    if (!policy.narrow) return undefined;
+    const since = new Date(clock.now().getTime() - policy.windowDays * DAY_MS).toISOString();
+    const kept = view.grantedScopes.filter((s) => policy.keep.includes(s) || (view.scopeLastUsed[s] !== undefined && view.scopeLastUsed[s]! >= since));
+    if (kept.length === view.grantedScopes.length || kept.length === 0) return undefined;
+    return kept;
   }
 
   function loadView(tokenId: string) {
@@ -110,20 +134,25 @@ export function createRefreshService(deps: RefreshDeps) {
     const granted = before.grantedScopes;
     const extra = (opts.scopes ?? []).filter((s) => !granted.includes(s));
     if (extra.length > 0) throw new CustodyError('scope_not_granted', `A refresh may only narrow the granted scopes; not granted: ${extra.join(', ')}.`);
+    // Asked for by the caller, or by the tenant's policy (narrowScopesOnRefresh).
+    const byPolicy = opts.scopes ? undefined : await narrowedScopes(before);
+    const requested = opts.scopes ?? byPolicy;
 
     return slots.run(() => storage.dialect.withNamedLock(storage.db, `custody:refresh:${tokenId}`, async () => {
       const row = await loadView(tokenId);
       // Someone else (another process) refreshed while we waited for the lock: their result is ours.
       if (row.refreshFingerprint !== before.refreshFingerprint) return { tokenId, refreshed: false, rotated: false, accessExpiresAt: row.accessExpiresAt };
       if (row.state !== 'active' || !row.hasRefreshToken) throw new CustodyError('refresh_not_possible');
-      if (opts.ifExpiringWithinMs !== undefined && !expiresWithin(row.accessExpiresAt, opts.ifExpiringWithinMs)) {
+      const conditional = opts.ifExpiringWithinMs !== undefined || opts.ifOlderThanMs !== undefined;
+      const due = (opts.ifExpiringWithinMs !== undefined && expiresWithin(row.accessExpiresAt, opts.ifExpiringWithinMs)) || (opts.ifOlderThanMs !== undefined && issuedBefore(row.accessIssuedAt, opts.ifOlderThanMs));
+      if (conditional && !due) {
         return { tokenId, refreshed: false, rotated: false, accessExpiresAt: row.accessExpiresAt };
       }
       const oldRefresh = (await tokens.revealCredentials(tokenId)).refresh;
       if (!oldRefresh) throw new CustodyError('refresh_not_possible');
       let result: oauth.TokenEndpointResponse;
       try {
-        result = await callIssuer(tokenId, row.providerId, oldRefresh, opts.scopes);
+        result = await callIssuer(tokenId, row.providerId, oldRefresh, requested);
       } catch (err) {
         if (err instanceof RefusedByIssuer) {
           await revokeByIssuer(tokenId, err.message);
@@ -137,12 +166,19 @@ export function createRefreshService(deps: RefreshDeps) {
       const rotated = newRefresh !== null && newRefresh.reveal() !== oldRefresh.reveal();
       const accessExpiresAt = typeof result.expires_in === 'number' ? new Date(at.getTime() + result.expires_in * 1000).toISOString() : null;
       const responseScopes = result.scope ? result.scope.split(' ').filter(Boolean) : null;
+      // What the new access token holds: the response's scope, or (RFC 6749 §5.1: omitted means
+      // as requested) what was asked for; without narrowing and without a scope, the whole grant.
+      // The grant itself is what the customer approved and a refresh never changes it.
+      const effectiveScopes = responseScopes ?? requested ?? null;
       await tokens.unitOfWork(async (work) => {
-        // Without narrowing, the response's scope is what the grant now holds.
-        const scopes = !opts.scopes && responseScopes ? responseScopes : null;
-        await tokens.replaceCredentials(work, tokenId, row.refreshFingerprint, { access, refresh: rotated ? newRefresh : null, accessExpiresAt, scopes }, {
+        await tokens.replaceCredentials(work, tokenId, row.refreshFingerprint, { access, refresh: rotated ? newRefresh : null, accessExpiresAt, effectiveScopes }, {
           actor: 'system:refresh',
-          data: { rotated, accessExpiresAt, ...(opts.scopes ? { narrowedTo: opts.scopes } : {}), ...(scopes ? { scopes } : {}) },
+          data: {
+            rotated,
+            accessExpiresAt,
+            ...(requested ? { narrowedTo: requested, narrowedBy: byPolicy ? 'policy' : 'request', dropped: row.grantedScopes.filter((s) => !requested.includes(s)) } : {}),
+            ...(effectiveScopes ? { effectiveScopes } : {}),
+          },
         });
         await deps.providers.noteRefreshRotation(work.trx, row.providerId, rotated);
       });
@@ -152,7 +188,7 @@ export function createRefreshService(deps: RefreshDeps) {
 
   /** One refresh per token at a time; concurrent callers asking for the same scopes share it. */
   function refresh(tokenId: string, opts: RefreshOptions = {}): Promise<RefreshResult> {
-    const key = `${opts.scopes ? [...opts.scopes].sort().join(' ') : '*'}|${opts.ifExpiringWithinMs ?? ''}`;
+    const key = `${opts.scopes ? [...opts.scopes].sort().join(' ') : '*'}|${opts.ifExpiringWithinMs ?? ''}|${opts.ifOlderThanMs ?? ''}`;
     const current = flights.get(tokenId);
     if (current && current.key === key) return current.promise;
     const after = current ? current.promise.catch(() => undefined) : Promise.resolve();
@@ -166,14 +202,36 @@ export function createRefreshService(deps: RefreshDeps) {
   }
 
   /**
-   * The access token to attach to a call, refreshed first when it expires within the skew. For
-   * the gateway; the secret never leaves the process.
+   * The access token to attach to a call, refreshed first when it expires within the skew, or
+   * (short-lived access, `maxAgeMs`) once it is that old. For the gateway; the secret never leaves
+   * the process.
    */
-  async function accessToken(tokenId: string): Promise<Secret> {
+  /**
+   * Tokens whose refresh for age alone failed, and until when (Date.now()) no call tries again: an
+   * issuer that is down must not make every call wait for a refresh's attempts. Bounded (cleared
+   * when full: the worst case is one more attempt per token).
+   */
+  const ageRefreshPausedUntil = new Map<string, number>();
+  const AGE_REFRESH_PAUSE_MS = 60_000;
+
+  async function accessToken(tokenId: string, opts: { maxAgeMs?: number | null } = {}): Promise<Secret> {
     const row = await loadView(tokenId);
     if (row.state !== 'active') throw new CustodyError('refresh_not_possible', `Token ${tokenId} is ${row.state}.`);
-    if (expiresWithin(row.accessExpiresAt, deps.refreshSkewMs) && row.hasRefreshToken) {
-      await refresh(tokenId, { ifExpiringWithinMs: deps.refreshSkewMs });
+    const expiring = expiresWithin(row.accessExpiresAt, deps.refreshSkewMs);
+    const maxAgeMs = opts.maxAgeMs ?? undefined;
+    const paused = (ageRefreshPausedUntil.get(tokenId) ?? 0) > Date.now();
+    const aged = maxAgeMs !== undefined && !paused && issuedBefore(row.accessIssuedAt, maxAgeMs);
+    if ((expiring || aged) && row.hasRefreshToken) {
+      try {
+        await refresh(tokenId, { ifExpiringWithinMs: deps.refreshSkewMs, ...(maxAgeMs !== undefined && !paused ? { ifOlderThanMs: maxAgeMs } : {}) });
+        ageRefreshPausedUntil.delete(tokenId);
+      } catch (err) {
+        // Refreshed only for its age, the current access token still works: an issuer that is
+        // briefly unavailable does not stop the calls, and calls stop trying for a minute.
+        if (expiring || !isCustodyError(err) || err.code !== 'refresh_failed') throw err;
+        if (ageRefreshPausedUntil.size >= 10_000) ageRefreshPausedUntil.clear();
+        ageRefreshPausedUntil.set(tokenId, Date.now() + AGE_REFRESH_PAUSE_MS);
+      }
     }
     return tokens.revealAccessToken(tokenId);
   }

@@ -9,6 +9,17 @@ export const ScopeRuleSchema = Type.Object(
   { additionalProperties: false },
 );
 
+export const SCOPE_SENSITIVITIES = ['read', 'write', 'admin'] as const;
+export const ScopeCatalogueEntrySchema = Type.Object(
+  {
+    name: Type.String({ minLength: 1, maxLength: 200, pattern: '^\\S+$', description: 'The scope as the issuer names it' }),
+    sensitivity: Type.Enum(SCOPE_SENSITIVITIES, { description: 'What holding it allows: read, write, or admin (changes who may do what)' }),
+    description: Type.Optional(Type.String({ minLength: 1, maxLength: 500, description: 'What the scope gives access to, in words a customer understands' })),
+  },
+  { additionalProperties: false },
+);
+const ScopeCatalogue = (description: string) => Type.Array(ScopeCatalogueEntrySchema, { maxItems: 500, description });
+
 export const CreateProviderBody = Type.Object(
   {
     name: Text(200),
@@ -21,6 +32,7 @@ export const CreateProviderBody = Type.Object(
     clientSecret: Type.Optional(Type.String({ minLength: 1, maxLength: 4096 })),
     apiBaseUrls: Type.Array(Url, { minItems: 1, maxItems: 20, description: 'The only origins and paths the gateway will forward to' }),
     scopeRules: Type.Optional(Type.Array(ScopeRuleSchema, { maxItems: 500 })),
+    scopeCatalogue: Type.Optional(ScopeCatalogue('The scopes the issuer offers, each with its sensitivity (names unique). When declared, a consent may only ask for these (and openid, email, offline_access).')),
     unmappedCalls: Type.Optional(Type.Union([Type.Literal('allow'), Type.Literal('deny')])),
     development: Type.Optional(Type.Boolean({ description: 'A local development provider: plain http allowed on loopback' })),
     allowPrivateNetwork: Type.Optional(Type.Boolean({ description: 'Let the gateway reach private and loopback addresses (off by default)' })),
@@ -42,6 +54,7 @@ export const ProviderSchema = Type.Object(
     hasClientSecret: Type.Boolean(),
     apiBaseUrls: Type.Array(Type.String()),
     scopeRules: Type.Array(ScopeRuleSchema),
+    scopeCatalogue: ScopeCatalogue('The scopes the issuer offers, each with its sensitivity ([]: none declared)'),
     unmappedCalls: Type.Union([Type.Literal('allow'), Type.Literal('deny')]),
     development: Type.Boolean(),
     allowPrivateNetwork: Type.Boolean(),
@@ -78,6 +91,7 @@ export const UpdateProviderBody = Type.Object(
     clientSecret: Type.Optional(Nullable(Type.String({ minLength: 1, maxLength: 4096, description: 'A new client secret (null removes it); never returned' }))),
     apiBaseUrls: Type.Optional(Type.Array(Url, { minItems: 1, maxItems: 20 })),
     scopeRules: Type.Optional(Type.Array(ScopeRuleSchema, { maxItems: 500, description: 'Replaces the whole list' })),
+    scopeCatalogue: Type.Optional(ScopeCatalogue('Replaces the whole catalogue ([] removes it)')),
     unmappedCalls: Type.Optional(Type.Union([Type.Literal('allow'), Type.Literal('deny')], { description: 'What the gateway does with a call no scope rule maps: deny (default) or allow' })),
     development: Type.Optional(Type.Boolean({ description: 'A local development provider: plain http allowed on loopback' })),
     allowPrivateNetwork: Type.Optional(Type.Boolean({ description: 'Let the gateway reach private and loopback addresses' })),

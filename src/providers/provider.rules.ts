@@ -1,5 +1,5 @@
 import type { ErrorDetail } from '../shared/errors.ts';
-import type { CreateProviderInput } from './provider.types.ts';
+import type { CreateProviderInput, ScopeCatalogueEntry } from './provider.types.ts';
 
 const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
 /** Query parameters that carry a credential: a URL is shown to every reader and ledgered, so none may hold one. */
@@ -45,6 +45,18 @@ export function checkProviderUrls(input: CreateProviderInput): ErrorDetail[] {
   input.apiBaseUrls.forEach((u, i) => check(`body/apiBaseUrls/${i}`, u, 'api'));
   (input.scopeRules ?? []).forEach((r, i) => {
     if (!r.pathPattern.startsWith('/')) problems.push({ path: `body/scopeRules/${i}/pathPattern`, message: 'must start with /' });
+  });
+  problems.push(...checkScopeCatalogue(input.scopeCatalogue));
+  return problems;
+}
+
+/** A scope catalogue names each scope once (its sensitivity must be unambiguous). */
+export function checkScopeCatalogue(catalogue: readonly ScopeCatalogueEntry[] | undefined): ErrorDetail[] {
+  const seen = new Set<string>();
+  const problems: ErrorDetail[] = [];
+  (catalogue ?? []).forEach((entry, i) => {
+    if (seen.has(entry.name)) problems.push({ path: `body/scopeCatalogue/${i}/name`, message: `"${entry.name}" is listed more than once; give each scope one sensitivity` });
+    seen.add(entry.name);
   });
   return problems;
 }

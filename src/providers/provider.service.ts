@@ -8,7 +8,7 @@ import type { Db, Storage } from '../storage/database.ts';
 import type { ProvidersTable } from '../storage/schema.ts';
 import { GLOBAL_SCOPE, type Vault } from '../vault/vault.service.ts';
 import { checkProviderUrls } from './provider.rules.ts';
-import type { CreateProviderInput, DiscoverIssuer, DiscoveredProvider, ProviderAccessView, ProviderRecord, ScopeRule, UpdateProviderInput } from './provider.types.ts';
+import type { CreateProviderInput, DiscoverIssuer, DiscoveredProvider, ProviderAccessView, ProviderRecord, ScopeCatalogueEntry, ScopeRule, UpdateProviderInput } from './provider.types.ts';
 
 export function toProviderRecord(r: ProvidersTable): ProviderRecord {
   return {
@@ -23,6 +23,7 @@ export function toProviderRecord(r: ProvidersTable): ProviderRecord {
     hasClientSecret: r.client_secret_enc !== null,
     apiBaseUrls: JSON.parse(r.api_base_urls) as string[],
     scopeRules: JSON.parse(r.scope_rules) as ScopeRule[],
+    scopeCatalogue: scopeCatalogueOf(r),
     unmappedCalls: r.unmapped_calls,
     development: r.development === 1,
     allowPrivateNetwork: r.allow_private_network === 1,
@@ -33,6 +34,11 @@ export function toProviderRecord(r: ProvidersTable): ProviderRecord {
     createdAt: r.created_at,
     updatedAt: r.updated_at,
   };
+}
+
+/** The provider's declared scopes ([]: none declared). */
+export function scopeCatalogueOf(r: Pick<ProvidersTable, 'scope_catalogue'>): ScopeCatalogueEntry[] {
+  return JSON.parse(r.scope_catalogue ?? '[]') as ScopeCatalogueEntry[];
 }
 
 function supportsOf(r: ProvidersTable): ProviderRecord['supports'] {
@@ -66,6 +72,7 @@ export function createProviderService(deps: { storage: Storage; vault: Vault; le
       introspectionEndpoint: pick(input.introspectionEndpoint, current.introspection_endpoint),
       apiBaseUrls: input.apiBaseUrls ?? (JSON.parse(current.api_base_urls) as string[]),
       scopeRules: input.scopeRules ?? (JSON.parse(current.scope_rules) as ScopeRule[]),
+      scopeCatalogue: input.scopeCatalogue ?? scopeCatalogueOf(current),
       development: input.development ?? current.development === 1,
     });
   }
@@ -134,13 +141,13 @@ export function createProviderService(deps: { storage: Storage; vault: Vault; le
               diff[field] = { from: current[column], to };
             }
           }
-          const json = { apiBaseUrls: 'api_base_urls', scopeRules: 'scope_rules' } as const;
+          const json = { apiBaseUrls: 'api_base_urls', scopeRules: 'scope_rules', scopeCatalogue: 'scope_catalogue' } as const;
           for (const [field, column] of Object.entries(json) as [keyof typeof json, (typeof json)[keyof typeof json]][]) {
             if (input[field] === undefined) continue;
             const to = JSON.stringify(input[field]);
-            if (to !== current[column]) {
+            if (to !== (current[column] ?? '[]')) {
               set[column] = to;
-              diff[field] = { from: JSON.parse(current[column]), to: input[field] };
+              diff[field] = { from: JSON.parse(current[column] ?? '[]'), to: input[field] };
             }
           }
           if (input.unmappedCalls !== undefined && input.unmappedCalls !== current.unmapped_calls) {
@@ -216,6 +223,7 @@ export function createProviderService(deps: { storage: Storage; vault: Vault; le
             client_secret_enc: secretEnc,
             api_base_urls: JSON.stringify(input.apiBaseUrls),
             scope_rules: JSON.stringify(input.scopeRules ?? []),
+            scope_catalogue: JSON.stringify(input.scopeCatalogue ?? []),
             revocation_verified_at: null,
             development: input.development ? 1 : 0,
             allow_private_network: input.allowPrivateNetwork ? 1 : 0,
@@ -233,7 +241,17 @@ export function createProviderService(deps: { storage: Storage; vault: Vault; le
             actor: principal.actor,
             action: 'provider.registered',
             subjectId: id,
-            data: { name: record.name, issuer: record.issuer, tokenEndpoint: record.tokenEndpoint, revocationEndpoint: record.revocationEndpoint, apiBaseUrls: record.apiBaseUrls, hasClientSecret: record.hasClientSecret, discovered: discovered !== null, supports: record.supports },
+            data: {
+              name: record.name,
+              issuer: record.issuer,
+              tokenEndpoint: record.tokenEndpoint,
+              revocationEndpoint: record.revocationEndpoint,
+              apiBaseUrls: record.apiBaseUrls,
+              hasClientSecret: record.hasClientSecret,
+              discovered: discovered !== null,
+              supports: record.supports,
+              ...(record.scopeCatalogue.length > 0 ? { scopeCatalogue: record.scopeCatalogue } : {}),
+            },
           });
           return row;
         });

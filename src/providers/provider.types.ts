@@ -1,9 +1,10 @@
 import type { Static } from 'typebox';
-import type { ScopeRuleSchema } from './provider.contract.ts';
+import type { ScopeCatalogueEntrySchema, ScopeRuleSchema } from './provider.contract.ts';
 
 export type { CreateProviderInput, ProviderRecord, UpdateProviderInput } from './provider.contract.ts';
 
 export type ScopeRule = Static<typeof ScopeRuleSchema>;
+export type ScopeCatalogueEntry = Static<typeof ScopeCatalogueEntrySchema>;
 
 /** What the gateway needs of a provider to forward a call (no secrets). */
 export interface ProviderAccessView {

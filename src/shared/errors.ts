@@ -33,6 +33,7 @@ export const ERROR_CODES = {
   finding_not_found: { status: 404, message: 'No finding with that id is visible to you.' },
   finding_resolved: { status: 409, message: 'The finding is resolved; there is nothing to acknowledge.' },
   exception_not_found: { status: 404, message: 'No exception with that id is visible to you.' },
+  notice_not_found: { status: 404, message: 'No notice with that id is visible to you.' },
   exception_expired: { status: 409, message: 'The exception has already expired or been withdrawn.' },
   rate_limited: { status: 429, message: 'Too many requests; slow down.' },
   concurrency_limited: { status: 429, message: 'Too many calls of this tenant or workload are in flight to this provider; retry when one has finished.' },
@@ -45,6 +46,7 @@ export const ERROR_CODES = {
   workload_not_allowed: { status: 403, message: 'This workload is not listed on the token; ask its owner to add the workload.' },
   // Shared by the gateway and refresh (which may only ask for scopes the token already holds): one code, one status.
   scope_not_granted: { status: 403, message: 'The call needs a scope the token was not granted.' },
+  scope_narrowed: { status: 403, message: 'The call needs a granted scope that a narrowing refresh left out of the live access token (unused for the policy’s window). Have the customer reauthorise the token (POST /v1/tokens/{id}/reauthorization) to widen it again.' },
   unmapped_call_refused: { status: 403, message: 'The call matches no scope rule of the provider, and the provider refuses unmapped calls.' },
   target_not_allowed: { status: 403, message: 'The target is not within the provider API; the gateway forwards only to its declared hosts and paths.' },
   upstream_unavailable: { status: 502, message: 'The provider API could not be reached or broke off the response.' },

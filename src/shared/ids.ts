@@ -18,6 +18,7 @@ export const ID_PREFIXES = {
   workload: 'wkl',
   finding: 'fnd',
   exception: 'exc',
+  notice: 'ntc',
 } as const;
 
 export type IdKind = keyof typeof ID_PREFIXES;

@@ -12,6 +12,8 @@ import { callShapeKeysMigration } from './migrations/009-call-shape-keys.ts';
 import { ledgerActionIndexMigration } from './migrations/010-ledger-action-index.ts';
 import { revocationLanesMigration } from './migrations/011-revocation-lanes.ts';
 import { governanceMigration } from './migrations/012-governance.ts';
+import { enforcementMigration } from './migrations/013-enforcement.ts';
+import { scopeMinimisationMigration } from './migrations/014-scope-minimisation.ts';
 import type { StorageDialect } from './dialect.ts';
 
 /**
@@ -44,6 +46,8 @@ export function migrationsFor(dialect: StorageDialect, options: MigrateOptions =
     '010-ledger-action-index': ledgerActionIndexMigration(),
     '011-revocation-lanes': revocationLanesMigration(),
     '012-governance': governanceMigration(),
+    '013-enforcement': enforcementMigration(),
+    '014-scope-minimisation': scopeMinimisationMigration(),
   };
 }
 

@@ -2,6 +2,7 @@ import type { Generated } from 'kysely';
 // Type-only imports of each capability's value sets, so columns are typed as the unions they hold
 // (no `as` casts in repositories); the storage layer imports no capability code.
 import type { Role } from '../auth/roles.ts';
+import type { EnforcementStage } from '../governance/enforcement.plan.ts';
 import type { FindingSeverity, FindingStatus, FindingType } from '../governance/finding.types.ts';
 import type { UsageOutcome } from '../gateway/gateway.types.ts';
 import type { OutboxKind, OutboxStatus } from '../outbox/outbox.types.ts';
@@ -35,6 +36,7 @@ export interface Database {
   owners: OwnersTable;
   workloads: WorkloadsTable;
   findings: FindingsTable;
+  notices: NoticesTable;
   finding_exceptions: FindingExceptionsTable;
   token_workload_usage: TokenWorkloadUsageTable;
   governance_sweeps: GovernanceSweepsTable;
@@ -70,6 +72,8 @@ export interface ProvidersTable {
   metadata?: string;
   refresh_rotation?: number | null;
   discovered_at?: string | null;
+  /** 014: JSON list of {name, sensitivity: read|write|admin, description?}: the scopes the provider declares. */
+  scope_catalogue?: string;
 }
 
 export interface TokensTable {
@@ -117,6 +121,12 @@ export interface TokensTable {
   served_tenants?: string;
   /** 012: when the access token in force was issued (null: unknown, tokens from before 012). */
   access_issued_at?: string | null;
+  /** 014: JSON list of scopes the issuer granted beyond what the last consent asked for (null: none). */
+  excess_scopes?: string | null;
+  /** 014: JSON list of what the live access token holds (a narrowing refresh); null: the granted scopes. */
+  effective_scopes?: string | null;
+  /** 014: JSON set of granted scopes gateway calls needed while they were narrowed away (null: none). */
+  wanted_scopes?: string | null;
 }
 
 export interface TokenScopeUsageTable {
@@ -197,6 +207,8 @@ export interface OAuthFlowsTable {
   browser_hash?: string | null;
   /** 008: the role of whoever started the consent (decides which suspensions it may lift). */
   started_by_role?: Role | null;
+  /** 013: the token this consent renews in place (a reauthorisation link). */
+  reauthorize_token_id?: string | null;
 }
 
 /** 007-connect-links: a single-use, expiring link that starts a consent in a plain browser. */
@@ -216,6 +228,8 @@ export interface ConnectLinksTable {
   revoked_at: string | null;
   /** 008: the role of whoever made the link. */
   created_by_role?: Role | null;
+  /** 013: the token a reauthorisation link renews in place. */
+  token_id?: string | null;
 }
 
 /** 002-oauth: side effects committed with the state change that causes them. */
@@ -343,7 +357,32 @@ export interface FindingsTable {
   acknowledged_at: string | null;
   acknowledged_by: string | null;
   acknowledged_reason: string | null;
-  planned_action: string | null;
+  /** 013: enforcement's stage (null, notified, suspended, would_notify, would_suspend), when its next step is due, the notice given. */
+  enforcement_stage?: EnforcementStage | null;
+  next_action_at?: string | null;
+  notice_id?: string | null;
+}
+
+/** 013-enforcement: a notice given before enforcement acts on a token. */
+export interface NoticesTable {
+  id: string;
+  tenant_id: string;
+  token_id: string;
+  finding_id: string;
+  finding_type: FindingType;
+  action: 'suspend';
+  deadline: string;
+  message: string;
+  /** JSON: NoticeRecipient[] */
+  recipients: string;
+  link_id: string | null;
+  link_url_enc: string | null;
+  link_expires_at: string | null;
+  /** JSON: {global, tenant} */
+  policy_version: string;
+  created_at: string;
+  delivery: 'pending' | 'delivered' | 'gave_up';
+  delivered_at: string | null;
 }
 
 /** 012-governance: a time-boxed exception for a tenant (or one of its tokens) and a finding type. */

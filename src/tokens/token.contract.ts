@@ -1,8 +1,10 @@
 import { endpoint } from '../contract/endpoint.ts';
-import { ReasonBody } from '../contract/schemas.ts';
+import { ReasonBody, Text } from '../contract/schemas.ts';
+import { Type } from 'typebox';
 import { BulkRevokeBody, BulkRevokeResult, RevocationProgress, RevocationProgressQuery, PatchTokenBody, RegisterTokenBody, TokenPage, TokenParams, TokenQuery, TokenSchema } from './token.schemas.ts';
 
 const tags = ['tokens'];
+const JustifyBody = Type.Object({ purpose: Text(1000, 'Why the token is still needed: recorded in the ledger') }, { additionalProperties: false });
 const lifecycle = (action: 'suspend' | 'resume' | 'revoke', summary: string, description: string) =>
   endpoint({
     method: 'POST',
@@ -64,6 +66,19 @@ export const tokenEndpoints = {
     permission: 'tokens.update',
     params: TokenParams,
     body: PatchTokenBody,
+    status: 200,
+    response: TokenSchema,
+    errors: ['token_not_found', 'illegal_transition'],
+  }),
+  justify: endpoint({
+    method: 'POST',
+    path: '/v1/tokens/:id/justify',
+    summary: "Re-justify a token's purpose (its owner's periodic review)",
+    description: "Records the purpose (it may restate the same one) and moves reviewDueAt by the tenant's reviewIntervalDays; an overdue review's finding resolves and no enforcement follows. Ledgered (token.justified).",
+    tags,
+    permission: 'tokens.justify',
+    params: TokenParams,
+    body: JustifyBody,
     status: 200,
     response: TokenSchema,
     errors: ['token_not_found', 'illegal_transition'],

@@ -14,6 +14,7 @@ export interface TokenFacts {
   state: TokenState;
   owner: string;
   approverSubject: string | null;
+  approverEmail: string | null;
   approverActive: boolean;
   approvedAt: string | null;
   purpose: string | null;
@@ -22,6 +23,12 @@ export interface TokenFacts {
   lastUsedAt: string | null;
   usageChannel: 'gateway' | 'direct';
   grantedScopes: string[];
+  /** What the issuer granted beyond what the last consent asked for ([]: nothing). */
+  excessScopes: string[];
+  /** What the live access token holds after a narrowing refresh; null: the granted scopes. */
+  effectiveScopes: string[] | null;
+  /** Granted scopes gateway calls needed while they were narrowed away (cleared by a consent). */
+  wantedScopes: string[];
   /** scope → last use through the gateway (absent: never used). */
   scopeLastUsed: Record<string, string>;
   workloads: string[];
@@ -48,6 +55,7 @@ export function createTokenFactsReader(dialect: StorageDialect) {
         't.state',
         't.owner',
         't.approver_subject',
+        't.approver_email',
         't.approver_active',
         't.approved_at',
         't.purpose',
@@ -56,6 +64,9 @@ export function createTokenFactsReader(dialect: StorageDialect) {
         't.last_used_at',
         't.usage_channel',
         't.granted_scopes',
+        't.excess_scopes',
+        't.effective_scopes',
+        't.wanted_scopes',
         't.workloads',
         't.served_tenants',
         't.access_issued_at',
@@ -99,6 +110,7 @@ export function createTokenFactsReader(dialect: StorageDialect) {
       state: r.state,
       owner: r.owner,
       approverSubject: r.approver_subject,
+      approverEmail: r.approver_email,
       approverActive: r.approver_active === 1,
       approvedAt: r.approved_at,
       purpose: r.purpose,
@@ -107,6 +119,9 @@ export function createTokenFactsReader(dialect: StorageDialect) {
       lastUsedAt: r.last_used_at,
       usageChannel: r.usage_channel ?? 'gateway',
       grantedScopes: JSON.parse(r.granted_scopes) as string[],
+      excessScopes: r.excess_scopes ? (JSON.parse(r.excess_scopes) as string[]) : [],
+      effectiveScopes: r.effective_scopes ? (JSON.parse(r.effective_scopes) as string[]) : null,
+      wantedScopes: r.wanted_scopes ? (JSON.parse(r.wanted_scopes) as string[]) : [],
       scopeLastUsed: byScope.get(r.id) ?? {},
       workloads: JSON.parse(r.workloads) as string[],
       workloadLastUsed: byWorkload.get(r.id) ?? {},

@@ -140,7 +140,7 @@ describeEachDatabase('every token write reaches the gateway', (kind) => {
    * this test until it is classified, and, if it writes, shown to notify.
    */
   it('classifies every token operation, and every writer notifies once its unit of work commits', async () => {
-    const readers = ['get', 'list', 'revocationProgress', 'findByCredential', 'findForSubject', 'accessView', 'refreshView', 'revealCredentials', 'revealAccessToken', 'countByState', 'facts', 'managedCounts'];
+    const readers = ['get', 'list', 'revocationProgress', 'findByCredential', 'findForSubject', 'accessView', 'refreshView', 'revealCredentials', 'revealAccessToken', 'countByState', 'facts', 'managedCounts', 'reauthorisationTarget', 'tenantsOfSubject', 'reauthorizable'];
     const registrations = ['onTransition', 'onChange', 'onCommittedChange', 'onCommittedChanged', 'unitOfWork'];
     const approval = { subject: 'someone', email: null, issuer: issuer.issuer, startedBy: 'apikey:test', flowId: 'flw_test' };
     const creds = () => ({ access: new Secret(`at-${randomBytes(4).toString('hex')}`), refresh: new Secret(`rt-${randomBytes(4).toString('hex')}`), accessExpiresAt: null, scopes: ['invoices.read'] });
@@ -163,6 +163,13 @@ describeEachDatabase('every token write reaches the gateway', (kind) => {
       },
       createFromConsent: () =>
         tokens.unitOfWork((w) => tokens.createFromConsent(w, { tenantId: f.tenantA, providerId: f.providerId, owner: 'o', purpose: null, predecessorId: null }, approval, creds())),
+      justify: async () => (await tokens.justify(f.h.admin, await fresh(), 'still needed')).id,
+      renewApproval: async () => {
+        const id = await fresh();
+        changed.clear();
+        await tokens.unitOfWork((w) => tokens.renewApproval(w, id, approval, creds()));
+        return id;
+      },
       reauthorise: async () => {
         const id = await fresh();
         await tokens.transition(f.h.admin, id, 'suspend', 'test');
@@ -173,7 +180,7 @@ describeEachDatabase('every token write reaches the gateway', (kind) => {
       replaceCredentials: async () => {
         const id = await fresh();
         const view = await tokens.refreshView(id);
-        await tokens.unitOfWork((w) => tokens.replaceCredentials(w, id, view.refreshFingerprint, { ...creds(), scopes: null }, { actor: 'test', data: {} }));
+        await tokens.unitOfWork((w) => tokens.replaceCredentials(w, id, view.refreshFingerprint, { ...creds(), effectiveScopes: null }, { actor: 'test', data: {} }));
         return id;
       },
       revokeByIssuer: async () => {
@@ -186,6 +193,15 @@ describeEachDatabase('every token write reaches the gateway', (kind) => {
         const { owner } = await tokens.get(f.h.admin, id);
         changed.clear();
         await tokens.unitOfWork((w) => tokens.reassignOwner(w, owner, `owner-${randomBytes(4).toString('hex')}`, 'test', 'test'));
+        return id;
+      },
+      recordWantedScope: async () => {
+        const id = await fresh();
+        const view = await tokens.refreshView(id);
+        // Narrowed to nothing: a call then wants the granted scope back.
+        await tokens.unitOfWork((w) => tokens.replaceCredentials(w, id, view.refreshFingerprint, { ...creds(), effectiveScopes: [] }, { actor: 'test', data: {} }));
+        changed.clear();
+        await tokens.unitOfWork((w) => tokens.recordWantedScope(w, id, view.grantedScopes[0]!, { actor: 'test', workload: null }));
         return id;
       },
       recordUpstreamOutcome: async () => {

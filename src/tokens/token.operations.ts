@@ -7,6 +7,7 @@ import type { Storage } from '../storage/database.ts';
 import type { TokensTable } from '../storage/schema.ts';
 import type { Vault } from '../vault/vault.service.ts';
 import type { TokenState } from './token.lifecycle.ts';
+import type { SuspensionKind } from './token.suspension.ts';
 import type { TokenRepo, TokenRow } from './token.repo.ts';
 import type { RegisterTokenInput, UpstreamRevocationStatus } from './token.types.ts';
 import type { TokenStateChange, TokenWork } from './token.unit-of-work.ts';
@@ -28,6 +29,8 @@ export interface IssuedCredentials {
   refresh: Secret | null;
   accessExpiresAt: string | null;
   scopes: string[];
+  /** At consent: what the issuer granted beyond what the consent asked for (excess_grant). */
+  excessScopes?: string[];
 }
 
 /** What the gateway needs of a token to decide a call; no credential material. */
@@ -38,7 +41,14 @@ export interface TokenAccessView {
   state: TokenState;
   workloads: string[];
   grantedScopes: string[];
+  /** What the live access token holds after a narrowing refresh; null: the granted scopes. */
+  effectiveScopes: string[] | null;
+  /** Granted scopes calls were refused for while narrowed away (written once each). */
+  wantedScopes: string[];
   accessExpiresAt: string | null;
+  /** When the access token in force was issued (null: unknown): short-lived access refreshes by age. */
+  accessIssuedAt: string | null;
+  hasRefreshToken: boolean;
   /** Moves whenever the record changes (state, workloads, credential): caches compare it. */
   updatedAt: string;
 }
@@ -50,7 +60,12 @@ export interface TokenRefreshView {
   providerId: string;
   state: TokenState;
   grantedScopes: string[];
+  /** What the live access token holds (null: the granted scopes). */
+  effectiveScopes: string[] | null;
+  /** scope → last use through the gateway (a narrowing refresh keeps what was used recently). */
+  scopeLastUsed: Record<string, string>;
   accessExpiresAt: string | null;
+  accessIssuedAt: string | null;
   hasRefreshToken: boolean;
   /** Fingerprint of the stored refresh token: the refresh's compare-and-set. */
   refreshFingerprint: string | null;
@@ -64,6 +79,23 @@ export interface TokenRefreshView {
 
 function iso(value: string | undefined): string | null {
   return value === undefined ? null : new Date(value).toISOString();
+}
+
+/** How many wanted-but-narrowed scopes a record keeps: the column stays small whatever calls ask. */
+const MAX_WANTED_SCOPES = 100;
+
+/**
+ * The scope columns a consent writes (new record, reauthorisation, renewal): the grant, what the
+ * issuer added beyond what was asked, and a live access token that holds the whole grant again
+ * (no narrowing, nothing wanted).
+ */
+function grantColumns(credentials: IssuedCredentials): Pick<TokensTable, 'granted_scopes' | 'excess_scopes' | 'effective_scopes' | 'wanted_scopes'> {
+  return {
+    granted_scopes: JSON.stringify([...new Set(credentials.scopes)]),
+    excess_scopes: credentials.excessScopes?.length ? JSON.stringify(credentials.excessScopes) : null,
+    effective_scopes: null,
+    wanted_scopes: null,
+  };
 }
 
 /**
@@ -112,6 +144,7 @@ export function createTokenOperations(deps: {
       review_due_at: iso(input.reviewDueAt),
       workloads: JSON.stringify([...new Set(input.workloads ?? [])]),
       granted_scopes: JSON.stringify(scopes),
+      excess_scopes: input.excessScopes?.length ? JSON.stringify(input.excessScopes) : null,
       state: 'active',
       state_reason: input.stateReason ?? 'registered',
       state_actor: actor,
@@ -192,6 +225,7 @@ export function createTokenOperations(deps: {
         ...(input.predecessorId ? { predecessorId: input.predecessorId } : {}),
         approvalStartedBy: approval.startedBy,
         stateReason: 'approved by the customer (consent)',
+        ...(credentials.excessScopes?.length ? { excessScopes: credentials.excessScopes } : {}),
       });
       await ledger.append(work.trx, approvedEntry({ tenant_id: input.tenantId, id }, approval, credentials.scopes, false));
       return id;
@@ -209,7 +243,7 @@ export function createTokenOperations(deps: {
           approved_at: now,
           approver_active: 1,
           approval_started_by: approval.startedBy,
-          granted_scopes: JSON.stringify(credentials.scopes),
+          ...grantColumns(credentials),
           issued_at: now,
           access_issued_at: now,
           access_expires_at: credentials.accessExpiresAt,
@@ -224,6 +258,55 @@ export function createTokenOperations(deps: {
     },
 
     /**
+     * Periodic reauthorisation of a token in use: approval and credentials renewed in place, no
+     * state change (an active token stays active).
+     */
+    async renewApproval(work: TokenWork, tokenId: string, approval: ConsentApproval, credentials: IssuedCredentials): Promise<void> {
+      const row = await mustRow(work, tokenId);
+      const now = clock.now().toISOString();
+      const written = await work.write(
+        tokenId,
+        {
+          subject: approval.subject,
+          approver_subject: approval.subject,
+          approver_email: approval.email,
+          approver_issuer: approval.issuer,
+          approved_at: now,
+          approver_active: 1,
+          approval_started_by: approval.startedBy,
+          ...grantColumns(credentials),
+          issued_at: now,
+          access_issued_at: now,
+          access_expires_at: credentials.accessExpiresAt,
+          refresh_token_enc: null,
+          refresh_fp: null,
+          ...(await credentialColumns(row.tenant_id, row.id, work, credentials, false)),
+        },
+        [approvedEntry(row, approval, credentials.scopes, true)],
+        { state: 'active' },
+      );
+      if (!written) throw new CustodyError('illegal_transition', `Token ${tokenId} changed state while it was being reauthorised; nothing was changed.`);
+    },
+
+    /** What a reauthorisation consent checks of the token it renews, read in its unit of work. */
+    async reauthorisationTarget(work: TokenWork, tokenId: string): Promise<{ id: string; tenantId: string; providerId: string; state: TokenState; subject: string | null; approverSubject: string | null; suspensionKind: SuspensionKind | null } | null> {
+      const row = await work.lockedRow(tokenId);
+      if (!row) return null;
+      return { id: row.id, tenantId: row.tenant_id, providerId: row.provider_id, state: row.state, subject: row.subject, approverSubject: row.approver_subject, suspensionKind: row.suspension_kind ?? null };
+    },
+
+    /** The tenants whose tokens of this provider an issuer account holds (at most a few): who that account approves for. */
+    tenantsOfSubject(work: TokenWork, providerId: string, subject: string): Promise<string[]> {
+      return repo.tenantsOfSubject(work.trx, providerId, subject);
+    },
+
+    /** What a reauthorisation link is made from; null when there is no such token. */
+    async reauthorizable(tokenId: string): Promise<{ tenantId: string; providerId: string; owner: string; purpose: string | null; state: TokenState; grantedScopes: string[] } | null> {
+      const r = await repo.findById(storage.db, tokenId);
+      return r ? { tenantId: r.tenant_id, providerId: r.provider_id, owner: r.owner, purpose: r.purpose, state: r.state, grantedScopes: JSON.parse(r.granted_scopes) as string[] } : null;
+    },
+
+    /**
      * A refresh's new credentials, written only while the token is active and still holds the
      * refresh token the refresh used (`expectRefreshFingerprint`); otherwise illegal_transition.
      */
@@ -231,21 +314,45 @@ export function createTokenOperations(deps: {
       work: TokenWork,
       tokenId: string,
       expectRefreshFingerprint: string | null,
-      credentials: Omit<IssuedCredentials, 'scopes'> & { scopes: string[] | null },
+      credentials: Omit<IssuedCredentials, 'scopes' | 'excessScopes'> & { effectiveScopes: string[] | null },
       entry: { actor: string; data: Record<string, unknown> },
     ): Promise<void> {
       const row = await mustRow(work, tokenId);
+      // The grant (granted_scopes) is what the customer approved: a refresh never changes it. What
+      // the new access token holds is recorded beside it; null when it is the whole grant.
+      const granted = JSON.parse(row.granted_scopes) as string[];
+      const effective = credentials.effectiveScopes?.filter((s) => granted.includes(s)) ?? null;
       const changes: Partial<TokensTable> = {
         access_expires_at: credentials.accessExpiresAt,
         access_issued_at: clock.now().toISOString(),
         ...(await credentialColumns(row.tenant_id, tokenId, work, credentials, false)),
-        ...(credentials.scopes ? { granted_scopes: JSON.stringify(credentials.scopes) } : {}),
+        effective_scopes: effective === null || granted.every((s) => effective.includes(s)) ? null : JSON.stringify(effective),
       };
       const written = await work.write(tokenId, changes, [{ actor: entry.actor, action: 'token.refreshed', tenantId: row.tenant_id, subjectId: tokenId, data: entry.data }], {
         state: 'active',
         refreshFp: expectRefreshFingerprint,
       });
       if (!written) throw new CustodyError('illegal_transition', `Token ${tokenId} changed while it was being refreshed; read it again.`);
+    },
+
+    /**
+     * A gateway call needed `scope`, granted but narrowed away from the live access token: kept in a
+     * small set (written only when new, and only while the scope is still narrowed away), which the
+     * `scope_narrowed` finding reads. False when nothing was written.
+     */
+    async recordWantedScope(work: TokenWork, tokenId: string, scope: string, by: { actor: string; workload: string | null }): Promise<boolean> {
+      const row = await work.row(tokenId);
+      if (row.state !== 'active' || !row.effective_scopes) return false;
+      const granted = JSON.parse(row.granted_scopes) as string[];
+      const effective = JSON.parse(row.effective_scopes) as string[];
+      const wanted = row.wanted_scopes ? (JSON.parse(row.wanted_scopes) as string[]) : [];
+      if (!granted.includes(scope) || effective.includes(scope) || wanted.includes(scope) || wanted.length >= MAX_WANTED_SCOPES) return false;
+      return work.write(
+        tokenId,
+        { wanted_scopes: JSON.stringify([...wanted, scope]) },
+        [{ actor: by.actor, action: 'token.scope_wanted', tenantId: row.tenant_id, subjectId: tokenId, data: { scope, workload: by.workload, effectiveScopes: effective } }],
+        { state: 'active' },
+      );
     },
 
     /** The issuer refused a refresh (invalid_grant): revoked by `issuer`. Null when it was already final. */
@@ -276,7 +383,11 @@ export function createTokenOperations(deps: {
         state: r.state,
         workloads: JSON.parse(r.workloads) as string[],
         grantedScopes: JSON.parse(r.granted_scopes) as string[],
+        effectiveScopes: r.effective_scopes ? (JSON.parse(r.effective_scopes) as string[]) : null,
+        wantedScopes: r.wanted_scopes ? (JSON.parse(r.wanted_scopes) as string[]) : [],
         accessExpiresAt: r.access_expires_at,
+        accessIssuedAt: r.access_issued_at ?? null,
+        hasRefreshToken: r.refresh_fp !== null,
         updatedAt: r.updated_at,
       };
     },
@@ -290,7 +401,10 @@ export function createTokenOperations(deps: {
         providerId: r.provider_id,
         state: r.state,
         grantedScopes: JSON.parse(r.granted_scopes) as string[],
+        effectiveScopes: r.effective_scopes ? (JSON.parse(r.effective_scopes) as string[]) : null,
+        scopeLastUsed: Object.fromEntries((await repo.usageFor(storage.db, [r.id])).get(r.id) ?? []),
         accessExpiresAt: r.access_expires_at,
+        accessIssuedAt: r.access_issued_at ?? null,
         hasRefreshToken: r.refresh_token_enc !== null,
         refreshFingerprint: r.refresh_fp,
         fromIssuer: r.approval_started_by !== null && r.approval_started_by !== undefined,

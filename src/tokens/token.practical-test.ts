@@ -130,13 +130,14 @@ export function practicalTest(t: PracticalTestInput, now: Date, policy: Practica
       message: t.reviewDueAt ? `The purpose review was due ${reviewDue}.` : `The purpose review was due ${reviewDue} (${policy.reviewIntervalDays} days after approval, the policy's review interval).`,
     });
   }
-  const lastActivity = t.lastUsedAt ?? t.issuedAt;
+  // The newer of the last use and the last (re)approval: a customer's reauthorisation starts the clock again.
+  const lastActivity = t.lastUsedAt && t.lastUsedAt > t.issuedAt ? t.lastUsedAt : t.issuedAt;
   // Use outside the gateway is not seen: such a token is never called dormant (it is `unobserved`).
   if (t.usageChannel === 'gateway' && lastActivity < cutoffs.dormancy) {
     reasons.push({
       code: 'dormant',
       condition: 'justified',
-      message: t.lastUsedAt ? `Not used since ${t.lastUsedAt} (policy: ${policy.dormantAfterDays} days).` : `Never used since issue at ${t.issuedAt} (policy: ${policy.dormantAfterDays} days).`,
+      message: lastActivity === t.lastUsedAt ? `Not used since ${t.lastUsedAt} (policy: ${policy.dormantAfterDays} days).` : `Not used since it was issued or last approved at ${t.issuedAt} (policy: ${policy.dormantAfterDays} days).`,
     });
   }
   return { managed: reasons.length === 0, reasons };

@@ -39,6 +39,8 @@ export function toTokenRecord(r: TokenRow, usage: Map<string, string>, now: Date
     usageChannel: r.usage_channel ?? 'gateway',
     servedTenants: JSON.parse(r.served_tenants ?? '[]') as string[],
     grantedScopes,
+    effectiveScopes: r.effective_scopes ? (JSON.parse(r.effective_scopes) as string[]) : grantedScopes,
+    excessScopes: r.excess_scopes ? (JSON.parse(r.excess_scopes) as string[]) : [],
     scopeUsage: grantedScopes.map((scope) => ({ scope, lastUsedAt: usage.get(scope) ?? null })),
     state: r.state,
     suspensionKind: r.state === 'suspended' ? (r.suspension_kind ?? 'security') : null,

@@ -25,7 +25,7 @@ function unmanagedPredicate(eb: Eb, now: Date, policies: PracticalTestPolicies, 
     eb.or([
       eb.and([eb('t.review_due_at', 'is not', null), eb('t.review_due_at', '<=', nowIso)]),
       eb.and([eb('t.review_due_at', 'is', null), eb(eb.fn.coalesce('t.approved_at', 't.issued_at'), '<=', reviewCutoff(now, p))]),
-      eb.and([eb('t.usage_channel', '=', 'gateway'), eb(eb.fn.coalesce('t.last_used_at', 't.issued_at'), '<', dormancyCutoff(now, p))]),
+      eb.and([eb('t.usage_channel', '=', 'gateway'), eb(eb.fn.coalesce('t.last_used_at', 't.issued_at'), '<', dormancyCutoff(now, p)), eb('t.issued_at', '<', dormancyCutoff(now, p))]),
     ]);
   let byPolicy: Expression<SqlBool>;
   const overrides = policies.overrides();
@@ -80,7 +80,7 @@ export function createTokenRepo() {
     findAccessColumns(db: Db, id: string) {
       return db
         .selectFrom('tokens')
-        .select(['id', 'tenant_id', 'provider_id', 'state', 'workloads', 'granted_scopes', 'access_expires_at', 'updated_at'])
+        .select(['id', 'tenant_id', 'provider_id', 'state', 'workloads', 'granted_scopes', 'effective_scopes', 'wanted_scopes', 'access_expires_at', 'access_issued_at', 'refresh_fp', 'updated_at'])
         .where('id', '=', id)
         .executeTakeFirst();
     },
@@ -100,7 +100,8 @@ export function createTokenRepo() {
       if (f.afterId) q = q.where('t.id', '>', f.afterId);
       if (f.dormantDays !== undefined) {
         const cutoff = dormancyCutoff(now, { dormantAfterDays: f.dormantDays });
-        q = q.where((eb) => eb(eb.fn.coalesce('t.last_used_at', 't.issued_at'), '<', cutoff));
+        // The newer of the last use and the last (re)approval: a reauthorisation starts the clock again.
+        q = q.where((eb) => eb.and([eb(eb.fn.coalesce('t.last_used_at', 't.issued_at'), '<', cutoff), eb('t.issued_at', '<', cutoff)]));
       }
       if (f.managed !== undefined) {
         const managed = f.managed;
@@ -206,6 +207,11 @@ export function createTokenRepo() {
     },
 
     /** The newest record of a tenant, provider and subject in one of `states` (what a consent continues or succeeds). */
+    async tenantsOfSubject(db: Db, providerId: string, subject: string): Promise<string[]> {
+      const rows = await db.selectFrom('tokens').select('tenant_id').distinct().where('provider_id', '=', providerId).where('subject', '=', subject).limit(20).execute();
+      return rows.map((r) => r.tenant_id);
+    },
+
     async findForSubject(db: Db, tenantId: string, providerId: string, subject: string, states: readonly TokenState[]): Promise<{ id: string; state: TokenState; suspension_kind?: SuspensionKind | null } | undefined> {
       return db
         .selectFrom('tokens')

@@ -29,6 +29,7 @@ export function tokenRoutes(tokens: TokenService) {
 
     mount(app, e.get, async ({ principal, params }) => tokens.get(principal, params.id));
     mount(app, e.update, async ({ principal, params, body }) => tokens.patch(principal, params.id, body));
+    mount(app, e.justify, async ({ principal, params, body }) => tokens.justify(principal, params.id, body.purpose));
     mount(app, e.suspend, async ({ principal, params, body }) => tokens.transition(principal, params.id, 'suspend', body.reason));
     mount(app, e.resume, async ({ principal, params, body }) => tokens.transition(principal, params.id, 'resume', body.reason));
     mount(app, e.revoke, async ({ principal, params, body }) => tokens.transition(principal, params.id, 'revoke', body.reason));

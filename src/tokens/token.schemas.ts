@@ -117,7 +117,11 @@ export const TokenSchema = Type.Object(
     workloads: Type.Array(Type.String()),
     usageChannel: UsageChannel,
     servedTenants: Type.Array(Type.String()),
-    grantedScopes: Type.Array(Type.String()),
+    grantedScopes: Type.Array(Type.String(), { description: 'What the customer approved (the grant); a refresh never changes it' }),
+    effectiveScopes: Type.Array(Type.String(), {
+      description: 'What the live access token holds: the granted scopes, or fewer after a narrowing refresh (policy narrowScopesOnRefresh). A gateway call needing a granted scope not held here is refused with scope_narrowed; a reauthorisation, or a refresh without narrowing, widens it again.',
+    }),
+    excessScopes: Type.Array(Type.String(), { description: 'Scopes the issuer granted beyond what the last consent asked for (an excess_grant finding); [] when none' }),
     scopeUsage: Type.Array(Type.Object({ scope: Type.String(), lastUsedAt: NullableTimestamp })),
     state: State,
     suspensionKind: Nullable(

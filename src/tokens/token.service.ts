@@ -231,6 +231,25 @@ export function createTokenService(deps: TokenServiceDeps) {
       return get(principal, id);
     },
 
+    /**
+     * The owner re-justifies a live token's purpose: recorded (it may restate the same purpose), and
+     * the next review falls due after the tenant's review interval. Ledgered as `token.justified`.
+     */
+    async justify(principal: Principal, id: string, purpose: string): Promise<TokenRecord> {
+      const policies = await deps.policies();
+      await unitOfWork(async (work) => {
+        const row = await work.lockedRow(id);
+        if (!row || !canSeeTenant(principal, row.tenant_id)) throw new CustodyError('token_not_found');
+        if (!holdsPrivilege(row.state)) throw new CustodyError('illegal_transition', `Token ${id} is ${row.state}: a ${row.state} token is final and needs no justification.`);
+        const interval = policies.forTenant(row.tenant_id).reviewIntervalDays;
+        const next = new Date(clock.now().getTime() + interval * 86_400_000).toISOString();
+        await work.write(id, { purpose, review_due_at: next }, [
+          { actor: principal.actor, action: 'token.justified', tenantId: row.tenant_id, subjectId: id, data: { purpose, previousPurpose: row.purpose, reviewDueAt: { from: row.review_due_at, to: next }, reviewIntervalDays: interval } },
+        ]);
+      });
+      return get(principal, id);
+    },
+
     async transition(principal: Principal, id: string, transition: Transition, reason: string): Promise<TokenRecord> {
       const requestedAt = clock.now().toISOString();
       await unitOfWork(async (work) =>

@@ -30,6 +30,8 @@ export interface RegisterTokenInput {
   usageChannel?: 'gateway' | 'direct';
   /** Tenants the token serves beyond its own (delegated-admin and marketplace models). */
   servedTenants?: string[];
+  /** At consent: what the issuer granted beyond what was asked (excess_grant). */
+  excessScopes?: string[];
 }
 
 export type PatchTokenInput = Static<typeof PatchTokenBody>;

@@ -35,6 +35,8 @@ export interface HarnessOptions {
   oauth?: CustodyOptions['oauth'];
   /** Runtime timers (a short shutdown grace in tests). */
   timers?: RuntimeOptions['timers'];
+  /** Notifiers beyond the log (tests of notices). */
+  notifiers?: RuntimeOptions['notifiers'];
 }
 
 /** A migrated Custody on its own fresh database, with the HTTP server built (not listening). */
@@ -67,6 +69,9 @@ export async function startHarness(kind: DatabaseKind, options: HarnessOptions =
     ...(options.clock ? { clock: options.clock } : {}),
     ...(options.oauth ? { oauth: options.oauth } : {}),
     ...(options.timers ? { timers: options.timers } : {}),
+    ...(options.notifiers ? { notifiers: options.notifiers } : {}),
+    // Enforcement passes run when a test sweeps (or asks), not on a timer behind its back.
+    enforceAfterChanges: false,
   });
   const { custody, app } = runtime;
   return {

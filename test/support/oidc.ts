@@ -14,6 +14,8 @@ export interface TestIssuer {
   clientSecret: string;
   provider: Provider;
   counts: { refresh: number; revocation: number; introspection: number; authorizationCode: number };
+  /** The `scope` parameter of each refresh the issuer granted, in order (undefined: none sent). */
+  refreshScopes: (string | undefined)[];
   close(): Promise<void>;
 }
 
@@ -26,8 +28,19 @@ export const TEST_CLIENT_SECRET = 'custody-test-client-secret-0123456789';
  * 'subject'`, the ID token names only the subject and the email is at the userinfo endpoint (as
  * an issuer that conforms strictly to OpenID Connect's code flow does).
  */
-export async function startTestIssuer(opts: { redirectUris: string[]; accessTokenTtl?: number; idTokenClaims?: 'email' | 'subject' }): Promise<TestIssuer> {
+export async function startTestIssuer(opts: {
+  redirectUris: string[];
+  accessTokenTtl?: number;
+  idTokenClaims?: 'email' | 'subject';
+  /**
+   * Scopes the issuer's code-exchange response claims beyond what it granted (an issuer that
+   * over-grants). oidc-provider never grants more than the authorization request asked for, so this
+   * rewrites only the `scope` field of its token response: the tokens themselves are unchanged.
+   */
+  claimExtraScopes?: () => string[];
+}): Promise<TestIssuer> {
   const counts = { refresh: 0, revocation: 0, introspection: 0, authorizationCode: 0 };
+  const refreshScopes: (string | undefined)[] = [];
   let handler: http.RequestListener = (_req, res) => res.writeHead(503).end();
   const server = http.createServer((req, res) => {
     if (req.method === 'POST' && req.url?.startsWith('/token/revocation')) counts.revocation++;
@@ -67,11 +80,25 @@ export async function startTestIssuer(opts: { redirectUris: string[]; accessToke
   });
   provider.on('grant.success', (ctx: { oidc: { params?: { grant_type?: string } } }) => {
     const grantType = ctx.oidc.params?.grant_type;
-    if (grantType === 'refresh_token') counts.refresh++;
+    if (grantType === 'refresh_token') {
+      counts.refresh++;
+      refreshScopes.push((ctx.oidc.params as { scope?: string } | undefined)?.scope);
+    }
     if (grantType === 'authorization_code') counts.authorizationCode++;
   });
   // Quiet: expected protocol errors (invalid_grant in tests) are not noise worth printing.
   provider.on('server_error', () => {});
+  if (opts.claimExtraScopes) {
+    const extra = opts.claimExtraScopes;
+    provider.use(async (ctx, next) => {
+      await next();
+      const body = ctx.body as { scope?: string } | undefined;
+      // The code exchange only: a refresh answers truthfully.
+      if (ctx.path === '/token' && ctx.oidc?.params?.grant_type === 'authorization_code' && body && typeof body.scope === 'string' && extra().length > 0) {
+        body.scope = [...new Set([...body.scope.split(' '), ...extra()])].join(' ');
+      }
+    });
+  }
   handler = provider.callback();
   return {
     issuer,
@@ -79,6 +106,7 @@ export async function startTestIssuer(opts: { redirectUris: string[]; accessToke
     clientSecret: TEST_CLIENT_SECRET,
     provider,
     counts,
+    refreshScopes,
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();

@@ -2,11 +2,12 @@ import type { Command } from 'commander';
 import type { Finding } from '../../governance/finding.contract.ts';
 import type { PolicyView } from '../../governance/policy.contract.ts';
 import { FINDING_SEVERITIES, FINDING_STATUSES, FINDING_TYPES } from '../../governance/finding.types.ts';
+import { POLICY_KEYS as POLICY_KEY_LIST } from '../../governance/policy.rules.ts';
 import { api, endpoints, idArg, intOption, oneOf, readPages, withApi } from '../command-helpers.ts';
 import { CliError, EXIT } from '../errors.ts';
 import { collect, printJson, table } from '../output.ts';
 
-const POLICY_KEYS = ['mode', 'dormantAfterDays', 'scopeUsageWindowDays', 'reviewIntervalDays', 'reauthorizeEveryDays', 'maxRefreshTokenAgeDays', 'maxAccessTokenTtlMinutes', 'requireApprover', 'requirePurpose', 'forbiddenScopes', 'graceDays'];
+const POLICY_KEYS: readonly string[] = POLICY_KEY_LIST;
 
 /** `key=value`: numbers, true/false, null and JSON objects as such, anything else as text. */
 function parseAssignment(text: string): [string, unknown] {
@@ -46,7 +47,11 @@ function showFinding(f: Finding) {
   ];
   if (f.exception) lines.push(`  excepted    by ${f.exception.id} until ${f.exception.expiresAt ?? '?'}`);
   if (f.acknowledgement) lines.push(`  acknowledged ${f.acknowledgement.at} by ${f.acknowledgement.by}${f.acknowledgement.reason ? `: ${f.acknowledgement.reason}` : ''}`);
-  if (f.plannedAction) lines.push(`  enforcement would ${f.plannedAction.action === 'suspend' ? 'suspend it' : 'give notice, then suspend it'} (due ${f.plannedAction.suspendAt}); not enforced yet: audit only`);
+  if (f.enforcement) {
+    const e = f.enforcement;
+    const stage = { notified: 'notice given', suspended: 'token suspended by policy', would_notify: 'audit: a notice would have been given', would_suspend: 'audit: the token would have been suspended' }[e.stage ?? 'notified'];
+    lines.push(`  enforcement ${e.stage ? stage : 'nothing done yet'}${e.nextActionAt ? `; next step due ${e.nextActionAt}` : ''}${e.noticeId ? ` (notice ${e.noticeId})` : ''}`);
+  }
   console.log(lines.join('\n'));
 }
 
@@ -141,8 +146,40 @@ export function registerGovernance(program: Command) {
     const r = await api(flags)((await endpoints.findings()).sweep);
     if (flags.json) return printJson(r);
     const n = (count: number, what: string) => `${count} ${what}${count === 1 ? '' : 's'}`;
-    console.log(`Swept ${n(r.tokens, 'token')} and ${n(r.workloads, 'workload')} in ${r.durationMs} ms: ${n(r.opened, 'finding')} opened, ${r.resolved} resolved, ${r.changed} changed, ${n(r.wouldAct, 'would-be enforcement action')} ledgered (audit).`);
+    console.log(`Swept ${n(r.tokens, 'token')} and ${n(r.workloads, 'workload')} in ${r.durationMs} ms: ${n(r.opened, 'finding')} opened, ${r.resolved} resolved, ${r.changed} changed.`);
+    const e = r.enforcement;
+    if (e) {
+      console.log(`Enforcement: ${n(e.notified, 'notice')} given, ${n(e.suspended, 'token')} suspended by policy${e.wouldNotify + e.wouldSuspend > 0 ? `; audit mode: ${n(e.wouldNotify, 'would-be notice')} and ${n(e.wouldSuspend, 'would-be suspension')} ledgered, nothing changed` : ''}.`);
+    }
   });
+
+  const notices = program.command('notices').description('Notices given before enforcement (through a server)');
+  withApi(notices.command('list').description('Notices, newest first'))
+    .option('--tenant <id>', 'tenant')
+    .option('--token <id>', 'token')
+    .option('--type <findingType>', 'the finding type the notice is about')
+    .option('--limit <n>', 'how many (default 50, at most 1000)')
+    .action(async (flags) => {
+      const e = await endpoints.notices();
+      const limit = intOption(flags.limit, '--limit', 1, 1000);
+      const query = {
+        ...(flags.tenant ? { tenantId: idArg('tenant', flags.tenant) } : {}),
+        ...(flags.token ? { tokenId: idArg('token', flags.token) } : {}),
+        ...(flags.type ? { findingType: oneOf(flags.type, '--type', FINDING_TYPES) } : {}),
+        ...(limit ? { limit: String(limit) } : {}),
+      };
+      const { items, nextCursor } = await api(flags)(e.list, { query });
+      if (flags.json) return printJson(items);
+      if (items.length === 0) return console.log('No notices.');
+      for (const n of items) {
+        console.log(`${n.id}  ${n.findingType}  ${n.action} ${n.deadline <= n.createdAt ? 'at once' : `on ${n.deadline}`}  delivery ${n.delivery}`);
+        console.log(`  token ${n.tokenId} (tenant ${n.tenantId}), given ${n.createdAt}`);
+        console.log(`  to ${n.recipients.map((r) => `${r.kind} ${r.name}${r.address ? ` <${r.address}>` : ''}`).join('; ')}`);
+        console.log(`  ${n.message}`);
+        if (n.link) console.log(`  link ${n.link.url ?? '(hidden from your role)'} (until ${n.link.expiresAt})`);
+      }
+      if (nextCursor) console.log(`\nMore notices: raise --limit, or page with the API (cursor ${nextCursor}).`);
+    });
 
   const owners = program.command('owners').description('Accountable owners (through a server)');
   withApi(owners.command('list').description('The owners directory')).action(async (flags) => {

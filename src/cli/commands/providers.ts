@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import type { ProviderRecord } from '../../providers/provider.contract.ts';
-import type { ScopeRule } from '../../providers/provider.types.ts';
+import type { ScopeCatalogueEntry, ScopeRule } from '../../providers/provider.types.ts';
 import { api, endpoints, idArg, oneOf, secretFromEnv, withApi } from '../command-helpers.ts';
 import { CliError, EXIT } from '../errors.ts';
 import { collect, printJson, table, yesNo } from '../output.ts';
@@ -15,10 +15,28 @@ function parseScopeRule(text: string): ScopeRule {
   return { method: oneOf(method.toUpperCase(), '--scope-rule method', METHODS)!, pathPattern, scope };
 }
 
+const SENSITIVITIES = ['read', 'write', 'admin'] as const;
+
+/** `--scope-catalogue "invoices.read=read:Read invoices"` → a catalogue entry (the description is optional). */
+function parseCatalogueEntry(text: string): ScopeCatalogueEntry {
+  const eq = text.indexOf('=');
+  const usage = `--scope-catalogue takes "SCOPE=SENSITIVITY" or "SCOPE=SENSITIVITY:DESCRIPTION", sensitivity one of ${SENSITIVITIES.join(', ')}, e.g. "invoices.read=read:Read invoices" (got "${text}")`;
+  if (eq <= 0) throw new CliError(usage, EXIT.usage);
+  const name = text.slice(0, eq).trim();
+  const rest = text.slice(eq + 1);
+  const colon = rest.indexOf(':');
+  const sensitivity = (colon < 0 ? rest : rest.slice(0, colon)).trim();
+  const description = colon < 0 ? '' : rest.slice(colon + 1).trim();
+  if (!name || /\s/.test(name) || !(SENSITIVITIES as readonly string[]).includes(sensitivity)) throw new CliError(usage, EXIT.usage);
+  return { name, sensitivity: sensitivity as ScopeCatalogueEntry['sensitivity'], ...(description ? { description } : {}) };
+}
+
 /** The gateway and network options shared by `providers add` and `providers update`. */
 function withGatewayOptions(cmd: Command): Command {
   return cmd
     .option('--scope-rule <rule>', 'a gateway scope rule "METHOD PATH-PATTERN SCOPE" (repeat; first match wins; replaces the list on update)', collect)
+    .option('--scope-catalogue <entry>', 'a scope the issuer offers and its sensitivity, "SCOPE=read|write|admin[:DESCRIPTION]" (repeat; replaces the catalogue on update; consents may then ask only for these)', collect)
+    .option('--no-scope-catalogue', 'remove the scope catalogue (update)')
     .option('--unmapped-calls <policy>', 'a call no scope rule maps is refused (deny, the default) or forwarded (allow)')
     .option('--allow-private-network', 'let the gateway reach loopback and private addresses (an API on this host or your network)')
     .option('--no-allow-private-network', 'only public addresses (the default)')
@@ -30,6 +48,7 @@ function withGatewayOptions(cmd: Command): Command {
 function gatewayBody(flags: Record<string, unknown>) {
   return {
     ...(flags.scopeRule ? { scopeRules: (flags.scopeRule as string[]).map(parseScopeRule) } : {}),
+    ...(Array.isArray(flags.scopeCatalogue) ? { scopeCatalogue: (flags.scopeCatalogue as string[]).map(parseCatalogueEntry) } : flags.scopeCatalogue === false ? { scopeCatalogue: [] } : {}),
     ...(flags.unmappedCalls !== undefined ? { unmappedCalls: oneOf(flags.unmappedCalls as string, '--unmapped-calls', ['allow', 'deny'] as const)! } : {}),
     ...(flags.allowPrivateNetwork !== undefined ? { allowPrivateNetwork: flags.allowPrivateNetwork as boolean } : {}),
     ...(flags.allowPathParameters !== undefined ? { allowPathParameters: flags.allowPathParameters as boolean } : {}),
@@ -39,6 +58,7 @@ function gatewayBody(flags: Record<string, unknown>) {
 
 function describe(p: ProviderRecord, verb: string): string {
   const rules = p.scopeRules.length > 0 ? p.scopeRules.map((r) => `${r.method} ${r.pathPattern} → ${r.scope}`).join('\n                    ') : '(none)';
+  const catalogue = p.scopeCatalogue.length > 0 ? p.scopeCatalogue.map((e) => `${e.name} (${e.sensitivity})${e.description ? ` — ${e.description}` : ''}`).join('\n                    ') : '(none declared: consents may ask for any scope the issuer supports)';
   return [
     `${verb} provider ${p.id} (${p.name})${p.discoveredAt ? ` — discovered from ${p.issuer}` : ''}`,
     `  token endpoint    ${p.tokenEndpoint}`,
@@ -49,6 +69,7 @@ function describe(p: ProviderRecord, verb: string): string {
     `  revocation path   ${p.revocation.supported ? (p.revocation.verified ? `verified ${p.revocation.verifiedAt}` : 'not yet verified (verified by the first confirmed revocation)') : 'none'}`,
     `  API base URLs     ${p.apiBaseUrls.join(', ')}`,
     `  scope rules       ${rules}`,
+    `  scope catalogue   ${catalogue}`,
     `  unmapped calls    ${p.unmappedCalls === 'deny' ? 'refused (403 unmapped_call_refused)' : 'forwarded'}`,
     `  private network   ${p.allowPrivateNetwork ? 'allowed (loopback and private addresses)' : 'not allowed (public addresses only)'}${p.development ? '; development provider' : ''}`,
     `  path parameters   ${p.allowPathParameters ? "allowed (';' in paths)" : "refused (';' in paths)"}`,

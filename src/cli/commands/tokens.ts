@@ -266,6 +266,24 @@ export function registerTokens(program: Command) {
       else printUpstreamSummary(p);
     });
 
+  withApi(tokens.command('reauthorize <id>').description("Make a single-use reauthorisation link for the token's customer administrator (renews it in place)"))
+    .option('--expires-in <minutes>', 'how long the link may be opened (default 4320: 72 hours; at most 43200)')
+    .action(async (id: string, flags) => {
+      const expires = intOption(flags.expiresIn, '--expires-in', 5, 43_200);
+      const r = await api(flags)((await endpoints.oauth()).reauthorization, { params: { id: idArg('token', id) }, body: expires === undefined ? {} : { expiresInMinutes: expires } });
+      if (flags.json) return printJson(r);
+      console.log(`Send this link to the customer administrator of ${id}; it works once, until ${r.expiresAt}:\n\n  ${r.url}\n`);
+      console.log(`It asks the issuer for: ${r.scopes.join(' ') || '(sign-in scopes only)'}. The approval renews ${id} in place (a policy or customer suspension is lifted).`);
+    });
+
+  withApi(tokens.command('justify <id>').description("Re-justify a token's purpose (the owner's periodic review): moves its review date"))
+    .requiredOption('--purpose <text>', 'why the token is still needed (required; may restate the current purpose)')
+    .action(async (id: string, flags) => {
+      const t = await api(flags)((await endpoints.tokens()).justify, { params: { id: idArg('token', id) }, body: { purpose: flags.purpose } });
+      if (flags.json) return printJson(t);
+      console.log(`${t.id}: purpose recorded; next review due ${t.reviewDueAt ?? '(none)'}.`);
+    });
+
   withApi(tokens.command('refresh <id>').description('Refresh now (optionally narrowed to some granted scopes)'))
     .option('--scope <scope>', 'narrow the new access token to this granted scope (repeat for more)', collect)
     .action(async (id: string, flags) => {
