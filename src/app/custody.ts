@@ -173,7 +173,7 @@ export async function createCustody(config: Config, options: CustodyOptions) {
         return { ...t, scopes: t.grantedScopes.filter((s) => !forbidden.includes(s)) };
       },
     });
-    const refresh = createRefreshService({ storage, providers, tokens, clock, requestTimeoutMs: oauthTimeoutMs, alerts, refreshSkewMs, attempts: 3, retryBaseMs: options.oauth?.refreshRetryBaseMs ?? 500, narrowing: async (tenantId) => refreshScopePolicy((await policy.snapshot()).forTenant(tenantId)) });
+    const refresh = createRefreshService({ storage, providers, tokens, clock, logger, requestTimeoutMs: oauthTimeoutMs, alerts, refreshSkewMs, attempts: 3, retryBaseMs: options.oauth?.refreshRetryBaseMs ?? 500, narrowing: async (tenantId) => refreshScopePolicy((await policy.snapshot()).forTenant(tenantId)) });
     // Short-lived access (policy maxAccessTokenTtlMinutes): asked on every gateway call, so read from the latest loaded policies.
     const maxAccessAgeMs = (tenantId: string): number | null => {
       const minutes = policy.latest()?.forTenant(tenantId).maxAccessTokenTtlMinutes;
@@ -194,7 +194,7 @@ export async function createCustody(config: Config, options: CustodyOptions) {
     const directory = createDirectoryService({ storage, ledger, clock, tenants, tokens });
     const exceptions = createExceptionService({ storage, ledger, clock, tenants, tokens });
     const findings = createFindingService({ storage, database: config.database, ledger, clock, logger, tokens, policy, directory, exceptions });
-    const enforcement = createEnforcementService({ storage, ledger, clock, logger, tokens, policy, directory, notices, links: connectLinks, providers });
+    const enforcement = createEnforcementService({ storage, ledger, clock, logger, tokens, policy, directory, exceptions, notices, links: connectLinks, providers });
     // After changes, a pass a second later (debounced); tests that step a fixed clock run passes themselves.
     findings.setEnforcement({ pass: enforcement.pass, kick: options.enforceAfterChanges === false ? () => {} : enforcement.kick });
     const findingQueries = createFindingQueries({ storage, ledger, clock, repo: findings.repo, tenants, tokens, lastSweepStart: findings.lastSweepStart });

@@ -39,8 +39,9 @@ export function armedState(type: FindingType, status: FindingStatus, tokenState:
   if (!ENFORCED.has(type) || tokenState === null) return { stage: null, nextActionAt: null };
   const { stage } = current;
   if (status === 'excepted' || status === 'resolved' || tokenState !== 'active') {
-    // Held: an exception, or a token someone else suspended. The stage is kept for when it ends.
-    return { stage, nextActionAt: null };
+    // Held: an exception, or a token someone else suspended. A notice given is forgotten (the
+    // customer could not act on it meanwhile): when it ends, a new notice and a full grace.
+    return { stage: stage === 'notified' || stage === 'would_notify' ? null : stage, nextActionAt: null };
   }
   if (stage === 'suspended') return { stage: null, nextActionAt: now };
   if (mode === 'enforce' && (stage === 'would_notify' || stage === 'would_suspend')) return { stage: null, nextActionAt: now };
@@ -93,12 +94,23 @@ export interface NoticeRecipient {
 }
 
 export function noticeRecipients(type: FindingType, token: { tenantId: string; owner: string; ownerContact: string | null; approverSubject: string | null; approverEmail: string | null }): NoticeRecipient[] {
-  const out: NoticeRecipient[] = [];
-  if (type === 'owner_orphaned') out.push({ kind: 'platform_admins', name: 'platform administrators', address: null });
-  else out.push({ kind: 'owner', name: token.owner, address: token.ownerContact });
+  // The platform's own matters (who owns it, why it is needed) stay with the platform.
+  if (type === 'owner_orphaned') return [{ kind: 'platform_admins', name: 'platform administrators', address: null }];
+  const out: NoticeRecipient[] = [{ kind: 'owner', name: token.owner, address: token.ownerContact }];
+  if (type === 'review_overdue') return out;
   if (type === 'approver_inactive') out.push({ kind: 'tenant_admins', name: `administrators of ${token.tenantId}`, address: null });
   else if (token.approverSubject) out.push({ kind: 'approver', name: token.approverSubject, address: token.approverEmail });
   return out;
+}
+
+/** Finding types whose notice carries a reauthorisation link (the others are the platform's to fix). */
+export const LINKED: ReadonlySet<FindingType> = new Set<FindingType>(['dormant', 'reauthorization_due', 'approver_inactive', 'long_lived_credential', 'forbidden_scope']);
+
+/** How a policy suspension for these findings is lifted, for the token's state reason. */
+export function suspensionReason(types: readonly FindingType[]): string {
+  const linked = types.some((t) => LINKED.has(t));
+  const how = linked ? 'the customer reauthorises through the notice’s link, or the security team resumes it' : 'fix the cause (justify, reassign), then the security team resumes it';
+  return `policy: ${types.join(', ')} (notice given; to restore: ${how})`;
 }
 
 const WHAT_TO_DO: Record<string, string> = {
@@ -106,7 +118,7 @@ const WHAT_TO_DO: Record<string, string> = {
   review_overdue: 'Its owner re-justifies the purpose (POST /v1/tokens/{id}/justify, custody tokens justify)',
   reauthorization_due: 'The customer reauthorises it through the link',
   approver_inactive: "One of the customer's current administrators reauthorises it through the link",
-  owner_orphaned: 'Reassign it to an active owner (POST /v1/tokens/reassign)',
+  owner_orphaned: 'A platform administrator reassigns it to an active owner',
   long_lived_credential: 'The customer reauthorises it through the link, for a credential that expires',
   forbidden_scope: 'The customer reauthorises it through the link, without the forbidden scopes',
 };
@@ -116,6 +128,6 @@ export function noticeMessage(type: FindingType, tokenId: string, reasons: reado
   const why = reasons.map((r) => r.message).join(' ');
   const what = suspendNow ? `Token ${tokenId} has been suspended by policy (${type}).` : `Token ${tokenId} will be suspended by policy (${type}) on ${deadline}.`;
   const todo = (WHAT_TO_DO[type] ?? 'Resolve the finding').replace('{id}', tokenId);
-  const link = hasLink ? '' : ' (no reauthorisation link: its provider has no consent flow; the security team can resume it)';
+  const link = LINKED.has(type) && !hasLink ? ' (no reauthorisation link could be made: its provider runs no consent flow; the security team can resume it)' : '';
   return `${what} ${why} ${suspendNow ? 'To restore it' : 'To prevent this'}: ${todo}${link}.`;
 }

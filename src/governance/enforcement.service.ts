@@ -9,7 +9,9 @@ import type { FindingsTable } from '../storage/schema.ts';
 import type { TokenFacts } from '../tokens/token.facts.ts';
 import type { TokenService } from '../tokens/token.service.ts';
 import type { DirectoryService } from './directory.service.ts';
-import { ENFORCED, nextStep, noticeMessage, noticeRecipients, type EnforcementStage } from './enforcement.plan.ts';
+import type { ExceptionService } from './exception.service.ts';
+import { activeExceptions } from './governance.context.ts';
+import { ENFORCED, LINKED, nextStep, noticeMessage, noticeRecipients, suspensionReason, type EnforcementStage } from './enforcement.plan.ts';
 import type { FindingType } from './finding.types.ts';
 import type { PolicySnapshot } from './governance.context.ts';
 import type { NewNotice, NoticeService } from './notice.service.ts';
@@ -54,6 +56,7 @@ export function createEnforcementService(deps: {
   tokens: TokenService;
   policy: PolicyService;
   directory: DirectoryService;
+  exceptions: ExceptionService;
   notices: NoticeService;
   links: ConnectLinkService;
   providers: ProviderService;
@@ -93,6 +96,9 @@ export function createEnforcementService(deps: {
     const linkable = new Map<string, boolean>();
     for (const f of facts.values()) if (!linkable.has(f.providerId)) linkable.set(f.providerId, await canConsent(f.providerId));
     const deadlines = await deps.notices.deadlines(storage.db, due.map((f) => f.notice_id).filter((id): id is string => id !== null));
+    // Exceptions as they stand now: one made moments ago holds enforcement even before the change
+    // path has marked its findings excepted.
+    const exceptions = activeExceptions(await deps.exceptions.activeRows());
 
     await tokens.unitOfWork(async (work) => {
       const trx = work.trx;
@@ -144,15 +150,21 @@ export function createEnforcementService(deps: {
       for (const f of due) {
         counts.due++;
         const token = f.token_id ? facts.get(f.token_id) : undefined;
-        if (!token || token.state !== 'active' || !ENFORCED.has(f.type) || f.status === 'excepted') {
-          // Nothing to act on now: judged again when the finding or its token changes.
-          move(f, f.enforcement_stage ?? null, null);
+        if (!token || token.state !== 'active' || !ENFORCED.has(f.type) || f.status === 'excepted' || exceptions.covering(token.tenantId, token.id, f.type)) {
+          // Nothing to act on now: judged again when the finding or its token changes (a notice
+          // given is forgotten: once it may act again, a new notice and a full grace).
+          move(f, heldStage(f.enforcement_stage ?? null), null);
           counts.unchanged++;
           continue;
         }
         const policy = snapshot.forTenant(token.tenantId);
         const versions = versionsOf(snapshot, token.tenantId);
-        const step = nextStep(f.type, { stage: f.enforcement_stage ?? null, nextActionAt: f.next_action_at ?? null }, policy.mode, policy.graceDays, f.notice_id ? (deadlines.get(f.notice_id) ?? null) : null, now);
+        const notice = f.enforcement_stage === 'notified' && f.notice_id ? deadlines.get(f.notice_id) : undefined;
+        // Suspended and resumed since the notice (by someone else): the customer could not act on it
+        // meanwhile, so it starts over — a new notice and a full grace.
+        const restart = notice !== undefined && token.stateChangedAt > notice.createdAt;
+        const state = restart ? { stage: null, nextActionAt: null } : { stage: f.enforcement_stage ?? null, nextActionAt: f.next_action_at ?? null };
+        const step = nextStep(f.type, state, policy.mode, policy.graceDays, restart ? null : (notice?.deadline ?? null), now);
         const base = { actor: POLICY_ACTOR, tenantId: token.tenantId, subjectId: token.id };
         const about = { findingId: f.id, findingType: f.type, mode: policy.mode, policyVersion: versions };
         switch (step.kind) {
@@ -161,7 +173,7 @@ export function createEnforcementService(deps: {
             counts.unchanged++;
             break;
           case 'hold':
-            move(f, f.enforcement_stage ?? null, null);
+            move(f, heldStage(f.enforcement_stage ?? null), null);
             counts.unchanged++;
             break;
           case 'would_notify':
@@ -177,10 +189,15 @@ export function createEnforcementService(deps: {
             });
             break;
           case 'notify': {
+            // The finding first (compare-and-set on what was read): one that moved meanwhile (excepted, resolved) gets nothing.
+            if (!(await setStage(f, step.suspendNow ? 'suspended' : 'notified', step.suspendNow ? null : step.deadline))) {
+              counts.unchanged++;
+              break;
+            }
             // The link outlives the deadline by a week, so a customer can restore a suspended token.
             const linkMs = Math.min(LINK_MAX_MS, Math.max(60 * 60_000, new Date(step.deadline).getTime() - new Date(now).getTime() + LINK_AFTER_DEADLINE_MS));
             let link: NewNotice['link'] = null;
-            if (linkable.get(token.providerId) && f.type !== 'owner_orphaned' && f.type !== 'review_overdue') {
+            if (linkable.get(token.providerId) && LINKED.has(f.type)) {
               const forbidden = policy.forbiddenScopes[token.providerId] ?? [];
               link = await deps.links.createWithin(trx, { actor: POLICY_ACTOR, role: null }, {
                 tenantId: token.tenantId,
@@ -208,6 +225,10 @@ export function createEnforcementService(deps: {
             break;
           }
           case 'suspend':
+            if (!(await setStage(f, 'suspended', null))) {
+              counts.unchanged++;
+              break;
+            }
             addSuspension(suspend, token, f, f.notice_id ?? null);
             break;
         }
@@ -221,8 +242,7 @@ export function createEnforcementService(deps: {
         const n = notices[i]!;
         const f = byId.get(n.findingId)!;
         noticeOf.set(f.id, ids[i]!);
-        const atOnce = suspend.get(n.tokenId)?.findings.some((x) => x.id === f.id) ?? false;
-        if (!atOnce) await setStage(f, 'notified', n.deadline, ids[i]);
+        await trx.updateTable('findings').set({ notice_id: ids[i]! }).where('id', '=', f.id).execute();
         counts.notified++;
       }
 
@@ -238,7 +258,7 @@ export function createEnforcementService(deps: {
           list.map((t) => ({ id: t.id, tenant_id: t.tenantId, provider_id: t.providerId, state: t.state, p_revocation_endpoint: null })),
           'suspend',
           POLICY_ACTOR,
-          `policy: ${types.replace(/,/g, ', ')} (notice given; reauthorise to restore)`,
+          suspensionReason(types.split(',') as FindingType[]),
           { suspensionKind: 'policy' },
         );
         for (const c of changes) {
@@ -259,8 +279,8 @@ export function createEnforcementService(deps: {
         for (const t of list) {
           if (changed.has(t.id)) continue;
           for (const x of suspend.get(t.id)!.findings) {
-            const f = byId.get(x.id)!;
-            move(f, f.enforcement_stage ?? null, null);
+            // Marked suspended above; judged again from the start (the pass sees the token's new state).
+            move({ ...byId.get(x.id)!, enforcement_stage: 'suspended', next_action_at: null }, null, now);
           }
         }
         await flushMoves();
@@ -272,17 +292,16 @@ export function createEnforcementService(deps: {
             .where('resolved_at', 'is', null)
             .where('type', 'in', [...ENFORCED])
             .execute();
-          for (const id of suspendedIds) {
-            for (const x of suspend.get(id)!.findings) {
-              const n = noticeOf.get(x.id);
-              if (n) await trx.updateTable('findings').set({ notice_id: n }).where('id', '=', x.id).execute();
-            }
-          }
         }
       }
       if (entries.length > 0) await ledger.appendMany(trx, entries);
     });
     return due.length;
+  }
+
+  /** A hold forgets a notice (real or would-be): when enforcement may act again, it gives a new one and a full grace. */
+  function heldStage(stage: EnforcementStage | null): EnforcementStage | null {
+    return stage === 'notified' || stage === 'would_notify' ? null : stage;
   }
 
   function addSuspension(into: Map<string, { token: TokenFacts; findings: { id: string; type: FindingType; noticeId: string | null }[] }>, token: TokenFacts, f: Due, noticeId: string | null) {

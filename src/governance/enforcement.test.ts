@@ -202,22 +202,71 @@ describeEachDatabase('enforcement with notice', (kind) => {
     expect(made.json().scopes).toEqual(['api:read']);
   });
 
-  it('holds enforcement while an exception is in force, and acts when it expires', async () => {
+  it('holds enforcement while an exception is in force, then gives a new notice and a full grace', async () => {
     clock.set(NOW);
     const E = await tenant('excepted');
     const id = await token(E, `admin-${randomBytes(3).toString('hex')}`);
     clock.set(new Date(at(31)));
     await judge(id);
     expect((await finding(id, 'dormant'))!.enforcement).toMatchObject({ stage: 'notified' });
-    await h.custody.exceptions.create(h.admin, { tenantId: E, tokenId: id, findingType: 'dormant', approvedBy: 'ciso@acme', reason: 'seasonal integration, used in spring', expiresAt: at(50) });
+    // A tenant-wide exception, and a pass at once (before the change path has marked anything excepted): held.
+    await h.custody.exceptions.create(h.admin, { tenantId: E, findingType: 'dormant', approvedBy: 'ciso@acme', reason: 'seasonal integration, used in spring', expiresAt: at(50) });
     clock.set(new Date(at(45)));
-    await judge(id);
+    await h.custody.enforcement.pass();
     expect(await state(id)).toBe('active');
-    expect((await finding(id, 'dormant'))!).toMatchObject({ status: 'excepted', enforcement: { nextActionAt: null } });
-    // The exception has expired: the deadline passed long ago, so the suspension follows at once.
+    await judge(id);
+    expect((await finding(id, 'dormant'))!).toMatchObject({ status: 'excepted', enforcement: { stage: null, nextActionAt: null } });
+    // Expired: the old deadline passed while the customer could not be held to it — a new notice, a new week.
     clock.set(new Date(at(51)));
     await judge(id);
+    expect(await state(id)).toBe('active');
+    const notices = (await h.custody.notices.list(h.admin, { tokenId: id, limit: 10 })).items;
+    expect(notices.map((n) => n.deadline)).toEqual([at(58), at(38)]);
+    clock.set(new Date(at(59)));
+    await judge(id);
     expect(await state(id)).toBe('suspended');
+  });
+
+  it("after the security team's own suspension and resume, gives a new notice rather than suspending at once", async () => {
+    clock.set(NOW);
+    const S = await tenant('incident');
+    const id = await token(S, `admin-${randomBytes(3).toString('hex')}`);
+    clock.set(new Date(at(31)));
+    await judge(id);
+    clock.set(new Date(at(33)));
+    await h.custody.tokens.transition(h.admin, id, 'suspend', 'incident 42');
+    clock.set(new Date(at(40)));
+    await h.custody.tokens.transition(h.admin, id, 'resume', 'incident 42 closed');
+    await judge(id);
+    expect(await state(id)).toBe('active');
+    expect((await h.custody.notices.list(h.admin, { tokenId: id, limit: 10 })).items.map((n) => n.deadline)).toEqual([at(47), at(38)]);
+  });
+
+  it("does not let a link made before a security suspension lift it, nor a new account take a token over", async () => {
+    clock.set(NOW);
+    const T = await tenant('takeover');
+    const account = `admin-${randomBytes(3).toString('hex')}`;
+    const id = await token(T, account);
+    const security = await keyFor(h, 'security');
+    const early = (await h.app.inject({ method: 'POST', url: `/v1/tokens/${id}/reauthorization`, headers: bearer(security), payload: { expiresInMinutes: 43200 } })).json();
+    // A later incident: the security team suspends it. The old link (whoever holds it) cannot lift that.
+    clock.set(new Date(NOW.getTime() + 60_000));
+    await h.custody.tokens.transition(h.admin, id, 'suspend', 'incident');
+    const lifted = await reauthoriseThrough(early.url, account);
+    expect(lifted.body).toContain('suspension_not_liftable');
+    expect(await state(id)).toBe('suspended');
+    await h.custody.tokens.transition(h.admin, id, 'resume', 'incident closed');
+    // A tenant administrator's link, finished by an account nobody has seen and nothing ties to this customer: refused.
+    const link = (await h.app.inject({ method: 'POST', url: `/v1/tokens/${id}/reauthorization`, headers: bearer(await keyFor(h, 'tenant_admin', T)), payload: {} })).json();
+    const stranger = await reauthoriseThrough(link.url, `noemail-${randomBytes(3).toString('hex')}`);
+    expect(stranger.body).toContain('approver_not_shown');
+    expect(await h.custody.tokens.get(h.admin, id)).toMatchObject({ subject: account, approver: { subject: account } });
+    // A new approver at the previous approver's own domain is the same customer's: recorded.
+    const successor = `successor-${randomBytes(3).toString('hex')}`;
+    const again = (await h.app.inject({ method: 'POST', url: `/v1/tokens/${id}/reauthorization`, headers: bearer(await keyFor(h, 'tenant_admin', T)), payload: {} })).json();
+    const ok = await reauthoriseThrough(again.url, successor);
+    expect(ok.statusCode, ok.body).toBe(200);
+    expect(await h.custody.tokens.get(h.admin, id)).toMatchObject({ state: 'active', subject: successor, approver: { subject: successor, email: `${successor}@customer.example` } });
   });
 
   it('lets the owner re-justify an overdue purpose, which resolves the finding before any suspension', async () => {
@@ -302,7 +351,15 @@ describeEachDatabase('enforcement with notice', (kind) => {
     const back = await consent(String(opened.headers.location), account, `${PUBLIC_URL}/oauth/callback`);
     const elsewhere = await h.app.inject({ url: back.slice(PUBLIC_URL.length) });
     expect(elsewhere.body).toContain('browser_mismatch');
+    // A new link for the token withdraws the one still pending.
+    const first = await make();
+    const second = await make();
+    const firstUse = await h.app.inject({ method: 'POST', url: first.url.slice(PUBLIC_URL.length), headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: '' });
+    expect(firstUse.statusCode).toBe(410);
+    expect(firstUse.body).toContain('link_revoked');
+    expect(second.url).not.toBe(first.url);
     // Bad input and the wrong role.
+    expect((await h.app.inject({ method: 'POST', url: `/v1/tokens/${id}/justify`, headers: bearer(await keyFor(h, 'security')), payload: { purpose: '   ' } })).statusCode).toBe(400);
     expect((await h.app.inject({ method: 'POST', url: `/v1/tokens/${id}/reauthorization`, headers: bearer(key), payload: { expiresInMinutes: 0 } })).statusCode).toBe(400);
     expect((await h.app.inject({ method: 'POST', url: `/v1/tokens/${id}/reauthorization`, headers: bearer(await keyFor(h, 'auditor')), payload: {} })).statusCode).toBe(403);
     await h.custody.tokens.transition(h.admin, id, 'revoke', 'test');

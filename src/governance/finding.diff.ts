@@ -21,7 +21,8 @@ export interface Subject {
 /** Changes to the findings table, computed from what was read; written in one short transaction. */
 export interface Diff {
   inserts: FindingsTable[];
-  updates: { id: string; subjectId: string; changes: Partial<FindingsTable> }[];
+  /** `expect`: the enforcement state read; the update applies only if it is still that (an enforcement pass may have moved it). */
+  updates: { id: string; subjectId: string; changes: Partial<FindingsTable>; expect: { stage: string | null; nextActionAt: string | null } }[];
   resolves: { id: string; subjectId: string }[];
 }
 
@@ -112,6 +113,7 @@ export function diffFindings(subjects: Subject[], desired: Map<string, FindingCa
           id: f.id,
           subjectId: s.subjectId,
           changes: { status, reasons, digest, severity: c.severity, exception_id: exception?.id ?? null, enforcement_stage: armed.stage, next_action_at: armed.nextActionAt, last_seen_at: at },
+          expect: current,
         });
       }
     }

@@ -46,8 +46,13 @@ export function createFindingRepo(dialect: StorageDialect) {
       if (rows.length > 0) await dialect.insertRows(db, 'findings', rows);
     },
 
-    async update(db: Db, id: string, changes: Partial<FindingsTable>): Promise<void> {
-      await db.updateTable('findings').set(changes).where('id', '=', id).execute();
+    /** Updates a live finding if its enforcement state is still `expect` (what was read); false if it moved. */
+    async update(db: Db, id: string, changes: Partial<FindingsTable>, expect: { stage: string | null; nextActionAt: string | null }): Promise<boolean> {
+      let q = db.updateTable('findings').set(changes).where('id', '=', id);
+      q = expect.stage === null ? q.where('enforcement_stage', 'is', null) : q.where('enforcement_stage', '=', expect.stage as NonNullable<FindingsTable['enforcement_stage']>);
+      q = expect.nextActionAt === null ? q.where('next_action_at', 'is', null) : q.where('next_action_at', '=', expect.nextActionAt);
+      const r = await q.executeTakeFirst();
+      return Number(r.numUpdatedRows) === 1;
     },
 
 

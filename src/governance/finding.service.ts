@@ -15,6 +15,13 @@ import type { PolicyService } from './policy.service.ts';
 import { runSweepPages } from './sweep.runner.ts';
 import type { EnforcementCounts } from './enforcement.service.ts';
 
+/** A finding changed (an enforcement pass moved it) between a read and the write based on it. */
+class FindingMoved extends Error {
+  constructor() {
+    super('a finding changed while it was being judged');
+  }
+}
+
 /** Tokens read and judged per page of a sweep (on the sweep's thread); each page's changes are one transaction. */
 const SWEEP_PAGE = 2_000;
 /** Tokens waiting for re-evaluation after a change; past this the next sweep does the rest. */
@@ -69,7 +76,10 @@ export function createFindingService(deps: {
 
   async function apply(trx: Db, d: Diff, at: string): Promise<ReconcileCounts> {
     await repo.insert(trx, d.inserts);
-    for (const u of d.updates) await repo.update(trx, u.id, u.changes);
+    for (const u of d.updates) {
+      // An enforcement pass moved it since it was read: judged again from what is committed.
+      if (!(await repo.update(trx, u.id, u.changes, u.expect))) throw new FindingMoved();
+    }
     await repo.resolve(
       trx,
       d.resolves.map((r) => r.id),
@@ -96,7 +106,7 @@ export function createFindingService(deps: {
           return reconcile(trx, tokenSubjects(ids, facts), tokenCandidates(facts, c), c);
         });
       } catch (err) {
-        if (attempt >= 3 || !(storage.dialect.isUniqueViolation(err) || storage.dialect.isRetryable(err))) throw err;
+        if (attempt >= 5 || !(err instanceof FindingMoved || storage.dialect.isUniqueViolation(err) || storage.dialect.isRetryable(err))) throw err;
       }
     }
   }
@@ -215,7 +225,7 @@ export function createFindingService(deps: {
                 } catch (err) {
                   // Another writer (another instance's change path) got to one of these tokens
                   // first: judge the page's tokens again from what is committed now.
-                  if (!storage.dialect.isUniqueViolation(err)) throw err;
+                  if (!(err instanceof FindingMoved || storage.dialect.isUniqueViolation(err))) throw err;
                   const ids = [...new Set([...d.inserts.map((r) => r.subject_id), ...d.updates.map((u) => u.subjectId), ...d.resolves.map((r) => r.subjectId)])].filter((id) => id.startsWith('tok_'));
                   add(await evaluateTokens(ids));
                 }

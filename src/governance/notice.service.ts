@@ -186,11 +186,11 @@ export function createNoticeService(deps: { storage: Storage; vault: Vault; ledg
       return rows.map((r) => r.id);
     },
 
-    /** The deadlines of these notices (an enforcement pass reads them in its transaction). */
-    async deadlines(db: Db, ids: readonly string[]): Promise<Map<string, string>> {
+    /** When these notices were given and their deadlines (what an enforcement pass decides by). */
+    async deadlines(db: Db, ids: readonly string[]): Promise<Map<string, { deadline: string; createdAt: string }>> {
       if (ids.length === 0) return new Map();
-      const rows = await db.selectFrom('notices').select(['id', 'deadline']).where(storage.dialect.anyOf('id', ids)).execute();
-      return new Map(rows.map((r) => [r.id, r.deadline]));
+      const rows = await db.selectFrom('notices').select(['id', 'deadline', 'created_at']).where(storage.dialect.anyOf('id', ids)).execute();
+      return new Map(rows.map((r) => [r.id, { deadline: r.deadline, createdAt: r.created_at }]));
     },
 
     async list(principal: Principal, q: { tenantId?: string; tokenId?: string; findingType?: FindingType; beforeId?: string; limit: number }): Promise<{ items: Notice[]; nextCursor: string | null }> {

@@ -23,7 +23,7 @@ export const PolicyDocumentSchema = Type.Object(
         description: 'Per provider id, scopes no token may hold (forbidden_scope). A tenant override replaces the whole map.',
       }),
     ),
-    graceDays: Type.Optional(Type.Integer({ minimum: 0, maximum: 365, description: 'Notice before any enforcement; shorter than every cycle it warns of. Default 14.' })),
+    graceDays: Type.Optional(Type.Integer({ minimum: 1, maximum: 365, description: 'Days of notice before any enforcement (at least 1); shorter than every cycle it warns of. Default 14.' })),
     allowedScopes: Type.Optional(
       Type.Record(Type.String({ pattern: '^prv_[0-9A-HJKMNP-TV-Z]{26}$' }), Type.Array(Scope, { maxItems: 500, uniqueItems: true }), {
         maxProperties: 200,

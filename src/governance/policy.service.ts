@@ -71,7 +71,7 @@ export function createPolicyService(deps: { storage: Storage; ledger: LedgerServ
     const notes: string[] = [];
     // Say what the mode means where it is read: in audit, nothing changes a token.
     if (effective.values.mode === 'audit') notes.push('Audit mode: enforcement only writes what it would do to the ledger (policy.would_notify, policy.would_suspend); no notice is sent and no token is suspended.');
-    else notes.push(`Enforce mode: findings enforcement acts on get a notice, then a policy suspension after graceDays (${effective.values.graceDays}); a forbidden scope is suspended at once.`);
+    else notes.push(`Enforce mode: a token with a finding enforcement acts on (dormant, review_overdue, reauthorization_due, long_lived_credential, approver_inactive, owner_orphaned) gets a notice, then a policy suspension after graceDays (${effective.values.graceDays}); one holding a forbidden scope is suspended at once.`);
     return { scope, version: stored.version, globalVersion, set: stored.document, values: effective.values, sources: effective.sources, updatedAt: stored.updatedAt, updatedBy: stored.updatedBy, notes };
   }
 

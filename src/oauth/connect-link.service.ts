@@ -42,7 +42,7 @@ export interface ConnectLinkRecord {
 
 export type LinkFailure = { ok: false; status: 404 | 409 | 410; error: string; message: string };
 /** What the page before the issuer shows the customer administrator. */
-export type LinkPreview = { ok: true; tenantName: string; providerName: string; issuer: string | null; scopes: string[]; purpose: string | null; expiresAt: string } | LinkFailure;
+export type LinkPreview = { ok: true; tenantName: string; providerName: string; issuer: string | null; scopes: string[]; purpose: string | null; expiresAt: string; renews: string | null } | LinkFailure;
 export type OpenedLink = { ok: true; consent: StartedConsent } | LinkFailure;
 
 export const DEFAULT_LINK_MINUTES = 72 * 60;
@@ -127,6 +127,21 @@ export function createConnectLinkService(deps: {
     const scopes = [...new Set(input.scopes ?? [])];
     const at = clock.now();
     const id = newId('connectLink', at.getTime());
+    if (input.tokenId) {
+      // One usable reauthorisation link per token: a new one withdraws the earlier ones still pending
+      // (so links for a token cannot pile up, and an old one stops working when a new one is sent).
+      const withdrawn = await trx
+        .updateTable('connect_links')
+        .set({ revoked_at: at.toISOString() })
+        .where('token_id', '=', input.tokenId)
+        .where('opened_at', 'is', null)
+        .where('revoked_at', 'is', null)
+        .returning('id')
+        .execute();
+      if (withdrawn.length > 0) {
+        await ledger.append(trx, { actor: maker.actor, action: 'oauth.connect_link_revoked', tenantId: input.tenantId, subjectId: input.tokenId, data: { linkIds: withdrawn.map((r) => r.id), reason: `superseded by a new reauthorisation link (${id})` } });
+      }
+    }
     const code = randomBytes(32).toString('base64url');
     const expiresAt = new Date(at.getTime() + (input.expiresInMinutes ?? DEFAULT_LINK_MINUTES) * 60_000).toISOString();
     await trx
@@ -165,6 +180,7 @@ export function createConnectLinkService(deps: {
       const provider = await deps.providers.findRow(storage.db, input.providerId);
       if (!provider.issuer || !provider.authorization_endpoint) throw new CustodyError('consent_not_supported');
       deps.consent.checkScopes(provider, [...new Set(input.scopes ?? [])]);
+      await deps.consent.checkPolicyScopes(input.tenantId, input.providerId, input.scopes ?? []);
       return storage.db.transaction().execute((trx) => createWithin(trx, { actor: principal.actor, role: principal.role }, input));
     },
 
@@ -222,7 +238,9 @@ export function createConnectLinkService(deps: {
       if (!found.ok) return found;
       const { link } = found;
       const [tenant, provider] = await Promise.all([deps.tenants.findVisible(storage.db, systemPrincipal('oauth'), link.tenant_id), deps.providers.findRow(storage.db, link.provider_id)]);
-      return { ok: true, tenantName: tenant.name, providerName: provider.name, issuer: provider.issuer, scopes: JSON.parse(link.scopes) as string[], purpose: link.purpose, expiresAt: link.expires_at };
+      // What the consent will really ask for: the policy's selection, Custody's own scopes included.
+      const { scopes } = await deps.consent.scopesFor(link.tenant_id, link.provider_id, JSON.parse(link.scopes) as string[]);
+      return { ok: true, tenantName: tenant.name, providerName: provider.name, issuer: provider.issuer, scopes, purpose: link.purpose, expiresAt: link.expires_at, renews: link.token_id ?? null };
     },
 
     /** The browser continued from the preview: use the link up and start its consent, or say why not. */
@@ -235,7 +253,7 @@ export function createConnectLinkService(deps: {
       try {
         consent = await deps.consent.beginFlow(
           { actor: link.created_by, role: link.created_by_role ?? null },
-          { providerId: link.provider_id, tenantId: link.tenant_id, owner: link.owner, ...(link.purpose ? { purpose: link.purpose } : {}), scopes: JSON.parse(link.scopes) as string[], ...(link.token_id ? { reauthorizeTokenId: link.token_id } : {}) },
+          { providerId: link.provider_id, tenantId: link.tenant_id, owner: link.owner, ...(link.purpose ? { purpose: link.purpose } : {}), scopes: JSON.parse(link.scopes) as string[], authorityAt: link.created_at, ...(link.token_id ? { reauthorizeTokenId: link.token_id } : {}) },
           async (trx, flowId) => {
             // The single use: of two browsers continuing at once, one update matches.
             const r = await trx.updateTable('connect_links').set({ opened_at: now, flow_id: flowId }).where('id', '=', link.id).where('opened_at', 'is', null).where('revoked_at', 'is', null).executeTakeFirst();

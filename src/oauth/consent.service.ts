@@ -19,7 +19,7 @@ import { bindingClearCookie, bindingCookieName, bindingMatches, bindingSetCookie
 import { issuerClient, type IssuerClient, type ProviderMetadata } from './oauth.client.ts';
 import { createOAuthRepo } from './oauth.repo.ts';
 import type { ConsentOutcome, ConsentScopePolicy, StartConsentInput, StartedConsent } from './oauth.types.ts';
-import { BASE_SCOPES, excessScopes, selectConsentScopes } from './scope-minimisation.rules.ts';
+import { BASE_SCOPES, excessScopes, selectConsentScopes, type ScopeSelection } from './scope-minimisation.rules.ts';
 
 export interface ConsentDeps {
   storage: Storage;
@@ -40,6 +40,8 @@ export interface ConsentDeps {
 }
 
 export const OAUTH_ACTOR = 'system:oauth';
+/** Mail domains anyone can have an address at: a shared one says nothing about whose customer an account is. */
+const PUBLIC_MAIL_DOMAINS = new Set(['gmail.com', 'googlemail.com', 'outlook.com', 'hotmail.com', 'live.com', 'msn.com', 'yahoo.com', 'icloud.com', 'me.com', 'aol.com', 'proton.me', 'protonmail.com', 'gmx.com', 'gmx.net', 'mail.com', 'yandex.com', 'zoho.com']);
 
 class NotLiftable extends Error {}
 class NotRecordable extends Error {
@@ -119,6 +121,7 @@ export function createConsentService(deps: ConsentDeps) {
         token_id: null,
         browser_hash: binding.hash,
         reauthorize_token_id: input.reauthorizeTokenId ?? null,
+        authority_at: input.authorityAt ?? null,
       });
       await ledger.append(trx, { actor: startedBy.actor, action: 'oauth.consent_started', tenantId: input.tenantId, subjectId: id, data: { providerId: input.providerId, owner: input.owner, scopes, ...droppedScopes } });
       await also?.(trx, id);
@@ -146,7 +149,30 @@ export function createConsentService(deps: ConsentDeps) {
   async function start(principal: Principal, input: StartConsentInput): Promise<StartedConsent> {
     await deps.tenants.findVisible(storage.db, principal, input.tenantId);
     checkScopes(await deps.providers.findRow(storage.db, input.providerId), input.scopes ?? []);
+    await checkPolicyScopes(input.tenantId, input.providerId, input.scopes ?? []);
     return beginFlow({ actor: principal.actor, role: principal.role }, input);
+  }
+
+  /** What a consent for these scopes would ask the issuer for under the tenant's policy (and what it would leave out). */
+  async function scopesFor(tenantId: string, providerId: string, wanted: readonly string[]): Promise<ScopeSelection> {
+    return selectConsentScopes(wanted, (await deps.scopePolicy?.(tenantId, providerId)) ?? { allowed: null, forbidden: [] });
+  }
+
+  /**
+   * A new connection (a consent started, a connect link made) asking for scopes the tenant's policy
+   * forbids or does not allow is refused before anyone is sent anywhere: the customer would be shown
+   * scopes that are silently left out. (A reauthorisation minimises instead: that is its purpose.)
+   */
+  async function checkPolicyScopes(tenantId: string, providerId: string, wanted: readonly string[]): Promise<void> {
+    const { dropped } = await scopesFor(tenantId, providerId, wanted);
+    const refused = [...dropped.forbidden.map((s) => [s, 'forbidden by the tenant’s policy'] as const), ...dropped.notAllowed.map((s) => [s, 'not in the tenant’s allowedScopes for this provider'] as const)].filter(([s]) => wanted.includes(s));
+    if (refused.length > 0) {
+      throw new CustodyError(
+        'validation_failed',
+        `The policy does not let a consent ask for ${refused.map(([s, why]) => `"${s}" (${why})`).join(', ')}. Leave ${refused.length === 1 ? 'it' : 'them'} out, or change the policy (custody policy show --tenant ${tenantId}).`,
+        refused.map(([s, why]) => ({ path: 'body/scopes', message: `"${s}" is ${why}` })),
+      );
+    }
   }
 
   /**
@@ -286,6 +312,43 @@ export function createConsentService(deps: ConsentDeps) {
   }
 
   /**
+   * The role the consent's starter acts with against a suspension made at `suspendedAt`: theirs if
+   * it was vouched for (a link made, a consent started) after the suspension, else none — a link
+   * the security team made before an incident does not lift the incident's suspension.
+   */
+  function roleAt(flow: { started_by_role?: Role | null; authority_at?: string | null; created_at: string }, suspendedAt: string): Role | null {
+    return (flow.authority_at ?? flow.created_at) >= suspendedAt ? (flow.started_by_role ?? null) : null;
+  }
+
+  /**
+   * A reauthorisation by an account other than the token's: refused unless it can be shown to be
+   * the same customer's — another tenant's administrator (an account holding this provider's
+   * tokens for other tenants only) never; otherwise a verified email at the previous approver's own
+   * (not a public mail) domain, or a link made by platform staff (admin, security), who vouch for
+   * the new approver. A fresh account at the issuer proves nothing by itself.
+   */
+  async function otherAccountRefusal(
+    work: Parameters<Parameters<TokenService['unitOfWork']>[0]>[0],
+    target: { id: string; approverEmail: string | null },
+    providerId: string,
+    flow: { tenant_id: string; started_by_role?: Role | null },
+    approver: { subject: string; email: string | null },
+  ): Promise<{ code: string; message: string } | null> {
+    const tenantsOfAccount = await tokens.tenantsOfSubject(work, providerId, approver.subject);
+    if (tenantsOfAccount.length > 0 && !tenantsOfAccount.includes(flow.tenant_id)) {
+      return { code: 'wrong_tenant_account', message: `The account that approved (${approver.subject}) belongs to another customer of this platform, not to the one that holds token ${target.id}. Sign in at the issuer as an administrator of this customer, with a new link (this one is used up).` };
+    }
+    const domain = (email: string | null) => (email && email.includes('@') ? email.slice(email.lastIndexOf('@') + 1).toLowerCase() : null);
+    const before = domain(target.approverEmail);
+    if (before && !PUBLIC_MAIL_DOMAINS.has(before) && domain(approver.email) === before) return null;
+    if (flow.started_by_role === 'admin' || flow.started_by_role === 'security') return null;
+    return {
+      code: 'approver_not_shown',
+      message: `The account that approved (${approver.subject}${approver.email ? `, ${approver.email}` : ''}) is not the one that approved token ${target.id} before, and nothing shows it belongs to the same customer${before ? ` (a verified email at ${before} would)` : ''}. Ask for a new link (this one is used up) and sign in as the previous approver, or ask the platform's security team for a link that vouches for the new approver.`,
+    };
+  }
+
+  /**
    * Records what the consent produced, whole, in one unit of work: continue a suspended record of
    * the same tenant, provider and subject (reauthorisation in place), or make a new one linked to
    * an expired or revoked predecessor; the flow's outcome commits with it. The record to continue
@@ -294,7 +357,7 @@ export function createConsentService(deps: ConsentDeps) {
    * revoked there, so no grant lives on outside the inventory.
    */
   async function store(
-    flow: { id: string; tenant_id: string; owner: string; purpose: string | null; scopes: string; started_by: string; started_by_role?: Role | null; reauthorize_token_id?: string | null },
+    flow: { id: string; tenant_id: string; owner: string; purpose: string | null; scopes: string; started_by: string; started_by_role?: Role | null; reauthorize_token_id?: string | null; authority_at?: string | null; created_at: string },
     providerId: string,
     client: IssuerClient,
     result: oauth.TokenEndpointResponse,
@@ -322,13 +385,11 @@ export function createConsentService(deps: ConsentDeps) {
           if (!target || target.tenantId !== flow.tenant_id || target.providerId !== providerId) throw new NotRecordable('token_gone', 'The token this link reauthorises no longer exists.');
           if (target.state !== 'active' && target.state !== 'suspended') throw new NotRecordable('token_final', `Token ${target.id} was ${target.state} meanwhile; a ${target.state} token is final. Ask for a new consent link.`);
           if (approver.subject !== target.subject && approver.subject !== target.approverSubject) {
-            const tenantsOfAccount = await tokens.tenantsOfSubject(work, providerId, approver.subject);
-            if (tenantsOfAccount.length > 0 && !tenantsOfAccount.includes(flow.tenant_id)) {
-              throw new NotRecordable('wrong_tenant_account', `The account that approved (${approver.subject}) belongs to another customer of this platform, not to the one that holds token ${target.id}. Sign in at the issuer as an administrator of this customer.`);
-            }
+            const refusal = await otherAccountRefusal(work, target, providerId, flow, approver);
+            if (refusal) throw new NotRecordable(refusal.code, refusal.message);
           }
           if (target.state === 'suspended') {
-            const may = consentMayLift(target.suspensionKind, flow.started_by_role ?? null, deps.suspensionPolicy);
+            const may = consentMayLift(target.suspensionKind, roleAt(flow, target.stateChangedAt), deps.suspensionPolicy);
             if (!may.ok) throw new NotLiftable(`This connection stays suspended: ${may.reason.replace('{id}', target.id)}. Nothing was changed.`);
             await tokens.reauthorise(work, target.id, approval, credentials);
           } else {
@@ -339,7 +400,7 @@ export function createConsentService(deps: ConsentDeps) {
         }
         const suspended = await tokens.findForSubject(flow.tenant_id, providerId, approver.subject, ['suspended'], work);
         if (suspended) {
-          const may = consentMayLift(suspended.suspension_kind ?? null, flow.started_by_role ?? null, deps.suspensionPolicy);
+          const may = consentMayLift(suspended.suspension_kind ?? null, roleAt(flow, suspended.state_changed_at), deps.suspensionPolicy);
           if (!may.ok) throw new NotLiftable(`This connection stays suspended: ${may.reason.replace('{id}', suspended.id)}. Nothing was changed.`);
           await tokens.reauthorise(work, suspended.id, approval, credentials);
           await repo.finishFlow(work.trx, flow.id, 'reauthorised', suspended.id);
@@ -382,6 +443,8 @@ export function createConsentService(deps: ConsentDeps) {
     start,
     beginFlow,
     checkScopes,
+    checkPolicyScopes,
+    scopesFor,
     /** For /metrics: a callback refused without naming a flow (no state, an unknown one, a replay). */
     onAnonymousRefusal(listener: (reason: string) => void) {
       refusedListeners.push(listener);

@@ -45,13 +45,14 @@ export function linkFailurePage(failure: { error: string; message: string }): st
  * link scanner or chat preview that fetches the link changes nothing; the button (a POST to the
  * same address) uses the link up and goes to the issuer.
  */
-export function linkPreviewPage(p: { tenantName: string; providerName: string; issuer: string | null; scopes: string[]; purpose: string | null; expiresAt: string }): string {
+export function linkPreviewPage(p: { tenantName: string; providerName: string; issuer: string | null; scopes: string[]; purpose: string | null; expiresAt: string; renews?: string | null }): string {
   const scopes = p.scopes.length > 0 ? `<li>Access asked for: <code>${p.scopes.map(escape).join(' ')}</code></li>` : '';
   const purpose = p.purpose ? `<li>Why: ${escape(p.purpose)}</li>` : '';
+  const renews = p.renews ? `<li>This renews an existing connection (${escape(p.renews)}): nothing new is created.</li>` : '';
   return page(
     `Approve access for ${escape(p.tenantName)}`,
     `You are asked to approve access to <strong>${escape(p.providerName)}</strong>${p.issuer ? ` (${escape(p.issuer)})` : ''} on behalf of <strong>${escape(p.tenantName)}</strong>.` +
-      `<ul>${scopes}${purpose}<li>This link works once, until ${escape(p.expiresAt)}.</li></ul>` +
+      `<ul>${renews}${scopes}${purpose}<li>This link works once, until ${escape(p.expiresAt)}.</li></ul>` +
       `You will sign in at the issuer and approve there; your approval is recorded with your name.` +
       `<form method="post" data-custody="continue"><button type="submit" style="font-size:1.1em;padding:.5em 1.2em">Continue to ${escape(p.providerName)}</button></form>`,
   );

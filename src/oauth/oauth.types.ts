@@ -10,6 +10,8 @@ export interface StartConsentInput {
   scopes?: string[];
   /** A reauthorisation link's consent renews this token in place (active or suspended). */
   reauthorizeTokenId?: string;
+  /** When the starter's role was vouched for (a link's creation): a suspension made later is not theirs to lift. */
+  authorityAt?: string;
 }
 
 export interface StartedConsent {

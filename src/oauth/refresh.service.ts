@@ -2,6 +2,7 @@ import * as oauth from 'oauth4webapi';
 import type { AlertService } from '../alerts/alert.service.ts';
 import type { ProviderService } from '../providers/provider.service.ts';
 import type { Clock } from '../shared/clock.ts';
+import type { Logger } from '../shared/logger.ts';
 import { CustodyError, isCustodyError } from '../shared/errors.ts';
 import { Secret } from '../shared/secret.ts';
 import type { Storage } from '../storage/database.ts';
@@ -24,6 +25,8 @@ export interface RefreshDeps {
   retryBaseMs: number;
   /** Refreshes of different tokens in flight at once in this process (default 4). */
   maxConcurrent?: number;
+  /** Where a refresh for age that failed (the older access token still in use) is said. */
+  logger?: Logger;
   /** The tenant's policy on narrowing scopes at refresh (governance); absent: never narrowed. */
   narrowing?: (tenantId: string) => Promise<RefreshNarrowing>;
 }
@@ -60,14 +63,16 @@ export function createRefreshService(deps: RefreshDeps) {
 
   /**
    * Scope narrowing (policy `narrowScopesOnRefresh`): the granted scopes used through the gateway
-   * within the window, plus the ones always kept. Undefined when nothing would be dropped, and when
-   * nothing would remain (an empty scope would make the issuer answer with its defaults).
+   * within the window, plus the ones always kept. Undefined when nothing would be dropped, when the
+   * grant has been held for less than the window, and when nothing would remain (an empty scope would make the issuer answer with its defaults).
    */
   async function narrowedScopes(view: TokenRefreshView): Promise<string[] | undefined> {
     if (!deps.narrowing) return undefined;
     const policy = await deps.narrowing(view.tenantId);
     if (!policy.narrow) return undefined;
     const since = new Date(clock.now().getTime() - policy.windowDays * DAY_MS).toISOString();
+    // Use is judged over a whole window: a grant held for less has not had the chance to use its scopes.
+    if (view.heldSince > since) return undefined;
     const kept = view.grantedScopes.filter((s) => policy.keep.includes(s) || (view.scopeLastUsed[s] !== undefined && view.scopeLastUsed[s]! >= since));
     if (kept.length === view.grantedScopes.length || kept.length === 0) return undefined;
     return kept;
@@ -231,6 +236,7 @@ export function createRefreshService(deps: RefreshDeps) {
         if (expiring || !isCustodyError(err) || err.code !== 'refresh_failed') throw err;
         if (ageRefreshPausedUntil.size >= 10_000) ageRefreshPausedUntil.clear();
         ageRefreshPausedUntil.set(tokenId, Date.now() + AGE_REFRESH_PAUSE_MS);
+        deps.logger?.warn({ tokenId, err: err.message }, 'refresh for age (maxAccessTokenTtlMinutes) failed: the older access token is still used; calls try again in a minute');
       }
     }
     return tokens.revealAccessToken(tokenId);

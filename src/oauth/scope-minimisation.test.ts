@@ -5,7 +5,7 @@ import { fixedClock } from '../shared/clock.ts';
 import { describeEachDatabase } from '../../test/support/databases.ts';
 import { startEchoUpstream, type EchoUpstream } from '../../test/support/echo-upstream.ts';
 import { bearer, keyFor, startHarness, type Harness } from '../../test/support/harness.ts';
-import { connectThroughCustody, startTestIssuer, type TestIssuer } from '../../test/support/oidc.ts';
+import { browserCookie, connectThroughCustody, consent, startTestIssuer, type TestIssuer } from '../../test/support/oidc.ts';
 import { excessScopes, selectConsentScopes } from './scope-minimisation.rules.ts';
 
 const PUBLIC_URL = 'http://127.0.0.1:7420';
@@ -131,9 +131,26 @@ describeEachDatabase('scope minimisation, narrowing and short-lived access again
     expect(twice.json().error.details).toEqual([expect.objectContaining({ path: 'body/scopeCatalogue/1/name' })]);
   });
 
-  it('asks the issuer only for the scopes the tenant’s policy allows, and names what it dropped in the ledger', async () => {
-    const { tenantId, tenantAdmin } = await tenantWith({ allowedScopes: { [providerId]: ['api:read'] } });
-    const id = await consented(tenantId, tenantAdmin, 'api:read api:write');
+  it('refuses a new consent for scopes the policy does not allow, and minimises a reauthorisation to the allowed ones, naming what it dropped', async () => {
+    const { tenantId, tenantAdmin } = await tenantWith({});
+    const account = `acct-${randomBytes(3).toString('hex')}`;
+    const r = await connectThroughCustody(h.app, { key: tenantAdmin, providerId, tenantId, account, publicUrl: PUBLIC_URL, scope: 'api:read api:write' });
+    const id = r.tokenId!;
+    expect((await record(id)).grantedScopes).toContain('api:write');
+    await tenantPolicy(tenantId, { allowedScopes: { [providerId]: ['api:read'] } });
+    // A new connection asking for it: refused, naming the scope and why.
+    const refused = await h.app.inject({ url: `/v1/connect/${providerId}?tenantId=${tenantId}&owner=o&scope=api:read%20api:write`, headers: bearer(tenantAdmin) });
+    expect(refused.statusCode).toBe(400);
+    expect(refused.json().error.message).toContain('"api:write" (not in the tenant’s allowedScopes for this provider)');
+    // The token's reauthorisation asks only for what is allowed; its preview says so.
+    const link = (await h.app.inject({ method: 'POST', url: `/v1/tokens/${id}/reauthorization`, headers: bearer(tenantAdmin), payload: {} })).json();
+    const preview = await h.app.inject({ url: link.url.slice(PUBLIC_URL.length) });
+    expect(preview.body).toContain('<code>openid email offline_access api:read</code>');
+    expect(preview.body).toContain(`renews an existing connection (${id})`);
+    const opened = await h.app.inject({ method: 'POST', url: link.url.slice(PUBLIC_URL.length), headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: '' });
+    const back = await consent(String(opened.headers.location), account, `${PUBLIC_URL}/oauth/callback`);
+    const done = await h.app.inject({ url: back.slice(PUBLIC_URL.length), headers: { cookie: browserCookie(opened.headers['set-cookie']) } });
+    expect(done.statusCode, done.body).toBe(200);
     const t = await record(id);
     expect(t.grantedScopes).toContain('api:read');
     expect(t.grantedScopes).not.toContain('api:write');
@@ -150,7 +167,7 @@ describeEachDatabase('scope minimisation, narrowing and short-lived access again
     overGrant = ['api:write'];
     let id: string;
     try {
-      id = await consented(tenantId, tenantAdmin, 'api:read api:write');
+      id = await consented(tenantId, tenantAdmin, 'api:read');
     } finally {
       overGrant = [];
     }
@@ -167,6 +184,9 @@ describeEachDatabase('scope minimisation, narrowing and short-lived access again
   it('narrows a refresh to the scopes used recently: the issuer is asked for them, the new access token holds them, granted stays, and a call needing a dropped scope answers scope_narrowed with a finding', async () => {
     const { tenantId, tenantAdmin, workload } = await tenantWith({ narrowScopesOnRefresh: true });
     const id = await consented(tenantId, tenantAdmin, 'api:read api:write');
+    // Held for longer than the usage window (narrowing judges use over a whole window).
+    const longAgo = new Date(clock.now().getTime() - 40 * 86_400_000).toISOString();
+    await h.custody.storage.db.updateTable('tokens').set({ approved_at: longAgo, issued_at: longAgo }).where('id', '=', id).execute();
     const granted: string[] = (await record(id)).grantedScopes;
     expect(granted).toEqual(expect.arrayContaining(['openid', 'email', 'offline_access', 'api:read', 'api:write']));
     // Used recently: api:read only.

@@ -209,6 +209,8 @@ export interface OAuthFlowsTable {
   started_by_role?: Role | null;
   /** 013: the token this consent renews in place (a reauthorisation link). */
   reauthorize_token_id?: string | null;
+  /** 013: when the starter's role counts from (a link's creation; null: the flow's own start). */
+  authority_at?: string | null;
 }
 
 /** 007-connect-links: a single-use, expiring link that starts a consent in a plain browser. */

@@ -1,10 +1,10 @@
 import { endpoint } from '../contract/endpoint.ts';
-import { ReasonBody, Text } from '../contract/schemas.ts';
+import { ReasonBody } from '../contract/schemas.ts';
 import { Type } from 'typebox';
 import { BulkRevokeBody, BulkRevokeResult, RevocationProgress, RevocationProgressQuery, PatchTokenBody, RegisterTokenBody, TokenPage, TokenParams, TokenQuery, TokenSchema } from './token.schemas.ts';
 
 const tags = ['tokens'];
-const JustifyBody = Type.Object({ purpose: Text(1000, 'Why the token is still needed: recorded in the ledger') }, { additionalProperties: false });
+const JustifyBody = Type.Object({ purpose: Type.String({ minLength: 1, maxLength: 1000, pattern: '\\S', description: 'Why the token is still needed (not blank): recorded in the ledger' }) }, { additionalProperties: false });
 const lifecycle = (action: 'suspend' | 'resume' | 'revoke', summary: string, description: string) =>
   endpoint({
     method: 'POST',

@@ -12,6 +12,8 @@ export interface TokenFacts {
   tenantId: string;
   providerId: string;
   state: TokenState;
+  /** When the state last changed (a suspension lifted since a notice restarts enforcement). */
+  stateChangedAt: string;
   owner: string;
   approverSubject: string | null;
   approverEmail: string | null;
@@ -53,6 +55,7 @@ export function createTokenFactsReader(dialect: StorageDialect) {
         't.tenant_id',
         't.provider_id',
         't.state',
+        't.state_changed_at',
         't.owner',
         't.approver_subject',
         't.approver_email',
@@ -108,6 +111,7 @@ export function createTokenFactsReader(dialect: StorageDialect) {
       tenantId: r.tenant_id,
       providerId: r.provider_id,
       state: r.state,
+      stateChangedAt: r.state_changed_at,
       owner: r.owner,
       approverSubject: r.approver_subject,
       approverEmail: r.approver_email,

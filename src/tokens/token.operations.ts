@@ -64,6 +64,8 @@ export interface TokenRefreshView {
   effectiveScopes: string[] | null;
   /** scope → last use through the gateway (a narrowing refresh keeps what was used recently). */
   scopeLastUsed: Record<string, string>;
+  /** Since when the customer's grant has been held (its last approval, else its issue). */
+  heldSince: string;
   accessExpiresAt: string | null;
   accessIssuedAt: string | null;
   hasRefreshToken: boolean;
@@ -237,6 +239,8 @@ export function createTokenOperations(deps: {
       const now = clock.now().toISOString();
       const change = await work.transition(row, 'reauthorise', approval.startedBy, 'the customer approved again (consent)', {
         set: {
+          // The account that approved holds the grant now (a new administrator, through a reauthorisation link).
+          subject: approval.subject,
           approver_subject: approval.subject,
           approver_email: approval.email,
           approver_issuer: approval.issuer,
@@ -289,10 +293,23 @@ export function createTokenOperations(deps: {
     },
 
     /** What a reauthorisation consent checks of the token it renews, read in its unit of work. */
-    async reauthorisationTarget(work: TokenWork, tokenId: string): Promise<{ id: string; tenantId: string; providerId: string; state: TokenState; subject: string | null; approverSubject: string | null; suspensionKind: SuspensionKind | null } | null> {
+    async reauthorisationTarget(
+      work: TokenWork,
+      tokenId: string,
+    ): Promise<{ id: string; tenantId: string; providerId: string; state: TokenState; stateChangedAt: string; subject: string | null; approverSubject: string | null; approverEmail: string | null; suspensionKind: SuspensionKind | null } | null> {
       const row = await work.lockedRow(tokenId);
       if (!row) return null;
-      return { id: row.id, tenantId: row.tenant_id, providerId: row.provider_id, state: row.state, subject: row.subject, approverSubject: row.approver_subject, suspensionKind: row.suspension_kind ?? null };
+      return {
+        id: row.id,
+        tenantId: row.tenant_id,
+        providerId: row.provider_id,
+        state: row.state,
+        stateChangedAt: row.state_changed_at,
+        subject: row.subject,
+        approverSubject: row.approver_subject,
+        approverEmail: row.approver_email,
+        suspensionKind: row.suspension_kind ?? null,
+      };
     },
 
     /** The tenants whose tokens of this provider an issuer account holds (at most a few): who that account approves for. */
@@ -403,6 +420,7 @@ export function createTokenOperations(deps: {
         grantedScopes: JSON.parse(r.granted_scopes) as string[],
         effectiveScopes: r.effective_scopes ? (JSON.parse(r.effective_scopes) as string[]) : null,
         scopeLastUsed: Object.fromEntries((await repo.usageFor(storage.db, [r.id])).get(r.id) ?? []),
+        heldSince: r.approved_at ?? r.issued_at,
         accessExpiresAt: r.access_expires_at,
         accessIssuedAt: r.access_issued_at ?? null,
         hasRefreshToken: r.refresh_token_enc !== null,

@@ -212,10 +212,10 @@ export function createTokenRepo() {
       return rows.map((r) => r.tenant_id);
     },
 
-    async findForSubject(db: Db, tenantId: string, providerId: string, subject: string, states: readonly TokenState[]): Promise<{ id: string; state: TokenState; suspension_kind?: SuspensionKind | null } | undefined> {
+    async findForSubject(db: Db, tenantId: string, providerId: string, subject: string, states: readonly TokenState[]): Promise<{ id: string; state: TokenState; suspension_kind?: SuspensionKind | null; state_changed_at: string } | undefined> {
       return db
         .selectFrom('tokens')
-        .select(['id', 'state', 'suspension_kind'])
+        .select(['id', 'state', 'suspension_kind', 'state_changed_at'])
         .where('tenant_id', '=', tenantId)
         .where('provider_id', '=', providerId)
         .where('subject', '=', subject)

@@ -198,6 +198,15 @@ export function createTokenService(deps: TokenServiceDeps) {
         if (input.reviewDueAt !== undefined) {
           const next = input.reviewDueAt === null ? null : new Date(input.reviewDueAt).toISOString();
           if (next !== row.review_due_at) {
+            // The review date is the platform's periodic re-justification: platform staff move it,
+            // and never further than the tenant's review interval (a purpose is re-confirmed with
+            // POST /v1/tokens/{id}/justify).
+            if (principal.tenantId !== null) throw new CustodyError('forbidden', 'Only platform staff (admin, security) move a token’s review date; its owner re-justifies it with POST /v1/tokens/{id}/justify.');
+            const interval = (await deps.policies()).forTenant(row.tenant_id).reviewIntervalDays;
+            const latest = new Date(clock.now().getTime() + interval * 86_400_000).toISOString();
+            if (next !== null && next > latest) {
+              throw new CustodyError('validation_failed', `reviewDueAt may be at most the tenant's review interval (${interval} days) ahead: ${latest} at the latest.`, [{ path: 'body/reviewDueAt', message: `must be at or before ${latest}` }]);
+            }
             changes.review_due_at = next;
             entries.push({ ...base, action: 'token.review_due_changed', data: { from: row.review_due_at, to: next } });
           }

@@ -149,7 +149,9 @@ export function registerGovernance(program: Command) {
     console.log(`Swept ${n(r.tokens, 'token')} and ${n(r.workloads, 'workload')} in ${r.durationMs} ms: ${n(r.opened, 'finding')} opened, ${r.resolved} resolved, ${r.changed} changed.`);
     const e = r.enforcement;
     if (e) {
-      console.log(`Enforcement: ${n(e.notified, 'notice')} given, ${n(e.suspended, 'token')} suspended by policy${e.wouldNotify + e.wouldSuspend > 0 ? `; audit mode: ${n(e.wouldNotify, 'would-be notice')} and ${n(e.wouldSuspend, 'would-be suspension')} ledgered, nothing changed` : ''}.`);
+      console.log(
+        `Enforcement: ${n(e.notified, 'notice')} given, ${n(e.suspended, 'token')} suspended by policy; ${n(e.wouldNotify, 'would-be notice')} and ${n(e.wouldSuspend, 'would-be suspension')} ledgered for tenants in audit mode (those change nothing). See: custody notices list; custody policy show.`,
+      );
     }
   });
 

@@ -23,6 +23,7 @@ function showToken(t: TokenRecord) {
     `  purpose     ${t.purpose ?? '(none)'}${t.reviewDueAt ? `  (review due ${t.reviewDueAt})` : ''}`,
     `  workloads   ${t.workloads.join(', ') || '(none)'}`,
     `  scopes      ${t.scopeUsage.map((s) => `${s.scope}${s.lastUsedAt ? ` (used ${s.lastUsedAt})` : IDENTITY_SCOPES.has(s.scope) ? ' (sign-in)' : ' (unused)'}`).join(', ') || '(none)'}`,
+    ...(t.effectiveScopes && t.effectiveScopes.join(' ') !== t.grantedScopes.join(' ') ? [`  effective   ${t.effectiveScopes.join(', ') || '(none)'}  (the live access token, narrowed: ${t.grantedScopes.filter((s) => !t.effectiveScopes!.includes(s)).join(', ') || 'nothing'} left out)`] : []),
     `  last used   ${t.lastUsedAt ?? 'never'}${t.lastUsedBy ? ` by ${t.lastUsedBy}` : ''}`,
     `  revocation  gateway + ${t.revocationPath.upstream}${t.revocationPath.upstream !== 'none' ? (t.revocationPath.verified ? ' (verified)' : ' (unverified)') : ''}`,
     `  state       ${t.state} since ${t.stateChangedAt} by ${t.stateActor ?? '?'}${t.stateReason ? `: ${t.stateReason}` : ''}`,
@@ -282,6 +283,7 @@ export function registerTokens(program: Command) {
       const t = await api(flags)((await endpoints.tokens()).justify, { params: { id: idArg('token', id) }, body: { purpose: flags.purpose } });
       if (flags.json) return printJson(t);
       console.log(`${t.id}: purpose recorded; next review due ${t.reviewDueAt ?? '(none)'}.`);
+      if (t.state === 'suspended') console.log(`It is still suspended (${t.stateReason ?? 'no reason recorded'}): justifying does not lift a suspension; the security team resumes it (custody tokens resume ${t.id}) or the customer reauthorises it.`);
     });
 
   withApi(tokens.command('refresh <id>').description('Refresh now (optionally narrowed to some granted scopes)'))

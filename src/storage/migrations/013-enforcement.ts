@@ -47,7 +47,10 @@ export function enforcementMigration() {
 
       // A reauthorisation link (and the consent it starts) renews this token in place.
       await db.schema.alterTable('connect_links').addColumn('token_id', 'text').execute();
+      await db.schema.createIndex('connect_links_token').on('connect_links').column('token_id').execute();
       await db.schema.alterTable('oauth_flows').addColumn('reauthorize_token_id', 'text').execute();
+      // When the starter's role was vouched for: a link's creation (a link made before a suspension cannot lift it).
+      await db.schema.alterTable('oauth_flows').addColumn('authority_at', 'text').execute();
       // Which tenants an issuer account has approved for (a reauthorisation by another tenant's administrator is refused).
       await db.schema.createIndex('tokens_provider_subject').on('tokens').columns(['provider_id', 'subject']).execute();
     },
