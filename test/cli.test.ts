@@ -205,6 +205,28 @@ describeEachDatabase('the custody CLI against a server', (kind) => {
     expect(ack.stdout).toContain(`Acknowledged ${list.items[0]!.id}`);
   });
 
+  it('justifies a purpose, lists and shows notices, and says why a token cannot be reauthorised', async () => {
+    const justified = await cli(['tokens', 'justify', s.tokenA, '--purpose', 'monthly invoice sync']);
+    expect(justified.code, justified.stderr).toBe(0);
+    expect(justified.stdout).toMatch(/purpose recorded; next review due \d{4}-/);
+    const blank = await cli(['tokens', 'justify', s.tokenA, '--purpose', '  ']);
+    expect(blank.code).toBe(2);
+    const [noticeId] = await h.custody.storage.db.transaction().execute((trx) =>
+      h.custody.notices.record(trx, [{ tenantId: s.tenantA, tokenId: s.tokenA, findingId: 'fnd_01J00000000000000000000000', findingType: 'dormant', deadline: '2030-01-01T00:00:00.000Z', message: 'Token will be suspended by policy (dormant).', recipients: [{ kind: 'owner', name: 'team-a', address: null }], link: null, policyVersion: { global: 1, tenant: 0 } }]),
+    );
+    const list = await cli(['notices', 'list', '--token', s.tokenA]);
+    expect(list.code, list.stderr).toBe(0);
+    expect(list.stdout).toContain(`${noticeId}  dormant  suspend on 2030-01-01T00:00:00.000Z`);
+    expect(list.stdout).toContain('to owner team-a (no address known)');
+    const show = await cli(['notices', 'show', noticeId!, '--json']);
+    expect(JSON.parse(show.stdout)).toMatchObject({ id: noticeId, tokenId: s.tokenA, findingType: 'dormant' });
+    expect((await cli(['notices', 'list', '--type', 'nope'])).code).toBe(2);
+    // The seeded provider has no issuer: no consent can run, and the CLI says so.
+    const reauth = await cli(['tokens', 'reauthorize', s.tokenA]);
+    expect(reauth.code).toBe(5);
+    expect(reauth.stderr).toMatch(/cannot run a customer consent/);
+  });
+
   it('lists and revokes API keys, and lists the ledger', async () => {
     const workload = await keyFor(h, 'workload', s.tenantA, 'billing-sync');
     const id = `key_${workload.slice(4, 30)}`;

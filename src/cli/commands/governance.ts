@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import type { Finding } from '../../governance/finding.contract.ts';
+import type { Notice } from '../../governance/notice.contract.ts';
 import type { PolicyView } from '../../governance/policy.contract.ts';
 import { FINDING_SEVERITIES, FINDING_STATUSES, FINDING_TYPES } from '../../governance/finding.types.ts';
 import { POLICY_KEYS as POLICY_KEY_LIST } from '../../governance/policy.rules.ts';
@@ -53,6 +54,14 @@ function showFinding(f: Finding) {
     lines.push(`  enforcement ${e.stage ? stage : 'nothing done yet'}${e.nextActionAt ? `; next step due ${e.nextActionAt}` : ''}${e.noticeId ? ` (notice ${e.noticeId})` : ''}`);
   }
   console.log(lines.join('\n'));
+}
+
+function showNotice(n: Notice) {
+  console.log(`${n.id}  ${n.findingType}  ${n.action} ${n.deadline <= n.createdAt ? 'at once' : `on ${n.deadline}`}  delivery ${n.delivery}`);
+  console.log(`  token ${n.tokenId} (tenant ${n.tenantId}), finding ${n.findingId}, given ${n.createdAt}`);
+  console.log(`  to ${n.recipients.map((r) => `${r.kind} ${r.name}${r.address ? ` <${r.address}>` : ' (no address known)'}`).join('; ')}`);
+  console.log(`  ${n.message}`);
+  if (n.link) console.log(`  link ${n.link.url ?? '(hidden from your role)'} (until ${n.link.expiresAt}; single use)`);
 }
 
 export function registerGovernance(program: Command) {
@@ -161,6 +170,7 @@ export function registerGovernance(program: Command) {
     .option('--token <id>', 'token')
     .option('--type <findingType>', 'the finding type the notice is about')
     .option('--limit <n>', 'how many (default 50, at most 1000)')
+    .option('--cursor <cursor>', 'continue after the page that printed this cursor')
     .action(async (flags) => {
       const e = await endpoints.notices();
       const limit = intOption(flags.limit, '--limit', 1, 1000);
@@ -169,19 +179,19 @@ export function registerGovernance(program: Command) {
         ...(flags.token ? { tokenId: idArg('token', flags.token) } : {}),
         ...(flags.type ? { findingType: oneOf(flags.type, '--type', FINDING_TYPES) } : {}),
         ...(limit ? { limit: String(limit) } : {}),
+        ...(flags.cursor ? { cursor: String(flags.cursor) } : {}),
       };
       const { items, nextCursor } = await api(flags)(e.list, { query });
-      if (flags.json) return printJson(items);
+      if (flags.json) return printJson({ items, nextCursor });
       if (items.length === 0) return console.log('No notices.');
-      for (const n of items) {
-        console.log(`${n.id}  ${n.findingType}  ${n.action} ${n.deadline <= n.createdAt ? 'at once' : `on ${n.deadline}`}  delivery ${n.delivery}`);
-        console.log(`  token ${n.tokenId} (tenant ${n.tenantId}), given ${n.createdAt}`);
-        console.log(`  to ${n.recipients.map((r) => `${r.kind} ${r.name}${r.address ? ` <${r.address}>` : ''}`).join('; ')}`);
-        console.log(`  ${n.message}`);
-        if (n.link) console.log(`  link ${n.link.url ?? '(hidden from your role)'} (until ${n.link.expiresAt})`);
-      }
-      if (nextCursor) console.log(`\nMore notices: raise --limit, or page with the API (cursor ${nextCursor}).`);
+      for (const n of items) showNotice(n);
+      if (nextCursor) console.log(`\nMore notices: --cursor ${nextCursor}`);
     });
+  withApi(notices.command('show <id>').description('One notice, with its link for the roles that may reauthorise')).action(async (id: string, flags) => {
+    const n = await api(flags)((await endpoints.notices()).get, { params: { id: idArg('notice', id) } });
+    if (flags.json) return printJson(n);
+    showNotice(n);
+  });
 
   const owners = program.command('owners').description('Accountable owners (through a server)');
   withApi(owners.command('list').description('The owners directory')).action(async (flags) => {
