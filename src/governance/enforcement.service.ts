@@ -105,15 +105,12 @@ export function createEnforcementService(deps: {
       const entries: NewLedgerEntry[] = [];
       const notices: (NewNotice & { findingId: string })[] = [];
       const suspend = new Map<string, { token: TokenFacts; findings: { id: string; type: FindingType; noticeId: string | null }[] }>();
-      const setStage = async (f: Due, stage: EnforcementStage | null, next: string | null, noticeId?: string): Promise<boolean> => {
+      /** A step that acts (a new stage) needs the finding still open; holding, waiting or forgetting one does not. */
+      const acts = (from: EnforcementStage | null, to: EnforcementStage | null) => to !== null && to !== from;
+      const setStage = async (f: Due, stage: EnforcementStage | null, next: string | null): Promise<boolean> => {
         // Compare-and-set on what was read: a finding the change path moved meanwhile is left to the next pass.
-        let q = trx
-          .updateTable('findings')
-          .set({ enforcement_stage: stage, next_action_at: next, ...(noticeId ? { notice_id: noticeId } : {}) })
-          .where('id', '=', f.id)
-          .where('resolved_at', 'is', null);
-        // A step that acts needs the finding still open; holding one (excepted meanwhile) does not.
-        if (stage !== f.enforcement_stage || next !== null) q = q.where('status', 'in', ['open', 'acknowledged']);
+        let q = trx.updateTable('findings').set({ enforcement_stage: stage, next_action_at: next }).where('id', '=', f.id).where('resolved_at', 'is', null);
+        if (acts(f.enforcement_stage ?? null, stage)) q = q.where('status', 'in', ['open', 'acknowledged']);
         q = f.enforcement_stage === null ? q.where('enforcement_stage', 'is', null) : q.where('enforcement_stage', '=', f.enforcement_stage);
         q = f.next_action_at === null ? q.where('next_action_at', 'is', null) : q.where('next_action_at', '=', f.next_action_at);
         const r = await q.executeTakeFirst();
@@ -138,7 +135,7 @@ export function createEnforcementService(deps: {
               .set({ enforcement_stage: g.stage, next_action_at: g.next })
               .where(storage.dialect.anyOf('id', ids.slice(i, i + 1_000)))
               .where('resolved_at', 'is', null);
-            if (g.stage !== g.from.enforcement_stage || g.next !== null) q = q.where('status', 'in', ['open', 'acknowledged']);
+            if (acts(g.from.enforcement_stage ?? null, g.stage)) q = q.where('status', 'in', ['open', 'acknowledged']);
             q = g.from.enforcement_stage === null ? q.where('enforcement_stage', 'is', null) : q.where('enforcement_stage', '=', g.from.enforcement_stage);
             q = g.from.next_action_at === null ? q.where('next_action_at', 'is', null) : q.where('next_action_at', '=', g.from.next_action_at);
             for (const r of await q.returning('id').execute()) g.done.get(r.id)?.();
