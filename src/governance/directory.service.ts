@@ -51,14 +51,10 @@ export function createDirectoryService(deps: { storage: Storage; ledger: LedgerS
       };
     },
 
-    /** Owners' contacts by name (as written in the directory, matched without regard to case): where notices go. */
-    async contacts(names: readonly string[]): Promise<Map<string, string | null>> {
-      const out = new Map<string, string | null>();
-      if (names.length === 0) return out;
-      const wanted = new Set(names.map((n) => n.toLowerCase()));
+    /** Every owner's contact by name, lower-cased (names match without regard to case): where notices go. */
+    async contacts(): Promise<Map<string, string | null>> {
       const rows = await storage.db.selectFrom('owners').select(['name', 'contact']).execute();
-      for (const r of rows) if (wanted.has(r.name.toLowerCase())) out.set(r.name.toLowerCase(), r.contact);
-      return out;
+      return new Map(rows.map((r) => [r.name.toLowerCase(), r.contact]));
     },
 
     async listOwners(active?: boolean): Promise<Owner[]> {

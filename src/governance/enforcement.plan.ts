@@ -41,12 +41,17 @@ export function armedState(type: FindingType, status: FindingStatus, tokenState:
   if (status === 'excepted' || status === 'resolved' || tokenState !== 'active') {
     // Held: an exception, or a token someone else suspended. A notice given is forgotten (the
     // customer could not act on it meanwhile): when it ends, a new notice and a full grace.
-    return { stage: stage === 'notified' || stage === 'would_notify' ? null : stage, nextActionAt: null };
+    return { stage: forgetNotice(stage), nextActionAt: null };
   }
   if (stage === 'suspended') return { stage: null, nextActionAt: now };
   if (mode === 'enforce' && (stage === 'would_notify' || stage === 'would_suspend')) return { stage: null, nextActionAt: now };
   if (stage === 'would_suspend') return current;
   return { stage, nextActionAt: current.nextActionAt ?? now };
+}
+
+/** A hold forgets a notice (real or would-be): when enforcement may act again, a new one and a full grace. */
+export function forgetNotice(stage: EnforcementStage | null): EnforcementStage | null {
+  return stage === 'notified' || stage === 'would_notify' ? null : stage;
 }
 
 export type EnforcementStep =

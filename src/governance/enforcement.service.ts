@@ -11,7 +11,7 @@ import type { TokenService } from '../tokens/token.service.ts';
 import type { DirectoryService } from './directory.service.ts';
 import type { ExceptionService } from './exception.service.ts';
 import { activeExceptions } from './governance.context.ts';
-import { ENFORCED, LINKED, nextStep, noticeMessage, noticeRecipients, suspensionReason, type EnforcementStage } from './enforcement.plan.ts';
+import { ENFORCED, forgetNotice, LINKED, nextStep, noticeMessage, noticeRecipients, suspensionReason, type EnforcementStage } from './enforcement.plan.ts';
 import type { FindingType } from './finding.types.ts';
 import type { PolicySnapshot } from './governance.context.ts';
 import type { NewNotice, NoticeService } from './notice.service.ts';
@@ -38,7 +38,7 @@ export interface EnforcementCounts {
   durationMs: number;
 }
 
-type Due = Pick<FindingsTable, 'id' | 'type' | 'status' | 'token_id' | 'tenant_id' | 'reasons' | 'enforcement_stage' | 'next_action_at' | 'notice_id'>;
+type Due = Pick<FindingsTable, 'id' | 'type' | 'status' | 'token_id' | 'reasons' | 'enforcement_stage' | 'next_action_at' | 'notice_id'>;
 
 /**
  * Enforcement (issue 14): takes the steps enforcement.plan.ts decides for every finding whose next
@@ -77,11 +77,11 @@ export function createEnforcementService(deps: {
     return ok;
   }
 
-  async function page(now: string, snapshot: PolicySnapshot, counts: EnforcementCounts): Promise<number> {
+  async function page(now: string, snapshot: PolicySnapshot, contacts: ReadonlyMap<string, string | null>, counts: EnforcementCounts): Promise<number> {
     // Read outside the transaction (SQLite has one connection): what is due, and what notices need.
     const due: Due[] = await storage.db
       .selectFrom('findings')
-      .select(['id', 'type', 'status', 'token_id', 'tenant_id', 'reasons', 'enforcement_stage', 'next_action_at', 'notice_id'])
+      .select(['id', 'type', 'status', 'token_id', 'reasons', 'enforcement_stage', 'next_action_at', 'notice_id'])
       .where('next_action_at', '<=', now)
       .where('resolved_at', 'is', null)
       .orderBy('next_action_at')
@@ -92,7 +92,6 @@ export function createEnforcementService(deps: {
     const byId = new Map(due.map((f) => [f.id, f]));
     const tokenIds = [...new Set(due.map((f) => f.token_id).filter((id): id is string => id !== null))];
     const facts = new Map((await tokens.facts.byIds(storage.db, tokenIds)).map((f) => [f.id, f]));
-    const contacts = await deps.directory.contacts([...new Set([...facts.values()].map((f) => f.owner))]);
     const linkable = new Map<string, boolean>();
     for (const f of facts.values()) if (!linkable.has(f.providerId)) linkable.set(f.providerId, await canConsent(f.providerId));
     const deadlines = await deps.notices.deadlines(storage.db, due.map((f) => f.notice_id).filter((id): id is string => id !== null));
@@ -150,7 +149,7 @@ export function createEnforcementService(deps: {
         if (!token || token.state !== 'active' || !ENFORCED.has(f.type) || f.status === 'excepted' || exceptions.covering(token.tenantId, token.id, f.type)) {
           // Nothing to act on now: judged again when the finding or its token changes (a notice
           // given is forgotten: once it may act again, a new notice and a full grace).
-          move(f, heldStage(f.enforcement_stage ?? null), null);
+          move(f, forgetNotice(f.enforcement_stage ?? null), null);
           counts.unchanged++;
           continue;
         }
@@ -170,7 +169,7 @@ export function createEnforcementService(deps: {
             counts.unchanged++;
             break;
           case 'hold':
-            move(f, heldStage(f.enforcement_stage ?? null), null);
+            move(f, forgetNotice(f.enforcement_stage ?? null), null);
             counts.unchanged++;
             break;
           case 'would_notify':
@@ -296,11 +295,6 @@ export function createEnforcementService(deps: {
     return due.length;
   }
 
-  /** A hold forgets a notice (real or would-be): when enforcement may act again, it gives a new one and a full grace. */
-  function heldStage(stage: EnforcementStage | null): EnforcementStage | null {
-    return stage === 'notified' || stage === 'would_notify' ? null : stage;
-  }
-
   function addSuspension(into: Map<string, { token: TokenFacts; findings: { id: string; type: FindingType; noticeId: string | null }[] }>, token: TokenFacts, f: Due, noticeId: string | null) {
     let s = into.get(token.id);
     if (!s) into.set(token.id, (s = { token, findings: [] }));
@@ -333,9 +327,11 @@ export function createEnforcementService(deps: {
         const counts: EnforcementCounts = { due: 0, notified: 0, suspended: 0, wouldNotify: 0, wouldSuspend: 0, unchanged: 0, durationMs: 0 };
         const now = clock.now().toISOString();
         const snapshot = await deps.policy.snapshot();
+        // Where owners are reached (the owners directory, read once a pass).
+        const contacts = await deps.directory.contacts();
         // Every page moves what it read out of the due range (done, or due later), so this ends.
         for (let guard = 0; guard < 100_000 && !closed; guard++) {
-          if ((await page(now, snapshot, counts)) < PAGE) break;
+          if ((await page(now, snapshot, contacts, counts)) < PAGE) break;
         }
         counts.durationMs = Date.now() - started;
         if (counts.notified + counts.suspended + counts.wouldNotify + counts.wouldSuspend > 0) deps.logger.info({ enforcement: counts }, 'enforcement pass');

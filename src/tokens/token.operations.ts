@@ -194,6 +194,31 @@ export function createTokenOperations(deps: {
     return { actor: approval.startedBy, action: 'token.approved', tenantId: row.tenant_id, subjectId: row.id, data: { approver, startedBy: approval.startedBy, scopes, reauthorisation, flowId: approval.flowId } };
   }
 
+  /**
+   * A customer's renewed approval, whole: the account that approved holds the grant now (a new
+   * administrator, through a reauthorisation link), and the credentials replace the whole grant — a
+   * refresh token not sent again is gone.
+   */
+  async function renewedColumns(work: TokenWork, row: TokenRow, approval: ConsentApproval, credentials: IssuedCredentials): Promise<Partial<TokensTable>> {
+    const now = clock.now().toISOString();
+    return {
+      subject: approval.subject,
+      approver_subject: approval.subject,
+      approver_email: approval.email,
+      approver_issuer: approval.issuer,
+      approved_at: now,
+      approver_active: 1,
+      approval_started_by: approval.startedBy,
+      ...grantColumns(credentials),
+      issued_at: now,
+      access_issued_at: now,
+      access_expires_at: credentials.accessExpiresAt,
+      refresh_token_enc: null,
+      refresh_fp: null,
+      ...(await credentialColumns(row.tenant_id, row.id, work, credentials, false)),
+    };
+  }
+
   async function mustRow(work: TokenWork, tokenId: string): Promise<TokenRow> {
     return work.row(tokenId);
   }
@@ -236,26 +261,8 @@ export function createTokenOperations(deps: {
     /** Reauthorisation in place: a suspended record renewed (approval and credentials) and active again. */
     async reauthorise(work: TokenWork, tokenId: string, approval: ConsentApproval, credentials: IssuedCredentials): Promise<TokenStateChange> {
       const row = await mustRow(work, tokenId);
-      const now = clock.now().toISOString();
       const change = await work.transition(row, 'reauthorise', approval.startedBy, 'the customer approved again (consent)', {
-        set: {
-          // The account that approved holds the grant now (a new administrator, through a reauthorisation link).
-          subject: approval.subject,
-          approver_subject: approval.subject,
-          approver_email: approval.email,
-          approver_issuer: approval.issuer,
-          approved_at: now,
-          approver_active: 1,
-          approval_started_by: approval.startedBy,
-          ...grantColumns(credentials),
-          issued_at: now,
-          access_issued_at: now,
-          access_expires_at: credentials.accessExpiresAt,
-          // A reauthorisation replaces the whole grant: a refresh token not sent again is gone.
-          refresh_token_enc: null,
-          refresh_fp: null,
-          ...(await credentialColumns(row.tenant_id, row.id, work, credentials, false)),
-        },
+        set: await renewedColumns(work, row, approval, credentials),
       });
       await ledger.append(work.trx, approvedEntry(row, approval, credentials.scopes, true));
       return change;
@@ -267,25 +274,9 @@ export function createTokenOperations(deps: {
      */
     async renewApproval(work: TokenWork, tokenId: string, approval: ConsentApproval, credentials: IssuedCredentials): Promise<void> {
       const row = await mustRow(work, tokenId);
-      const now = clock.now().toISOString();
       const written = await work.write(
         tokenId,
-        {
-          subject: approval.subject,
-          approver_subject: approval.subject,
-          approver_email: approval.email,
-          approver_issuer: approval.issuer,
-          approved_at: now,
-          approver_active: 1,
-          approval_started_by: approval.startedBy,
-          ...grantColumns(credentials),
-          issued_at: now,
-          access_issued_at: now,
-          access_expires_at: credentials.accessExpiresAt,
-          refresh_token_enc: null,
-          refresh_fp: null,
-          ...(await credentialColumns(row.tenant_id, row.id, work, credentials, false)),
-        },
+        await renewedColumns(work, row, approval, credentials),
         [approvedEntry(row, approval, credentials.scopes, true)],
         { state: 'active' },
       );
