@@ -1,9 +1,11 @@
 import { Type, type Static } from 'typebox';
 import { endpoint } from '../contract/endpoint.ts';
 import { IdOf, Nullable, NullableTimestamp } from '../contract/schemas.ts';
+import { SIGNAL_ACTIONS, type SignalEventName } from './policy.rules.ts';
 
 const Days = (description: string) => Type.Integer({ minimum: 1, maximum: 3650, description });
 const Scope = Type.String({ minLength: 1, maxLength: 200, pattern: '^\\S+$' });
+const SignalActionSchema = Type.Union([Type.Literal(SIGNAL_ACTIONS[0]), Type.Literal(SIGNAL_ACTIONS[1]), Type.Literal(SIGNAL_ACTIONS[2])]);
 
 /** A policy as it is set at one level: every field optional (absent: inherited from the level above). */
 export const PolicyDocumentSchema = Type.Object(
@@ -38,6 +40,31 @@ export const PolicyDocumentSchema = Type.Object(
       }),
     ),
     keepScopes: Type.Optional(Type.Array(Scope, { maxItems: 100, uniqueItems: true, description: 'Scopes a narrowing refresh always keeps. Default ["openid", "offline_access"].' })),
+    suspendOnAlertSeverity: Type.Optional(
+      Nullable(
+        Type.Union([Type.Literal('high'), Type.Literal('critical')], {
+          description: 'An alert on a token of at least this severity suspends it (kind signal; audit mode only writes policy.would_suspend); null: alerts never suspend. Default critical.',
+        }),
+      ),
+    ),
+    signalActions: Type.Optional(
+      Type.Object(
+        {
+          'account-disabled': Type.Optional(SignalActionSchema),
+          'account-purged': Type.Optional(SignalActionSchema),
+          'credential-compromise': Type.Optional(SignalActionSchema),
+          'sessions-revoked': Type.Optional(SignalActionSchema),
+          'tokens-revoked': Type.Optional(SignalActionSchema),
+          'session-revoked': Type.Optional(SignalActionSchema),
+          'credential-change': Type.Optional(SignalActionSchema),
+          'token-claims-change': Type.Optional(SignalActionSchema),
+        } satisfies Record<SignalEventName, unknown>,
+        {
+        additionalProperties: false,
+        description:
+          'What a received Shared Signals event does to the tokens it names: flag (an alert), suspend (kind signal) or revoke (here and at the issuer). Keys: RISC account-disabled, account-purged, credential-compromise, sessions-revoked, tokens-revoked; CAEP session-revoked, credential-change, token-claims-change. Events not named keep the level above’s action. Acts in both modes. Default: revoke on credential-compromise, account-purged, tokens-revoked; suspend on account-disabled, sessions-revoked, session-revoked; flag on credential-change, token-claims-change.',
+      }),
+    ),
   },
   { additionalProperties: false, $id: 'PolicyDocument' },
 );
@@ -67,6 +94,8 @@ export const PolicyViewSchema = Type.Object(
         allowedScopes: Type.Record(Type.String(), Type.Array(Type.String())),
         narrowScopesOnRefresh: Type.Boolean(),
         keepScopes: Type.Array(Type.String()),
+        suspendOnAlertSeverity: Nullable(Type.Union([Type.Literal('high'), Type.Literal('critical')])),
+        signalActions: Type.Record(Type.String(), SignalActionSchema),
       },
       { description: 'The values in force at this level (the effective policy for a tenant)' },
     ),

@@ -29,10 +29,50 @@ export interface PolicyValues {
   keepScopes: string[];
   /** Notice given before any enforcement. */
   graceDays: number;
+  /**
+   * Detection (src/detection): an alert on a token of at least this severity suspends the token
+   * (kind `signal`; in audit mode only `policy.would_suspend` is written); null: alerts never suspend.
+   */
+  suspendOnAlertSeverity: 'high' | 'critical' | null;
+  /**
+   * Shared Signals (src/signals): what a received security event does to the tokens it names.
+   * Keyed by the event's short name; a signal acts in both modes (it is the customer's identity
+   * provider speaking, not Custody's own judgement).
+   */
+  signalActions: Record<SignalEventName, SignalAction>;
 }
 
+/** The Shared Signals events Custody acts on (RISC and CAEP), by short name. */
+export const SIGNAL_EVENT_NAMES = [
+  'account-disabled',
+  'account-purged',
+  'credential-compromise',
+  'sessions-revoked',
+  'tokens-revoked',
+  'session-revoked',
+  'credential-change',
+  'token-claims-change',
+] as const;
+export type SignalEventName = (typeof SIGNAL_EVENT_NAMES)[number];
+/** flag: an alert only; suspend: kind `signal` (resume or reauthorise to lift); revoke: here and at the issuer. */
+export const SIGNAL_ACTIONS = ['flag', 'suspend', 'revoke'] as const;
+export type SignalAction = (typeof SIGNAL_ACTIONS)[number];
+
+/** The default action per signal: a compromise or a purge kills, a disabled account or ended sessions suspend, a change flags. */
+export const DEFAULT_SIGNAL_ACTIONS: Record<SignalEventName, SignalAction> = {
+  'account-disabled': 'suspend',
+  'account-purged': 'revoke',
+  'credential-compromise': 'revoke',
+  'sessions-revoked': 'suspend',
+  'tokens-revoked': 'revoke',
+  'session-revoked': 'suspend',
+  'credential-change': 'flag',
+  'token-claims-change': 'flag',
+};
+
 export type PolicyKey = keyof PolicyValues;
-export type PolicyDocument = Partial<PolicyValues>;
+/** A policy as set at one level: every value optional; signal actions name only the events they change. */
+export type PolicyDocument = Partial<Omit<PolicyValues, 'signalActions'>> & { signalActions?: Partial<Record<SignalEventName, SignalAction>> };
 
 export const POLICY_KEYS: readonly PolicyKey[] = [
   'mode',
@@ -49,6 +89,8 @@ export const POLICY_KEYS: readonly PolicyKey[] = [
   'allowedScopes',
   'narrowScopesOnRefresh',
   'keepScopes',
+  'suspendOnAlertSeverity',
+  'signalActions',
 ];
 
 /**
@@ -71,6 +113,8 @@ export function defaultPolicy(dormantAfterDays: number): PolicyValues {
     allowedScopes: {},
     narrowScopesOnRefresh: false,
     keepScopes: ['openid', 'offline_access'],
+    suspendOnAlertSeverity: 'critical',
+    signalActions: { ...DEFAULT_SIGNAL_ACTIONS },
   };
 }
 
@@ -127,6 +171,8 @@ export function effectivePolicy(defaults: PolicyValues, global: PolicyDocument, 
       sources[key] = 'tenant';
     }
   }
+  // Signal actions merge per event: a level names only the events it changes.
+  values.signalActions = { ...defaults.signalActions, ...global.signalActions, ...tenant?.signalActions };
   return { values: values as unknown as PolicyValues, sources };
 }
 
