@@ -80,6 +80,9 @@ function report(name: string, figure: string, goal: string, pass: boolean) {
   console.log(`  ${pass ? 'PASS' : 'MISS'}  ${name}: ${figure} (goal ${goal})`);
 }
 
+// The upstream, the load generator, the placement and the seeded Custody are exported for
+// bench/detection.bench.ts, which measures the gateway with detection on and off the same way.
+
 // ---- the upstream: a child process answering a small JSON body over keep-alive -------------------
 const UPSTREAM_SOURCE = `
 const http = require('node:http');
@@ -92,7 +95,7 @@ server.keepAliveTimeout = 60000;
 server.listen(0, '127.0.0.1', () => process.stdout.write(String(server.address().port) + '\\n'));
 `;
 
-async function startUpstream(cpus: string | null = null): Promise<{ origin: string; child: ChildProcess }> {
+export async function startUpstream(cpus: string | null = null): Promise<{ origin: string; child: ChildProcess }> {
   const child = spawnPinned(cpus, ['-e', UPSTREAM_SOURCE], process.env);
   const port = await new Promise<number>((resolve, reject) => {
     child.stdout!.once('data', (d: Buffer) => resolve(Number(String(d).trim())));
@@ -159,7 +162,7 @@ const o = JSON.parse(process.env.LOAD);
 })();
 `;
 
-interface LoadResult {
+export interface LoadResult {
   rps: number;
   p50: number;
   p99: number;
@@ -171,13 +174,13 @@ interface LoadResult {
 }
 
 // ---- CPU placement: this process (the proxies) on one CPU, the children on the others ---------------
-interface Placement {
+export interface Placement {
   children: string | null;
   describe: string;
   restore(): void;
 }
 
-function placeProcesses(): Placement {
+export function placeProcesses(): Placement {
   const cpus = os.availableParallelism();
   const unpinned = (why: string): Placement => ({ children: null, describe: `not pinned (${why})`, restore: () => {} });
   if (cpus < 2) return unpinned('one CPU');
@@ -227,7 +230,7 @@ function cpuMicros(pid: number | 'self'): { all: number; main: number | null } |
   return all === null ? null : { all, main: null };
 }
 
-interface Target {
+export interface Target {
   name: string;
   origin: string;
   path: string;
@@ -240,7 +243,7 @@ interface Target {
  * Runs the load generator against one target (closed loop: `rate` unset) or several in turn (open
  * loop at `rate` each). CPU per request is measured for the first target's process.
  */
-function load(placement: Placement, targets: Target[], opts: { connections: number; durationMs: number; rate?: number }): Promise<LoadResult[]> {
+export function load(placement: Placement, targets: Target[], opts: { connections: number; durationMs: number; rate?: number }): Promise<LoadResult[]> {
   return new Promise((resolve, reject) => {
     const warmupMs = opts.rate ? OPEN_LOOP_WARMUP_MS : WARMUP_MS;
     const spec = { targets: targets.map(({ origin, path, headers }) => ({ origin, path, headers })), warmupMs, ...opts };
@@ -346,12 +349,12 @@ async function startFastifyProxy(upstream: string): Promise<{ origin: string; cl
 }
 
 // ---- a Custody with the gateway, on its own SQLite file or PostgreSQL database -----------------------
-async function startCustody(databaseUrl: string, keyring: string): Promise<Custody> {
+export async function startCustody(databaseUrl: string, keyring: string): Promise<Custody> {
   const config = loadConfig({ CUSTODY_ENV: 'test', CUSTODY_DATABASE_URL: databaseUrl, CUSTODY_KEYRING: keyring, CUSTODY_LOG_LEVEL: 'warn' });
   return createCustody(config, { logger: createLogger('warn'), migrate: true, actor: 'system:bench' });
 }
 
-async function seedGateway(c: Custody, upstream: string) {
+export async function seedGateway(c: Custody, upstream: string) {
   const admin = systemPrincipal('bench');
   const tenant = await c.tenants.create(admin, { name: `bench-${randomBytes(3).toString('hex')}` });
   const provider = await c.providers.create(admin, {

@@ -53,6 +53,17 @@ const OWNERS: Record<string, string> = {
   finding_exceptions: 'governance',
   governance_sweeps: 'governance',
   notices: 'governance',
+  webhook_subscriptions: 'webhooks',
+  webhook_deliveries: 'webhooks',
+  ledger_cursors: 'events',
+  ssf_streams: 'streams',
+  ssf_transmitters: 'signals',
+  ssf_received_jtis: 'signals',
+  inactive_approvers: 'signals',
+  detection_baselines: 'detection',
+  detection_known_values: 'detection',
+  leak_reporters: 'leaks',
+  token_retired_credentials: 'tokens',
 };
 
 describe('the shape of the source', () => {

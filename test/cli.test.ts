@@ -227,6 +227,21 @@ describeEachDatabase('the custody CLI against a server', (kind) => {
     expect(reauth.stderr).toMatch(/cannot run a customer consent/);
   });
 
+  it('lists, shows, acknowledges and resolves alerts', async () => {
+    const { id } = await h.custody.storage.db.transaction().execute((trx) =>
+      h.custody.alerts.raise(trx, { kind: 'cli_probe', severity: 'high', tenantId: s.tenantA, subjectId: s.tokenA, message: 'Probe alert for the CLI.', evidence: { kind: 'usage', workload: 'etl' } }, new Date()),
+    );
+    const list = await cli(['alerts', 'list', '--token', s.tokenA, '--kind', 'cli_probe']);
+    expect(list.code, list.stderr).toBe(0);
+    expect(list.stdout).toContain(id);
+    const show = await cli(['alerts', 'show', id]);
+    expect(show.stdout).toContain('cli_probe  HIGH  open');
+    expect(show.stdout).toContain('"workload":"etl"');
+    expect((await cli(['alerts', 'ack', id, '--reason', 'looking'])).stdout).toContain(`Acknowledged ${id}`);
+    const resolved = await cli(['alerts', 'resolve', id, '--reason', 'done', '--json']);
+    expect(JSON.parse(resolved.stdout)).toMatchObject({ id, status: 'resolved', resolution: { reason: 'done' } });
+  });
+
   it('lists and revokes API keys, and lists the ledger', async () => {
     const workload = await keyFor(h, 'workload', s.tenantA, 'billing-sync');
     const id = `key_${workload.slice(4, 30)}`;

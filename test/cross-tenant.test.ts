@@ -2,6 +2,7 @@ import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fas
 
 /** The methods inject takes (light-my-request's list, which Fastify's own type does not match exactly). */
 type HTTPMethods = NonNullable<InjectOptions['method']>;
+import { generateKeyPairSync } from 'node:crypto';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { ROLES, type Role } from '../src/auth/roles.ts';
 import { newId } from '../src/shared/ids.ts';
@@ -73,12 +74,26 @@ const PUBLIC_ROUTES: Record<string, (status: number) => boolean> = {
   'GET /docs/json': (s) => s === 200,
   'GET /docs/yaml': (s) => s === 200,
   'GET /readyz': (s) => s === 200,
+  // The SSF transmitter's metadata and public keys (src/streams): read-only, as a receiver fetches them.
+  'GET /.well-known/ssf-configuration': (s) => s === 200,
+  'GET /ssf/jwks.json': (s) => s === 200,
   'GET /metrics': (s) => s === 200,
   // A consent link is opened in a plain browser; an unknown code is a 404 page and writes nothing.
   'GET /connect/:code': (s) => s === 404 || s === 400,
   'POST /connect/:code': (s) => s === 404 || s === 400,
   // The issuer redirects the customer's browser here; it carries no key. Without state/code: a 4xx page.
   'GET /oauth/callback': (s) => s >= 400 && s < 500 && s !== 401 && s !== 403,
+};
+
+/**
+ * Routes whose caller is authenticated by a signature over the request, not an API key (a leak
+ * reporter's ECDSA signature): they answer an unsigned request with their own coded 4xx, with or
+ * without an API key, and a key grants nothing on them.
+ */
+const SIGNED_ROUTES: Record<string, (status: number, code: string | undefined) => boolean> = {
+  'POST /v1/leaks': (s, code) => s === 400 && code === 'leak_signature_missing',
+  // A SET's signature authenticates it; anything else is an RFC 8935 400 ({err, description}, no coded error).
+  'POST /v1/signals/ssf': (s) => s === 400,
 };
 
 /** A foreign object answers exactly like a missing one (404 with `code`), and is left unchanged. */
@@ -517,6 +532,48 @@ export const MATRIX: Record<string, RouteCase> = {
     request: async (w, target) => ({ method: 'POST', url: `/v1/findings/${target === 'missing' ? newId('finding') : (await findingOf(w, target === 'own' ? 'A' : 'B')).id}/acknowledge`, payload: { reason: 'on it' } }),
     foreign: { global: 'platform staff only (tenant administrators read their findings)' },
   },
+  'GET /v1/alerts': {
+    allowed: READERS,
+    ok: 200,
+    request: () => ({ method: 'GET', url: '/v1/alerts' }),
+    foreign: async (w, role) => {
+      const own = await alertOf(w, 'A');
+      const foreign = await alertOf(w, 'B');
+      const global = await alertOf(w, null);
+      for (const query of ['', `&tenantId=${w.B}`, `&tokenId=${foreign.tokenId}`, '&kind=matrix_probe', '&status=open']) {
+        const items = (await w.call(role, { method: 'GET', url: `/v1/alerts?limit=1000${query}` })).json().items as { id: string; tenantId: string | null }[];
+        expect(items.filter((x) => x.tenantId !== w.A), `${role} GET /v1/alerts?${query}`).toEqual([]);
+        expect(items.map((x) => x.id)).not.toContain(global.id);
+      }
+      const mine = (await w.call(role, { method: 'GET', url: `/v1/alerts?limit=1000&tokenId=${own.tokenId}` })).json().items as { id: string }[];
+      expect(mine.map((x) => x.id)).toContain(own.id);
+    },
+  },
+  'GET /v1/alerts/:id': {
+    allowed: READERS,
+    ok: 200,
+    request: async (w, target) => ({ method: 'GET', url: `/v1/alerts/${target === 'missing' ? newId('alert') : (await alertOf(w, target === 'own' ? 'A' : 'B')).id}` }),
+    foreign: hiddenLikeMissingAdapter('alert_not_found'),
+  },
+  'POST /v1/alerts/:id/acknowledge': {
+    allowed: ['admin', 'security'],
+    ok: 200,
+    request: async (w, target) => ({ method: 'POST', url: `/v1/alerts/${target === 'missing' ? newId('alert') : (await alertOf(w, target === 'own' ? 'A' : 'B')).id}/acknowledge`, payload: { reason: 'on it' } }),
+    foreign: { global: 'platform staff only (tenant administrators read their alerts)' },
+  },
+  'POST /v1/alerts/:id/resolve': {
+    allowed: ['admin', 'security'],
+    ok: 200,
+    request: async (w, target) => ({ method: 'POST', url: `/v1/alerts/${target === 'missing' ? newId('alert') : (await alertOf(w, target === 'own' ? 'A' : 'B')).id}/resolve`, payload: { reason: 'dealt with' } }),
+    foreign: { global: 'platform staff only (tenant administrators read their alerts)' },
+  },
+  'GET /v1/tokens/:id/usage': { allowed: READERS, ok: 200, request: tokenRequest('GET', '/usage'), foreign: hiddenLikeMissingAdapter('token_not_found') },
+  'GET /v1/usage/summary': {
+    allowed: READERS,
+    ok: 200,
+    request: (w, target) => ({ method: 'GET', url: `/v1/usage/summary?tenantId=${tenantOf(w, target)}` }),
+    foreign: hiddenLikeMissingAdapter('tenant_not_found'),
+  },
   'GET /v1/notices': {
     allowed: READERS,
     ok: 200,
@@ -539,9 +596,220 @@ export const MATRIX: Record<string, RouteCase> = {
     foreign: hiddenLikeMissingAdapter('notice_not_found'),
   },
   'POST /v1/sweeps': { allowed: ['admin', 'security'], ok: 200, request: () => ({ method: 'POST', url: '/v1/sweeps' }), foreign: { global: 'the sweep covers every tenant; platform staff only' } },
+  // The SSF transmitter's streams (src/streams): stream_id in the query or the body, SSF's field names.
+  'POST /v1/ssf/streams': {
+    allowed: WRITERS,
+    ok: 201,
+    request: async (w, target) => {
+      await roomForStream(w);
+      return { method: 'POST', url: '/v1/ssf/streams', payload: { tenant_id: tenantOf(w, target), delivery: { method: 'urn:ietf:rfc:8935', endpoint_url: 'https://receiver.example.com/ssf' } } };
+    },
+    foreign: hiddenLikeMissingAdapter('tenant_not_found'),
+  },
+  'GET /v1/ssf/streams': {
+    allowed: READERS,
+    ok: 200,
+    request: async (w, target) => ({ method: 'GET', url: `/v1/ssf/streams?stream_id=${await streamIdOf(w, target)}` }),
+    foreign: async (w, role) => {
+      await hiddenLikeMissing('ssf_stream_not_found')(w, role, MATRIX['GET /v1/ssf/streams']!);
+      const listed = (await w.call(role, { method: 'GET', url: '/v1/ssf/streams' })).json() as { tenant_id: string }[];
+      expect(listed.length).toBeGreaterThan(0);
+      expect(listed.filter((x) => x.tenant_id !== w.A)).toEqual([]);
+    },
+  },
+  'PATCH /v1/ssf/streams': {
+    allowed: WRITERS,
+    ok: 200,
+    request: async (w, target) => ({ method: 'PATCH', url: '/v1/ssf/streams', payload: { stream_id: await streamIdOf(w, target), description: 'changed' } }),
+    foreign: hiddenLikeMissingAdapter('ssf_stream_not_found'),
+  },
+  'PUT /v1/ssf/streams': {
+    allowed: WRITERS,
+    ok: 200,
+    request: async (w, target) => ({ method: 'PUT', url: '/v1/ssf/streams', payload: { stream_id: await streamIdOf(w, target), delivery: { method: 'urn:ietf:rfc:8935', endpoint_url: 'https://receiver.example.com/ssf' }, events_requested: [] } }),
+    foreign: hiddenLikeMissingAdapter('ssf_stream_not_found'),
+  },
+  'DELETE /v1/ssf/streams': {
+    allowed: WRITERS,
+    ok: 204,
+    request: async (w, target) => ({ method: 'DELETE', url: `/v1/ssf/streams?stream_id=${await streamIdOf(w, target, true)}` }),
+    foreign: hiddenLikeMissingAdapter('ssf_stream_not_found'),
+  },
+  'GET /v1/ssf/streams/status': {
+    allowed: READERS,
+    ok: 200,
+    request: async (w, target) => ({ method: 'GET', url: `/v1/ssf/streams/status?stream_id=${await streamIdOf(w, target)}` }),
+    foreign: hiddenLikeMissingAdapter('ssf_stream_not_found'),
+  },
+  'POST /v1/ssf/streams/status': {
+    allowed: WRITERS,
+    ok: 200,
+    request: async (w, target) => ({ method: 'POST', url: '/v1/ssf/streams/status', payload: { stream_id: await streamIdOf(w, target), status: 'enabled' } }),
+    foreign: hiddenLikeMissingAdapter('ssf_stream_not_found'),
+  },
+  'POST /v1/ssf/streams/verify': {
+    allowed: WRITERS,
+    ok: 204,
+    // A fresh stream each time: a stream takes one verification request a minute.
+    request: async (w, target) => ({ method: 'POST', url: '/v1/ssf/streams/verify', payload: { stream_id: await streamIdOf(w, target, true) } }),
+    foreign: hiddenLikeMissingAdapter('ssf_stream_not_found'),
+  },
+  // Leaked-token intake (src/leaks): platform staff only; the reporters' keys are platform configuration.
+  'POST /v1/leaks/check': {
+    allowed: ['admin', 'security'],
+    ok: 200,
+    request: () => ({ method: 'POST', url: '/v1/leaks/check', payload: { strings: [`nothing-${rnd()}`] } }),
+    foreign: { global: 'platform staff only: a check may match any tenant’s token, so tenant administrators may not run one' },
+  },
+  'GET /v1/leaks/reporters': {
+    allowed: ['admin', 'security', 'auditor'],
+    ok: 200,
+    request: () => ({ method: 'GET', url: '/v1/leaks/reporters' }),
+    foreign: { global: 'reporters are platform-wide configuration and carry no tenant data' },
+  },
+  'POST /v1/leaks/reporters': {
+    allowed: ['admin'],
+    ok: 201,
+    request: () => ({ method: 'POST', url: '/v1/leaks/reporters', payload: { name: 'scanner', keyId: `k-${rnd()}`, publicKey: leakReporterKey() } }),
+    foreign: { global: 'reporters are platform-wide configuration; only admin may add one' },
+  },
+  'POST /v1/leaks/reporters/:id/disable': {
+    allowed: ['admin'],
+    ok: 200,
+    request: async (w) => ({ method: 'POST', url: `/v1/leaks/reporters/${(await w.h.custody.leaks.addReporter(w.h.admin, { name: 'scanner', keyId: `k-${rnd()}`, publicKey: leakReporterKey() })).id}/disable`, payload: { reason: 'rotated' } }),
+    foreign: { global: 'reporters are platform-wide configuration; only admin may disable one' },
+  },
+  // Shared Signals (src/signals): transmitters are platform configuration (each can suspend its tenant's tokens).
+  'GET /v1/ssf/transmitters': {
+    allowed: ['admin', 'security', 'auditor'],
+    ok: 200,
+    request: () => ({ method: 'GET', url: '/v1/ssf/transmitters' }),
+    foreign: { global: 'transmitters are platform configuration read by platform staff only; tenant administrators cannot read them' },
+  },
+  'POST /v1/ssf/transmitters': {
+    allowed: ['admin', 'security'],
+    ok: 201,
+    request: (w) => ({ method: 'POST', url: '/v1/ssf/transmitters', payload: transmitterBody(w) }),
+    foreign: { global: 'platform staff only: a transmitter can suspend and revoke its tenant’s tokens' },
+  },
+  'GET /v1/ssf/transmitters/:id': {
+    allowed: ['admin', 'security', 'auditor'],
+    ok: 200,
+    request: async (w) => ({ method: 'GET', url: `/v1/ssf/transmitters/${(await w.h.custody.transmitters.create(w.h.admin, transmitterBody(w))).id}` }),
+    foreign: { global: 'transmitters are platform configuration read by platform staff only' },
+  },
+  'PATCH /v1/ssf/transmitters/:id': {
+    allowed: ['admin', 'security'],
+    ok: 200,
+    request: async (w) => ({ method: 'PATCH', url: `/v1/ssf/transmitters/${(await w.h.custody.transmitters.create(w.h.admin, transmitterBody(w))).id}`, payload: { enabled: false, reason: 'test' } }),
+    foreign: { global: 'platform staff only' },
+  },
+  'POST /v1/approvers/deactivate': {
+    allowed: WRITERS,
+    ok: 200,
+    request: (w, target) => ({ method: 'POST', url: '/v1/approvers/deactivate', payload: { tenantId: tenantOf(w, target), issuer: 'https://idp.example', subject: `gone-${rnd()}` } }),
+    foreign: hiddenLikeMissingAdapter('tenant_not_found'),
+  },
+  'GET /v1/approvers/inactive': {
+    allowed: READERS,
+    ok: 200,
+    request: (w, target) => ({ method: 'GET', url: `/v1/approvers/inactive?tenantId=${tenantOf(w, target)}` }),
+    foreign: hiddenLikeMissingAdapter('tenant_not_found'),
+  },
+  // Signed webhooks (src/webhooks): a tenant administrator's subscriptions are its tenant's; the platform's are hidden from it.
+  'POST /v1/webhooks': {
+    allowed: WRITERS,
+    ok: 201,
+    request: async (w, target) => {
+      await roomForWebhook(w);
+      return { method: 'POST', url: '/v1/webhooks', payload: { url: 'https://hooks.example.com/custody', events: ['token.*'], tenantId: tenantOf(w, target) } };
+    },
+    foreign: hiddenLikeMissingAdapter('tenant_not_found'),
+  },
+  'GET /v1/webhooks': {
+    allowed: READERS,
+    ok: 200,
+    request: () => ({ method: 'GET', url: '/v1/webhooks' }),
+    foreign: async (w, role) => {
+      await webhookIdOf(w, 'foreign');
+      await w.h.custody.webhooks.create(w.h.admin, { url: 'https://hooks.example.com/platform', events: ['*'] }).catch(() => {});
+      for (const query of ['', `?tenantId=${w.B}`]) {
+        const items = (await w.call(role, { method: 'GET', url: `/v1/webhooks${query}` })).json().items as { tenantId: string | null }[];
+        expect(items.filter((x) => x.tenantId !== w.A), `${role} GET /v1/webhooks${query}`).toEqual([]);
+      }
+    },
+  },
+  'GET /v1/webhooks/:id': { allowed: READERS, ok: 200, request: async (w, target) => ({ method: 'GET', url: `/v1/webhooks/${await webhookIdOf(w, target)}` }), foreign: hiddenLikeMissingAdapter('webhook_not_found') },
+  'GET /v1/webhooks/:id/deliveries': { allowed: READERS, ok: 200, request: async (w, target) => ({ method: 'GET', url: `/v1/webhooks/${await webhookIdOf(w, target)}/deliveries` }), foreign: hiddenLikeMissingAdapter('webhook_not_found') },
+  'DELETE /v1/webhooks/:id': {
+    allowed: WRITERS,
+    ok: 200,
+    request: async (w, target) => ({ method: 'DELETE', url: `/v1/webhooks/${await webhookIdOf(w, target, true)}` }),
+    foreign: hiddenLikeMissingAdapter('webhook_not_found'),
+  },
+  // The SIEM export (src/events): the ledger as OCSF; a tenant administrator reads its tenant's entries only.
+  'GET /v1/events': {
+    allowed: READERS,
+    ok: 200,
+    request: () => ({ method: 'GET', url: '/v1/events?limit=1000' }),
+    foreign: async (w, role) => {
+      for (const query of ['', `&tenantId=${w.B}`]) {
+        const items = (await w.call(role, { method: 'GET', url: `/v1/events?limit=1000${query}` })).json().items as { unmapped: { tenant_id: string | null } }[];
+        expect(items.filter((x) => x.unmapped.tenant_id !== w.A), `${role} GET /v1/events${query}`).toEqual([]);
+      }
+    },
+  },
 };
 
+/** Makes room for one more webhook subscription in tenant A (20 at most a tenant), removing the oldest. */
+async function roomForWebhook(w: World): Promise<void> {
+  const mine = (await w.h.custody.webhooks.list(w.h.admin, { tenantId: w.A, limit: 100 })).items;
+  for (const x of mine.slice(0, Math.max(0, mine.length - 10))) await w.h.custody.webhooks.remove(w.h.admin, x.id);
+}
+
+/** A webhook subscription of the target's tenant (reused unless fresh); a well-formed id of none when missing. */
+const webhookIds = new Map<string, string>();
+async function webhookIdOf(w: World, target: Target, fresh = false): Promise<string> {
+  if (target === 'missing') return newId('webhook');
+  const tenantId = tenantOf(w, target);
+  const known = webhookIds.get(tenantId);
+  if (known && !fresh) return known;
+  await roomForWebhook(w);
+  const id = (await w.h.custody.webhooks.create(w.h.admin, { url: 'https://hooks.example.com/custody', events: ['token.*'], tenantId })).id;
+  if (!fresh) webhookIds.set(tenantId, id);
+  return id;
+}
+
+const transmitterBody = (w: World) => ({ tenantId: w.A, name: 'idp', issuer: `https://idp-${rnd()}.example`, audience: 'custody', jwksUrl: 'https://idp.example/jwks' });
+
+/** A fresh ECDSA P-256 public key (PEM), as a leak reporter registers. */
+const leakReporterKey = () => generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).publicKey.export({ format: 'pem', type: 'spki' }).toString();
+
 const tenantOf = (w: World, target: Target) => (target === 'own' ? w.A : target === 'foreign' ? w.B : newId('tenant'));
+
+/** Makes room for one more SSF stream in tenant A (3 at most a tenant), deleting the oldest. */
+async function roomForStream(w: World): Promise<void> {
+  const streams = w.h.custody.streams;
+  const mine = ((await streams.read(w.h.admin, undefined)) as { stream_id: string; tenant_id: string }[]).filter((x) => x.tenant_id === w.A);
+  for (const x of mine.slice(0, Math.max(0, mine.length - 2))) await streams.delete(w.h.admin, x.stream_id);
+}
+
+/** An SSF stream of the target's tenant (fresh: made now, not reused); a well-formed id of none when missing. */
+async function streamIdOf(w: World, target: Target, fresh = false): Promise<string> {
+  if (target === 'missing') return newId('ssfStream');
+  const tenantId = target === 'own' ? w.A : w.B;
+  const streams = w.h.custody.streams;
+  if (!fresh) {
+    const existing = ((await streams.read(w.h.admin, undefined)) as { stream_id: string; tenant_id: string }[]).find((x) => x.tenant_id === tenantId);
+    if (existing) return existing.stream_id;
+  }
+  if (target === 'own') await roomForStream(w);
+  else {
+    const theirs = ((await streams.read(w.h.admin, undefined)) as { stream_id: string; tenant_id: string }[]).filter((x) => x.tenant_id === tenantId);
+    for (const x of theirs.slice(0, Math.max(0, theirs.length - 2))) await streams.delete(w.h.admin, x.stream_id);
+  }
+  return (await streams.create(w.h.admin, { tenant_id: tenantId, delivery: { method: 'urn:ietf:rfc:8935', endpoint_url: 'https://receiver.example.com/ssf' } })).stream_id;
+}
 
 /** A live finding of a fresh token of a tenant (its owner is in no directory: no_owner). */
 async function findingOf(w: World, tenant: 'A' | 'B'): Promise<{ id: string; tokenId: string }> {
@@ -549,6 +817,16 @@ async function findingOf(w: World, tenant: 'A' | 'B'): Promise<{ id: string; tok
   await w.h.custody.findings.settled();
   const { items } = await w.h.custody.findingQueries.list(w.h.admin, { tokenId, type: 'no_owner', limit: 1 });
   return { id: items[0]!.id, tokenId };
+}
+
+/** An open alert about a fresh token of a tenant (null: a platform-wide alert about no token). */
+async function alertOf(w: World, tenant: 'A' | 'B' | null): Promise<{ id: string; tokenId: string | null }> {
+  const tokenId = tenant === null ? null : await w.token(tenant);
+  const tenantId = tenant === null ? null : tenant === 'A' ? w.A : w.B;
+  const { id } = await w.h.custody.storage.db.transaction().execute((trx) =>
+    w.h.custody.alerts.raise(trx, { kind: 'matrix_probe', severity: 'high', tenantId, subjectId: tokenId, message: 'cross-tenant matrix' }, new Date()),
+  );
+  return { id, tokenId };
 }
 
 /** A notice about a fresh token of a tenant, recorded as an enforcement pass records one. */
@@ -617,7 +895,7 @@ export function liveRoutes(app: FastifyInstance): { method: string; path: string
 /** The matrix entry of a live route: `ANY` entries cover every method; HEAD is its GET. */
 function entryKey(method: string, path: string): string | undefined {
   for (const key of [`${method} ${path}`, `ANY ${path}`, ...(method === 'HEAD' ? [`GET ${path}`] : [])]) {
-    if (key in MATRIX || key in PUBLIC_ROUTES) return key;
+    if (key in MATRIX || key in PUBLIC_ROUTES || key in SIGNED_ROUTES) return key;
   }
   return undefined;
 }
@@ -741,13 +1019,24 @@ describeEachDatabase('cross-tenant matrix', (kind) => {
     const checked: string[] = [];
     for (const r of routes) {
       const key = entryKey(r.method, r.path);
-      if (key && key in PUBLIC_ROUTES) continue;
+      if (key && (key in PUBLIC_ROUTES || key in SIGNED_ROUTES)) continue;
       const res = await w.h.app.inject({ method: r.method as HTTPMethods, url: concreteUrl(r.path), payload: r.method === 'GET' || r.method === 'HEAD' ? undefined : {} });
       expect(res.statusCode, `${r.method} ${r.path} without a key`).toBe(401);
       if (r.method !== 'HEAD') expect(res.json().error.code).toBe('unauthenticated');
       checked.push(`${r.method} ${r.path}`);
     }
     expect(checked.length).toBeGreaterThanOrEqual(Object.keys(MATRIX).filter((k) => !MATRIX[k]!.planned).length);
+  });
+
+  it('answers an unsigned request to a signature-authenticated route with its own refusal, with or without an API key', async () => {
+    for (const [key, refuses] of Object.entries(SIGNED_ROUTES)) {
+      if (!has(key)) continue;
+      const [method, path] = key.split(' ') as [HTTPMethods, string];
+      for (const headers of [{}, bearer(w.keys.admin), bearer(w.keys.workload)]) {
+        const r = await w.h.app.inject({ method, url: path, headers, payload: [] });
+        expect(refuses(r.statusCode, errorCode(r)), `${key} unsigned → ${r.statusCode} ${r.body.slice(0, 200)}`).toBe(true);
+      }
+    }
   });
 
   it('answers 401 unauthenticated for a malformed, unknown, tampered or revoked key', async () => {
@@ -767,7 +1056,7 @@ describeEachDatabase('cross-tenant matrix', (kind) => {
   });
 
   it('refuses a workload key on every /v1 route with 403 forbidden', async () => {
-    const v1 = routes.filter((r) => r.path.startsWith('/v1/'));
+    const v1 = routes.filter((r) => r.path.startsWith('/v1/') && !(`${r.method} ${r.path}` in SIGNED_ROUTES));
     expect(v1.length).toBeGreaterThan(10);
     for (const r of v1) {
       const res = await w.h.app.inject({ method: r.method as HTTPMethods, url: concreteUrl(r.path), headers: bearer(w.keys.workload), payload: r.method === 'GET' || r.method === 'HEAD' ? undefined : {} });

@@ -14,7 +14,11 @@ import { createVault } from '../vault/vault.service.ts';
 import { createKeyRotationService } from '../vault/key-rotation.service.ts';
 import { createStoredAccessTokenSource } from '../gateway/access-token-source.ts';
 import { createGatewayService } from '../gateway/gateway.service.ts';
+import { createDetectionService } from '../detection/detection.service.ts';
 import { createAlertService } from '../alerts/alert.service.ts';
+import { createLeakService } from '../leaks/leak.service.ts';
+import { createUsageQueries } from '../usage/usage.queries.ts';
+import { createUsageCounts } from '../gateway/usage-counts.ts';
 import { discoverIssuer } from '../oauth/oauth.client.ts';
 import { createConnectLinkService } from '../oauth/connect-link.service.ts';
 import { createConsentService } from '../oauth/consent.service.ts';
@@ -32,7 +36,22 @@ import { createFindingQueries } from '../governance/finding.queries.ts';
 import { createEnforcementService } from '../governance/enforcement.service.ts';
 import { createNoticeService, logNotifier, type Notifier } from '../governance/notice.service.ts';
 import { createOutboxEnqueuer } from '../outbox/outbox.enqueue.ts';
+import { createSsrfGuard } from '../gateway/ssrf-guard.ts';
+import { createSsfKeys } from '../streams/ssf.signer.ts';
+import { createSsfPush } from '../streams/ssf.push.ts';
+import { createStreamService } from '../streams/stream.service.ts';
 import type { PracticalTestPolicies, PracticalTestPolicy } from '../tokens/token.practical-test.ts';
+import { createTokenSignalTargets } from '../tokens/token.signal-targets.ts';
+import { createTransmitterService } from '../signals/transmitter.service.ts';
+import { createApproverService } from '../signals/approver.service.ts';
+import { createSignalReceiver } from '../signals/signal.receiver.ts';
+import { createWebhookService } from '../webhooks/webhook.service.ts';
+import { createWebhookDelivery } from '../webhooks/webhook.delivery.ts';
+import { createWebhookDispatcher } from '../webhooks/webhook.dispatcher.ts';
+import { noticeMessage, webhookNotifier } from '../webhooks/webhook.notifier.ts';
+import { createEventService, createSiemFileSink } from '../events/events.service.ts';
+import { API_VERSION } from './server.ts';
+import { systemPrincipal } from '../auth/roles.ts';
 
 export interface CustodyOptions {
   logger: Logger;
@@ -136,25 +155,68 @@ export async function createCustody(config: Config, options: CustodyOptions) {
     });
     const keyRotation = createKeyRotationService({ storage, kms: keyring, ledger, clock, actor: options.actor ?? 'system:cli' });
     // OAuth lifecycle (src/oauth) and the crash-safe outbox of upstream revocations (src/outbox).
-    const alerts = createAlertService();
+    const alerts = createAlertService({ storage, ledger, clock });
+    // Reading gateway usage (src/usage): by day, workload, scope and outcome.
+    const usage = createUsageQueries({ storage, clock, tokens, tenants, counts: createUsageCounts(storage) });
     const upstreamRevocation = createUpstreamRevocation({ storage, tokens, ledger, providers, alerts, clock, requestTimeoutMs: oauthTimeoutMs });
     tokens.onTransition(upstreamRevocation.enqueueOnRevoke);
+    // The SSF transmitter (src/streams): a SET per stream of the tenant, queued in the transaction that revokes or suspends.
+    const ssfKeys = createSsfKeys({ vault, db: storage.db, clock });
+    const streams = createStreamService({ storage, vault, ledger, tenants, clock, keys: ssfKeys, enqueue: createOutboxEnqueuer(storage.dialect), publicUrl: config.publicUrl, production: config.env === 'production' });
+    tokens.onTransition(streams.enqueueOnTransition);
+    const ssfGuard = createSsrfGuard({ connectionsPerOrigin: 8, connectTimeoutMs: oauthTimeoutMs });
+    const ssfPush = createSsfPush({ storage, repo: streams.repo, vault, keys: ssfKeys, ledger, alerts, tokens, providers, clock, guard: ssfGuard, publicUrl: config.publicUrl, production: config.env === 'production', requestTimeoutMs: oauthTimeoutMs });
+    // Shared Signals receiver and approver offboarding (src/signals): SETs act per the tenant's signalActions policy.
+    const signalTargets = createTokenSignalTargets(storage.dialect);
+    const transmitters = createTransmitterService({ storage, ledger, clock, tenants, production: config.env === 'production' });
+    const approvers = createApproverService({ storage, ledger, clock, tenants, tokens, targets: signalTargets });
+    const signals = createSignalReceiver({ storage, ledger, clock, logger, transmitters, tokens, targets: signalTargets, approvers, alerts, jwksTimeoutMs: oauthTimeoutMs, signalActions: async (tenantId) => (await policy.snapshot()).forTenant(tenantId).signalActions });
+    // Leaked-token intake (src/leaks): a match is revoked in the request, its upstream revocation queued by the hook above.
+    const leaks = createLeakService({ storage, vault, ledger, tokens, alerts, clock, logger });
     // Notices given before enforcement (src/governance), delivered through the outbox to each notifier.
-    const notices = createNoticeService({ storage, vault, ledger, clock, logger, alerts, enqueue: createOutboxEnqueuer(storage.dialect), notifiers: [logNotifier(logger), ...(options.notifiers ?? [])] });
+    // Signed webhooks (src/webhooks): the ledger tailed into outbox jobs, and notices through their notifier.
+    const production = config.env === 'production';
+    const webhooks = createWebhookService({ storage, vault, ledger, tenants, clock, production });
+    const kickOutbox = () => outbox.kick();
+    const webhookDelivery = createWebhookDelivery({
+      storage,
+      ledger,
+      alerts,
+      webhooks,
+      clock,
+      logger,
+      options: { timeoutMs: Math.min(oauthTimeoutMs, 15_000), production },
+      noticeMessage: async (id, includeLink) => noticeMessage(await notices.get(systemPrincipal('webhooks'), id), includeLink),
+    });
+    const webhookDispatcher = createWebhookDispatcher({ storage, ledger, webhooks, enqueue: createOutboxEnqueuer(storage.dialect), clock, logger, retentionDays: config.webhookLogRetentionDays, pollMs: 1_000, onEnqueued: kickOutbox });
+    const notices = createNoticeService({
+      storage,
+      vault,
+      ledger,
+      clock,
+      logger,
+      alerts,
+      enqueue: createOutboxEnqueuer(storage.dialect),
+      notifiers: [logNotifier(logger), webhookNotifier({ storage, webhooks, enqueue: createOutboxEnqueuer(storage.dialect), clock, onEnqueued: kickOutbox }), ...(options.notifiers ?? [])],
+    });
+    // The SIEM export (src/events): the ledger as OCSF, by API and (CUSTODY_SIEM_FILE) as a file of JSON lines.
+    const events = createEventService({ ledger, productVersion: API_VERSION });
+    const siemSink = config.siemFile ? createSiemFileSink({ storage, ledger, clock, logger, file: config.siemFile, productVersion: API_VERSION, pollMs: 1_000 }) : null;
     const outbox = createOutboxWorker({
       storage,
       clock,
       logger,
-      handlers: { upstream_revocation: upstreamRevocation.handler, notice_delivery: notices.handler },
+      handlers: { upstream_revocation: upstreamRevocation.handler, notice_delivery: notices.handler, ssf_push: ssfPush.handler, webhook_delivery: webhookDelivery.handler },
       options: { ...DEFAULT_OUTBOX_OPTIONS, giveUpAfterMs: config.revocationGiveUpMs, bulkPerSecond: config.revocationBulkPerSecond, ...options.oauth?.outbox },
       database: config.database,
     });
     tokens.onCommittedChange((change) => {
-      if (change.to === 'revoked') outbox.kick();
+      // A suspension may have queued SSF events (src/streams): they go out now too, not at the next poll.
+      if (change.to === 'revoked' || change.to === 'suspended') outbox.kick();
     });
     // Access tokens are refreshed this long before they expire, by the refresh service and the gateway alike.
     const refreshSkewMs = 60_000;
-    const consentService = createConsentService({ storage, vault, ledger, providers, tokens, clock, requestTimeoutMs: oauthTimeoutMs, tenants, publicUrl: config.publicUrl, flowTtlMs: 10 * 60_000, suspensionPolicy: { consentLifts: lifts.kinds }, logger, scopePolicy: async (tenantId, providerId) => consentScopePolicy((await policy.snapshot()).forTenant(tenantId), providerId) });
+    const consentService = createConsentService({ storage, vault, ledger, providers, tokens, clock, requestTimeoutMs: oauthTimeoutMs, tenants, publicUrl: config.publicUrl, flowTtlMs: 10 * 60_000, suspensionPolicy: { consentLifts: lifts.kinds }, logger, approverDeactivated: approvers.isDeactivated, scopePolicy: async (tenantId, providerId) => consentScopePolicy((await policy.snapshot()).forTenant(tenantId), providerId) });
     const consent = consentService;
     const connectLinks = createConnectLinkService({
       storage,
@@ -179,6 +241,8 @@ export async function createCustody(config: Config, options: CustodyOptions) {
       const minutes = policy.latest()?.forTenant(tenantId).maxAccessTokenTtlMinutes;
       return minutes === undefined || minutes === null ? null : minutes * 60_000;
     };
+    // Detection on use (src/detection): judges each committed batch of gateway usage off the path of calls.
+    const detection = createDetectionService({ storage, tokens, alerts, ledger, clock, logger, policyFor: async (tenantId) => (await policy.snapshot()).forTenant(tenantId) });
     const gateway = createGatewayService({
       storage,
       database: config.database,
@@ -189,6 +253,8 @@ export async function createCustody(config: Config, options: CustodyOptions) {
       clock,
       logger,
       limits: config.gateway,
+      onUsageWritten: detection.ingest,
+      onStateRefusal: detection.noteStateRefusal,
     });
 
     const directory = createDirectoryService({ storage, ledger, clock, tenants, tokens });
@@ -264,8 +330,15 @@ export async function createCustody(config: Config, options: CustodyOptions) {
       apiKeys,
       keyRotation,
       gateway,
+      detection,
       alerts,
+      usage,
       upstreamRevocation,
+      streams,
+      leaks,
+      transmitters,
+      approvers,
+      signals,
       outbox,
       consent,
       connectLinks,
@@ -277,6 +350,10 @@ export async function createCustody(config: Config, options: CustodyOptions) {
       findingQueries,
       notices,
       enforcement,
+      webhooks,
+      webhookDispatcher,
+      events,
+      siemSink,
       /**
        * For /readyz: the database answers and every migration this code knows is applied. One
        * check at a time, its answer reused for a second, and bounded by a timeout: a flood of
@@ -290,11 +367,19 @@ export async function createCustody(config: Config, options: CustodyOptions) {
        */
       close() {
         closing ??= (async () => {
+          await webhookDispatcher.stop().catch(() => {});
+          await siemSink?.stop().catch(() => {});
           await outbox.stop().catch((err: Error) => logger.error({ err: err.message }, 'stopping the outbox worker failed'));
+          await webhookDelivery.close().catch(() => {});
+          await ssfGuard.close().catch(() => {});
           await findings.close().catch((err: Error) => logger.error({ err: err.message }, 'stopping the findings evaluation failed'));
           await enforcement.close().catch((err: Error) => logger.error({ err: err.message }, 'stopping enforcement failed'));
           // In-flight gateway calls have finished (the server closed first): write every queued usage event.
           await gateway.close().catch((err: Error) => logger.error({ err: err.message }, 'writing gateway usage at shutdown failed'));
+          // The last batches written at shutdown are judged, and the baselines written.
+          await detection.close().catch((err: Error) => logger.error({ err: err.message }, 'stopping detection failed'));
+          // Rolled-up anonymous SET refusals still in memory go to the ledger.
+          await signals.close().catch((err: Error) => logger.error({ err: err.message }, 'writing rolled-up SET refusals failed'));
           await apiKeys.close().catch(() => {});
           if (!options.readOnly) await ledger.checkpointNow().catch((err: Error) => logger.error({ err: err.message }, 'the last ledger checkpoint failed'));
           if (!options.storage) await storage.close();

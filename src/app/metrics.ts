@@ -63,6 +63,14 @@ export function createMetrics(custody: Custody): HttpMetrics {
     registers: [registry],
   });
   custody.consent.onAnonymousRefusal((reason) => refusedCallbacks.inc({ reason }));
+  // Leak reports refused before or after their signature: counted here, never stored (they are anonymous until verified).
+  const refusedLeakReports = new Counter({ name: 'custody_leak_reports_refused_total', help: 'Leak reports refused (no signature, unknown key id, bad signature, malformed body): counted, never stored', labelNames: ['reason'], registers: [registry] });
+  custody.leaks.onRefusal((reason) => refusedLeakReports.inc({ reason }));
+  const leakItems = new Counter({ name: 'custody_leak_items_total', help: 'Strings looked up by leak reports and checks, by how they were labelled', labelNames: ['via', 'label'], registers: [registry] });
+  custody.leaks.onLabels((via, label, n) => leakItems.inc({ via, label }, n));
+  // Shared Signals pushes by outcome: anonymous refusals are counted here and rolled up in the ledger per minute.
+  const ssfPushes = new Counter({ name: 'custody_ssf_sets_total', help: 'Security Event Tokens pushed to /v1/signals/ssf, by outcome (accepted or the RFC 8935 refusal code)', labelNames: ['outcome'], registers: [registry] });
+  custody.signals.onOutcome((outcome) => ssfPushes.inc({ outcome }));
   const transitions = new Counter({ name: 'custody_token_transitions_total', help: 'Committed lifecycle transitions', labelNames: ['transition'], registers: [registry] });
   custody.tokens.onCommittedChange((change) => transitions.inc({ transition: change.transition }));
   // The gateway's watchdog keeps its own counts (it serves the hot path); read at scrape time, from memory.
@@ -74,6 +82,45 @@ export function createMetrics(custody: Custody): HttpMetrics {
     collect() {
       this.reset();
       for (const [reason, n] of custody.gateway.cutCounts()) this.inc({ reason }, n);
+    },
+  });
+  // Detection keeps its own counts (it runs beside the gateway's hot path); read at scrape time, from memory.
+  new Counter({
+    name: 'custody_detection_events_total',
+    help: 'Committed gateway usage events handed to detection, by what became of them: judged against baselines, or dropped because its queue was full (use after revocation is alerted either way)',
+    labelNames: ['result'],
+    registers: [registry],
+    collect() {
+      const s = custody.detection.stats();
+      this.reset();
+      this.inc({ result: 'received' }, s.receivedEvents);
+      this.inc({ result: 'judged' }, s.judgedEvents);
+      this.inc({ result: 'dropped' }, s.droppedEvents);
+    },
+  });
+  new Gauge({
+    name: 'custody_detection_queued_events',
+    help: 'Usage events waiting to be judged by detection',
+    registers: [registry],
+    collect() {
+      this.set(custody.detection.stats().queuedEvents);
+    },
+  });
+  // Open alerts are counted through the index of open alerts only, at most once every few seconds
+  // however often /metrics is scraped (alert.service openCounts).
+  new Gauge({
+    name: 'custody_alerts_open',
+    help: 'Alerts not resolved (open or acknowledged), by kind and severity (counted at most every 5 s)',
+    labelNames: ['kind', 'severity'],
+    registers: [registry],
+    async collect() {
+      const counts = await custody.alerts.openCounts().catch((err: Error) => {
+        custody.logger.warn({ err: err.message }, 'counting open alerts failed');
+        return null;
+      });
+      if (!counts) return;
+      this.reset();
+      for (const c of counts) this.set({ kind: c.kind, severity: c.severity }, c.n);
     },
   });
   const revocation = registerRevocationMetrics(registry, { onCommittedChange: custody.tokens.onCommittedChange, onOutcome: custody.upstreamRevocation.onOutcome, pending: custody.outbox.pending });

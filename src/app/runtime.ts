@@ -70,6 +70,8 @@ export async function startRuntime(config: Config, options: RuntimeOptions): Pro
   let url: string | null = null;
   try {
     if (background) await Promise.all([custody.gateway.start(), custody.apiKeys.start()]);
+    // Detection's baselines are written on a timer (detection judges whatever is handed to it, started or not).
+    if (background) custody.detection.start();
     if (listen) {
       await app.listen({ host: config.host, port: config.port });
       const address = app.server.address();
@@ -78,6 +80,9 @@ export async function startRuntime(config: Config, options: RuntimeOptions): Pro
     }
     if (background) {
       await custody.outbox.start();
+      // Webhooks follow the ledger; the SIEM file sink (when configured) appends it as OCSF lines.
+      custody.webhookDispatcher.start();
+      custody.siemSink?.start();
       intervals.push(
         setInterval(() => {
           // Signed checkpoints bound how much of the ledger's tail could be cut without detection.

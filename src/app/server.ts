@@ -12,6 +12,13 @@ import { tokenRoutes } from '../tokens/token.routes.ts';
 import { gatewayRoutes } from '../gateway/gateway.routes.ts';
 import { oauthRoutes } from '../oauth/oauth.routes.ts';
 import { governanceRoutes } from '../governance/governance.routes.ts';
+import { streamRoutes } from '../streams/stream.routes.ts';
+import { signalRoutes } from '../signals/signals.routes.ts';
+import { alertRoutes } from '../alerts/alert.routes.ts';
+import { usageRoutes } from '../usage/usage.routes.ts';
+import { leakRoutes } from '../leaks/leak.routes.ts';
+import { webhookRoutes } from '../webhooks/webhook.routes.ts';
+import { eventRoutes } from '../events/events.routes.ts';
 import { createConnectionAuthenticator, installAuth } from '../http/auth.ts';
 import { installNulGuard } from '../http/nul-guard.ts';
 import { installRateLimits } from '../http/rate-limit.ts';
@@ -111,6 +118,13 @@ export async function buildServer(custody: Custody): Promise<FastifyInstance> {
   await app.register(ledgerRoutes(custody.ledger));
   await app.register(gatewayRoutes(gatewayHttp));
   await app.register(governanceRoutes({ policy: custody.policy, directory: custody.directory, exceptions: custody.exceptions, findings: custody.findings, findingQueries: custody.findingQueries, notices: custody.notices }));
+  await app.register(webhookRoutes(custody.webhooks));
+  await app.register(eventRoutes(custody.events));
+  await app.register(alertRoutes(custody.alerts));
+  await app.register(usageRoutes(custody.usage));
+  await app.register(leakRoutes(custody.leaks));
+  await app.register(streamRoutes(custody.streams));
+  await app.register(signalRoutes({ transmitters: custody.transmitters, receiver: custody.signals, approvers: custody.approvers }));
   await app.register(oauthRoutes({ consent: custody.consent, links: custody.connectLinks, refresh: custody.refresh, tokens: custody.tokens }));
   return app;
 }

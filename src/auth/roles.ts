@@ -38,6 +38,24 @@ export const PERMISSIONS = {
   'tokens.reauthorize': ['admin', 'security', 'tenant_admin'],
   'tokens.justify': ['admin', 'security'],
   'notices.read': ['admin', 'security', 'auditor', 'tenant_admin'],
+  'alerts.read': ['admin', 'security', 'auditor', 'tenant_admin'],
+  'alerts.manage': ['admin', 'security'],
+  'usage.read': ['admin', 'security', 'auditor', 'tenant_admin'],
+  // Platform-wide subscriptions: admin and security; a tenant administrator manages its own tenant's (webhook.service.ts).
+  'webhooks.read': ['admin', 'security', 'auditor', 'tenant_admin'],
+  'webhooks.manage': ['admin', 'security', 'tenant_admin'],
+  'events.read': ['admin', 'security', 'auditor', 'tenant_admin'],
+  'leaks.reporters.read': ['admin', 'security', 'auditor'],
+  'leaks.reporters.manage': ['admin'],
+  'leaks.check': ['admin', 'security'],
+  // Shared Signals (src/signals): who configures the transmitters Custody trusts, and approver offboarding.
+  'ssf.transmitters.read': ['admin', 'security', 'auditor'],
+  'ssf.transmitters.manage': ['admin', 'security'],
+  'approvers.read': ['admin', 'security', 'auditor', 'tenant_admin'],
+  'approvers.deactivate': ['admin', 'security', 'tenant_admin'],
+  // The SSF transmitter's streams (src/streams): a tenant administrator manages its own tenant's, admin and security any tenant's.
+  'ssf.streams.read': ['admin', 'security', 'auditor', 'tenant_admin'],
+  'ssf.streams.manage': ['admin', 'security', 'tenant_admin'],
   'gateway.use': ['workload'],
 } as const satisfies Record<string, readonly Role[]>;
 

@@ -29,6 +29,11 @@ const EXAMPLES: Record<IdKind, string> = {
   finding: 'fnd_01J…',
   exception: 'exc_01J…',
   notice: 'ntc_01J…',
+  webhook: 'whk_01J…',
+  webhookDelivery: 'whd_01J…',
+  leakReporter: 'lrp_01J…',
+  transmitter: 'ssf_01J…',
+  ssfStream: 'sfs_01J…',
 };
 
 /** An id given on the command line, checked before anything is sent. */
@@ -87,4 +92,6 @@ export const endpoints = {
   findings: () => import('../governance/finding.contract.ts').then((m) => m.findingEndpoints),
   exceptions: () => import('../governance/exception.contract.ts').then((m) => m.exceptionEndpoints),
   notices: () => import('../governance/notice.contract.ts').then((m) => m.noticeEndpoints),
+  webhooks: () => import('../webhooks/webhook.contract.ts').then((m) => m.webhookEndpoints),
+  events: () => import('../events/events.contract.ts').then((m) => m.eventEndpoints),
 };

@@ -1,10 +1,15 @@
 import fs from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { registerAdmin } from './commands/admin.ts';
+import { registerAlerts } from './commands/alerts.ts';
 import { registerConnect } from './commands/connect.ts';
 import { registerGovernance } from './commands/governance.ts';
+import { registerWebhooks } from './commands/webhooks.ts';
+import { registerLeaks } from './commands/leaks.ts';
 import { registerProviders } from './commands/providers.ts';
 import { registerServe } from './commands/serve.ts';
+import { registerSsf } from './commands/ssf.ts';
+import { registerSignals } from './commands/signals.ts';
 import { registerTokens } from './commands/tokens.ts';
 import { CliError, EXIT, exitCodeForStatus } from './errors.ts';
 
@@ -34,6 +39,11 @@ registerConnect(program);
 registerTokens(program);
 registerProviders(program);
 registerGovernance(program);
+registerWebhooks(program);
+registerAlerts(program);
+registerLeaks(program);
+registerSsf(program);
+registerSignals(program);
 registerAdmin(program);
 
 function fail(code: string, message: string, exitCode: number): never {

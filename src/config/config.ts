@@ -31,6 +31,10 @@ export interface Config {
   readonly revocationGiveUpMs: number;
   /** Upstream revocations of a bulk revocation started per second (per instance): the drain is paced. */
   readonly revocationBulkPerSecond: number;
+  /** Where the SIEM file sink appends OCSF JSON lines (CUSTODY_SIEM_FILE); null: no sink. */
+  readonly siemFile: string | null;
+  /** Days the webhook delivery log keeps its rows (CUSTODY_WEBHOOK_LOG_RETENTION_DAYS; 0: forever). */
+  readonly webhookLogRetentionDays: number;
 }
 
 /** The gateway's limits (src/gateway). */
@@ -182,6 +186,10 @@ export function loadConfig(input: ConfigInput, cwd: string = process.cwd()): Con
   const sweepIntervalSeconds = intSetting('CUSTODY_SWEEP_INTERVAL_SECONDS', get('CUSTODY_SWEEP_INTERVAL_SECONDS'), 300, 0, 86_400 * 7, problems);
   const revocationGiveUpHours = intSetting('CUSTODY_REVOCATION_GIVE_UP_HOURS', get('CUSTODY_REVOCATION_GIVE_UP_HOURS'), 24, 1, 24 * 30, problems);
 
+  const siemRaw = get('CUSTODY_SIEM_FILE');
+  const siemFile = siemRaw === undefined ? null : path.resolve(cwd, siemRaw);
+  const webhookLogRetentionDays = intSetting('CUSTODY_WEBHOOK_LOG_RETENTION_DAYS', get('CUSTODY_WEBHOOK_LOG_RETENTION_DAYS'), 30, 0, 3650, problems);
+
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze({
     env: envName as Config['env'],
@@ -200,6 +208,8 @@ export function loadConfig(input: ConfigInput, cwd: string = process.cwd()): Con
     rateLimits,
     revocationGiveUpMs: revocationGiveUpHours * 3600_000,
     revocationBulkPerSecond,
+    siemFile,
+    webhookLogRetentionDays,
   });
 }
 

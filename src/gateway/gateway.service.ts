@@ -20,7 +20,7 @@ import { createCallWatchdog, createFairShare, type CutReason, type WatchedCall }
 import { createSsrfGuard, isTargetRefused, targetRefusalOf, type Resolver } from './ssrf-guard.ts';
 import { createTokenCache, loadGatewayToken } from './token-cache.ts';
 import { createUsageRecorder } from './usage-recorder.ts';
-import { createWorkerUsageWriter } from './usage-writer.ts';
+import { createWorkerUsageWriter, type PackedEvents } from './usage-writer.ts';
 
 /** The NOTIFY channel on which committed token state changes are announced to every instance. */
 export const TOKEN_CHANGES_CHANNEL = 'custody_token_changes';
@@ -58,7 +58,18 @@ export interface GatewayDeps {
   resolve?: Resolver;
   /** Observes every cache invalidation (the benchmark measures revocation delay with it). */
   onInvalidated?: (tokenId: string) => void;
+  /** Hears each batch of usage once committed (detection, off the path of calls): see UsageRecorderOptions.onWritten. */
+  onUsageWritten?: (packed: PackedEvents) => void;
+  /**
+   * Hears at once each call refused because its token is revoked, suspended or expired (detection's
+   * "revoked integration still active", due within a second: not after the usage batch is written,
+   * which a loaded machine can delay for seconds). Must only note the event and return.
+   */
+  onStateRefusal?: (event: UsageEvent) => void;
 }
+
+/** The refusals of a call naming a token that is no longer live. */
+const STATE_REFUSALS: ReadonlySet<string> = new Set<ErrorCode>(['token_revoked', 'token_suspended', 'token_expired']);
 
 export interface GatewayCall {
   principal: Principal;
@@ -296,6 +307,7 @@ export function createGatewayService(deps: GatewayDeps) {
     logger,
     highWater: limits.usageHighWater,
     admissionWaitMs: limits.admissionWaitMs,
+    ...(deps.onUsageWritten ? { onWritten: deps.onUsageWritten } : {}),
     ...(inMemory ? {} : { writer: createWorkerUsageWriter(deps.database), batchSize: WORKER_BATCH_SIZE, flushIntervalMs: WORKER_FLUSH_MS }),
   });
   const cache = createTokenCache({
@@ -419,7 +431,9 @@ export function createGatewayService(deps: GatewayDeps) {
     logger.info({ code, status: err.status, tokenId: call.tokenId, workload: call.principal.workload, method: call.method, pathTemplate: where.template }, 'gateway call refused');
     // A refusal for a token of another tenant is recorded against the caller's tenant only.
     const failed = code.startsWith('upstream_') || code === 'request_timeout';
-    recorder.record(usage(call, code === 'token_not_found' ? null : token, where, failed ? 'failed' : 'denied', err.status, code));
+    const event = usage(call, code === 'token_not_found' ? null : token, where, failed ? 'failed' : 'denied', err.status, code);
+    recorder.record(event);
+    if (STATE_REFUSALS.has(code)) deps.onStateRefusal?.(event);
     return err;
   }
 

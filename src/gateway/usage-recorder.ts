@@ -31,6 +31,13 @@ export interface UsageRecorderOptions {
   admissionWaitMs: number;
   /** Where batches go; by default this thread's connection. */
   writer?: UsageWriter;
+  /**
+   * Hears each batch once it is committed (detection). It must only queue the batch and return:
+   * it runs on the serving thread, between writes. The batch is the recorder's own (the worker
+   * writer copies it, never transfers it), no longer used here once written; a throw is logged
+   * and ignored, so a listener's failure never holds up or loses usage.
+   */
+  onWritten?: (packed: PackedEvents) => void;
 }
 
 /** A batch being filled, or waiting to be written; `firsts` are the events that may be a token's first use that day. */
@@ -120,6 +127,13 @@ export function createUsageRecorder(opts: UsageRecorderOptions) {
         }
         await writer.write(batch.packed);
         batches.shift();
+        if (opts.onWritten) {
+          try {
+            opts.onWritten(batch.packed);
+          } catch (err) {
+            logger.error({ err: (err as Error).message }, 'a listener of written usage failed; the usage is stored');
+          }
+        }
         due--;
         queued -= batch.packed.count;
         failures = 0;

@@ -187,6 +187,12 @@ const F = Object.fromEntries(TEXT_FIELDS.map((name, i) => [name, i])) as Record<
 const STATUS = TEXT_FIELDS.length;
 const UNMAPPED = TEXT_FIELDS.length + 1;
 
+/**
+ * The packed layout, for readers of committed batches (detection reads them straight from their
+ * arrays, as the writer does: no object per event on the serving thread).
+ */
+export const PACKED_LAYOUT = { fields: F, intsPerEvent: INTS_PER_EVENT, status: STATUS } as const;
+
 /** The ints of a call's shape (see CallShape), in the packed layout. */
 const SHAPE_INTS = [F.tenantId, F.workload, F.apiKeyId, F.method, F.host, F.pathTemplate, F.scope, UNMAPPED, F.outcome, F.errorCode];
 

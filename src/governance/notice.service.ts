@@ -135,7 +135,7 @@ export function createNoticeService(deps: { storage: Storage; vault: Vault; ledg
         if (!r) return;
         await trx.updateTable('notices').set({ delivery: 'gave_up' }).where('id', '=', r.id).execute();
         await ledger.append(trx, { actor: 'system:notifier', action: 'notice.delivery_failed', tenantId: r.tenant_id, subjectId: r.token_id, data: { noticeId: r.id, error: lastError.slice(0, 500), attempts: job.attempts } });
-        await deps.alerts.raise(trx, { kind: 'notice_undelivered', severity: 'warning', tenantId: r.tenant_id, subjectId: r.token_id, message: `Notice ${r.id} could not be delivered: ${lastError.slice(0, 200)}. Read it with GET /v1/notices/${r.id} and tell its recipients.`, data: { noticeId: r.id } }, clock.now());
+        await deps.alerts.raise(trx, { kind: 'notice_undelivered', severity: 'medium', tenantId: r.tenant_id, subjectId: r.token_id, message: `Notice ${r.id} could not be delivered: ${lastError.slice(0, 200)}. Read it with GET /v1/notices/${r.id} and tell its recipients.`, data: { noticeId: r.id } }, clock.now());
       });
     },
   };

@@ -36,6 +36,11 @@ export interface ConsentDeps {
   suspensionPolicy: SuspensionPolicy;
   /** What the tenant's policy lets a consent ask of a provider (governance); absent: no restriction. */
   scopePolicy?: (tenantId: string, providerId: string) => Promise<ConsentScopePolicy>;
+  /**
+   * Whether the account is recorded as having left the tenant (approver offboarding, src/signals):
+   * its consent must not re-approve the tokens it approved, nor approve new ones. Absent: never.
+   */
+  approverDeactivated?: (db: Db, tenantId: string, issuer: string, subject: string) => Promise<boolean>;
   logger?: Logger;
 }
 
@@ -379,6 +384,9 @@ export function createConsentService(deps: ConsentDeps) {
     const notGranted = asked.filter((s) => !credentials.scopes.includes(s));
     try {
       const outcome = await tokens.unitOfWork(async (work) => {
+        if (await deps.approverDeactivated?.(work.trx, flow.tenant_id, approver.issuer, approver.subject)) {
+          throw new NotRecordable('approver_deactivated', `The account that approved (${approver.subject}) is recorded as having left this customer (approver offboarding), so its approval cannot be accepted. Another administrator of the customer must approve, with a new link (this one is used up).`);
+        }
         if (flow.reauthorize_token_id) {
           // A reauthorisation link: this record, renewed in place, by an administrator of its tenant.
           const target = await tokens.reauthorisationTarget(work, flow.reauthorize_token_id);

@@ -127,7 +127,7 @@ export function createRefreshService(deps: RefreshDeps) {
       if (!change) return;
       await deps.alerts.raise(
         work.trx,
-        { kind: 'revoked_at_issuer', severity: 'warning', tenantId: change.tenantId, subjectId: tokenId, message: `The issuer refused to refresh ${tokenId} (invalid_grant): the customer revoked it upstream. It is now revoked in Custody.`, data: { detail } },
+        { kind: 'revoked_at_issuer', severity: 'medium', tenantId: change.tenantId, subjectId: tokenId, message: `The issuer refused to refresh ${tokenId} (invalid_grant): the customer revoked it upstream. It is now revoked in Custody.`, data: { detail } },
         clock.now(),
       );
     });

@@ -35,7 +35,7 @@ describeEachDatabase('outbox lanes', (kind) => {
       storage: h.custody.storage,
       clock: systemClock,
       logger: createLogger('silent'),
-      handlers: { upstream_revocation: handler, notice_delivery: handler },
+      handlers: { upstream_revocation: handler, notice_delivery: handler, ssf_push: handler, webhook_delivery: handler },
       options: { ...DEFAULT_OUTBOX_OPTIONS, ...options },
     });
   const done = (): ReturnType<OutboxHandler['deliver']> =>

@@ -1,7 +1,7 @@
 import type { Db } from '../storage/database.ts';
 
 /** Kinds of outbox job. Each kind has one handler registered with the worker. */
-export type OutboxKind = 'upstream_revocation' | 'notice_delivery';
+export type OutboxKind = 'upstream_revocation' | 'notice_delivery' | 'ssf_push' | 'webhook_delivery';
 
 export type OutboxStatus = 'pending' | 'done' | 'gave_up';
 

@@ -19,6 +19,11 @@ export const ID_PREFIXES = {
   finding: 'fnd',
   exception: 'exc',
   notice: 'ntc',
+  webhook: 'whk',
+  webhookDelivery: 'whd',
+  leakReporter: 'lrp',
+  transmitter: 'ssf',
+  ssfStream: 'sfs',
 } as const;
 
 export type IdKind = keyof typeof ID_PREFIXES;

@@ -14,6 +14,12 @@ import { revocationLanesMigration } from './migrations/011-revocation-lanes.ts';
 import { governanceMigration } from './migrations/012-governance.ts';
 import { enforcementMigration } from './migrations/013-enforcement.ts';
 import { scopeMinimisationMigration } from './migrations/014-scope-minimisation.ts';
+import { alertsMigration } from './migrations/015-alerts.ts';
+import { detectionMigration } from './migrations/016-detection.ts';
+import { signalsMigration } from './migrations/017-signals.ts';
+import { leaksMigration } from './migrations/018-leaks.ts';
+import { webhooksMigration } from './migrations/019-webhooks.ts';
+import { ssfStreamsMigration } from './migrations/020-ssf-streams.ts';
 import type { StorageDialect } from './dialect.ts';
 
 /**
@@ -48,6 +54,12 @@ export function migrationsFor(dialect: StorageDialect, options: MigrateOptions =
     '012-governance': governanceMigration(),
     '013-enforcement': enforcementMigration(),
     '014-scope-minimisation': scopeMinimisationMigration(),
+    '015-alerts': alertsMigration(),
+    '016-detection': detectionMigration(),
+    '017-signals': signalsMigration(),
+    '018-leaks': leaksMigration(),
+    '019-webhooks': webhooksMigration(),
+    '020-ssf-streams': ssfStreamsMigration(),
   };
 }
 

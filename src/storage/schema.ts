@@ -5,6 +5,7 @@ import type { Role } from '../auth/roles.ts';
 import type { EnforcementStage } from '../governance/enforcement.plan.ts';
 import type { FindingSeverity, FindingStatus, FindingType } from '../governance/finding.types.ts';
 import type { UsageOutcome } from '../gateway/gateway.types.ts';
+import type { AlertSeverity, AlertStatus } from '../alerts/alert.types.ts';
 import type { OutboxKind, OutboxStatus } from '../outbox/outbox.types.ts';
 import type { TokenState } from '../tokens/token.lifecycle.ts';
 import type { SuspensionKind } from '../tokens/token.suspension.ts';
@@ -40,6 +41,17 @@ export interface Database {
   finding_exceptions: FindingExceptionsTable;
   token_workload_usage: TokenWorkloadUsageTable;
   governance_sweeps: GovernanceSweepsTable;
+  ssf_transmitters: SsfTransmittersTable;
+  ssf_received_jtis: SsfReceivedJtisTable;
+  inactive_approvers: InactiveApproversTable;
+  webhook_subscriptions: WebhookSubscriptionsTable;
+  webhook_deliveries: WebhookDeliveriesTable;
+  ledger_cursors: LedgerCursorsTable;
+  leak_reporters: LeakReportersTable;
+  token_retired_credentials: TokenRetiredCredentialsTable;
+  detection_baselines: DetectionBaselinesTable;
+  detection_known_values: DetectionKnownValuesTable;
+  ssf_streams: SsfStreamsTable;
 }
 
 export interface TenantsTable {
@@ -253,17 +265,32 @@ export interface OutboxJobsTable {
   priority: Generated<number>;
 }
 
-/** 002-oauth: alerts raised by the system (issuer revocation, outbox give-up, …). */
+/** 002-oauth, 015-alerts: alerts raised by the system (issuer revocation, outbox give-up, detection, signals, …). */
 export interface AlertsTable {
   id: string;
   kind: string;
-  severity: 'info' | 'warning' | 'critical';
+  severity: AlertSeverity;
   tenant_id: string | null;
   subject_id: string | null;
   message: string;
   data: string;
   created_at: string;
   acknowledged_at: string | null;
+  /** 015: open → acknowledged → resolved; at most one not resolved per (dedupe_key, kind). */
+  status: Generated<AlertStatus>;
+  /** 015: how many times it was raised while not resolved. */
+  count: Generated<number>;
+  last_seen_at: string | null;
+  updated_at: string | null;
+  /** 015: JSON array, the newest evidence (at most 20), oldest first. */
+  evidence: Generated<string>;
+  /** 015: the subject, else the tenant, else 'global'. */
+  dedupe_key: string | null;
+  acknowledged_by: string | null;
+  acknowledged_reason: string | null;
+  resolved_at: string | null;
+  resolved_by: string | null;
+  resolved_reason: string | null;
 }
 
 /** 003-gateway, 006-usage-call-shapes: one row per gateway call, forwarded or denied (written in batches). */
@@ -415,4 +442,146 @@ export interface TokenWorkloadUsageTable {
   token_id: string;
   workload: string;
   last_used_at: string;
+}
+
+/** 016-detection: each token's baseline of use (learning progress and volume), one row per token used. */
+export interface DetectionBaselinesTable {
+  token_id: string;
+  tenant_id: string;
+  first_seen_at: string;
+  calls_seen: number;
+  rate_ewma: number;
+  rate_peak: number;
+  bucket_start: string;
+  bucket_count: number;
+  updated_at: string;
+}
+
+/** 016-detection: the workloads, networks, endpoints and scopes a token is known to use (bounded per token and kind). */
+export interface DetectionKnownValuesTable {
+  token_id: string;
+  kind: 'workload' | 'network' | 'endpoint' | 'scope';
+  value: string;
+  first_seen_at: string;
+}
+
+/** 018-leaks: the fingerprint of a credential a refresh or renewal replaced, kept while the issuer may still honour it. */
+export interface TokenRetiredCredentialsTable {
+  token_id: string;
+  fingerprint: string;
+  credential: 'access' | 'refresh';
+  retired_at: string;
+  keep_until: string;
+}
+
+/** 018-leaks: a reporter's key for signed leaked-token reports (POST /v1/leaks). */
+export interface LeakReportersTable {
+  id: string;
+  name: string;
+  key_id: string;
+  /** SPKI PEM of an ECDSA P-256 public key. */
+  public_key: string;
+  state: 'active' | 'disabled';
+  created_at: string;
+  created_by: string;
+  disabled_at: string | null;
+  disabled_by: string | null;
+  last_report_at: string | null;
+}
+
+/** 019-webhooks: a Standard Webhooks subscription (tenant_id null: platform-wide). */
+export interface WebhookSubscriptionsTable {
+  id: string;
+  tenant_id: string | null;
+  url: string;
+  /** JSON: string[] of event types and prefixes (`alert.*`, `*`). */
+  events: string;
+  description: string | null;
+  /** The whsec_… signing secret, sealed by the vault. */
+  secret_enc: string;
+  include_notice_links: number;
+  from_seq: number | string;
+  created_at: string;
+  created_by: string;
+}
+
+/** 019-webhooks: one delivery attempt of one message to one subscription. */
+export interface WebhookDeliveriesTable {
+  id: string;
+  subscription_id: string;
+  message_id: string;
+  event_type: string;
+  attempt: number;
+  outcome: 'delivered' | 'failed' | 'gave_up';
+  status_code: number | null;
+  error: string | null;
+  duration_ms: number;
+  at: string;
+}
+
+/** 019-webhooks: how far a reader of the ledger (the webhook dispatcher, the SIEM file sink) has got. */
+export interface LedgerCursorsTable {
+  name: string;
+  seq: number | string;
+  updated_at: string;
+}
+
+/** 017-signals: a Shared Signals transmitter Custody receives SETs from, speaking for one tenant. */
+export interface SsfTransmittersTable {
+  id: string;
+  tenant_id: string;
+  name: string;
+  issuer: string;
+  audience: string;
+  jwks_url: string | null;
+  /** JSON: a JWK set of public keys (when no jwks_url). */
+  jwks: string | null;
+  /** JSON: the allowed JWS algorithms. */
+  algorithms: string;
+  development: number;
+  enabled: number;
+  created_at: string;
+  created_by: string;
+  updated_at: string;
+}
+
+/** 017-signals: SET ids received from a transmitter, held until a SET with that id would be too old anyway. */
+export interface SsfReceivedJtisTable {
+  transmitter_id: string;
+  jti: string;
+  expires_at: string;
+}
+
+/** 017-signals: customer approvers who left (offboarding), per tenant and account at an issuer. */
+export interface InactiveApproversTable {
+  tenant_id: string;
+  issuer: string;
+  subject: string;
+  reason: string;
+  source: 'api' | 'ssf';
+  deactivated_at: string;
+  deactivated_by: string;
+}
+
+/** 020-ssf-streams: the SSF transmitter's streams, one per receiver a tenant registered (src/streams). */
+export interface SsfStreamsTable {
+  id: string;
+  tenant_id: string;
+  status: 'enabled' | 'paused' | 'disabled';
+  status_reason: string | null;
+  endpoint_url: string;
+  authorization_enc: string | null;
+  audience: string;
+  events_requested: string;
+  events_delivered: string;
+  description: string | null;
+  pending_events: number;
+  delivered_events: number;
+  dropped_events: number;
+  last_delivered_at: string | null;
+  last_error: string | null;
+  last_verification_at: string | null;
+  created_by: string;
+  created_at: string;
+  updated_at: string;
 }

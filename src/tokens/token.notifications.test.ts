@@ -140,7 +140,7 @@ describeEachDatabase('every token write reaches the gateway', (kind) => {
    * this test until it is classified, and, if it writes, shown to notify.
    */
   it('classifies every token operation, and every writer notifies once its unit of work commits', async () => {
-    const readers = ['get', 'list', 'revocationProgress', 'findByCredential', 'findForSubject', 'accessView', 'refreshView', 'revealCredentials', 'revealAccessToken', 'countByState', 'facts', 'managedCounts', 'reauthorisationTarget', 'tenantsOfSubject', 'reauthorizable'];
+    const readers = ['get', 'list', 'revocationProgress', 'findByCredential', 'findByFingerprints', 'findForSubject', 'accessView', 'refreshView', 'revealCredentials', 'revealAccessToken', 'countByState', 'facts', 'managedCounts', 'reauthorisationTarget', 'tenantsOfSubject', 'reauthorizable'];
     const registrations = ['onTransition', 'onChange', 'onCommittedChange', 'onCommittedChanged', 'unitOfWork'];
     const approval = { subject: 'someone', email: null, issuer: issuer.issuer, startedBy: 'apikey:test', flowId: 'flw_test' };
     const creds = () => ({ access: new Secret(`at-${randomBytes(4).toString('hex')}`), refresh: new Secret(`rt-${randomBytes(4).toString('hex')}`), accessExpiresAt: null, scopes: ['invoices.read'] });

@@ -8,7 +8,7 @@ import type { TokensTable } from '../storage/schema.ts';
 import type { Vault } from '../vault/vault.service.ts';
 import type { TokenState } from './token.lifecycle.ts';
 import type { SuspensionKind } from './token.suspension.ts';
-import type { TokenRepo, TokenRow } from './token.repo.ts';
+import type { CredentialMatch, TokenRepo, TokenRow } from './token.repo.ts';
 import type { RegisterTokenInput, UpstreamRevocationStatus } from './token.types.ts';
 import type { TokenStateChange, TokenWork } from './token.unit-of-work.ts';
 
@@ -83,6 +83,11 @@ function iso(value: string | undefined): string | null {
   return value === undefined ? null : new Date(value).toISOString();
 }
 
+/** How long a replaced credential's fingerprint is kept (see retireReplaced). */
+const RETIRED_ACCESS_MAX_MS = 24 * 3_600_000;
+const RETIRED_ACCESS_UNKNOWN_MS = 3_600_000;
+const RETIRED_REFRESH_MS = 24 * 3_600_000;
+
 /** How many wanted-but-narrowed scopes a record keeps: the column stays small whatever calls ask. */
 const MAX_WANTED_SCOPES = 100;
 
@@ -122,6 +127,26 @@ export function createTokenOperations(deps: {
       access_fp: vault.fingerprint(c.access),
       ...(c.refresh ? { refresh_token_enc: vault.encrypt(key, 'refresh_token', c.refresh), refresh_fp: vault.fingerprint(c.refresh) } : {}),
     };
+  }
+
+  /**
+   * Keeps the fingerprints of the credentials `row` holds that `next` replaces, while the issuer
+   * may still honour them: a leaked previous access token traces to its record until it expires
+   * (its known expiry, at most a day; an hour when unknown), a replaced refresh token for a day
+   * (providers' reuse windows). Same transaction as the replacement.
+   */
+  async function retireReplaced(work: TokenWork, row: TokenRow, next: { access: Secret; refresh: Secret | null }, refreshReplaced: boolean): Promise<void> {
+    const now = clock.now();
+    const cap = now.getTime() + RETIRED_ACCESS_MAX_MS;
+    const accessUntil = row.access_expires_at ? Math.min(Date.parse(row.access_expires_at), cap) : now.getTime() + RETIRED_ACCESS_UNKNOWN_MS;
+    const retired = [];
+    if (accessUntil > now.getTime() && vault.fingerprint(next.access) !== row.access_fp) {
+      retired.push({ token_id: row.id, fingerprint: row.access_fp, credential: 'access' as const, retired_at: now.toISOString(), keep_until: new Date(accessUntil).toISOString() });
+    }
+    if (refreshReplaced && row.refresh_fp && (!next.refresh || vault.fingerprint(next.refresh) !== row.refresh_fp)) {
+      retired.push({ token_id: row.id, fingerprint: row.refresh_fp, credential: 'refresh' as const, retired_at: now.toISOString(), keep_until: new Date(now.getTime() + RETIRED_REFRESH_MS).toISOString() });
+    }
+    await repo.retireCredentials(work.trx, retired);
   }
 
   /** Inserts a new record (credentials encrypted under a data key of its own) with its `token.registered` entry. */
@@ -201,6 +226,8 @@ export function createTokenOperations(deps: {
    */
   async function renewedColumns(work: TokenWork, row: TokenRow, approval: ConsentApproval, credentials: IssuedCredentials): Promise<Partial<TokensTable>> {
     const now = clock.now().toISOString();
+    // A renewal replaces both credentials (a refresh token not sent again is gone).
+    await retireReplaced(work, row, credentials, true);
     return {
       subject: approval.subject,
       approver_subject: approval.subject,
@@ -330,6 +357,8 @@ export function createTokenOperations(deps: {
       // the new access token holds is recorded beside it; null when it is the whole grant.
       const granted = JSON.parse(row.granted_scopes) as string[];
       const effective = credentials.effectiveScopes?.filter((s) => granted.includes(s)) ?? null;
+      // A refresh replaces the access token, and the refresh token when the issuer rotates it.
+      await retireReplaced(work, row, credentials, credentials.refresh !== null);
       const changes: Partial<TokensTable> = {
         access_expires_at: credentials.accessExpiresAt,
         access_issued_at: clock.now().toISOString(),
@@ -445,6 +474,16 @@ export function createTokenOperations(deps: {
 
     /** Records by state (metrics). */
     countByState: () => repo.countByState(storage.db),
+
+    /**
+     * The records holding a credential with one of these keyed fingerprints (vault.fingerprint), and
+     * which credential matched, read in the caller's unit of work so a revocation acts on what it
+     * read: how a leaked string is traced to its record (src/leaks). The rows never leave the
+     * server: they carry no credential in clear.
+     */
+    async findByFingerprints(work: TokenWork, fingerprints: readonly string[]): Promise<{ row: TokenRow; credential: CredentialMatch; fingerprint: string }[]> {
+      return repo.findByFingerprints(work.trx, storage.dialect, fingerprints, clock.now());
+    },
   };
 }
 

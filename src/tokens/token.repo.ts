@@ -1,11 +1,14 @@
 import { sql, type ExpressionBuilder, type Expression, type SqlBool } from 'kysely';
 import type { Db } from '../storage/database.ts';
 import type { StorageDialect } from '../storage/dialect.ts';
-import type { Database, TokensTable } from '../storage/schema.ts';
+import type { Database, TokenRetiredCredentialsTable, TokensTable } from '../storage/schema.ts';
 import { dormancyCutoff, LIVE_STATES, reviewCutoff, TERMINAL_STATES, type PracticalTestPolicies, type PracticalTestPolicy } from './token.practical-test.ts';
 import type { TokenState } from './token.lifecycle.ts';
 import type { SuspensionKind } from './token.suspension.ts';
 import type { TokenFilter, UpstreamRevocationStatus } from './token.types.ts';
+
+/** Which credential of a record a fingerprint matched: one it holds, or one a refresh or renewal replaced. */
+export type CredentialMatch = 'access' | 'refresh' | 'previous_access' | 'previous_refresh';
 
 export type TokenRow = TokensTable & {
   p_revocation_endpoint: string | null;
@@ -233,6 +236,42 @@ export function createTokenRepo() {
     async scopeUsage(db: Db, tokenId: string): Promise<Map<string, string>> {
       const rows = await db.selectFrom('token_scope_usage').select(['scope', 'last_used_at']).where('token_id', '=', tokenId).execute();
       return new Map(rows.map((r) => [r.scope, r.last_used_at]));
+    },
+
+    /**
+     * Records whose stored access or refresh token has one of these fingerprints, or had it until
+     * a refresh or renewal replaced it and may still work (`keep_until` after `now`) — leak intake:
+     * one indexed query per place a fingerprint is kept, whatever matches, so the work does not
+     * depend on which do.
+     */
+    async findByFingerprints(db: Db, dialect: StorageDialect, fingerprints: readonly string[], now: Date): Promise<{ row: TokenRow; credential: CredentialMatch; fingerprint: string }[]> {
+      if (fingerprints.length === 0) return [];
+      // One after the other: inside a transaction they run on its one connection anyway.
+      const access = await base(db).where(dialect.anyOf('t.access_fp', fingerprints)).execute();
+      const refresh = await base(db).where(dialect.anyOf('t.refresh_fp', fingerprints)).execute();
+      const retired = await base(db)
+        .innerJoin('token_retired_credentials as r', 'r.token_id', 't.id')
+        .select(['r.fingerprint as r_fingerprint', 'r.credential as r_credential'])
+        .where(dialect.anyOf('r.fingerprint', fingerprints))
+        .where('r.keep_until', '>', now.toISOString())
+        .execute();
+      return [
+        ...access.map((row) => ({ row, credential: 'access' as const, fingerprint: row.access_fp })),
+        ...refresh.map((row) => ({ row, credential: 'refresh' as const, fingerprint: row.refresh_fp! })),
+        ...retired.map(({ r_fingerprint, r_credential, ...row }) => ({ row: row as TokenRow, credential: `previous_${r_credential}` as const, fingerprint: r_fingerprint })),
+      ];
+    },
+
+    /** Keeps the fingerprints of replaced credentials (refresh, renewal) while the issuer may still honour them. */
+    async retireCredentials(db: Db, rows: TokenRetiredCredentialsTable[]): Promise<void> {
+      if (rows.length === 0) return;
+      await db.insertInto('token_retired_credentials').values(rows).onConflict((oc) => oc.columns(['token_id', 'fingerprint']).doNothing()).execute();
+    },
+
+    /** Forgets retired fingerprints past their window (the expiry sweep); how many. */
+    async forgetRetiredCredentials(db: Db, now: Date): Promise<number> {
+      const r = await db.deleteFrom('token_retired_credentials').where('keep_until', '<=', now.toISOString()).executeTakeFirst();
+      return Number(r.numDeletedRows);
     },
 
     async findByFingerprint(db: Db, fingerprint: string): Promise<TokenRow | undefined> {

@@ -338,6 +338,8 @@ export function createTokenService(deps: TokenServiceDeps) {
 
     /** The expiry sweep: live tokens whose credentials can no longer work become `expired`. */
     async expireDue(): Promise<number> {
+      // Fingerprints of replaced credentials past the time the issuer could still honour them.
+      await repo.forgetRetiredCredentials(storage.db, clock.now());
       let expired = 0;
       for (;;) {
         const candidates = await repo.findExpiring(storage.db, clock.now(), BULK_BATCH);
