@@ -115,8 +115,8 @@ export function createAlertService(deps: { storage: Storage; ledger: LedgerServi
   return {
     /**
      * Raises an alert in the caller's transaction: a new one (ledgered `alert.raised`), or a bump
-     * of the open one of the same subject and kind (count, last seen, newest evidence, and the
-     * severity raised if this one is higher). Two raisers at once end with one alert: the insert
+     * of the open one of the same subject and kind (count, last seen, newest evidence, message and
+     * data, and the severity raised if this one is higher). Two raisers at once end with one alert: the insert
      * yields to the unique index, and the bump is made under the row's lock.
      */
     async raise(trx: Db, alert: NewAlert, at: Date): Promise<{ id: string; created: boolean }> {
@@ -155,11 +155,14 @@ export function createAlertService(deps: { storage: Storage; ledger: LedgerServi
           .forUpdate(trx.selectFrom('alerts').select(['id', 'severity', 'evidence', 'last_seen_at']).where('dedupe_key', '=', dedupeKey).where('kind', '=', alert.kind).where(notResolved))
           .executeTakeFirst();
         if (!open) continue;
-        const lastSeen = open.last_seen_at && open.last_seen_at > iso ? open.last_seen_at : iso;
+        const newer = !(open.last_seen_at && open.last_seen_at > iso);
+        const lastSeen = newer ? iso : open.last_seen_at!;
         await trx
           .updateTable('alerts')
           .set((eb) => ({
             count: eb('count', '+', 1),
+            // The message and data say what the newest occurrence found (a count in them stays true).
+            ...(newer ? { message: alert.message, data: JSON.stringify(alert.data ?? {}) } : {}),
             last_seen_at: lastSeen,
             updated_at: iso,
             severity: higherSeverity(open.severity, alert.severity),

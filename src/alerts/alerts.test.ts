@@ -42,12 +42,14 @@ describeEachDatabase('alerts', (kind) => {
   it('folds a repeat of the same kind about the same token into the open alert: count 2, last seen, evidence, severity raised, one ledger entry', async () => {
     const first = await raise({ kind: 'new_workload', evidence: { kind: 'usage', workload: 'etl' } });
     const later = new Date(NOW.getTime() + 60_000);
-    const second = await raise({ kind: 'new_workload', severity: 'high', evidence: { kind: 'usage', workload: 'etl-2' } }, later);
+    const second = await raise({ kind: 'new_workload', severity: 'high', message: 'etl-2 used it too', evidence: { kind: 'usage', workload: 'etl-2' } }, later);
     expect(first.created).toBe(true);
     expect(second).toEqual({ id: first.id, created: false });
 
     const alert = (await get(first.id)).json();
     expect(alert).toMatchObject({ id: first.id, kind: 'new_workload', severity: 'high', status: 'open', count: 2, tenantId: s.tenantA, tokenId: s.tokenA, firstSeenAt: NOW.toISOString(), lastSeenAt: later.toISOString() });
+    // The message says what the newest occurrence found.
+    expect(alert.message).toBe('etl-2 used it too');
     expect(alert.evidence).toEqual([
       { kind: 'usage', workload: 'etl', at: NOW.toISOString() },
       { kind: 'usage', workload: 'etl-2', at: later.toISOString() },

@@ -43,7 +43,7 @@ export const PolicyDocumentSchema = Type.Object(
     suspendOnAlertSeverity: Type.Optional(
       Nullable(
         Type.Union([Type.Literal('high'), Type.Literal('critical')], {
-          description: 'An alert on a token of at least this severity suspends it (kind signal; audit mode only writes policy.would_suspend); null: alerts never suspend. Default critical.',
+          description: 'A detection alert (unusual use; docs/detection.md) on a token of at least this severity suspends it (kind signal; audit mode only writes policy.would_suspend); null: alerts never suspend. Default critical.',
         }),
       ),
     ),

@@ -30,7 +30,7 @@ export interface PolicyValues {
   /** Notice given before any enforcement. */
   graceDays: number;
   /**
-   * Detection (src/detection): an alert on a token of at least this severity suspends the token
+   * Detection (src/detection): a detection alert on a token of at least this severity suspends the token
    * (kind `signal`; in audit mode only `policy.would_suspend` is written); null: alerts never suspend.
    */
   suspendOnAlertSeverity: 'high' | 'critical' | null;

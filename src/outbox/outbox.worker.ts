@@ -87,12 +87,14 @@ export function createOutboxWorker(deps: OutboxWorkerDeps) {
   const deliveries = new Set<Promise<void>>();
   let bulkAllowance = options.bulkPerSecond;
   /**
-   * Per peer (a job's provider), performance.now() until which the bulk lane starts nothing of it:
-   * its issuer pushed back (429, 5xx, Retry-After). Other providers' drains go on. Bounded by the
-   * providers with bulk jobs; entries are dropped once past.
+   * Per peer (whom a job's delivery calls: an upstream revocation's provider, a webhook's
+   * subscription, an SSF push's stream, by kind), performance.now() until which the bulk lane
+   * starts nothing of it: it pushed back (429, 5xx, Retry-After). Other peers go on: one tenant's
+   * failing webhook receiver never holds up another's, nor a provider's revocations. Bounded by
+   * the peers with bulk jobs; entries are dropped once past.
    */
   const pausedUntil = new Map<string, number>();
-  const peerOf = (job: OutboxJob) => String(job.payload.providerId ?? '');
+  const peerOf = (job: OutboxJob) => `${job.kind}:${String(job.payload.providerId ?? job.payload.subscriptionId ?? job.payload.streamId ?? job.subjectId)}`;
   let refilledAt = performance.now();
 
   function launch(job: OutboxJob, bulk: boolean) {
