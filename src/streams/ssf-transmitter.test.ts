@@ -2,13 +2,17 @@ import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify, type JSONWebKeySet, type JWTPayload } from 'jose';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createSsrfGuard } from '../gateway/ssrf-guard.ts';
 import { fixedClock } from '../shared/clock.ts';
 import { Secret } from '../shared/secret.ts';
 import { describeEachDatabase } from '../../test/support/databases.ts';
 import { runCli } from '../../test/support/cli.ts';
 import { bearer, keyFor, startHarness, type Harness } from '../../test/support/harness.ts';
 import { EVENT } from './ssf.events.ts';
+import { createSsfPush } from './ssf.push.ts';
+import { createSsfKeys } from './ssf.signer.ts';
+import { checkEndpoint } from './stream.service.ts';
 
 /**
  * The SSF transmitter end to end, on a fixed clock and both databases: a customer's administrator
@@ -26,6 +30,19 @@ interface Received {
   headers: http.IncomingHttpHeaders;
   body: string;
 }
+
+describe('where a stream may push', () => {
+  it('refuses in production every localhost name and loopback address, and everywhere port 0 and credentials (the webhooks’ rule)', () => {
+    expect(checkEndpoint('https://receiver.example.com/ssf?key=1', true).host).toBe('receiver.example.com');
+    expect(checkEndpoint('http://localhost:8080/ssf', false).port).toBe('8080');
+    for (const url of ['https://localhost/', 'https://localhost./', 'https://foo.localhost/', 'https://FOO.LocalHost./x', 'https://127.0.0.1/', 'https://[::1]/', 'http://receiver.example.com/']) {
+      expect(() => checkEndpoint(url, true), url).toThrow(/endpoint_url is not allowed/);
+    }
+    for (const url of ['https://receiver.example.com:0/', 'http://127.0.0.1:0/', 'https://u:p@receiver.example.com/', 'https://user@receiver.example.com/', 'https://receiver.example.com/#f']) {
+      expect(() => checkEndpoint(url, false), url).toThrow(/endpoint_url is not allowed/);
+    }
+  });
+});
 
 describeEachDatabase('SSF transmitter streams', (kind) => {
   const clock = fixedClock(NOW);
@@ -140,6 +157,49 @@ describeEachDatabase('SSF transmitter streams', (kind) => {
     expect(JSON.stringify(ledger)).not.toContain('rcv-secret-A');
   });
 
+  it('never ledgers an endpoint’s query: the default aud is the endpoint without it', async () => {
+    const created = await inject('POST', '/v1/ssf/streams', adminA, { delivery: { method: 'urn:ietf:rfc:8935', endpoint_url: `${base}/q?key=SECRET-QUERY` } });
+    expect(created.statusCode).toBe(201);
+    const s = created.json() as { stream_id: string; aud: string; delivery: { endpoint_url: string } };
+    expect([s.aud, s.delivery.endpoint_url]).toEqual([`${base}/q`, `${base}/q?key=SECRET-QUERY`]);
+    // A receiver's own aud keeps what it gave in the stream, and loses its query in the ledger.
+    expect((await inject('PATCH', '/v1/ssf/streams', adminA, { stream_id: s.stream_id, aud: 'https://recv.example.com/aud?token=SECRET-AUD#frag' })).json()).toMatchObject({ aud: 'https://recv.example.com/aud?token=SECRET-AUD#frag' });
+    expect((await inject('PUT', '/v1/ssf/streams', adminA, { stream_id: s.stream_id, delivery: { method: 'urn:ietf:rfc:8935', endpoint_url: `${base}/q2?key=SECRET-QUERY` }, events_requested: [EVENT.sessionRevoked] })).json()).toMatchObject({ aud: `${base}/q2` });
+    const other = (await inject('POST', '/v1/ssf/streams', adminA, { delivery: { method: 'urn:ietf:rfc:8935', endpoint_url: `${base}/r` }, aud: 'https://u:pw@recv.example.com/x?k=SECRET-AUD' })).json() as { stream_id: string };
+    const ledger = [...(await h.custody.ledger.list({ subjectId: s.stream_id, order: 'asc', limit: 10 })), ...(await h.custody.ledger.list({ subjectId: other.stream_id, order: 'asc', limit: 10 }))];
+    expect(ledger.find((e) => e.action === 'ssf.stream_created' && e.subjectId === s.stream_id)?.data).toMatchObject({ endpoint: `${base}/q`, aud: `${base}/q`, audDefaulted: true });
+    expect(ledger.find((e) => e.action === 'ssf.stream_created' && e.subjectId === other.stream_id)?.data).toMatchObject({ aud: 'https://recv.example.com/x', audDefaulted: false });
+    expect(JSON.stringify(ledger)).not.toMatch(/SECRET|pw@/);
+    for (const id of [s.stream_id, other.stream_id]) expect((await inject('DELETE', `/v1/ssf/streams?stream_id=${id}`, adminA)).statusCode).toBe(204);
+  });
+
+  it('gives each push one deadline: a receiver that trickles its answer holds it no longer, and a 2xx is taken at its status', async () => {
+    const trickler = http.createServer((req, res) => {
+      req.resume();
+      res.writeHead(req.url === '/t202' ? 202 : 503, { 'content-type': 'application/json' });
+      res.write('{');
+      const t = setInterval(() => res.write(' '), 50);
+      res.on('close', () => clearInterval(t));
+    });
+    await new Promise<void>((resolve) => trickler.listen(0, '127.0.0.1', resolve));
+    const at = `http://127.0.0.1:${(trickler.address() as AddressInfo).port}`;
+    const guard = createSsrfGuard({ connectTimeoutMs: 300 });
+    const c = h.custody;
+    const { handler } = createSsfPush({ storage: c.storage, repo: c.streams.repo, vault: c.vault, keys: createSsfKeys({ vault: c.vault, db: c.storage.db, clock }), ledger: c.ledger, alerts: c.alerts, tokens: c.tokens, providers: c.providers, clock, guard, publicUrl: PUBLIC_URL, production: false, requestTimeoutMs: 300 });
+    const id = ((await inject('POST', '/v1/ssf/streams', adminB, { delivery: { method: 'urn:ietf:rfc:8935', endpoint_url: `${at}/t503` } })).json() as { stream_id: string }).stream_id;
+    const job = (jti: string) => ({ id: `job_${jti}`, kind: 'ssf_push' as const, subjectId: jti, tenantId: tenantB, attempts: 1, createdAt: NOW.toISOString(), payload: { providerId: id, streamId: id, event: 'verification', jti, txn: jti, at: NOW.toISOString() } });
+    try {
+      expect(await handler.deliver(job('j1'))).toMatchObject({ kind: 'retry', error: 'receiver answered 503' });
+      await inject('PATCH', '/v1/ssf/streams', adminB, { stream_id: id, delivery: { method: 'urn:ietf:rfc:8935', endpoint_url: `${at}/t202` } });
+      expect(await handler.deliver(job('j2'))).toMatchObject({ kind: 'done' });
+    } finally {
+      await inject('DELETE', `/v1/ssf/streams?stream_id=${id}`, adminB);
+      await guard.close();
+      trickler.closeAllConnections();
+      await new Promise((resolve) => trickler.close(resolve));
+    }
+  });
+
   it('refuses bad streams with coded answers, and hides another tenant’s stream', async () => {
     const post = (key: string, payload: unknown) => inject('POST', '/v1/ssf/streams', key, payload);
     const code = async (p: Promise<{ statusCode: number; json(): { error: { code: string } } }>) => {
@@ -149,7 +209,13 @@ describeEachDatabase('SSF transmitter streams', (kind) => {
     expect(await code(post(adminA, { delivery: { method: 'urn:ietf:rfc:8935', endpoint_url: 'http://receiver.example.com/ssf' } }))).toEqual([400, 'ssf_endpoint_refused']);
     expect(await code(post(adminA, { delivery: { method: 'urn:ietf:rfc:8935', endpoint_url: 'https://169.254.169.254/latest' } }))).toEqual([400, 'ssf_endpoint_refused']);
     expect(await code(post(adminA, { delivery: { method: 'urn:ietf:rfc:8935', endpoint_url: 'https://user:pw@receiver.example.com/' } }))).toEqual([400, 'ssf_endpoint_refused']);
+    expect(await code(post(adminA, { delivery: { method: 'urn:ietf:rfc:8935', endpoint_url: 'https://receiver.example.com:0/' } }))).toEqual([400, 'ssf_endpoint_refused']);
     expect(await code(post(adminA, { delivery: { method: 'urn:ietf:rfc:8936', endpoint_url: 'https://receiver.example.com/' } }))).toEqual([400, 'ssf_delivery_unsupported']);
+    // An Authorization value is sent as a header: a line break in it would fail every push (or split the request).
+    for (const bad of ['Bearer a\r\nX-Injected: 1', 'Bearer a\nb', 'Bearer \u0000', 'Bearer \u007f']) {
+      expect(await code(post(adminA, { delivery: { method: 'urn:ietf:rfc:8935', endpoint_url: `${base}/x`, authorization_header: bad } }))).toEqual([400, 'validation_failed']);
+    }
+    expect(await code(inject('PATCH', '/v1/ssf/streams', adminA, { stream_id: streamA, delivery: { method: 'urn:ietf:rfc:8935', endpoint_url: `${base}/a`, authorization_header: 'Bearer x\r\n' } }))).toEqual([400, 'validation_failed']);
     expect(await code(post(await keyFor(h, 'security'), { delivery: { method: 'urn:ietf:rfc:8935', endpoint_url: 'https://receiver.example.com/' } }))).toEqual([400, 'tenant_required']);
     expect(await code(post(adminA, { delivery: { method: 'urn:ietf:rfc:8935', endpoint_url: 'https://receiver.example.com/' }, tenant_id: tenantB }))).toEqual([404, 'tenant_not_found']);
     expect(await code(inject('GET', `/v1/ssf/streams?stream_id=${streamB}`, adminA))).toEqual([404, 'ssf_stream_not_found']);

@@ -18,6 +18,11 @@ export const SSF_ACTOR = 'system:ssf-transmitter';
 const PAUSED_RECHECK_MS = 60_000;
 /** What is read of a receiver's answer: enough for its RFC 8935 error object, no more. */
 const MAX_ANSWER_BYTES = 4096;
+/**
+ * The most one push may take, whatever requestTimeoutMs says: well below the outbox lease (60 s),
+ * so a job is never re-claimed, and its SET POSTed a second time, while its first push still runs.
+ */
+export const MAX_PUSH_DEADLINE_MS = 20_000;
 
 export interface SsfPushDeps {
   storage: Storage;
@@ -42,18 +47,33 @@ class RetryLater extends Error {
   }
 }
 
-/** Reads at most MAX_ANSWER_BYTES of the body and drops the rest. */
-async function readBounded(body: Dispatcher.ResponseData['body']): Promise<string> {
+/** Drops what is left of an answer (undici aborts a body destroyed before its end: that error is expected, not news). */
+function discard(body: Dispatcher.ResponseData['body']): void {
+  body.on('error', () => {});
+  body.destroy();
+}
+
+/**
+ * Reads at most MAX_ANSWER_BYTES of the body, and only until the push's deadline: a receiver that
+ * trickles its answer gets what it sent by then. The body is destroyed in every case.
+ */
+async function readBounded(body: Dispatcher.ResponseData['body'], deadline: AbortSignal): Promise<string> {
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const chunk of body) {
-    const b = chunk as Buffer;
-    chunks.push(b);
-    size += b.length;
-    if (size >= MAX_ANSWER_BYTES) {
-      body.destroy();
-      break;
+  const stop = () => discard(body);
+  deadline.addEventListener('abort', stop, { once: true });
+  try {
+    for await (const chunk of body) {
+      const b = chunk as Buffer;
+      chunks.push(b);
+      size += b.length;
+      if (size >= MAX_ANSWER_BYTES) break;
     }
+  } catch {
+    // Cut at the deadline or by the receiver: what came is enough (the status already says the rest).
+  } finally {
+    deadline.removeEventListener('abort', stop);
+    discard(body);
   }
   return Buffer.concat(chunks).subarray(0, MAX_ANSWER_BYTES).toString('utf8');
 }
@@ -81,7 +101,8 @@ function retryAfterMs(value: string | string[] | undefined, now: Date): number |
 /**
  * Delivers SETs per RFC 8935 through the outbox: signed at delivery time (so a key is never copied
  * into a job), POSTed as application/secevent+jwt with undici through the gateway's SSRF guard
- * (addresses pinned at connect, no redirects followed, bounded timeouts), retried with the outbox's
+ * (addresses pinned at connect, no redirects followed, one deadline per push well inside the outbox
+ * lease, at most MAX_ANSWER_BYTES of an answer read), retried with the outbox's
  * backoff, and given up with a ledger entry and an alert (`ssf_push_undelivered`, one open per
  * stream). A paused stream holds its SETs; a disabled or deleted one drops them.
  */
@@ -107,6 +128,10 @@ export function createSsfPush(deps: SsfPushDeps) {
     const allowPrivate = !deps.production;
     const literal = deps.guard.checkLiteralHost(url.hostname, allowPrivate);
     if (!literal.ok) throw new RetryLater(`the receiver's host ${url.hostname} is a ${literal.range} address, which Custody does not push to`);
+    // One deadline for the whole exchange (connect, headers, the answer read): per-phase timeouts
+    // alone let a receiver that trickles bytes hold a push, and its outbox lease, indefinitely.
+    const deadlineMs = Math.min(deps.requestTimeoutMs, MAX_PUSH_DEADLINE_MS);
+    const deadline = AbortSignal.timeout(deadlineMs);
     let response: Dispatcher.ResponseData;
     try {
       response = await request(url, {
@@ -114,18 +139,25 @@ export function createSsfPush(deps: SsfPushDeps) {
         headers,
         body: set,
         dispatcher: deps.guard.dispatcherFor(allowPrivate),
-        headersTimeout: deps.requestTimeoutMs,
-        bodyTimeout: deps.requestTimeoutMs,
+        headersTimeout: deadlineMs,
+        bodyTimeout: deadlineMs,
+        signal: deadline,
       });
     } catch (err) {
       const refused = targetRefusalOf(err);
       if (refused) throw new RetryLater(`the receiver's host ${refused.host} resolves to a ${refused.range} address, which Custody does not push to`);
       const e = err as Error & { code?: string };
+      if (deadline.aborted || e.name === 'TimeoutError' || e.code === 'UND_ERR_HEADERS_TIMEOUT' || e.code === 'UND_ERR_CONNECT_TIMEOUT') throw new RetryLater(`receiver unreachable: no answer within ${deadlineMs} ms`);
       throw new RetryLater(`receiver unreachable: ${e.code ?? e.name}${e.message ? ` (${e.message.slice(0, 200)})` : ''}`);
     }
-    const answer = await readBounded(response.body).catch(() => '');
-    // RFC 8935 §2.2 answers 202; any 2xx is taken as accepted. A redirect is not followed (the SET goes where the stream says, nowhere else).
-    if (response.statusCode >= 200 && response.statusCode < 300) return;
+    // RFC 8935 §2.2 answers 202; any 2xx is taken as accepted, and its body is not read: the status is all a push needs.
+    // A redirect is not followed (the SET goes where the stream says, nowhere else).
+    if (response.statusCode >= 200 && response.statusCode < 300) {
+      discard(response.body);
+      return;
+    }
+    // A refusal: its RFC 8935 error object, if it comes within the deadline.
+    const answer = await readBounded(response.body, deadline);
     throw new RetryLater(`receiver answered ${response.statusCode}${receiverError(answer)}`, retryAfterMs(response.headers['retry-after'], clock.now()));
   }
 

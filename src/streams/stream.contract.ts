@@ -73,7 +73,7 @@ const DeliveryInput = Type.Object(
   {
     method: Type.String({ maxLength: 100, description: 'urn:ietf:rfc:8935 (push)' }),
     endpoint_url: Type.String({ minLength: 1, maxLength: 2000, description: 'The receiver’s push endpoint (https; http to loopback outside production)' }),
-    authorization_header: Type.Optional(Type.String({ minLength: 1, maxLength: 4096, description: 'Sent as the Authorization header of every push; stored encrypted, never returned' })),
+    authorization_header: Type.Optional(Type.String({ minLength: 1, maxLength: 4096, description: 'Sent as the Authorization header of every push (printable ASCII); stored encrypted, never returned' })),
   },
   { additionalProperties: false },
 );
@@ -91,7 +91,7 @@ export const CreateStreamBody = Type.Object(
     delivery: DeliveryInput,
     events_requested: Type.Optional(EventList),
     description: Type.Optional(Type.String({ maxLength: 500 })),
-    aud: Type.Optional(Type.String({ minLength: 1, maxLength: 500, description: 'Custody extension: the audience the receiver expects (default: endpoint_url)' })),
+    aud: Type.Optional(Type.String({ minLength: 1, maxLength: 500, description: 'Custody extension: the audience the receiver expects (default: endpoint_url without its query)' })),
     tenant_id: Type.Optional(IdOf('tenant', 'The tenant whose events the stream carries (admin and security: required; a tenant administrator: its own)')),
   },
   { additionalProperties: false },
@@ -192,7 +192,7 @@ export const streamEndpoints = {
     method: 'PUT',
     path: '/v1/ssf/streams',
     summary: 'Replace a stream’s receiver-supplied fields',
-    description: 'Fields left out return to their defaults (no description, no Authorization value, aud = endpoint_url).',
+    description: 'Fields left out return to their defaults (no description, no Authorization value, aud = endpoint_url without its query).',
     tags,
     permission: 'ssf.streams.manage',
     body: ReplaceStreamBody,

@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { isIP } from 'node:net';
 import { canSeeTenant, type Principal } from '../auth/roles.ts';
-import { addressAllowed } from '../gateway/address-policy.ts';
+import { pushTargetProblem } from '../gateway/push-target.ts';
 import type { LedgerService } from '../ledger/ledger.service.ts';
 import { LANE, type OutboxEnqueuer } from '../outbox/outbox.enqueue.ts';
 import type { Clock } from '../shared/clock.ts';
@@ -43,9 +42,10 @@ const AUTH_FIELD = 'authorization_header';
 
 /**
  * Whether a receiver's push endpoint may be used: https (plain http only to a loopback host, and
- * only outside production), no credentials or fragment in the URL, and an IP-literal host in the
- * address classes the push may reach. Names are checked where they are connected to (the SSRF
- * guard pins the checked address), so a name that resolves elsewhere later is refused then.
+ * only outside production), no credentials, fragment or port 0 in the URL, an IP-literal host in
+ * the address classes the push may reach, and no localhost name in production. Names are checked
+ * where they are connected to (the SSRF guard pins the checked address), so a name that resolves
+ * elsewhere later is refused then.
  */
 export function checkEndpoint(raw: string, production: boolean): URL {
   const refuse = (why: string) => new CustodyError('ssf_endpoint_refused', `The push endpoint_url is not allowed: ${why}.`, [{ path: 'body/delivery/endpoint_url', message: why }]);
@@ -56,18 +56,9 @@ export function checkEndpoint(raw: string, production: boolean): URL {
     throw refuse('it is not an absolute URL');
   }
   if (url.username || url.password) throw refuse('it must not carry credentials (send them as delivery.authorization_header)');
-  if (url.hash) throw refuse('it must not have a fragment');
-  const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
-  const loopback = host === 'localhost' || (isIP(host) !== 0 && addressAllowed(host, true).range.includes('loopback'));
-  if (url.protocol === 'http:') {
-    if (production) throw refuse('it must use https');
-    if (!loopback) throw refuse('plain http is accepted for a loopback host only (outside production); use https');
-  } else if (url.protocol !== 'https:') throw refuse('it must use https');
-  if (production && loopback) throw refuse('its host is a loopback address, which Custody does not push to in production');
-  if (isIP(host) !== 0) {
-    const verdict = addressAllowed(host, !production);
-    if (!verdict.ok) throw refuse(`its host is a ${verdict.range} address, which Custody does not push to${verdict.kind === 'private' ? ' in production' : ''}`);
-  }
+  // The rule webhooks follow too (src/gateway/push-target.ts): one answer to "may Custody send there".
+  const problem = pushTargetProblem(url, { production, plainHttp: 'loopback' });
+  if (problem) throw refuse(problem);
   return url;
 }
 
@@ -76,6 +67,40 @@ const endpointForLedger = (u: string) => {
   const url = new URL(u);
   return `${url.origin}${url.pathname}`;
 };
+
+/**
+ * The audience a stream gets when the receiver names none: its endpoint without query (a receiver
+ * may put its own key there, and the aud travels in every SET and into the permanent ledger).
+ */
+export const defaultAudience = (endpointUrl: string) => endpointForLedger(endpointUrl);
+
+/**
+ * What the ledger may say of an audience: nothing from a query or fragment on, and no user info.
+ * The ledger is permanent and widely read; an aud is the receiver's choice and may be a URL.
+ */
+export function audienceForLedger(aud: string): string {
+  const cut = aud.split(/[?#]/, 1)[0]!;
+  try {
+    const u = new URL(cut);
+    if (u.username || u.password) {
+      u.username = '';
+      u.password = '';
+      return u.toString();
+    }
+  } catch {
+    // Not a URL (a URN, a name): the cut above is all there is to do.
+  }
+  return cut;
+}
+
+/** An Authorization value goes into an HTTP header as is: printable ASCII only (no CR/LF, no control characters). */
+function checkAuthorizationValue(value: string | undefined): void {
+  if (value !== undefined && !/^[\x20-\x7e]+$/.test(value)) {
+    throw new CustodyError('validation_failed', 'delivery.authorization_header must be printable ASCII (no line breaks or control characters): it is sent as an HTTP header.', [
+      { path: 'body/delivery/authorization_header', message: 'must contain printable ASCII characters only' },
+    ]);
+  }
+}
 
 /**
  * The SSF transmitter's streams (OpenID SSF 1.0 §8): one per receiver a tenant registers, managed
@@ -124,9 +149,10 @@ export function createStreamService(deps: StreamServiceDeps) {
     return row;
   }
 
-  function checkDelivery(delivery: { method: string; endpoint_url: string }): void {
+  function checkDelivery(delivery: { method: string; endpoint_url: string; authorization_header?: string }): void {
     if (delivery.method !== PUSH_DELIVERY) throw new CustodyError('ssf_delivery_unsupported', undefined, [{ path: 'body/delivery/method', message: `must be ${PUSH_DELIVERY}` }]);
     checkEndpoint(delivery.endpoint_url, deps.production);
+    checkAuthorizationValue(delivery.authorization_header);
   }
 
   async function sealAuthorization(trx: Db, tenantId: string, id: string, value: string): Promise<string> {
@@ -154,7 +180,7 @@ export function createStreamService(deps: StreamServiceDeps) {
         status_reason: null,
         endpoint_url: input.delivery.endpoint_url,
         authorization_enc: input.delivery.authorization_header ? await sealAuthorization(trx, tenantId, id, input.delivery.authorization_header) : null,
-        audience: input.aud ?? input.delivery.endpoint_url,
+        audience: input.aud ?? defaultAudience(input.delivery.endpoint_url),
         events_requested: JSON.stringify(requested),
         events_delivered: JSON.stringify(eventsDelivered(requested)),
         description: input.description ?? null,
@@ -174,7 +200,7 @@ export function createStreamService(deps: StreamServiceDeps) {
         action: 'ssf.stream_created',
         tenantId,
         subjectId: id,
-        data: { endpoint: endpointForLedger(row.endpoint_url), aud: row.audience, eventsDelivered: eventsDelivered(requested), authorizationHeader: row.authorization_enc !== null },
+        data: { endpoint: endpointForLedger(row.endpoint_url), aud: audienceForLedger(row.audience), audDefaulted: input.aud === undefined, eventsDelivered: eventsDelivered(requested), authorizationHeader: row.authorization_enc !== null },
       });
     });
     return toConfig((await repo.find(storage.db, id))!);
@@ -203,7 +229,7 @@ export function createStreamService(deps: StreamServiceDeps) {
         changed.push('description');
       }
       if (input.aud !== undefined || replace) {
-        set.audience = input.aud ?? set.endpoint_url ?? row.endpoint_url;
+        set.audience = input.aud ?? defaultAudience(set.endpoint_url ?? row.endpoint_url);
         changed.push('aud');
       }
       await repo.update(trx, row.id, set);

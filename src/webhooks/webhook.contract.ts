@@ -41,7 +41,9 @@ export const WebhookDeliverySchema = Type.Object(
     messageId: Type.String({ description: 'The webhook-id header: the same on every attempt of one message' }),
     eventType: Type.String(),
     attempt: Type.Integer(),
-    outcome: Type.Union([Type.Literal('delivered'), Type.Literal('failed'), Type.Literal('gave_up')], { description: 'failed: will be retried; gave_up: no more attempts (an alert was raised)' }),
+    outcome: Type.Union([Type.Literal('delivered'), Type.Literal('failed'), Type.Literal('gave_up'), Type.Literal('dropped')], {
+      description: 'failed: will be retried; gave_up: no more attempts (an alert was raised); dropped: events not queued because too many were already waiting (the error says how many)',
+    }),
     statusCode: Nullable(Type.Integer()),
     error: Nullable(Type.String()),
     durationMs: Type.Integer(),

@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import { request, type Dispatcher } from 'undici';
 import type { AlertService } from '../alerts/alert.service.ts';
 import type { LedgerService } from '../ledger/ledger.service.ts';
@@ -27,10 +28,14 @@ export interface WebhookDeliveryOptions {
   resolve?: Resolver;
 }
 
-const errorText = (err: unknown): string => {
+const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT']);
+
+const errorText = (err: unknown, timeoutMs: number): string => {
   const refusal = targetRefusalOf(err);
   if (refusal) return `refused: ${refusal.host} is a ${refusal.range} address`;
-  const e = err as { code?: string; message?: string; cause?: { code?: string; message?: string } };
+  const e = err as { name?: string; code?: string | number; message?: string; cause?: { code?: string; message?: string } };
+  // The deadline's DOMException would read "23: The operation was aborted due to timeout".
+  if (e.name === 'TimeoutError' || e.name === 'AbortError' || TIMEOUT_CODES.has(String(e.code ?? e.cause?.code))) return `timed out after ${timeoutMs} ms`;
   return `${e.code ?? e.cause?.code ?? 'error'}: ${e.message ?? String(err)}`.slice(0, 300);
 };
 
@@ -61,6 +66,16 @@ export function createWebhookDelivery(deps: {
     if ('noticeId' in p) return deps.noticeMessage(p.noticeId, sub.includeNoticeLinks);
     const [entry] = await ledger.list({ afterSeq: p.seq - 1, order: 'asc', limit: 1 });
     return entry && entry.seq === p.seq ? ledgerMessage(entry) : null;
+  }
+
+  /** A ledger message left the outbox (delivered, given up, or nothing left to send): one fewer waiting. Notices are not counted. */
+  async function countFinished(trx: Db, p: WebhookJobPayload): Promise<void> {
+    if (!('seq' in p)) return;
+    await trx
+      .updateTable('webhook_subscriptions')
+      .set({ pending_jobs: sql`case when pending_jobs > 0 then pending_jobs - 1 else 0 end` })
+      .where('id', '=', p.subscriptionId)
+      .execute();
   }
 
   async function logAttempt(db: Db, row: Omit<WebhookDeliveriesTable, 'id'>): Promise<void> {
@@ -95,7 +110,13 @@ export function createWebhookDelivery(deps: {
   const handler: OutboxHandler = {
     async deliver(job: OutboxJob): Promise<DeliveryResult> {
       const payload = job.payload as WebhookJobPayload;
-      const finishQuietly: DeliveryResult = { kind: 'done', record: async (complete) => void (await storage.db.transaction().execute((trx) => complete(trx))) };
+      const finishQuietly: DeliveryResult = {
+        kind: 'done',
+        record: async (complete) =>
+          storage.db.transaction().execute(async (trx) => {
+            if (await complete(trx)) await countFinished(trx, payload);
+          }),
+      };
       const sub = await webhooks.find(storage.db, payload.subscriptionId);
       // Removed since: nothing more is sent to it.
       if (!sub) return finishQuietly;
@@ -115,7 +136,7 @@ export function createWebhookDelivery(deps: {
         retryAfterMs = answer.retryAfterMs;
         if (status < 200 || status > 299) error = status >= 300 && status < 400 ? `HTTP ${status}: redirects are not followed` : `HTTP ${status}`;
       } catch (err) {
-        error = err instanceof CustodyError ? `refused: ${err.message}` : errorText(err);
+        error = err instanceof CustodyError ? `refused: ${err.message}` : errorText(err, options.timeoutMs);
       }
       const durationMs = Math.round(performance.now() - started);
       const row = { subscription_id: sub.id, message_id: msg.id, event_type: msg.type, attempt: job.attempts, status_code: status, error, duration_ms: durationMs, at: clock.now().toISOString() };
@@ -125,6 +146,7 @@ export function createWebhookDelivery(deps: {
           record: async (complete) => {
             await storage.db.transaction().execute(async (trx) => {
               if (!(await complete(trx))) return;
+              await countFinished(trx, payload);
               await logAttempt(trx, { ...row, outcome: 'delivered' });
             });
           },
@@ -138,6 +160,7 @@ export function createWebhookDelivery(deps: {
       const payload = job.payload as WebhookJobPayload;
       await storage.db.transaction().execute(async (trx) => {
         if (!(await complete(trx))) return;
+        await countFinished(trx, payload);
         const sub = await webhooks.find(trx, payload.subscriptionId);
         if (!sub) return;
         const at = clock.now();

@@ -59,5 +59,8 @@ describe('where a webhook may point', () => {
     expect(checkWebhookUrl('http://127.0.0.1:9000/x', false).port).toBe('9000');
     for (const url of ['http://hooks.example.com/', 'https://127.0.0.1/', 'https://10.0.0.5/', 'https://localhost/', 'https://[::1]/']) expect(() => checkWebhookUrl(url, true), url).toThrow(/webhook|https|loopback|address/);
     for (const url of ['https://169.254.169.254/', 'https://[fd00:ec2::254]/', 'https://0.0.0.0/', 'https://u:p@hooks.example.com/', 'https://hooks.example.com/#x', 'file:///etc/passwd']) expect(() => checkWebhookUrl(url, false), url).toThrow();
+    // Every localhost name is loopback (RFC 6761); port 0 is nowhere.
+    for (const url of ['https://localhost./', 'https://foo.localhost/', 'https://FOO.LOCALHOST./x']) expect(() => checkWebhookUrl(url, true), url).toThrow(/loopback/);
+    for (const url of ['https://hooks.example.com:0/', 'http://127.0.0.1:0/']) expect(() => checkWebhookUrl(url, false), url).toThrow(/port 0/);
   });
 });

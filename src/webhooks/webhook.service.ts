@@ -1,4 +1,3 @@
-import { isIP } from 'node:net';
 import { canSeeTenant, roleHas, type Principal } from '../auth/roles.ts';
 import type { LedgerService } from '../ledger/ledger.service.ts';
 import type { TenantService } from '../tenants/tenant.service.ts';
@@ -10,7 +9,7 @@ import type { Secret } from '../shared/secret.ts';
 import type { Db, Storage } from '../storage/database.ts';
 import type { WebhookDeliveriesTable, WebhookSubscriptionsTable } from '../storage/schema.ts';
 import { GLOBAL_SCOPE, type Vault } from '../vault/vault.service.ts';
-import { addressAllowed } from '../gateway/address-policy.ts';
+import { pushTargetProblem } from '../gateway/push-target.ts';
 import type { CreateWebhookInput, Webhook, WebhookDelivery } from './webhook.contract.ts';
 import { validFilter, type SubscriptionView } from './webhook.events.ts';
 import { newWebhookSecret } from './webhook.signature.ts';
@@ -48,9 +47,10 @@ export function toDelivery(r: WebhookDeliveriesTable): WebhookDelivery {
 }
 
 /**
- * Where a webhook may point: https (plain http outside production), no credentials in the URL, and
- * an IP-literal host only where the gateway's address policy allows it (private and loopback
- * outside production only; metadata and link-local never). Names are checked again at every
+ * Where a webhook may point: https (plain http outside production), no credentials, fragment or
+ * port 0 in the URL, an IP-literal host only where the gateway's address policy allows it (private
+ * and loopback outside production only; metadata and link-local never), and no localhost name in
+ * production. Names are checked again at every
  * connection, pinned to the address checked (webhook.delivery.ts), so DNS cannot steer a delivery
  * inside later.
  */
@@ -61,16 +61,9 @@ export function checkWebhookUrl(raw: string, production: boolean): URL {
   } catch {
     throw new CustodyError('webhook_url_refused', 'The webhook URL is not an absolute URL (e.g. https://hooks.example.com/custody).');
   }
-  if (u.protocol !== 'https:' && !(u.protocol === 'http:' && !production)) throw new CustodyError('webhook_url_refused', 'The webhook URL must use https.');
-  if (u.username || u.password) throw new CustodyError('webhook_url_refused', 'The webhook URL must not carry a user name or password; the signature authenticates Custody to the receiver.');
-  if (u.hash) throw new CustodyError('webhook_url_refused', 'The webhook URL must not have a #fragment.');
-  const host = u.hostname.startsWith('[') ? u.hostname.slice(1, -1) : u.hostname;
-  if (isIP(host) !== 0) {
-    const verdict = addressAllowed(host, !production);
-    if (!verdict.ok) throw new CustodyError('webhook_url_refused', `The webhook host ${host} is a ${verdict.range} address, which Custody does not send to${verdict.kind === 'private' ? ' in production' : ''}.`);
-  } else if (production && /(^|\.)localhost\.?$/i.test(host)) {
-    throw new CustodyError('webhook_url_refused', 'The webhook host is loopback, which Custody does not send to in production.');
-  }
+  // The rule SSF streams follow too (src/gateway/push-target.ts).
+  const problem = pushTargetProblem(u, { production, plainHttp: 'anywhere' });
+  if (problem) throw new CustodyError('webhook_url_refused', `The webhook URL is not allowed: ${problem}.`);
   return u;
 }
 

@@ -1,10 +1,12 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it, vi } from 'vitest';
 import { fixedClock } from '../shared/clock.ts';
 import { createLogger } from '../shared/logger.ts';
+import { createOutboxEnqueuer } from '../outbox/outbox.enqueue.ts';
 import { createWebhookDelivery } from './webhook.delivery.ts';
+import { createWebhookDispatcher } from './webhook.dispatcher.ts';
 import { describeEachDatabase } from '../../test/support/databases.ts';
 import { bearer, keyFor, seed, startHarness, type Harness, type Seeded } from '../../test/support/harness.ts';
 
@@ -58,6 +60,11 @@ describeEachDatabase('signed webhooks', (kind) => {
         const key = `${r.path}|${r.id}`;
         const n = (attemptsOf.get(key) ?? 0) + 1;
         attemptsOf.set(key, n);
+        if (r.path === '/busy') {
+          // A receiver that asks for a long pause (but within this harness's give-up window).
+          res.writeHead(503, { 'retry-after': '50' });
+          return res.end();
+        }
         res.statusCode = n <= (failFirst.get(r.path) ?? 0) ? 500 : 204;
         res.end();
       });
@@ -275,5 +282,80 @@ describeEachDatabase('signed webhooks', (kind) => {
     expect(JSON.parse(soc[0]!.body)).toMatchObject({ type: 'notice.created', data: { noticeId, link: { id: 'lnk_test', url: null } } });
     expect(soc[0]!.body).not.toContain(url);
     expect((await h.custody.notices.get(h.admin, noticeId!)).delivery).toBe('delivered');
+  });
+
+  it('logs a receiver that does not answer in time as a plain timeout', async () => {
+    const silent = http.createServer(() => {
+      /* never answers */
+    });
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const hook = await h.custody.webhooks.create(h.admin, { url: `http://127.0.0.1:${(silent.address() as AddressInfo).port}/slow`, events: ['*'] });
+    const delivery = createWebhookDelivery({
+      storage: h.custody.storage,
+      ledger: h.custody.ledger,
+      alerts: h.custody.alerts,
+      webhooks: h.custody.webhooks,
+      clock,
+      logger: createLogger('silent'),
+      options: { timeoutMs: 200, production: false },
+      noticeMessage: async () => null,
+    });
+    try {
+      const head = (await h.custody.ledger.head())!.seq;
+      const result = await delivery.handler.deliver({ id: 'job_slow', kind: 'webhook_delivery', subjectId: `${hook.id}:ledger:${head}`, tenantId: null, payload: { subscriptionId: hook.id, seq: head, type: 'x' }, attempts: 1, createdAt: clock.now().toISOString() });
+      expect(result).toMatchObject({ kind: 'retry', error: `webhook ${hook.id}: timed out after 200 ms` });
+      const [row] = (await h.custody.webhooks.deliveries(h.admin, hook.id, { limit: 5 })).items;
+      expect(row).toMatchObject({ outcome: 'failed', statusCode: null, error: 'timed out after 200 ms' });
+    } finally {
+      await delivery.close();
+      await h.custody.webhooks.remove(h.admin, hook.id);
+      silent.closeAllConnections();
+      await new Promise((resolve) => silent.close(resolve));
+    }
+  });
+
+  it('bounds the deliveries waiting per subscription: past the bound its events are dropped and the log says how many', async () => {
+    const admin = await keyFor(h, 'admin');
+    // Earlier subscriptions that take tenant.created are out of the way; the cursor is at the head.
+    for (const sub of await h.custody.webhooks.all()) if (sub.url.endsWith('/down')) await h.custody.webhooks.remove(h.admin, sub.id);
+    await deliverAll();
+    const capped = (await inject('POST', '/v1/webhooks', admin, { url: `${base}/capped`, events: ['tenant.created'] })).json() as { id: string };
+    const dispatcher = createWebhookDispatcher({ storage: h.custody.storage, ledger: h.custody.ledger, webhooks: h.custody.webhooks, enqueue: createOutboxEnqueuer(h.custody.storage.dialect), clock, logger: createLogger('silent'), retentionDays: 0, pollMs: 1_000, onEnqueued: () => {}, maxPendingPerSubscription: 3 });
+    const waiting = async () => Number((await h.custody.storage.db.selectFrom('webhook_subscriptions').select('pending_jobs').where('id', '=', capped.id).executeTakeFirstOrThrow()).pending_jobs);
+    for (let i = 0; i < 5; i++) await h.custody.tenants.create(h.admin, { name: `capped-${i}-${Date.now()}` });
+    await dispatcher.dispatch();
+    expect(await waiting()).toBe(3);
+    const log = ((await inject('GET', `/v1/webhooks/${capped.id}/deliveries`, admin)).json() as { items: { outcome: string; error: string | null; eventType: string }[] }).items;
+    expect(log).toHaveLength(1);
+    expect(log[0]).toMatchObject({ outcome: 'dropped', eventType: 'tenant.created', error: expect.stringMatching(/^2 events \(ledger seq \d+–\d+\) not queued: 3 deliveries already waiting/) });
+    // Delivered, they make room again.
+    while ((await h.custody.outbox.runOnce()) > 0) {
+      /* until nothing is due */
+    }
+    expect(received.filter((r) => r.path === '/capped')).toHaveLength(3);
+    expect(await waiting()).toBe(0);
+    await h.custody.tenants.create(h.admin, { name: `capped-late-${Date.now()}` });
+    await dispatcher.dispatch();
+    await h.custody.outbox.runOnce();
+    expect(received.filter((r) => r.path === '/capped')).toHaveLength(4);
+    await h.custody.webhooks.remove(h.admin, capped.id);
+  });
+
+  it('keeps delivering to one tenant’s receiver while another tenant’s asks for a long pause', async () => {
+    const busy = (await inject('POST', '/v1/webhooks', await keyFor(h, 'tenant_admin', s.tenantA), { url: `${base}/busy`, events: ['token.*'] })).json() as { id: string };
+    const prompt = (await inject('POST', '/v1/webhooks', await keyFor(h, 'tenant_admin', s.tenantB), { url: `${base}/prompt`, events: ['token.*'] })).json() as { id: string };
+    await h.custody.outbox.start();
+    try {
+      await h.custody.tokens.transition(h.admin, s.tokenA, 'resume', 'cleared');
+      await h.custody.webhookDispatcher.dispatch();
+      await vi.waitFor(() => expect(received.filter((r) => r.path === '/busy')).toHaveLength(1), { timeout: 5_000, interval: 20 });
+      // Tenant A's receiver said 503, Retry-After 50 s: its subscription waits, tenant B's does not.
+      await h.custody.tokens.transition(h.admin, s.tokenB, 'suspend', 'investigating');
+      await h.custody.webhookDispatcher.dispatch();
+      await vi.waitFor(() => expect(received.filter((r) => r.path === '/prompt')).toHaveLength(1), { timeout: 5_000, interval: 20 });
+    } finally {
+      await h.custody.outbox.stop();
+      for (const id of [busy.id, prompt.id]) await h.custody.webhooks.remove(h.admin, id);
+    }
   });
 });
