@@ -16,8 +16,36 @@ import type { LedgerEntry } from '../ledger/ledger.types.ts';
 export const MAX_FILTERS = 20;
 const FILTER = /^(?:\*|[a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*)*(?:\.\*)?)$/;
 
+/**
+ * The families of events (a type's part before its first dot) Custody sends: a filter naming
+ * another family is a typo that would never fire, and is refused saying which exist.
+ */
+export const EVENT_FAMILIES = [
+  'alert',
+  'apikey',
+  'approver',
+  'exception',
+  'finding',
+  'governance',
+  'keyring',
+  'leak_reporter',
+  'leaks',
+  'notice',
+  'oauth',
+  'owner',
+  'policy',
+  'provider',
+  'signal',
+  'ssf',
+  'tenant',
+  'token',
+  'usage',
+  'workload',
+] as const;
+const FAMILIES: ReadonlySet<string> = new Set(EVENT_FAMILIES);
+
 export function validFilter(f: string): boolean {
-  return f.length <= 100 && FILTER.test(f);
+  return f.length <= 100 && FILTER.test(f) && (f === '*' || FAMILIES.has(f.split('.')[0]!));
 }
 
 /** Whether an event type is taken by a filter list: an exact type, a `prefix.*`, or `*`. */

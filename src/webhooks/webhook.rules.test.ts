@@ -34,6 +34,8 @@ describe('event filters and routing', () => {
     expect(filterTakes(['alert.*'], 'token.revoked')).toBe(false);
     expect(['token.revoked', 'alert.*', '*', 'notice.created'].every(validFilter)).toBe(true);
     expect(['token.', '.*', 'Token.x', 'a.*.b', '', 'a b'].some(validFilter)).toBe(false);
+    // A family Custody never sends is a typo that would never fire.
+    expect(['bogus', 'tokens.*', 'alerts.raised'].some(validFilter)).toBe(false);
   });
 
   it('routes an entry to its tenant’s and the platform’s subscriptions created before it, never notices or webhooks’ own entries', () => {

@@ -11,7 +11,7 @@ import type { WebhookDeliveriesTable, WebhookSubscriptionsTable } from '../stora
 import { GLOBAL_SCOPE, type Vault } from '../vault/vault.service.ts';
 import { pushTargetProblem } from '../gateway/push-target.ts';
 import type { CreateWebhookInput, Webhook, WebhookDelivery } from './webhook.contract.ts';
-import { validFilter, type SubscriptionView } from './webhook.events.ts';
+import { EVENT_FAMILIES, validFilter, type SubscriptionView } from './webhook.events.ts';
 import { newWebhookSecret } from './webhook.signature.ts';
 
 /** Subscriptions are caller-growable: bounded per tenant and platform-wide. */
@@ -87,7 +87,7 @@ export function createWebhookService(deps: { storage: Storage; vault: Vault; led
       const tenantId = principal.tenantId ?? input.tenantId ?? null;
       if (input.tenantId && principal.tenantId !== null && input.tenantId !== principal.tenantId) throw new CustodyError('tenant_not_found');
       const bad = input.events.filter((f) => !validFilter(f));
-      if (bad.length > 0) throw new CustodyError('webhook_filter_invalid', undefined, bad.map((f) => ({ path: 'events', message: `"${f.slice(0, 100)}" is not an event type, a prefix ending in .*, or *` })));
+      if (bad.length > 0) throw new CustodyError('webhook_filter_invalid', undefined, bad.map((f) => ({ path: 'events', message: `"${f.slice(0, 100)}" is not an event type, a prefix ending in .*, or *; types start with one of ${EVENT_FAMILIES.join(', ')} (e.g. token.revoked, alert.*)` })));
       const url = checkWebhookUrl(input.url, deps.production);
       // The link in a notice is a bearer of the customer's consent: only roles that may reauthorise may route it.
       if (input.includeNoticeLinks && !roleHas(principal.role, 'tokens.reauthorize')) throw new CustodyError('forbidden', 'Only roles that may reauthorise tokens may subscribe to notice links.');
