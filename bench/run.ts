@@ -2,7 +2,7 @@
  * `npm run bench`: the speed goals, printed with their figures. Benchmarks are not tests: nothing
  * here fails the build; it reports PASS or MISS against each goal.
  *
- *   npm run bench -- [--only foundation|oauth|gateway|cli|leaks] [--scale N]
+ *   npm run bench -- [--only foundation|oauth|gateway|cli|leaks|detection|signals] [--scale N]
  *
  * --scale (or BENCH_TOKENS) sets how many token records the foundation loads (default 1,000,000).
  * Suites other than the foundation are written alongside it; one whose file is missing is skipped.
