@@ -63,6 +63,7 @@ const OWNERS: Record<string, string> = {
   detection_baselines: 'detection',
   detection_known_values: 'detection',
   leak_reporters: 'leaks',
+  leak_report_replays: 'leaks',
   token_retired_credentials: 'tokens',
 };
 

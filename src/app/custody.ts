@@ -170,7 +170,7 @@ export async function createCustody(config: Config, options: CustodyOptions) {
     const signalTargets = createTokenSignalTargets(storage.dialect);
     const transmitters = createTransmitterService({ storage, ledger, clock, tenants, production: config.env === 'production' });
     const approvers = createApproverService({ storage, ledger, clock, tenants, tokens, targets: signalTargets });
-    const signals = createSignalReceiver({ storage, ledger, clock, logger, transmitters, tokens, targets: signalTargets, approvers, alerts, jwksTimeoutMs: oauthTimeoutMs, signalActions: async (tenantId) => (await policy.snapshot()).forTenant(tenantId).signalActions });
+    const signals = createSignalReceiver({ storage, ledger, clock, logger, transmitters, tokens, targets: signalTargets, approvers, alerts, jwksTimeoutMs: oauthTimeoutMs, production: config.env === 'production', signalActions: async (tenantId) => (await policy.snapshot()).forTenant(tenantId).signalActions });
     // Leaked-token intake (src/leaks): a match is revoked in the request, its upstream revocation queued by the hook above.
     const leaks = createLeakService({ storage, vault, ledger, tokens, alerts, clock, logger });
     // Notices given before enforcement (src/governance), delivered through the outbox to each notifier.

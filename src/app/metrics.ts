@@ -68,6 +68,9 @@ export function createMetrics(custody: Custody): HttpMetrics {
   custody.leaks.onRefusal((reason) => refusedLeakReports.inc({ reason }));
   const leakItems = new Counter({ name: 'custody_leak_items_total', help: 'Strings looked up by leak reports and checks, by how they were labelled', labelNames: ['via', 'label'], registers: [registry] });
   custody.leaks.onLabels((via, label, n) => leakItems.inc({ via, label }, n));
+  // A signed report sent again (same reporter, same bytes, within 30 days): answered with its labels, nothing written.
+  const replayedLeakReports = new Counter({ name: 'custody_leak_reports_replayed_total', help: 'Signed leak reports received again (same reporter and body within 30 days): answered as before, nothing written', registers: [registry] });
+  custody.leaks.onReplay(() => replayedLeakReports.inc());
   // Shared Signals pushes by outcome: anonymous refusals are counted here and rolled up in the ledger per minute.
   const ssfPushes = new Counter({ name: 'custody_ssf_sets_total', help: 'Security Event Tokens pushed to /v1/signals/ssf, by outcome (accepted or the RFC 8935 refusal code)', labelNames: ['outcome'], registers: [registry] });
   custody.signals.onOutcome((outcome) => ssfPushes.inc({ outcome }));

@@ -64,6 +64,16 @@ export const NEW_VALUE_ALERTS: Record<KnownKind, { kind: DetectionAlertKind; sev
 export const STATE_DENIALS = new Set(['token_revoked', 'token_suspended', 'token_expired']);
 
 /**
+ * The refusals that say "this caller may not use this token" (src/gateway/gateway.policy.ts: no
+ * such token for the caller's tenant — another tenant's, or none — and a workload not listed on
+ * it). Such a call is not the token's use: it neither teaches the token's baseline nor counts
+ * toward its volume or its spike, or anyone able to name a token could move (and in enforce mode
+ * suspend) a token they may not use. The gateway checks these before the token's state, so a
+ * use after revocation is always from a permitted caller.
+ */
+export const CALLER_REFUSALS = new Set(['token_not_found', 'workload_not_allowed']);
+
+/**
  * The network a source address belongs to, as detection compares them: IPv4 /24, IPv6 /64 (an
  * IPv4-mapped IPv6 address is IPv4). Null for no address or one that is not an IP.
  */

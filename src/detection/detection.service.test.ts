@@ -236,6 +236,29 @@ describeEachDatabase('detection on use', (kind) => {
     expect(detection.stats().cachedTokens).toBe(before);
   });
 
+  it('does not let a caller that may not use a token (workload not on it) move its baseline, spike it or suspend it', async () => {
+    const enforced = (await h.custody.tenants.create(h.admin, { name: `intruded-${randomBytes(3).toString('hex')}` })).id;
+    await h.custody.policy.putTenant(h.admin, enforced, { mode: 'enforce', suspendOnAlertSeverity: 'critical' });
+    const id = await learned(enforced);
+    const baseline = () => h.custody.storage.db.selectFrom('detection_baselines').selectAll().where('token_id', '=', id).executeTakeFirstOrThrow();
+    const before = await baseline();
+    // 1,500 calls in a minute by a workload not listed on the token, from a new network, on a new endpoint.
+    const refused = (i: number, errorCode: string) =>
+      event(id, LATER + 10 * MIN + i * 10, { tenantId: enforced, workload: 'intruder', sourceAddress: '203.0.113.9', method: 'DELETE', outcome: 'denied', errorCode, status: 403, scope: null, pathTemplate: '-', host: null });
+    await feed(Array.from({ length: 1_500 }, (_, i) => refused(i, 'workload_not_allowed')));
+    await feed(Array.from({ length: 1_500 }, (_, i) => refused(i, 'token_not_found')));
+    expect(await alertsOf(id)).toEqual([]);
+    expect((await h.custody.tokens.get(h.admin, id)).state).toBe('active');
+    const after = await baseline();
+    expect([after.calls_seen, after.rate_ewma, after.rate_peak, after.bucket_start, after.bucket_count]).toEqual([before.calls_seen, before.rate_ewma, before.rate_peak, before.bucket_start, before.bucket_count]);
+    // The token's own use is judged as before: its burst in the same minute is a spike of its own calls only.
+    await feed(Array.from({ length: 150 }, (_, i) => event(id, LATER + 10 * MIN + i * 10, { tenantId: enforced })));
+    const alerts = await alertsOf(id);
+    expect(alerts.map((a) => [a.kind, a.severity])).toEqual([['volume_spike', 'medium']]);
+    expect(alerts[0]!.data).toMatchObject({ calls: 100 });
+    expect(JSON.stringify(await h.custody.alerts.get(h.admin, alerts[0]!.id))).not.toContain('intruder');
+  });
+
   it('of two instances that see a new value at once, only the one that stores it first alerts', async () => {
     const id = await learned();
     const other = createDetectionService({

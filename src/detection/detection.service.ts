@@ -10,6 +10,7 @@ import type { DetectionBaselinesTable } from '../storage/schema.ts';
 import type { TokenService } from '../tokens/token.service.ts';
 import { createDetectionRepo, knownKey, type KnownValueRow } from './detection.repo.ts';
 import {
+  CALLER_REFUSALS,
   DEFAULT_TUNING,
   hasLearned,
   KNOWN_KINDS,
@@ -32,6 +33,10 @@ import { DEFAULT_DETECTION_LIMITS, type AlertRaiser, type DetectionLimits, type 
  *   committed it (`ingest`), which only queues it; judging runs later on this thread, in slices
  *   that yield to the event loop, so it never blocks or slows `record`/`admit`, and a failure here
  *   never loses usage (the events are already stored);
+ * - only the token's use is judged: a call refused because its caller may not use the token
+ *   (`CALLER_REFUSALS`: `token_not_found`, `workload_not_allowed`) neither teaches nor moves its
+ *   baseline, nor counts toward its spike or its new values — whoever can name a token cannot
+ *   raise (or, in enforce mode, suspend by) an alert on it;
  * - calls naming a revoked, suspended or expired token are heard from the gateway at the refusal
  *   (`noteStateRefusal`), before any bound applies, coalesced per token (a set bounded by the
  *   tokens that exist: a refusal for an unknown or another tenant's token, `token_not_found`, is
@@ -298,11 +303,12 @@ export function createDetectionService(deps: DetectionDeps) {
 
   /** Judges one committed batch against the baselines of the tokens it names. */
   async function judgeBatch(p: PackedEvents): Promise<void> {
-    const notFound = p.strings.indexOf('token_not_found');
     const denied = p.strings.indexOf('denied');
-    const skip = new Set<number>(notFound >= 0 ? [notFound] : []);
+    // Not the token's use: refusals of the caller (not allowed to use it), and refusals for its
+    // state (heard at the refusal, `noteStateRefusal`).
+    const skip = new Set<number>();
     p.strings.forEach((s, i) => {
-      if (STATE_DENIALS.has(s)) skip.add(i);
+      if (STATE_DENIALS.has(s) || CALLER_REFUSALS.has(s)) skip.add(i);
     });
     const needed = new Map<string, { tenantId: string; atMs: number }>();
     for (let i = 0, k = 0; i < p.count; i++, k += N) {
@@ -345,10 +351,10 @@ export function createDetectionService(deps: DetectionDeps) {
         b.dirty = true;
         stats.judgedEvents++;
         const learned = hasLearned(b.firstSeenMs, b.callsSeen, atMs, tuning);
-        // Volume: every call that named the token (allowed or refused for what it asked).
+        // Volume: every call of a permitted caller that named the token (allowed or refused for what it asked).
         rollTo(b.volume, atMs, tuning);
         b.volume.bucketCount++;
-        if (learned) spikeCheck(p, i, b, candidates);
+        if (learned) spikeCheck(p, i, b, candidates, skip);
         // New values: only calls the gateway let through (a refused call taught nothing it may do).
         if (p.ints[k + F.outcome] === denied) continue;
         b.callsSeen++;
@@ -411,7 +417,7 @@ export function createDetectionService(deps: DetectionDeps) {
   }
 
   /** A spike alert once the bucket crosses its threshold (and again if it turns critical). */
-  function spikeCheck(p: PackedEvents, i: number, b: TokenBaseline, candidates: Map<string, Candidate>): void {
+  function spikeCheck(p: PackedEvents, i: number, b: TokenBaseline, candidates: Map<string, Candidate>, skip: Set<number>): void {
     const severity = spikeSeverity(b.volume, tuning);
     if (!severity) return;
     const prior = b.spikeAlerted;
@@ -420,7 +426,7 @@ export function createDetectionService(deps: DetectionDeps) {
     // The events of this token in the batch up to this one.
     const evidence: EvidenceEvent[] = [];
     const token = p.ints[i * N + F.tokenId];
-    for (let j = i; j >= 0 && evidence.length < EVIDENCE_EVENTS; j--) if (p.ints[j * N + F.tokenId] === token) evidence.unshift(evidenceOf(p, j));
+    for (let j = i; j >= 0 && evidence.length < EVIDENCE_EVENTS; j--) if (p.ints[j * N + F.tokenId] === token && !skip.has(p.ints[j * N + F.errorCode]!)) evidence.unshift(evidenceOf(p, j));
     const threshold = Math.ceil(spikeThreshold(b.volume, tuning));
     candidates.set(`${b.tokenId}\u0000volume_spike`, {
       tokenId: b.tokenId,

@@ -1,4 +1,4 @@
-import type { KeyObject } from 'node:crypto';
+import { createHash, type KeyObject } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import sjson from 'secure-json-parse';
 import { mount } from '../http/mount.ts';
@@ -11,6 +11,8 @@ interface PendingReport {
   key: KeyObject;
   signature: string;
   verified: boolean;
+  /** Hex SHA-256 of the raw body whose signature verified (a replay of it is answered, not acted on). */
+  digest: string | null;
 }
 
 const header = (request: FastifyRequest, name: string): string | undefined => {
@@ -37,7 +39,7 @@ export function leakRoutes(leaks: LeakService) {
       scope.addHook('onRequest', async (request) => {
         const signature = header(request, LEAK_SIGNATURE_HEADER);
         const { reporter, key } = await leaks.reporterForKeyId(header(request, LEAK_KEY_ID_HEADER), signature);
-        pending.set(request, { reporter, key, signature: signature!, verified: false });
+        pending.set(request, { reporter, key, signature: signature!, verified: false, digest: null });
       });
       scope.removeContentTypeParser('application/json');
       scope.addContentTypeParser('application/json', { parseAs: 'buffer', bodyLimit: LEAK_BODY_LIMIT_BYTES }, (request, raw, done) => {
@@ -46,6 +48,7 @@ export function leakRoutes(leaks: LeakService) {
           if (!report) throw new CustodyError('leak_signature_missing');
           leaks.verify(report.key, raw as Buffer, report.signature);
           report.verified = true;
+          report.digest = createHash('sha256').update(raw as Buffer).digest('hex');
         } catch (err) {
           done(err as Error, undefined);
           return;
@@ -63,8 +66,8 @@ export function leakRoutes(leaks: LeakService) {
       });
       mount(scope, e.report, async ({ request, body }) => {
         const report = pending.get(request);
-        if (!report?.verified) throw new CustodyError('leak_signature_missing');
-        return leaks.report(report.reporter, body);
+        if (!report?.verified || report.digest === null) throw new CustodyError('leak_signature_missing');
+        return leaks.report(report.reporter, body, report.digest);
       });
     });
   };

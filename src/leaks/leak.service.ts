@@ -21,6 +21,15 @@ export const MAX_REPORTERS = 200;
 const MAX_DESCRIBED_ITEMS = 10;
 /** A reporter's last-report time is written at most this often (it is for people, not for the hot path). */
 const TOUCH_EVERY_MS = 60_000;
+/** How long a report taken is remembered: sent again (same reporter, same bytes) within it, it is a replay. */
+export const REPLAY_WINDOW_MS = 30 * 24 * 60 * 60_000;
+/** Reports remembered at most (oldest forgotten first): a forgotten one sent again is ledgered again, never alerted again once resolved. */
+export const MAX_REMEMBERED_REPORTS = 200_000;
+/** Expired (and surplus) remembered reports are pruned at most this often, per instance. */
+const PRUNE_EVERY_MS = 60_000;
+
+/** A concurrent identical report committed first: this one is a replay (its unit of work is rolled back). */
+class ReplayedMeanwhile extends Error {}
 
 const CREDENTIAL_NAMES: Record<Credential, string> = {
   access: 'Its access token',
@@ -83,8 +92,12 @@ export interface LeakServiceDeps {
  * match found (no early exit), so the time taken does not single out which item matched; a match
  * is revoked, alerted (`token_leaked`, critical) and ledgered (`token.leak_reported`) in one
  * transaction with the revocation and its upstream job; an already revoked or expired token that
- * matches is alerted and ledgered, not revoked twice; a refused anonymous report writes nothing
- * (listeners count it).
+ * matches is ledgered, not revoked twice, and alerted only onto an open `token_leaked` alert (or a
+ * first one if it never had one): once security resolved it, a leak of the dead token opens none;
+ * a refused anonymous report writes nothing (listeners count it); a signed report is taken once:
+ * the same bytes from the same reporter within REPLAY_WINDOW_MS (022-leak-replays, bounded,
+ * pruned; remembered in the unit of work that acts on it) are answered with the same labels and
+ * write nothing — no ledger entry, no alert, no revocation (listeners count the replay).
  */
 export function createLeakService(deps: LeakServiceDeps) {
   const { storage, vault, ledger, tokens, alerts, clock, logger } = deps;
@@ -94,6 +107,8 @@ export function createLeakService(deps: LeakServiceDeps) {
   const touchedAt = new Map<string, number>();
   const refusalListeners: ((reason: LeakRefusal) => void)[] = [];
   const labelListeners: ((via: 'report' | 'check', label: LeakLabelValue, n: number) => void)[] = [];
+  const replayListeners: (() => void)[] = [];
+  let lastPrune = 0;
 
   function keyOf(id: string, pem: string): KeyObject {
     const cached = keys.get(id);
@@ -144,6 +159,8 @@ export function createLeakService(deps: LeakServiceDeps) {
     strings: string[],
     who: { actor: string; via: 'report' | 'check'; reporter: VerifiedReporter | null },
     describe: (index: number) => Record<string, unknown>,
+    /** A signed report's digest: remembered with its labels in the same unit of work (a concurrent twin throws ReplayedMeanwhile). */
+    remember?: { reporterId: string; digest: string },
   ): Promise<Match[][]> {
     const fingerprints = strings.map((s) => vault.fingerprint(s));
     const unique = [...new Set(fingerprints)];
@@ -152,6 +169,17 @@ export function createLeakService(deps: LeakServiceDeps) {
         const at = clock.now();
         const found = matchItems(fingerprints, await tokens.findByFingerprints(work, unique));
         const perItem: Match[][] = strings.map(() => []);
+        if (remember) {
+          const labels = strings.map((_, i) => (found.some((f) => f.items.includes(i)) ? 't' : 'f')).join('');
+          // An expired memory of it is forgotten first (the window is over: it counts as new).
+          await work.trx.deleteFrom('leak_report_replays').where('reporter_id', '=', remember.reporterId).where('body_sha256', '=', remember.digest).where('expires_at', '<=', at.toISOString()).execute();
+          const inserted = await work.trx
+            .insertInto('leak_report_replays')
+            .values({ reporter_id: remember.reporterId, body_sha256: remember.digest, labels, received_at: at.toISOString(), expires_at: new Date(at.getTime() + REPLAY_WINDOW_MS).toISOString() })
+            .onConflict((oc) => oc.columns(['reporter_id', 'body_sha256']).doNothing())
+            .executeTakeFirst();
+          if (Number(inserted.numInsertedOrUpdatedRows ?? 0n) === 0) throw new ReplayedMeanwhile();
+        }
         if (found.length === 0) return perItem;
         // One record may match on both credentials (its access and its refresh token reported together): revoke it once.
         const rows = [...new Map(found.map((f) => [f.tokenId, f.row])).values()];
@@ -164,7 +192,9 @@ export function createLeakService(deps: LeakServiceDeps) {
           const revoked = revokedNow.has(f.tokenId);
           const evidence: AlertEvidence = { kind: 'leak', via: who.via, reporter: who.reporter?.name ?? null, credential: f.credential, items: described, itemCount: f.items.length };
           const by = who.reporter ? `reporter ${who.reporter.name}` : who.actor;
-          await alerts.raise(
+          // A dead token's leak bumps an open alert (or opens a first one); once resolved, it opens none.
+          const earlier = revoked ? [] : (await alerts.forSubject(work.trx, f.tokenId)).filter((a) => a.kind === 'token_leaked');
+          if (earlier.length === 0 || earlier.some((a) => a.status !== 'resolved')) await alerts.raise(
             work.trx,
             {
               kind: 'token_leaked',
@@ -198,6 +228,20 @@ export function createLeakService(deps: LeakServiceDeps) {
         return perItem;
       }),
     );
+  }
+
+  /** Forgets expired remembered reports, and the oldest past MAX_REMEMBERED_REPORTS; at most once a minute, never failing a report. */
+  async function prune(): Promise<void> {
+    const now = clock.now();
+    if (now.getTime() - lastPrune < PRUNE_EVERY_MS) return;
+    lastPrune = now.getTime();
+    try {
+      await storage.db.deleteFrom('leak_report_replays').where('expires_at', '<=', now.toISOString()).execute();
+      const cutoff = await storage.db.selectFrom('leak_report_replays').select('received_at').orderBy('received_at', 'desc').offset(MAX_REMEMBERED_REPORTS).limit(1).executeTakeFirst();
+      if (cutoff) await storage.db.deleteFrom('leak_report_replays').where('received_at', '<=', cutoff.received_at).execute();
+    } catch (err) {
+      logger.warn({ err: (err as Error).message }, 'pruning remembered leak reports failed; will try again');
+    }
   }
 
   function labelsOf(perItem: Match[][]): LeakLabelValue[] {
@@ -248,13 +292,43 @@ export function createLeakService(deps: LeakServiceDeps) {
       }
     },
 
-    /** A verified report: each item labelled, in order; matches revoked, alerted and ledgered. */
-    async report(reporter: VerifiedReporter, items: LeakReportItem[]): Promise<{ token_type: string; label: LeakLabelValue }[]> {
-      const perItem = await traceAndRevoke(
-        items.map((i) => i.token),
-        { actor: `leak:${reporter.name}`, via: 'report', reporter },
-        (i) => ({ type: items[i]!.type, url: items[i]!.url ?? null, source: items[i]!.source ?? null }),
-      );
+    /** Listeners of replayed reports (metrics): answered, nothing written. */
+    onReplay(listener: () => void): void {
+      replayListeners.push(listener);
+    },
+
+    /**
+     * A verified report (`digest`: hex SHA-256 of its raw body): each item labelled, in order;
+     * matches revoked, alerted and ledgered — once. The same report again is answered with the
+     * same labels and writes nothing.
+     */
+    async report(reporter: VerifiedReporter, items: LeakReportItem[], digest: string): Promise<{ token_type: string; label: LeakLabelValue }[]> {
+      const remembered = async () => {
+        const row = await storage.db.selectFrom('leak_report_replays').select('labels').where('reporter_id', '=', reporter.id).where('body_sha256', '=', digest).where('expires_at', '>', clock.now().toISOString()).executeTakeFirst();
+        return row && row.labels.length === items.length ? row.labels : null;
+      };
+      const replayed = (labels: string) => {
+        for (const l of replayListeners) l();
+        logger.info({ reporter: reporter.name, keyId: reporter.keyId, items: items.length }, 'leak report replayed: answered as before, nothing written');
+        return items.map((item, i): { token_type: string; label: LeakLabelValue } => ({ token_type: item.type, label: labels[i] === 't' ? 'true_positive' : 'false_positive' }));
+      };
+      const before = await remembered();
+      if (before !== null) return replayed(before);
+      let perItem: Match[][];
+      try {
+        perItem = await traceAndRevoke(
+          items.map((i) => i.token),
+          { actor: `leak:${reporter.name}`, via: 'report', reporter },
+          (i) => ({ type: items[i]!.type, url: items[i]!.url ?? null, source: items[i]!.source ?? null }),
+          { reporterId: reporter.id, digest },
+        );
+      } catch (err) {
+        if (!(err instanceof ReplayedMeanwhile)) throw err;
+        const now = await remembered();
+        if (now === null) throw err;
+        return replayed(now);
+      }
+      await prune();
       const labels = labelsOf(perItem);
       countLabels('report', labels);
       const matched = labels.filter((l) => l === 'true_positive').length;

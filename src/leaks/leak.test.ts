@@ -150,6 +150,45 @@ describeEachDatabase('leaked-token intake', (kind) => {
     expect((await jobs(t.id)).length).toBe(1);
   });
 
+  it('answers a replayed report as before and writes nothing; a leak of a dead token never reopens a resolved alert', async () => {
+    const t = await register();
+    const body = Buffer.from(JSON.stringify([{ token: t.access, type: 'custody_access_token', url: 'https://github.com/x' }, { token: 'nothing-like-it', type: 'x' }]));
+    const signature = signBody(reporter.privateKey, body);
+    const first = await report(null, { raw: body, signature });
+    expect(first.statusCode).toBe(200);
+    const answer = first.json();
+    const before = { ledger: await ledgerCount(), alerts: await alertCount() };
+    const alert = (await alertsOf(t.id))[0]!;
+    try {
+      // Sent again (at once, concurrently, a week later): the same answer, no ledger entry, no alert count.
+      for (let i = 0; i < 5; i++) expect((await report(null, { raw: body, signature })).json()).toEqual(answer);
+      await Promise.all(Array.from({ length: 5 }, () => report(null, { raw: body, signature })));
+      clock.advance(7 * 24 * 3_600_000);
+      expect((await report(null, { raw: body, signature })).json()).toEqual(answer);
+      expect({ ledger: await ledgerCount(), alerts: await alertCount() }).toEqual(before);
+      expect(await alertsOf(t.id)).toMatchObject([{ id: alert.id, count: 1, status: 'open' }]);
+      const metrics = (await h.app.inject({ method: 'GET', url: '/metrics' })).body;
+      expect(metrics).toMatch(/custody_leak_reports_replayed_total 11/);
+
+      // Security resolves the alert; the replay still opens nothing, and a new report of the dead token is ledgered once, alerting nothing.
+      await h.custody.alerts.resolve(h.admin, alert.id, 'handled');
+      await report(null, { raw: body, signature });
+      const other = [{ token: t.access, type: 'custody_access_token', url: 'https://gist.github.com/y' }];
+      expect((await report(other)).json()).toEqual([{ token_type: 'custody_access_token', label: 'true_positive' }]);
+      await report(other);
+      // Past the replay window the first report counts as new again: ledgered, still no alert.
+      clock.advance(31 * 24 * 3_600_000);
+      await report(null, { raw: body, signature });
+      const alerts = await alertsOf(t.id);
+      expect(alerts.map((a) => [a.id, a.status])).toEqual([[alert.id, 'resolved']]);
+      const reported = (await entries(t.id)).filter((e) => e.action === 'token.leak_reported');
+      expect(reported.map((e) => JSON.parse(e.data).revoked)).toEqual([true, false, false]);
+      expect(await h.custody.storage.db.selectFrom('leak_report_replays').select('labels').where('labels', '=', 'tf').execute()).toHaveLength(1);
+    } finally {
+      clock.set(NOW);
+    }
+  });
+
   it('takes a full report (1,000 items of 4,096 characters, past the server’s usual body limit) and finds the one match in it', async () => {
     const t = await register();
     const items = Array.from({ length: 1000 }, (_, i) => ({ token: i === 617 ? t.access : randomBytes(2048).toString('hex'), type: 'custody_access_token', url: `https://example.com/${i}`, source: 'content' }));

@@ -40,7 +40,7 @@ export interface ConsentDeps {
    * Whether the account is recorded as having left the tenant (approver offboarding, src/signals):
    * its consent must not re-approve the tokens it approved, nor approve new ones. Absent: never.
    */
-  approverDeactivated?: (db: Db, tenantId: string, issuer: string, subject: string) => Promise<boolean>;
+  approverDeactivated?: (db: Db, tenantId: string, issuer: string, subject: string, email: string | null) => Promise<boolean>;
   logger?: Logger;
 }
 
@@ -384,7 +384,7 @@ export function createConsentService(deps: ConsentDeps) {
     const notGranted = asked.filter((s) => !credentials.scopes.includes(s));
     try {
       const outcome = await tokens.unitOfWork(async (work) => {
-        if (await deps.approverDeactivated?.(work.trx, flow.tenant_id, approver.issuer, approver.subject)) {
+        if (await deps.approverDeactivated?.(work.trx, flow.tenant_id, approver.issuer, approver.subject, approver.email)) {
           throw new NotRecordable('approver_deactivated', `The account that approved (${approver.subject}) is recorded as having left this customer (approver offboarding), so its approval cannot be accepted. Another administrator of the customer must approve, with a new link (this one is used up).`);
         }
         if (flow.reauthorize_token_id) {

@@ -8,6 +8,16 @@ import type { TokenService, TokenWork } from '../tokens/token.service.ts';
 import type { SignalSubjectRef, SignalTargetRow, TokenSignalTargets } from '../tokens/token.signal-targets.ts';
 import type { InactiveApprover } from './approver.contract.ts';
 
+/**
+ * The `issuer` an account is recorded under when the event named it without one: by its email
+ * address (an SSF `email` subject; the subject is the address, lower-cased), or by the
+ * transmitter's opaque identifier (an `opaque` subject; matched as the account's subject at any
+ * issuer of the tenant, as offboarding matches the tokens it approved). Neither is a URL, so
+ * neither collides with a real issuer.
+ */
+export const EMAIL_ISSUER = 'email';
+export const OPAQUE_ISSUER = 'opaque';
+
 const toApprover = (r: InactiveApproversTable): InactiveApprover => ({
   tenantId: r.tenant_id,
   issuer: r.issuer,
@@ -27,7 +37,9 @@ const toApprover = (r: InactiveApproversTable): InactiveApprover => ({
  *   ledger entry per token and one for the approver. Governance re-evaluates the changed tokens
  *   after the commit (`approver_inactive`), and enforcement gives notice, then suspends after the grace.
  * - A consent by a recorded account is refused (`approver_deactivated`, src/oauth/consent.service.ts
- *   asks `isDeactivated`); another administrator's re-approval renews the token's approver (and
+ *   asks `isDeactivated`): recorded by issuer and subject, by email (an SSF email subject; matched
+ *   against the consent's verified email, without regard to case), or by an opaque id (matched
+ *   against the consent's subject at any issuer); another administrator's re-approval renews the token's approver (and
  *   `approver_active` with it).
  * - Only the tenant's own tokens: another tenant's tokens approved by the same account are untouched.
  */
@@ -93,9 +105,23 @@ export function createApproverService(deps: { storage: Storage; ledger: LedgerSe
       return { items: rows.slice(0, 1_000).map(toApprover), truncated: rows.length > 1_000 };
     },
 
-    /** Whether the account is recorded as inactive in the tenant (consent refuses it). */
-    async isDeactivated(db: Db, tenantId: string, issuer: string, subject: string): Promise<boolean> {
-      const r = await db.selectFrom('inactive_approvers').select('subject').where('tenant_id', '=', tenantId).where('issuer', '=', issuer).where('subject', '=', subject).executeTakeFirst();
+    /**
+     * Whether the account is recorded as inactive in the tenant (consent refuses it): by its issuer
+     * and subject, by an opaque id equal to its subject, or by its (verified) email.
+     */
+    async isDeactivated(db: Db, tenantId: string, issuer: string, subject: string, email: string | null = null): Promise<boolean> {
+      const r = await db
+        .selectFrom('inactive_approvers')
+        .select('subject')
+        .where('tenant_id', '=', tenantId)
+        .where((eb) =>
+          eb.or([
+            eb.and([eb('issuer', '=', issuer), eb('subject', '=', subject)]),
+            eb.and([eb('issuer', '=', OPAQUE_ISSUER), eb('subject', '=', subject)]),
+            ...(email ? [eb.and([eb('issuer', '=', EMAIL_ISSUER), eb('subject', '=', email.toLowerCase())])] : []),
+          ]),
+        )
+        .executeTakeFirst();
       return r !== undefined;
     },
   };

@@ -6,11 +6,12 @@ import type { Db, Storage } from '../storage/database.ts';
 import type { SsfTransmittersTable } from '../storage/schema.ts';
 import type { TokenService, TokenWork } from '../tokens/token.service.ts';
 import type { SignalTargetRow, TokenSignalTargets } from '../tokens/token.signal-targets.ts';
-import type { ApproverService } from './approver.service.ts';
+import { EMAIL_ISSUER, OPAQUE_ISSUER, type ApproverService } from './approver.service.ts';
 import { createRefusalRollup } from './signal.refusals.ts';
 import { describeSubject, OFFBOARDING_EVENTS, readSetEvents, severityOf, strongerAction, type SignalEvent } from './signal.rules.ts';
 import { createSetVerifier, REPLAY_HOLD_MS, SetRefusal, type SetErrorCode } from './signal.verify.ts';
 import type { TransmitterService } from './transmitter.service.ts';
+import type { Resolver } from '../gateway/ssrf-guard.ts';
 
 /** What the receiver needs of alerts (src/alerts): raise, de-duplicated per token and kind, in the caller's transaction. */
 export interface SignalAlerts {
@@ -42,8 +43,14 @@ interface Planned {
  * - Only a SET whose signature verified against a configured, enabled transmitter acts, and only
  *   on that transmitter's tenant's tokens. A jti is accepted once per transmitter (held while a SET
  *   bearing it could still pass the iat window, then pruned).
- * - A refusal shown to come from a transmitter (signature verified) is ledgered on its own; one that
- *   cannot be tied to one is rolled up (signal.refusals.ts), so anonymous callers cannot grow the ledger.
+ * - Nothing anyone can repeat at will grows the ledger entry by entry: a refusal that cannot be tied
+ *   to a transmitter, and every refusal of a verified SET that whoever captured it could send again
+ *   (a replayed jti, too old or not yet valid, a failing claim or jti), is rolled up per minute,
+ *   transmitter and code with a count and the jtis (signal.refusals.ts). Only the first refusal of
+ *   a verified SET's jti for what it says (an unknown event type, a subject format not matched) is
+ *   ledgered on its own: its jti is held as an accepted one's is, in the same transaction, so a
+ *   replay of it is a replay, rolled up.
+ * - A SET with U+0000 anywhere in its header or claims is refused before any database access.
  * - Actions come from the tenant's effective policy (`signalActions`): flag raises an alert;
  *   suspend is a `signal` suspension; revoke revokes here and upstream (the outbox, through the
  *   token lifecycle). The gateway hears of each change when the unit of work commits.
@@ -64,9 +71,13 @@ export function createSignalReceiver(deps: {
   alerts: SignalAlerts;
   signalActions: (tenantId: string) => Promise<Record<SignalEventName, SignalAction>>;
   jwksTimeoutMs?: number;
+  /** Production: a JWKS URL's private and loopback addresses are never fetched, even for a development transmitter. */
+  production?: boolean;
+  /** The resolver the JWKS fetch's SSRF guard uses (tests). */
+  resolve?: Resolver;
 }) {
   const { storage, ledger, clock, tokens, targets } = deps;
-  const verifier = createSetVerifier({ ...(deps.jwksTimeoutMs !== undefined ? { jwksTimeoutMs: deps.jwksTimeoutMs } : {}) });
+  const verifier = createSetVerifier({ ...(deps.jwksTimeoutMs !== undefined ? { jwksTimeoutMs: deps.jwksTimeoutMs } : {}), production: deps.production ?? false, ...(deps.resolve ? { resolve: deps.resolve } : {}) });
   const rollup = createRefusalRollup(deps);
   const outcomeListeners: ((outcome: 'accepted' | SetErrorCode) => void)[] = [];
   let lastPrune = 0;
@@ -90,7 +101,10 @@ export function createSignalReceiver(deps: {
         const approved = await targets.approvedTokens(work, t.tenant_id, subject);
         if (OFFBOARDING_EVENTS.has(event.name)) {
           for (const row of approved) offboardRows.set(row.id, row);
+          // The account itself is recorded (a later consent by it is refused), whether or not it approved anything yet.
           if (subject.format === 'iss_sub') offboardApprovers.push({ issuer: subject.iss, subject: subject.sub });
+          else if (subject.format === 'email') offboardApprovers.push({ issuer: EMAIL_ISSUER, subject: subject.email.toLowerCase() });
+          else offboardApprovers.push({ issuer: OPAQUE_ISSUER, subject: subject.id });
           for (const row of approved) if (row.approver_issuer && row.approver_subject) offboardApprovers.push({ issuer: row.approver_issuer, subject: row.approver_subject });
         } else {
           for (const row of approved) if (!held.has(row.id)) add(row, 'flag', event.name);
@@ -160,14 +174,15 @@ export function createSignalReceiver(deps: {
     if (!t) throw new SetRefusal('invalid_audience', 'No transmitter with this "iss" is configured for the SET\'s "aud".');
     if (t.enabled !== 1) throw new SetRefusal('access_denied', 'This transmitter is disabled at this receiver; its SETs are not accepted.');
     const now = clock.now();
-    const payload = await verifier.verify(jws.trim(), t, now);
+    const payload = await verifier.verify(jws.trim(), t, now, peek.jti);
+    const holdUntil = new Date(payload.iat * 1000 + REPLAY_HOLD_MS).toISOString();
     const read = readSetEvents(payload);
-    if (!read.ok) throw new SetRefusal('invalid_request', read.description, t.id, payload.jti);
+    if (!read.ok) throw new SetRefusal('invalid_request', read.description, t.id, payload.jti, holdUntil);
     const actions = await deps.signalActions(t.tenant_id);
     await tokens.unitOfWork(async (work) => {
       const inserted = await work.trx
         .insertInto('ssf_received_jtis')
-        .values({ transmitter_id: t.id, jti: payload.jti, expires_at: new Date(payload.iat * 1000 + REPLAY_HOLD_MS).toISOString() })
+        .values({ transmitter_id: t.id, jti: payload.jti, expires_at: holdUntil })
         .onConflict((oc) => oc.columns(['transmitter_id', 'jti']).doNothing())
         .executeTakeFirst();
       if (Number(inserted.numInsertedOrUpdatedRows ?? 0n) === 0) throw new SetRefusal('invalid_request', `A SET with jti "${payload.jti.slice(0, 80)}" was already received from this transmitter; a replay is not applied again.`, t.id, payload.jti);
@@ -180,15 +195,24 @@ export function createSignalReceiver(deps: {
   }
 
   async function refuse(r: SetRefusal): Promise<void> {
-    if (r.transmitterId === null) {
-      rollup.record(r.err);
+    const t = r.transmitterId;
+    // Anonymous, or a verified SET's refusal that whoever captured it can cause again: rolled up.
+    if (t === null || r.holdUntil === null || r.jti === null) {
+      rollup.record(r.err, t, r.jti);
       return;
     }
-    const t = r.transmitterId;
-    await storage.db.transaction().execute(async (trx) => {
+    // The first refusal of this jti for what the SET says: ledgered on its own, its jti held (as
+    // an accepted SET's is) in the same transaction; a replay of it finds the jti and is rolled up.
+    const jti = r.jti;
+    const holdUntil = r.holdUntil;
+    const first = await storage.db.transaction().execute(async (trx) => {
+      const inserted = await trx.insertInto('ssf_received_jtis').values({ transmitter_id: t, jti, expires_at: holdUntil }).onConflict((oc) => oc.columns(['transmitter_id', 'jti']).doNothing()).executeTakeFirst();
+      if (Number(inserted.numInsertedOrUpdatedRows ?? 0n) === 0) return false;
       const row = await trx.selectFrom('ssf_transmitters').select('tenant_id').where('id', '=', t).executeTakeFirst();
-      await ledger.append(trx, { actor: `ssf:${t}`, action: 'signal.refused', tenantId: row?.tenant_id ?? null, subjectId: t, data: { transmitterId: t, jti: r.jti, code: r.err, description: r.description } });
+      await ledger.append(trx, { actor: `ssf:${t}`, action: 'signal.refused', tenantId: row?.tenant_id ?? null, subjectId: t, data: { transmitterId: t, jti, code: r.err, description: r.description } });
+      return true;
     });
+    if (!first) rollup.record(r.err, t, jti);
   }
 
   return {
@@ -216,7 +240,10 @@ export function createSignalReceiver(deps: {
     },
     /** Writes rolled-up anonymous refusals of finished minutes (all with `all`); tests call it. */
     flushRefusals: (all = false) => rollup.flush(all),
-    close: () => rollup.close(),
+    async close(): Promise<void> {
+      await rollup.close();
+      await verifier.close();
+    },
   };
 }
 

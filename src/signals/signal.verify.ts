@@ -1,4 +1,6 @@
-import { createLocalJWKSet, createRemoteJWKSet, decodeJwt, decodeProtectedHeader, errors, jwtVerify, type JWK, type JWTPayload } from 'jose';
+import { createLocalJWKSet, createRemoteJWKSet, customFetch, decodeJwt, decodeProtectedHeader, errors, jwtVerify, type FetchImplementation, type JWK, type JWTPayload, type ProtectedHeaderParameters } from 'jose';
+import { request } from 'undici';
+import { createSsrfGuard, type Resolver, type SsrfGuard } from '../gateway/ssrf-guard.ts';
 import type { SsfTransmittersTable } from '../storage/schema.ts';
 
 /** RFC 8935 §2.4 error codes, plus the one answer that is not the transmitter's fault. */
@@ -11,6 +13,12 @@ export class SetRefusal extends Error {
     /** The transmitter the SET was shown to come from (its signature verified), if any. */
     readonly transmitterId: string | null = null,
     readonly jti: string | null = null,
+    /**
+     * Set only for a refusal a third party cannot repeat at will: the first refusal of a verified
+     * SET's jti, held (like an accepted one's) until this time; ledgered on its own, once per jti.
+     * Every other refusal of a verified SET is replayable by whoever captured it: rolled up.
+     */
+    readonly holdUntil: string | null = null,
   ) {
     super(description);
   }
@@ -30,22 +38,73 @@ export const REPLAY_HOLD_MS = (MAX_AGE_S + 2 * SKEW_S) * 1000;
 const JWKS_TIMEOUT_MS = 5_000;
 const JWKS_COOLDOWN_MS = 30_000;
 const JWKS_MAX_AGE_MS = 10 * 60_000;
+/** A JWK set larger than this is not read (a few keys are a few kilobytes). */
+export const MAX_JWKS_BYTES = 256 * 1024;
 
 type KeyResolver = ReturnType<typeof createLocalJWKSet>;
+
+/** Whether a decoded JOSE header or claims set holds U+0000 anywhere (a key or a string), walked without recursion. */
+export function containsNul(value: unknown): boolean {
+  const stack: unknown[] = [value];
+  while (stack.length > 0) {
+    const v = stack.pop();
+    if (typeof v === 'string') {
+      if (v.includes('\u0000')) return true;
+    } else if (Array.isArray(v)) stack.push(...v);
+    else if (v !== null && typeof v === 'object') {
+      for (const [k, inner] of Object.entries(v)) {
+        if (k.includes('\u0000')) return true;
+        stack.push(inner);
+      }
+    }
+  }
+  return false;
+}
+
+/**
+ * The fetch jose uses for a transmitter's JWKS URL: undici through the gateway's SSRF guard
+ * (every address the name resolves to checked, the socket pinned to it; an IP literal checked
+ * here), no redirect followed (a 3xx is not 200, so jose refuses it), at most MAX_JWKS_BYTES read,
+ * jose's timeout as the abort signal.
+ */
+function guardedFetch(guard: SsrfGuard, allowPrivate: boolean): FetchImplementation {
+  return async (url, options) => {
+    const target = new URL(url);
+    const literal = guard.checkLiteralHost(target.hostname, allowPrivate);
+    if (!literal.ok) throw new Error(`the JWKS host ${target.hostname} is a ${literal.range} address, which Custody does not fetch from`);
+    const res = await request(target, { method: 'GET', headers: Object.fromEntries(options.headers.entries()), signal: options.signal, dispatcher: guard.dispatcherFor(allowPrivate) });
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of res.body as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (size > MAX_JWKS_BYTES) {
+        res.body.destroy();
+        throw new Error(`the JWKS response is larger than ${MAX_JWKS_BYTES} bytes`);
+      }
+      chunks.push(chunk);
+    }
+    return new Response(res.statusCode === 200 ? Buffer.concat(chunks) : null, { status: res.statusCode < 200 || res.statusCode > 599 ? 502 : res.statusCode });
+  };
+}
 
 /**
  * Verifies SETs (RFC 8417) with jose against a configured transmitter's keys. One key resolver per
  * transmitter, rebuilt when its configuration changes (updated_at), so a remote JWK set is fetched
- * once and reused, and a re-key takes effect at once.
+ * once and reused, and a re-key takes effect at once. A remote set is fetched through the SSRF
+ * guard: private and loopback addresses only for a `development` transmitter outside production;
+ * metadata and link-local never.
  */
-export function createSetVerifier(options: { jwksTimeoutMs?: number } = {}) {
+export function createSetVerifier(options: { jwksTimeoutMs?: number; production?: boolean; resolve?: Resolver } = {}) {
   const resolvers = new Map<string, { version: string; resolve: KeyResolver }>();
+  const timeoutMs = options.jwksTimeoutMs ?? JWKS_TIMEOUT_MS;
+  const guard = createSsrfGuard({ connectionsPerOrigin: 4, connectTimeoutMs: timeoutMs, ...(options.resolve ? { resolve: options.resolve } : {}) });
 
   function resolverOf(t: SsfTransmittersTable): KeyResolver {
     const cached = resolvers.get(t.id);
     if (cached && cached.version === t.updated_at) return cached.resolve;
+    const allowPrivate = t.development === 1 && options.production !== true;
     const resolve: KeyResolver = t.jwks_url
-      ? (createRemoteJWKSet(new URL(t.jwks_url), { timeoutDuration: options.jwksTimeoutMs ?? JWKS_TIMEOUT_MS, cooldownDuration: JWKS_COOLDOWN_MS, cacheMaxAge: JWKS_MAX_AGE_MS }) as unknown as KeyResolver)
+      ? (createRemoteJWKSet(new URL(t.jwks_url), { timeoutDuration: timeoutMs, cooldownDuration: JWKS_COOLDOWN_MS, cacheMaxAge: JWKS_MAX_AGE_MS, [customFetch]: guardedFetch(guard, allowPrivate) }) as unknown as KeyResolver)
       : createLocalJWKSet(JSON.parse(t.jwks ?? '{"keys":[]}') as { keys: JWK[] });
     // Bounded by the transmitters configured (platform staff create them).
     resolvers.set(t.id, { version: t.updated_at, resolve });
@@ -53,22 +112,28 @@ export function createSetVerifier(options: { jwksTimeoutMs?: number } = {}) {
   }
 
   return {
-    /** The unverified header and claims (to find the transmitter); throws invalid_request. */
+    /**
+     * The unverified header and claims (to find the transmitter); throws invalid_request. A SET
+     * with U+0000 anywhere in its header or claims is refused here, before any database access
+     * (PostgreSQL text cannot hold it; no legitimate SET carries it).
+     */
     peek(jws: string): { iss: string; aud: string[]; jti: string | null } {
       let payload: JWTPayload;
+      let header: ProtectedHeaderParameters;
       try {
-        decodeProtectedHeader(jws);
+        header = decodeProtectedHeader(jws);
         payload = decodeJwt(jws);
       } catch {
         throw new SetRefusal('invalid_request', 'The body is not a signed JWT in compact serialization (RFC 8417 SET, Content-Type application/secevent+jwt).');
       }
+      if (containsNul(header) || containsNul(payload)) throw new SetRefusal('invalid_request', 'The SET\'s header or claims contain a U+0000 (NUL) character, which no SET field may hold.');
       if (typeof payload.iss !== 'string' || payload.iss.length === 0) throw new SetRefusal('invalid_request', 'The SET has no "iss" claim.');
       const aud = typeof payload.aud === 'string' ? [payload.aud] : Array.isArray(payload.aud) ? payload.aud.filter((a): a is string => typeof a === 'string') : [];
       return { iss: payload.iss, aud, jti: typeof payload.jti === 'string' ? payload.jti : null };
     },
 
     /** The verified claims of a SET from `t`; throws a SetRefusal naming what failed. */
-    async verify(jws: string, t: SsfTransmittersTable, now: Date): Promise<JWTPayload & { jti: string; iat: number }> {
+    async verify(jws: string, t: SsfTransmittersTable, now: Date, jti: string | null = null): Promise<JWTPayload & { jti: string; iat: number }> {
       try {
         const { payload } = await jwtVerify(jws, resolverOf(t), {
           issuer: t.issuer,
@@ -84,22 +149,26 @@ export function createSetVerifier(options: { jwksTimeoutMs?: number } = {}) {
         // RFC 8417 §2.2: a SET is not an access token; a "sub" with no events would be a JWT of another kind.
         return payload as JWTPayload & { jti: string; iat: number };
       } catch (err) {
-        throw refusalOf(err, t.id);
+        throw refusalOf(err, t.id, jti !== null && jti.length > 0 && jti.length <= 200 ? jti : null);
       }
     },
+    close: () => guard.close(),
   };
 }
 
-/** jose's failure, as the RFC 8935 code the transmitter can act on. */
-function refusalOf(err: unknown, transmitterId: string): SetRefusal {
+/**
+ * jose's failure, as the RFC 8935 code the transmitter can act on. A claim failure comes after the
+ * signature verified (jose checks it first): tied to the transmitter, with the SET's jti.
+ */
+function refusalOf(err: unknown, transmitterId: string, jti: string | null): SetRefusal {
   if (err instanceof SetRefusal) return err;
-  if (err instanceof errors.JWTExpired) return new SetRefusal('invalid_request', `The SET is too old: its "iat" is more than ${MAX_AGE_S} s (plus ${SKEW_S} s of clock skew) in the past.`, transmitterId);
+  if (err instanceof errors.JWTExpired) return new SetRefusal('invalid_request', `The SET is too old: its "iat" is more than ${MAX_AGE_S} s (plus ${SKEW_S} s of clock skew) in the past.`, transmitterId, jti);
   if (err instanceof errors.JWTClaimValidationFailed) {
-    if (err.claim === 'aud') return new SetRefusal('invalid_audience', 'The SET\'s "aud" does not name this receiver as the transmitter was configured.', transmitterId);
-    if (err.claim === 'iss') return new SetRefusal('invalid_issuer', 'The SET\'s "iss" is not the configured issuer.', transmitterId);
-    if (err.claim === 'iat') return new SetRefusal('invalid_request', `The SET's "iat" is missing or outside the accepted window (at most ${MAX_AGE_S} s old, at most ${SKEW_S} s ahead).`, transmitterId);
-    if (err.claim === 'typ') return new SetRefusal('invalid_request', 'The SET\'s header "typ" must be "secevent+jwt" (RFC 8417 §2.3).', transmitterId);
-    return new SetRefusal('invalid_request', `The SET's "${err.claim}" claim is missing or not valid.`, transmitterId);
+    if (err.claim === 'aud') return new SetRefusal('invalid_audience', 'The SET\'s "aud" does not name this receiver as the transmitter was configured.', transmitterId, jti);
+    if (err.claim === 'iss') return new SetRefusal('invalid_issuer', 'The SET\'s "iss" is not the configured issuer.', transmitterId, jti);
+    if (err.claim === 'iat') return new SetRefusal('invalid_request', `The SET's "iat" is missing or outside the accepted window (at most ${MAX_AGE_S} s old, at most ${SKEW_S} s ahead).`, transmitterId, jti);
+    if (err.claim === 'typ') return new SetRefusal('invalid_request', 'The SET\'s header "typ" must be "secevent+jwt" (RFC 8417 §2.3).', transmitterId, jti);
+    return new SetRefusal('invalid_request', `The SET's "${err.claim}" claim is missing or not valid.`, transmitterId, jti);
   }
   if (err instanceof errors.JOSEAlgNotAllowed) return new SetRefusal('invalid_key', 'The SET is signed with an algorithm this transmitter is not configured for.', null);
   if (err instanceof errors.JWKSNoMatchingKey || err instanceof errors.JWKSMultipleMatchingKeys) return new SetRefusal('invalid_key', 'No configured key of this transmitter matches the SET\'s "kid" and algorithm.', null);

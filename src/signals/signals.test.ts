@@ -44,14 +44,21 @@ describeEachDatabase('Shared Signals receiver', (kind) => {
   let rs: Keys;
   let transmitterA: string;
   let transmitterB: string;
+  const requests: string[] = [];
 
   beforeAll(async () => {
     es = await keys('ES256', 'k1');
     rs = await keys('RS256', 'r1');
     // One loopback server: the customer's issuer (discovery, for the provider) and the transmitter's JWKS.
     server = http.createServer((req, res) => {
+      requests.push(req.url ?? '');
       res.setHeader('content-type', 'application/json');
       if (req.url === '/jwks') return res.end(JSON.stringify({ keys: [es.jwk] }));
+      if (req.url === '/redirect') {
+        res.statusCode = 302;
+        res.setHeader('location', `${base}/jwks`);
+        return res.end();
+      }
       if (req.url?.startsWith('/.well-known/')) return res.end(JSON.stringify({ issuer: base, authorization_endpoint: `${base}/authorize`, token_endpoint: `${base}/token`, jwks_uri: `${base}/jwks` }));
       res.statusCode = 404;
       res.end('{}');
@@ -234,12 +241,18 @@ describeEachDatabase('Shared Signals receiver', (kind) => {
       await refused(await set(compromise()), 'access_denied');
       await h.app.inject({ method: 'PATCH', url: `/v1/ssf/transmitters/${transmitterA}`, headers: bearer(adminKey), payload: { enabled: true } });
     });
-    it('ledgers refusals from a known transmitter one by one, and rolls anonymous ones up per minute and code', async () => {
+    it('ledgers the first refusal of a verified SET’s jti on its own, and rolls up replayable and anonymous ones per minute, transmitter and code', async () => {
       const known = await ledger('signal.refused');
-      // Expired, replayed, wrong typ, unknown event: each shown to come from transmitter A by its signature.
-      expect(known.filter((e) => e.subjectId === transmitterA && e.data.code === 'invalid_request').length).toBeGreaterThanOrEqual(5);
+      // The unknown event and the subject format: first of their jti, shown to come from transmitter A by its signature.
+      expect(known.filter((e) => e.subjectId === transmitterA && e.data.code === 'invalid_request' && e.data.rolledUp !== true).length).toBe(2);
       await h.custody.signals.flushRefusals(true);
-      const rolled = (await ledger('signal.refused')).filter((e) => e.data.rolledUp === true);
+      const all = await ledger('signal.refused');
+      // Expired, from the future, replayed, wrong typ: verified, but anyone holding them can send them again: rolled up, with their jtis.
+      const fromA = all.filter((e) => e.data.rolledUp === true && e.subjectId === transmitterA && e.data.code === 'invalid_request');
+      expect(fromA.reduce((n, e) => n + (e.data.count as number), 0)).toBe(4);
+      expect(fromA[0]).toMatchObject({ actor: `ssf:${transmitterA}`, data: { transmitterId: transmitterA, jtis: expect.any(Array) } });
+      expect((fromA[0]!.data.jtis as string[]).length).toBe(4);
+      const rolled = all.filter((e) => e.data.rolledUp === true && e.subjectId === null);
       const invalidRequest = rolled.find((e) => e.data.code === 'invalid_request');
       // not-a-jwt, the empty body and the JSON one; the forged and HS256 ones as invalid_key; the unknown issuer.
       expect(invalidRequest?.data.count).toBe(3);
@@ -255,7 +268,114 @@ describeEachDatabase('Shared Signals receiver', (kind) => {
     });
   });
 
+  describe('replays, odd strings and key URLs', () => {
+    const ledgerCount = async () => Number((await h.custody.storage.db.selectFrom('ledger_entries').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n);
+    const b64 = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64url');
+
+    it('a captured SET sent again and again, or once too old, grows the ledger by one rolled-up entry per minute', async () => {
+      await h.custody.signals.flushRefusals(true);
+      const lena = unique('lena');
+      await token(tenantA, lena, lena);
+      const jws = await set({ [SIGNAL_EVENT_URIS['credential-change']]: issSub(lena) });
+      expect((await push(jws)).statusCode).toBe(202);
+      // A first-seen jti refused for what it says is ledgered once; its replays are rolled up too.
+      const unknown = await set({ 'https://schemas.openid.net/secevent/risc/event-type/identifier-recycled': issSub(lena) });
+      const before = await ledgerCount();
+      for (let i = 0; i < 30; i++) expect((await push(jws)).statusCode).toBe(400);
+      for (let i = 0; i < 10; i++) expect((await push(unknown)).statusCode).toBe(400);
+      expect(await ledgerCount()).toBe(before + 1);
+      clock.advance(3_600_000);
+      try {
+        for (let i = 0; i < 30; i++) expect((await push(jws)).json().description).toMatch(/too old/);
+        await h.custody.signals.flushRefusals(true);
+      } finally {
+        clock.set(NOW);
+      }
+      // Two minutes, one code, one transmitter: two entries.
+      expect(await ledgerCount()).toBe(before + 3);
+      const rolled = (await ledger('signal.refused')).filter((e) => e.data.rolledUp === true && e.subjectId === transmitterA).slice(0, 2);
+      expect(rolled.map((e) => e.data.count).sort()).toEqual([30, 39]);
+    });
+
+    it('refuses a U+0000 anywhere in the header or claims with invalid_request, before any database access (no 500 on PostgreSQL)', async () => {
+      const tamper = (over: Record<string, unknown>) => `${b64({ alg: 'ES256', kid: 'k1', typ: 'secevent+jwt' })}.${b64({ iss: TRANSMITTER_ISS, aud: AUDIENCE, ...over })}.AAAA`;
+      const bodies = [
+        tamper({ iss: 'a\u0000b' }),
+        tamper({ jti: 'x\u0000' }),
+        `${b64({ alg: 'ES256', kid: 'k\u0000', typ: 'secevent+jwt' })}.${b64({ iss: TRANSMITTER_ISS, aud: AUDIENCE })}.AAAA`,
+        await set({ [SIGNAL_EVENT_URIS['credential-change']]: { subject: { format: 'opaque', id: 'a\u0000b' } } }),
+        await set({ [SIGNAL_EVENT_URIS['account-disabled']]: { subject: { format: 'email', email: 'a\u0000@b.example' } } }),
+        await set({ [SIGNAL_EVENT_URIS['credential-change']]: issSub('x') }, { jti: 'a\u0000b' }),
+      ];
+      const metrics = async () => Number(/custody_ssf_sets_total\{outcome="invalid_request"\} (\d+)/.exec((await h.app.inject({ url: '/metrics' })).body)?.[1] ?? 0);
+      const counted = await metrics();
+      for (const body of bodies) {
+        const res = await push(body);
+        expect(res.statusCode, res.body).toBe(400);
+        expect(res.json()).toMatchObject({ err: 'invalid_request', description: expect.stringMatching(/U\+0000/) });
+      }
+      expect(await metrics()).toBe(counted + bodies.length);
+    });
+
+    it('refuses JWKS URLs at metadata, link-local, private or loopback hosts (unless development), and fetches through the SSRF guard without following redirects', async () => {
+      const post = (jwksUrl: string, development = false) =>
+        h.app.inject({ method: 'POST', url: '/v1/ssf/transmitters', headers: bearer(adminKey), payload: { tenantId: tenantA, name: 'ssrf', issuer: `https://${unique('ssrf')}.example`, audience: AUDIENCE, jwksUrl, development } });
+      for (const [url, development] of [
+        ['https://169.254.169.254/latest/meta-data/', true],
+        ['https://[::ffff:169.254.169.254]/x', true],
+        ['https://[fe80::1]/jwks', true],
+        ['https://10.0.0.1/jwks', false],
+        ['https://127.0.0.1/jwks', false],
+        ['https://localhost/jwks', false],
+        ['https://keys.localhost./jwks', false],
+      ] as const) {
+        const res = await post(url, development);
+        expect(res.statusCode, `${url}: ${res.body}`).toBe(400);
+        expect(res.json().error.code).toBe('transmitter_invalid');
+      }
+      expect((await post('https://10.0.0.1/jwks', true)).statusCode).toBe(201);
+
+      // A transmitter stored before this check, not development, its keys on loopback: never fetched.
+      const iss = `https://${unique('stored')}.example`;
+      const at = NOW.toISOString();
+      await h.custody.storage.db
+        .insertInto('ssf_transmitters')
+        .values({ id: `trn_${randomBytes(8).toString('hex')}`, tenant_id: tenantA, name: 'old', issuer: iss, audience: AUDIENCE, jwks_url: `${base.replace('http:', 'https:')}/guarded-jwks`, jwks: null, algorithms: '["ES256"]', development: 0, enabled: 1, created_at: at, created_by: 'test', updated_at: at })
+        .execute();
+      const guarded = await push(await set({ [SSF_VERIFICATION_EVENT]: { state: 'x' } }, { iss }));
+      expect(guarded.statusCode).toBe(503);
+      expect(requests).not.toContain('/guarded-jwks');
+
+      // A development transmitter whose key URL redirects: the redirect is not followed.
+      const redirIss = `https://${unique('redir')}.example`;
+      expect((await h.app.inject({ method: 'POST', url: '/v1/ssf/transmitters', headers: bearer(adminKey), payload: { tenantId: tenantA, name: 'redir', issuer: redirIss, audience: AUDIENCE, jwksUrl: `${base}/redirect`, development: true } })).statusCode).toBe(201);
+      const jwksFetches = requests.filter((u) => u === '/jwks').length;
+      const redirected = await push(await set({ [SSF_VERIFICATION_EVENT]: { state: 'x' } }, { iss: redirIss }));
+      expect(redirected.statusCode).toBe(503);
+      expect(requests).toContain('/redirect');
+      expect(requests.filter((u) => u === '/jwks').length).toBe(jwksFetches);
+    });
+  });
+
   describe('approver offboarding', () => {
+    it('an account-disabled event by email or opaque subject records the account even with no tokens, so its later consent is refused', async () => {
+      const email = `${unique('leaver')}@Customer.example`;
+      const opaque = unique('leaver-sub');
+      expect((await push(await set({ [SIGNAL_EVENT_URIS['account-disabled']]: { subject: { format: 'email', email } } }))).statusCode).toBe(202);
+      expect((await push(await set({ [SIGNAL_EVENT_URIS['account-purged']]: { subject: { format: 'opaque', id: opaque } } }))).statusCode).toBe(202);
+      const rows = await h.custody.storage.db.selectFrom('inactive_approvers').select(['issuer', 'subject', 'source']).where('tenant_id', '=', tenantA).where('subject', 'in', [email.toLowerCase(), opaque]).execute();
+      expect(rows.map((r) => [r.issuer, r.subject, r.source]).sort()).toEqual([
+        ['email', email.toLowerCase(), 'ssf'],
+        ['opaque', opaque, 'ssf'],
+      ]);
+      // What consent asks (src/oauth/consent.service.ts): any issuer, the verified email without regard to case; the opaque id as the subject.
+      const db = h.custody.storage.db;
+      expect(await h.custody.approvers.isDeactivated(db, tenantA, idp, 'someone', email.toUpperCase())).toBe(true);
+      expect(await h.custody.approvers.isDeactivated(db, tenantA, 'https://other.example', opaque, null)).toBe(true);
+      expect(await h.custody.approvers.isDeactivated(db, tenantA, idp, 'someone', 'someone@customer.example')).toBe(false);
+      expect(await h.custody.approvers.isDeactivated(db, tenantB, idp, opaque, email)).toBe(false);
+    });
+
     it('an account-disabled event marks exactly that approver’s tokens in that tenant, and their account’s own token per policy', async () => {
       const hank = unique('hank');
       const own = await token(tenantA, hank, hank);

@@ -20,6 +20,8 @@ import { signalsMigration } from './migrations/017-signals.ts';
 import { leaksMigration } from './migrations/018-leaks.ts';
 import { webhooksMigration } from './migrations/019-webhooks.ts';
 import { ssfStreamsMigration } from './migrations/020-ssf-streams.ts';
+import { webhookPendingMigration } from './migrations/021-webhook-pending.ts';
+import { leakReplaysMigration } from './migrations/022-leak-replays.ts';
 import type { StorageDialect } from './dialect.ts';
 
 /**
@@ -60,6 +62,8 @@ export function migrationsFor(dialect: StorageDialect, options: MigrateOptions =
     '018-leaks': leaksMigration(),
     '019-webhooks': webhooksMigration(),
     '020-ssf-streams': ssfStreamsMigration(),
+    '021-webhook-pending': webhookPendingMigration(),
+    '022-leak-replays': leakReplaysMigration(),
   };
 }
 

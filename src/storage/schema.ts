@@ -48,6 +48,7 @@ export interface Database {
   webhook_deliveries: WebhookDeliveriesTable;
   ledger_cursors: LedgerCursorsTable;
   leak_reporters: LeakReportersTable;
+  leak_report_replays: LeakReportReplaysTable;
   token_retired_credentials: TokenRetiredCredentialsTable;
   detection_baselines: DetectionBaselinesTable;
   detection_known_values: DetectionKnownValuesTable;
@@ -474,6 +475,16 @@ export interface TokenRetiredCredentialsTable {
   keep_until: string;
 }
 
+/** 022-leak-replays: a signed leak report already taken (reporter, SHA-256 of its raw body) and its answer, kept 30 days. */
+export interface LeakReportReplaysTable {
+  reporter_id: string;
+  body_sha256: string;
+  /** One character per item, in order: 't' true_positive, 'f' false_positive. */
+  labels: string;
+  received_at: string;
+  expires_at: string;
+}
+
 /** 018-leaks: a reporter's key for signed leaked-token reports (POST /v1/leaks). */
 export interface LeakReportersTable {
   id: string;
@@ -503,6 +514,8 @@ export interface WebhookSubscriptionsTable {
   from_seq: number | string;
   created_at: string;
   created_by: string;
+  /** 021: ledger messages waiting in the outbox for it (bounded by the dispatcher). */
+  pending_jobs?: number;
 }
 
 /** 019-webhooks: one delivery attempt of one message to one subscription. */
@@ -512,7 +525,7 @@ export interface WebhookDeliveriesTable {
   message_id: string;
   event_type: string;
   attempt: number;
-  outcome: 'delivered' | 'failed' | 'gave_up';
+  outcome: 'delivered' | 'failed' | 'gave_up' | 'dropped';
   status_code: number | null;
   error: string | null;
   duration_ms: number;
