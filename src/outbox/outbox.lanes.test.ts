@@ -94,7 +94,7 @@ describeEachDatabase('outbox lanes', (kind) => {
       async deliver(job) {
         const provider = String(job.payload.providerId);
         started.push({ provider, at: performance.now() });
-        if (provider === 'prv_slow' && refusals-- > 0) return { kind: 'retry', error: 'issuer answered 429', retryAfterMs: 600 };
+        if (provider === 'prv_slow' && refusals-- > 0) return { kind: 'retry', error: 'issuer answered 429', retryAfterMs: 2_000 };
         return done();
       },
       giveUp: async () => {},
@@ -111,10 +111,11 @@ describeEachDatabase('outbox lanes', (kind) => {
       worker.kick();
       await eventually(() => started.filter((s) => s.provider === 'prv_fine').length === 6, { what: "the other provider's jobs", timeoutMs: 5_000 });
       const fineDone = Math.max(...started.filter((s) => s.provider === 'prv_fine').map((s) => s.at));
-      await eventually(() => slow().length >= 2, { what: 'a delivery after the push-back', timeoutMs: 5_000 });
+      await eventually(() => slow().length >= 2, { what: 'a delivery after the push-back', timeoutMs: 8_000 });
       expect(fineDone).toBeLessThan(slow()[1]!);
-      // The first was refused with Retry-After: 0.6 s; none of that provider's started before it passed.
-      expect(slow()[1]! - slow()[0]!).toBeGreaterThanOrEqual(550);
+      // The first was refused with Retry-After: 2 s (long enough that the other provider's six finish
+      // first even on a busy machine); none of that provider's started before it passed.
+      expect(slow()[1]! - slow()[0]!).toBeGreaterThanOrEqual(1_950);
     } finally {
       await worker.stop();
     }
