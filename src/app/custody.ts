@@ -50,7 +50,7 @@ import { createWebhookDelivery } from '../webhooks/webhook.delivery.ts';
 import { createWebhookDispatcher } from '../webhooks/webhook.dispatcher.ts';
 import { noticeMessage, webhookNotifier } from '../webhooks/webhook.notifier.ts';
 import { createEventService, createSiemFileSink } from '../events/events.service.ts';
-import { API_VERSION } from './server.ts';
+import { API_VERSION } from './version.ts';
 import { systemPrincipal } from '../auth/roles.ts';
 
 export interface CustodyOptions {

@@ -27,7 +27,8 @@ import { createMetrics, installMetrics } from './metrics.ts';
 import { nextRequestId } from '../http/request-id.ts';
 import { createGatewayHttp, isGatewayRequest } from '../gateway/gateway.http.ts';
 
-export const API_VERSION = '0.1.0';
+export { API_VERSION } from './version.ts';
+import { API_VERSION } from './version.ts';
 
 // Fastify's own default, kept for the server we create ourselves. Node's own request timeouts
 // apply to it (headers within 60 s, a whole request within 300 s), so a stalled client cannot hold
