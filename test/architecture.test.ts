@@ -65,6 +65,9 @@ const OWNERS: Record<string, string> = {
   leak_reporters: 'leaks',
   leak_report_replays: 'leaks',
   token_retired_credentials: 'tokens',
+  trend_snapshots: 'trends',
+  review_campaigns: 'reviews',
+  review_items: 'reviews',
 };
 
 describe('the shape of the source', () => {

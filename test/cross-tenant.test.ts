@@ -270,6 +270,28 @@ export const MATRIX: Record<string, RouteCase> = {
     // Revoking by tenant B's id is a 404; by B's token ids or a shared provider: see the bulk-revoke test below.
     foreign: hiddenLikeMissingAdapter('tenant_not_found'),
   },
+  'POST /v1/tokens/import': {
+    allowed: WRITERS,
+    ok: 200,
+    request: (w, target) => ({
+      method: 'POST',
+      url: '/v1/tokens/import',
+      payload: { format: 'csv', data: `tenantId,providerId,externalId,owner\n${target === 'own' ? w.A : target === 'foreign' ? w.B : newId('tenant')},${w.providerId},matrix-${rnd()},team-a\n` },
+    }),
+    // A row naming tenant B is an invalid row (the batch writes nothing), worded exactly as for a tenant that does not exist.
+    foreign: async (w, role) => {
+      const foreign = await w.call(role, await MATRIX['POST /v1/tokens/import']!.request(w, 'foreign'));
+      const missing = await w.call(role, await MATRIX['POST /v1/tokens/import']!.request(w, 'missing'));
+      const reason = (r: LightMyRequestResponse) => {
+        expect(r.statusCode, r.body).toBe(200);
+        expect(r.json()).toMatchObject({ written: false, imported: 0, invalid: 1 });
+        return (r.json().invalidRows[0].reasons[0].message as string).replace(/ten_[0-9A-Z]{26}/, 'TENANT');
+      };
+      expect(reason(foreign)).toBe(reason(missing));
+      const inB = await w.h.custody.tokens.list(w.h.admin, { tenantId: w.B, limit: 1000 });
+      expect(inB.items.filter((t) => t.externalId?.startsWith('matrix-'))).toEqual([]);
+    },
+  },
   'GET /v1/tokens/revocation-progress': {
     allowed: READERS,
     ok: 200,
@@ -319,6 +341,12 @@ export const MATRIX: Record<string, RouteCase> = {
       expect((await read(role, `&tokenId=${tokenA}`)).map((e) => e.subjectId)).toContain(tokenA);
       expect((await read('admin', `&tokenId=${tokenB}`)).map((e) => e.tenantId)).toEqual([w.B]);
     },
+  },
+  'GET /v1/ledger/key': {
+    allowed: READERS,
+    ok: 200,
+    request: () => ({ method: 'GET', url: '/v1/ledger/key' }),
+    foreign: { global: 'the ledger’s public signing key is the same for every tenant and secret to none' },
   },
   'GET /v1/ledger/verify': {
     allowed: ['admin', 'security', 'auditor'],
@@ -574,6 +602,34 @@ export const MATRIX: Record<string, RouteCase> = {
     request: (w, target) => ({ method: 'GET', url: `/v1/usage/summary?tenantId=${tenantOf(w, target)}` }),
     foreign: hiddenLikeMissingAdapter('tenant_not_found'),
   },
+  // Trends (src/trends): a tenant's series, or the platform's; a tenant administrator reads only its own.
+  'GET /v1/reports/trends': {
+    allowed: READERS,
+    ok: 200,
+    request: (w, target) => ({ method: 'GET', url: `/v1/reports/trends?tenantId=${tenantOf(w, target)}` }),
+    foreign: async (w, role) => {
+      await hiddenLikeMissing('tenant_not_found')(w, role, MATRIX['GET /v1/reports/trends']!);
+      // Without a tenantId a tenant administrator gets its own tenant's series, never the platform's.
+      const own = (await w.call(role, { method: 'GET', url: '/v1/reports/trends' })).json();
+      expect(own.tenantId).toBe(w.A);
+    },
+  },
+  // The compliance report (src/reports): one tenant's, or every tenant's for platform roles.
+  'GET /v1/reports/compliance': {
+    allowed: READERS,
+    ok: 200,
+    request: (w, target) => ({ method: 'GET', url: `/v1/reports/compliance?tenantId=${tenantOf(w, target)}` }),
+    foreign: async (w, role) => {
+      await hiddenLikeMissing('tenant_not_found')(w, role, MATRIX['GET /v1/reports/compliance']!);
+      // Without a tenantId a tenant administrator gets its own tenant's report, in every format.
+      const own = (await w.call(role, { method: 'GET', url: '/v1/reports/compliance' })).json();
+      expect(own.report.scope.tenantId).toBe(w.A);
+      expect(JSON.stringify(own.report)).not.toContain(w.B);
+      const html = await w.call(role, { method: 'GET', url: '/v1/reports/compliance?format=html' });
+      expect(html.statusCode).toBe(200);
+      expect(html.body).not.toContain(w.B);
+    },
+  },
   'GET /v1/notices': {
     allowed: READERS,
     ok: 200,
@@ -759,6 +815,72 @@ export const MATRIX: Record<string, RouteCase> = {
       }
     },
   },
+  // Access reviews (src/reviews): a tenant administrator's campaigns are its tenant's; the platform's (by owner or provider) are hidden from it.
+  'POST /v1/reviews': {
+    allowed: WRITERS,
+    ok: 201,
+    request: async (w, target) => {
+      if (target === 'own') await w.token('A');
+      return { method: 'POST', url: '/v1/reviews', payload: { name: 'matrix', tenantId: tenantOf(w, target), dueAt: new Date(Date.now() + 10 * 86_400_000).toISOString() } };
+    },
+    foreign: hiddenLikeMissingAdapter('tenant_not_found', async (w, tenantId) => {
+      const theirs = await w.h.custody.reviews.list(w.h.admin, { tenantId, limit: 1000 });
+      expect(theirs.items.filter((c) => c.name === 'matrix')).toEqual([]);
+    }),
+  },
+  'GET /v1/reviews': {
+    allowed: READERS,
+    ok: 200,
+    request: () => ({ method: 'GET', url: '/v1/reviews' }),
+    foreign: async (w, role) => {
+      const own = await reviewOf(w, 'A');
+      const foreign = await reviewOf(w, 'B');
+      const platform = await reviewOf(w, null);
+      for (const query of ['', `&tenantId=${w.B}`, '&status=open']) {
+        const items = (await w.call(role, { method: 'GET', url: `/v1/reviews?limit=1000${query}` })).json().items as { id: string; tenantId: string | null }[];
+        expect(items.filter((x) => x.tenantId !== w.A), `${role} GET /v1/reviews?${query}`).toEqual([]);
+        expect(items.map((x) => x.id)).not.toContain(platform.campaignId);
+        expect(items.map((x) => x.id)).not.toContain(foreign.campaignId);
+      }
+      const mine = (await w.call(role, { method: 'GET', url: '/v1/reviews?limit=1000' })).json().items as { id: string }[];
+      expect(mine.map((x) => x.id)).toContain(own.campaignId);
+    },
+  },
+  'GET /v1/reviews/:id': {
+    allowed: READERS,
+    ok: 200,
+    request: async (w, target) => ({ method: 'GET', url: `/v1/reviews/${target === 'missing' ? newId('reviewCampaign') : (await reviewOf(w, target === 'own' ? 'A' : 'B')).campaignId}` }),
+    foreign: async (w, role) => {
+      await hiddenLikeMissing('review_not_found')(w, role, MATRIX['GET /v1/reviews/:id']!);
+      const platform = await reviewOf(w, null);
+      const r = await w.call(role, { method: 'GET', url: `/v1/reviews/${platform.campaignId}` });
+      expect([r.statusCode, r.json().error.code], 'a platform campaign').toEqual([404, 'review_not_found']);
+    },
+  },
+  'GET /v1/reviews/:id/items': {
+    allowed: READERS,
+    ok: 200,
+    request: async (w, target) => ({ method: 'GET', url: `/v1/reviews/${target === 'missing' ? newId('reviewCampaign') : (await reviewOf(w, target === 'own' ? 'A' : 'B')).campaignId}/items` }),
+    foreign: hiddenLikeMissingAdapter('review_not_found'),
+  },
+  'POST /v1/reviews/:id/items/:itemId/decide': {
+    allowed: WRITERS,
+    ok: 200,
+    request: async (w, target) => {
+      const r = target === 'missing' ? { campaignId: newId('reviewCampaign'), itemId: newId('reviewItem') } : await reviewOf(w, target === 'own' ? 'A' : 'B');
+      return { method: 'POST', url: `/v1/reviews/${r.campaignId}/items/${r.itemId}/decide`, payload: { decision: 'keep', justification: 'still needed by the matrix' } };
+    },
+    foreign: async (w, role) => {
+      await hiddenLikeMissing('review_not_found')(w, role, MATRIX['POST /v1/reviews/:id/items/:itemId/decide']!);
+      // An item of tenant B named under tenant A's own campaign: not found either, and left open.
+      const own = await reviewOf(w, 'A');
+      const foreign = await reviewOf(w, 'B');
+      const r = await w.call(role, { method: 'POST', url: `/v1/reviews/${own.campaignId}/items/${foreign.itemId}/decide`, payload: { decision: 'revoke', reason: 'matrix' } });
+      expect([r.statusCode, r.json().error.code]).toEqual([404, 'review_item_not_found']);
+      expect((await w.h.custody.reviews.items(w.h.admin, foreign.campaignId, { limit: 10 })).items[0]).toMatchObject({ status: 'open' });
+      expect((await w.h.custody.tokens.get(w.h.admin, foreign.tokenId)).state).toBe('active');
+    },
+  },
 };
 
 /** Makes room for one more webhook subscription in tenant A (20 at most a tenant), removing the oldest. */
@@ -839,6 +961,18 @@ async function noticeOf(w: World, tenant: 'A' | 'B'): Promise<{ id: string; toke
     ]),
   );
   return { id: id!, tokenId };
+}
+
+/** A one-item access review campaign about a fresh token of a tenant (null: a platform campaign by owner over tenants A and B). */
+async function reviewOf(w: World, tenant: 'A' | 'B' | null): Promise<{ campaignId: string; itemId: string; tokenId: string }> {
+  const owner = `reviewed-${rnd()}`;
+  const tokenIds: string[] = [];
+  for (const tenantId of tenant === null ? [w.A, w.B] : [tenant === 'A' ? w.A : w.B]) {
+    tokenIds.push((await w.h.custody.tokens.register(w.h.admin, { tenantId, providerId: w.providerId, owner, scopes: ['invoices.read'], accessToken: new Secret(`at-${rnd()}`) })).id);
+  }
+  const campaign = await w.h.custody.reviews.create(w.h.admin, { name: 'matrix review', owner, ...(tenant === null ? {} : { tenantId: tenant === 'A' ? w.A : w.B }), dueAt: new Date(Date.now() + 10 * 86_400_000).toISOString() });
+  const [item] = (await w.h.custody.reviews.items(w.h.admin, campaign.id, { limit: 1 })).items;
+  return { campaignId: campaign.id, itemId: item!.id, tokenId: item!.tokenId };
 }
 
 /** A pending consent link of a tenant, written as the link service would (the world's provider has no issuer to make one through the API). */

@@ -17,6 +17,7 @@ import { createGatewayService } from '../gateway/gateway.service.ts';
 import { createDetectionService } from '../detection/detection.service.ts';
 import { createAlertService } from '../alerts/alert.service.ts';
 import { createLeakService } from '../leaks/leak.service.ts';
+import { createImportService } from '../imports/import.service.ts';
 import { createUsageQueries } from '../usage/usage.queries.ts';
 import { createUsageCounts } from '../gateway/usage-counts.ts';
 import { discoverIssuer } from '../oauth/oauth.client.ts';
@@ -33,7 +34,10 @@ import { createDirectoryService } from '../governance/directory.service.ts';
 import { createExceptionService } from '../governance/exception.service.ts';
 import { createFindingService } from '../governance/finding.service.ts';
 import { createFindingQueries } from '../governance/finding.queries.ts';
+import { createTrendService } from '../trends/trend.service.ts';
+import { createReportService } from '../reports/report.service.ts';
 import { createEnforcementService } from '../governance/enforcement.service.ts';
+import { createReviewService } from '../reviews/review.service.ts';
 import { createNoticeService, logNotifier, type Notifier } from '../governance/notice.service.ts';
 import { createOutboxEnqueuer } from '../outbox/outbox.enqueue.ts';
 import { createSsrfGuard } from '../gateway/ssrf-guard.ts';
@@ -173,6 +177,8 @@ export async function createCustody(config: Config, options: CustodyOptions) {
     const signals = createSignalReceiver({ storage, ledger, clock, logger, transmitters, tokens, targets: signalTargets, approvers, alerts, jwksTimeoutMs: oauthTimeoutMs, production: config.env === 'production', signalActions: async (tenantId) => (await policy.snapshot()).forTenant(tenantId).signalActions });
     // Leaked-token intake (src/leaks): a match is revoked in the request, its upstream revocation queued by the hook above.
     const leaks = createLeakService({ storage, vault, ledger, tokens, alerts, clock, logger });
+    // Import of tokens held elsewhere (src/imports): batches written through the tokens' own unit of work.
+    const imports = createImportService({ storage, tokens, tenants, providers });
     // Notices given before enforcement (src/governance), delivered through the outbox to each notifier.
     // Signed webhooks (src/webhooks): the ledger tailed into outbox jobs, and notices through their notifier.
     const production = config.env === 'production';
@@ -259,11 +265,31 @@ export async function createCustody(config: Config, options: CustodyOptions) {
 
     const directory = createDirectoryService({ storage, ledger, clock, tenants, tokens });
     const exceptions = createExceptionService({ storage, ledger, clock, tenants, tokens });
-    const findings = createFindingService({ storage, database: config.database, ledger, clock, logger, tokens, policy, directory, exceptions });
+    // The risk score (src/governance/risk.rules.ts) weighs scopes by their provider's catalogue.
+    const scopeCatalogues = async () => Object.fromEntries((await providers.list()).map((p) => [p.id, p.scopeCatalogue]));
+    const findings = createFindingService({ storage, database: config.database, ledger, clock, logger, tokens, policy, directory, exceptions, scopeCatalogues });
     const enforcement = createEnforcementService({ storage, ledger, clock, logger, tokens, policy, directory, exceptions, notices, links: connectLinks, providers });
     // After changes, a pass a second later (debounced); tests that step a fixed clock run passes themselves.
     findings.setEnforcement({ pass: enforcement.pass, kick: options.enforceAfterChanges === false ? () => {} : enforcement.kick });
     const findingQueries = createFindingQueries({ storage, ledger, clock, repo: findings.repo, tenants, tokens, lastSweepStart: findings.lastSweepStart });
+    // Access reviews (src/reviews): decided through the tokens' own operations; reminders are notices; escalation hands over to enforcement.
+    const reviews = createReviewService({ storage, ledger, clock, logger, tenants, providers, tokens, directory, notices, policy });
+    // Trends (src/trends): the findings summary's own counts, kept day by day; a snapshot after every sweep (and a daily timer).
+    const trends = createTrendService({
+      storage,
+      clock,
+      logger,
+      tenants,
+      counts: async () => {
+        const [live, managed] = await Promise.all([findingQueries.liveCounts(), tokens.managedCounts()]);
+        return { findings: live.map((c) => ({ tenantId: c.tenant_id, type: c.type, n: c.n })), tokens: managed };
+      },
+    });
+    findings.onSwept(async () => {
+      await trends.snapshot();
+    });
+    // The compliance report (src/reports): figures from each capability that owns them, signed with the ledger's key.
+    const reports = createReportService({ clock, logger, instance: { publicUrl: config.publicUrl, version: API_VERSION }, signer: vault.ledgerSigner, tenants, providers, tokens, findings: findingQueries, lastSweepStart: findings.lastSweepStart, exceptions, ledger, reviewStats: reviews.stats, trendSeries: trends.series });
     // Findings follow every change that can alter them, soon after it commits (off the request path).
     const reevaluateTenant = async (tenantId: string) => {
       for (let after: string | null = null; ; ) {
@@ -336,6 +362,7 @@ export async function createCustody(config: Config, options: CustodyOptions) {
       upstreamRevocation,
       streams,
       leaks,
+      imports,
       transmitters,
       approvers,
       signals,
@@ -348,6 +375,9 @@ export async function createCustody(config: Config, options: CustodyOptions) {
       exceptions,
       findings,
       findingQueries,
+      reviews,
+      trends,
+      reports,
       notices,
       enforcement,
       webhooks,
@@ -373,6 +403,8 @@ export async function createCustody(config: Config, options: CustodyOptions) {
           await webhookDelivery.close().catch(() => {});
           await ssfGuard.close().catch(() => {});
           await findings.close().catch((err: Error) => logger.error({ err: err.message }, 'stopping the findings evaluation failed'));
+          await trends.stop().catch(() => {});
+          await reviews.close().catch((err: Error) => logger.error({ err: err.message }, 'stopping the reviews pass failed'));
           await enforcement.close().catch((err: Error) => logger.error({ err: err.message }, 'stopping enforcement failed'));
           // In-flight gateway calls have finished (the server closed first): write every queued usage event.
           await gateway.close().catch((err: Error) => logger.error({ err: err.message }, 'writing gateway usage at shutdown failed'));

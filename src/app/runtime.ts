@@ -72,6 +72,8 @@ export async function startRuntime(config: Config, options: RuntimeOptions): Pro
     if (background) await Promise.all([custody.gateway.start(), custody.apiKeys.start()]);
     // Detection's baselines are written on a timer (detection judges whatever is handed to it, started or not).
     if (background) custody.detection.start();
+    // Access reviews (src/reviews): reminders before each deadline, escalation at it; every minute.
+    if (background) custody.reviews.start();
     if (listen) {
       await app.listen({ host: config.host, port: config.port });
       const address = app.server.address();
@@ -114,6 +116,8 @@ export async function startRuntime(config: Config, options: RuntimeOptions): Pro
         void sweep();
         intervals.push(setInterval(sweep, config.sweepIntervalSeconds * 1000));
       }
+      // Trends (src/trends): a snapshot follows each sweep; this timer takes the day's when none has.
+      custody.trends.start();
       for (const t of intervals) t.unref();
     }
   } catch (err) {

@@ -20,6 +20,8 @@ export const PERMISSIONS = {
   'tokens.resume': ['admin', 'security'],
   'tokens.revoke': ['admin', 'security', 'tenant_admin'],
   'tokens.bulk_revoke': ['admin', 'security', 'tenant_admin'],
+  // Import (src/imports): a tenant administrator imports rows of its own tenant only (a row naming another tenant is invalid).
+  'tokens.import': ['admin', 'security', 'tenant_admin'],
   'ledger.read': ['admin', 'security', 'auditor', 'tenant_admin'],
   'ledger.verify': ['admin', 'security', 'auditor'],
   'apikeys.manage': ['admin'],
@@ -56,6 +58,12 @@ export const PERMISSIONS = {
   // The SSF transmitter's streams (src/streams): a tenant administrator manages its own tenant's, admin and security any tenant's.
   'ssf.streams.read': ['admin', 'security', 'auditor', 'tenant_admin'],
   'ssf.streams.manage': ['admin', 'security', 'tenant_admin'],
+  // Access reviews (src/reviews): a tenant administrator creates, reads and decides its own tenant's campaigns only (review.service.ts).
+  'reviews.read': ['admin', 'security', 'auditor', 'tenant_admin'],
+  'reviews.manage': ['admin', 'security', 'tenant_admin'],
+  'reviews.decide': ['admin', 'security', 'tenant_admin'],
+  // Reports (src/reports, src/trends): a tenant administrator reads its own tenant's only.
+  'reports.read': ['admin', 'security', 'auditor', 'tenant_admin'],
   'gateway.use': ['workload'],
 } as const satisfies Record<string, readonly Role[]>;
 

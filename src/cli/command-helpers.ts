@@ -34,6 +34,8 @@ const EXAMPLES: Record<IdKind, string> = {
   leakReporter: 'lrp_01J…',
   transmitter: 'ssf_01J…',
   ssfStream: 'sfs_01J…',
+  reviewCampaign: 'rvw_01J…',
+  reviewItem: 'rvi_01J…',
 };
 
 /** An id given on the command line, checked before anything is sent. */

@@ -14,7 +14,7 @@ export const EXIT = {
   refused: 4,
   /** The change conflicts with the current state (409: illegal transition, already exists). */
   conflict: 5,
-  /** `ledger verify` found the ledger tampered with. */
+  /** `ledger verify` found the ledger tampered with, or `report verify` a report that does not verify. */
   tampered: 6,
   /** No server answered at the URL. */
   unreachable: 7,

@@ -6,7 +6,10 @@ import { registerConnect } from './commands/connect.ts';
 import { registerGovernance } from './commands/governance.ts';
 import { registerWebhooks } from './commands/webhooks.ts';
 import { registerLeaks } from './commands/leaks.ts';
+import { registerImport } from './commands/import.ts';
 import { registerProviders } from './commands/providers.ts';
+import { registerReviews } from './commands/reviews.ts';
+import { registerReport } from './commands/report.ts';
 import { registerServe } from './commands/serve.ts';
 import { registerSsf } from './commands/ssf.ts';
 import { registerSignals } from './commands/signals.ts';
@@ -29,7 +32,7 @@ const program = new Command('custody')
     'after',
     `
 Exit codes: 0 ok · 1 error · 2 usage or invalid input · 3 not found · 4 refused (key or role)
-            5 conflict · 6 ledger tampered · 7 server unreachable · 8 incomplete (run again)
+            5 conflict · 6 ledger or report tampered · 7 server unreachable · 8 incomplete (run again)
 Commands that talk to a server take --url (CUSTODY_URL; else CUSTODY_HOST/CUSTODY_PORT) and
 --api-key (CUSTODY_API_KEY); --json prints JSON, errors too ({"error":{"code","message"}} on stderr).`,
   );
@@ -39,9 +42,12 @@ registerConnect(program);
 registerTokens(program);
 registerProviders(program);
 registerGovernance(program);
+registerReport(program);
 registerWebhooks(program);
 registerAlerts(program);
+registerReviews(program);
 registerLeaks(program);
+registerImport(program);
 registerSsf(program);
 registerSignals(program);
 registerAdmin(program);

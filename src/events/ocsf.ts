@@ -28,6 +28,7 @@ const SEVERITY: Record<string, Activity> = { info: [1, 'Informational'], low: [2
 
 const ACCOUNT_ACTIVITY: Record<string, Activity> = {
   'token.registered': [1, 'Create'],
+  'token.imported': [1, 'Create'],
   'token.resumed': [2, 'Enable'],
   'token.reauthorised': [2, 'Enable'],
   'token.refreshed': [3, 'Password Change'],

@@ -40,6 +40,8 @@ export function decideCall(token: GatewayToken | null, call: CallRequest): Decis
   const stateDenial = STATE_DENIALS[token.state];
   if (stateDenial) return denied(stateDenial);
   if (token.state !== 'active') return denied('token_suspended');
+  // Imported without credentials (src/imports): there is nothing to attach to the call.
+  if (token.inventoryOnly === true) return denied('token_inventory_only');
 
   const bases = token.provider.apiBaseUrls;
   const base = call.requestedBase === undefined ? bases[0] : bases.find((b) => b === call.requestedBase);

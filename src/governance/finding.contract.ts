@@ -81,6 +81,7 @@ export const SweepResultSchema = Type.Object({
   opened: Type.Integer(),
   resolved: Type.Integer(),
   changed: Type.Integer({ description: 'Findings whose reasons, status or exception changed' }),
+  riskChanged: Type.Integer({ description: 'Tokens whose risk score or its components changed (and were written)' }),
   enforcement: Nullable(
     Type.Object(
       {

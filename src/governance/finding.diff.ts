@@ -7,6 +7,8 @@ import type { LiveFinding } from './finding.repo.ts';
 import { tokenFindings, type FindingCandidate } from './finding.rules.ts';
 import type { FindingStatus } from './finding.types.ts';
 import type { Context } from './governance.context.ts';
+import { riskChanges } from './risk.diff.ts';
+import type { RiskWrite } from '../tokens/token.risk.ts';
 
 /** What a finding is about: a token, or a workload. */
 export interface Subject {
@@ -24,13 +26,15 @@ export interface Diff {
   /** `expect`: the enforcement state read; the update applies only if it is still that (an enforcement pass may have moved it). */
   updates: { id: string; subjectId: string; changes: Partial<FindingsTable>; expect: { stage: string | null; nextActionAt: string | null } }[];
   resolves: { id: string; subjectId: string }[];
+  /** Tokens whose risk score or its components changed (risk.diff.ts), written through tokens.recordRiskScores. */
+  risks: RiskWrite[];
 }
 
 function digestOf(severity: string, reasons: string): string {
   return hash('sha1', `${severity}\u0000${reasons}`, 'base64url');
 }
 
-export const isEmptyDiff = (d: Diff) => d.inserts.length + d.updates.length + d.resolves.length === 0;
+export const isEmptyDiff = (d: Diff) => d.inserts.length + d.updates.length + d.resolves.length + d.risks.length === 0;
 
 /** The diff without these subjects' part (they changed since it was read; the change path re-evaluates them). */
 export function withoutSubjects(d: Diff, skip: ReadonlySet<string>): Diff {
@@ -39,7 +43,18 @@ export function withoutSubjects(d: Diff, skip: ReadonlySet<string>): Diff {
     inserts: d.inserts.filter((r) => !skip.has(r.subject_id)),
     updates: d.updates.filter((u) => !skip.has(u.subjectId)),
     resolves: d.resolves.filter((r) => !skip.has(r.subjectId)),
+    risks: d.risks.filter((r) => !skip.has(r.tokenId)),
   };
+}
+
+/**
+ * Tokens judged (a sweep's page, or the change path's batch): their findings' changes against
+ * `live`, and their risk scores' changes against what is stored. `ids` may name tokens that no
+ * longer exist (their findings resolve).
+ */
+export function judgeTokens(ids: readonly string[], facts: readonly TokenFacts[], ctx: Context, live: LiveFinding[]): Diff {
+  const desired = tokenCandidates(facts, ctx);
+  return { ...diffFindings(tokenSubjects(ids, facts), desired, ctx, live), risks: riskChanges(facts, desired, ctx) };
 }
 
 /** Token facts as subjects; `ids` may name tokens that no longer exist (their findings resolve). */
@@ -70,7 +85,7 @@ export function diffFindings(subjects: Subject[], desired: Map<string, FindingCa
   const at = ctx.now.toISOString();
   const existing = new Map<string, LiveFinding>();
   for (const f of live) existing.set(f.subject_id + '|' + f.type, f);
-  const out: Diff = { inserts: [], updates: [], resolves: [] };
+  const out: Diff = { inserts: [], updates: [], resolves: [], risks: [] };
   for (const s of subjects) {
     const candidates = desired.get(s.subjectId);
     if (!candidates || candidates.length === 0) continue;

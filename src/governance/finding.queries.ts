@@ -1,3 +1,4 @@
+import { sql, type SqlBool } from 'kysely';
 import { canSeeTenant, type Principal } from '../auth/roles.ts';
 import type { LedgerService } from '../ledger/ledger.service.ts';
 import type { Clock } from '../shared/clock.ts';
@@ -110,6 +111,43 @@ export function createFindingQueries(deps: { storage: Storage; ledger: LedgerSer
         await ledger.append(trx, { actor: principal.actor, action: 'finding.acknowledged', tenantId: row.tenant_id, subjectId: row.token_id ?? row.workload_id, data: { findingId: id, type: row.type, reason } });
       });
       return this.get(principal, id);
+    },
+
+    /** Live findings counted by tenant, type, severity and status, read now (the summary reuses its counts for a few seconds). */
+    liveCounts(tenantId?: string) {
+      return repo.counts(storage.db, tenantId);
+    },
+
+    /**
+     * Live findings counted by tenant (null: platform-wide), status and type, read now (the
+     * compliance report). Live is "not resolved" as the status says it (resolving sets both), so
+     * the counts come from the (tenant_id, status, type) index alone (027).
+     */
+    async tenantStatusTypeCounts(tenantId?: string): Promise<{ tenantId: string | null; status: FindingStatus; type: FindingType; n: number }[]> {
+      let q = storage.db
+        .selectFrom('findings')
+        .select(['tenant_id', 'status', 'type', (eb) => eb.fn.countAll<number>().as('n')])
+        // Not "status in (…)": SQLite's planner (no statistics) would seek the (status, type, id) index and read every row.
+        .where(sql<SqlBool>`status <> 'resolved'`);
+      if (tenantId) q = q.where('tenant_id', '=', tenantId);
+      const rows = await q.groupBy(['tenant_id', 'status', 'type']).execute();
+      return rows.map((r) => ({ tenantId: r.tenant_id, status: r.status, type: r.type, n: Number(r.n) }));
+    },
+
+    /**
+     * Tokens with a live finding of one of `types` (the compliance report's tokens lacking an
+     * owner): how many, and the first `limit` in (tenant, token id) order. Workload findings are
+     * not counted.
+     */
+    async tokensWithFinding(tenantId: string | undefined, types: readonly FindingType[], limit: number): Promise<{ count: number; tokens: { tenantId: string; id: string }[] }> {
+      // By status (live) and type: the (tenant_id, status, type) and (status, type, id) indexes find exactly these rows.
+      let q = storage.db.selectFrom('findings').where('status', 'in', ['open', 'acknowledged', 'excepted']).where('type', 'in', [...types]).where('token_id', 'is not', null);
+      if (tenantId) q = q.where('tenant_id', '=', tenantId);
+      const [counted, first] = await Promise.all([
+        q.select((eb) => eb.fn.count<number>('token_id').distinct().as('n')).executeTakeFirst(),
+        q.select(['tenant_id', 'token_id']).distinct().orderBy('tenant_id').orderBy('token_id').limit(limit).execute(),
+      ]);
+      return { count: Number(counted?.n ?? 0), tokens: first.map((r) => ({ tenantId: r.tenant_id!, id: r.token_id! })) };
     },
 
     async summary(principal: Principal, tenantFilter?: string) {

@@ -7,7 +7,7 @@ import type { Db, Storage } from '../storage/database.ts';
 import type { TokenService } from '../tokens/token.service.ts';
 import type { DirectoryService } from './directory.service.ts';
 import type { ExceptionService } from './exception.service.ts';
-import { diffFindings, isEmptyDiff, tokenCandidates, tokenSubjects, withoutSubjects, type Diff, type Subject } from './finding.diff.ts';
+import { diffFindings, isEmptyDiff, judgeTokens, withoutSubjects, type Diff, type Subject } from './finding.diff.ts';
 import { createFindingRepo } from './finding.repo.ts';
 import { workloadFindings, type FindingCandidate } from './finding.rules.ts';
 import { buildContext, type Context, type ContextData } from './governance.context.ts';
@@ -34,6 +34,8 @@ export interface ReconcileCounts {
   opened: number;
   resolved: number;
   changed: number;
+  /** Tokens whose risk score (or its components) was written. */
+  riskChanged: number;
 }
 
 export interface SweepResult extends ReconcileCounts {
@@ -63,14 +65,16 @@ export function createFindingService(deps: {
   policy: PolicyService;
   directory: DirectoryService;
   exceptions: ExceptionService;
+  /** Each provider's scope catalogue (the risk score's scope sensitivity); without it every scope counts as not catalogued. */
+  scopeCatalogues?: () => Promise<NonNullable<ContextData['scopeCatalogues']>>;
 }) {
   const { storage, ledger, clock, logger, tokens } = deps;
   const repo = createFindingRepo(storage.dialect);
 
   /** What findings are judged against now, as plain data (it crosses to the sweep's thread). */
   async function contextData(): Promise<ContextData> {
-    const [policies, directory, exceptions] = await Promise.all([deps.policy.stored(), deps.directory.data(), deps.exceptions.activeRows()]);
-    return { now: clock.now().toISOString(), defaults: deps.policy.defaults, policies, owners: directory.owners, workloads: directory.workloads, exceptions };
+    const [policies, directory, exceptions, scopeCatalogues] = await Promise.all([deps.policy.stored(), deps.directory.data(), deps.exceptions.activeRows(), deps.scopeCatalogues?.() ?? {}]);
+    return { now: clock.now().toISOString(), defaults: deps.policy.defaults, policies, owners: directory.owners, workloads: directory.workloads, exceptions, scopeCatalogues };
   }
   const context = async (): Promise<Context> => buildContext(await contextData());
 
@@ -85,7 +89,9 @@ export function createFindingService(deps: {
       d.resolves.map((r) => r.id),
       at,
     );
-    return { opened: d.inserts.length, resolved: d.resolves.length, changed: d.updates.length };
+    // The score depends on the findings: written with them, in their transaction.
+    await tokens.recordRiskScores(trx, d.risks);
+    return { opened: d.inserts.length, resolved: d.resolves.length, changed: d.updates.length, riskChanged: d.risks.length };
   }
 
   /** Brings the live findings of `subjects` to `desired`, read and written in one transaction. */
@@ -94,7 +100,7 @@ export function createFindingService(deps: {
     return apply(trx, diffFindings(subjects, desired, ctx, live), ctx.now.toISOString());
   }
 
-  /** Re-evaluates these tokens now (one transaction); a missing or final token's findings resolve. */
+  /** Re-evaluates these tokens now (one transaction): their findings and risk scores; a missing or final token's findings resolve. */
   async function evaluateTokens(ids: readonly string[], ctx?: Context): Promise<ReconcileCounts> {
     const c = ctx ?? (await context());
     // Another writer (a sweep's page, another instance) may open the same finding between this
@@ -103,7 +109,7 @@ export function createFindingService(deps: {
       try {
         return await storage.db.transaction().execute(async (trx) => {
           const facts = await tokens.facts.byIds(trx, ids);
-          return reconcile(trx, tokenSubjects(ids, facts), tokenCandidates(facts, c), c);
+          return apply(trx, judgeTokens(ids, facts, c, await repo.liveFor(trx, ids)), c.now.toISOString());
         });
       } catch (err) {
         if (attempt >= 5 || !(err instanceof FindingMoved || storage.dialect.isUniqueViolation(err) || storage.dialect.isRetryable(err))) throw err;
@@ -169,6 +175,7 @@ export function createFindingService(deps: {
 
   /** Enforcement (wired by the composition root): run after each sweep, and kicked after changes. */
   let enforce: (() => Promise<EnforcementCounts>) | null = null;
+  const sweptListeners: ((result: SweepResult) => Promise<void>)[] = [];
   let afterChange: (() => void) | null = null;
 
   let running: Promise<SweepResult> | null = null;
@@ -200,11 +207,12 @@ export function createFindingService(deps: {
         const started = Date.now();
         const data = await contextData();
         const startedAt = data.now;
-        const total = { opened: 0, resolved: 0, changed: 0, tokens: 0, workloads: 0 };
+        const total = { opened: 0, resolved: 0, changed: 0, riskChanged: 0, tokens: 0, workloads: 0 };
         const add = (r: ReconcileCounts) => {
           total.opened += r.opened;
           total.resolved += r.resolved;
           total.changed += r.changed;
+          total.riskChanged += r.riskChanged;
         };
         // Tokens the change path has yet to evaluate, or is evaluating, belong to it; so does every
         // token changed while the sweep runs.
@@ -226,7 +234,7 @@ export function createFindingService(deps: {
                   // Another writer (another instance's change path) got to one of these tokens
                   // first: judge the page's tokens again from what is committed now.
                   if (!(err instanceof FindingMoved || storage.dialect.isUniqueViolation(err))) throw err;
-                  const ids = [...new Set([...d.inserts.map((r) => r.subject_id), ...d.updates.map((u) => u.subjectId), ...d.resolves.map((r) => r.subjectId)])].filter((id) => id.startsWith('tok_'));
+                  const ids = [...new Set([...d.inserts.map((r) => r.subject_id), ...d.updates.map((u) => u.subjectId), ...d.resolves.map((r) => r.subjectId), ...d.risks.map((r) => r.tokenId)])].filter((id) => id.startsWith('tok_'));
                   add(await evaluateTokens(ids));
                 }
               }
@@ -250,6 +258,12 @@ export function createFindingService(deps: {
         openCounts = await repo.countsByType(storage.db);
         return result;
       })
+      .then(async (result) => {
+        // Outside the lock: what follows a finished sweep (the day's trend snapshot). Its failure
+        // is logged, never the sweep's.
+        for (const listener of sweptListeners) await listener(result).catch((err: Error) => logger.error({ err: err.message }, 'work after the governance sweep failed'));
+        return result;
+      })
       .finally(() => {
         running = null;
       });
@@ -262,6 +276,10 @@ export function createFindingService(deps: {
     setEnforcement(e: { pass: () => Promise<EnforcementCounts>; kick: () => void }) {
       enforce = e.pass;
       afterChange = e.kick;
+    },
+    /** Work that follows every finished sweep (wired by the composition root: the trend snapshot); a sweep's caller waits for it. */
+    onSwept(listener: (result: SweepResult) => Promise<void>) {
+      sweptListeners.push(listener);
     },
     /** When the newest finished sweep started: every live finding was confirmed then (reused for two seconds). */
     lastSweepStart(): Promise<string | null> {

@@ -1,6 +1,7 @@
 import type { FindingType } from './finding.types.ts';
 import { ruleCutoffs, type Directory, type RuleCutoffs, type WorkloadFacts } from './finding.rules.ts';
 import { effectivePolicy, POLICY_KEYS, type PolicyDocument, type PolicyValues } from './policy.rules.ts';
+import { catalogueLookup, type ScopeSensitivity } from './risk.rules.ts';
 
 /**
  * What findings are judged against at one instant — policies, the directories, exceptions in force —
@@ -22,6 +23,8 @@ export interface ContextData {
   owners: { name: string; active: boolean }[];
   workloads: (WorkloadFacts & { scopeKey: string })[];
   exceptions: { id: string; tenantId: string; tokenId: string | null; findingType: FindingType; expiresAt: string }[];
+  /** provider id → its scope catalogue (the risk score's scope sensitivity); absent: none declared. */
+  scopeCatalogues?: Record<string, { name: string; sensitivity: ScopeSensitivity }[]>;
 }
 
 export const GLOBAL_SCOPE = 'global';
@@ -105,11 +108,15 @@ export interface Context {
   exceptions: ActiveExceptions;
   /** Each policy's cutoffs at `now`, computed once per context. */
   cutoffs(policy: PolicyValues): RuleCutoffs;
+  /** A provider's scope catalogue, scope → sensitivity (empty when none is declared). */
+  catalogue(providerId: string): ReadonlyMap<string, ScopeSensitivity>;
 }
 
 export function buildContext(data: ContextData): Context {
   const now = new Date(data.now);
   const cache = new Map<PolicyValues, RuleCutoffs>();
+  const catalogues = new Map(Object.entries(data.scopeCatalogues ?? {}).map(([id, entries]) => [id, catalogueLookup(entries)]));
+  const none: ReadonlyMap<string, ScopeSensitivity> = new Map();
   return {
     now,
     policies: policySnapshot(data.defaults, data.policies),
@@ -121,5 +128,6 @@ export function buildContext(data: ContextData): Context {
       if (!c) cache.set(policy, (c = ruleCutoffs(policy, now)));
       return c;
     },
+    catalogue: (providerId) => catalogues.get(providerId) ?? none,
   };
 }

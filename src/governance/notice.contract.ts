@@ -8,9 +8,9 @@ export const NoticeSchema = Type.Object(
     id: Type.String(),
     tenantId: Type.String(),
     tokenId: Type.String(),
-    findingId: Type.String(),
+    findingId: Type.String({ description: 'The finding; for an access review reminder (action escalate), the review item' }),
     findingType: Type.Enum(FINDING_TYPES),
-    action: Type.Literal('suspend', { description: 'What enforcement does at the deadline' }),
+    action: Type.Union([Type.Literal('suspend'), Type.Literal('escalate')], { description: 'What happens at the deadline: suspend (enforcement), or escalate (an access review reminder: the undecided item is escalated and the token’s review falls due)' }),
     deadline: Timestamp,
     message: Type.String({ description: 'What was found, what will happen when, and how to prevent or undo it' }),
     recipients: Type.Array(

@@ -23,7 +23,7 @@ export interface NoticeDelivery {
   tenantId: string;
   tokenId: string;
   findingType: FindingType;
-  action: 'suspend';
+  action: 'suspend' | 'escalate';
   deadline: string;
   message: string;
   recipients: NoticeRecipient[];
@@ -68,6 +68,14 @@ export interface NewNotice {
   recipients: NoticeRecipient[];
   link: { id: string; url: string; expiresAt: string } | null;
   policyVersion: { global: number; tenant: number };
+  /**
+   * What happens at the deadline: `suspend` (enforcement, the default) or `escalate` (an access
+   * review's reminder, src/reviews: `findingId` then names the review item, `findingType` the
+   * finding its escalation opens, review_overdue).
+   */
+  action?: 'suspend' | 'escalate';
+  /** The notice's id when the caller must know it beforehand (a review reminder's is its item's); a new one otherwise. */
+  id?: string;
 }
 
 export const NOTICE_ACTOR = 'policy';
@@ -149,7 +157,7 @@ export function createNoticeService(deps: { storage: Storage; vault: Vault; ledg
       const at = clock.now();
       const rows: NoticesTable[] = [];
       for (const n of notices) {
-        const id = newId('notice', at.getTime());
+        const id = n.id ?? newId('notice', at.getTime());
         let enc: string | null = null;
         if (n.link) enc = vault.encrypt(await vault.createDataKey(trx, n.tenantId, id, at), 'link_url', new Secret(n.link.url));
         rows.push({
@@ -158,7 +166,7 @@ export function createNoticeService(deps: { storage: Storage; vault: Vault; ledg
           token_id: n.tokenId,
           finding_id: n.findingId,
           finding_type: n.findingType,
-          action: 'suspend',
+          action: n.action ?? 'suspend',
           deadline: n.deadline,
           message: n.message,
           recipients: JSON.stringify(n.recipients),

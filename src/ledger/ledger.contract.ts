@@ -48,6 +48,16 @@ export const VerifyResultSchema = Type.Object({
   threads: Type.Integer({ description: 'Worker threads that walked the ledger in parallel ranges (0: walked in the serving thread, for a ledger of one page)' }),
 });
 
+export const LedgerKeySchema = Type.Object(
+  {
+    keyId: Type.String({ description: 'ed25519: and the first 16 hex digits of the SHA-256 of the key (SPKI DER)' }),
+    alg: Type.Literal('EdDSA'),
+    jwk: Type.Object({ kty: Type.Literal('OKP'), crv: Type.Literal('Ed25519'), x: Type.String(), kid: Type.String(), alg: Type.Literal('EdDSA'), use: Type.Literal('sig') }),
+    pem: Type.String({ description: 'The same key as PEM (SubjectPublicKeyInfo)' }),
+  },
+  { $id: 'LedgerKey' },
+);
+
 export const LedgerPage = Type.Object({ items: Type.Array(LedgerEntrySchema), nextCursor: Nullable(Type.String()) });
 
 const tags = ['ledger'];
@@ -62,6 +72,19 @@ export const ledgerEndpoints = {
     query: LedgerQuery,
     status: 200,
     response: LedgerPage,
+    errors: [],
+  }),
+  key: endpoint({
+    method: 'GET',
+    path: '/v1/ledger/key',
+    summary: 'The public key that signs ledger checkpoints and compliance reports',
+    description:
+      'Ed25519, as a JWK (RFC 8037) and as PEM (SPKI). `keyId` is what checkpoints and signed reports name (`ed25519:` and the first 16 hex digits of the SHA-256 of the SPKI). `custody report verify` fetches it from here unless given a key file.',
+    tags,
+    permission: 'ledger.read',
+    query: Type.Object({}, { additionalProperties: false }),
+    status: 200,
+    response: LedgerKeySchema,
     errors: [],
   }),
   verify: endpoint({

@@ -57,6 +57,11 @@ export function createLedgerRepo() {
       const row = await db.selectFrom('ledger_checkpoints').select('seq').orderBy('seq', 'desc').limit(1).executeTakeFirst();
       return row ? Number(row.seq) : 0;
     },
+    /** The newest signed checkpoint (the compliance report embeds it). */
+    async latestCheckpoint(db: Db): Promise<{ seq: number; hash: string; at: string; keyId: string; signature: string } | undefined> {
+      const row = await db.selectFrom('ledger_checkpoints').selectAll().orderBy('seq', 'desc').limit(1).executeTakeFirst();
+      return row ? { seq: Number(row.seq), hash: row.hash, at: row.at, keyId: row.key_id, signature: row.signature } : undefined;
+    },
     async checkpoints(db: Db) {
       const rows = await db.selectFrom('ledger_checkpoints').selectAll().orderBy('seq', 'asc').execute();
       return rows.map((r) => ({ ...r, seq: Number(r.seq) }));

@@ -28,5 +28,6 @@ export function ledgerRoutes(ledger: LedgerService) {
       return { items, nextCursor: items.length === limit ? String(items[items.length - 1]!.seq) : null };
     });
     mount(app, e.verify, async () => ledger.verify());
+    mount(app, e.key, async () => ledger.publicKey());
   };
 }

@@ -95,6 +95,25 @@ export function createLedgerService(deps: LedgerDeps) {
       return repo.head(storage.db);
     },
 
+    /** The newest signed checkpoint: the head it names, signed with the ledger's key; undefined before the first. */
+    latestCheckpoint(): Promise<{ seq: number; hash: string; at: string; keyId: string; signature: string } | undefined> {
+      return repo.latestCheckpoint(storage.db);
+    },
+
+    /**
+     * The ledger's public signing key (Ed25519), published so anyone can check a checkpoint, or a
+     * report signed with it, without access to the database or the keyring.
+     */
+    publicKey(): { keyId: string; alg: 'EdDSA'; jwk: { kty: 'OKP'; crv: 'Ed25519'; x: string; kid: string; alg: 'EdDSA'; use: 'sig' }; pem: string } {
+      const { x } = signer.publicKey.export({ format: 'jwk' }) as { x: string };
+      return {
+        keyId: signer.keyId,
+        alg: 'EdDSA',
+        jwk: { kty: 'OKP', crv: 'Ed25519', x, kid: signer.keyId, alg: 'EdDSA', use: 'sig' },
+        pem: signer.publicKey.export({ format: 'pem', type: 'spki' }).toString(),
+      };
+    },
+
     list(filter: LedgerFilter): Promise<LedgerEntry[]> {
       return repo.list(storage.db, filter);
     },

@@ -1,7 +1,16 @@
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { sql } from 'kysely';
-import { afterEach, expect, it } from 'vitest';
+import pg from 'pg';
+import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
+import { createCustody, type Custody } from '../app/custody.ts';
+import { systemPrincipal } from '../auth/roles.ts';
+import { loadConfig } from '../config/config.ts';
+import { createLogger } from '../shared/logger.ts';
 import type { Db } from '../storage/database.ts';
-import { describeEachDatabase, type DatabaseKind } from '../../test/support/databases.ts';
+import { createTestDatabase, describeEachDatabase, type TestDatabase } from '../../test/support/databases.ts';
 import { bearer, keyFor, seed, startHarness, testKeyring, type Harness } from '../../test/support/harness.ts';
 import { runCli } from '../../test/support/cli.ts';
 import { entryHash } from './ledger.chain.ts';
@@ -10,31 +19,48 @@ import type { VerifyResult } from './ledger.types.ts';
 const CHECKPOINT_EVERY = 5;
 /** 23 entries: checkpoints at 5, 10, 15, 20, and an unsigned tail 21–23. */
 const ENTRIES = 23;
+/** Above the 5,000 entries a ledger must exceed to be walked in worker threads, and more than one page (5,000) of the walk. */
+const BULK = 6_000;
+/** On the walk's second page. */
+const EDITED_IN_BULK = 5_501;
 
+/** A fresh Custody (its services; no HTTP server) on a database of its own, and where that database is. */
 interface Ledgered {
-  h: Harness;
+  custody: Custody;
   keyring: string;
+  url: string;
 }
 
-const open: Harness[] = [];
-afterEach(async () => {
-  for (const h of open.splice(0)) await h.close();
-});
+function databaseUrl(db: TestDatabase): string {
+  return db.config.kind === 'sqlite' ? db.config.file : db.config.url;
+}
 
-/** A fresh Custody whose ledger holds exactly ENTRIES entries from real activity plus filler. */
-async function ledgered(kind: DatabaseKind): Promise<Ledgered> {
-  const keyring = testKeyring();
-  const h = await startHarness(kind, { keyring, env: { CUSTODY_LEDGER_CHECKPOINT_EVERY: String(CHECKPOINT_EVERY) } });
-  open.push(h);
-  await seed(h);
-  const have = (await h.custody.ledger.verify()).entries;
-  await h.custody.storage.db.transaction().execute((trx) =>
-    h.custody.ledger.appendMany(
-      trx,
-      Array.from({ length: ENTRIES - have }, (_, i) => ({ actor: 'test', action: 'test.event', data: { n: i } })),
-    ),
-  );
-  return { h, keyring };
+/**
+ * A copy of a database no connection has open, as a test database of its own: a file copy on
+ * SQLite, CREATE DATABASE … TEMPLATE on PostgreSQL.
+ */
+async function copyOf(template: TestDatabase): Promise<TestDatabase> {
+  const name = `custody_t_${randomBytes(6).toString('hex')}`;
+  if (template.config.kind === 'sqlite') {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'custody-test-'));
+    const file = path.join(dir, `${name}.db`);
+    for (const suffix of ['', '-wal']) if (fs.existsSync(template.config.file + suffix)) fs.copyFileSync(template.config.file + suffix, file + suffix);
+    return { kind: 'sqlite', file, config: { kind: 'sqlite', file }, drop: async () => fs.rmSync(dir, { recursive: true, force: true }) };
+  }
+  const adminUrl = process.env.CUSTODY_TEST_POSTGRES_URL!;
+  const admin = async (statement: string) => {
+    const c = new pg.Client({ connectionString: adminUrl });
+    await c.connect();
+    try {
+      await c.query(statement);
+    } finally {
+      await c.end();
+    }
+  };
+  await admin(`CREATE DATABASE ${name} TEMPLATE ${new URL(template.config.url).pathname.slice(1)}`);
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  return { kind: 'postgres', url: url.toString(), config: { kind: 'postgres', url: url.toString() }, drop: () => admin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`) };
 }
 
 /**
@@ -42,7 +68,7 @@ async function ledgered(kind: DatabaseKind): Promise<Ledgered> {
  * drop the triggers, tamper, recreate them (DDL is transactional there). PostgreSQL: replica
  * mode skips ordinary triggers for this transaction only.
  */
-async function asAttacker(h: Harness, fn: (trx: Db) => Promise<unknown>): Promise<void> {
+async function asAttacker(h: { custody: Custody }, fn: (trx: Db) => Promise<unknown>): Promise<void> {
   const { db, dialect } = h.custody.storage;
   await db.transaction().execute(async (trx) => {
     if (dialect.kind === 'sqlite') {
@@ -65,14 +91,67 @@ function kinds(r: VerifyResult): string[] {
   return [...new Set(r.problems.map((p) => p.kind))].sort();
 }
 
-
-function databaseUrl(h: Harness): string {
-  return h.db.config.kind === 'sqlite' ? h.db.config.file : h.db.config.url;
-}
-
 describeEachDatabase('ledger', (kind) => {
+  // Every test gets a fresh Custody on a database of its own whose ledger holds exactly ENTRIES
+  // entries from real activity plus filler. Migrating and seeding a database, and starting the HTTP
+  // server, take seconds each: the database is built once and copied for each test, and only the
+  // test of the HTTP route starts a server.
+  const keyring = testKeyring();
+  const configFor = (db: TestDatabase) =>
+    loadConfig({ CUSTODY_ENV: 'test', CUSTODY_DATABASE_URL: databaseUrl(db), CUSTODY_KEYRING: keyring, CUSTODY_LEDGER_CHECKPOINT_EVERY: String(CHECKPOINT_EVERY) });
+  // The services `serve` runs, without its timers; enforcement passes only when a test asks.
+  const openCustody = (db: TestDatabase, options: { migrate?: boolean; readOnly?: boolean } = {}) =>
+    createCustody(configFor(db), { logger: createLogger('silent'), enforceAfterChanges: false, ...options });
+  let template: TestDatabase;
+  const copies: TestDatabase[] = [];
+  const open: { close(): Promise<void> }[] = [];
+
+  beforeAll(async () => {
+    template = await createTestDatabase(kind);
+    // Read-only: closing it signs no checkpoint over the unsigned tail.
+    const custody = await openCustody(template, { migrate: true, readOnly: true });
+    try {
+      // seed() reads only these two of a harness.
+      await seed({ custody, admin: systemPrincipal('test') } as Harness);
+      const have = (await custody.ledger.verify()).entries;
+      await custody.storage.db.transaction().execute((trx) =>
+        custody.ledger.appendMany(
+          trx,
+          Array.from({ length: ENTRIES - have }, (_, i) => ({ actor: 'test', action: 'test.event', data: { n: i } })),
+        ),
+      );
+    } finally {
+      await custody.close();
+    }
+  });
+  afterEach(async () => {
+    for (const c of open.splice(0)) await c.close();
+  });
+  afterAll(async () => {
+    // Dropped together: on PostgreSQL each drop waits for a checkpoint, which concurrent drops share.
+    await Promise.all([...copies.splice(0), ...(template ? [template] : [])].map((db) => db.drop()));
+  });
+
+  /** A fresh Custody whose ledger holds exactly ENTRIES entries from real activity plus filler. */
+  async function ledgered(): Promise<Ledgered> {
+    const db = await copyOf(template);
+    copies.push(db);
+    const custody = await openCustody(db);
+    open.push(custody);
+    return { custody, keyring, url: databaseUrl(db) };
+  }
+
+  /** The same, served over HTTP (the harness `serve` uses). */
+  async function ledgeredServer(): Promise<Harness> {
+    const db = await copyOf(template);
+    copies.push(db);
+    const h = await startHarness(kind, { keyring, database: db, env: { CUSTODY_LEDGER_CHECKPOINT_EVERY: String(CHECKPOINT_EVERY) } });
+    open.push(h);
+    return h;
+  }
+
   it('verifies an untouched ledger, with every signed checkpoint valid', async () => {
-    const { h } = await ledgered(kind);
+    const h = await ledgered();
     const r = await h.custody.ledger.verify();
     expect(r.problems).toEqual([]);
     expect(r.ok).toBe(true);
@@ -82,30 +161,29 @@ describeEachDatabase('ledger', (kind) => {
   });
 
   it('walks a ledger larger than a page in worker threads, off the serving thread, and still finds an edit; so does the CLI', async () => {
-    const { h, keyring } = await ledgered(kind);
+    const h = await ledgered();
     await h.custody.storage.db.transaction().execute((trx) =>
-      h.custody.ledger.appendMany(trx, Array.from({ length: 12_000 }, (_, i) => ({ actor: 'test', action: 'test.bulk', subjectId: `s${i}`, data: { n: i } }))),
+      h.custody.ledger.appendMany(trx, Array.from({ length: BULK }, (_, i) => ({ actor: 'test', action: 'test.bulk', subjectId: `s${i}`, data: { n: i } }))),
     );
     const progress: number[] = [];
-    const clean = await h.custody.ledger.verify((p) => progress.push(p.checked));
-    expect(clean).toMatchObject({ ok: true, entries: ENTRIES + 12_000, lastSeq: ENTRIES + 12_000 });
+    // Two callers at once share one verification (the first caller's progress is reported).
+    const [clean, second] = await Promise.all([h.custody.ledger.verify((p) => progress.push(p.checked)), h.custody.ledger.verify()]);
+    expect(second).toBe(clean);
+    expect(clean).toMatchObject({ ok: true, entries: ENTRIES + BULK, lastSeq: ENTRIES + BULK });
     expect(clean.threads).toBeGreaterThanOrEqual(1);
-    expect(progress.at(-1)).toBe(ENTRIES + 12_000);
-    // Two callers at once share one verification.
-    const [a, b] = await Promise.all([h.custody.ledger.verify(), h.custody.ledger.verify()]);
-    expect(a).toBe(b);
+    expect(progress.at(-1)).toBe(ENTRIES + BULK);
 
-    await asAttacker(h, (trx) => trx.updateTable('ledger_entries').set({ data: '{"n":"forged"}' }).where('seq', '=', 7_001).execute());
+    await asAttacker(h, (trx) => trx.updateTable('ledger_entries').set({ data: '{"n":"forged"}' }).where('seq', '=', EDITED_IN_BULK).execute());
     const tampered = await h.custody.ledger.verify();
     expect(tampered.ok).toBe(false);
-    expect(tampered.problems).toContainEqual(expect.objectContaining({ kind: 'edited', seq: 7_001 }));
-    const cli = await runCli(['ledger', 'verify', '--json', '--database-url', databaseUrl(h)], { CUSTODY_KEYRING: keyring });
+    expect(tampered.problems).toContainEqual(expect.objectContaining({ kind: 'edited', seq: EDITED_IN_BULK }));
+    const cli = await runCli(['ledger', 'verify', '--json', '--database-url', h.url], { CUSTODY_KEYRING: h.keyring });
     expect(cli.code).toBe(6);
-    expect((JSON.parse(cli.stdout) as VerifyResult).problems).toContainEqual(expect.objectContaining({ kind: 'edited', seq: 7_001 }));
+    expect((JSON.parse(cli.stdout) as VerifyResult).problems).toContainEqual(expect.objectContaining({ kind: 'edited', seq: EDITED_IN_BULK }));
   }, 60_000);
 
   it('refuses UPDATE and DELETE on ledger entries and checkpoints in the database itself', async () => {
-    const { h } = await ledgered(kind);
+    const h = await ledgered();
     const db = h.custody.storage.db;
     await expect(db.updateTable('ledger_entries').set({ actor: 'mallory' }).where('seq', '=', 3).execute()).rejects.toThrow(/append-only/);
     await expect(db.deleteFrom('ledger_entries').where('seq', '=', 3).execute()).rejects.toThrow(/append-only/);
@@ -120,7 +198,7 @@ describeEachDatabase('ledger', (kind) => {
   });
 
   it('detects an entry whose data was edited, and names it', async () => {
-    const { h } = await ledgered(kind);
+    const h = await ledgered();
     await asAttacker(h, (trx) => trx.updateTable('ledger_entries').set({ data: '{"n":999}' }).where('seq', '=', 17).execute());
     const r = await h.custody.ledger.verify();
     expect(r.ok).toBe(false);
@@ -129,7 +207,7 @@ describeEachDatabase('ledger', (kind) => {
   });
 
   it('detects a middle entry that was deleted', async () => {
-    const { h } = await ledgered(kind);
+    const h = await ledgered();
     await asAttacker(h, (trx) => trx.deleteFrom('ledger_entries').where('seq', '=', 12).execute());
     const r = await h.custody.ledger.verify();
     expect(r.ok).toBe(false);
@@ -138,7 +216,7 @@ describeEachDatabase('ledger', (kind) => {
   });
 
   it('detects a deleted entry even when the later ones were renumbered to close the gap', async () => {
-    const { h } = await ledgered(kind);
+    const h = await ledgered();
     await asAttacker(h, async (trx) => {
       await trx.deleteFrom('ledger_entries').where('seq', '=', 22).execute();
       await trx.updateTable('ledger_entries').set({ seq: 22 }).where('seq', '=', 23).execute();
@@ -149,7 +227,7 @@ describeEachDatabase('ledger', (kind) => {
   });
 
   it('detects two entries whose positions were swapped as reordered', async () => {
-    const { h } = await ledgered(kind);
+    const h = await ledgered();
     await asAttacker(h, async (trx) => {
       await trx.updateTable('ledger_entries').set({ seq: -1 }).where('seq', '=', 8).execute();
       await trx.updateTable('ledger_entries').set({ seq: 8 }).where('seq', '=', 9).execute();
@@ -163,7 +241,7 @@ describeEachDatabase('ledger', (kind) => {
   });
 
   it('detects a tail cut back past the last signed checkpoint as truncated', async () => {
-    const { h } = await ledgered(kind);
+    const h = await ledgered();
     await asAttacker(h, (trx) => trx.deleteFrom('ledger_entries').where('seq', '>', 18).execute());
     const r = await h.custody.ledger.verify();
     expect(r.ok).toBe(false);
@@ -173,7 +251,7 @@ describeEachDatabase('ledger', (kind) => {
   });
 
   it('detects the newest entries cut once checkpointNow has signed the head (as serve does on a timer and at shutdown)', async () => {
-    const { h } = await ledgered(kind);
+    const h = await ledgered();
     expect(await h.custody.ledger.checkpointNow()).toMatchObject({ seq: ENTRIES, keyId: h.custody.vault.ledgerSigner.keyId });
     expect(await h.custody.ledger.checkpointNow()).toBeNull();
     await asAttacker(h, (trx) => trx.deleteFrom('ledger_entries').where('seq', '>', 20).execute());
@@ -183,7 +261,7 @@ describeEachDatabase('ledger', (kind) => {
   });
 
   it('catches a rewritten history with recomputed hashes through the signed checkpoint', async () => {
-    const { h } = await ledgered(kind);
+    const h = await ledgered();
     await asAttacker(h, async (trx) => {
       const rows = await trx.selectFrom('ledger_entries').selectAll().where('seq', '>=', 7).orderBy('seq').execute();
       let prevHash = (await rowAt(trx, 6)).hash;
@@ -202,7 +280,7 @@ describeEachDatabase('ledger', (kind) => {
   });
 
   it('rejects a checkpoint whose signature was forged', async () => {
-    const { h } = await ledgered(kind);
+    const h = await ledgered();
     await asAttacker(h, async (trx) => {
       const sig = Buffer.from((await trx.selectFrom('ledger_checkpoints').select('signature').where('seq', '=', 15).executeTakeFirstOrThrow()).signature, 'base64');
       sig[0] = sig[0]! ^ 0xff;
@@ -215,7 +293,7 @@ describeEachDatabase('ledger', (kind) => {
   });
 
   it('rejects a checkpoint inserted by an attacker without the signing key', async () => {
-    const { h } = await ledgered(kind);
+    const h = await ledgered();
     const head = await rowAt(h.custody.storage.db, ENTRIES);
     // INSERT is allowed (the ledger is append-only, not read-only), so forging needs no trigger bypass.
     await h.custody.storage.db
@@ -228,7 +306,7 @@ describeEachDatabase('ledger', (kind) => {
   });
 
   it('answers GET /v1/ledger/verify with ok for an untouched ledger and with the problems after tampering', async () => {
-    const { h } = await ledgered(kind);
+    const h = await ledgeredServer();
     const auditor = await keyFor(h, 'auditor');
     const before = await h.app.inject({ url: '/v1/ledger/verify', headers: bearer(auditor) });
     expect(before.statusCode).toBe(200);
@@ -249,15 +327,15 @@ describeEachDatabase('ledger', (kind) => {
   });
 
   it('runs `custody ledger verify --json`: exit 0 when untouched, exit 6 (tampered) with the problems after tampering, no progress bar when not on a terminal', async () => {
-    const { h, keyring } = await ledgered(kind);
-    const args = ['ledger', 'verify', '--json', '--database-url', databaseUrl(h)];
-    const ok = await runCli(args, { CUSTODY_KEYRING: keyring });
+    const h = await ledgered();
+    const args = ['ledger', 'verify', '--json', '--database-url', h.url];
+    const ok = await runCli(args, { CUSTODY_KEYRING: h.keyring });
     expect(ok.stderr).not.toContain('Verifying ledger');
     expect(ok.code).toBe(0);
     expect(JSON.parse(ok.stdout)).toMatchObject({ ok: true, entries: ENTRIES, checkpoints: { verified: 4 } });
 
     await asAttacker(h, (trx) => trx.deleteFrom('ledger_entries').where('seq', '=', 11).execute());
-    const bad = await runCli(args, { CUSTODY_KEYRING: keyring });
+    const bad = await runCli(args, { CUSTODY_KEYRING: h.keyring });
     expect(bad.code).toBe(6);
     const result = JSON.parse(bad.stdout) as VerifyResult;
     expect(result.ok).toBe(false);

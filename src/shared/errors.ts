@@ -50,6 +50,7 @@ export const ERROR_CODES = {
   token_revoked: { status: 403, message: 'The token was revoked; it can no longer be used. Ask the customer to approve a new one.' },
   token_suspended: { status: 403, message: 'The token is suspended; it can be used again once it is resumed or reauthorised.' },
   token_expired: { status: 403, message: 'The token has expired; ask the customer to approve a new one.' },
+  token_inventory_only: { status: 403, message: 'The token is an inventory-only record (imported without credentials): Custody holds no credential for it, so it cannot be used through the gateway, refreshed or revoked at the issuer. Have the customer approve it through Custody (POST /v1/tokens/{id}/reauthorization) to bring it under management.' },
   workload_not_allowed: { status: 403, message: 'This workload is not listed on the token; ask its owner to add the workload.' },
   // Shared by the gateway and refresh (which may only ask for scopes the token already holds): one code, one status.
   scope_not_granted: { status: 403, message: 'The call needs a scope the token was not granted.' },
@@ -81,6 +82,20 @@ export const ERROR_CODES = {
   ssf_endpoint_refused: { status: 400, message: 'The push endpoint_url is not allowed: it must be an absolute https URL of a public host, without credentials or fragment (plain http to a loopback host is accepted outside production only).' },
   ssf_delivery_unsupported: { status: 400, message: 'Custody transmits by push only: set delivery.method to urn:ietf:rfc:8935.' },
   ssf_verification_too_soon: { status: 429, message: 'A verification event was requested for this stream less than min_verification_interval seconds ago; wait and ask again.' },
+  review_not_found: { status: 404, message: 'No access review campaign with that id is visible to you.' },
+  review_item_not_found: { status: 404, message: 'No item with that id in this access review campaign.' },
+  review_scope_required: { status: 400, message: 'Name what the campaign reviews: at least one of tenantId, owner or providerId (together they narrow it).' },
+  review_scope_empty: { status: 400, message: 'No live (active or suspended) token matches the campaign’s scope; there is nothing to review.' },
+  review_too_large: { status: 400, message: 'The campaign would hold more tokens than one campaign may; narrow it by owner or provider and run several.' },
+  review_item_decided: { status: 409, message: 'The item is already decided (or was escalated at the deadline); a decision is final. Change the token itself (PATCH, justify, revoke) if something else is needed.' },
+  review_token_ended: { status: 409, message: 'The token was revoked or expired outside this review; there is nothing left to decide. The item is escalated at the deadline like every undecided one.' },
+  report_period_invalid: { status: 400, message: 'The report period is not valid: from must be before to, and it may span at most 366 days (UTC dates YYYY-MM-DD or ISO 8601 timestamps).' },
+  report_table_invalid: { status: 400, message: 'CSV gives one table of the report per request: name it with table= (the message lists them).' },
+  // Import of tokens held elsewhere (src/imports): problems with the batch as a whole; bad rows are answered by line in the result.
+  import_malformed: { status: 400, message: 'The import data could not be read as the format named (CSV with a header row, or JSON: an array of objects or {"tokens": [...]}); the message gives the line.' },
+  import_columns_invalid: { status: 400, message: 'The import names columns Custody does not know, or lacks a required one (tenantId, providerId, owner); docs/import.md lists the columns.' },
+  import_batch_too_large: { status: 400, message: 'An import batch holds at most 2,000 rows; send the file in several batches (custody import does).' },
+  trend_window_invalid: { status: 400, message: 'The trend window is not valid: from must not be after to, and it may span at most 366 days (UTC dates, YYYY-MM-DD).' },
   internal_error: { status: 500, message: 'Something went wrong on the server. The request id identifies it in the logs.' },
 } as const satisfies Record<string, { status: number; message: string }>;
 

@@ -24,6 +24,8 @@ export const ID_PREFIXES = {
   leakReporter: 'lrp',
   transmitter: 'ssf',
   ssfStream: 'sfs',
+  reviewCampaign: 'rvw',
+  reviewItem: 'rvi',
 } as const;
 
 export type IdKind = keyof typeof ID_PREFIXES;

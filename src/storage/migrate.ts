@@ -22,6 +22,11 @@ import { webhooksMigration } from './migrations/019-webhooks.ts';
 import { ssfStreamsMigration } from './migrations/020-ssf-streams.ts';
 import { webhookPendingMigration } from './migrations/021-webhook-pending.ts';
 import { leakReplaysMigration } from './migrations/022-leak-replays.ts';
+import { tokenImportMigration } from './migrations/024-token-import.ts';
+import { reviewsMigration } from './migrations/023-reviews.ts';
+import { riskScoreMigration } from './migrations/025-risk-score.ts';
+import { trendsMigration } from './migrations/026-trends.ts';
+import { reportIndexesMigration } from './migrations/027-report-indexes.ts';
 import type { StorageDialect } from './dialect.ts';
 
 /**
@@ -64,6 +69,11 @@ export function migrationsFor(dialect: StorageDialect, options: MigrateOptions =
     '020-ssf-streams': ssfStreamsMigration(),
     '021-webhook-pending': webhookPendingMigration(),
     '022-leak-replays': leakReplaysMigration(),
+    '023-reviews': reviewsMigration(),
+    '025-risk-score': riskScoreMigration(),
+    '026-trends': trendsMigration(),
+    '027-report-indexes': reportIndexesMigration(),
+    '024-token-import': tokenImportMigration(),
   };
 }
 

@@ -10,6 +10,7 @@ import type { OutboxKind, OutboxStatus } from '../outbox/outbox.types.ts';
 import type { TokenState } from '../tokens/token.lifecycle.ts';
 import type { SuspensionKind } from '../tokens/token.suspension.ts';
 import type { UpstreamRevocationStatus } from '../tokens/token.types.ts';
+import type { CampaignStatus, ItemStatus, ReviewerKind } from '../reviews/review.types.ts';
 
 /**
  * The tables, as Kysely sees them. Timestamps are ISO 8601 UTC strings (they sort as text on both
@@ -53,6 +54,9 @@ export interface Database {
   detection_baselines: DetectionBaselinesTable;
   detection_known_values: DetectionKnownValuesTable;
   ssf_streams: SsfStreamsTable;
+  review_campaigns: ReviewCampaignsTable;
+  review_items: ReviewItemsTable;
+  trend_snapshots: TrendSnapshotsTable;
 }
 
 export interface TenantsTable {
@@ -140,6 +144,30 @@ export interface TokensTable {
   effective_scopes?: string | null;
   /** 014: JSON set of granted scopes gateway calls needed while they were narrowed away (null: none). */
   wanted_scopes?: string | null;
+  /** 024: the token's id in the system it was imported from (unique per tenant and provider; null: not imported with one). */
+  external_id?: string | null;
+  /** 024: 1 for a record imported without credentials (src/imports): Custody holds nothing to use or revoke it with. */
+  inventory_only?: number;
+  /** 025: the risk score 0–100 (src/governance/risk.rules.ts); null until first evaluated, and once final. */
+  risk_score?: number | null;
+  /** 025: JSON list of the score's components {name, points, max, reason}. */
+  risk_components?: string | null;
+  /** 025: a digest of what the components were made from: the sweep compares it instead of reading them. */
+  risk_digest?: string | null;
+}
+
+/** 026: one snapshot a day of the governance figures, per tenant and overall (src/trends). */
+export interface TrendSnapshotsTable {
+  /** A tenant id, or '*' for the whole platform. */
+  scope: string;
+  /** The UTC day, YYYY-MM-DD. */
+  day: string;
+  tenant_id: string | null;
+  tokens: number;
+  managed: number;
+  /** JSON object: live findings by type. */
+  findings: string;
+  taken_at: string;
 }
 
 export interface TokenScopeUsageTable {
@@ -400,7 +428,8 @@ export interface NoticesTable {
   token_id: string;
   finding_id: string;
   finding_type: FindingType;
-  action: 'suspend';
+  /** 'suspend': an enforcement notice; 'escalate': an access review's reminder (finding_id then holds the review item). */
+  action: 'suspend' | 'escalate';
   deadline: string;
   message: string;
   /** JSON: NoticeRecipient[] */
@@ -597,4 +626,40 @@ export interface SsfStreamsTable {
   created_by: string;
   created_at: string;
   updated_at: string;
+}
+
+/** 023-reviews: access review campaigns (src/reviews). */
+export interface ReviewCampaignsTable {
+  id: string;
+  name: string;
+  tenant_id: string | null;
+  owner: string | null;
+  provider_id: string | null;
+  status: CampaignStatus;
+  due_at: string;
+  remind_days_before: number;
+  remind_at: string;
+  reminded_at: string | null;
+  creation_cursor: string | null;
+  created_by: string;
+  created_at: string;
+  closed_at: string | null;
+}
+
+/** 023-reviews: one item per live token of a campaign (src/reviews). */
+export interface ReviewItemsTable {
+  id: string;
+  campaign_id: string;
+  tenant_id: string;
+  token_id: string;
+  reviewer: string;
+  reviewer_kind: ReviewerKind;
+  status: ItemStatus;
+  decided_at: string | null;
+  decided_by: string | null;
+  justification: string | null;
+  reason: string | null;
+  new_owner: string | null;
+  reminded_at: string | null;
+  created_at: string;
 }

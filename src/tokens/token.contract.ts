@@ -38,7 +38,8 @@ export const tokenEndpoints = {
     method: 'GET',
     path: '/v1/tokens',
     summary: 'The inventory, filtered and paged',
-    description: 'A tenant-bound caller sees its own tenant only. `nextCursor` is null on the last page.',
+    description:
+      'A tenant-bound caller sees its own tenant only. `nextCursor` is null on the last page. `sort=risk` lists the highest risk score first (docs/risk.md); `minRisk`/`maxRisk` bound the score. A cursor continues the order it was issued in.',
     tags,
     permission: 'tokens.read',
     query: TokenQuery,

@@ -2,6 +2,7 @@ import type { Db } from '../storage/database.ts';
 import type { StorageDialect } from '../storage/dialect.ts';
 import { LIVE_STATES, TERMINAL_STATES } from './token.practical-test.ts';
 import type { TokenState } from './token.lifecycle.ts';
+import { upstreamEndpointOf } from './token.repo.ts';
 
 /**
  * What governance judges a token by (findings): plain data, no credential material, read in pages
@@ -43,6 +44,9 @@ export interface TokenFacts {
   hasRefreshToken: boolean;
   upstreamRevocation: 'rfc7009' | 'none';
   revocationVerified: boolean;
+  /** The risk score stored when it was last evaluated (null: never, or final), and the digest of what its components were made from: governance writes only a change. */
+  riskScore: number | null;
+  riskDigest: string | null;
 }
 
 export function createTokenFactsReader(dialect: StorageDialect) {
@@ -76,7 +80,10 @@ export function createTokenFactsReader(dialect: StorageDialect) {
         't.access_expires_at',
         't.refresh_expires_at',
         't.refresh_fp',
-        'p.revocation_endpoint',
+        't.risk_score',
+        't.risk_digest',
+        // None for an inventory-only record: it holds no credential to revoke at the issuer with.
+        (eb) => upstreamEndpointOf(eb).as('revocation_endpoint'),
         'p.revocation_verified_at',
       ]);
   type Row = Awaited<ReturnType<ReturnType<typeof select>['execute']>>[number];
@@ -136,6 +143,8 @@ export function createTokenFactsReader(dialect: StorageDialect) {
       hasRefreshToken: r.refresh_fp !== null,
       upstreamRevocation: r.revocation_endpoint ? 'rfc7009' : 'none',
       revocationVerified: r.revocation_endpoint !== null && r.revocation_verified_at !== null,
+      riskScore: r.risk_score === null || r.risk_score === undefined ? null : Number(r.risk_score),
+      riskDigest: r.risk_digest ?? null,
     }));
   }
 

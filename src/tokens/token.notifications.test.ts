@@ -140,7 +140,7 @@ describeEachDatabase('every token write reaches the gateway', (kind) => {
    * this test until it is classified, and, if it writes, shown to notify.
    */
   it('classifies every token operation, and every writer notifies once its unit of work commits', async () => {
-    const readers = ['get', 'list', 'revocationProgress', 'findByCredential', 'findByFingerprints', 'findForSubject', 'accessView', 'refreshView', 'revealCredentials', 'revealAccessToken', 'countByState', 'facts', 'managedCounts', 'reauthorisationTarget', 'tenantsOfSubject', 'reauthorizable'];
+    const readers = ['get', 'list', 'revocationProgress', 'findByCredential', 'findByFingerprints', 'findForSubject', 'accessView', 'refreshView', 'revealCredentials', 'revealAccessToken', 'countByState', 'facts', 'managedCounts', 'reauthorisationTarget', 'tenantsOfSubject', 'reauthorizable', 'matchImport'];
     const registrations = ['onTransition', 'onChange', 'onCommittedChange', 'onCommittedChanged', 'unitOfWork'];
     const approval = { subject: 'someone', email: null, issuer: issuer.issuer, startedBy: 'apikey:test', flowId: 'flw_test' };
     const creds = () => ({ access: new Secret(`at-${randomBytes(4).toString('hex')}`), refresh: new Secret(`rt-${randomBytes(4).toString('hex')}`), accessExpiresAt: null, scopes: ['invoices.read'] });
@@ -203,6 +203,10 @@ describeEachDatabase('every token write reaches the gateway', (kind) => {
         changed.clear();
         await tokens.unitOfWork((w) => tokens.recordWantedScope(w, id, view.grantedScopes[0]!, { actor: 'test', workload: null }));
         return id;
+      },
+      importBatch: async () => {
+        const [outcome] = await tokens.unitOfWork((w) => tokens.importBatch(w, 'test', [{ tenantId: f.tenantA, providerId: f.providerId, externalId: `ext-${randomBytes(4).toString('hex')}`, owner: 'o', scopes: [] }]));
+        return outcome!.tokenId!;
       },
       recordUpstreamOutcome: async () => {
         const id = await fresh();

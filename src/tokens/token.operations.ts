@@ -49,6 +49,8 @@ export interface TokenAccessView {
   /** When the access token in force was issued (null: unknown): short-lived access refreshes by age. */
   accessIssuedAt: string | null;
   hasRefreshToken: boolean;
+  /** Imported without credentials: there is nothing to attach, so the gateway refuses it (token_inventory_only). Absent: false. */
+  inventoryOnly?: boolean;
   /** Moves whenever the record changes (state, workloads, credential): caches compare it. */
   updatedAt: string;
 }
@@ -136,6 +138,8 @@ export function createTokenOperations(deps: {
    * (providers' reuse windows). Same transaction as the replacement.
    */
   async function retireReplaced(work: TokenWork, row: TokenRow, next: { access: Secret; refresh: Secret | null }, refreshReplaced: boolean): Promise<void> {
+    // An inventory-only record held no credential: there is nothing to keep tracing.
+    if (row.inventory_only === 1) return;
     const now = clock.now();
     const cap = now.getTime() + RETIRED_ACCESS_MAX_MS;
     const accessUntil = row.access_expires_at ? Math.min(Date.parse(row.access_expires_at), cap) : now.getTime() + RETIRED_ACCESS_UNKNOWN_MS;
@@ -242,7 +246,9 @@ export function createTokenOperations(deps: {
       access_expires_at: credentials.accessExpiresAt,
       refresh_token_enc: null,
       refresh_fp: null,
-      ...(await credentialColumns(row.tenant_id, row.id, work, credentials, false)),
+      // An inventory-only record gets its first credential (and data key) from this consent.
+      ...(await credentialColumns(row.tenant_id, row.id, work, credentials, row.inventory_only === 1)),
+      inventory_only: 0,
     };
   }
 
@@ -425,6 +431,7 @@ export function createTokenOperations(deps: {
         accessExpiresAt: r.access_expires_at,
         accessIssuedAt: r.access_issued_at ?? null,
         hasRefreshToken: r.refresh_fp !== null,
+        inventoryOnly: r.inventory_only === 1,
         updatedAt: r.updated_at,
       };
     },
@@ -456,6 +463,7 @@ export function createTokenOperations(deps: {
     async revealCredentials(tokenId: string): Promise<{ tenantId: string; access: Secret; refresh: Secret | null }> {
       const r = await repo.findCredentialColumns(storage.db, tokenId);
       if (!r) throw new CustodyError('token_not_found');
+      if (r.inventory_only === 1) throw new CustodyError('token_inventory_only');
       const key = await vault.loadDataKey(storage.db, r.tenant_id, tokenId);
       return {
         tenantId: r.tenant_id,
@@ -468,6 +476,7 @@ export function createTokenOperations(deps: {
     async revealAccessToken(tokenId: string): Promise<Secret> {
       const r = await repo.findCredentialColumns(storage.db, tokenId);
       if (!r) throw new CustodyError('token_not_found');
+      if (r.inventory_only === 1) throw new CustodyError('token_inventory_only');
       const key = await vault.loadDataKey(storage.db, r.tenant_id, tokenId);
       return vault.decrypt(key, 'access_token', r.access_token_enc);
     },

@@ -1,5 +1,6 @@
 import { practicalTest, type PracticalTestPolicy } from './token.practical-test.ts';
 import type { TokenRow } from './token.repo.ts';
+import { riskOf } from './token.risk.ts';
 import type { TokenRecord, UpstreamRevocationStatus } from './token.types.ts';
 
 /** The record the API shows for a row: no credential material, the practical test applied at `now`. */
@@ -64,7 +65,10 @@ export function toTokenRecord(r: TokenRow, usage: Map<string, string>, now: Date
       : null,
     managed: test.managed,
     managedReasons: test.reasons,
+    risk: riskOf(r.risk_score, r.risk_components),
     predecessorId: r.predecessor_id,
+    inventoryOnly: r.inventory_only === 1,
+    externalId: r.external_id ?? null,
     createdAt: r.created_at,
     updatedAt: r.updated_at,
   };

@@ -18,6 +18,16 @@ export type TokenRow = TokensTable & {
 type Eb = ExpressionBuilder<Database & { t: TokensTable; p: Database['providers'] }, 't' | 'p'>;
 
 /**
+ * The provider's revocation endpoint as it applies to a token (`t` joined to its provider `p`):
+ * none for an inventory-only record (src/imports), which holds no credential to revoke at the
+ * issuer with. Every read that decides a token's upstream revocation path (the record, a
+ * transition's outbox job, governance's facts) selects it through here.
+ */
+export function upstreamEndpointOf(eb: Eb) {
+  return eb.case().when('t.inventory_only', '=', 1).then(sql<string | null>`null`).else(eb.ref('p.revocation_endpoint')).end();
+}
+
+/**
  * The practical test (token.practical-test.ts) as a SQL predicate, so `managed=false` filters in
  * the database over millions of rows. Keep the two in step; token.practical-test.test.ts checks.
  */
@@ -48,6 +58,7 @@ function unmanagedPredicate(eb: Eb, now: Date, policies: PracticalTestPolicies, 
     eb('t.state', 'not in', [...TERMINAL_STATES]),
     eb.or([
       eb('p.revocation_endpoint', 'is', null),
+      eb('t.inventory_only', '=', 1),
       eb('p.revocation_verified_at', 'is', null),
       eb('t.approver_subject', 'is', null),
       eb('t.approver_active', '=', 0),
@@ -68,7 +79,7 @@ export function createTokenRepo() {
       .selectFrom('tokens as t')
       .innerJoin('providers as p', 'p.id', 't.provider_id')
       .selectAll('t')
-      .select(['p.revocation_endpoint as p_revocation_endpoint', 'p.revocation_verified_at as p_revocation_verified_at']);
+      .select((eb) => [upstreamEndpointOf(eb as Eb).as('p_revocation_endpoint'), 'p.revocation_verified_at as p_revocation_verified_at']);
 
   return {
     async insert(db: Db, row: TokensTable): Promise<void> {
@@ -83,14 +94,14 @@ export function createTokenRepo() {
     findAccessColumns(db: Db, id: string) {
       return db
         .selectFrom('tokens')
-        .select(['id', 'tenant_id', 'provider_id', 'state', 'workloads', 'granted_scopes', 'effective_scopes', 'wanted_scopes', 'access_expires_at', 'access_issued_at', 'refresh_fp', 'updated_at'])
+        .select(['id', 'tenant_id', 'provider_id', 'state', 'workloads', 'granted_scopes', 'effective_scopes', 'wanted_scopes', 'access_expires_at', 'access_issued_at', 'refresh_fp', 'inventory_only', 'updated_at'])
         .where('id', '=', id)
         .executeTakeFirst();
     },
 
     /** The encrypted credentials and the tenant their data key is bound to. */
     findCredentialColumns(db: Db, id: string) {
-      return db.selectFrom('tokens').select(['tenant_id', 'access_token_enc', 'refresh_token_enc']).where('id', '=', id).executeTakeFirst();
+      return db.selectFrom('tokens').select(['tenant_id', 'access_token_enc', 'refresh_token_enc', 'inventory_only']).where('id', '=', id).executeTakeFirst();
     },
 
     async list(db: Db, f: TokenFilter, now: Date, policies: PracticalTestPolicies): Promise<TokenRow[]> {
@@ -101,6 +112,10 @@ export function createTokenRepo() {
       if (f.owner) q = q.where('t.owner', '=', f.owner);
       if (f.ids) q = q.where('t.id', 'in', f.ids.length > 0 ? f.ids : ['']);
       if (f.afterId) q = q.where('t.id', '>', f.afterId);
+      // A risk order or bound reads the partial risk indexes (025), which hold scored tokens only.
+      if (f.sort === 'risk' || f.minRisk !== undefined || f.maxRisk !== undefined) q = q.where('t.risk_score', 'is not', null);
+      if (f.minRisk !== undefined) q = q.where('t.risk_score', '>=', f.minRisk);
+      if (f.maxRisk !== undefined) q = q.where('t.risk_score', '<=', f.maxRisk);
       if (f.dormantDays !== undefined) {
         const cutoff = dormancyCutoff(now, { dormantAfterDays: f.dormantDays });
         // The newer of the last use and the last (re)approval: a reauthorisation starts the clock again.
@@ -124,6 +139,16 @@ export function createTokenRepo() {
             ),
           ),
         );
+      }
+      if (f.sort === 'risk') {
+        // Highest first, ties in id order, keyset-paged on (score, id): the rest of the cursor's
+        // score, then the lower scores — each one range of the risk index, however deep the page.
+        const byRisk = (limit: number) => q.orderBy('t.risk_score', 'desc').orderBy('t.id', 'asc').limit(limit);
+        const after = f.afterRisk;
+        if (!after) return byRisk(f.limit).execute();
+        const same = await q.where('t.risk_score', '=', after.score).where('t.id', '>', after.id).orderBy('t.id', 'asc').limit(f.limit).execute();
+        if (same.length >= f.limit) return same;
+        return [...same, ...(await q.where('t.risk_score', '<', after.score).orderBy('t.risk_score', 'desc').orderBy('t.id', 'asc').limit(f.limit - same.length).execute())];
       }
       return q.orderBy('t.id', 'asc').limit(f.limit).execute();
     },
@@ -164,7 +189,7 @@ export function createTokenRepo() {
       let q = db
         .selectFrom('tokens as t')
         .innerJoin('providers as p', 'p.id', 't.provider_id')
-        .select(['t.id', 't.tenant_id', 't.provider_id', 't.state', 'p.revocation_endpoint as p_revocation_endpoint'])
+        .select((eb) => ['t.id', 't.tenant_id', 't.provider_id', 't.state', upstreamEndpointOf(eb as Eb).as('p_revocation_endpoint')])
         .where('t.state', 'in', [...states]);
       if (f.tenantId) q = q.where('t.tenant_id', '=', f.tenantId);
       if (f.providerId) q = q.where('t.provider_id', '=', f.providerId);

@@ -4,6 +4,22 @@ import { Secret } from '../shared/secret.ts';
 import { tokenEndpoints as e } from './token.contract.ts';
 import { decodeCursor } from '../shared/cursor.ts';
 import type { TokenService } from './token.service.ts';
+import { decodeRiskCursor, isRiskCursor } from './token.risk.ts';
+import type { TokenFilter } from './token.types.ts';
+import { CustodyError } from '../shared/errors.ts';
+
+/** The inventory's order, risk bounds and where a page starts, from the query (a cursor continues only the order it was issued in). */
+function listOrder(q: { sort?: 'id' | 'risk'; minRisk?: string; maxRisk?: string; cursor?: string }): Pick<TokenFilter, 'sort' | 'minRisk' | 'maxRisk' | 'afterId' | 'afterRisk'> {
+  const minRisk = q.minRisk === undefined ? undefined : Number(q.minRisk);
+  const maxRisk = q.maxRisk === undefined ? undefined : Number(q.maxRisk);
+  if (minRisk !== undefined && maxRisk !== undefined && minRisk > maxRisk) {
+    throw new CustodyError('validation_failed', `minRisk (${minRisk}) is above maxRisk (${maxRisk}): no score can be both.`, [{ path: 'query/minRisk', message: 'must not be above maxRisk' }]);
+  }
+  const bounds = { ...(minRisk !== undefined ? { minRisk } : {}), ...(maxRisk !== undefined ? { maxRisk } : {}) };
+  if (q.sort === 'risk') return { sort: 'risk', ...bounds, ...(q.cursor === undefined ? {} : { afterRisk: decodeRiskCursor(q.cursor) }) };
+  if (q.cursor !== undefined && isRiskCursor(q.cursor)) throw new CustodyError('invalid_cursor', 'This cursor continues the list sorted by risk: pass sort=risk with it, or start again without it.');
+  return { ...bounds, ...(q.cursor === undefined ? {} : { afterId: decodeCursor('token', q.cursor) }) };
+}
 
 export function tokenRoutes(tokens: TokenService) {
   return async (app: FastifyInstance) => {
@@ -22,7 +38,7 @@ export function tokenRoutes(tokens: TokenService) {
         managed: q.managed === undefined ? undefined : q.managed === 'true',
         dormantDays: q.dormantDays === undefined ? undefined : Number(q.dormantDays),
         q: q.q,
-        afterId: q.cursor === undefined ? undefined : decodeCursor('token', q.cursor),
+        ...listOrder(q),
         limit: q.limit === undefined ? 50 : Number(q.limit),
       }),
     );

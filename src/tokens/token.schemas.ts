@@ -68,6 +68,13 @@ export const TokenQuery = Type.Object(
     managed: Type.Optional(BoolParam),
     dormantDays: Type.Optional(Type.String({ pattern: '^(?:[1-9]\\d{0,3})$', description: 'Not used for at least this many days (1–9999)' })),
     q: Type.Optional(Text(200, 'Case-insensitive search in id, owner, purpose, subject and approver')),
+    sort: Type.Optional(
+      Type.Union([Type.Literal('id'), Type.Literal('risk')], {
+        description: 'id (default): in id order. risk: highest risk score first (ties in id order); tokens without a score (not evaluated yet, revoked or expired) are left out',
+      }),
+    ),
+    minRisk: Type.Optional(Type.String({ pattern: '^(?:\\d|[1-9]\\d|100)$', description: 'Only tokens whose risk score is at least this (0–100); tokens without a score are left out' })),
+    maxRisk: Type.Optional(Type.String({ pattern: '^(?:\\d|[1-9]\\d|100)$', description: 'Only tokens whose risk score is at most this (0–100); tokens without a score are left out' })),
     cursor: Type.Optional(Type.String({ maxLength: 200 })),
     limit: LimitParam,
   },
@@ -94,6 +101,24 @@ export const ManagedReasonSchema = Type.Object({
   condition: Type.Union([Type.Literal('revocable'), Type.Literal('approved'), Type.Literal('justified')]),
   message: Type.String(),
 });
+
+export const RiskComponentSchema = Type.Object({
+  name: Type.String({ description: 'scope_sensitivity, open_findings, dormancy, credential_age, exposure or revocation_path' }),
+  points: Type.Integer({ minimum: 0, description: 'What this component adds to the score' }),
+  max: Type.Integer({ minimum: 0, description: 'The most it can add (the maxima sum to 100)' }),
+  reason: Type.String({ description: 'Why, in plain words, with the data behind it' }),
+});
+
+const RiskSchema = Type.Object(
+  {
+    score: Type.Integer({ minimum: 0, maximum: 100, description: 'The sum of the components' }),
+    components: Type.Array(RiskComponentSchema),
+  },
+  {
+    description:
+      'The risk score (docs/risk.md): 0–100 from scope sensitivity, open findings, dormancy, credential age, exposure and revocation path, each component with its points and reason. Computed with the findings, moments after any change and by every sweep; null until first evaluated, and for a revoked or expired token (it holds no privilege).',
+  },
+);
 
 export const TokenSchema = Type.Object(
   {
@@ -154,7 +179,13 @@ export const TokenSchema = Type.Object(
     ),
     managed: Nullable(Type.Boolean({ description: 'The practical test of DESIGN §4: revocable, approved and justified; null for a revoked or expired token, which holds no privilege' })),
     managedReasons: Type.Array(ManagedReasonSchema),
+    risk: Nullable(RiskSchema),
     predecessorId: Nullable(Type.String()),
+    inventoryOnly: Type.Boolean({
+      description:
+        'Imported without credentials (POST /v1/tokens/import): governed as inventory, but Custody holds nothing to use, refresh or revoke it with. The gateway refuses it (token_inventory_only), its upstream revocation path is none, and its use is not observed (usageChannel direct). A customer consent through Custody (a reauthorisation link) gives it credentials.',
+    }),
+    externalId: Nullable(Type.String({ description: 'Its id in the system it was imported from: a re-run of the import finds it by tenant, provider and this id' })),
     createdAt: Timestamp,
     updatedAt: Timestamp,
   },

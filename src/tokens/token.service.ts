@@ -14,7 +14,11 @@ import { createTokenOperations } from './token.operations.ts';
 import { holdsPrivilege, type PracticalTestPolicies } from './token.practical-test.ts';
 import { toTokenRecord } from './token.record.ts';
 import { createTokenFactsReader } from './token.facts.ts';
+import { createTokenImport } from './token.import.ts';
+import { createTokenRiskWriter, encodeRiskCursor } from './token.risk.ts';
+import { createTokenReportQueries } from './token.report-queries.ts';
 import { createTokenRepo, type TokenRow } from './token.repo.ts';
+import { createTokenReviewOperations, justifyRow } from './token.review-operations.ts';
 import { suspensionKindFor } from './token.suspension.ts';
 import type { PatchTokenInput, RegisterTokenInput, TokenFilter, TokenRecord, UpstreamRevocationStatus } from './token.types.ts';
 import { runTokenWork, type ChangeHook, type TokenChangeListeners, type TokenStateChange, type TokenWork, type TransitionHook } from './token.unit-of-work.ts';
@@ -96,7 +100,10 @@ export function createTokenService(deps: TokenServiceDeps) {
   }
 
   const operations = createTokenOperations({ storage, vault, ledger, clock, repo });
+  const risk = createTokenRiskWriter(storage.dialect);
+  const nextCursorOf = (last: TokenRow, sort: TokenFilter['sort']) => (sort === 'risk' ? encodeRiskCursor(last.risk_score!, last.id) : encodeCursor(last.id));
   const facts = createTokenFactsReader(storage.dialect);
+  const imports = createTokenImport({ storage, vault, ledger, clock });
 
   return {
     /** For capabilities that must act in the same transaction as a state change (the outbox). */
@@ -117,8 +124,16 @@ export function createTokenService(deps: TokenServiceDeps) {
     },
     unitOfWork,
     ...operations,
+    /** Import of tokens held elsewhere (token.import.ts; src/imports checks the rows): importBatch, matchImport. */
+    ...imports,
     /** What governance judges tokens by (token.facts.ts). */
     facts,
+    /** Governance stores each token's risk score here, in its findings' transaction, when it changed (token.risk.ts). */
+    recordRiskScores: risk.record,
+    /** What access reviews read and change (src/reviews; token.review-operations.ts). */
+    reviews: createTokenReviewOperations({ dialect: storage.dialect, clock, policies: deps.policies }),
+    /** Aggregates for the compliance report (token.report-queries.ts). */
+    reportQueries: createTokenReportQueries({ storage }),
 
     /** Live tokens per tenant and how many fail the practical test, at this moment (the managed share). */
     async managedCounts(tenantId?: string) {
@@ -174,7 +189,7 @@ export function createTokenService(deps: TokenServiceDeps) {
       const usage = await repo.usageFor(storage.db, page.map((r) => r.id));
       return {
         items: page.map((r) => toTokenRecord(r, usage.get(r.id) ?? new Map(), now, policies.forTenant(r.tenant_id))),
-        nextCursor: rows.length > filter.limit ? encodeCursor(page[page.length - 1]!.id) : null,
+        nextCursor: rows.length > filter.limit ? nextCursorOf(page[page.length - 1]!, filter.sort) : null,
       };
     },
 
@@ -249,12 +264,8 @@ export function createTokenService(deps: TokenServiceDeps) {
       await unitOfWork(async (work) => {
         const row = await work.lockedRow(id);
         if (!row || !canSeeTenant(principal, row.tenant_id)) throw new CustodyError('token_not_found');
-        if (!holdsPrivilege(row.state)) throw new CustodyError('illegal_transition', `Token ${id} is ${row.state}: a ${row.state} token is final and needs no justification.`);
-        const interval = policies.forTenant(row.tenant_id).reviewIntervalDays;
-        const next = new Date(clock.now().getTime() + interval * 86_400_000).toISOString();
-        await work.write(id, { purpose, review_due_at: next }, [
-          { actor: principal.actor, action: 'token.justified', tenantId: row.tenant_id, subjectId: id, data: { purpose, previousPurpose: row.purpose, reviewDueAt: { from: row.review_due_at, to: next }, reviewIntervalDays: interval } },
-        ]);
+        // The same change as an access review's keep (token.review-operations.ts).
+        await justifyRow(work, row, principal.actor, purpose, policies.forTenant(row.tenant_id).reviewIntervalDays, clock.now());
       });
       return get(principal, id);
     },

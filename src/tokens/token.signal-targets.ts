@@ -1,6 +1,7 @@
 import type { NewLedgerEntry } from '../ledger/ledger.types.ts';
 import type { StorageDialect } from '../storage/dialect.ts';
 import type { TokenState } from './token.lifecycle.ts';
+import { upstreamEndpointOf } from './token.repo.ts';
 import type { TokenWork } from './token.unit-of-work.ts';
 
 /**
@@ -39,7 +40,7 @@ export function createTokenSignalTargets(dialect: StorageDialect) {
     work.trx
       .selectFrom('tokens as t')
       .innerJoin('providers as p', 'p.id', 't.provider_id')
-      .select((eb) => ['t.id', 't.tenant_id', 't.provider_id', 't.state', 'p.revocation_endpoint as p_revocation_endpoint', 't.approver_active', 't.approver_subject', eb.fn.coalesce('t.approver_issuer', 'p.issuer').as('approver_issuer')])
+      .select((eb) => ['t.id', 't.tenant_id', 't.provider_id', 't.state', upstreamEndpointOf(eb).as('p_revocation_endpoint'), 't.approver_active', 't.approver_subject', eb.fn.coalesce('t.approver_issuer', 'p.issuer').as('approver_issuer')])
       .where('t.tenant_id', '=', tenantId)
       .where('t.state', 'in', LIVE);
 

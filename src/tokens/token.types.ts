@@ -46,6 +46,13 @@ export interface TokenFilter {
   q?: string;
   ids?: string[];
   afterId?: string;
+  /** 'risk': highest risk score first, ties by id; only tokens with a score. */
+  sort?: 'id' | 'risk';
+  /** Risk score bounds (inclusive); either leaves out tokens without a score. */
+  minRisk?: number;
+  maxRisk?: number;
+  /** sort=risk: continue after this (score, id). */
+  afterRisk?: { score: number; id: string };
   limit: number;
 }
 

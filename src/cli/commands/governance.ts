@@ -58,7 +58,7 @@ function showFinding(f: Finding) {
 
 function showNotice(n: Notice) {
   console.log(`${n.id}  ${n.findingType}  ${n.action} ${n.deadline <= n.createdAt ? 'at once' : `on ${n.deadline}`}  delivery ${n.delivery}`);
-  console.log(`  token ${n.tokenId} (tenant ${n.tenantId}), finding ${n.findingId}, given ${n.createdAt}`);
+  console.log(`  token ${n.tokenId} (tenant ${n.tenantId}), ${n.action === 'escalate' ? 'review item' : 'finding'} ${n.findingId}, given ${n.createdAt}`);
   console.log(`  to ${n.recipients.map((r) => `${r.kind} ${r.name}${r.address ? ` <${r.address}>` : ' (no address known)'}`).join('; ')}`);
   console.log(`  ${n.message}`);
   if (n.link) console.log(`  link ${n.link.url ?? '(hidden from your role)'} (until ${n.link.expiresAt}; single use)`);
@@ -155,7 +155,7 @@ export function registerGovernance(program: Command) {
     const r = await api(flags)((await endpoints.findings()).sweep);
     if (flags.json) return printJson(r);
     const n = (count: number, what: string) => `${count} ${what}${count === 1 ? '' : 's'}`;
-    console.log(`Swept ${n(r.tokens, 'token')} and ${n(r.workloads, 'workload')} in ${r.durationMs} ms: ${n(r.opened, 'finding')} opened, ${r.resolved} resolved, ${r.changed} changed.`);
+    console.log(`Swept ${n(r.tokens, 'token')} and ${n(r.workloads, 'workload')} in ${r.durationMs} ms: ${n(r.opened, 'finding')} opened, ${r.resolved} resolved, ${r.changed} changed; ${n(r.riskChanged, 'risk score')} rescored.`);
     const e = r.enforcement;
     if (e) {
       console.log(

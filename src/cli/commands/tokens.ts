@@ -33,7 +33,15 @@ function showToken(t: TokenRecord) {
   }
   if (t.managed === null) lines.push(`  (a ${t.state} token holds no privilege: it is neither managed nor unmanaged)`);
   for (const r of t.managedReasons) lines.push(`  ! ${r.condition}: ${r.message}`);
+  lines.push(...riskLines(t));
   console.log(lines.join('\n'));
+}
+
+/** The risk score and each component's points and reason (docs/risk.md). */
+function riskLines(t: TokenRecord): string[] {
+  if (!t.risk) return [`  risk        ${t.managed === null ? '- (holds no privilege)' : '- (not evaluated yet)'}`];
+  const width = Math.max(...t.risk.components.map((c) => c.name.length));
+  return [`  risk        ${t.risk.score}/100`, ...t.risk.components.map((c) => `    ${c.name.padEnd(width)}  ${String(c.points).padStart(2)}/${c.max}  ${c.reason}`)];
 }
 
 /** What happened at the issuer, in a sentence. */
@@ -67,6 +75,9 @@ export function registerTokens(program: Command) {
     .option('--managed', 'only live tokens passing it')
     .option('--dormant-days <n>', 'not used for at least n days')
     .option('--q <text>', 'search id, owner, purpose, subject and approver')
+    .option('--sort <order>', 'id (default) or risk (highest risk score first; tokens without a score are left out)')
+    .option('--min-risk <n>', 'only tokens whose risk score is at least n (0–100)')
+    .option('--max-risk <n>', 'only tokens whose risk score is at most n (0–100)')
     .option('--limit <n>', 'page size, 1–1000', '50')
     .option('--cursor <cursor>', 'continue after a previous page (its nextCursor)')
     .option('--all', 'follow pages to the end')
@@ -82,6 +93,9 @@ export function registerTokens(program: Command) {
         dormantDays: flags.dormantDays === undefined ? undefined : String(intOption(flags.dormantDays, '--dormant-days', 1, 9999)),
         q: flags.q,
         managed: flags.unmanaged ? ('false' as const) : flags.managed ? ('true' as const) : undefined,
+        sort: oneOf(flags.sort, '--sort', ['id', 'risk'] as const),
+        minRisk: flags.minRisk === undefined ? undefined : String(intOption(flags.minRisk, '--min-risk', 0, 100)),
+        maxRisk: flags.maxRisk === undefined ? undefined : String(intOption(flags.maxRisk, '--max-risk', 0, 100)),
         limit: String(intOption(flags.limit, '--limit', 1, 1000)),
         cursor: flags.cursor as string | undefined,
       };
@@ -91,8 +105,8 @@ export function registerTokens(program: Command) {
       else
         console.log(
           table([
-            ['ID', 'STATE', 'MANAGED', 'TENANT', 'OWNER', 'LAST USED'],
-            ...items.map((t) => [t.id, t.state, t.managed === null ? '-' : t.managed ? 'yes' : 'NO', t.tenantId, t.owner, t.lastUsedAt ?? 'never']),
+            ['ID', 'STATE', 'MANAGED', 'RISK', 'TENANT', 'OWNER', 'LAST USED'],
+            ...items.map((t) => [t.id, t.state, t.managed === null ? '-' : t.managed ? 'yes' : 'NO', t.risk ? String(t.risk.score) : '-', t.tenantId, t.owner, t.lastUsedAt ?? 'never']),
           ]),
         );
       if (nextCursor) console.log(`\nMore tokens match. Next page: --cursor ${nextCursor}   (or --all for every page)`);

@@ -1,0 +1,228 @@
+import type { Principal } from '../auth/roles.ts';
+import type { ExceptionService } from '../governance/exception.service.ts';
+import type { FindingQueries } from '../governance/finding.queries.ts';
+import type { LedgerService } from '../ledger/ledger.service.ts';
+import type { ProviderService } from '../providers/provider.service.ts';
+import type { Clock } from '../shared/clock.ts';
+import { CustodyError } from '../shared/errors.ts';
+import type { Logger } from '../shared/logger.ts';
+import type { TenantService } from '../tenants/tenant.service.ts';
+import type { TokenService } from '../tokens/token.service.ts';
+import type { ComplianceReport, SignedReport } from './report.contract.ts';
+import { tableCsv } from './report.csv.ts';
+import { reportHtml } from './report.html.ts';
+import { durationStats, isReportTable, parsePeriod, periodDays, reportTable, shareOf, tallyFindings } from './report.rules.ts';
+import { signReport, type ReportSigner } from './report.signature.ts';
+import { REPORT_LIMITS, REPORT_TABLES, type ReportFormat, type ReviewStatsSource, type TrendSeriesSource } from './report.types.ts';
+
+export interface ReportServiceDeps {
+  clock: Clock;
+  logger?: Logger;
+  /** Who produced the report: this instance's public URL and version. */
+  instance: { publicUrl: string; version: string };
+  /** The ledger's signing key (vault.ledgerSigner): reports are signed with the key that signs checkpoints. */
+  signer: ReportSigner;
+  tenants: Pick<TenantService, 'get' | 'list'>;
+  providers: Pick<ProviderService, 'list'>;
+  tokens: Pick<TokenService, 'reportQueries'>;
+  findings: Pick<FindingQueries, 'tenantStatusTypeCounts' | 'tokensWithFinding'>;
+  /** When the newest finished governance sweep started (findings.lastSweepStart). */
+  lastSweepStart: () => Promise<string | null>;
+  exceptions: Pick<ExceptionService, 'activeRows' | 'list'>;
+  ledger: Pick<LedgerService, 'checkpointNow' | 'latestCheckpoint'>;
+  /** Access review campaigns of the period (src/reviews), when the server has them. */
+  reviewStats?: ReviewStatsSource;
+  /** The daily managed-share snapshots (src/trends), when the server has them. */
+  trendSeries?: TrendSeriesSource;
+}
+
+export interface ReportQuery {
+  tenantId?: string | undefined;
+  from?: string | undefined;
+  to?: string | undefined;
+}
+
+export interface RenderedReport {
+  contentType: string;
+  body: string;
+  /** A file name for the download: custody-compliance-{scope}-{to day}[-{table}].{ext} */
+  filename: string;
+}
+
+/** The findings that mean a token has no accountable owner on the platform's side. */
+const OWNERLESS = ['no_owner', 'owner_orphaned'] as const;
+
+/**
+ * The compliance report (issue 16): every figure counted over the inventory and the findings at
+ * the moment it is generated (kill times and review campaigns over its period), signed with the
+ * ledger's key and tied to the ledger head by the newest signed checkpoint. Each figure comes from
+ * the capability that owns it (tokens, findings, exceptions, ledger, reviews, trends); this
+ * service only puts them together.
+ */
+export function createReportService(deps: ReportServiceDeps) {
+  const { clock } = deps;
+
+  /** One tenant (a tenant administrator's own, or the one named), or null for every tenant. */
+  async function scopeOf(principal: Principal, tenantId: string | undefined): Promise<{ id: string; name: string } | null> {
+    // A tenant administrator naming another tenant gets exactly what a missing tenant gets.
+    const id = tenantId ?? principal.tenantId ?? undefined;
+    if (id === undefined) return null;
+    const t = await deps.tenants.get(principal, id);
+    return { id: t.id, name: t.name };
+  }
+
+  /** Tokens lacking an owner (findings), approver or purpose (the record): how many lack an owner, and the first of them all. */
+  async function lacking(tenantId: string | undefined, anyWithoutApproverOrPurpose: boolean) {
+    const limit = REPORT_LIMITS.lackingTokens;
+    // One more than shown tells whether the list was cut.
+    const ownerless = await deps.findings.tokensWithFinding(tenantId, OWNERLESS, limit + 1);
+    const rows = ownerless.count > 0 || anyWithoutApproverOrPurpose ? await deps.tokens.reportQueries.lackingAccountability(tenantId, limit + 1, ownerless.tokens) : [];
+    const noOwner = new Set(ownerless.tokens.map((t) => t.id));
+    const tokens = rows.slice(0, limit).map((t) => ({
+      tokenId: t.id,
+      tenantId: t.tenantId,
+      providerId: t.providerId,
+      owner: t.owner,
+      lacking: [...(noOwner.has(t.id) ? ['owner' as const] : []), ...(t.hasApprover ? [] : ['approver' as const]), ...(t.hasPurpose ? [] : ['purpose' as const])],
+    }));
+    return { ownerlessCount: ownerless.count, tokens, truncated: rows.length > limit };
+  }
+
+  async function generate(principal: Principal, q: ReportQuery): Promise<SignedReport> {
+    const now = clock.now();
+    const period = parsePeriod(q, now);
+    const tenant = await scopeOf(principal, q.tenantId);
+    const tid = tenant?.id;
+    // Tie the report to the current head: sign a checkpoint if the head moved since the last one
+    // (as a serving instance does within a second of any append), logged like every checkpoint.
+    const signedNow = await deps.ledger.checkpointNow();
+    if (signedNow) deps.logger?.info({ checkpoint: signedNow }, 'ledger checkpoint signed');
+    const { fromDay, toDay } = periodDays(period.from, period.to);
+    const [accountability, counts, connections, kill, activeExceptions, exceptionItems, providers, tenantList, trend, campaigns, checkpoint, sweptAt] = await Promise.all([
+      deps.tokens.reportQueries.accountability(tid),
+      deps.findings.tenantStatusTypeCounts(tid),
+      deps.tokens.reportQueries.connections(tid),
+      deps.tokens.reportQueries.revocationTimes(tid, period.from.toISOString(), period.to.toISOString()),
+      deps.exceptions.activeRows(),
+      deps.exceptions.list(principal, { tenantId: tid, status: 'active' }),
+      deps.providers.list(),
+      deps.tenants.list(principal),
+      deps.trendSeries ? deps.trendSeries({ tenantId: tid ?? null }, fromDay, toDay) : Promise.resolve(null),
+      deps.reviewStats ? deps.reviewStats({ tenantId: tid ?? null }, period.from, period.to) : Promise.resolve(null),
+      deps.ledger.latestCheckpoint(),
+      deps.lastSweepStart(),
+    ]);
+
+    const ownerless = await lacking(tid, accountability.some((a) => a.noApprover + a.noPurpose > 0));
+    const tenantName = new Map(tenantList.map((t) => [t.id, t.name]));
+    const providerName = new Map(providers.map((p) => [p.id, p.name]));
+    // The practical test and the review dates as governance judged them: the live `unmanaged` and
+    // `review_overdue` findings of each tenant (the findings below count the same rows).
+    const judged = (type: 'unmanaged' | 'review_overdue') => {
+      const out = new Map<string, number>();
+      for (const c of counts) if (c.type === type && c.tenantId) out.set(c.tenantId, (out.get(c.tenantId) ?? 0) + c.n);
+      return out;
+    };
+    const unmanagedOf = judged('unmanaged');
+    const overdueOf = judged('review_overdue');
+    const perTenant = accountability.map((a) => ({ ...a, unmanaged: Math.min(a.live, unmanagedOf.get(a.tenantId) ?? 0), reviewOverdue: Math.min(a.live, overdueOf.get(a.tenantId) ?? 0) }));
+    const sum = (pick: (a: (typeof perTenant)[number]) => number) => perTenant.reduce((s, a) => s + pick(a), 0);
+    const live = sum((a) => a.live);
+    const unmanaged = sum((a) => a.unmanaged);
+    const reviewOverdue = sum((a) => a.reviewOverdue);
+    const inForce = activeExceptions.filter((e) => tid === undefined || e.tenantId === tid);
+    const byFindingType = new Map<string, number>();
+    for (const e of inForce) byFindingType.set(e.findingType, (byFindingType.get(e.findingType) ?? 0) + 1);
+
+    const report: ComplianceReport = {
+      kind: 'custody.compliance-report',
+      version: 1,
+      generatedAt: now.toISOString(),
+      generatedBy: principal.actor,
+      custody: { version: deps.instance.version, publicUrl: deps.instance.publicUrl },
+      scope: { tenantId: tenant?.id ?? null, tenantName: tenant?.name ?? null, tenants: tenant ? 1 : tenantList.length },
+      period: { from: period.from.toISOString(), to: period.to.toISOString() },
+      managedShare: {
+        live,
+        managed: live - unmanaged,
+        unmanaged,
+        share: shareOf(live - unmanaged, live),
+        byTenant: perTenant.slice(0, REPORT_LIMITS.tenants).map((a) => ({ tenantId: a.tenantId, tenantName: tenantName.get(a.tenantId) ?? null, live: a.live, managed: a.live - a.unmanaged, unmanaged: a.unmanaged, share: shareOf(a.live - a.unmanaged, a.live) })),
+        byTenantTruncated: accountability.length > REPORT_LIMITS.tenants,
+        trend: trend
+          ? { points: trend.map((p) => ({ day: p.day, live: p.tokens, managed: p.managed, share: shareOf(p.managed, p.tokens) })), note: trend.length === 0 ? 'No daily snapshot was taken in the period.' : null }
+          : { points: [], note: 'This server keeps no daily snapshots of the managed share, so there is no trend to show.' },
+      },
+      findings: { ...tallyFindings(counts), sweptAt },
+      accountability: {
+        live,
+        lackingOwner: ownerless.ownerlessCount,
+        lackingApprover: sum((a) => a.noApprover),
+        lackingPurpose: sum((a) => a.noPurpose),
+        tokens: ownerless.tokens,
+        listLimit: REPORT_LIMITS.lackingTokens,
+        truncated: ownerless.truncated,
+      },
+      exceptions: {
+        inForce: inForce.length,
+        byFindingType: [...byFindingType].sort(([a], [b]) => (a < b ? -1 : 1)).map(([findingType, count]) => ({ findingType, count })),
+        items: exceptionItems.slice(0, REPORT_LIMITS.exceptions).map((e) => ({ id: e.id, tenantId: e.tenantId, tokenId: e.tokenId, findingType: e.findingType, approvedBy: e.approvedBy, reason: e.reason, expiresAt: e.expiresAt })),
+        truncated: inForce.length > Math.min(exceptionItems.length, REPORT_LIMITS.exceptions),
+      },
+      reviews: {
+        live,
+        reviewCurrent: live - reviewOverdue,
+        reviewOverdue,
+        coverage: shareOf(live - reviewOverdue, live),
+        campaigns: campaigns ? { campaigns: campaigns.campaigns, items: campaigns.items, decided: campaigns.decided, kept: campaigns.kept, revoked: campaigns.revoked, reassigned: campaigns.reassigned, escalated: campaigns.escalated, open: campaigns.open } : null,
+        note: campaigns ? null : 'This server runs no access review campaigns, so only the review dates of the tokens are counted.',
+      },
+      killTime: {
+        revocations: kill.revocations,
+        locallyEffective: durationStats(kill.locallyEffective),
+        upstreamVerified: durationStats(kill.upstreamVerified),
+        upstreamOutcomes: kill.outcomes,
+      },
+      connections: {
+        pairs: connections.length,
+        items: connections.slice(0, REPORT_LIMITS.connections).map((c) => ({
+          tenantId: c.tenantId,
+          tenantName: tenantName.get(c.tenantId) ?? null,
+          providerId: c.providerId,
+          providerName: providerName.get(c.providerId) ?? null,
+          liveTokens: c.live,
+          scopes: Object.keys(c.scopes)
+            .sort()
+            .map((scope) => ({ scope, tokens: c.scopes[scope]! })),
+        })),
+        truncated: connections.length > REPORT_LIMITS.connections,
+      },
+      ledger: { checkpoint: checkpoint ?? null },
+    };
+    return signReport(report, deps.signer);
+  }
+
+  return {
+    generate,
+
+    /** The report in one format: signed JSON, one CSV table, or the HTML page. */
+    async render(principal: Principal, q: ReportQuery & { format?: ReportFormat | undefined; table?: string | undefined }): Promise<RenderedReport> {
+      const format = q.format ?? 'json';
+      // A bad table is refused before any counting.
+      if (format === 'csv' && (q.table === undefined || !isReportTable(q.table))) {
+        const what = q.table === undefined ? 'CSV gives one table per request: add table=' : `There is no table "${q.table}": use table=`;
+        throw new CustodyError('report_table_invalid', `${what}one of ${REPORT_TABLES.join(', ')}.`, [{ path: 'query/table', message: `must be one of ${REPORT_TABLES.join(', ')}` }]);
+      }
+      const signed = await generate(principal, q);
+      const base = `custody-compliance-${signed.report.scope.tenantId ?? 'all-tenants'}-${signed.report.period.to.slice(0, 10)}`;
+      if (format === 'csv') {
+        const table = q.table as (typeof REPORT_TABLES)[number];
+        return { contentType: 'text/csv; charset=utf-8; header=present', body: tableCsv(reportTable(signed.report, table)), filename: `${base}-${table}.csv` };
+      }
+      if (format === 'html') return { contentType: 'text/html; charset=utf-8', body: reportHtml(signed.report, signed.signature), filename: `${base}.html` };
+      return { contentType: 'application/json; charset=utf-8', body: JSON.stringify(signed), filename: `${base}.json` };
+    },
+  };
+}
+
+export type ReportService = ReturnType<typeof createReportService>;
