@@ -174,7 +174,10 @@ describeEachDatabase('the compliance report', (kind) => {
       expect(r.managedShare.byTenant.map((t) => [t.tenantId, t.live, t.managed])).toEqual(
         [...new Set(live.map((t) => t.tenantId))].sort().map((id) => [id, live.filter((t) => t.tenantId === id).length, live.filter((t) => t.tenantId === id && t.managed).length]),
       );
-      expect(r.managedShare.trend).toEqual({ points: [], note: expect.stringContaining('no daily snapshots') });
+      // The trend and the review campaigns are the trends' and the reviews' own figures (wired by the composition root).
+      const series = await h.custody.trends.series({ tenantId }, r.period.from.slice(0, 10), '2026-10-31');
+      expect(r.managedShare.trend).toEqual({ points: series.map((p) => ({ day: p.day, live: p.tokens, managed: p.managed, share: shareOf(p.managed, p.tokens) })), note: series.length === 0 ? 'No daily snapshot was taken in the period.' : null });
+      expect(r.reviews.campaigns).toEqual(await h.custody.reviews.stats({ tenantId }, new Date(r.period.from), new Date(r.period.to)));
       // The practical test as governance judged it: as many unmanaged as live `unmanaged` findings (the same after a sweep).
       expect(r.managedShare.unmanaged).toBe(mine(findings).filter((f) => f.type === 'unmanaged').length);
       expect(r.findings.sweptAt).toBe(NOW.toISOString());
@@ -215,7 +218,7 @@ describeEachDatabase('the compliance report', (kind) => {
       // Review coverage: live tokens whose review is not overdue (the practical test's reason).
       const overdue = live.filter((t) => t.managedReasons.some((m) => m.code === 'review_overdue')).length;
       expect(overdue).toBeGreaterThan(0);
-      expect(r.reviews).toMatchObject({ live: live.length, reviewOverdue: overdue, reviewCurrent: live.length - overdue, coverage: shareOf(live.length - overdue, live.length), campaigns: null });
+      expect(r.reviews).toMatchObject({ live: live.length, reviewOverdue: overdue, reviewCurrent: live.length - overdue, coverage: shareOf(live.length - overdue, live.length), note: null });
 
       // Kill times of the revocations asked for in the period, from the records' own times.
       const revoked = mine(tokens).filter((t) => t.revocation && t.revocation.requestedAt >= r.period.from && t.revocation.requestedAt < r.period.to);
@@ -239,6 +242,10 @@ describeEachDatabase('the compliance report', (kind) => {
       expect(Object.fromEntries(r.connections.items.map((c) => [`${c.tenantId} ${c.providerId}`, { live: c.liveTokens, scopes: Object.fromEntries(c.scopes.map((s) => [s.scope, s.tokens])) }]))).toEqual(Object.fromEntries(pairs));
       expect(r.connections.items.every((c) => c.providerName === 'verified' || c.providerName === 'no-endpoint')).toBe(true);
     }
+    // The sweep of the set-up took the day's snapshot (trends): a period that takes in today shows it.
+    const today = (await signedReport(adminKey, '?to=2026-11-01')).doc.report.managedShare.trend;
+    expect(today.points.map((p) => p.day)).toEqual(['2026-11-01']);
+    expect(today.points[0]!.live).toBeGreaterThan(0);
     // The default period's kill times as scripted: A's three timed revocations (1.5 s, 4 s; the 61 s one unverifiable).
     const { doc } = await signedReport(adminKey, `?tenantId=${A}`);
     expect(doc.report.killTime).toEqual({
