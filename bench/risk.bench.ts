@@ -135,6 +135,7 @@ export async function run(): Promise<void> {
       report(`steady sweep (riskChanged ${steady.riskChanged}, CPU ${fmt((steadyCpu.user + steadyCpu.system) / 1e6)} s)`, `${fmt(steady.durationMs / 1000)} s`, 'writes no score that did not change (riskChanged ≤ 0.1% of tokens)', steady.riskChanged <= Math.max(1, steady.tokens / 1000));
 
       const admin = systemPrincipal('bench');
+      const providers = (await c.providers.list()).map((p) => p.id);
       const deep = await c.tokens.list(admin, { sort: 'risk', limit: 1, minRisk: 30, maxRisk: 30 });
       const deepCursor = deep.items[0] ? { score: deep.items[0].risk!.score, id: deep.items[0].id } : undefined;
       const rnd = prng(3);
@@ -143,22 +144,24 @@ export async function run(): Promise<void> {
         ['first page of a tenant', () => c.tokens.list(admin, { sort: 'risk', tenantId: tenants[Math.floor(rnd() * 20)]!, limit: 50 })],
         ['a page deep in the order', () => c.tokens.list(admin, { sort: 'risk', ...(deepCursor ? { afterRisk: deepCursor } : {}), limit: 50 })],
         ['minRisk=60, by risk, active only', () => c.tokens.list(admin, { sort: 'risk', minRisk: 60, state: 'active', limit: 50 })],
+        ['one provider, by risk', () => c.tokens.list(admin, { sort: 'risk', providerId: providers[Math.floor(rnd() * providers.length)]!, limit: 50 })],
+        ['suspended, by risk', () => c.tokens.list(admin, { sort: 'risk', state: 'suspended', limit: 50 })],
       ];
       const times: number[] = [];
       const byKind = new Map<string, number[]>();
-      for (let i = 0; i < 400; i++) {
+      for (let i = 0; i < 420; i++) {
         const [name, q] = kinds[i % kinds.length]!;
         const t0 = performance.now();
         await q();
         const ms = performance.now() - t0;
-        if (i >= 40) {
+        if (i >= 42) {
           times.push(ms);
           byKind.set(name, [...(byKind.get(name) ?? []), ms]);
         }
       }
       times.sort((a, b) => a - b);
       console.log(`  inventory by risk, p95 by query: ${[...byKind].map(([k, v]) => `${k} ${fmt(percentile(v.sort((a, b) => a - b), 95), 2)} ms`).join('; ')}`);
-      report('inventory sorted by risk (360 queries, 50 a page)', `p50 ${fmt(percentile(times, 50), 2)} ms, p95 ${fmt(percentile(times, 95), 2)} ms`, `p95 ≤ ${GOAL_MS} ms`, percentile(times, 95) <= GOAL_MS);
+      report('inventory sorted by risk (378 queries, 50 a page)', `p50 ${fmt(percentile(times, 50), 2)} ms, p95 ${fmt(percentile(times, 95), 2)} ms`, `p95 ≤ ${GOAL_MS} ms`, percentile(times, 95) <= GOAL_MS);
 
       const s0 = performance.now();
       const snap = await c.trends.snapshot();

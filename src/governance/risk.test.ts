@@ -192,6 +192,10 @@ describeEachDatabase('risk score', (kind) => {
     const r = await h.app.inject({ method: 'GET', url: `/v1/tokens?minRisk=${mid}&limit=100`, headers: bearer(securityKey) });
     expect(r.statusCode).toBe(200);
     expect((r.json().items as TokenRecord[]).map((t) => t.id).sort()).toEqual(all.filter((t) => t.risk!.score >= mid).map((t) => t.id).sort());
+    // With the state and provider filters (written so the risk index keeps the order): the same tokens.
+    const active = await h.app.inject({ method: 'GET', url: `/v1/tokens?sort=risk&state=active&providerId=${crm}&minRisk=${mid}&limit=100`, headers: bearer(securityKey) });
+    expect((active.json().items as TokenRecord[]).map((t) => t.id).sort()).toEqual(all.filter((t) => t.risk!.score >= mid && t.state === 'active').map((t) => t.id).sort());
+    expect((await h.app.inject({ method: 'GET', url: '/v1/tokens?sort=risk&state=revoked&limit=100', headers: bearer(securityKey) })).json().items).toEqual([]);
     const below = await h.app.inject({ method: 'GET', url: `/v1/tokens?sort=risk&maxRisk=${mid - 1}&limit=100`, headers: bearer(securityKey) });
     expect((below.json().items as TokenRecord[]).every((t) => t.risk!.score < mid)).toBe(true);
     expect(below.json().items.length).toBe(all.filter((t) => t.risk!.score < mid).length);

@@ -65,8 +65,14 @@ export function createImportService(deps: ImportServiceDeps) {
     return { tenants: await deps.tenants.existing(db, [...tenantIds]), providers };
   }
 
-  /** Writes the batch in one unit of work; a concurrent import's insert of the same external id makes it run again (and find that record). */
+  /**
+   * Writes the batch in one unit of work; a concurrent import's insert of the same external id
+   * makes it run again (and find that record). A batch Custody already holds whole (a resumed
+   * import's first batches) is answered from a read, without the lock or a transaction.
+   */
   async function write(actor: string, rows: ImportTokenInput[]): Promise<ImportOutcome[]> {
+    const held = await tokens.matchImport(storage.db, rows);
+    if (held.every((o) => o.status === 'existing')) return held;
     for (let attempt = 1; ; attempt++) {
       try {
         return await storage.dialect.withNamedLock(storage.db, IMPORT_LOCK, () => tokens.unitOfWork((work) => tokens.importBatch(work, actor, rows)));

@@ -140,7 +140,12 @@ describeEachDatabase('every token write reaches the gateway', (kind) => {
    * this test until it is classified, and, if it writes, shown to notify.
    */
   it('classifies every token operation, and every writer notifies once its unit of work commits', async () => {
-    const readers = ['get', 'list', 'revocationProgress', 'findByCredential', 'findByFingerprints', 'findForSubject', 'accessView', 'refreshView', 'revealCredentials', 'revealAccessToken', 'countByState', 'facts', 'managedCounts', 'reauthorisationTarget', 'tenantsOfSubject', 'reauthorizable', 'matchImport'];
+    const readers = ['get', 'list', 'revocationProgress', 'findByCredential', 'findByFingerprints', 'findForSubject', 'accessView', 'refreshView', 'revealCredentials', 'revealAccessToken', 'countByState', 'facts', 'managedCounts', 'reauthorisationTarget', 'tenantsOfSubject', 'reauthorizable', 'matchImport', 'reportQueries'];
+    // Derived data, not a change of the token: the risk score is never read by the gateway, and its
+    // write must not notify (a notification re-evaluates findings, which would write it again).
+    const derived = ['recordRiskScores'];
+    // A namespace of writers, each checked below.
+    const namespaces = ['reviews'];
     const registrations = ['onTransition', 'onChange', 'onCommittedChange', 'onCommittedChanged', 'unitOfWork'];
     const approval = { subject: 'someone', email: null, issuer: issuer.issuer, startedBy: 'apikey:test', flowId: 'flw_test' };
     const creds = () => ({ access: new Secret(`at-${randomBytes(4).toString('hex')}`), refresh: new Secret(`rt-${randomBytes(4).toString('hex')}`), accessExpiresAt: null, scopes: ['invoices.read'] });
@@ -216,7 +221,37 @@ describeEachDatabase('every token write reaches the gateway', (kind) => {
         return id;
       },
     };
-    expect(Object.keys(tokens).sort()).toEqual([...readers, ...registrations, ...Object.keys(writers)].sort());
+    const reviewWriters: Record<string, () => Promise<string>> = {
+      justify: async () => {
+        const id = await fresh();
+        const ops = await tokens.reviews.prepare();
+        await tokens.unitOfWork((w) => ops.justify(w, id, 'test', 'still needed'));
+        return id;
+      },
+      revoke: async () => {
+        const id = await fresh();
+        const ops = await tokens.reviews.prepare();
+        await tokens.unitOfWork((w) => ops.revoke(w, id, 'test', 'not needed'));
+        return id;
+      },
+      changeOwner: async () => {
+        const id = await fresh();
+        const ops = await tokens.reviews.prepare();
+        await tokens.unitOfWork((w) => ops.changeOwner(w, id, `owner-${randomBytes(4).toString('hex')}`, 'test', 'moved'));
+        return id;
+      },
+      makeReviewDue: async () => {
+        const id = await fresh();
+        const ops = await tokens.reviews.prepare();
+        await tokens.unitOfWork((w) => ops.makeReviewDue(w, [id], new Date(Date.now() - 60_000).toISOString(), 'test', 'escalated'));
+        return id;
+      },
+    };
+    expect(Object.keys(tokens).sort()).toEqual([...readers, ...registrations, ...derived, ...namespaces, ...Object.keys(writers)].sort());
+    expect(Object.keys(tokens.reviews).sort()).toEqual(['countInScope', 'pageInScope', 'prepare']);
+    const reviewOps = await tokens.reviews.prepare();
+    expect(Object.keys(reviewOps).sort()).toEqual(['current', ...Object.keys(reviewWriters)].sort());
+    for (const [name, write] of Object.entries(reviewWriters)) writers[`reviews.${name}`] = write;
     for (const [name, write] of Object.entries(writers)) {
       changed.clear();
       const id = await write();
