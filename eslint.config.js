@@ -8,7 +8,7 @@ import tseslint from 'typescript-eslint';
  * imports the composition root in app/; no folder reaches into another's repository.
  * test/lint-rules.test.ts shows each rule failing on a forbidden import.
  */
-const CAPABILITIES = ['alerts', 'apikeys', 'detection', 'gateway', 'governance', 'leaks', 'ledger', 'oauth', 'outbox', 'providers', 'signals', 'streams', 'tenants', 'tokens', 'vault', 'webhooks', 'events', 'reviews', 'trends', 'reports', 'imports'];
+const CAPABILITIES = ['alerts', 'apikeys', 'detection', 'gateway', 'governance', 'leaks', 'ledger', 'oauth', 'outbox', 'providers', 'signals', 'streams', 'tenants', 'tokens', 'vault', 'webhooks', 'events', 'reviews', 'trends', 'reports', 'imports', 'sessions'];
 const CAP = `(${CAPABILITIES.join('|')})`;
 
 const forbid = {

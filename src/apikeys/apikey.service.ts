@@ -234,6 +234,26 @@ export function createApiKeyService(deps: ApiKeyServiceDeps) {
     authenticateCached,
 
     /**
+     * The principal of a key by its id, while the key stands (not revoked, not gone); null
+     * otherwise. For a console session made from the key (src/sessions): the session acts as the
+     * key, and ends with it — at once on this instance, within the cache's lifetime on the others.
+     */
+    async principalOf(keyId: string): Promise<Principal | null> {
+      const now = nowMs(clock);
+      let entry = cache.get(keyId);
+      if (!entry || entry.until < now) {
+        const row = await storage.db.selectFrom('api_keys').selectAll().where('id', '=', keyId).executeTakeFirst();
+        if (!row) {
+          cache.delete(keyId);
+          return null;
+        }
+        entry = cachedKey(row, now + CACHE_TTL_MS);
+        cache.set(keyId, entry);
+      }
+      return entry.row.revoked_at ? null : admitted(entry, now);
+    },
+
+    /**
      * For a caller that is presented the same key again and again (the gateway, on one
      * connection): checkCached's answer with a ticket, which `recheck` answers from later without
      * hashing the key again. Making sure that it is the same key (in constant time) is that caller's part.

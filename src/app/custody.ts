@@ -1,6 +1,7 @@
 import { ConfigError, type Config } from '../config/config.ts';
 import { parseSuspensionKinds, SUSPENSION_KINDS } from '../tokens/token.suspension.ts';
 import { createApiKeyService } from '../apikeys/apikey.service.ts';
+import { createSessionService } from '../sessions/session.service.ts';
 import { createLedgerService } from '../ledger/ledger.service.ts';
 import { createProviderService } from '../providers/provider.service.ts';
 import { createTenantService } from '../tenants/tenant.service.ts';
@@ -157,6 +158,8 @@ export async function createCustody(config: Config, options: CustodyOptions) {
       database: config.database,
       onListenerError: (err) => logger.warn({ err: err.message }, 'API key change listener lost its connection; reconnecting'),
     });
+    // The console's sign-in sessions (src/sessions): an API key or single sign-on exchanged for a cookie.
+    const sessions = createSessionService({ storage, ledger, apiKeys, clock, settings: config.sessions });
     const keyRotation = createKeyRotationService({ storage, kms: keyring, ledger, clock, actor: options.actor ?? 'system:cli' });
     // OAuth lifecycle (src/oauth) and the crash-safe outbox of upstream revocations (src/outbox).
     const alerts = createAlertService({ storage, ledger, clock });
@@ -354,6 +357,7 @@ export async function createCustody(config: Config, options: CustodyOptions) {
       providers,
       tokens,
       apiKeys,
+      sessions,
       keyRotation,
       gateway,
       detection,

@@ -24,6 +24,9 @@ import { eventRoutes } from '../events/events.routes.ts';
 import { trendRoutes } from '../trends/trend.routes.ts';
 import { reportRoutes } from '../reports/report.routes.ts';
 import { createConnectionAuthenticator, installAuth } from '../http/auth.ts';
+import { installConsole } from '../http/console.ts';
+import { sessionRoutes } from '../sessions/session.routes.ts';
+import { CSRF_HEADER, SESSION_COOKIE } from '../sessions/session.contract.ts';
 import { installNulGuard } from '../http/nul-guard.ts';
 import { installRateLimits } from '../http/rate-limit.ts';
 import { answerClientError, answerFrameworkError, installErrorHandling } from '../http/error-handler.ts';
@@ -97,9 +100,11 @@ export async function buildServer(custody: Custody): Promise<FastifyInstance> {
       "script-src 'self'; script-src-attr 'none'; style-src 'self' 'unsafe-inline'; form-action 'self'",
   });
 
-  installErrorHandling(app);
+  // The console (dist/web) at `/`; its pages' URLs fall back to its index.html.
+  const consolePages = await installConsole(app);
+  installErrorHandling(app, consolePages.fallback);
   installRateLimits(app, config.rateLimits, 'before-auth');
-  installAuth(app, custody.apiKeys);
+  installAuth(app, custody.apiKeys, { cookieName: SESSION_COOKIE, csrfHeader: CSRF_HEADER, authenticate: custody.sessions.authenticate });
   installRateLimits(app, config.rateLimits, 'after-auth');
   installNulGuard(app);
   // The API speaks JSON only: a text/plain body would otherwise parse as a string and be answered
@@ -120,6 +125,7 @@ export async function buildServer(custody: Custody): Promise<FastifyInstance> {
   await app.register(providerRoutes(custody.providers));
   await app.register(tokenRoutes(custody.tokens));
   await app.register(apiKeyRoutes(custody.apiKeys));
+  await app.register(sessionRoutes(custody.sessions, { secure: config.publicUrl.startsWith('https:'), sso: null }));
   await app.register(ledgerRoutes(custody.ledger));
   await app.register(gatewayRoutes(gatewayHttp));
   await app.register(governanceRoutes({ policy: custody.policy, directory: custody.directory, exceptions: custody.exceptions, findings: custody.findings, findingQueries: custody.findingQueries, notices: custody.notices }));

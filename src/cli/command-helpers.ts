@@ -36,6 +36,7 @@ const EXAMPLES: Record<IdKind, string> = {
   ssfStream: 'sfs_01J…',
   reviewCampaign: 'rvw_01J…',
   reviewItem: 'rvi_01J…',
+  consoleSession: 'ses_01J…',
 };
 
 /** An id given on the command line, checked before anything is sent. */

@@ -35,6 +35,8 @@ export interface Config {
   readonly siemFile: string | null;
   /** Days the webhook delivery log keeps its rows (CUSTODY_WEBHOOK_LOG_RETENTION_DAYS; 0: forever). */
   readonly webhookLogRetentionDays: number;
+  /** The console's sign-in sessions (src/sessions). */
+  readonly sessions: { readonly ttlMs: number; readonly idleMs: number };
 }
 
 /** The gateway's limits (src/gateway). */
@@ -190,6 +192,11 @@ export function loadConfig(input: ConfigInput, cwd: string = process.cwd()): Con
   const siemFile = siemRaw === undefined ? null : path.resolve(cwd, siemRaw);
   const webhookLogRetentionDays = intSetting('CUSTODY_WEBHOOK_LOG_RETENTION_DAYS', get('CUSTODY_WEBHOOK_LOG_RETENTION_DAYS'), 30, 0, 3650, problems);
 
+  const sessions = Object.freeze({
+    ttlMs: intSetting('CUSTODY_SESSION_TTL_MINUTES', get('CUSTODY_SESSION_TTL_MINUTES'), 480, 5, 10_080, problems) * 60_000,
+    idleMs: intSetting('CUSTODY_SESSION_IDLE_MINUTES', get('CUSTODY_SESSION_IDLE_MINUTES'), 60, 1, 1_440, problems) * 60_000,
+  });
+
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze({
     env: envName as Config['env'],
@@ -210,6 +217,7 @@ export function loadConfig(input: ConfigInput, cwd: string = process.cwd()): Con
     revocationBulkPerSecond,
     siemFile,
     webhookLogRetentionDays,
+    sessions,
   });
 }
 

@@ -2,6 +2,7 @@ import { timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { roleHas, type Permission, type Principal } from '../auth/roles.ts';
 import { CustodyError } from '../shared/errors.ts';
+import { readCookie } from './cookies.ts';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -93,14 +94,51 @@ function permitted(principal: Principal | null, permission: Permission): Princip
 }
 
 /**
+ * What authentication needs of the console's sessions (implemented by src/sessions): the cookie
+ * that carries a session, the header its CSRF token comes in, and the session of a cookie value.
+ */
+export interface CookieSessions {
+  cookieName: string;
+  csrfHeader: string;
+  authenticate(secret: string): Promise<{ principal: Principal; csrfToken: string } | null>;
+}
+
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+/** Whether a request made with the session cookie carries the session's CSRF token (compared in constant time). */
+export function csrfMatches(request: FastifyRequest, header: string, expected: string): boolean {
+  const sent = request.headers[header];
+  if (typeof sent !== 'string') return false;
+  const a = Buffer.from(sent);
+  const b = Buffer.from(expected);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+/**
  * Authentication and role checks run before the body is parsed, so an unauthenticated caller
  * learns nothing about the schema and cannot make the server parse a large body.
+ *
+ * A request with an Authorization header is judged by it alone. Without one, the console's session
+ * cookie is accepted (when sessions are installed): it acts as its principal, and a
+ * state-changing request must also carry the session's CSRF token (403 `csrf_failed` otherwise) —
+ * SameSite=Strict already keeps other sites' requests from carrying the cookie; the token is the
+ * second lock.
  */
-export function installAuth(app: FastifyInstance, apiKeys: BearerKeys) {
+export function installAuth(app: FastifyInstance, apiKeys: BearerKeys, sessions?: CookieSessions) {
   app.decorateRequest('principal', null);
   app.addHook('onRequest', async (request) => {
     const permission = request.routeOptions.config?.permission;
     if (!permission) return;
+    if (sessions && request.headers.authorization === undefined) {
+      const secret = readCookie(request.headers.cookie, sessions.cookieName);
+      if (secret !== null) {
+        const session = await sessions.authenticate(secret);
+        if (!session) throw new CustodyError('unauthenticated', 'Your console session has ended (signed out, expired, idle too long, or its API key was revoked): sign in again.');
+        if (!SAFE_METHODS.has(request.method) && !csrfMatches(request, sessions.csrfHeader, session.csrfToken)) throw new CustodyError('csrf_failed');
+        request.principal = permitted(session.principal, permission);
+        return;
+      }
+    }
     request.principal = await authenticateBearer(apiKeys, request.headers.authorization, permission);
   });
 }

@@ -139,7 +139,7 @@ export function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): v
  * The one error handler: coded errors from the registry, framework errors mapped to codes, and
  * anything else logged with its request id and answered as a generic 500 that leaks nothing.
  */
-export function installErrorHandling(app: FastifyInstance) {
+export function installErrorHandling(app: FastifyInstance, notFoundFallback?: (request: FastifyRequest, reply: FastifyReply) => boolean) {
   app.setErrorHandler((err: FastifyError, request, reply) => {
     if (err instanceof CustodyError) return send(reply, request, err.code, err.message, err.details);
     if (err.validation) {
@@ -167,5 +167,9 @@ export function installErrorHandling(app: FastifyInstance) {
     return send(reply, request, 'internal_error');
   });
 
-  app.setNotFoundHandler((request, reply) => send(reply, request, 'not_found', `There is no route ${request.method} ${request.url.split('?')[0]}.`));
+  // A page of the console (a browser asking for HTML) is answered by the console (console.ts).
+  app.setNotFoundHandler((request, reply) => {
+    if (notFoundFallback?.(request, reply)) return reply;
+    return send(reply, request, 'not_found', `There is no route ${request.method} ${request.url.split('?')[0]}.`);
+  });
 }

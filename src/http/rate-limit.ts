@@ -87,7 +87,9 @@ export function installRateLimits(app: FastifyInstance, limits: RateLimits, addr
   if (addressHook === 'after-auth' && limits.perKeyPerMinute > 0) {
     const byKey = createBuckets(limits.perKeyPerMinute);
     app.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
-      const keyId = request.principal?.keyId;
+      // A key, or a person signed in to the console through single sign-on (who holds no key).
+      const p = request.principal;
+      const keyId = p?.keyId ?? (p?.actor.startsWith('sso:') ? p.actor : null);
       if (!keyId) return;
       const wait = byKey.take(keyId);
       if (wait > 0) refuse(reply, wait, 'with this API key');

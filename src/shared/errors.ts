@@ -12,6 +12,8 @@ export const ERROR_CODES = {
   filter_required: { status: 400, message: 'Name at least one of tenantId, providerId or ids.' },
   unauthenticated: { status: 401, message: 'Send a valid API key as "Authorization: Bearer <key>".' },
   forbidden: { status: 403, message: 'Your role may not do this.' },
+  csrf_failed: { status: 403, message: 'A state-changing call made with the console session cookie must carry the session\'s CSRF token in X-Custody-CSRF (GET /v1/session answers it).' },
+  sso_failed: { status: 400, message: 'Single sign-on did not complete; start again from the console\'s sign-in page.' },
   not_found: { status: 404, message: 'There is no such route.' },
   method_not_allowed: { status: 405, message: 'This route does not accept that method.' },
   tenant_not_found: { status: 404, message: 'No tenant with that id is visible to you.' },

@@ -26,6 +26,7 @@ export const ID_PREFIXES = {
   ssfStream: 'sfs',
   reviewCampaign: 'rvw',
   reviewItem: 'rvi',
+  consoleSession: 'ses',
 } as const;
 
 export type IdKind = keyof typeof ID_PREFIXES;

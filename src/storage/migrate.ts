@@ -27,6 +27,7 @@ import { reviewsMigration } from './migrations/023-reviews.ts';
 import { riskScoreMigration } from './migrations/025-risk-score.ts';
 import { trendsMigration } from './migrations/026-trends.ts';
 import { reportIndexesMigration } from './migrations/027-report-indexes.ts';
+import { consoleSessionsMigration } from './migrations/028-console-sessions.ts';
 import type { StorageDialect } from './dialect.ts';
 
 /**
@@ -74,6 +75,7 @@ export function migrationsFor(dialect: StorageDialect, options: MigrateOptions =
     '026-trends': trendsMigration(),
     '027-report-indexes': reportIndexesMigration(),
     '024-token-import': tokenImportMigration(),
+    '028-console-sessions': consoleSessionsMigration(),
   };
 }
 

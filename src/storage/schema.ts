@@ -57,6 +57,7 @@ export interface Database {
   review_campaigns: ReviewCampaignsTable;
   review_items: ReviewItemsTable;
   trend_snapshots: TrendSnapshotsTable;
+  console_sessions: ConsoleSessionsTable;
 }
 
 export interface TenantsTable {
@@ -168,6 +169,22 @@ export interface TrendSnapshotsTable {
   /** JSON object: live findings by type. */
   findings: string;
   taken_at: string;
+}
+
+/** 028: the console's sign-in sessions (src/sessions). */
+export interface ConsoleSessionsTable {
+  id: string;
+  /** sha256 of the cookie's secret, hex. */
+  secret_hash: string;
+  via: 'api_key' | 'sso';
+  key_id: string | null;
+  actor: string;
+  name: string;
+  role: Role;
+  tenant_id: string | null;
+  created_at: string;
+  last_seen_at: string;
+  expires_at: string;
 }
 
 export interface TokenScopeUsageTable {

@@ -1,0 +1,58 @@
+import { useEffect, useState } from 'react';
+import { call, setCsrfToken } from './api.ts';
+import { sessionEndpoints, type SessionView } from '../../src/sessions/session.contract.ts';
+import { ErrorBanner } from './ui.tsx';
+
+/** The sign-in page: an API key exchanged for a session cookie, or single sign-on when configured. */
+export function SignIn({ onSignedIn }: { onSignedIn: (s: SessionView) => void }) {
+  const [apiKey, setApiKey] = useState('');
+  const [error, setError] = useState<unknown>(null);
+  const [busy, setBusy] = useState(false);
+  const [sso, setSso] = useState<{ issuer: string; startUrl: string } | null>(null);
+  useEffect(() => {
+    document.title = 'Sign in · Custody';
+    call(sessionEndpoints.options).then((o) => setSso(o.sso), () => setSso(null));
+    const failed = new URLSearchParams(window.location.search).get('sso_error');
+    if (failed) setError({ code: 'sso_failed', message: failed });
+  }, []);
+  return (
+    <main className="signin">
+      <h1>Custody</h1>
+      <p className="muted">Every OAuth token your platform holds for its customers, governed.</p>
+      <form
+        onSubmit={async (e) => {
+          e.preventDefault();
+          setBusy(true);
+          setError(null);
+          try {
+            const s = await call(sessionEndpoints.signIn, { body: { apiKey: apiKey.trim() } });
+            setApiKey('');
+            setCsrfToken(s.csrfToken);
+            onSignedIn(s);
+          } catch (err) {
+            setError(err);
+          } finally {
+            setBusy(false);
+          }
+        }}
+      >
+        <label>
+          API key
+          <input type="password" name="apiKey" value={apiKey} onChange={(e) => setApiKey(e.target.value)} autoComplete="off" required placeholder="cus_…" />
+        </label>
+        <button type="submit" className="primary" disabled={busy || apiKey.trim() === ''}>
+          {busy ? 'Signing in…' : 'Sign in'}
+        </button>
+      </form>
+      {sso ? (
+        <p>
+          <a className="button" href={sso.startUrl}>
+            Sign in with single sign-on ({new URL(sso.issuer).host})
+          </a>
+        </p>
+      ) : null}
+      <ErrorBanner error={error} />
+      <p className="muted small">The key is exchanged for a session cookie and never kept by the browser. `npm start` prints a first admin key on first run.</p>
+    </main>
+  );
+}
