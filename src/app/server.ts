@@ -101,7 +101,7 @@ export async function buildServer(custody: Custody): Promise<FastifyInstance> {
   });
 
   // The console (dist/web) at `/`; its pages' URLs fall back to its index.html.
-  const consolePages = await installConsole(app);
+  const consolePages = await installConsole(app, config.consoleDir ?? undefined);
   installErrorHandling(app, consolePages.fallback);
   installRateLimits(app, config.rateLimits, 'before-auth');
   installAuth(app, custody.apiKeys, { cookieName: SESSION_COOKIE, csrfHeader: CSRF_HEADER, authenticate: custody.sessions.authenticate });

@@ -37,6 +37,8 @@ export interface Config {
   readonly webhookLogRetentionDays: number;
   /** The console's sign-in sessions (src/sessions). */
   readonly sessions: { readonly ttlMs: number; readonly idleMs: number };
+  /** Where the built console is (CUSTODY_CONSOLE_DIR); null: dist/web of this installation. */
+  readonly consoleDir: string | null;
 }
 
 /** The gateway's limits (src/gateway). */
@@ -197,6 +199,9 @@ export function loadConfig(input: ConfigInput, cwd: string = process.cwd()): Con
     idleMs: intSetting('CUSTODY_SESSION_IDLE_MINUTES', get('CUSTODY_SESSION_IDLE_MINUTES'), 60, 1, 1_440, problems) * 60_000,
   });
 
+  const consoleRaw = get('CUSTODY_CONSOLE_DIR');
+  const consoleDir = consoleRaw === undefined ? null : path.resolve(cwd, consoleRaw);
+
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze({
     env: envName as Config['env'],
@@ -218,6 +223,7 @@ export function loadConfig(input: ConfigInput, cwd: string = process.cwd()): Con
     siemFile,
     webhookLogRetentionDays,
     sessions,
+    consoleDir,
   });
 }
 

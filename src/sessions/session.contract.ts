@@ -44,12 +44,13 @@ export const sessionEndpoints = {
   current: endpoint({
     method: 'GET',
     path: '/v1/session',
-    summary: 'The console session of this cookie, with its CSRF token',
+    summary: 'The console session of this cookie, with its CSRF token (null when signed out)',
+    description: 'Answers 200 either way, so the console can ask before anyone has signed in.',
     tags,
     permission: undefined,
     status: 200,
-    response: SessionSchema,
-    errors: ['unauthenticated'],
+    response: Type.Object({ session: Nullable(SessionSchema) }),
+    errors: [],
   }),
   signOut: endpoint({
     method: 'DELETE',

@@ -37,8 +37,7 @@ export function sessionRoutes(sessions: SessionService, options: SessionRouteOpt
       const secret = readCookie(request.headers.cookie, SESSION_COOKIE);
       const view = secret === null ? null : await sessions.view(secret);
       reply.header('cache-control', 'no-store');
-      if (!view) throw new CustodyError('unauthenticated', 'No console session: sign in with an API key (or single sign-on when configured).');
-      return view;
+      return { session: view };
     });
 
     mount(app, e.signOut, async ({ request, reply }) => {

@@ -27,8 +27,10 @@ export interface ConsoleServer {
 
 /** A Custody (harness: migrated database, no background work) listening on 127.0.0.1, serving the built console. */
 export async function startConsoleServer(kind: DatabaseKind = 'sqlite', options: HarnessOptions = {}): Promise<ConsoleServer> {
-  if (!existsSync(path.join(consoleDir(), 'index.html'))) throw new Error('The console is not built: run `npm run build` first (npm test does).');
-  const h = await startHarness(kind, options);
+  // CUSTODY_CONSOLE_DIR: a console built elsewhere (`npx vite build --config web/vite.config.ts --outDir DIR`).
+  const dir = process.env.CUSTODY_CONSOLE_DIR ?? consoleDir();
+  if (!existsSync(path.join(dir, 'index.html'))) throw new Error(`The console is not built at ${dir}: run \`npm run build\` first (npm test does).`);
+  const h = await startHarness(kind, { ...options, env: { CUSTODY_CONSOLE_DIR: dir, ...options.env } });
   await h.app.listen({ host: '127.0.0.1', port: 0 });
   const address = h.app.server.address();
   const port = typeof address === 'object' && address ? address.port : 0;

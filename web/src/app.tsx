@@ -1,5 +1,5 @@
 import { useEffect, useState } from 'react';
-import { ApiError, call, onSignedOut, setCsrfToken } from './api.ts';
+import { call, onSignedOut, setCsrfToken } from './api.ts';
 import { sessionEndpoints, type SessionView } from '../../src/sessions/session.contract.ts';
 import { SignIn } from './login.tsx';
 import { PAGES } from './pages/index.tsx';
@@ -27,14 +27,11 @@ export function App() {
 
   useEffect(() => {
     call(sessionEndpoints.current).then(
-      (s) => {
-        setCsrfToken(s.csrfToken);
+      ({ session: s }) => {
+        setCsrfToken(s?.csrfToken ?? null);
         setSession(s);
       },
-      (err: unknown) => {
-        if (err instanceof ApiError && err.status === 401) setSession(null);
-        else setError(err);
-      },
+      (err: unknown) => setError(err),
     );
     return onSignedOut(() => {
       setCsrfToken(null);
