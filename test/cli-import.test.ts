@@ -54,6 +54,7 @@ describeEachDatabase('custody import', (kind) => {
     rows[3] = `${t},${provider},ext-2,,contacts.read,`; // line 4: no owner
     rows[5] = `${t},${provider},ext-4,team,contacts.read,,extra`; // line 6: a field too many
     rows.push(`${t},${provider},ext-0,team,contacts.read,`); // line 8: repeats line 2, in a later batch
+    rows.push(`${t},${provider},ext-other,team,contacts.read,at-${t}-0`); // line 9: line 2's credential under another external id, in a later batch
     const file = write('bad.csv', `${rows.join('\n')}\n`);
     const reportFile = path.join(dir, 'bad-report.json');
     const r = await runCli(['import', file, '--batch', '3', '--report', reportFile], env);
@@ -61,17 +62,36 @@ describeEachDatabase('custody import', (kind) => {
     expect(r.stderr).toContain('line 4: owner is required');
     expect(r.stderr).toContain('line 6: has 7 fields; the header has 6');
     expect(r.stderr).toContain('line 8: externalId repeats line 2');
+    expect(r.stderr).toContain('line 9: accessToken repeats line 2 (the same credential');
+    expect(r.stderr + r.stdout).not.toContain(`at-${t}-0`);
     const report = JSON.parse(fs.readFileSync(reportFile, 'utf8'));
-    expect(report.invalidRows.map((x: { line: number }) => x.line)).toEqual([4, 6, 8]);
-    // Lines 2–4 and 5–7 were refused whole (all or nothing); line 8's batch held only the repeat.
-    expect(report).toMatchObject({ imported: 0, invalid: 3, unwritten: 4, refusedBatches: 3 });
+    expect(report.invalidRows.map((x: { line: number }) => x.line)).toEqual([4, 6, 8, 9]);
+    // Lines 2–4 and 5–7 were refused whole (all or nothing); lines 8–9's batch held only the repeats.
+    expect(report).toMatchObject({ imported: 0, invalid: 4, unwritten: 4, refusedBatches: 3 });
     expect(await live(t)).toBe(0);
     expect(r.stdout).toMatch(/not written: 4 valid rows/);
     // --skip-invalid writes the good ones.
     const skipped = await runCli(['import', file, '--batch', '3', '--skip-invalid', '--json'], env);
     expect(skipped.code).toBe(2);
-    expect(JSON.parse(skipped.stdout)).toMatchObject({ imported: 4, invalid: 3 });
+    expect(JSON.parse(skipped.stdout)).toMatchObject({ imported: 4, invalid: 4 });
     expect(await live(t)).toBe(4);
+    // Whatever the batch size: one row a batch finds the same repeats.
+    const single = await runCli(['import', file, '--batch', '1', '--json'], env);
+    expect(JSON.parse(single.stdout).invalidRows.map((x: { line: number }) => x.line)).toEqual([4, 6, 8, 9]);
+  });
+
+  it('says so when no server answers (exit 7) or the key is refused (exit 4), instead of stopping silently', async () => {
+    const t = await tenant('unreachable');
+    const file = write('unreachable.csv', csvOf(t, 30));
+    const none = await runCli(['import', file, '--batch', '10'], { ...env, CUSTODY_URL: 'http://127.0.0.1:1' });
+    expect([none.code, none.stderr]).toEqual([7, expect.stringMatching(/Cannot reach Custody/)]);
+    const auditor = await runCli(['import', file, '--batch', '10'], { ...env, CUSTODY_API_KEY: await keyFor(h, 'auditor') });
+    expect([auditor.code, auditor.stderr]).toEqual([4, expect.stringMatching(/auditor role may not/)]);
+    // A stray quote in the file: exit 2 with where, and no value repeated.
+    const stray = write('stray.csv', `tenantId,providerId,externalId,owner,accessToken\n${t},${provider},e1,alice,ya29.SECRET"tail\n`);
+    const bad = await runCli(['import', stray], env);
+    expect([bad.code, bad.stderr]).toEqual([2, expect.stringMatching(/could not be read near line 2/)]);
+    expect(bad.stderr).not.toContain('SECRET');
   });
 
   it('resumes without duplicates after the process is killed half way', async () => {

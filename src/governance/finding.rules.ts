@@ -89,7 +89,17 @@ export function tokenFindings(t: TokenFacts, policy: PolicyValues, directory: Di
     );
   }
 
-  if (t.upstreamRevocation === 'none') {
+  if (t.inventoryOnly) {
+    out.push(
+      finding('no_revocation_path', [
+        {
+          code: 'no_credential_held',
+          message: 'Imported without credentials (an inventory-only record): Custody holds no credential to block in the gateway or revoke at the issuer, so it stays valid wherever it is held until the customer revokes it. Send the customer a reauthorisation link (POST /v1/tokens/{id}/reauthorization) to bring it under management.',
+          data: { providerId: t.providerId, inventoryOnly: true },
+        },
+      ]),
+    );
+  } else if (t.upstreamRevocation === 'none') {
     out.push(finding('no_revocation_path', [{ code: 'no_revocation_path', message: `Provider ${t.providerId} has no revocation endpoint: the token can only be blocked in the gateway and stays valid at the issuer. Add the provider's revocation endpoint (or its issuer, for discovery).`, data: { providerId: t.providerId } }]));
   } else if (!t.revocationVerified) {
     out.push(finding('revocation_unverified', [{ code: 'revocation_unverified', message: `Provider ${t.providerId}'s revocation endpoint has not been verified by a revocation confirmed at the issuer yet.`, data: { providerId: t.providerId } }]));
@@ -168,7 +178,8 @@ export function tokenFindings(t: TokenFacts, policy: PolicyValues, directory: Di
     const since = t.approvedAt ?? t.issuedAt;
     longLived.push({ code: 'refresh_token_too_old', message: `The grant (refresh token) dates from ${since}; the policy allows ${policy.maxRefreshTokenAgeDays} days. Have the customer reauthorise it.`, data: { since, maxDays: policy.maxRefreshTokenAgeDays } });
   }
-  if (!t.hasRefreshToken && t.accessExpiresAt === null) {
+  // An inventory-only record's credential is not held here: its expiry is unknown, not absent (no_revocation_path says what is missing).
+  if (!t.inventoryOnly && !t.hasRefreshToken && t.accessExpiresAt === null) {
     longLived.push({ code: 'no_expiry', message: 'The access token has no expiry and no refresh token: a standing credential. Replace it with a short-lived one.' });
   }
   if (policy.maxAccessTokenTtlMinutes !== null && t.accessExpiresAt && t.accessIssuedAt) {

@@ -77,7 +77,8 @@ export interface RiskInput {
     | 'servedTenants'
     | 'upstreamRevocation'
     | 'revocationVerified'
-  >;
+  > &
+    Partial<Pick<TokenFacts, 'inventoryOnly'>>;
   policy: Pick<PolicyValues, 'dormantAfterDays' | 'maxRefreshTokenAgeDays' | 'maxAccessTokenTtlMinutes'>;
   /** The provider's scope catalogue, scope → sensitivity (empty: none declared). */
   catalogue: ReadonlyMap<string, ScopeSensitivity>;
@@ -141,7 +142,7 @@ interface FindingFacts {
 }
 type DormancyFacts = { kind: 'unobserved' } | { kind: 'in_use'; limit: number } | { kind: 'idle'; bucket: 1 | 2 | 3; limit: number; since: string; used: boolean; approved: boolean };
 interface CredentialFacts {
-  kind: 'standing' | 'access_only' | 'grant';
+  kind: 'standing' | 'access_only' | 'grant' | 'not_held';
   bucket: 0 | 1 | 2 | 3;
   limit: number;
   /** The policy sets no maximum: judged against REFERENCE_GRANT_DAYS. */
@@ -155,7 +156,7 @@ interface ExposureFacts {
   workloads: string[];
   others: string[];
 }
-type RevocationFacts = { kind: 'none' | 'unverified'; providerId: string } | { kind: 'verified' };
+type RevocationFacts = { kind: 'none' | 'unverified'; providerId: string } | { kind: 'verified' | 'not_held' };
 
 interface FactsOf {
   scope_sensitivity: ScopeFacts;
@@ -196,7 +197,8 @@ const REASONS: { [N in RiskComponentName]: (f: FactsOf[N]) => string } = {
   },
   credential_age(f) {
     let reason: string;
-    if (f.kind === 'standing') reason = 'No expiry and no refresh token: a standing credential.';
+    if (f.kind === 'not_held') reason = 'Imported without credentials: Custody holds none, so its age and expiry are unknown (counted as a standing credential).';
+    else if (f.kind === 'standing') reason = 'No expiry and no refresh token: a standing credential.';
     else if (f.kind === 'access_only') reason = 'An access token that expires, and no refresh token: no long-lived grant.';
     else {
       const of = f.reference ? `the ${days(f.limit)} Custody judges grants by (the policy sets no maximum)` : `the ${days(f.limit)} the policy allows`;
@@ -215,6 +217,7 @@ const REASONS: { [N in RiskComponentName]: (f: FactsOf[N]) => string } = {
     return `${who}; ${served}.`;
   },
   revocation_path(f) {
+    if (f.kind === 'not_held') return 'Imported without credentials: Custody can neither block it in the gateway nor revoke it at the issuer.';
     if (f.kind === 'none') return `Provider ${f.providerId} has no revocation endpoint: it can be blocked in the gateway, but stays valid at the issuer.`;
     if (f.kind === 'unverified') return `Provider ${f.providerId}'s revocation endpoint has not been verified by a revocation confirmed at the issuer.`;
     return 'Revocable at the issuer, verified.';
@@ -297,7 +300,7 @@ export function judgeRisk(input: RiskInput): RiskJudgement | null {
   const dormancyKey = direct ? 'direct' : `${policy.dormantAfterDays}:${idle === 0 ? '0' : `${idle}:${idleSince}:${used ? 1 : 0}:${t.lastUsedAt !== null ? 1 : 0}`}`;
 
   // Credential: a standing credential, an access token alone, or a grant of some age; and the access token's lifetime.
-  const kind: CredentialFacts['kind'] = !t.hasRefreshToken ? (t.accessExpiresAt === null ? 'standing' : 'access_only') : 'grant';
+  const kind: CredentialFacts['kind'] = t.inventoryOnly ? 'not_held' : !t.hasRefreshToken ? (t.accessExpiresAt === null ? 'standing' : 'access_only') : 'grant';
   const grantSince = t.approvedAt ?? t.issuedAt;
   const grant = kind === 'grant' ? bucketOf(grantSince, cut.grant) : 0;
   let ttl: [number, number] | null = null;
@@ -317,14 +320,14 @@ export function judgeRisk(input: RiskInput): RiskJudgement | null {
     scope_sensitivity: Math.min(RISK_WEIGHTS.scope_sensitivity, base + breadth),
     open_findings: Math.min(RISK_WEIGHTS.open_findings, raw),
     dormancy: direct ? UNOBSERVED_POINTS : AGE_POINTS[idle],
-    credential_age: kind === 'standing' ? RISK_WEIGHTS.credential_age : Math.min(RISK_WEIGHTS.credential_age, AGE_POINTS[grant] + (ttl ? ACCESS_TTL_POINTS : 0)),
+    credential_age: kind === 'standing' || kind === 'not_held' ? RISK_WEIGHTS.credential_age : Math.min(RISK_WEIGHTS.credential_age, AGE_POINTS[grant] + (ttl ? ACCESS_TTL_POINTS : 0)),
     exposure: (workloads <= 1 ? 0 : workloads === 2 ? 2 : workloads <= 4 ? 4 : 5) + (others === 0 ? 0 : others === 1 ? 3 : 5),
     revocation_path: t.upstreamRevocation === 'none' ? 10 : t.revocationVerified ? 0 : 5,
   };
   let score = 0;
   for (const name of RISK_COMPONENTS) score += points[name];
   const exposureKey = `${t.workloads.join(',')}|${t.servedTenants.length > 0 ? `${t.servedTenants.join(',')}|${t.tenantId}` : ''}`;
-  const revocationKey = t.upstreamRevocation === 'none' ? `none:${t.providerId}` : t.revocationVerified ? 'verified' : `unverified:${t.providerId}`;
+  const revocationKey = t.inventoryOnly ? 'not_held' : t.upstreamRevocation === 'none' ? `none:${t.providerId}` : t.revocationVerified ? 'verified' : `unverified:${t.providerId}`;
   const key = [RISK_RULES_VERSION, score, scopeKey, findingKey, dormancyKey, credentialKey, exposureKey, revocationKey].join('\u0001');
 
   const facts = (): FactsOf => {
@@ -340,7 +343,7 @@ export function judgeRisk(input: RiskInput): RiskJudgement | null {
           : { kind: 'idle', bucket: idle, limit, since: dateOf(idleSince), used, approved: t.lastUsedAt !== null },
       credential_age: { kind, bucket: grant, limit: grantLimit, reference: policy.maxRefreshTokenAgeDays === null, since: grant === 0 ? null : dateOf(grantSince), ttl },
       exposure: { workloads: [...new Set(t.workloads)].sort(), others: [...new Set(t.servedTenants)].filter((id) => id !== t.tenantId).sort() },
-      revocation_path: t.upstreamRevocation === 'none' ? { kind: 'none', providerId: t.providerId } : t.revocationVerified ? { kind: 'verified' } : { kind: 'unverified', providerId: t.providerId },
+      revocation_path: t.inventoryOnly ? { kind: 'not_held' } : t.upstreamRevocation === 'none' ? { kind: 'none', providerId: t.providerId } : t.revocationVerified ? { kind: 'verified' } : { kind: 'unverified', providerId: t.providerId },
     };
   };
   return {

@@ -29,7 +29,9 @@ interface ValidationIssue {
 function patternMessage(pattern: string | undefined, description: string | undefined): string {
   const id = pattern ? /^\^([a-z]+)_\[/.exec(pattern) : null;
   if (id) return `must be an id like ${id[1]}_01J… (${id[1]}_ followed by 26 characters)`;
-  if (pattern?.startsWith('^\\d{4}-')) return 'must be an ISO 8601 time such as 2026-11-28T09:00:00Z';
+  // A time (the shared Timestamp: its pattern goes on to the hours), or a plain day.
+  if (pattern?.startsWith('^\\d{4}-') && /\[Tt\]/.test(pattern)) return 'must be an ISO 8601 time such as 2026-11-28T09:00:00Z';
+  if (pattern?.startsWith('^\\d{4}-')) return description ? `must be a day, YYYY-MM-DD such as 2026-11-28 (${description})` : 'must be a day, YYYY-MM-DD such as 2026-11-28';
   return description ? `is not valid: ${description}` : 'is not in the expected form';
 }
 
@@ -46,7 +48,7 @@ function messageOf(v: ValidationIssue): string {
       return patternMessage(v.parentSchema?.pattern, v.parentSchema?.description);
     case 'format':
       if (v.params?.format === 'email') return 'must be an email address';
-      if (v.params?.format === 'date-time') return patternMessage('^\\d{4}-', undefined);
+      if (v.params?.format === 'date-time') return 'must be an ISO 8601 time such as 2026-11-28T09:00:00Z';
       return `must be a valid ${String(v.params?.format)}`;
     case 'minLength':
       return v.params?.limit === 1 ? 'must not be empty' : `must be at least ${String(v.params?.limit)} characters`;

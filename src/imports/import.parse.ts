@@ -63,7 +63,7 @@ function readCsv(input: ImportBatchInput): RawRow[] {
   } catch (err) {
     const e = err as Error & { lines?: number };
     const line = (input.firstLine ?? 1) - 1 + (e.lines ?? 1);
-    throw new CustodyError('import_malformed', `The CSV could not be read near line ${line}: ${e.message.replace(/^Invalid Record Length: /, '').replace(/\s*\(.*$/, '')}. Quote fields holding commas, quotes or line breaks ("like ""this""").`);
+    throw new CustodyError('import_malformed', `The CSV could not be read near line ${line}: ${e.message.replace(/^Invalid Record Length: /, '').replace(/\s*\(.*$/, '').replace(/,?\s*value is .*$/s, '')}. Quote fields holding commas, quotes or line breaks ("like ""this""").`);
   }
   const lineOf = csvLineTracker(input.firstLine ?? 1);
   let columns: ImportColumn[] | undefined = input.columns ? columnsOrFail(input.columns, 1) : undefined;

@@ -27,20 +27,25 @@ describe('a row of an import', () => {
   });
 
   it('refuses dates that are not real calendar dates or lack a zone', () => {
-    for (const bad of ['2026-02-30', '2026-13-01', '31/12/2026', '2026-01-01T10:00:00', 'yesterday']) {
-      expect(problemsOf({ ...base, issuedAt: bad })[0]).toMatch(/^issuedAt: ".*" is not a date/);
+    // Nor impossible hours, years outside 1970–2200, or approval and issue dates ahead of now; the value itself is never repeated (it may be a shifted credential).
+    for (const bad of ['2026-02-30', '2026-13-01', '31/12/2026', '2026-01-01T10:00:00', 'yesterday', '2026-01-01T24:00:00Z', '0000-01-01', '9999-12-31']) {
+      const [problem] = problemsOf({ ...base, issuedAt: bad });
+      expect(problem).toMatch(/^issuedAt: is not a date between 1970 and 2200/);
+      expect(problem).not.toContain(bad);
     }
+    expect(checkRow(raw({ ...base, issuedAt: '2100-01-01' }), { ...staff, now: new Date('2026-12-01T00:00:00Z') })).toMatchObject({ ok: false, problems: [{ column: 'issuedAt', message: expect.stringMatching(/lies in the future/) }] });
+    expect(problemsOf({ ...base, accessToken: 'same-value', refreshToken: 'same-value' })).toEqual(['refreshToken: is the same as the accessToken: give each its own value (or only the access token)']);
     expect(problemsOf({ ...base, issuedAt: '2028-02-29' })).toEqual([]);
   });
 
   it('names every problem of a row with its column', () => {
     expect(problemsOf({ tenantId: 'acme', providerId: 'prv_01JZZZZZZZZZZZZZZZZZZZZZZZ', owner: ' ', approverEmail: 'not-an-email', refreshToken: 'rt', workloads: 'has space' })).toEqual([
-      'tenantId: "acme" is not a tenant id (like ten_01J…: a prefix and 26 characters)',
+      'tenantId: is not a tenant id (like ten_01J…: a prefix and 26 characters)',
       'providerId: no provider prv_01JZZZZZZZZZZZZZZZZZZZZZZZ exists (custody providers list)',
       'owner: is required',
-      'approverEmail: "not-an-email" is not an email address',
+      'approverEmail: is not an email address',
       'approverSubject: is required when approverEmail, approverIssuer or approvedAt is given (the approver is named by their subject at the issuer)',
-      'workloads: "has space" is not a workload name (letters, digits and . _ : -, up to 100)',
+      'workloads: item 1 is not a workload name (letters, digits and . _ : -, up to 100)',
       'accessToken: is required with a refreshToken (leave both empty for an inventory-only record)',
     ]);
     expect(problemsOf({ ...base, owner: 'line\nbreak', purpose: 'a purpose\nover two lines' })).toEqual(['owner: contains control characters (a line break, a tab, …)']);

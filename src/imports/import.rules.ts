@@ -51,7 +51,8 @@ export function columnNamed(name: string): ImportColumn | undefined {
  */
 export function shownName(name: string): string {
   const n = name.trim();
-  return /^[A-Za-z][A-Za-z0-9 _.-]{0,39}$/.test(n) ? `"${n}"` : `(${n.length} characters, not shown: is the first line a header?)`;
+  // Short: a credential in a header cell (a file without its header) is longer than any column name.
+  return /^[A-Za-z][A-Za-z0-9 _.-]{0,23}$/.test(n) ? `"${n}"` : `(${n.length} characters, not shown: is the first line a header?)`;
 }
 
 /** Problems with a header (or a JSON object's keys as a header), each a sentence; [] when it is fine. */
@@ -116,6 +117,8 @@ export interface RowContext {
   tenants: ReadonlySet<string>;
   /** Provider ids that exist (of those the batch names). */
   providers: ReadonlySet<string>;
+  /** The time now (approval and issue dates may not lie ahead of it); absent: not checked. */
+  now?: Date;
 }
 
 const WORKLOAD = /^[A-Za-z0-9._:-]{1,100}$/;
@@ -164,7 +167,8 @@ class RowReader {
       const s = item.trim();
       if (s === '') continue;
       const problem = check(s);
-      if (problem) return this.fail(column, `"${s.length > 60 ? `${s.slice(0, 60)}…` : s}" ${problem}`) ?? [];
+      // The value is not repeated: a column shifted by an unquoted comma may hold a credential.
+      if (problem) return this.fail(column, `item ${out.length + 1} ${problem}`) ?? [];
       out.push(s);
     }
     const distinct = [...new Set(out)];
@@ -180,7 +184,11 @@ class RowReader {
     const ms = parts ? Date.parse(DATE_ONLY.test(s) ? `${s}T00:00:00Z` : s) : Number.NaN;
     // Date.parse rolls 2026-02-30 over to March: the calendar date must survive the round trip.
     const real = parts && Number.isFinite(ms) && Number(parts[2]) >= 1 && Number(parts[2]) <= 12 && Number(parts[3]) >= 1 && Number(parts[3]) <= daysIn(Number(parts[1]), Number(parts[2]));
-    if (!real) return this.fail(column, `"${s}" is not a date: write an ISO 8601 date (2026-11-28) or timestamp with a zone (2026-11-28T09:00:00Z)`);
+    const hour = /[Tt](\d{2})/.exec(s);
+    const year = parts ? Number(parts[1]) : 0;
+    if (!real || (hour && Number(hour[1]) > 23) || year < 1970 || year > 2200) {
+      return this.fail(column, 'is not a date between 1970 and 2200: write an ISO 8601 date (2026-11-28) or timestamp with a zone (2026-11-28T09:00:00Z)');
+    }
     return new Date(ms).toISOString();
   }
 }
@@ -198,12 +206,12 @@ export function checkRow(raw: RawRow, ctx: RowContext): { ok: true; row: Checked
   const r = new RowReader(raw.values);
   const tenantId = r.text('tenantId', 40, { required: true });
   if (tenantId !== undefined) {
-    if (!isId('tenant', tenantId)) r.problems.push({ column: 'tenantId', message: `"${tenantId}" is not a tenant id (like ten_01J…: a prefix and 26 characters)` });
+    if (!isId('tenant', tenantId)) r.problems.push({ column: 'tenantId', message: 'is not a tenant id (like ten_01J…: a prefix and 26 characters)' });
     else if (!ctx.tenants.has(tenantId) || (ctx.callerTenantId !== null && ctx.callerTenantId !== tenantId)) r.problems.push({ column: 'tenantId', message: `no tenant ${tenantId} is visible to you` });
   }
   const providerId = r.text('providerId', 40, { required: true });
   if (providerId !== undefined) {
-    if (!isId('provider', providerId)) r.problems.push({ column: 'providerId', message: `"${providerId}" is not a provider id (like prv_01J…: a prefix and 26 characters)` });
+    if (!isId('provider', providerId)) r.problems.push({ column: 'providerId', message: 'is not a provider id (like prv_01J…: a prefix and 26 characters)' });
     else if (!ctx.providers.has(providerId)) r.problems.push({ column: 'providerId', message: `no provider ${providerId} exists (custody providers list)` });
   }
   const externalId = r.text('externalId', 200, { numbers: true }) ?? null;
@@ -211,7 +219,7 @@ export function checkRow(raw: RawRow, ctx: RowContext): { ok: true; row: Checked
   const subject = r.text('subject', 255);
   const approverSubject = r.text('approverSubject', 255);
   const approverEmail = r.text('approverEmail', 320);
-  if (approverEmail !== undefined && !EMAIL.test(approverEmail)) r.problems.push({ column: 'approverEmail', message: `"${approverEmail}" is not an email address` });
+  if (approverEmail !== undefined && !EMAIL.test(approverEmail)) r.problems.push({ column: 'approverEmail', message: 'is not an email address' });
   const approverIssuer = r.text('approverIssuer', 500);
   const approvedAt = r.date('approvedAt');
   if (!approverSubject && (approverEmail || approverIssuer || approvedAt)) {
@@ -223,6 +231,7 @@ export function checkRow(raw: RawRow, ctx: RowContext): { ok: true; row: Checked
   const scopes = r.list('scopes', /\s+/, 200, (s) => (s.length <= 200 ? null : 'is longer than 200 characters'));
   const accessToken = r.text('accessToken', 16_384);
   const refreshToken = r.text('refreshToken', 16_384);
+  if (refreshToken !== undefined && refreshToken === accessToken) r.problems.push({ column: 'refreshToken', message: 'is the same as the accessToken: give each its own value (or only the access token)' });
   if (refreshToken !== undefined && accessToken === undefined) {
     r.problems.push({ column: 'accessToken', message: 'is required with a refreshToken (leave both empty for an inventory-only record)' });
   }
@@ -230,6 +239,11 @@ export function checkRow(raw: RawRow, ctx: RowContext): { ok: true; row: Checked
     r.problems.push({ column: 'externalId', message: 'is required for a row without credentials: it is how a later run of the same import recognises the record' });
   }
   const issuedAt = r.date('issuedAt');
+  // When it was approved or issued cannot lie ahead (a day's slack for clocks): a future date would keep it looking fresh for ever.
+  if (ctx.now) {
+    const latest = new Date(ctx.now.getTime() + 86_400_000).toISOString();
+    for (const [column, at] of [['approvedAt', approvedAt], ['issuedAt', issuedAt]] as const) if (at !== undefined && at > latest) r.problems.push({ column, message: 'lies in the future: write when it was approved or issued' });
+  }
   const accessExpiresAt = r.date('accessExpiresAt');
   const refreshExpiresAt = r.date('refreshExpiresAt');
   const servedTenants = r.list('servedTenants', /;/, 1000, (t) => (isId('tenant', t) ? null : 'is not a tenant id'));

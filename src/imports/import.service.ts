@@ -3,6 +3,7 @@ import type { ProviderService } from '../providers/provider.service.ts';
 import { isCustodyError } from '../shared/errors.ts';
 import { isId } from '../shared/ids.ts';
 import { Secret } from '../shared/secret.ts';
+import type { Clock } from '../shared/clock.ts';
 import type { Db, Storage } from '../storage/database.ts';
 import type { TenantService } from '../tenants/tenant.service.ts';
 import type { ImportOutcome, ImportTokenInput } from '../tokens/token.import.ts';
@@ -14,6 +15,8 @@ import { checkRow, duplicateProblems, MAX_INVALID_LISTED, type CheckedRow, type 
 export interface ImportServiceDeps {
   storage: Storage;
   tokens: TokenService;
+  /** Approval and issue dates may not lie ahead of it; absent: not checked. */
+  clock?: Clock;
   tenants: TenantService;
   providers: ProviderService;
 }
@@ -85,7 +88,7 @@ export function createImportService(deps: ImportServiceDeps) {
   return {
     async importBatch(principal: Principal, body: ImportBody): Promise<ImportResult> {
       const raw = readImportBatch(body);
-      const ctx = { callerTenantId: principal.tenantId, ...(await lookups(storage.db, raw)) };
+      const ctx = { callerTenantId: principal.tenantId, ...(await lookups(storage.db, raw)), ...(deps.clock ? { now: deps.clock.now() } : {}) };
       const checked: CheckedRow[] = [];
       const invalid: { line: number; reasons: RowProblem[] }[] = [];
       for (const r of raw) {
@@ -114,7 +117,8 @@ export function createImportService(deps: ImportServiceDeps) {
           line: valid[i]!.line,
           status: o.status,
           tokenId: o.tokenId,
-          state: o.status === 'existing' ? o.state : null,
+          // Imported now: active (an import lands active, like a registration). Not written: none yet.
+          state: o.status === 'existing' ? o.state : o.status === 'imported' ? ('active' as const) : null,
           matchedBy: o.status === 'existing' ? o.matchedBy : null,
         })),
       };

@@ -1,3 +1,4 @@
+import { hash } from 'node:crypto';
 import { parse as parseCsvStream } from 'csv-parse';
 import { csvLineTracker, isBlankRecord } from './import.parse.ts';
 import { columnNamed, externalKeyOf, headerProblems } from './import.rules.ts';
@@ -19,6 +20,20 @@ export interface SplitRow {
   gap: string;
   /** Tenant, provider and external id (null without an external id, or when the row cannot be read). */
   key: string | null;
+  /** Digests of tenant, provider and each credential the row carries: a repeat of a credential in a later batch is found by these (no credential is kept). */
+  credentialKeys: string[];
+}
+
+/** The credential keys of a row's values (sha256: the CLI keeps no credential in memory past its batch). */
+export function credentialKeysOf(values: Record<string, unknown>): string[] {
+  const text = (v: unknown) => (typeof v === 'string' ? v.trim() : '');
+  const pair = `${text(values.tenantId)}\u0000${text(values.providerId)}\u0000`;
+  const out: string[] = [];
+  for (const name of ['accessToken', 'refreshToken']) {
+    const credential = text(values[name]);
+    if (credential !== '') out.push(hash('sha256', pair + credential, 'hex'));
+  }
+  return out;
 }
 
 export class ImportFileError extends Error {
@@ -31,10 +46,27 @@ export class ImportFileError extends Error {
 /** The rows of a CSV file as it streams; the header is checked before the first row comes out. */
 export async function* csvRows(source: AsyncIterable<Buffer | string>, onHeader: (columns: string[]) => void): AsyncGenerator<SplitRow> {
   const parser = parseCsvStream({ bom: true, raw: true, relax_column_count: true, skip_empty_lines: true });
+  // Waits for the parser to take more — or to be gone (failed, or its reader stopped): a 'drain'
+  // that never comes would otherwise hold this promise, and the process, for ever.
+  const room = () =>
+    new Promise<void>((resolve) => {
+      const done = () => {
+        parser.off('drain', done);
+        parser.off('close', done);
+        parser.off('error', done);
+        resolve();
+      };
+      parser.once('drain', done);
+      parser.once('close', done);
+      parser.once('error', done);
+    });
   const feed = (async () => {
     try {
-      for await (const chunk of source) if (!parser.write(chunk)) await new Promise((r) => parser.once('drain', r));
-      parser.end();
+      for await (const chunk of source) {
+        if (parser.destroyed) return;
+        if (!parser.write(chunk)) await room();
+      }
+      if (!parser.destroyed) parser.end();
     } catch (err) {
       parser.destroy(err as Error);
     }
@@ -53,7 +85,7 @@ export async function* csvRows(source: AsyncIterable<Buffer | string>, onHeader:
       }
       if (isBlankRecord(record)) {
         // Sent along (the server skips it too) so the lines after it keep their numbers.
-        yield { line, text: raw, gap: '', key: null };
+        yield { line, text: raw, gap: '', key: null, credentialKeys: [] };
         continue;
       }
       const values: Record<string, string> = {};
@@ -61,13 +93,15 @@ export async function* csvRows(source: AsyncIterable<Buffer | string>, onHeader:
         const c = columnNamed(name);
         if (c && record[i] !== undefined) values[c] = record[i]!;
       });
-      yield { line, text: raw, gap: '', key: externalKeyOf(values) };
+      yield { line, text: raw, gap: '', key: externalKeyOf(values), credentialKeys: credentialKeysOf(values) };
     }
   } catch (err) {
     if (err instanceof ImportFileError) throw err;
     const e = err as Error & { lines?: number };
-    throw new ImportFileError(`The CSV could not be read near line ${e.lines ?? '?'}: ${e.message.replace(/\s*\(.*$/, '')}. Quote fields holding commas, quotes or line breaks.`);
+    throw new ImportFileError(`The CSV could not be read near line ${e.lines ?? '?'}: ${e.message.replace(/\s*\(.*$/, '').replace(/,?\s*value is .*$/s, '')}. Quote fields holding commas, quotes or line breaks.`);
   } finally {
+    // Stopped early (a bad record, or the reader gave up on a failed batch): the feed ends with it.
+    if (!parser.destroyed) parser.destroy();
     await feed;
   }
   if (!header) throw new ImportFileError('The file is empty: a CSV import starts with a header row naming the columns (docs/import.md).');
@@ -116,14 +150,17 @@ export class JsonRowSplitter {
   private endElement(end: number): void {
     const text = this.cut(end);
     let key: string | null = null;
+    let credentialKeys: string[] = [];
     if (this.element === 'container') {
       try {
-        key = externalKeyOf(JSON.parse(text) as Record<string, unknown>);
+        const values = JSON.parse(text) as Record<string, unknown>;
+        key = externalKeyOf(values);
+        credentialKeys = credentialKeysOf(values);
       } catch {
         key = null;
       }
     }
-    this.out.push({ line: this.elementLine, text, gap: this.gap, key });
+    this.out.push({ line: this.elementLine, text, gap: this.gap, key, credentialKeys });
     this.element = null;
   }
 

@@ -10,10 +10,16 @@ import type { Cell, ReportTableData } from './report.rules.ts';
 export function neutralise(cell: Cell): string {
   if (cell === null) return '';
   if (typeof cell === 'number' || typeof cell === 'boolean') return String(cell);
-  return /^[=+\-@\t\r]/.test(cell) ? `'${cell}` : cell;
+  // Every line of a multi-line value too: a reader that splits on a lone line break would start a cell there.
+  const lines = cell.replace(/([\r\n])([=+\-@\t])/g, "$1'$2");
+  return /^[=+\-@\t\r\n]/.test(lines) ? `'${lines}` : lines;
 }
 
-/** One table as an RFC 4180 file: a header row, CRLF line ends, fields quoted when they must be. */
+/**
+ * One table as an RFC 4180 file: a header row, CRLF line ends, fields quoted when they must be —
+ * and any field holding a line break of either kind (csv-stringify quotes only the record
+ * delimiter itself, and a lone LF in a value would otherwise end the row for many readers).
+ */
 export function tableCsv(table: ReportTableData): string {
-  return stringify([table.columns, ...table.rows.map((row) => row.map(neutralise))], { record_delimiter: 'windows', quoted_string: false });
+  return stringify([table.columns, ...table.rows.map((row) => row.map(neutralise))], { record_delimiter: 'windows', quoted_string: false, quoted_match: /[\r\n]/ });
 }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { neutralise } from './report.csv.ts';
+import { neutralise, tableCsv } from './report.csv.ts';
+import { duplicateKeys } from './report.signature.ts';
 import { escapeHtml } from './report.html.ts';
 import { aiRmfCategory, durationStats, parsePeriod, periodDays, shareOf, tallyFindings } from './report.rules.ts';
 
@@ -50,6 +51,15 @@ describe('the compliance report’s rules', () => {
 
   it('neutralises formula-like CSV text and escapes HTML', () => {
     expect(['=1+1', '+1 CFO', '-x', '@SUM(A1)', '\tx', 'plain', 42, null, true].map(neutralise)).toEqual(["'=1+1", "'+1 CFO", "'-x", "'@SUM(A1)", "'\tx", 'plain', '42', '', 'true']);
+    // After a line break as well, and the field is quoted so the break stays inside it.
+    expect(neutralise("x\n=HYPERLINK('http://evil.example/')")).toBe("x\n'=HYPERLINK('http://evil.example/')");
+    expect(neutralise('\n=cmd|calc')).toBe("'\n'=cmd|calc");
+    expect(tableCsv({ name: 't', columns: ['owner', 'n'], rows: [["x\n=cmd|' /C calc'!A0", 1]] } as never)).toBe('owner,n\r\n"x\n\'=cmd|\' /C calc\'!A0",1\r\n');
     expect(escapeHtml(`<a href="x">'&'</a>`)).toBe('&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;');
+  });
+
+  it('finds keys named twice in one object (a forged figure ahead of the signed one), and none in a clean report', () => {
+    expect(duplicateKeys('{"report":{"managedShare":{"share":0.99,"managed":5,"share":0.5,"managed":3}},"signature":{"a":"x"}}')).toEqual(['share', 'managed']);
+    expect(duplicateKeys('{"a":{"k":1},"b":{"k":2},"c":[{"k":1},{"k":2}],"d":"\\"k\\":","e":{"x\\"y":1,"x\\"z":2}}')).toEqual([]);
   });
 });

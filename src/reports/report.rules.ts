@@ -125,7 +125,8 @@ export function isReportTable(name: string): name is ReportTable {
   return (REPORT_TABLES as readonly string[]).includes(name);
 }
 
-const pct = (share: number | null) => (share === null ? null : Math.round(share * 1000) / 10);
+/** A share as a percentage with one decimal, as text ("0.0", "88.2"): the same in CSV and HTML. */
+const pct = (share: number | null) => (share === null ? null : (Math.round(share * 1000) / 10).toFixed(1));
 
 /** One table of the report, as rows of plain cells: what a CSV file holds and the HTML page shows. */
 export function reportTable(r: ComplianceReport, name: ReportTable): ReportTableData {

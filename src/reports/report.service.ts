@@ -208,7 +208,10 @@ export function createReportService(deps: ReportServiceDeps) {
     /** The report in one format: signed JSON, one CSV table, or the HTML page. */
     async render(principal: Principal, q: ReportQuery & { format?: ReportFormat | undefined; table?: string | undefined }): Promise<RenderedReport> {
       const format = q.format ?? 'json';
-      // A bad table is refused before any counting.
+      // A bad table is refused before any counting; a table with another format is not silently ignored.
+      if (format !== 'csv' && q.table !== undefined) {
+        throw new CustodyError('report_table_invalid', `table= picks one CSV table; the ${format} report holds them all: add format=csv, or leave table out.`, [{ path: 'query/table', message: 'only with format=csv' }]);
+      }
       if (format === 'csv' && (q.table === undefined || !isReportTable(q.table))) {
         const what = q.table === undefined ? 'CSV gives one table per request: add table=' : `There is no table "${q.table}": use table=`;
         throw new CustodyError('report_table_invalid', `${what}one of ${REPORT_TABLES.join(', ')}.`, [{ path: 'query/table', message: `must be one of ${REPORT_TABLES.join(', ')}` }]);

@@ -136,3 +136,35 @@ export function verifyReport(doc: unknown, publicKey: KeyObject): ReportVerifica
   out.ok = problems.length === 0;
   return out;
 }
+
+/**
+ * The keys a JSON text names twice in one object. JSON.parse keeps the last of them, so a report
+ * with a forged figure ahead of the signed one would verify while a reader (or a parser keeping the
+ * first) saw the forgery: `custody report verify` refuses any repeat. `text` must already parse.
+ */
+export function duplicateKeys(text: string): string[] {
+  const found: string[] = [];
+  const stack: { keys: Set<string> | null; expectKey: boolean }[] = [];
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === '"') {
+      let j = i + 1;
+      while (j < text.length && text[j] !== '"') j += text[j] === '\\' ? 2 : 1;
+      const top = stack[stack.length - 1];
+      if (top?.keys && top.expectKey) {
+        const key = JSON.parse(text.slice(i, j + 1)) as string;
+        if (top.keys.has(key)) found.push(key);
+        else top.keys.add(key);
+        top.expectKey = false;
+      }
+      i = j;
+    } else if (c === '{') stack.push({ keys: new Set(), expectKey: true });
+    else if (c === '[') stack.push({ keys: null, expectKey: false });
+    else if (c === '}' || c === ']') stack.pop();
+    else if (c === ',') {
+      const top = stack[stack.length - 1];
+      if (top?.keys) top.expectKey = true;
+    }
+  }
+  return found;
+}

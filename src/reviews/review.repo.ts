@@ -21,21 +21,31 @@ export function createReviewRepo(dialect: StorageDialect) {
     },
 
     /** Newest first; `tenantId` null lists every tenant's and the platform's. */
-    async listCampaigns(db: Db, q: { tenantId: string | null; status?: CampaignRow['status']; beforeId?: string; limit: number }): Promise<CampaignRow[]> {
+    async listCampaigns(db: Db, q: { tenantId: string | null; status?: CampaignRow['status']; beforeId?: string; limit: number; withPlatformItemsOf?: string }): Promise<CampaignRow[]> {
       let query = db.selectFrom('review_campaigns').selectAll();
-      if (q.tenantId) query = query.where('tenant_id', '=', q.tenantId);
+      if (q.withPlatformItemsOf) {
+        // A tenant administrator's list: their tenant's campaigns, and the platform's that hold items of their tenant.
+        const t = q.withPlatformItemsOf;
+        query = query.where((eb) =>
+          eb.or([
+            eb('tenant_id', '=', t),
+            eb.and([eb('tenant_id', 'is', null), eb.exists(eb.selectFrom('review_items as i').select('i.id').whereRef('i.campaign_id', '=', 'review_campaigns.id').where('i.tenant_id', '=', t))]),
+          ]),
+        );
+      } else if (q.tenantId) query = query.where('tenant_id', '=', q.tenantId);
       if (q.status) query = query.where('status', '=', q.status);
       if (q.beforeId) query = query.where('id', '<', q.beforeId);
       return query.orderBy('id', 'desc').limit(q.limit).execute();
     },
 
     /** Each campaign's items by status (one GROUP BY over the (campaign_id, status) index). */
-    async counts(db: Db, campaignIds: readonly string[]): Promise<Map<string, StatusCounts>> {
+    async counts(db: Db, campaignIds: readonly string[], tenantId: string | null = null): Promise<Map<string, StatusCounts>> {
       const out = new Map<string, StatusCounts>(campaignIds.map((id) => [id, {}]));
       if (campaignIds.length === 0) return out;
-      const rows = await db
-        .selectFrom('review_items')
-        .select(['campaign_id', 'status', (eb) => eb.fn.countAll<number>().as('n')])
+      let query = db.selectFrom('review_items').select(['campaign_id', 'status', (eb) => eb.fn.countAll<number>().as('n')]);
+      // A tenant administrator counts their tenant's items only (of a platform campaign: theirs, not other tenants').
+      if (tenantId !== null) query = query.where('tenant_id', '=', tenantId);
+      const rows = await query
         .where(dialect.anyOf('campaign_id', campaignIds))
         .groupBy(['campaign_id', 'status'])
         .execute();
@@ -88,8 +98,9 @@ export function createReviewRepo(dialect: StorageDialect) {
       return db.selectFrom('review_campaigns').selectAll().where('status', '=', 'open').orderBy('id').limit(limit).execute();
     },
 
-    async listItems(db: Db, campaignId: string, q: { status?: ItemStatus; reviewer?: string; afterId?: string; limit: number }): Promise<ItemRow[]> {
+    async listItems(db: Db, campaignId: string, q: { status?: ItemStatus; reviewer?: string; afterId?: string; limit: number; tenantId?: string | null }): Promise<ItemRow[]> {
       let query = db.selectFrom('review_items').selectAll().where('campaign_id', '=', campaignId);
+      if (q.tenantId) query = query.where('tenant_id', '=', q.tenantId);
       if (q.status) query = query.where('status', '=', q.status);
       if (q.reviewer) query = query.where('reviewer', '=', q.reviewer);
       if (q.afterId) query = query.where('id', '>', q.afterId);
@@ -106,6 +117,11 @@ export function createReviewRepo(dialect: StorageDialect) {
     async decide(db: Db, id: string, changes: Pick<ItemRow, 'status' | 'decided_at' | 'decided_by' | 'justification' | 'reason' | 'new_owner'>): Promise<boolean> {
       const r = await db.updateTable('review_items').set(changes).where('id', '=', id).where('status', '=', 'open').executeTakeFirst();
       return Number(r.numUpdatedRows) === 1;
+    },
+
+    /** Whether a campaign holds an item of this tenant. */
+    async hasItemsOf(db: Db, campaignId: string, tenantId: string): Promise<boolean> {
+      return (await db.selectFrom('review_items').select('id').where('tenant_id', '=', tenantId).where('campaign_id', '=', campaignId).limit(1).executeTakeFirst()) !== undefined;
     },
 
     async hasOpenItems(db: Db, campaignId: string): Promise<boolean> {

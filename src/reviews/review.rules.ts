@@ -66,7 +66,7 @@ export function decisionProblems(input: DecisionInput): ErrorDetail[] {
   for (const field of ['justification', 'newOwner', 'reason'] as const) {
     const value = input[field];
     if (needs.includes(field)) {
-      if (blank(value)) out.push({ path: `body/${field}`, message: `a ${input.decision} needs ${field === 'justification' ? 'a fresh justification (why the token is still needed; it becomes its purpose)' : field === 'newOwner' ? 'the new owner (an active owner of the owners directory)' : 'a reason (recorded in the ledger)'}` });
+      if (blank(value)) out.push({ path: `body/${field}`, message: `is required: a ${input.decision} needs ${field === 'justification' ? 'a fresh justification (why the token is still needed; it becomes its purpose)' : field === 'newOwner' ? 'the new owner (an active owner of the owners directory)' : 'a reason (recorded in the ledger)'}` });
     } else if (value !== undefined) {
       out.push({ path: `body/${field}`, message: `is not used by a ${input.decision}; leave it out` });
     }

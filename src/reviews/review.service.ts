@@ -57,8 +57,9 @@ const CREATE_PAGE = 5_000;
  * live token, each decided keep / revoke / reassign by its reviewer through the tokens' own
  * operations, in the token's unit of work (the change, the decision and their ledger entries commit
  * together); the pass (review.pass.ts) reminds before the deadline and escalates what is still open
- * at it. A tenant administrator works on their own tenant's campaigns only; another tenant's — and
- * the platform's, over tenants — answer 404 review_not_found.
+ * at it. A tenant administrator works on their own tenant's campaigns, and on their tenant's items
+ * of the platform's campaigns (over several tenants); another tenant's campaign, or a platform
+ * campaign holding none of their items, answers 404 review_not_found.
  */
 export function createReviewService(deps: ReviewServiceDeps) {
   const { storage, ledger, clock, tokens } = deps;
@@ -68,8 +69,12 @@ export function createReviewService(deps: ReviewServiceDeps) {
 
   async function visibleCampaign(db: Db, principal: Principal, id: string): Promise<CampaignRow> {
     const row = await repo.campaign(db, id);
-    // A platform campaign (no tenant) is the platform staff's: a tenant-bound caller never sees it.
-    if (!row || (principal.tenantId !== null && row.tenant_id !== principal.tenantId)) throw new CustodyError('review_not_found');
+    if (!row) throw new CustodyError('review_not_found');
+    if (principal.tenantId !== null && row.tenant_id !== principal.tenantId) {
+      // A platform campaign (no tenant) shows a tenant administrator their tenant's items only
+      // (those whose owner is unknown are theirs to decide); another tenant's campaign never.
+      if (row.tenant_id !== null || !(await repo.hasItemsOf(db, id, principal.tenantId))) throw new CustodyError('review_not_found');
+    }
     return row;
   }
 
@@ -155,8 +160,9 @@ export function createReviewService(deps: ReviewServiceDeps) {
 
   const passes = createReviewPass({ ...deps, repo, populate, closeIfDone });
 
-  async function campaignView(db: Db, row: CampaignRow): Promise<ReviewCampaign> {
-    return toCampaign(row, (await repo.counts(db, [row.id])).get(row.id)!);
+  /** A campaign with its progress; a tenant administrator's counts are of their tenant's items. */
+  async function campaignView(db: Db, row: CampaignRow, principal?: Principal): Promise<ReviewCampaign> {
+    return toCampaign(row, (await repo.counts(db, [row.id], principal?.tenantId ?? null)).get(row.id)!);
   }
 
   return {
@@ -205,20 +211,27 @@ export function createReviewService(deps: ReviewServiceDeps) {
     },
 
     async list(principal: Principal, q: { tenantId?: string; status?: CampaignStatus; beforeId?: string; limit: number }): Promise<{ items: ReviewCampaign[]; nextCursor: string | null }> {
-      if (principal.tenantId !== null && q.tenantId && q.tenantId !== principal.tenantId) return { items: [], nextCursor: null };
-      const rows = await repo.listCampaigns(storage.db, { tenantId: principal.tenantId ?? q.tenantId ?? null, status: q.status, beforeId: q.beforeId, limit: q.limit + 1 });
+      // Another tenant is answered as everywhere else: not found.
+      if (principal.tenantId !== null && q.tenantId && q.tenantId !== principal.tenantId) throw new CustodyError('tenant_not_found');
+      const rows = await repo.listCampaigns(storage.db, {
+        tenantId: principal.tenantId ?? q.tenantId ?? null,
+        status: q.status,
+        beforeId: q.beforeId,
+        limit: q.limit + 1,
+        ...(principal.tenantId !== null ? { withPlatformItemsOf: principal.tenantId } : {}),
+      });
       const page = rows.slice(0, q.limit);
-      const counts = await repo.counts(storage.db, page.map((r) => r.id));
+      const counts = await repo.counts(storage.db, page.map((r) => r.id), principal.tenantId);
       return { items: page.map((r) => toCampaign(r, counts.get(r.id)!)), nextCursor: rows.length > q.limit ? encodeCursor(page[page.length - 1]!.id) : null };
     },
 
     async get(principal: Principal, id: string): Promise<ReviewCampaign> {
-      return campaignView(storage.db, await visibleCampaign(storage.db, principal, id));
+      return campaignView(storage.db, await visibleCampaign(storage.db, principal, id), principal);
     },
 
     async items(principal: Principal, campaignId: string, q: { status?: ItemStatus; reviewer?: string; afterId?: string; limit: number }): Promise<{ items: ReviewItem[]; nextCursor: string | null }> {
       await visibleCampaign(storage.db, principal, campaignId);
-      const rows = await repo.listItems(storage.db, campaignId, { ...q, limit: q.limit + 1 });
+      const rows = await repo.listItems(storage.db, campaignId, { ...q, limit: q.limit + 1, tenantId: principal.tenantId });
       const page = rows.slice(0, q.limit);
       return { items: page.map(toItem), nextCursor: rows.length > q.limit ? encodeCursor(page[page.length - 1]!.id) : null };
     },
@@ -236,6 +249,8 @@ export function createReviewService(deps: ReviewServiceDeps) {
       let newOwner: string | null = null;
       if (input.decision === 'reassign') {
         const owner = ownersByName((await deps.directory.data()).owners).get(input.newOwner!.toLowerCase());
+        // A tenant administrator may not read the owners directory: a deactivated owner is answered as a missing one, so the answer tells them nothing more.
+        if (owner && !owner.active && principal.tenantId !== null) throw new CustodyError('owner_not_found', `"${input.newOwner}" is not an active owner in the owners directory; reassign to an active owner (ask the platform's security team which).`);
         if (!owner) throw new CustodyError('owner_not_found', `"${input.newOwner}" is not in the owners directory; add them first (custody owners add, POST /v1/owners).`);
         if (!owner.active) throw new CustodyError('owner_inactive', `"${owner.name}" is deactivated; reassign the token to an active owner.`);
         newOwner = owner.name;

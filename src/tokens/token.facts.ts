@@ -44,6 +44,8 @@ export interface TokenFacts {
   hasRefreshToken: boolean;
   upstreamRevocation: 'rfc7009' | 'none';
   revocationVerified: boolean;
+  /** Imported without credentials: Custody holds nothing to use, refresh or revoke it with (its revocation path is none). */
+  inventoryOnly: boolean;
   /** The risk score stored when it was last evaluated (null: never, or final), and the digest of what its components were made from: governance writes only a change. */
   riskScore: number | null;
   riskDigest: string | null;
@@ -82,6 +84,7 @@ export function createTokenFactsReader(dialect: StorageDialect) {
         't.refresh_fp',
         't.risk_score',
         't.risk_digest',
+        't.inventory_only',
         // None for an inventory-only record: it holds no credential to revoke at the issuer with.
         (eb) => upstreamEndpointOf(eb).as('revocation_endpoint'),
         'p.revocation_verified_at',
@@ -143,6 +146,7 @@ export function createTokenFactsReader(dialect: StorageDialect) {
       hasRefreshToken: r.refresh_fp !== null,
       upstreamRevocation: r.revocation_endpoint ? 'rfc7009' : 'none',
       revocationVerified: r.revocation_endpoint !== null && r.revocation_verified_at !== null,
+      inventoryOnly: r.inventory_only === 1,
       riskScore: r.risk_score === null || r.risk_score === undefined ? null : Number(r.risk_score),
       riskDigest: r.risk_digest ?? null,
     }));

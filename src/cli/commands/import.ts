@@ -5,7 +5,7 @@ import type { ImportResult } from '../../imports/import.contract.ts';
 import type { SplitRow } from '../../imports/import.split.ts';
 import type { ApiCall } from '../api-client.ts';
 import { api, intOption, oneOf, withApi } from '../command-helpers.ts';
-import { CliError, EXIT } from '../errors.ts';
+import { CliError, EXIT, type ExitCode } from '../errors.ts';
 import { printJson } from '../output.ts';
 import { progressBar } from '../progress.ts';
 
@@ -30,6 +30,8 @@ export interface ImportOptions {
   dryRun: boolean;
   /** Told after each batch: rows read so far, bytes of the file read so far. */
   onProgress?: (p: { rows: number; bytes: number }) => void;
+  /** Asked before each batch is sent: true stops the run there (Ctrl-C), as an interruption to resume. */
+  shouldStop?: () => boolean;
 }
 
 export interface ImportReport {
@@ -47,9 +49,9 @@ export interface ImportReport {
   refusedBatches: number;
   seconds: number;
   /** Set when the run stopped before the end of the file. */
-  stopped: { atLine: number; code: string; message: string } | null;
+  stopped: { atLine: number; code: string; message: string; exitCode: number } | null;
   invalidRows: { line: number; reasons: { column: string | null; message: string }[] }[];
-  results: { line: number; status: 'imported' | 'existing' | 'new'; tokenId: string | null }[];
+  results: { line: number; status: 'imported' | 'existing' | 'new'; tokenId: string | null; state: string | null; matchedBy: 'externalId' | 'fingerprint' | null }[];
 }
 
 type Batch = { rows: SplitRow[]; bytes: number };
@@ -79,6 +81,8 @@ export async function runImport(call: ApiCall, options: ImportOptions): Promise<
   let columns: string[] | undefined;
   // Rows of earlier batches by (tenant, provider, external id): a repeat in a later batch is found here.
   const seen = new Map<string, number>();
+  // And by a digest of each credential (tenant, provider, token): the same token under another external id.
+  const seenCredentials = new Map<string, number>();
   let bytesRead = 0;
 
   /** Posts one batch (halved and retried if the server finds it too large for its body limit). */
@@ -109,15 +113,22 @@ export async function runImport(call: ApiCall, options: ImportOptions): Promise<
     const local: ImportReport['invalidRows'] = [];
     const leaveOut = new Set<number>();
     rows.forEach((r, i) => {
-      const first = r.key === null ? undefined : seen.get(r.key);
+      const byId = r.key === null ? undefined : seen.get(r.key);
+      const byCredential = byId === undefined ? r.credentialKeys.map((k) => seenCredentials.get(k)).find((l) => l !== undefined) : undefined;
+      const first = byId ?? byCredential;
       if (first === undefined) return;
       leaveOut.add(i);
-      local.push({ line: r.line, reasons: [{ column: 'externalId', message: `repeats line ${first} (the same externalId for this tenant and provider): one token is one row` }] });
+      const what = byId !== undefined ? 'externalId' : 'credential';
+      local.push({ line: r.line, reasons: [{ column: what === 'externalId' ? 'externalId' : 'accessToken', message: `repeats line ${first} (the same ${what} for this tenant and provider): one token is one row` }] });
     });
     // All or nothing: a batch holding a repeat is only checked, unless invalid rows may be skipped.
     const refusedHere = local.length > 0 && !options.skipInvalid;
     const answers = await post(rows, leaveOut, options.dryRun || refusedHere);
-    for (const r of rows) if (r.key !== null && !seen.has(r.key)) seen.set(r.key, r.line);
+    rows.forEach((r, i) => {
+      if (leaveOut.has(i)) return;
+      if (r.key !== null && !seen.has(r.key)) seen.set(r.key, r.line);
+      for (const k of r.credentialKeys) if (!seenCredentials.has(k)) seenCredentials.set(k, r.line);
+    });
     report.batches++;
     const written = answers.every((a) => a.written) && !refusedHere;
     if (!written && !options.dryRun) report.refusedBatches++;
@@ -129,7 +140,7 @@ export async function runImport(call: ApiCall, options: ImportOptions): Promise<
       report.unwritten += a.unwritten;
       report.invalid += a.invalid;
       invalid.push(...a.invalidRows);
-      for (const x of a.results) report.results.push({ line: x.line, status: x.status, tokenId: x.tokenId });
+      for (const x of a.results) report.results.push({ line: x.line, status: x.status, tokenId: x.tokenId, state: x.state, matchedBy: x.matchedBy });
     }
     report.rows += local.length;
     report.invalid += local.length;
@@ -145,18 +156,22 @@ export async function runImport(call: ApiCall, options: ImportOptions): Promise<
       const size = Buffer.byteLength(row.text) + Buffer.byteLength(row.gap);
       bytesRead += size;
       if (batch.rows.length > 0 && (batch.rows.length >= options.batchRows || batch.bytes + size > BATCH_BYTES)) {
+        if (options.shouldStop?.()) throw new CliError('Interrupted (Ctrl-C) before this batch was sent.', EXIT.incomplete, 'interrupted');
         await flush(batch);
         batch = { rows: [], bytes: 0 };
       }
       batch.rows.push(row);
       batch.bytes += size;
     }
-    if (batch.rows.length > 0) await flush(batch);
+    if (batch.rows.length > 0) {
+      if (options.shouldStop?.()) throw new CliError('Interrupted (Ctrl-C) before this batch was sent.', EXIT.incomplete, 'interrupted');
+      await flush(batch);
+    }
   } catch (err) {
     if (err instanceof ImportFileError) throw new CliError(`${options.file}: ${err.message}`, EXIT.usage, 'import_file_invalid');
     if (!(err instanceof CliError)) throw err;
     // The server refused or failed a batch: what was written stays written, and a run again resumes.
-    report.stopped = { atLine: batch.rows[0]?.line ?? 0, code: err.code, message: err.message };
+    report.stopped = { atLine: batch.rows[0]?.line ?? 0, code: err.code, message: err.message, exitCode: err.exitCode };
   } finally {
     source.destroy();
   }
@@ -173,7 +188,8 @@ function summary(r: ImportReport): string[] {
   const verb = r.dryRun ? 'Checked (dry run, nothing written)' : 'Read';
   lines.push(`${verb} ${plural(r.rows, 'row')} of ${r.file} in ${r.seconds.toFixed(1)} s (${n(rate)} rows/s), ${plural(r.batches, 'batch', 'batches')}.`);
   if (!r.dryRun) lines.push(`  imported: ${n(r.imported)} new token${r.imported === 1 ? '' : 's'}`);
-  lines.push(`  existing: ${n(r.existing)} already held (left as they are)`);
+  const ended = r.results.filter((x) => x.status === 'existing' && (x.state === 'revoked' || x.state === 'expired')).length;
+  lines.push(`  existing: ${n(r.existing)} already held (left as they are)${ended > 0 ? `; ${n(ended)} of them revoked or expired (a final record is not brought back by an import)` : ''}`);
   if (r.dryRun) lines.push(`  new:      ${n(r.unwritten)} would be imported`);
   lines.push(`  invalid:  ${n(r.invalid)}`);
   if (!r.dryRun && r.unwritten > 0) {
@@ -222,6 +238,13 @@ Exit codes: 0 every row imported or already held · 2 invalid rows (listed on st
     } catch (err) {
       throw new CliError(`Cannot read ${file}: ${(err as Error).message}`, EXIT.usage);
     }
+    // Ctrl-C stops after the batch in flight (it is all or nothing, so it is written or not), with
+    // the summary and how to resume; a second Ctrl-C stops at once.
+    let interrupted = false;
+    const onInterrupt = () => {
+      interrupted = true;
+    };
+    process.once('SIGINT', onInterrupt);
     const bar = progressBar('Importing', '{percentage}% | {rows} rows | {rate} rows/s | {duration_formatted}');
     const started = performance.now();
     let report: ImportReport;
@@ -232,9 +255,11 @@ Exit codes: 0 every row imported or already held · 2 invalid rows (listed on st
         batchRows,
         skipInvalid: flags.skipInvalid === true,
         dryRun: flags.dryRun === true,
+        shouldStop: () => interrupted,
         onProgress: ({ rows, bytes }) => bar.update(bytes, size, { rows: n(rows), rate: n(Math.round(rows / Math.max((performance.now() - started) / 1000, 0.001))) }),
       });
     } finally {
+      process.off('SIGINT', onInterrupt);
       await bar.stop();
     }
     const reportFile = flags.report as string | undefined;
@@ -247,7 +272,12 @@ Exit codes: 0 every row imported or already held · 2 invalid rows (listed on st
     if (report.stopped) {
       throw new CliError(
         `Stopped at the batch starting on line ${report.stopped.atLine}: ${report.stopped.message} What was imported before it is kept; run the same command again to resume (rows already imported are recognised).`,
-        report.stopped.code.startsWith('import_') || report.stopped.code === 'validation_failed' ? EXIT.usage : EXIT.incomplete,
+        // A refused key or no server at all says so (4, 7); a bad batch is the input's (2); anything else left it unfinished (8).
+        report.stopped.code.startsWith('import_') || report.stopped.code === 'validation_failed'
+          ? EXIT.usage
+          : report.stopped.exitCode === EXIT.refused || report.stopped.exitCode === EXIT.unreachable
+            ? (report.stopped.exitCode as ExitCode)
+            : EXIT.incomplete,
         report.stopped.code,
       );
     }

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import type { KeyObject } from 'node:crypto';
 import type { Command } from 'commander';
-import { publicKeyFrom, verifyReport, type ReportVerification } from '../../reports/report.signature.ts';
+import { duplicateKeys, publicKeyFrom, verifyReport, type ReportVerification } from '../../reports/report.signature.ts';
 import { REPORT_FORMATS, REPORT_TABLES } from '../../reports/report.types.ts';
 import { serverUrl } from '../api-client.ts';
 import { api, endpoints, idArg, oneOf, withApi } from '../command-helpers.ts';
@@ -135,6 +135,11 @@ export function registerReport(program: Command) {
         keySource = `published by ${serverUrl(flags.url)}`;
       }
       const v = verifyReport(doc, key);
+      const repeated = duplicateKeys(text);
+      if (repeated.length > 0) {
+        v.ok = false;
+        v.problems.push(`the file names ${[...new Set(repeated)].map((k) => JSON.stringify(k)).join(', ')} twice in one object: a JSON reader may take either value, so the figures are not the signed ones`);
+      }
       if (flags.json) printJson(v);
       else console.log(describeVerification(v, keySource).join('\n'));
       if (!v.ok) throw new CliError(`the report does NOT verify: ${v.problems.join('; ')}`, EXIT.tampered, 'report_signature_invalid');

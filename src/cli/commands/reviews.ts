@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
 import type { ReviewCampaign, ReviewItem } from '../../reviews/review.contract.ts';
 import { CAMPAIGN_STATUSES, DECISIONS, ITEM_STATUSES, REVIEW_LIMITS } from '../../reviews/review.types.ts';
-import { api, idArg, intOption, oneOf, readPages, withApi } from '../command-helpers.ts';
+import { api, endpoints, idArg, intOption, oneOf, readPages, withApi } from '../command-helpers.ts';
+import { upstreamSentence } from './tokens.ts';
 import { CliError, EXIT } from '../errors.ts';
 import { printJson, table } from '../output.ts';
 
@@ -32,7 +33,7 @@ function showCampaign(c: ReviewCampaign) {
     `${c.id}  ${c.name}  ${c.status}`,
     `  scope       ${scope}${c.tenantId ? '' : ' (platform campaign)'}`,
     `  deadline    ${c.dueAt} (undecided items are escalated then)`,
-    `  reminders   ${c.remindersSentAt ? `sent ${c.remindersSentAt}` : `due ${c.remindAt} (${c.remindDaysBefore} days before)`}`,
+    `  reminders   ${c.remindersSentAt ? `sent ${c.remindersSentAt}` : c.status === 'closed' ? 'none sent (every item was settled before they were due)' : `due ${c.remindAt} (${c.remindDaysBefore} days before)`}`,
     `  progress    ${progressText(c)}`,
     `  created     ${c.createdAt} by ${c.createdBy}${c.closedAt ? `; closed ${c.closedAt}` : ''}`,
   ];
@@ -128,7 +129,12 @@ export function registerReviews(program: Command) {
       const r = await api(flags)((await reviewEndpoints()).decide, { params: { id: idArg('reviewCampaign', id, 'access review'), itemId: idArg('reviewItem', itemId, 'review item') }, body });
       if (flags.json) return printJson(r);
       const t = r.token;
-      const what = { keep: `kept; its review is now due ${t.reviewDueAt}`, revoke: 'revoked (the issuer is told through the outbox)', reassign: `reassigned to ${t.owner}` }[d];
+      const what = { keep: `kept; its review is now due ${t.reviewDueAt}`, revoke: 'revoked', reassign: `reassigned to ${t.owner}` }[d];
       console.log(`Token ${t.id} ${what}. Item ${r.item.id} is ${r.item.status}.`);
+      if (d === 'revoke') {
+        // What happened at the issuer, as `custody tokens revoke` says it (an inventory-only record has no path there).
+        const record = await api(flags)((await endpoints.tokens()).get, { params: { id: t.id } });
+        console.log(upstreamSentence(record));
+      }
     });
 }

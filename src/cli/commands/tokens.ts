@@ -45,7 +45,7 @@ function riskLines(t: TokenRecord): string[] {
 }
 
 /** What happened at the issuer, in a sentence. */
-function upstreamSentence(t: TokenRecord): string {
+export function upstreamSentence(t: TokenRecord): string {
   const r = t.revocation;
   if (!r) return '';
   const kill = r.upstreamConfirmedAt ? ` (kill time ${Date.parse(r.upstreamConfirmedAt) - Date.parse(r.requestedAt)} ms)` : '';
@@ -55,7 +55,9 @@ function upstreamSentence(t: TokenRecord): string {
     case 'unverifiable':
       return `At the issuer: revoked; the issuer cannot confirm it (no introspection)${kill}.`;
     case 'none':
-      return 'At the issuer: the provider has no revocation endpoint; the gateway alone blocks it.';
+      return t.inventoryOnly
+        ? 'At the issuer: nothing done — an inventory-only record holds no credential to revoke with; have the customer revoke it at the issuer.'
+        : 'At the issuer: the provider has no revocation endpoint; the gateway alone blocks it.';
     case 'failed':
       return 'At the issuer: revocation failed and was given up (an alert was raised); revoke it there by hand.';
     default:
