@@ -26,7 +26,8 @@ class FindingMoved extends Error {
 const SWEEP_PAGE = 2_000;
 /** Tokens waiting for re-evaluation after a change; past this the next sweep does the rest. */
 const MAX_DIRTY = 50_000;
-const DIRTY_BATCH = 500;
+/** Tokens re-evaluated per transaction after changes: small, so each holds the serving thread briefly (SQLite). */
+const DIRTY_BATCH = 100;
 /** Threads a sweep reads and judges on: two cores' worth, each at a lower priority than serving. */
 const SWEEP_THREADS = Math.max(1, Math.min(2, availableParallelism()));
 
@@ -155,13 +156,22 @@ export function createFindingService(deps: {
     timer = null;
     draining = (async () => {
       while (dirty.size > 0 && !closed) {
-        const batch = [...dirty].slice(0, DIRTY_BATCH);
+        const batch: string[] = [];
+        for (const id of dirty) {
+          batch.push(id);
+          if (batch.length >= DIRTY_BATCH) break;
+        }
         for (const id of batch) dirty.delete(id);
         drainingBatch = batch;
+        // Each batch reads the context afresh: a policy change marks its tokens dirty and must be seen by them.
         await evaluateTokens(batch)
           .then(() => afterChange?.())
           .catch((err: Error) => logger.error({ err: err.message, tokens: batch.length }, 're-evaluating findings failed; the next sweep will'));
         drainingBatch = [];
+        // On SQLite a batch's transaction runs without giving the event loop a turn: let requests
+        // waiting behind it through before the next (an import of thousands of tokens otherwise
+        // holds every other caller, of every tenant, for seconds).
+        await new Promise((resolve) => setImmediate(resolve));
       }
       if (overflowed && !closed) {
         overflowed = false;
