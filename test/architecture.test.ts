@@ -34,6 +34,7 @@ const OWNERS: Record<string, string> = {
   tokens: 'tokens',
   token_scope_usage: 'tokens',
   api_keys: 'apikeys',
+  console_sessions: 'sessions',
   data_keys: 'vault',
   key_rotations: 'vault',
   ledger_entries: 'ledger',

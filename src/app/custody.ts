@@ -2,6 +2,7 @@ import { ConfigError, type Config } from '../config/config.ts';
 import { parseSuspensionKinds, SUSPENSION_KINDS } from '../tokens/token.suspension.ts';
 import { createApiKeyService } from '../apikeys/apikey.service.ts';
 import { createSessionService } from '../sessions/session.service.ts';
+import { createSsoFlow, ssoFlowKey } from '../sessions/sso.ts';
 import { createLedgerService } from '../ledger/ledger.service.ts';
 import { createProviderService } from '../providers/provider.service.ts';
 import { createTenantService } from '../tenants/tenant.service.ts';
@@ -160,6 +161,8 @@ export async function createCustody(config: Config, options: CustodyOptions) {
     });
     // The console's sign-in sessions (src/sessions): an API key or single sign-on exchanged for a cookie.
     const sessions = createSessionService({ storage, ledger, apiKeys, clock, settings: config.sessions });
+    // Single sign-on (CUSTODY_SSO_*): its flow cookie is sealed under a system key of the vault that every instance shares.
+    const sso = config.sso ? createSsoFlow({ config: config.sso, publicUrl: config.publicUrl, flowKey: await ssoFlowKey(vault, storage.db, clock.now()), clock, sessions, timeoutMs: oauthTimeoutMs }) : null;
     const keyRotation = createKeyRotationService({ storage, kms: keyring, ledger, clock, actor: options.actor ?? 'system:cli' });
     // OAuth lifecycle (src/oauth) and the crash-safe outbox of upstream revocations (src/outbox).
     const alerts = createAlertService({ storage, ledger, clock });
@@ -181,7 +184,7 @@ export async function createCustody(config: Config, options: CustodyOptions) {
     // Leaked-token intake (src/leaks): a match is revoked in the request, its upstream revocation queued by the hook above.
     const leaks = createLeakService({ storage, vault, ledger, tokens, alerts, clock, logger });
     // Import of tokens held elsewhere (src/imports): batches written through the tokens' own unit of work.
-    const imports = createImportService({ storage, tokens, tenants, providers });
+    const imports = createImportService({ storage, tokens, tenants, providers, clock });
     // Notices given before enforcement (src/governance), delivered through the outbox to each notifier.
     // Signed webhooks (src/webhooks): the ledger tailed into outbox jobs, and notices through their notifier.
     const production = config.env === 'production';
@@ -358,6 +361,7 @@ export async function createCustody(config: Config, options: CustodyOptions) {
       tokens,
       apiKeys,
       sessions,
+      sso,
       keyRotation,
       gateway,
       detection,

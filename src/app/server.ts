@@ -26,7 +26,7 @@ import { reportRoutes } from '../reports/report.routes.ts';
 import { createConnectionAuthenticator, installAuth } from '../http/auth.ts';
 import { installConsole } from '../http/console.ts';
 import { sessionRoutes } from '../sessions/session.routes.ts';
-import { CSRF_HEADER, SESSION_COOKIE } from '../sessions/session.contract.ts';
+import { CSRF_HEADER, sessionCookieName } from '../sessions/session.contract.ts';
 import { installNulGuard } from '../http/nul-guard.ts';
 import { installRateLimits } from '../http/rate-limit.ts';
 import { answerClientError, answerFrameworkError, installErrorHandling } from '../http/error-handler.ts';
@@ -104,7 +104,7 @@ export async function buildServer(custody: Custody): Promise<FastifyInstance> {
   const consolePages = await installConsole(app, config.consoleDir ?? undefined);
   installErrorHandling(app, consolePages.fallback);
   installRateLimits(app, config.rateLimits, 'before-auth');
-  installAuth(app, custody.apiKeys, { cookieName: SESSION_COOKIE, csrfHeader: CSRF_HEADER, authenticate: custody.sessions.authenticate });
+  installAuth(app, custody.apiKeys, { cookieName: sessionCookieName(config.publicUrl.startsWith('https:')), csrfHeader: CSRF_HEADER, authenticate: custody.sessions.authenticate });
   installRateLimits(app, config.rateLimits, 'after-auth');
   installNulGuard(app);
   // The API speaks JSON only: a text/plain body would otherwise parse as a string and be answered
@@ -125,7 +125,7 @@ export async function buildServer(custody: Custody): Promise<FastifyInstance> {
   await app.register(providerRoutes(custody.providers));
   await app.register(tokenRoutes(custody.tokens));
   await app.register(apiKeyRoutes(custody.apiKeys));
-  await app.register(sessionRoutes(custody.sessions, { secure: config.publicUrl.startsWith('https:'), sso: null }));
+  await app.register(sessionRoutes(custody.sessions, { secure: config.publicUrl.startsWith('https:'), basePath: new URL(config.publicUrl).pathname.replace(/\/+$/, ''), sso: custody.sso }));
   await app.register(ledgerRoutes(custody.ledger));
   await app.register(gatewayRoutes(gatewayHttp));
   await app.register(governanceRoutes({ policy: custody.policy, directory: custody.directory, exceptions: custody.exceptions, findings: custody.findings, findingQueries: custody.findingQueries, notices: custody.notices }));

@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { parseSsoConfig, type SsoConfig } from './sso-config.ts';
 
 /**
  * All settings, parsed once at start-up from the environment (and CLI flags, which win), with
@@ -37,6 +38,8 @@ export interface Config {
   readonly webhookLogRetentionDays: number;
   /** The console's sign-in sessions (src/sessions). */
   readonly sessions: { readonly ttlMs: number; readonly idleMs: number };
+  /** Single sign-on to the console through an OpenID Connect issuer (CUSTODY_SSO_*); null: API keys only. */
+  readonly sso: SsoConfig | null;
   /** Where the built console is (CUSTODY_CONSOLE_DIR); null: dist/web of this installation. */
   readonly consoleDir: string | null;
 }
@@ -199,6 +202,8 @@ export function loadConfig(input: ConfigInput, cwd: string = process.cwd()): Con
     idleMs: intSetting('CUSTODY_SESSION_IDLE_MINUTES', get('CUSTODY_SESSION_IDLE_MINUTES'), 60, 1, 1_440, problems) * 60_000,
   });
 
+  const sso = parseSsoConfig(get, problems);
+
   const consoleRaw = get('CUSTODY_CONSOLE_DIR');
   const consoleDir = consoleRaw === undefined ? null : path.resolve(cwd, consoleRaw);
 
@@ -223,6 +228,7 @@ export function loadConfig(input: ConfigInput, cwd: string = process.cwd()): Con
     siemFile,
     webhookLogRetentionDays,
     sessions,
+    sso,
     consoleDir,
   });
 }

@@ -1,7 +1,7 @@
 /**
  * Cookies, as far as the console's session needs them: reading one by name from a request's
  * Cookie header, and writing the session cookie (httpOnly, SameSite=Strict, Path=/, Secure when
- * the public URL is https).
+ * the public URL is https; the caller names it, `__Host-` prefixed over https).
  */
 export function readCookie(header: string | undefined, name: string): string | null {
   if (!header) return null;

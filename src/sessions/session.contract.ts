@@ -10,6 +10,12 @@ import { Nullable, Timestamp } from '../contract/schemas.ts';
  * `Authorization: Bearer` are unaffected.
  */
 export const SESSION_COOKIE = 'custody_session';
+/**
+ * The session cookie's name: `__Host-` prefixed over https, so that no sibling or parent domain
+ * can plant a session cookie of its own (the browser accepts a `__Host-` cookie only from this
+ * host, Secure, with Path=/ and no Domain).
+ */
+export const sessionCookieName = (secure: boolean) => (secure ? `__Host-${SESSION_COOKIE}` : SESSION_COOKIE);
 export const CSRF_HEADER = 'x-custody-csrf';
 
 export const SessionSchema = Type.Object(

@@ -15,7 +15,10 @@ const CACHE_TTL_MS = 5_000;
 const CACHE_MAX = 10_000;
 /** Sessions one key or one person may hold at once; a new sign-in past it ends the oldest. */
 export const MAX_SESSIONS_PER_ACTOR = 20;
-/** The last-seen stamp (which the idle expiry runs from) is written at most this often. */
+/**
+ * The last-seen stamp (which the idle expiry runs from) is written at most this often, and at most
+ * every tenth of the idle window: a session in use never ends idle early by more than that tenth.
+ */
 const SEEN_GRANULARITY_MS = 60_000;
 /** Expired rows deleted per sign-in (the table never grows past the live sessions for long). */
 const PRUNE_BATCH = 500;
@@ -70,6 +73,7 @@ export interface SessionServiceDeps {
 export function createSessionService(deps: SessionServiceDeps) {
   const { storage, ledger, clock, settings } = deps;
   const cache = new Map<string, Cached>();
+  const seenGranularityMs = Math.min(SEEN_GRANULARITY_MS, Math.floor(settings.idleMs / 10));
 
   function viewOf(row: ConsoleSessionsTable, secret: string): SessionView {
     const idleEnd = Date.parse(row.last_seen_at) + settings.idleMs;
@@ -134,7 +138,7 @@ export function createSessionService(deps: SessionServiceDeps) {
     // The stored hash is compared again in constant time (the lookup itself went by the hash).
     if (!timingSafeEqual(Buffer.from(row.secret_hash, 'hex'), Buffer.from(key, 'hex'))) return null;
     if (Date.parse(row.expires_at) <= now || Date.parse(row.last_seen_at) + settings.idleMs <= now) return null;
-    if (now - Date.parse(row.last_seen_at) > SEEN_GRANULARITY_MS) {
+    if (now - Date.parse(row.last_seen_at) > seenGranularityMs) {
       const at = new Date(now).toISOString();
       row.last_seen_at = at;
       // Best effort, off the request's path: a lost stamp shortens nothing but the idle window.

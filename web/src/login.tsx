@@ -13,7 +13,11 @@ export function SignIn({ onSignedIn }: { onSignedIn: (s: SessionView) => void })
     document.title = 'Sign in · Custody';
     call(sessionEndpoints.options).then((o) => setSso(o.sso), () => setSso(null));
     const failed = new URLSearchParams(window.location.search).get('sso_error');
-    if (failed) setError({ code: 'sso_failed', message: failed });
+    if (failed) {
+      setError({ code: 'sso_failed', message: failed });
+      // Shown once: a reload or a later sign-in does not bring the old failure back.
+      window.history.replaceState(window.history.state, '', window.location.pathname);
+    }
   }, []);
   return (
     <main className="signin">

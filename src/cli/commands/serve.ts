@@ -28,12 +28,13 @@ export function registerServe(program: Command) {
       const url = runtime.url!;
       const say = (line = '') => process.stderr.write(`${line}\n`);
       say(`\nCustody is running at ${url}`);
+      say(`  Console:   ${url}/   (sign in with an API key)`);
       say(`  API docs:  ${url}/docs   (OpenAPI: ${url}/openapi.json)`);
       say(`  Database:  ${describeDatabase(config.database)}`);
       if (runtime.firstAdminKey) {
         say('\n  First run: an admin API key was created. It is shown only this once:\n');
         say(`    ${runtime.firstAdminKey}\n`);
-        say('  Use it as: export CUSTODY_API_KEY=<key>   (CLI) or  Authorization: Bearer <key>  (API)\n');
+        say('  Use it as: export CUSTODY_API_KEY=<key>   (CLI),  Authorization: Bearer <key>  (API), or sign in to the console with it\n');
       }
 
       const stop = (signal: string) => {
