@@ -83,6 +83,24 @@ const PUBLIC_ROUTES: Record<string, (status: number) => boolean> = {
   'POST /connect/:code': (s) => s === 404 || s === 400,
   // The issuer redirects the customer's browser here; it carries no key. Without state/code: a 4xx page.
   'GET /oauth/callback': (s) => s >= 400 && s < 500 && s !== 401 && s !== 403,
+  // The console (src/http/console.ts): its page, and its built assets (an unknown one is a 404).
+  'GET /': (s) => s === 200 || s === 503,
+  'GET /*': (s) => s === 200 || s === 404,
+};
+
+/**
+ * The console's sign-in routes (src/sessions): they take no bearer key. Sign-in carries the key in
+ * its body; the others act on the session cookie (none here: signed out). Without either they answer
+ * as a signed-out browser sees them, and a bearer key changes nothing.
+ */
+const SESSION_ROUTES: Record<string, (status: number) => boolean> = {
+  'POST /v1/session': (s) => s === 400 || s === 401,
+  'GET /v1/session': (s) => s === 200,
+  'DELETE /v1/session': (s) => s === 204,
+  'GET /v1/session/options': (s) => s === 200,
+  // Single sign-on, when configured (not in this world): a redirect to the issuer, or back with an error.
+  'GET /v1/session/sso/start': (s) => s === 302,
+  'GET /v1/session/sso/callback': (s) => s === 302,
 };
 
 /**
@@ -835,13 +853,18 @@ export const MATRIX: Record<string, RouteCase> = {
     foreign: async (w, role) => {
       const own = await reviewOf(w, 'A');
       const foreign = await reviewOf(w, 'B');
+      // A platform campaign over both tenants shows them their own item only; one over tenant B alone not at all.
       const platform = await reviewOf(w, null);
-      for (const query of ['', `&tenantId=${w.B}`, '&status=open']) {
-        const items = (await w.call(role, { method: 'GET', url: `/v1/reviews?limit=1000${query}` })).json().items as { id: string; tenantId: string | null }[];
-        expect(items.filter((x) => x.tenantId !== w.A), `${role} GET /v1/reviews?${query}`).toEqual([]);
-        expect(items.map((x) => x.id)).not.toContain(platform.campaignId);
+      const platformOfB = await reviewOf(w, 'B', { platform: true });
+      for (const query of ['', '&status=open']) {
+        const items = (await w.call(role, { method: 'GET', url: `/v1/reviews?limit=1000${query}` })).json().items as { id: string; tenantId: string | null; progress: { total: number } }[];
+        expect(items.filter((x) => x.tenantId !== w.A && x.tenantId !== null), `${role} GET /v1/reviews?${query}`).toEqual([]);
+        expect(items.find((x) => x.id === platform.campaignId)).toMatchObject({ progress: { total: 1 } });
+        expect(items.map((x) => x.id)).not.toContain(platformOfB.campaignId);
         expect(items.map((x) => x.id)).not.toContain(foreign.campaignId);
       }
+      const other = await w.call(role, { method: 'GET', url: `/v1/reviews?tenantId=${w.B}` });
+      expect([other.statusCode, other.json().error.code]).toEqual([404, 'tenant_not_found']);
       const mine = (await w.call(role, { method: 'GET', url: '/v1/reviews?limit=1000' })).json().items as { id: string }[];
       expect(mine.map((x) => x.id)).toContain(own.campaignId);
     },
@@ -852,9 +875,14 @@ export const MATRIX: Record<string, RouteCase> = {
     request: async (w, target) => ({ method: 'GET', url: `/v1/reviews/${target === 'missing' ? newId('reviewCampaign') : (await reviewOf(w, target === 'own' ? 'A' : 'B')).campaignId}` }),
     foreign: async (w, role) => {
       await hiddenLikeMissing('review_not_found')(w, role, MATRIX['GET /v1/reviews/:id']!);
+      const platformOfB = await reviewOf(w, 'B', { platform: true });
+      const r = await w.call(role, { method: 'GET', url: `/v1/reviews/${platformOfB.campaignId}` });
+      expect([r.statusCode, r.json().error.code], 'a platform campaign holding none of their items').toEqual([404, 'review_not_found']);
+      // Over both tenants: theirs only, counted and listed.
       const platform = await reviewOf(w, null);
-      const r = await w.call(role, { method: 'GET', url: `/v1/reviews/${platform.campaignId}` });
-      expect([r.statusCode, r.json().error.code], 'a platform campaign').toEqual([404, 'review_not_found']);
+      expect((await w.call(role, { method: 'GET', url: `/v1/reviews/${platform.campaignId}` })).json()).toMatchObject({ progress: { total: 1 } });
+      const items = (await w.call(role, { method: 'GET', url: `/v1/reviews/${platform.campaignId}/items` })).json().items as { tenantId: string }[];
+      expect(items.map((i) => i.tenantId)).toEqual([w.A]);
     },
   },
   'GET /v1/reviews/:id/items': {
@@ -964,13 +992,15 @@ async function noticeOf(w: World, tenant: 'A' | 'B'): Promise<{ id: string; toke
 }
 
 /** A one-item access review campaign about a fresh token of a tenant (null: a platform campaign by owner over tenants A and B). */
-async function reviewOf(w: World, tenant: 'A' | 'B' | null): Promise<{ campaignId: string; itemId: string; tokenId: string }> {
+async function reviewOf(w: World, tenant: 'A' | 'B' | null, options: { platform?: boolean } = {}): Promise<{ campaignId: string; itemId: string; tokenId: string }> {
   const owner = `reviewed-${rnd()}`;
   const tokenIds: string[] = [];
   for (const tenantId of tenant === null ? [w.A, w.B] : [tenant === 'A' ? w.A : w.B]) {
     tokenIds.push((await w.h.custody.tokens.register(w.h.admin, { tenantId, providerId: w.providerId, owner, scopes: ['invoices.read'], accessToken: new Secret(`at-${rnd()}`) })).id);
   }
-  const campaign = await w.h.custody.reviews.create(w.h.admin, { name: 'matrix review', owner, ...(tenant === null ? {} : { tenantId: tenant === 'A' ? w.A : w.B }), dueAt: new Date(Date.now() + 10 * 86_400_000).toISOString() });
+  // By owner only (a platform campaign) when over both tenants or asked; by tenant otherwise.
+  const byTenant = tenant !== null && !options.platform;
+  const campaign = await w.h.custody.reviews.create(w.h.admin, { name: 'matrix review', owner, ...(byTenant ? { tenantId: tenant === 'A' ? w.A : w.B } : {}), dueAt: new Date(Date.now() + 10 * 86_400_000).toISOString() });
   const [item] = (await w.h.custody.reviews.items(w.h.admin, campaign.id, { limit: 1 })).items;
   return { campaignId: campaign.id, itemId: item!.id, tokenId: item!.tokenId };
 }
@@ -1029,7 +1059,7 @@ export function liveRoutes(app: FastifyInstance): { method: string; path: string
 /** The matrix entry of a live route: `ANY` entries cover every method; HEAD is its GET. */
 function entryKey(method: string, path: string): string | undefined {
   for (const key of [`${method} ${path}`, `ANY ${path}`, ...(method === 'HEAD' ? [`GET ${path}`] : [])]) {
-    if (key in MATRIX || key in PUBLIC_ROUTES || key in SIGNED_ROUTES) return key;
+    if (key in MATRIX || key in PUBLIC_ROUTES || key in SIGNED_ROUTES || key in SESSION_ROUTES) return key;
   }
   return undefined;
 }
@@ -1153,13 +1183,24 @@ describeEachDatabase('cross-tenant matrix', (kind) => {
     const checked: string[] = [];
     for (const r of routes) {
       const key = entryKey(r.method, r.path);
-      if (key && (key in PUBLIC_ROUTES || key in SIGNED_ROUTES)) continue;
+      if (key && (key in PUBLIC_ROUTES || key in SIGNED_ROUTES || key in SESSION_ROUTES)) continue;
       const res = await w.h.app.inject({ method: r.method as HTTPMethods, url: concreteUrl(r.path), payload: r.method === 'GET' || r.method === 'HEAD' ? undefined : {} });
       expect(res.statusCode, `${r.method} ${r.path} without a key`).toBe(401);
       if (r.method !== 'HEAD') expect(res.json().error.code).toBe('unauthenticated');
       checked.push(`${r.method} ${r.path}`);
     }
     expect(checked.length).toBeGreaterThanOrEqual(Object.keys(MATRIX).filter((k) => !MATRIX[k]!.planned).length);
+  });
+
+  it('answers the console sign-in routes as a signed-out browser, with or without an API key as a bearer', async () => {
+    for (const [key, accepts] of Object.entries(SESSION_ROUTES)) {
+      if (!has(key)) continue;
+      const [method, path] = key.split(' ') as [HTTPMethods, string];
+      for (const headers of [{}, bearer(w.keys.admin), bearer(w.keys.workload)]) {
+        const r = await w.h.app.inject({ method, url: path, headers, ...(method === 'POST' ? { payload: {} } : {}) });
+        expect(accepts(r.statusCode), `${key} → ${r.statusCode} ${r.body.slice(0, 200)}`).toBe(true);
+      }
+    }
   });
 
   it('answers an unsigned request to a signature-authenticated route with its own refusal, with or without an API key', async () => {
@@ -1190,7 +1231,7 @@ describeEachDatabase('cross-tenant matrix', (kind) => {
   });
 
   it('refuses a workload key on every /v1 route with 403 forbidden', async () => {
-    const v1 = routes.filter((r) => r.path.startsWith('/v1/') && !(`${r.method} ${r.path}` in SIGNED_ROUTES));
+    const v1 = routes.filter((r) => r.path.startsWith('/v1/') && !(`${r.method} ${r.path}` in SIGNED_ROUTES) && !(entryKey(r.method, r.path)! in SESSION_ROUTES));
     expect(v1.length).toBeGreaterThan(10);
     for (const r of v1) {
       const res = await w.h.app.inject({ method: r.method as HTTPMethods, url: concreteUrl(r.path), headers: bearer(w.keys.workload), payload: r.method === 'GET' || r.method === 'HEAD' ? undefined : {} });
