@@ -66,8 +66,9 @@ export async function buildServer(custody: Custody): Promise<FastifyInstance> {
       return server;
     },
     bodyLimit: config.bodyLimitBytes,
-    // Behind a proxy the operator sets trustProxy explicitly; we do not guess.
-    trustProxy: false,
+    // Behind a proxy the operator names it (CUSTODY_TRUST_PROXY); we do not guess. Rate limits and
+    // failed sign-ins then count the client's address, not the proxy's.
+    trustProxy: config.trustProxy.length > 0 ? [...config.trustProxy] : false,
     frameworkErrors: answerFrameworkError,
     ajv: {
       // Bad input must be refused, never silently fixed: no stripping of unknown fields, no coercion.

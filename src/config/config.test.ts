@@ -107,4 +107,12 @@ describe('configuration', () => {
     expect(inQuery).toContain('sslmode=require');
     expect(describeDatabase({ kind: 'sqlite', file: '/data/custody.db' })).toBe('SQLite /data/custody.db');
   });
+
+  it('believes X-Forwarded-For only from the proxies named in CUSTODY_TRUST_PROXY, and names a bad entry', () => {
+    expect(loadConfig({}, CWD).trustProxy).toEqual([]);
+    expect(loadConfig({ CUSTODY_TRUST_PROXY: '10.0.0.0/8, 192.168.1.5,fd00::/8' }, CWD).trustProxy).toEqual(['10.0.0.0/8', '192.168.1.5', 'fd00::/8']);
+    for (const bad of ['10.0.0.0/33', 'proxy.example.com', '10.0.0.1/8/1', 'fd00::/129']) {
+      expect(() => loadConfig({ CUSTODY_TRUST_PROXY: bad }, CWD), bad).toThrow(/CUSTODY_TRUST_PROXY/);
+    }
+  });
 });

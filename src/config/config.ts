@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import path from 'node:path';
 import { parseSsoConfig, type SsoConfig } from './sso-config.ts';
 
@@ -42,6 +43,11 @@ export interface Config {
   readonly sso: SsoConfig | null;
   /** Where the built console is (CUSTODY_CONSOLE_DIR); null: dist/web of this installation. */
   readonly consoleDir: string | null;
+  /**
+   * Reverse proxies whose X-Forwarded-For is believed (CUSTODY_TRUST_PROXY: addresses or CIDR
+   * ranges); empty: none, and every request's address is the connection's.
+   */
+  readonly trustProxy: readonly string[];
 }
 
 /** The gateway's limits (src/gateway). */
@@ -204,6 +210,17 @@ export function loadConfig(input: ConfigInput, cwd: string = process.cwd()): Con
 
   const sso = parseSsoConfig(get, problems);
 
+  const trustProxy = (get('CUSTODY_TRUST_PROXY') ?? '')
+    .split(',')
+    .map((x) => x.trim())
+    .filter((x) => x !== '');
+  for (const entry of trustProxy) {
+    const [address, prefix, extra] = entry.split('/');
+    const family = isIP(address ?? '');
+    const prefixOk = prefix === undefined || (/^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 6 ? 128 : 32));
+    if (family === 0 || !prefixOk || extra !== undefined) problems.push(`CUSTODY_TRUST_PROXY: "${entry}" is not an IP address or CIDR range (e.g. 10.0.0.1, 10.0.0.0/8, fd00::/8)`);
+  }
+
   const consoleRaw = get('CUSTODY_CONSOLE_DIR');
   const consoleDir = consoleRaw === undefined ? null : path.resolve(cwd, consoleRaw);
 
@@ -230,6 +247,7 @@ export function loadConfig(input: ConfigInput, cwd: string = process.cwd()): Con
     sessions,
     sso,
     consoleDir,
+    trustProxy: Object.freeze(trustProxy),
   });
 }
 

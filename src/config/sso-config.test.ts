@@ -38,6 +38,16 @@ describe('single sign-on configuration (CUSTODY_SSO_*)', () => {
     expect(loadConfig({ ...VALID, CUSTODY_SSO_ROLE_CLAIM: 'roles', CUSTODY_SSO_CLIENT_SECRET: '' }, CWD).sso).toMatchObject({ roleClaim: 'roles', clientSecret: null });
   });
 
+  it('keeps the written order of whole-number claim values only in the ordered form, and refuses them in an object', () => {
+    const ordered = JSON.stringify([
+      { value: '2001', role: 'auditor' },
+      { value: '1001', role: 'admin' },
+    ]);
+    expect(loadConfig({ ...VALID, CUSTODY_SSO_ROLES: ordered }, CWD).sso!.roles.map((r) => r.value)).toEqual(['2001', '1001']);
+    expect(problemsOf({ ...VALID, CUSTODY_SSO_ROLES: '{"2001":{"role":"auditor"},"1001":{"role":"admin"}}' })).toEqual([expect.stringMatching(/whole numbers \(1001, 2001\).*ordered form/)]);
+    expect(problemsOf({ ...VALID, CUSTODY_SSO_ROLES: '[{"role":"admin"}]' })).toEqual([expect.stringMatching(/\[0\]: must be an object \{"value"/), expect.stringMatching(/maps no claim value/)]);
+  });
+
   it('allows plain http only on loopback', () => {
     expect(loadConfig({ ...VALID, CUSTODY_SSO_ISSUER: 'http://127.0.0.1:9000' }, CWD).sso?.issuer).toBe('http://127.0.0.1:9000');
     expect(problemsOf({ ...VALID, CUSTODY_SSO_ISSUER: 'http://login.example.com' })).toEqual(['CUSTODY_SSO_ISSUER: must be https (plain http only on loopback, for tests)']);
@@ -67,7 +77,7 @@ describe('single sign-on configuration (CUSTODY_SSO_*)', () => {
       'CUSTODY_SSO_ROLES["f"]: must be an object {"role": …, "tenantId"?: …}',
     ]);
     expect(problemsOf({ ...VALID, CUSTODY_SSO_ROLES: '{nope' })).toEqual(['CUSTODY_SSO_ROLES: must be a JSON object (it does not parse as JSON)']);
-    expect(problemsOf({ ...VALID, CUSTODY_SSO_ROLES: '[]' })).toEqual(['CUSTODY_SSO_ROLES: must be a JSON object mapping claim values to {"role": …, "tenantId"?: …}']);
+    expect(problemsOf({ ...VALID, CUSTODY_SSO_ROLES: '[]' })).toEqual(['CUSTODY_SSO_ROLES: maps no claim value: nobody could sign in']);
     expect(problemsOf({ ...VALID, CUSTODY_SSO_ROLES: '{}' })).toEqual(['CUSTODY_SSO_ROLES: maps no claim value: nobody could sign in']);
     expect(problemsOf({ ...VALID, CUSTODY_SSO_ROLE_CLAIM: 'a b' })).toEqual(['CUSTODY_SSO_ROLE_CLAIM: must be a claim name such as groups (got "a b")']);
   });

@@ -66,12 +66,32 @@ function parseRoles(raw: string | undefined, problems: string[]): readonly SsoRo
     problems.push(`${name}: must be a JSON object (it does not parse as JSON)`);
     return [];
   }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-    problems.push(`${name}: must be a JSON object mapping claim values to {"role": …, "tenantId"?: …}`);
+  let entries: [string, unknown][];
+  if (Array.isArray(parsed)) {
+    // The ordered form: [{"value": "2001", "role": …, "tenantId"?: …}, …] — the first match wins, in this order.
+    entries = [];
+    for (const [i, item] of parsed.entries()) {
+      if (typeof item !== 'object' || item === null || Array.isArray(item) || typeof (item as { value?: unknown }).value !== 'string') {
+        problems.push(`${name}[${i}]: must be an object {"value": "<claim value>", "role": …, "tenantId"?: …}`);
+        continue;
+      }
+      const { value, ...target } = item as Record<string, unknown>;
+      entries.push([value as string, target]);
+    }
+  } else if (typeof parsed === 'object' && parsed !== null) {
+    entries = Object.entries(parsed as Record<string, unknown>);
+    // JavaScript puts integer-like keys first, in ascending order, whatever order they were written
+    // in: with more than one mapping, "the first that matches wins" would silently not be the first written.
+    const numeric = entries.map(([k]) => k).filter((k) => /^(0|[1-9]\d*)$/.test(k));
+    if (numeric.length > 0 && entries.length > 1) {
+      problems.push(`${name}: claim values that are whole numbers (${numeric.join(', ')}) lose their written order in a JSON object; use the ordered form [{"value": "${numeric[0]}", "role": …}, …]`);
+      return [];
+    }
+  } else {
+    problems.push(`${name}: must be a JSON object mapping claim values to {"role": …, "tenantId"?: …}, or an ordered list of {"value", "role", "tenantId"?}`);
     return [];
   }
   const out: SsoRoleMapping[] = [];
-  const entries = Object.entries(parsed as Record<string, unknown>);
   if (entries.length === 0) problems.push(`${name}: maps no claim value: nobody could sign in`);
   for (const [value, target] of entries) {
     const at = `${name}["${value}"]`;

@@ -33,6 +33,12 @@ export interface Endpoint<
   response: R;
   /** The error codes this endpoint answers with, beyond those of every endpoint (validation, auth). */
   errors: readonly ErrorCode[];
+  /**
+   * A GET that changes state (starts a flow, writes a record): made with the console's session
+   * cookie it needs the CSRF token like any POST, since a cross-site or sibling-site page can make a
+   * browser send a GET.
+   */
+  changesState?: true;
 }
 
 type StaticOr<S> = S extends TSchema ? Static<S> : undefined;
@@ -65,6 +71,8 @@ const PARAM_ERRORS: readonly ErrorCode[] = ['invalid_id'];
 export function errorsOf(e: Endpoint): ErrorCode[] {
   const all = new Set<ErrorCode>([...COMMON_ERRORS]);
   if (e.permission) for (const c of AUTH_ERRORS) all.add(c);
+  // Made with the console's session cookie, a state change needs its CSRF token.
+  if (e.permission && (e.method !== 'GET' || e.changesState)) all.add('csrf_failed');
   if (e.body) for (const c of BODY_ERRORS) all.add(c);
   if (e.params) for (const c of PARAM_ERRORS) all.add(c);
   for (const c of e.errors) all.add(c);

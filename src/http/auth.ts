@@ -2,12 +2,14 @@ import { timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { roleHas, type Permission, type Principal } from '../auth/roles.ts';
 import { CustodyError } from '../shared/errors.ts';
-import { readCookie } from './cookies.ts';
+import { AMBIGUOUS_COOKIE, readCookie } from './cookies.ts';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
     /** What the caller must be allowed to do; routes without it are public. */
     permission?: Permission;
+    /** A GET that changes state: with the session cookie it needs the CSRF token too (Endpoint.changesState). */
+    changesState?: boolean;
   }
   interface FastifyRequest {
     principal: Principal | null;
@@ -126,16 +128,23 @@ export function csrfMatches(request: FastifyRequest, header: string, expected: s
  */
 export function installAuth(app: FastifyInstance, apiKeys: BearerKeys, sessions?: CookieSessions) {
   app.decorateRequest('principal', null);
-  app.addHook('onRequest', async (request) => {
+  app.addHook('onRequest', async (request, reply) => {
     const permission = request.routeOptions.config?.permission;
     if (!permission) return;
     if (sessions && request.headers.authorization === undefined) {
       const secret = readCookie(request.headers.cookie, sessions.cookieName);
+      if (secret === AMBIGUOUS_COOKIE) {
+        throw new CustodyError('unauthenticated', `Two ${sessions.cookieName} cookies were sent, so neither is taken (one may have been planted by another site on your domain): clear this site's cookies and sign in again. Serving the console over https prevents this.`);
+      }
       if (secret !== null) {
         const session = await sessions.authenticate(secret);
         if (!session) throw new CustodyError('unauthenticated', 'Your console session has ended (signed out, expired, idle too long, or its API key was revoked): sign in again.');
-        if (!SAFE_METHODS.has(request.method) && !csrfMatches(request, sessions.csrfHeader, session.csrfToken)) throw new CustodyError('csrf_failed');
+        const changesState = !SAFE_METHODS.has(request.method) || request.routeOptions.config?.changesState === true;
+        if (changesState && !csrfMatches(request, sessions.csrfHeader, session.csrfToken)) throw new CustodyError('csrf_failed');
         request.principal = permitted(session.principal, permission);
+        // A person's view of their tenant's data: not kept by the browser's cache past sign-out.
+        reply.header('cache-control', 'no-store');
+        reply.header('vary', 'Cookie');
         return;
       }
     }

@@ -68,7 +68,7 @@ export function mount<E extends Endpoint>(app: FastifyInstance, e: E, handler: H
   app.route({
     method: e.method,
     url: e.path,
-    config: { permission: e.permission },
+    config: { permission: e.permission, ...(e.changesState ? { changesState: true } : {}) },
     schema: routeSchema(e),
     ...options,
     handler: async (request, reply) => {

@@ -38,6 +38,13 @@ export function createBuckets(perMinute: number, now: () => number = () => perfo
       }
       return Math.max(1, Math.ceil((1 - b.tokens) / ratePerMs / 1000));
     },
+    /** What `take` would answer, without taking: 0 when a request would be allowed, else the seconds until one is. */
+    peek(key: string): number {
+      const b = buckets.get(key);
+      if (b === undefined) return 0;
+      const tokens = Math.min(perMinute, b.tokens + (now() - b.at) * ratePerMs);
+      return tokens >= 1 ? 0 : Math.max(1, Math.ceil((1 - tokens) / ratePerMs / 1000));
+    },
     get size() {
       return buckets.size;
     },

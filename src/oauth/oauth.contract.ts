@@ -96,6 +96,7 @@ export const oauthEndpoints = {
     status: 302,
     response: ConnectResult,
     errors: ['tenant_not_found', 'provider_not_found', 'consent_not_supported'],
+    changesState: true,
   }),
   callback: endpoint({
     method: 'GET',

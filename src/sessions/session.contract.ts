@@ -31,6 +31,14 @@ export const SessionSchema = Type.Object(
 );
 export type SessionView = Static<typeof SessionSchema>;
 
+/**
+ * Why a single sign-on failed, as the sign-in page is told it (`/?sso_error=<code>`): a fixed code
+ * the page turns into its own fixed words (web/src/login.tsx), so nobody can put text of their
+ * choosing on Custody's sign-in page through the URL. The details go to the server's log.
+ */
+export const SSO_FAILURES = ['flow_missing', 'flow_invalid', 'not_mapped', 'issuer_unreachable', 'issuer_refused', 'answer_mismatch', 'answer_invalid'] as const;
+export type SsoFailure = (typeof SSO_FAILURES)[number];
+
 export const SignInBody = Type.Object({ apiKey: Type.String({ minLength: 1, maxLength: 200, description: 'A Custody API key (cus_…); never stored in the browser' }) }, { additionalProperties: false });
 
 const tags = ['console'];

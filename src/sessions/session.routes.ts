@@ -6,9 +6,9 @@ import { addressKey, createBuckets } from '../http/rate-limit.ts';
 import { CustodyError } from '../shared/errors.ts';
 import { CSRF_HEADER, sessionCookieName, sessionEndpoints as e } from './session.contract.ts';
 import type { SessionService } from './session.service.ts';
-import { SSO_CALLBACK_PATH, SSO_FLOW_TTL_SECONDS, SSO_START_PATH, type SsoFlow } from './sso.ts';
+import { SSO_CALLBACK_PATH, SSO_FLOW_TTL_SECONDS, SSO_START_PATH, ssoFailureOf, type SsoFlow } from './sso.ts';
 
-/** Sign-in attempts a minute from one address: enough for a person, too few to guess keys (which are 256-bit anyway). */
+/** Failed sign-ins a minute from one address: enough for a person's typos; keys are 256-bit, so this bounds work, not guessing. */
 export const SIGN_IN_ATTEMPTS_PER_MINUTE = 30;
 
 export interface SessionRouteOptions {
@@ -35,12 +35,22 @@ export function sessionRoutes(sessions: SessionService, options: SessionRouteOpt
     const cookieName = sessionCookieName(options.secure);
 
     mount(app, e.signIn, async ({ body, request, reply }) => {
-      const wait = attempts.take(addressKey(request.ip));
-      if (wait > 0) {
-        reply.header('retry-after', String(wait));
-        throw new CustodyError('rate_limited', `Too many sign-in attempts from this address; retry in ${wait} s.`);
+      // Failed sign-ins are what is limited, per address: a right key always signs in, so a flood of
+      // wrong keys from the address everyone shares (a proxy) cannot lock the others out.
+      const address = addressKey(request.ip);
+      let signedIn;
+      try {
+        signedIn = await sessions.signInWithKey(body.apiKey);
+      } catch (err) {
+        const wait = attempts.peek(address);
+        if (wait > 0) {
+          reply.header('retry-after', String(wait));
+          throw new CustodyError('rate_limited', `Too many failed sign-ins from this address; retry in ${wait} s.`);
+        }
+        attempts.take(address);
+        throw err;
       }
-      const { secret, view, maxAgeSeconds } = await sessions.signInWithKey(body.apiKey);
+      const { secret, view, maxAgeSeconds } = signedIn;
       reply.header('set-cookie', sessionCookie(cookieName, secret, { maxAgeSeconds, secure: options.secure }));
       reply.header('cache-control', 'no-store');
       return view;
@@ -69,11 +79,13 @@ export function sessionRoutes(sessions: SessionService, options: SessionRouteOpt
     mount(app, e.options, async () => ({ apiKey: true, sso: sso ? { issuer: sso.issuer, startUrl: `${options.basePath}${SSO_START_PATH}` } : null }));
     if (!sso) return;
 
-    // The console's page shows `sso_error` (web/src/login.tsx); the message never carries a secret.
-    const backToSignIn = (message: string) => `${options.basePath}/?sso_error=${encodeURIComponent(message)}`;
+    // The console's page turns the code in `sso_error` into its own words (web/src/login.tsx): a
+    // fixed code, never a message, so the URL cannot put text of anyone's choosing on the page.
+    const backToSignIn = (code: string) => `${options.basePath}/?sso_error=${encodeURIComponent(code)}`;
     const failure = (err: unknown): string => {
-      if (err instanceof CustodyError && err.code === 'sso_failed') return err.message;
-      throw err;
+      const code = err instanceof CustodyError && err.code === 'sso_failed' ? ssoFailureOf(err) : null;
+      if (code === null) throw err;
+      return code;
     };
     // Public, like sign-in: documented as the contract's routes are (no role; 302 either way).
     const described = (summary: string) => ({ schema: { tags: ['console'], summary, description: 'Public: no API key or session needed.', 'x-custody-roles': [], 'x-custody-permission': null } });
@@ -85,9 +97,9 @@ export function sessionRoutes(sessions: SessionService, options: SessionRouteOpt
         reply.header('set-cookie', flowCookie(sealed, SSO_FLOW_TTL_SECONDS, options));
         return reply.redirect(location, 302);
       } catch (err) {
-        const message = failure(err);
-        request.log.warn({ code: 'sso_failed', reason: (err as { reason?: string }).reason }, 'single sign-on could not start');
-        return reply.redirect(backToSignIn(message), 302);
+        const code = failure(err);
+        request.log.warn({ code: 'sso_failed', failure: code, message: (err as Error).message, reason: (err as { reason?: string }).reason }, 'single sign-on could not start');
+        return reply.redirect(backToSignIn(code), 302);
       }
     });
 
@@ -102,10 +114,10 @@ export function sessionRoutes(sessions: SessionService, options: SessionRouteOpt
         reply.header('set-cookie', cookies);
         return reply.redirect(`${options.basePath}/`, 302);
       } catch (err) {
-        const message = failure(err);
-        request.log.warn({ code: 'sso_failed', reason: (err as { reason?: string }).reason }, 'single sign-on refused');
+        const code = failure(err);
+        request.log.warn({ code: 'sso_failed', failure: code, message: (err as Error).message, reason: (err as { reason?: string }).reason }, 'single sign-on refused');
         reply.header('set-cookie', cookies);
-        return reply.redirect(backToSignIn(message), 302);
+        return reply.redirect(backToSignIn(code), 302);
       }
     });
   };

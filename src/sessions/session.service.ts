@@ -130,6 +130,8 @@ export function createSessionService(deps: SessionServiceDeps) {
         cache.delete(key);
         return null;
       }
+      // A last-seen stamp this instance wrote may not have landed yet: the later of the two stands.
+      if (entry && entry.row.id === row.id && entry.row.last_seen_at > row.last_seen_at) row.last_seen_at = entry.row.last_seen_at;
       if (cache.size >= CACHE_MAX) cache.delete(cache.keys().next().value!);
       entry = { row, until: now + CACHE_TTL_MS };
       cache.set(key, entry);

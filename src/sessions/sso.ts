@@ -6,6 +6,7 @@ import { CustodyError } from '../shared/errors.ts';
 import type { Db } from '../storage/database.ts';
 import { GLOBAL_SCOPE, type Vault } from '../vault/vault.service.ts';
 import type { SessionService, SsoIdentity } from './session.service.ts';
+import type { SsoFailure } from './session.contract.ts';
 
 /**
  * Single sign-on to the console through an OpenID Connect issuer (issue 17): authorization code
@@ -17,6 +18,12 @@ import type { SessionService, SsoIdentity } from './session.service.ts';
  * key every instance shares (a system data key of the vault), so any instance can finish a flow
  * another began, and a cookie that was altered, forged or is past its 10 minutes is refused.
  */
+
+/** The failure code of an error from the flow, or null when it is not one (anything else is a bug: rethrown). */
+export function ssoFailureOf(err: unknown): SsoFailure | null {
+  return (err as { ssoCode?: SsoFailure } | null)?.ssoCode ?? null;
+}
+
 export const SSO_FLOW_TTL_SECONDS = 600;
 export const SSO_START_PATH = '/v1/session/sso/start';
 export const SSO_CALLBACK_PATH = '/v1/session/sso/callback';
@@ -82,8 +89,9 @@ export function createSsoFlow(deps: SsoFlowDeps) {
     return discovered;
   }
 
-  function failed(message: string, cause?: unknown): CustodyError {
+  function failed(code: SsoFailure, message: string, cause?: unknown): CustodyError {
     const error = new CustodyError('sso_failed', message);
+    (error as Error & { ssoCode?: SsoFailure }).ssoCode = code;
     if (cause !== undefined) (error as Error & { reason?: string }).reason = cause instanceof Error ? `${cause.name}: ${cause.message}` : String(cause);
     return error;
   }
@@ -99,14 +107,14 @@ export function createSsoFlow(deps: SsoFlowDeps) {
   }
 
   async function openFlow(cookie: string | null): Promise<FlowClaims> {
-    if (!cookie) throw failed('The sign-in took too long or was started in another browser (its cookie is missing); start again.');
+    if (!cookie) throw failed('flow_missing', 'The sign-in took too long or was started in another browser (its cookie is missing); start again.');
     try {
       const { payload } = await jwtDecrypt(cookie, deps.flowKey, { audience: FLOW_AUDIENCE, currentDate: clock.now(), keyManagementAlgorithms: ['dir'], contentEncryptionAlgorithms: ['A256GCM'] });
       const { state, nonce, verifier } = payload as Partial<FlowClaims>;
       if (typeof state !== 'string' || typeof nonce !== 'string' || typeof verifier !== 'string') throw new Error('incomplete flow cookie');
       return { state, nonce, verifier };
     } catch (err) {
-      throw failed('The sign-in could not be verified (expired or altered); start again.', err);
+      throw failed('flow_invalid', 'The sign-in could not be verified (expired or altered); start again.', err);
     }
   }
 
@@ -116,7 +124,7 @@ export function createSsoFlow(deps: SsoFlowDeps) {
     const values = Array.isArray(raw) ? raw.filter((v): v is string => typeof v === 'string') : typeof raw === 'string' ? [raw] : [];
     const mapping = config.roles.find((m) => values.includes(m.value));
     const who = typeof claims.email === 'string' ? claims.email : typeof claims.preferred_username === 'string' ? claims.preferred_username : typeof claims.name === 'string' ? claims.name : claims.sub;
-    if (!mapping) throw failed(`${who} is not allowed to use Custody: none of their ${config.roleClaim} is mapped to a role. Ask a Custody administrator to add one to CUSTODY_SSO_ROLES.`);
+    if (!mapping) throw failed('not_mapped', `${who} is not allowed to use Custody: none of their ${config.roleClaim} is mapped to a role. Ask a Custody administrator to add one to CUSTODY_SSO_ROLES.`);
     return { actor: `sso:${issuerHost}:${claims.sub}`, name: who, role: mapping.role, tenantId: mapping.tenantId };
   }
 
@@ -128,7 +136,7 @@ export function createSsoFlow(deps: SsoFlowDeps) {
       try {
         as = await server();
       } catch (err) {
-        throw failed('The single sign-on issuer could not be reached; try again later.', err);
+        throw failed('issuer_unreachable', 'The single sign-on issuer could not be reached; try again later.', err);
       }
       const flow: FlowClaims = { state: oauth.generateRandomState(), nonce: oauth.generateRandomNonce(), verifier: oauth.generateRandomCodeVerifier() };
       const url = new URL(as.authorization_endpoint!);
@@ -153,16 +161,16 @@ export function createSsoFlow(deps: SsoFlowDeps) {
       try {
         as = await server();
       } catch (err) {
-        throw failed('The single sign-on issuer could not be reached; try again later.', err);
+        throw failed('issuer_unreachable', 'The single sign-on issuer could not be reached; try again later.', err);
       }
       let params: URLSearchParams;
       try {
         params = oauth.validateAuthResponse(as, client, callback.searchParams, flow.state);
       } catch (err) {
         if (err instanceof oauth.AuthorizationResponseError) {
-          throw failed(`The issuer did not sign you in (${err.error}${err.error_description ? `: ${err.error_description}` : ''}).`, err);
+          throw failed('issuer_refused', `The issuer did not sign you in (${err.error}${err.error_description ? `: ${err.error_description}` : ''}).`, err);
         }
-        throw failed('The answer from the issuer does not belong to this sign-in; start again.', err);
+        throw failed('answer_mismatch', 'The answer from the issuer does not belong to this sign-in; start again.', err);
       }
       let claims: oauth.IDToken;
       try {
@@ -179,7 +187,7 @@ export function createSsoFlow(deps: SsoFlowDeps) {
           claims = { ...info, ...claims, [config.roleClaim]: info[config.roleClaim], ...(claims.email === undefined && typeof info.email === 'string' ? { email: info.email } : {}) };
         }
       } catch (err) {
-        throw failed('The issuer’s answer could not be verified (the code was already used, expired, or the ID token is invalid); start again.', err);
+        throw failed('answer_invalid', 'The issuer’s answer could not be verified (the code was already used, expired, or the ID token is invalid); start again.', err);
       }
       return deps.sessions.signInWithSso(identityOf(claims));
     },

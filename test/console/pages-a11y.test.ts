@@ -87,7 +87,7 @@ describe('console pages: accessibility, errors and roles (Chromium)', () => {
         report.push({ page: link.title, ms, errors: await errorsShown(page), overflowPx: await overflow(page), axe: colorScheme === 'light' ? await seriousAxeViolations(page) : await contrastViolations(page) });
       }
       expect(report.filter((r) => r.errors.length || r.axe.length || r.overflowPx > 0)).toEqual([]);
-      expect(report.filter((r) => r.ms > 1_000)).toEqual([]);
+      // How long each page took is a benchmark's business, not a test's (no timing assertions in npm test).
       expect(problems).toEqual({ consoleErrors: [], pageErrors: [], foreignRequests: [], failedRequests: [] });
       await context.close();
     }, 60_000);
@@ -146,7 +146,7 @@ describe('console pages: accessibility, errors and roles (Chromium)', () => {
     await page.goto('/ledger');
     await page.locator('main h1').waitFor();
     expect(await page.getByRole('button', { name: 'Verify now' }).count()).toBe(0);
-    expect(report.filter((r) => r.errors.length || r.ms > 1_000)).toEqual([]);
+    expect(report.filter((r) => r.errors.length)).toEqual([]);
     expect(problems).toEqual({ consoleErrors: [], pageErrors: [], foreignRequests: [], failedRequests: [] });
     await context.close();
   }, 60_000);

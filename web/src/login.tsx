@@ -1,7 +1,19 @@
 import { useEffect, useState } from 'react';
 import { call, setCsrfToken } from './api.ts';
-import { sessionEndpoints, type SessionView } from '../../src/sessions/session.contract.ts';
+import { sessionEndpoints, type SessionView, type SsoFailure } from '../../src/sessions/session.contract.ts';
 import { ErrorBanner } from './ui.tsx';
+
+/** What the sign-in page says for each single sign-on failure code (session.contract.ts). */
+const SSO_FAILURE_WORDS: Record<SsoFailure | 'unknown', string> = {
+  flow_missing: 'Single sign-on took too long, or was started in another browser. Start again.',
+  flow_invalid: 'Single sign-on could not be verified (it expired or was altered). Start again.',
+  not_mapped: 'Your account signed in at the issuer, but none of its groups is allowed to use Custody. Ask a Custody administrator to map one to a role.',
+  issuer_unreachable: 'The single sign-on issuer could not be reached. Try again later.',
+  issuer_refused: 'The issuer did not sign you in. Start again, or ask your administrator.',
+  answer_mismatch: 'The issuer’s answer does not belong to this sign-in. Start again.',
+  answer_invalid: 'The issuer’s answer could not be verified (already used, expired, or invalid). Start again.',
+  unknown: 'Single sign-on did not complete. Start again.',
+};
 
 /** The sign-in page: an API key exchanged for a session cookie, or single sign-on when configured. */
 export function SignIn({ onSignedIn }: { onSignedIn: (s: SessionView) => void }) {
@@ -14,7 +26,8 @@ export function SignIn({ onSignedIn }: { onSignedIn: (s: SessionView) => void })
     call(sessionEndpoints.options).then((o) => setSso(o.sso), () => setSso(null));
     const failed = new URLSearchParams(window.location.search).get('sso_error');
     if (failed) {
-      setError({ code: 'sso_failed', message: failed });
+      // Only our own words: the URL names a code, never the text shown.
+      setError({ code: 'sso_failed', message: SSO_FAILURE_WORDS[failed as SsoFailure] ?? SSO_FAILURE_WORDS.unknown });
       // Shown once: a reload or a later sign-in does not bring the old failure back.
       window.history.replaceState(window.history.state, '', window.location.pathname);
     }
@@ -56,7 +69,7 @@ export function SignIn({ onSignedIn }: { onSignedIn: (s: SessionView) => void })
         </p>
       ) : null}
       <ErrorBanner error={error} />
-      <p className="muted small">The key is exchanged for a session cookie and never kept by the browser. `npm start` prints a first admin key on first run.</p>
+      <p className="muted small">The key is exchanged for a session cookie and never kept by the browser. On its first run, npm start prints a first admin key.</p>
     </main>
   );
 }

@@ -1,6 +1,6 @@
 import { useEffect, useId, useRef, useState, type FormEvent, type ReactNode } from 'react';
 import type { Endpoint, QueryOf } from '../../../src/contract/endpoint.ts';
-import { setQuery, useLocation } from '../router.tsx';
+import { Link, setQuery, useLocation } from '../router.tsx';
 import { ErrorBanner, Pager, useSession } from '../ui.tsx';
 
 /**
@@ -30,19 +30,35 @@ export function pick(filters: Record<string, string>, names: string[]): Record<s
   return out;
 }
 
-export function FilterSelect({ label, name, value, options, anyLabel = 'Any' }: { label: string; name: string; value: string | undefined; options: readonly string[]; anyLabel?: string }) {
+export function FilterSelect({
+  label,
+  name,
+  value,
+  options,
+  anyLabel = 'Any',
+  optionLabels = {},
+}: {
+  label: string;
+  name: string;
+  value: string | undefined;
+  options: readonly string[];
+  anyLabel?: string;
+  optionLabels?: Record<string, string>;
+}) {
+  // Labelled by id, not by wrapping: a wrapping label would name the select with every option's text too.
+  const id = useId();
   return (
-    <label>
-      {label}
-      <select value={value ?? ''} onChange={(e) => setQuery({ [name]: e.target.value, cursor: null })}>
+    <div className="field">
+      <label htmlFor={id}>{label}</label>
+      <select id={id} value={value ?? ''} onChange={(e) => setQuery({ [name]: e.target.value, cursor: null })}>
         <option value="">{anyLabel}</option>
         {options.map((o) => (
           <option key={o} value={o}>
-            {o.replaceAll('_', ' ')}
+            {optionLabels[o] ?? o.replaceAll('_', ' ')}
           </option>
         ))}
       </select>
-    </label>
+    </div>
   );
 }
 
@@ -98,6 +114,15 @@ export function Empty({ children }: { children: ReactNode }) {
 
 export function Id({ id }: { id: string | null | undefined }) {
   if (!id) return <span className="muted">—</span>;
+  // A token: a link to its page, shortened as the inventory shows it (ids begin with their creation
+  // time, so the end tells them apart; the whole id is the title).
+  if (id.startsWith('tok_')) {
+    return (
+      <Link to={`/tokens/${id}`} className="mono small" title={id}>
+        {id.length > 12 ? `…${id.slice(-8)}` : id}
+      </Link>
+    );
+  }
   // Ids are long (a prefix and 26 characters): they wrap anywhere rather than push columns off the screen.
   return (
     <code className="mono small" style={{ wordBreak: 'break-all' }}>

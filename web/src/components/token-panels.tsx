@@ -26,7 +26,9 @@ export function elapsed(from: string, to: string | null | undefined): string | n
 /** Granted (the customer's grant), effective (the live access token) and used (seen at the gateway), per scope. */
 export function ScopesChart({ token }: { token: TokenView }) {
   const used = new Map(token.scopeUsage.map((u) => [u.scope, u.lastUsedAt]));
-  const all = [...new Set([...token.grantedScopes, ...token.effectiveScopes, ...token.scopeUsage.map((u) => u.scope)])];
+  // An inventory-only record holds no access token: nothing is effective through Custody.
+  const effective = token.inventoryOnly ? [] : token.effectiveScopes;
+  const all = [...new Set([...token.grantedScopes, ...effective, ...token.scopeUsage.map((u) => u.scope)])];
   const usedCount = all.filter((s) => used.get(s)).length;
   const mark = (on: boolean, kind: string, label: string) => (on ? <Badge kind={kind}>{label}</Badge> : <span className="muted">—</span>);
   return (
@@ -35,7 +37,7 @@ export function ScopesChart({ token }: { token: TokenView }) {
         label="Scopes granted, effective and used"
         rows={[
           { label: 'Granted by the customer', value: token.grantedScopes.length },
-          { label: 'Effective (live access token)', value: token.effectiveScopes.length, kind: 'warn' },
+          { label: token.inventoryOnly ? 'Effective (no access token held)' : 'Effective (live access token)', value: effective.length, kind: 'warn' },
           { label: 'Used through the gateway', value: usedCount, kind: 'ok' },
         ]}
       />
@@ -64,7 +66,7 @@ export function ScopesChart({ token }: { token: TokenView }) {
                   ) : null}
                 </th>
                 <td>{mark(token.grantedScopes.includes(s), 'info', 'granted')}</td>
-                <td>{mark(token.effectiveScopes.includes(s), 'warn', 'effective')}</td>
+                <td>{mark(effective.includes(s), 'warn', 'effective')}</td>
                 <td>{used.get(s) ? <Time at={used.get(s)} /> : <span className="muted">{token.usageChannel === 'direct' ? 'not observed' : 'never'}</span>}</td>
               </tr>
             ))}

@@ -93,7 +93,7 @@ function Ledger() {
             ...(platform ? [{ name: 'tenantId', label: 'Tenant id', placeholder: 'ten_…' }] : []),
           ]}
         />
-        <FilterSelect label="Order" name="order" value={filters.order} options={['desc', 'asc']} anyLabel="Newest first" />
+        <FilterSelect label="Order" name="order" value={filters.order === 'desc' ? undefined : filters.order} options={['asc']} anyLabel="Newest first" optionLabels={{ asc: 'Oldest first' }} />
         <ClearFilters names={FILTERS} />
       </div>
       <Show loaded={list}>

@@ -43,7 +43,7 @@ function Downloads({ query }: { query: Record<string, string> }) {
           </span>
         ))}
       </p>
-      <p className="small muted">The JSON is signed with the ledger key: check it with `custody report verify FILE`.</p>
+      <p className="small muted">The JSON is signed with the ledger key: check it with <code>custody report verify FILE</code>.</p>
     </section>
   );
 }

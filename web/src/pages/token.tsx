@@ -91,11 +91,17 @@ function IdentityCard({ token }: { token: TokenView }) {
         <h2 id="tk-kill">How it is killed</h2>
         <dl className="card-grid">
           <dt>Locally</dt>
-          <dd>the gateway refuses it at once</dd>
+          <dd>{token.inventoryOnly ? 'nothing to block: Custody holds no credential for it (the gateway cannot serve it either)' : 'the gateway refuses it at once'}</dd>
           <dt>At the issuer</dt>
           <dd>
-            {token.revocationPath.upstream === 'rfc7009' ? 'RFC 7009 revocation' : <Badge kind="bad">no revocation endpoint</Badge>}{' '}
-            {token.revocationPath.verified ? <Badge kind="ok">verified by introspection</Badge> : <Badge kind="warn">not verified</Badge>}
+            {token.inventoryOnly ? (
+              <Badge kind="bad">no path: imported without credentials</Badge>
+            ) : (
+              <>
+                {token.revocationPath.upstream === 'rfc7009' ? 'RFC 7009 revocation' : <Badge kind="bad">no revocation endpoint</Badge>}{' '}
+                {token.revocationPath.verified ? <Badge kind="ok">verified by introspection</Badge> : <Badge kind="warn">not verified</Badge>}
+              </>
+            )}
           </dd>
           <dt>Credentials</dt>
           <dd>
@@ -252,7 +258,15 @@ function TokenDetail({ params }: { params: Record<string, string> }) {
       {action ? (
         <ConfirmDialog
           title={ACTIONS[action].title}
-          description={<p>{ACTIONS[action].description}</p>}
+          description={
+            <p>
+              {action === 'revoke' && token.inventoryOnly
+                ? 'Final. Custody marks the record revoked; it holds no credential, so nothing is revoked at the issuer: have the customer revoke it there.'
+                : action === 'revoke' && token.revocationPath.upstream !== 'rfc7009'
+                  ? 'Final. The gateway refuses it at once; the provider has no revocation endpoint, so it stays valid at the issuer until the customer revokes it there.'
+                  : ACTIONS[action].description}
+            </p>
+          }
           confirmWord={action}
           actionLabel={ACTIONS[action].label}
           onClose={() => setAction(null)}
