@@ -87,6 +87,8 @@ describeEachDatabase('connect links', (kind) => {
     for (const again of [await view(link.url), await open(link.url)]) {
       expect(again.statusCode).toBe(410);
       expect(again.headers['content-type']).toContain('text/html');
+      expect(again.headers['content-security-policy']).toContain("frame-ancestors 'none'");
+      expect(again.headers['x-frame-options']).toBe('DENY');
       expect(again.body).toContain('link_used');
     }
     expect((await h.custody.storage.db.selectFrom('oauth_flows').select('id').execute()).length).toBe(flowsBefore);

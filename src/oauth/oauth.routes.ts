@@ -31,8 +31,18 @@ export function oauthRoutes(deps: { consent: ConsentService; links: ConnectLinkS
 
     // The link's code is a secret: keep these requests out of the access log. A person's browser
     // gets pages, errors included.
+    // Never framed (a page of another site could overlay the Continue button), nothing loaded from
+    // anywhere; no form-action, since the form's answer redirects to the issuer.
     const htmlPage = (reply: FastifyReply, status: number, html: string) =>
-      reply.status(status).type('text/html; charset=utf-8').header('cache-control', 'no-store').header('referrer-policy', 'no-referrer').send(html);
+      reply
+        .status(status)
+        .type('text/html; charset=utf-8')
+        .header('cache-control', 'no-store')
+        .header('referrer-policy', 'no-referrer')
+        .header('content-security-policy', "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'")
+        .header('x-frame-options', 'DENY')
+        .header('x-content-type-options', 'nosniff')
+        .send(html);
     // A person's browser gets a page for every error: a coded one (a rate limit) with its own status and words.
     const pageFor = (err: Error, fallback: { error: string; message: string }) =>
       isCustodyError(err) && err.code !== 'validation_failed' && err.code !== 'invalid_id' ? { status: err.status, error: err.code, message: err.message } : { status: 400, ...fallback };

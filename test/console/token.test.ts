@@ -156,7 +156,8 @@ describe('console token detail (Chromium)', () => {
     await page.getByRole('button', { name: 'Resume' }).click();
     const resume = page.getByRole('dialog', { name: 'Resume this token' });
     await resume.getByLabel('Reason (recorded in the ledger)').fill('cleared');
-    await resume.getByLabel('Type resume to confirm').fill('resume');
+    // Easily undone: a reason, no typed word.
+    expect(await resume.getByLabel('Type resume to confirm').count()).toBe(0);
     await resume.getByRole('button', { name: 'Resume' }).click();
     await page.getByRole('button', { name: 'Suspend' }).waitFor();
     expect((await api<{ state: string }>(`/v1/tokens/${s.tokenB}`)).state).toBe('active');

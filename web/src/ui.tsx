@@ -156,7 +156,8 @@ export function ConfirmDialog({
 }: {
   title: string;
   description: ReactNode;
-  confirmWord: string;
+  /** What the person types to confirm; absent for an action that is easily undone (a reason is still asked). */
+  confirmWord?: string;
   actionLabel: string;
   onConfirm: (reason: string) => Promise<void>;
   onClose: () => void;
@@ -172,7 +173,7 @@ export function ConfirmDialog({
     const d = ref.current;
     if (d && !d.open) d.showModal();
   }, []);
-  const ready = typed === confirmWord && (!needReason || reason.trim().length > 0) && !busy;
+  const ready = (confirmWord === undefined || typed === confirmWord) && (!needReason || reason.trim().length > 0) && !busy;
   return (
     <dialog ref={ref} aria-labelledby={`${id}-title`} onClose={onClose} className="dialog">
       <form
@@ -200,10 +201,14 @@ export function ConfirmDialog({
             <textarea value={reason} onChange={(e) => setReason(e.target.value)} required maxLength={500} rows={2} />
           </label>
         ) : null}
-        <label>
-          Type <code>{confirmWord}</code> to confirm
-          <input value={typed} onChange={(e) => setTyped(e.target.value)} autoComplete="off" spellCheck={false} />
-        </label>
+        {confirmWord !== undefined ? (
+          <label>
+            <span>
+              Type <code>{confirmWord}</code> to confirm
+            </span>
+            <input value={typed} onChange={(e) => setTyped(e.target.value)} autoComplete="off" spellCheck={false} />
+          </label>
+        ) : null}
         <ErrorBanner error={error} />
         <div className="dialog-actions">
           <button type="button" onClick={() => ref.current?.close()}>

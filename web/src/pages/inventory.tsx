@@ -212,7 +212,7 @@ function Inventory() {
                 </table>
               </div>
               <p className="small muted" role="status">
-                {p.items.length.toLocaleString('en')} tokens on this page{p.nextCursor ? '; more on the next' : ''}.
+                {p.items.length.toLocaleString('en')} {p.items.length === 1 ? 'token' : 'tokens'} on this page{p.nextCursor ? '; more on the next' : ''}.
               </p>
             </>
           )

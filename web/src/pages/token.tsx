@@ -267,7 +267,8 @@ function TokenDetail({ params }: { params: Record<string, string> }) {
                   : ACTIONS[action].description}
             </p>
           }
-          confirmWord={action}
+          // Resuming is easily undone: a reason, no typed word. Suspending and revoking kill access.
+          {...(action === 'resume' ? {} : { confirmWord: action })}
           actionLabel={ACTIONS[action].label}
           onClose={() => setAction(null)}
           onConfirm={async (reason) => {
