@@ -66,7 +66,7 @@ function spelling(kind: Kind) {
       };
 }
 
-async function load(c: Custody, kind: Kind, count: number, now: number): Promise<{ providerIds: string[]; largestTenant: string; tenantIds: string[] }> {
+export async function load(c: Custody, kind: Kind, count: number, now: number): Promise<{ providerIds: string[]; largestTenant: string; tenantIds: string[] }> {
   const s = spelling(kind);
   const db = c.storage.db;
   const admin = systemPrincipal('bench');
@@ -202,7 +202,7 @@ async function measure(c: Custody, kind: Kind, tenantIds: string[], largestTenan
   report(`${kind}: report for one tenant, 20 tenants across the size range`, `median ${fmt(others[10]!, 0)} ms, max ${fmt(others[19]!, 0)} ms`, '≤ 500 ms', others[19]! <= 500);
 }
 
-async function openCustody(url: string, keyring: string): Promise<Custody> {
+export async function openCustody(url: string, keyring: string): Promise<Custody> {
   const config = loadConfig({ CUSTODY_ENV: 'test', CUSTODY_DATABASE_URL: url, CUSTODY_KEYRING: keyring, CUSTODY_LOG_LEVEL: 'silent' });
   return createCustody(config, { logger: createLogger('silent'), migrate: true, actor: 'system:bench' });
 }

@@ -2,7 +2,7 @@
  * `npm run bench`: the speed goals, printed with their figures. Benchmarks are not tests: nothing
  * here fails the build; it reports PASS or MISS against each goal.
  *
- *   npm run bench -- [--only foundation|oauth|gateway|cli|leaks|detection|signals|report|import|risk] [--scale N]
+ *   npm run bench -- [--only foundation|oauth|gateway|cli|leaks|detection|signals|report|import|risk|console] [--scale N]
  *
  * --scale (or BENCH_TOKENS) sets how many token records the foundation loads (default 1,000,000).
  * Suites other than the foundation are written alongside it; one whose file is missing is skipped.
@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
-const SUITES = ['foundation', 'oauth', 'gateway', 'cli', 'leaks', 'detection', 'signals', 'report', 'import', 'risk'] as const;
+const SUITES = ['foundation', 'oauth', 'gateway', 'cli', 'leaks', 'detection', 'signals', 'report', 'import', 'risk', 'console'] as const;
 type Suite = (typeof SUITES)[number];
 
 function parseArgs(argv: string[]): { only?: Suite; scale?: number } {

@@ -77,6 +77,17 @@ describe('console governance pages (Chromium)', () => {
     expect(await page.getByRole('button', { name: `Decide token ${s.tokenA}` }).count()).toBe(0);
   });
 
+  it('shows which third parties are connected to which tenants, on request, as the compliance report counts them', async () => {
+    await page.goto('/providers');
+    await page.getByRole('button', { name: /Show the connected tenants/ }).click();
+    const report = await api<{ report: { connections: { items: { tenantId: string; providerId: string; liveTokens: number }[] } } }>('GET', `/v1/reports/compliance`);
+    const pair = report.report.connections.items.find((c) => c.tenantId === s.tenantA && c.providerId === s.providerId)!;
+    expect(pair.liveTokens).toBeGreaterThan(0);
+    const row = page.getByRole('row', { name: new RegExp(s.tenantA) }).filter({ hasText: s.providerId });
+    await row.first().waitFor();
+    expect(await row.first().getByRole('cell').nth(2).innerText()).toBe(pair.liveTokens.toLocaleString('en'));
+  });
+
   it('runs ledger verify and shows the result the API gives', async () => {
     await page.goto('/ledger');
     await page.getByRole('button', { name: 'Verify now' }).click();

@@ -108,6 +108,8 @@ describe('console pages: accessibility, errors and roles (Chromium)', () => {
     await page.getByRole('cell', { name: 'team-integrations', exact: true }).waitFor();
     await page.goto('/providers');
     // The connections table: both tenants hold a live token of the provider, with its scope.
+    // The connections come from the whole-inventory report, on request.
+    await page.getByRole('button', { name: /Show the connected tenants/ }).click();
     await expect.poll(() => page.locator('section[aria-labelledby="connections-h"] tbody tr').count()).toBe(2);
     expect(await page.locator('main').innerText()).not.toContain('provider-client-secret');
     await page.goto('/policies');
