@@ -310,6 +310,13 @@ export const MATRIX: Record<string, RouteCase> = {
       expect(inB.items.filter((t) => t.externalId?.startsWith('matrix-'))).toEqual([]);
     },
   },
+  'GET /v1/tokens/counts': {
+    allowed: READERS,
+    ok: 200,
+    request: async (w, target) => ({ method: 'GET', url: `/v1/tokens/counts?tenantId=${target === 'own' ? w.A : target === 'foreign' ? w.B : newId('tenant')}` }),
+    // Naming tenant B is a 404; without a tenant, a tenant-bound key counts its own tenant only (token.routes.test.ts).
+    foreign: hiddenLikeMissingAdapter('tenant_not_found'),
+  },
   'GET /v1/tokens/revocation-progress': {
     allowed: READERS,
     ok: 200,
@@ -371,6 +378,12 @@ export const MATRIX: Record<string, RouteCase> = {
     ok: 200,
     request: () => ({ method: 'GET', url: '/v1/ledger/verify' }),
     foreign: { global: 'reports only counts and hashes of the whole chain; tenant-bound roles may not call it' },
+  },
+  'GET /v1/ledger/verify/progress': {
+    allowed: ['admin', 'security', 'auditor'],
+    ok: 200,
+    request: () => ({ method: 'GET', url: '/v1/ledger/verify/progress' }),
+    foreign: { global: 'reports only how many entries of the whole chain were walked; tenant-bound roles may not call it' },
   },
 
   'PATCH /v1/providers/:id': {
@@ -646,6 +659,16 @@ export const MATRIX: Record<string, RouteCase> = {
       const html = await w.call(role, { method: 'GET', url: '/v1/reports/compliance?format=html' });
       expect(html.statusCode).toBe(200);
       expect(html.body).not.toContain(w.B);
+    },
+  },
+  'GET /v1/reports/kill-times': {
+    allowed: READERS,
+    ok: 200,
+    request: (w, target) => ({ method: 'GET', url: `/v1/reports/kill-times?tenantId=${tenantOf(w, target)}` }),
+    foreign: async (w, role) => {
+      await hiddenLikeMissing('tenant_not_found')(w, role, MATRIX['GET /v1/reports/kill-times']!);
+      // Without a tenantId a tenant administrator counts its own tenant's revocations.
+      expect((await w.call(role, { method: 'GET', url: '/v1/reports/kill-times' })).json().scope.tenantId).toBe(w.A);
     },
   },
   'GET /v1/notices': {

@@ -48,6 +48,24 @@ export const VerifyResultSchema = Type.Object({
   threads: Type.Integer({ description: 'Worker threads that walked the ledger in parallel ranges (0: walked in the serving thread, for a ledger of one page)' }),
 });
 
+export const VerifyProgressSchema = Type.Object({
+  running: Type.Boolean({ description: 'A verification is walking the ledger on the instance that answered' }),
+  startedAt: Nullable(Type.String()),
+  checked: Type.Integer({ description: 'Entries walked so far' }),
+  total: Type.Integer({ description: 'Entries to walk (counted when the verification started)' }),
+  last: Nullable(
+    Type.Object({
+      startedAt: Type.String(),
+      finishedAt: Type.String(),
+      ok: Nullable(Type.Boolean({ description: 'null: the verification stopped before the end' })),
+      entries: Type.Integer(),
+      problems: Type.Integer(),
+      durationMs: Type.Integer(),
+      error: Nullable(Type.String()),
+    }),
+  ),
+});
+
 export const LedgerKeySchema = Type.Object(
   {
     keyId: Type.String({ description: 'ed25519: and the first 16 hex digits of the SHA-256 of the key (SPKI DER)' }),
@@ -97,6 +115,19 @@ export const ledgerEndpoints = {
     query: Type.Object({}, { additionalProperties: false }),
     status: 200,
     response: VerifyResultSchema,
+    errors: [],
+  }),
+  verifyProgress: endpoint({
+    method: 'GET',
+    path: '/v1/ledger/verify/progress',
+    summary: 'How far the running verification has walked, and how the last one ended',
+    description:
+      'Read from the memory of the instance that answers, so it can be polled (e.g. every 250 ms) while `GET /v1/ledger/verify` runs. Behind a load balancer the poll may reach another instance, which then reports `running: false`.',
+    tags,
+    permission: 'ledger.verify',
+    query: Type.Object({}, { additionalProperties: false }),
+    status: 200,
+    response: VerifyProgressSchema,
     errors: [],
   }),
 };

@@ -28,6 +28,7 @@ export function ledgerRoutes(ledger: LedgerService) {
       return { items, nextCursor: items.length === limit ? String(items[items.length - 1]!.seq) : null };
     });
     mount(app, e.verify, async () => ledger.verify());
+    mount(app, e.verifyProgress, async () => ledger.verifyProgress());
     mount(app, e.key, async () => ledger.publicKey());
   };
 }

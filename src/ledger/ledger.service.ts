@@ -30,6 +30,9 @@ export function createLedgerService(deps: LedgerDeps) {
   const { storage, signer, clock } = deps;
   const repo = createLedgerRepo();
   let running: Promise<VerifyResult> | null = null;
+  // What the running verification has walked, and how the last one ended (for the progress route).
+  let progressNow: { startedAt: string; checked: number; total: number } | null = null;
+  let lastVerify: { startedAt: string; finishedAt: string; ok: boolean | null; entries: number; problems: number; durationMs: number; error: string | null } | null = null;
   // Which range lists were walked in worker threads (for the result's `threads`).
   const inWorkers = new WeakSet<RangeResult[]>();
 
@@ -129,10 +132,37 @@ export function createLedgerService(deps: LedgerDeps) {
      * one's result.
      */
     verify(onProgress?: (p: VerifyProgress) => void): Promise<VerifyResult> {
-      running ??= runVerify(onProgress).finally(() => {
-        running = null;
-      });
+      if (running) return running;
+      const startedAt = clock.now().toISOString();
+      progressNow = { startedAt, checked: 0, total: 0 };
+      running = runVerify((p) => {
+        progressNow = { startedAt, checked: p.checked, total: p.total };
+        onProgress?.(p);
+      }).then(
+        (r) => {
+          lastVerify = { startedAt, finishedAt: clock.now().toISOString(), ok: r.ok, entries: r.entries, problems: r.problems.length, durationMs: r.durationMs, error: null };
+          return r;
+        },
+        (err: unknown) => {
+          lastVerify = { startedAt, finishedAt: clock.now().toISOString(), ok: null, entries: progressNow?.checked ?? 0, problems: 0, durationMs: Date.parse(clock.now().toISOString()) - Date.parse(startedAt), error: 'the verification stopped before the end (see the server log)' };
+          throw err;
+        },
+      );
+      void running
+        .finally(() => {
+          running = null;
+          progressNow = null;
+        })
+        .catch(() => undefined);
       return running;
+    },
+
+    /**
+     * The verification running on this instance (entries walked of the total) and how the last one
+     * on this instance ended: read from memory, so it can be polled while `verify` runs.
+     */
+    verifyProgress() {
+      return { running: progressNow !== null, startedAt: progressNow?.startedAt ?? null, checked: progressNow?.checked ?? 0, total: progressNow?.total ?? 0, last: lastVerify };
     },
   };
 
@@ -148,6 +178,7 @@ export function createLedgerService(deps: LedgerDeps) {
       checked += n;
       onProgress?.({ checked, total });
     };
+    onProgress?.({ checked: 0, total });
     const ranges = await walkRanges(maxSeq, checkpoints.map((c) => c.seq), total, progress);
     const walkedInWorkers = (r: RangeResult[]) => inWorkers.has(r);
     const walked = joinRanges(ranges);

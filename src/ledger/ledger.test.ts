@@ -326,6 +326,30 @@ describeEachDatabase('ledger', (kind) => {
     expect(refused.json().error.code).toBe('forbidden');
   });
 
+  it('reports the running verification’s progress and how the last one ended on GET /v1/ledger/verify/progress', async () => {
+    const h = await ledgeredServer();
+    const auditor = await keyFor(h, 'auditor');
+    const idle = await h.app.inject({ url: '/v1/ledger/verify/progress', headers: bearer(auditor) });
+    expect(idle.statusCode).toBe(200);
+    expect(idle.json()).toEqual({ running: false, startedAt: null, checked: 0, total: 0, last: null });
+
+    // Read while a verification runs (at each step it reports): what it has walked of the total.
+    const seen: ReturnType<typeof h.custody.ledger.verifyProgress>[] = [];
+    const result = await h.custody.ledger.verify(() => seen.push(h.custody.ledger.verifyProgress()));
+    expect(seen.length).toBeGreaterThanOrEqual(2);
+    for (const p of seen) expect(p).toMatchObject({ running: true, total: result.entries, last: null });
+    expect(seen[0]!.checked).toBe(0);
+    expect(seen.at(-1)!.checked).toBe(result.entries);
+
+    const after = (await h.app.inject({ url: '/v1/ledger/verify/progress', headers: bearer(auditor) })).json();
+    expect(after).toMatchObject({ running: false, checked: 0, last: { ok: true, entries: result.entries, problems: 0, error: null } });
+    expect(Date.parse(after.last.finishedAt)).toBeGreaterThanOrEqual(Date.parse(after.last.startedAt));
+
+    await asAttacker(h, (trx) => trx.updateTable('ledger_entries').set({ actor: 'mallory' }).where('seq', '=', 4).execute());
+    await h.app.inject({ url: '/v1/ledger/verify', headers: bearer(auditor) });
+    expect((await h.app.inject({ url: '/v1/ledger/verify/progress', headers: bearer(auditor) })).json().last).toMatchObject({ ok: false, problems: 1 });
+  });
+
   it('runs `custody ledger verify --json`: exit 0 when untouched, exit 6 (tampered) with the problems after tampering, no progress bar when not on a terminal', async () => {
     const h = await ledgered();
     const args = ['ledger', 'verify', '--json', '--database-url', h.url];

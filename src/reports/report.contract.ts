@@ -137,7 +137,45 @@ export const ReportQuery = Type.Object(
   { additionalProperties: false },
 );
 
+export const KillTimesQuery = Type.Object(
+  {
+    tenantId: ReportQuery.properties.tenantId,
+    from: ReportQuery.properties.from,
+    to: ReportQuery.properties.to,
+  },
+  { additionalProperties: false },
+);
+
+const Buckets = Type.Array(
+  Type.Object({ underMs: Nullable(Type.Integer({ description: 'Upper bound (exclusive) of the bucket, ms; null: the open last bucket' })), count: Count }),
+  { description: 'The distribution: every bucket, in order (under 10 ms, 50 ms, 100 ms, 500 ms, 1 s, 5 s, 1 min, 1 h, then longer)' },
+);
+
+export const KillTimesSchema = Type.Object({
+  scope: Type.Object({ tenantId: Nullable(Type.String({ description: 'null: every tenant' })) }),
+  period: Type.Object({ from: Timestamp, to: Timestamp }),
+  revocations: Count,
+  locallyEffective: Type.Object({ ...Stat.properties, buckets: Buckets }, { description: 'Requested → refused by the gateway' }),
+  upstreamVerified: Type.Object({ ...Stat.properties, buckets: Buckets }, { description: 'Requested → revoked at the issuer and confirmed by introspection' }),
+  upstreamOutcomes: Type.Object({ pending: Count, verified: Count, unverifiable: Count, failed: Count, none: Count }),
+});
+export type KillTimes = Static<typeof KillTimesSchema>;
+
 export const reportEndpoints = {
+  killTimes: endpoint({
+    method: 'GET',
+    path: '/v1/reports/kill-times',
+    summary: 'Kill times of the revocations asked for in a period, as a distribution',
+    description:
+      'The compliance report’s kill times alone (read from the revocations index, so cheap enough for a dashboard): for each revocation asked for in [from, to) (default the last 30 days), the time until the gateway refused the token and until the issuer’s revocation was confirmed, as p50/p99/max and as buckets, and where each stands at the issuer. A tenant administrator gets its own tenant only.',
+    tags: ['reports'],
+    permission: 'reports.read',
+    query: KillTimesQuery,
+    status: 200,
+    response: KillTimesSchema,
+    errors: ['tenant_not_found', 'report_period_invalid'],
+  }),
+
   compliance: endpoint({
     method: 'GET',
     path: '/v1/reports/compliance',

@@ -8,6 +8,7 @@ const HTML_POLICY = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'no
 
 export function reportRoutes(reports: ReportService) {
   return async (app: FastifyInstance) => {
+    mount(app, e.killTimes, async ({ principal, query: q }) => reports.killTimes(principal, q));
     mount(app, e.compliance, async ({ principal, query: q, reply }) => {
       const rendered = await reports.render(principal, { tenantId: q.tenantId, from: q.from, to: q.to, format: q.format, table: q.table });
       reply

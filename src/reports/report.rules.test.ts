@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { neutralise, tableCsv } from './report.csv.ts';
 import { duplicateKeys } from './report.signature.ts';
 import { escapeHtml } from './report.html.ts';
-import { aiRmfCategory, durationStats, parsePeriod, periodDays, shareOf, tallyFindings } from './report.rules.ts';
+import { aiRmfCategory, durationBuckets, durationStats, KILL_TIME_BUCKETS_MS, parsePeriod, periodDays, shareOf, tallyFindings } from './report.rules.ts';
 
 const NOW = new Date('2026-11-01T12:00:00.000Z');
 
@@ -61,5 +61,24 @@ describe('the compliance report’s rules', () => {
   it('finds keys named twice in one object (a forged figure ahead of the signed one), and none in a clean report', () => {
     expect(duplicateKeys('{"report":{"managedShare":{"share":0.99,"managed":5,"share":0.5,"managed":3}},"signature":{"a":"x"}}')).toEqual(['share', 'managed']);
     expect(duplicateKeys('{"a":{"k":1},"b":{"k":2},"c":[{"k":1},{"k":2}],"d":"\\"k\\":","e":{"x\\"y":1,"x\\"z":2}}')).toEqual([]);
+  });
+});
+
+describe('durationBuckets', () => {
+  it('counts each duration into the first bucket whose bound is above it, the rest into the open bucket, every bucket listed', () => {
+    const b = durationBuckets([
+      { ms: 0, n: 2 },
+      { ms: 9, n: 1 },
+      { ms: 10, n: 4 },
+      { ms: 999, n: 1 },
+      { ms: 3_600_000, n: 3 },
+    ]);
+    expect(b).toHaveLength(KILL_TIME_BUCKETS_MS.length + 1);
+    expect(b[0]).toEqual({ underMs: 10, count: 3 });
+    expect(b[1]).toEqual({ underMs: 50, count: 4 });
+    expect(b.find((x) => x.underMs === 1_000)).toEqual({ underMs: 1_000, count: 1 });
+    expect(b.at(-1)).toEqual({ underMs: null, count: 3 });
+    expect(b.reduce((s, x) => s + x.count, 0)).toBe(11);
+    expect(durationBuckets([]).every((x) => x.count === 0)).toBe(true);
   });
 });

@@ -70,6 +70,22 @@ export function durationStats(counts: readonly { ms: number; n: number }[]): { c
   return { count, p50Ms: at(50), p99Ms: at(99), maxMs: counts[counts.length - 1]!.ms };
 }
 
+/** The upper bounds (ms, exclusive) of the kill-time distribution's buckets; the last bucket is open. */
+export const KILL_TIME_BUCKETS_MS = [10, 50, 100, 500, 1_000, 5_000, 60_000, 3_600_000] as const;
+
+/**
+ * Durations given as (value, how many) pairs counted into the kill-time buckets: one row per
+ * bucket, every bucket listed (0 when empty), `underMs` null for the last (open) one.
+ */
+export function durationBuckets(counts: readonly { ms: number; n: number }[]): { underMs: number | null; count: number }[] {
+  const out: { underMs: number | null; count: number }[] = [...KILL_TIME_BUCKETS_MS.map((underMs) => ({ underMs, count: 0 })), { underMs: null, count: 0 }];
+  for (const c of counts) {
+    const i = KILL_TIME_BUCKETS_MS.findIndex((b) => c.ms < b);
+    out[i === -1 ? KILL_TIME_BUCKETS_MS.length : i]!.count += c.n;
+  }
+  return out;
+}
+
 /** The NIST AI RMF category of a subcategory: `GOVERN 1.6` → `GOVERN 1`. */
 export const aiRmfCategory = (subcategory: string): string => subcategory.replace(/\.\d+$/, '');
 

@@ -8,10 +8,10 @@ import { CustodyError } from '../shared/errors.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { TenantService } from '../tenants/tenant.service.ts';
 import type { TokenService } from '../tokens/token.service.ts';
-import type { ComplianceReport, SignedReport } from './report.contract.ts';
+import type { ComplianceReport, KillTimes, SignedReport } from './report.contract.ts';
 import { tableCsv } from './report.csv.ts';
 import { reportHtml } from './report.html.ts';
-import { durationStats, isReportTable, parsePeriod, periodDays, reportTable, shareOf, tallyFindings } from './report.rules.ts';
+import { durationBuckets, durationStats, isReportTable, parsePeriod, periodDays, reportTable, shareOf, tallyFindings } from './report.rules.ts';
 import { signReport, type ReportSigner } from './report.signature.ts';
 import { REPORT_LIMITS, REPORT_TABLES, type ReportFormat, type ReviewStatsSource, type TrendSeriesSource } from './report.types.ts';
 
@@ -204,6 +204,21 @@ export function createReportService(deps: ReportServiceDeps) {
 
   return {
     generate,
+
+    /** The kill times of the period alone (the overview's distribution): the same figures as the report's `killTime`, with buckets. */
+    async killTimes(principal: Principal, q: { tenantId?: string | undefined; from?: string | undefined; to?: string | undefined }): Promise<KillTimes> {
+      const period = parsePeriod(q, clock.now());
+      const tenant = await scopeOf(principal, q.tenantId);
+      const kill = await deps.tokens.reportQueries.revocationTimes(tenant?.id, period.from.toISOString(), period.to.toISOString());
+      return {
+        scope: { tenantId: tenant?.id ?? null },
+        period: { from: period.from.toISOString(), to: period.to.toISOString() },
+        revocations: kill.revocations,
+        locallyEffective: { ...durationStats(kill.locallyEffective), buckets: durationBuckets(kill.locallyEffective) },
+        upstreamVerified: { ...durationStats(kill.upstreamVerified), buckets: durationBuckets(kill.upstreamVerified) },
+        upstreamOutcomes: kill.outcomes,
+      };
+    },
 
     /** The report in one format: signed JSON, one CSV table, or the HTML page. */
     async render(principal: Principal, q: ReportQuery & { format?: ReportFormat | undefined; table?: string | undefined }): Promise<RenderedReport> {

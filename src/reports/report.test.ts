@@ -254,6 +254,19 @@ describeEachDatabase('the compliance report', (kind) => {
       upstreamVerified: { count: 2, p50Ms: 1_500, p99Ms: 4_000, maxMs: 4_000 },
       upstreamOutcomes: { pending: 0, verified: 2, unverifiable: 1, failed: 0, none: 1 },
     });
+    // The overview's kill times: the same figures, with the distribution in buckets.
+    const kt = await h.app.inject({ url: `/v1/reports/kill-times?tenantId=${A}`, headers: bearer(adminKey) });
+    expect(kt.statusCode).toBe(200);
+    const { buckets: localBuckets, ...localStats } = kt.json().locallyEffective;
+    const { buckets: upstreamBuckets, ...upstreamStats } = kt.json().upstreamVerified;
+    expect({ revocations: kt.json().revocations, locallyEffective: localStats, upstreamVerified: upstreamStats, upstreamOutcomes: kt.json().upstreamOutcomes }).toEqual(doc.report.killTime);
+    expect(kt.json().scope).toEqual({ tenantId: A });
+    expect(Date.parse(kt.json().period.to) - Date.parse(kt.json().period.from)).toBe(30 * 86_400_000);
+    expect(localBuckets.filter((b: { count: number }) => b.count > 0)).toEqual([{ underMs: 10, count: 4 }]);
+    expect(upstreamBuckets.filter((b: { count: number }) => b.count > 0)).toEqual([{ underMs: 5_000, count: 2 }]);
+    const badPeriod = await h.app.inject({ url: '/v1/reports/kill-times?from=2026-02-30', headers: bearer(adminKey) });
+    expect(badPeriod.statusCode).toBe(400);
+    expect(badPeriod.json().error.code).toBe('report_period_invalid');
   });
 
   it('is signed with the published ledger key over RFC 8785, tied to the signed ledger head, and fails after any byte changes', async () => {

@@ -1,7 +1,7 @@
 import { endpoint } from '../contract/endpoint.ts';
 import { ReasonBody } from '../contract/schemas.ts';
 import { Type } from 'typebox';
-import { BulkRevokeBody, BulkRevokeResult, RevocationProgress, RevocationProgressQuery, PatchTokenBody, RegisterTokenBody, TokenPage, TokenParams, TokenQuery, TokenSchema } from './token.schemas.ts';
+import { BulkRevokeBody, BulkRevokeResult, RevocationProgress, TokenCounts, TokenCountsQuery, RevocationProgressQuery, PatchTokenBody, RegisterTokenBody, TokenPage, TokenParams, TokenQuery, TokenSchema } from './token.schemas.ts';
 
 const tags = ['tokens'];
 const JustifyBody = Type.Object({ purpose: Type.String({ minLength: 1, maxLength: 1000, pattern: '\\S', description: 'Why the token is still needed (not blank): recorded in the ledger' }) }, { additionalProperties: false });
@@ -99,6 +99,19 @@ export const tokenEndpoints = {
     status: 200,
     response: BulkRevokeResult,
     errors: ['filter_required', 'tenant_not_found', 'provider_not_found'],
+  }),
+  counts: endpoint({
+    method: 'GET',
+    path: '/v1/tokens/counts',
+    summary: 'Token records by provider and state',
+    description:
+      'Counts every record (live and ended) by provider and state, of one tenant (`tenantId`) or every tenant the caller sees: the console overview’s "tokens by state and provider". A tenant administrator counts only their tenant. Read from indexes alone; a platform-wide count is reused for up to 5 s.',
+    tags,
+    permission: 'tokens.read',
+    query: TokenCountsQuery,
+    status: 200,
+    response: TokenCounts,
+    errors: ['tenant_not_found'],
   }),
   revocationProgress: endpoint({
     method: 'GET',

@@ -140,7 +140,7 @@ describeEachDatabase('every token write reaches the gateway', (kind) => {
    * this test until it is classified, and, if it writes, shown to notify.
    */
   it('classifies every token operation, and every writer notifies once its unit of work commits', async () => {
-    const readers = ['get', 'list', 'revocationProgress', 'findByCredential', 'findByFingerprints', 'findForSubject', 'accessView', 'refreshView', 'revealCredentials', 'revealAccessToken', 'countByState', 'facts', 'managedCounts', 'reauthorisationTarget', 'tenantsOfSubject', 'reauthorizable', 'matchImport', 'reportQueries'];
+    const readers = ['get', 'list', 'revocationProgress', 'counts', 'findByCredential', 'findByFingerprints', 'findForSubject', 'accessView', 'refreshView', 'revealCredentials', 'revealAccessToken', 'countByState', 'facts', 'managedCounts', 'reauthorisationTarget', 'tenantsOfSubject', 'reauthorizable', 'matchImport', 'reportQueries'];
     // Derived data, not a change of the token: the risk score is never read by the gateway, and its
     // write must not notify (a notification re-evaluates findings, which would write it again).
     const derived = ['recordRiskScores'];

@@ -258,6 +258,14 @@ export function createTokenRepo() {
         .executeTakeFirst();
     },
 
+    /** Records by provider and state, of one tenant or all: from the (provider_id, state) and (tenant_id, provider_id, …, state) indexes alone. */
+    async countByProviderState(db: Db, tenantId?: string): Promise<{ providerId: string; state: TokenState; count: number }[]> {
+      let q = db.selectFrom('tokens').select(['provider_id', 'state', (eb) => eb.fn.countAll<number>().as('n')]);
+      if (tenantId) q = q.where('tenant_id', '=', tenantId);
+      const rows = await q.groupBy(['provider_id', 'state']).orderBy('provider_id').orderBy('state').execute();
+      return rows.map((r) => ({ providerId: r.provider_id, state: r.state, count: Number(r.n) }));
+    },
+
     async countByState(db: Db): Promise<{ state: TokenState; count: number }[]> {
       const rows = await db.selectFrom('tokens').select(['state', (eb) => eb.fn.countAll<number>().as('n')]).groupBy('state').execute();
       return rows.map((r) => ({ state: r.state, count: Number(r.n) }));

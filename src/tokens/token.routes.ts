@@ -50,6 +50,7 @@ export function tokenRoutes(tokens: TokenService) {
     mount(app, e.resume, async ({ principal, params, body }) => tokens.transition(principal, params.id, 'resume', body.reason));
     mount(app, e.revoke, async ({ principal, params, body }) => tokens.transition(principal, params.id, 'revoke', body.reason));
     mount(app, e.bulkRevoke, async ({ principal, body }) => tokens.bulkRevoke(principal, body));
+    mount(app, e.counts, async ({ principal, query }) => tokens.counts(principal, query));
     mount(app, e.revocationProgress, async ({ principal, query }) => tokens.revocationProgress(principal, query));
   };
 }

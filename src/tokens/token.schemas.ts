@@ -217,3 +217,17 @@ export const RevocationProgress = Type.Object({
   failed: Type.Integer({ description: 'Given up after retrying (an alert was raised; revoke at the issuer by hand).' }),
   none: Type.Integer({ description: 'The provider has no revocation endpoint: revoked in Custody only.' }),
 });
+
+export const TokenCountsQuery = Type.Object({ tenantId: Type.Optional(IdOf('tenant')) }, { additionalProperties: false });
+
+export const TokenCounts = Type.Object({
+  at: Type.String({ description: 'When these were counted (a platform-wide count is reused for up to 5 s)' }),
+  items: Type.Array(
+    Type.Object({
+      providerId: Type.String(),
+      state: State,
+      count: Type.Integer(),
+    }),
+    { description: 'One row per provider and state that has tokens, by provider id then state' },
+  ),
+});

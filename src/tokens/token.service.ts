@@ -21,6 +21,7 @@ import { createTokenRepo, type TokenRow } from './token.repo.ts';
 import { createTokenReviewOperations, justifyRow } from './token.review-operations.ts';
 import { suspensionKindFor } from './token.suspension.ts';
 import type { PatchTokenInput, RegisterTokenInput, TokenFilter, TokenRecord, UpstreamRevocationStatus } from './token.types.ts';
+import type { TokenState } from './token.lifecycle.ts';
 import { runTokenWork, type ChangeHook, type TokenChangeListeners, type TokenStateChange, type TokenWork, type TransitionHook } from './token.unit-of-work.ts';
 
 export type { TokenStateChange, TokenWork, TransitionHook } from './token.unit-of-work.ts';
@@ -37,6 +38,8 @@ export interface TokenServiceDeps {
 }
 
 const BULK_BATCH = 500;
+/** How long a platform-wide count of records by provider and state is reused (`counts`). */
+const PLATFORM_COUNTS_REUSE_MS = 5_000;
 /**
  * Tokens per transaction of a bulk revocation: large enough that 100,000 take ten transactions,
  * small enough that a page holds SQLite's one writer (and gateway reads queued behind it) for a
@@ -51,6 +54,7 @@ const BULK_REVOKE_PAGE = 10_000;
  * each write and tells the gateway after the commit.
  */
 export function createTokenService(deps: TokenServiceDeps) {
+  let platformCounts: { at: number; counting: Promise<{ at: string; items: { providerId: string; state: TokenState; count: number }[] }> } | null = null;
   const { storage, vault, ledger, clock } = deps;
   const repo = createTokenRepo();
   const listeners: TokenChangeListeners = { transitionHooks: [], changeHooks: [], committedTransitions: [], committedChanges: [] };
@@ -326,6 +330,31 @@ export function createTokenService(deps: TokenServiceDeps) {
         if (!page.full) break;
       }
       return { revoked, upstreamPending, upstreamNone, requestedAt };
+    },
+
+    /**
+     * Records by provider and state, of one tenant or all the caller sees. The platform-wide count
+     * reads every record's index entry (~0.1 s at a million), so concurrent callers share one count
+     * and it is reused for 5 s: reloading a page cannot keep the serving thread counting.
+     */
+    async counts(principal: Principal, input: { tenantId?: string }): Promise<{ at: string; items: { providerId: string; state: TokenState; count: number }[] }> {
+      let tenantId = input.tenantId;
+      if (principal.tenantId !== null) {
+        if (tenantId && tenantId !== principal.tenantId) throw new CustodyError('tenant_not_found');
+        tenantId = principal.tenantId;
+      } else if (tenantId) await deps.tenants.findVisible(storage.db, principal, tenantId);
+      if (tenantId) return { at: clock.now().toISOString(), items: await repo.countByProviderState(storage.db, tenantId) };
+      const now = clock.now().getTime();
+      if (!platformCounts || now - platformCounts.at >= PLATFORM_COUNTS_REUSE_MS || now < platformCounts.at) {
+        const at = now;
+        const counting = repo.countByProviderState(storage.db).then((items) => ({ at: new Date(at).toISOString(), items }));
+        platformCounts = { at, counting };
+        // A failed count is not reused.
+        counting.catch(() => {
+          if (platformCounts?.counting === counting) platformCounts = null;
+        });
+      }
+      return platformCounts.counting;
     },
 
     /**

@@ -107,6 +107,30 @@ describe('console governance pages (Chromium)', () => {
     await page.getByRole('cell', { name: newest.seq.toLocaleString('en'), exact: true }).first().waitFor();
   });
 
+  it('shows the progress the server reports while a verification runs', async () => {
+    // The server's side of the progress route is tested in src/ledger/ledger.test.ts; a ledger this
+    // small verifies in milliseconds, so here the answer is held back and the progress the route
+    // would give mid-walk is served, to see the page draw it.
+    await page.route('**/v1/ledger/verify', async (route) => {
+      const res = await route.fetch();
+      await new Promise((r) => setTimeout(r, 1_500));
+      await route.fulfill({ response: res });
+    });
+    await page.route('**/v1/ledger/verify/progress', (route) =>
+      route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify({ running: true, startedAt: new Date().toISOString(), checked: 1234, total: 5000, last: null }) }),
+    );
+    try {
+      await page.goto('/ledger');
+      await page.getByRole('button', { name: 'Verify now' }).click();
+      await page.getByTestId('verify-progress').getByText('1,234 of 5,000 entries (24 %)').waitFor();
+      expect(await page.getByRole('progressbar', { name: 'Verifying the ledger' }).getAttribute('value')).toBe('1234');
+      await page.getByTestId('verify-result').waitFor({ timeout: 20_000 });
+      expect(await page.getByTestId('verify-progress').count()).toBe(0);
+    } finally {
+      await page.unrouteAll();
+    }
+  });
+
   it('edits the global policy: each validation problem the API names is shown, and a valid change is saved', async () => {
     await page.goto('/policies');
     await page.getByRole('button', { name: 'Edit global policy' }).click();

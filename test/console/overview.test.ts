@@ -90,20 +90,27 @@ describe('console overview (Chromium)', () => {
     expect(await page.locator('.sparkline svg').getAttribute('aria-label')).toContain(pct(trends.points.at(-1)!.managedShare));
     expect(await seriousAxeViolations(page)).toEqual([]);
 
-    // Kill times and providers: computed from the compliance report when asked.
-    await page.getByRole('button', { name: 'Compute kill times and providers' }).click();
+    // Tokens by state and by provider, as the counts route gives them.
+    const counts = await get<{ items: { providerId: string; state: string; count: number }[] }>(key, '/v1/tokens/counts');
+    const byState = (st: string) => counts.items.filter((r) => r.state === st).reduce((t, r) => t + r.count, 0);
+    expect(byState('revoked')).toBe(1);
+    await page.getByRole('table', { name: 'Tokens by state' }).waitFor();
+    expect(await bars(page, 'Tokens by state')).toEqual({ active: byState('active'), suspended: byState('suspended'), expired: byState('expired'), revoked: byState('revoked') });
+    const providerRow = page.getByRole('table', { name: 'Tokens by provider and state' }).getByRole('row').nth(1);
+    expect(await providerRow.getByRole('cell').nth(0).textContent()).toBe(String(byState('active')));
+    expect(await providerRow.getByRole('cell').nth(3).textContent()).toBe(String(byState('revoked')));
+
+    // Kill times of the last 30 days, as the kill-times route gives them: summary and distribution.
     await page.getByRole('table', { name: 'Kill time distribution' }).waitFor();
-    const { report } = await get<{ report: { killTime: { revocations: number; locallyEffective: { count: number }; upstreamOutcomes: Record<string, number> }; connections: { items: { providerName: string; liveTokens: number }[] } } }>(
-      key,
-      '/v1/reports/compliance',
-    );
-    expect(report.killTime.revocations).toBe(1);
-    expect(await page.getByRole('heading', { name: '1 revocation', exact: true }).count()).toBe(1);
+    const kill = await get<{ revocations: number; locallyEffective: { count: number; buckets: { underMs: number | null; count: number }[] }; upstreamOutcomes: Record<string, number> }>(key, '/v1/reports/kill-times');
+    expect(kill.revocations).toBe(1);
     const row = page.getByRole('table', { name: 'Kill time distribution' }).getByRole('row', { name: /refused locally/ });
-    expect(await row.locator('td').first().textContent()).toBe(String(report.killTime.locallyEffective.count));
+    expect(await row.locator('td').first().textContent()).toBe(String(kill.locallyEffective.count));
+    const local = await bars(page, 'Time until the gateway refused the token');
+    expect(Object.values(local)).toEqual(kill.locallyEffective.buckets.map((b) => b.count));
+    expect(local['under 10 ms']).toBe(kill.locallyEffective.buckets[0]!.count);
     const outcomes = await bars(page, 'Upstream revocation outcomes');
-    expect(outcomes.pending).toBe(report.killTime.upstreamOutcomes.pending);
-    expect(await bars(page, 'Live tokens by provider')).toEqual({ [report.connections.items[0]!.providerName]: report.connections.items.reduce((n, c) => n + c.liveTokens, 0) });
+    expect(outcomes.pending).toBe(kill.upstreamOutcomes.pending);
     expect(await seriousAxeViolations(page)).toEqual([]);
     expect(problems).toEqual(NO_PROBLEMS);
     await context.close();
@@ -121,6 +128,10 @@ describe('console overview (Chromium)', () => {
     expect(await bars(page, 'Live tokens, managed and unmanaged')).toEqual({ 'Live, managed': summary.managed.managed, 'Live, unmanaged': summary.managed.unmanaged });
     // Tenant B's alert is not theirs.
     await expect.poll(() => page.getByTestId('open-alerts').textContent()).toBe('0');
+    // Their records only: tenant B's revoked token is not counted.
+    await page.getByRole('table', { name: 'Tokens by state' }).waitFor();
+    expect(await bars(page, 'Tokens by state')).toEqual({ active: 4, suspended: 0, expired: 0, revoked: 0 });
+    await page.getByText('No token was revoked in the period.').waitFor();
     expect(await seriousAxeViolations(page)).toEqual([]);
     expect(problems).toEqual(NO_PROBLEMS);
     await context.close();

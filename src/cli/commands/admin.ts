@@ -97,7 +97,27 @@ export function registerAdmin(program: Command) {
     .action(async (flags) => {
       let result: VerifyResult;
       if (flags.url) {
-        result = await api(flags)((await endpoints.ledger()).verify, { query: {} });
+        const client = api(flags);
+        const e = await endpoints.ledger();
+        const bar = progressBar('Verifying ledger');
+        // The server walks the chain in worker threads and reports how far it is on a route of its own,
+        // polled here while the verification answers (only on a terminal: piped output gets the result alone).
+        let done = false;
+        const poll = (async () => {
+          while (!done && process.stderr.isTTY) {
+            await new Promise((r) => setTimeout(r, 250));
+            if (done) break;
+            const p = await client(e.verifyProgress, { query: {} }).catch(() => null);
+            if (p?.running) bar.update(p.checked, p.total);
+          }
+        })();
+        try {
+          result = await client(e.verify, { query: {} });
+        } finally {
+          done = true;
+          await poll;
+          await bar.stop();
+        }
       } else {
         existingDatabase(flags);
         const bar = progressBar('Verifying ledger');

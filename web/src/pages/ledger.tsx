@@ -10,20 +10,36 @@ type VerifyResult = Static<typeof VerifyResultSchema>;
 const FILTERS = ['action', 'subjectId', 'tokenId', 'tenantId', 'order'];
 
 /**
- * Verify runs in worker threads on the server and answers when done; the API exposes no progress
- * while it runs, so the page shows an indeterminate bar with the time elapsed.
+ * Verify runs in worker threads on the server; while the call is in flight the page polls the
+ * progress route (entries walked of the total). Behind a load balancer the poll may reach another
+ * instance, which knows of no running verification: the bar is then indeterminate, with the time.
  */
 function Verify() {
   const [state, setState] = useState<{ running: boolean; startedAt?: number; result?: VerifyResult; error?: unknown }>({ running: false });
   const [now, setNow] = useState(Date.now());
+  const [walked, setWalked] = useState<{ checked: number; total: number } | null>(null);
   useEffect(() => {
     if (!state.running) return;
+    let stopped = false;
     const t = setInterval(() => setNow(Date.now()), 250);
-    return () => clearInterval(t);
+    const poll = async () => {
+      while (!stopped) {
+        await new Promise((r) => setTimeout(r, 300));
+        if (stopped) break;
+        const p = await call(ledgerEndpoints.verifyProgress).catch(() => null);
+        if (!stopped) setWalked(p?.running && p.total > 0 ? { checked: p.checked, total: p.total } : null);
+      }
+    };
+    void poll();
+    return () => {
+      stopped = true;
+      clearInterval(t);
+    };
   }, [state.running]);
   const run = async () => {
     const startedAt = Date.now();
     setNow(startedAt);
+    setWalked(null);
     setState({ running: true, startedAt });
     try {
       setState({ running: false, result: await call(ledgerEndpoints.verify) });
@@ -41,8 +57,17 @@ function Verify() {
       </button>
       <div role="status" aria-live="polite">
         {state.running ? (
-          <p>
-            <progress aria-label="Verifying the ledger" /> {((now - (state.startedAt ?? now)) / 1000).toFixed(1)} s elapsed (the server reports no progress while it walks the chain)
+          <p data-testid="verify-progress">
+            {walked ? (
+              <>
+                <progress aria-label="Verifying the ledger" max={walked.total} value={walked.checked} /> {num(walked.checked)} of {num(walked.total)} entries ({Math.floor((100 * walked.checked) / walked.total)} %),{' '}
+              </>
+            ) : (
+              <>
+                <progress aria-label="Verifying the ledger" />{' '}
+              </>
+            )}
+            {((now - (state.startedAt ?? now)) / 1000).toFixed(1)} s elapsed
           </p>
         ) : null}
         {r ? (

@@ -1,13 +1,13 @@
-import { useState } from 'react';
 import { page } from './index.tsx';
 import { call } from '../api.ts';
 import { Link } from '../router.tsx';
-import { Bars, ErrorBanner, Loading, PageHeader, Show, SeverityBadge, Time, percent, useApi, useCan, useSession } from '../ui.tsx';
+import { Bars, type Loaded, PageHeader, Show, SeverityBadge, Time, percent, useApi, useCan, useSession } from '../ui.tsx';
 import { ShareTrend } from '../components/overview-trend.tsx';
 import { findingEndpoints } from '../../../src/governance/finding.contract.ts';
 import { trendEndpoints } from '../../../src/trends/trend.contract.ts';
 import { alertEndpoints } from '../../../src/alerts/alert.contract.ts';
-import { reportEndpoints, type ComplianceReport } from '../../../src/reports/report.contract.ts';
+import { reportEndpoints } from '../../../src/reports/report.contract.ts';
+import { tokenEndpoints } from '../../../src/tokens/token.contract.ts';
 import { OWASP_NHI_2025 } from '../../../src/governance/finding.mappings.ts';
 import { useNames } from '../components/inventory-names.tsx';
 
@@ -26,6 +26,7 @@ function ms(v: number | null): string {
 function ManagedShare() {
   const summary = useApi(() => call(findingEndpoints.summary), []);
   const trends = useApi(() => call(trendEndpoints.trends), []);
+  const counts = useApi(loadCounts, []);
   return (
     <div className="cards">
       <section className="card" aria-labelledby="ov-share" style={{ gridColumn: 'span 2' }}>
@@ -43,37 +44,23 @@ function ManagedShare() {
             </>
           )}
         </Show>
+        <Show loaded={summary}>
+          {(s) => (
+            <Bars
+              label="Live tokens, managed and unmanaged"
+              rows={[
+                { label: 'Live, managed', value: s.managed.managed, kind: 'ok' },
+                { label: 'Live, unmanaged', value: s.managed.unmanaged, kind: 'bad' },
+              ]}
+            />
+          )}
+        </Show>
         <h3>Trend, last 30 days</h3>
         <Show loaded={trends}>
           {(t) => <ShareTrend label="Managed share by day" points={t.points.filter((p) => p.managedShare !== null).map((p) => ({ day: p.day, share: p.managedShare! }))} />}
         </Show>
       </section>
-      <section className="card" aria-labelledby="ov-states">
-        <h2 id="ov-states">Tokens by state</h2>
-        <Show loaded={summary}>
-          {(s) => (
-            <>
-              <Bars
-                label="Live tokens, managed and unmanaged"
-                rows={[
-                  { label: 'Live, managed', value: s.managed.managed, kind: 'ok' },
-                  { label: 'Live, unmanaged', value: s.managed.unmanaged, kind: 'bad' },
-                ]}
-              />
-              <p className="small muted">
-                Live: active or suspended. Open each state in the inventory:{' '}
-                {(['active', 'suspended', 'revoked', 'expired'] as const).map((st, i) => (
-                  <span key={st}>
-                    {i ? ', ' : ''}
-                    <Link to={`/inventory?state=${st}`}>{st}</Link>
-                  </span>
-                ))}
-                .
-              </p>
-            </>
-          )}
-        </Show>
-      </section>
+      <TokensByState counts={counts} />
       <OpenAlerts />
       <section className="card" aria-labelledby="ov-nhi" style={{ gridColumn: 'span 2' }}>
         <h2 id="ov-nhi">Live findings by OWASP NHI Top 10 (2025) item</h2>
@@ -97,7 +84,8 @@ function ManagedShare() {
           }
         </Show>
       </section>
-      <ReportSection />
+      <TokensByProvider counts={counts} />
+      <KillTimesSection />
     </div>
   );
 }
@@ -141,112 +129,188 @@ function OpenAlerts() {
   );
 }
 
-/**
- * Kill times and connected providers come from the compliance report, the only endpoint that has
- * them: with a large inventory it takes seconds, so it is computed when asked for, not on every visit.
- */
-function ReportSection() {
+const STATES = ['active', 'suspended', 'expired', 'revoked'] as const;
+
+/** Every record by state (live and ended), from the counts route (indexes only). */
+type Counts = Loaded<Awaited<ReturnType<typeof loadCounts>>>;
+const loadCounts = () => call(tokenEndpoints.counts);
+
+function TokensByState({ counts }: { counts: Counts }) {
   const session = useSession();
-  const names = useNames();
-  const [state, setState] = useState<{ loading: boolean; error?: unknown; report?: ComplianceReport }>({ loading: false });
-  const load = () => {
-    setState({ loading: true });
-    call(reportEndpoints.compliance).then(
-      (r) => setState({ loading: false, report: r.report }),
-      (error: unknown) => setState({ loading: false, error }),
-    );
-  };
-  const r = state.report;
-  const byProvider = new Map<string, { name: string; tokens: number }>();
-  for (const c of r?.connections.items ?? []) {
-    const cur = byProvider.get(c.providerId) ?? { name: c.providerName ?? names.provider(c.providerId), tokens: 0 };
-    cur.tokens += c.liveTokens;
-    byProvider.set(c.providerId, cur);
-  }
   return (
-    <>
-      <section className="card" aria-labelledby="ov-report" style={{ gridColumn: 'span 2' }}>
-        <h2 id="ov-report">Kill times, last 30 days</h2>
-        <p className="muted small">
-          From the compliance report{session.tenantId ? ' of your tenant' : ''}: computed on request, because it reads the whole inventory (seconds with a million tokens).
-        </p>
-        {!r && !state.loading ? (
-          <button type="button" className="primary" onClick={load}>
-            Compute kill times and providers
-          </button>
-        ) : null}
-        {state.loading ? <Loading what="Computing the compliance report" /> : null}
-        <ErrorBanner error={state.error} />
-        {r ? (
-          <>
-            <h3>
-              {n(r.killTime.revocations)} revocation{r.killTime.revocations === 1 ? '' : 's'}
-            </h3>
-            {r.killTime.revocations === 0 ? (
-              <p className="muted">No token was revoked in the period.</p>
-            ) : (
-              <table aria-label="Kill time distribution" className="small">
-                <thead>
-                  <tr>
-                    <th scope="col">From request to</th>
-                    <th scope="col" className="num">
-                      Measured
+    <section className="card" aria-labelledby="ov-states">
+      <h2 id="ov-states">Tokens by state</h2>
+      <Show loaded={counts}>
+        {(c) => {
+          const by = (st: string) => c.items.filter((r) => r.state === st).reduce((t, r) => t + r.count, 0);
+          return (
+            <>
+              <Bars label="Tokens by state" rows={STATES.map((st) => ({ label: st, value: by(st), ...(st === 'active' ? { kind: 'ok' } : st === 'suspended' ? { kind: 'warn' } : {}) }))} />
+              <p className="small muted">
+                Live: active or suspended. {session.tenantId ? 'Your tenant’s' : 'Every tenant’s'} records, counted <Time at={c.at} />. Open each in the inventory:{' '}
+                {STATES.map((st, i) => (
+                  <span key={st}>
+                    {i ? ', ' : ''}
+                    <Link to={`/inventory?state=${st}`}>{st}</Link>
+                  </span>
+                ))}
+                .
+              </p>
+            </>
+          );
+        }}
+      </Show>
+    </section>
+  );
+}
+
+/** Records of each provider by state: which third parties hold delegated access, and how much of it is live. */
+function TokensByProvider({ counts }: { counts: Counts }) {
+  const names = useNames();
+  return (
+    <section className="card" aria-labelledby="ov-providers" style={{ gridColumn: 'span 2' }}>
+      <h2 id="ov-providers">Tokens by provider</h2>
+      <Show loaded={counts}>
+        {(c) => {
+          const rows = new Map<string, Record<string, number>>();
+          for (const r of c.items) {
+            const row = rows.get(r.providerId) ?? {};
+            row[r.state] = r.count;
+            rows.set(r.providerId, row);
+          }
+          if (rows.size === 0) return <p className="muted">No token yet: connect a provider and register or consent a token.</p>;
+          const live = (r: Record<string, number>) => (r.active ?? 0) + (r.suspended ?? 0);
+          const sorted = [...rows].sort(([, a], [, b]) => live(b) - live(a));
+          return (
+            <table aria-label="Tokens by provider and state" className="small">
+              <thead>
+                <tr>
+                  <th scope="col">Provider</th>
+                  {STATES.map((st) => (
+                    <th scope="col" className="num" key={st}>
+                      {st}
                     </th>
-                    <th scope="col" className="num">
-                      p50
-                    </th>
-                    <th scope="col" className="num">
-                      p99
-                    </th>
-                    <th scope="col" className="num">
-                      max
-                    </th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {(
-                    [
-                      ['refused locally (gateway)', r.killTime.locallyEffective],
-                      ['verified at the issuer', r.killTime.upstreamVerified],
-                    ] as const
-                  ).map(([label, st]) => (
-                    <tr key={label}>
-                      <th scope="row">{label}</th>
-                      <td className="num">{n(st.count)}</td>
-                      <td className="num">{ms(st.p50Ms)}</td>
-                      <td className="num">{ms(st.p99Ms)}</td>
-                      <td className="num">{ms(st.maxMs)}</td>
-                    </tr>
                   ))}
-                </tbody>
-              </table>
-            )}
-            <h3>Where each revocation stands at the issuer</h3>
-            <Bars
-              label="Upstream revocation outcomes"
-              rows={[
-                { label: 'verified', value: r.killTime.upstreamOutcomes.verified, kind: 'ok' },
-                { label: 'unverifiable', value: r.killTime.upstreamOutcomes.unverifiable, kind: 'warn' },
-                { label: 'pending', value: r.killTime.upstreamOutcomes.pending },
-                { label: 'failed', value: r.killTime.upstreamOutcomes.failed, kind: 'bad' },
-                { label: 'none (no endpoint)', value: r.killTime.upstreamOutcomes.none, kind: 'bad' },
-              ]}
-            />
-          </>
-        ) : null}
-      </section>
-      {r ? (
-        <section className="card" aria-labelledby="ov-providers" style={{ gridColumn: 'span 2' }}>
-          <h2 id="ov-providers">Live tokens by provider</h2>
-          {byProvider.size === 0 ? (
-            <p className="muted">No live token: connect a provider and register or consent a token.</p>
-          ) : (
-            <Bars label="Live tokens by provider" rows={[...byProvider.values()].sort((a, b) => b.tokens - a.tokens).map((p) => ({ label: p.name, value: p.tokens }))} />
-          )}
-          {r.connections.truncated ? <p className="small muted">The report lists the largest connections only.</p> : null}
-        </section>
-      ) : null}
-    </>
+                  <th scope="col">Live</th>
+                </tr>
+              </thead>
+              <tbody>
+                {sorted.map(([providerId, r]) => (
+                  <tr key={providerId}>
+                    <th scope="row">
+                      <Link to={`/inventory?providerId=${providerId}`}>{names.provider(providerId)}</Link>
+                    </th>
+                    {STATES.map((st) => (
+                      <td className="num" key={st}>
+                        {n(r[st] ?? 0)}
+                      </td>
+                    ))}
+                    <td style={{ minWidth: '8rem' }}>
+                      <span className="bar bar-ok" style={{ display: 'inline-block', width: `${(live(r) / Math.max(1, ...sorted.map(([, x]) => live(x)))) * 100}%` }} aria-hidden="true" />
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          );
+        }}
+      </Show>
+    </section>
+  );
+}
+
+function bucketLabel(underMs: number | null, prev: number | null): string {
+  if (underMs === null) return `${ms(prev)} or more`;
+  return prev === null ? `under ${ms(underMs)}` : `${ms(prev)} – ${ms(underMs)}`;
+}
+
+/** Kill times of the last 30 days as a distribution: time until the gateway refused the token, and until the issuer confirmed its revocation. */
+function KillTimesSection() {
+  const session = useSession();
+  const can = useCan();
+  const kill = useApi(() => (can('reports.read') ? call(reportEndpoints.killTimes) : Promise.resolve(null)), []);
+  if (!can('reports.read')) return null;
+  return (
+    <section className="card" aria-labelledby="ov-kill" style={{ gridColumn: 'span 2' }}>
+      <h2 id="ov-kill">Kill times, last 30 days</h2>
+      <Show loaded={kill}>
+        {(k) => {
+          if (!k) return null;
+          return (
+            <>
+              <p className="muted small">
+                {n(k.revocations)} revocation{k.revocations === 1 ? '' : 's'} asked for {session.tenantId ? 'in your tenant ' : ''}since <Time at={k.period.from} />.
+              </p>
+              {k.revocations === 0 ? (
+                <p className="muted">No token was revoked in the period.</p>
+              ) : (
+                <>
+                  <table aria-label="Kill time distribution" className="small">
+                    <thead>
+                      <tr>
+                        <th scope="col">From request to</th>
+                        <th scope="col" className="num">
+                          Measured
+                        </th>
+                        <th scope="col" className="num">
+                          p50
+                        </th>
+                        <th scope="col" className="num">
+                          p99
+                        </th>
+                        <th scope="col" className="num">
+                          max
+                        </th>
+                      </tr>
+                    </thead>
+                    <tbody>
+                      {(
+                        [
+                          ['refused locally (gateway)', k.locallyEffective],
+                          ['verified at the issuer', k.upstreamVerified],
+                        ] as const
+                      ).map(([label, st]) => (
+                        <tr key={label}>
+                          <th scope="row">{label}</th>
+                          <td className="num">{n(st.count)}</td>
+                          <td className="num">{ms(st.p50Ms)}</td>
+                          <td className="num">{ms(st.p99Ms)}</td>
+                          <td className="num">{ms(st.maxMs)}</td>
+                        </tr>
+                      ))}
+                    </tbody>
+                  </table>
+                  <div className="cards" style={{ gridTemplateColumns: '1fr 1fr' }}>
+                    {(
+                      [
+                        ['Refused locally', 'Time until the gateway refused the token', k.locallyEffective.buckets],
+                        ['Verified at the issuer', 'Time until the issuer confirmed the revocation', k.upstreamVerified.buckets],
+                      ] as const
+                    ).map(([title, label, buckets]) => (
+                      <div key={title}>
+                        <h3>{title}</h3>
+                        <Bars label={label} rows={buckets.map((b, i) => ({ label: bucketLabel(b.underMs, i ? buckets[i - 1]!.underMs : null), value: b.count }))} />
+                      </div>
+                    ))}
+                  </div>
+                </>
+              )}
+              <h3>Where each revocation stands at the issuer</h3>
+              <Bars
+                label="Upstream revocation outcomes"
+                rows={[
+                  { label: 'verified', value: k.upstreamOutcomes.verified, kind: 'ok' },
+                  { label: 'unverifiable', value: k.upstreamOutcomes.unverifiable, kind: 'warn' },
+                  { label: 'pending', value: k.upstreamOutcomes.pending },
+                  { label: 'failed', value: k.upstreamOutcomes.failed, kind: 'bad' },
+                  { label: 'none (no endpoint)', value: k.upstreamOutcomes.none, kind: 'bad' },
+                ]}
+              />
+            </>
+          );
+        }}
+      </Show>
+    </section>
   );
 }
 
