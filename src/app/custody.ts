@@ -38,6 +38,7 @@ import { createFindingService } from '../governance/finding.service.ts';
 import { createFindingQueries } from '../governance/finding.queries.ts';
 import { createTrendService } from '../trends/trend.service.ts';
 import { createReportService } from '../reports/report.service.ts';
+import { createReportReads } from '../reports/report.reads.ts';
 import { createEnforcementService } from '../governance/enforcement.service.ts';
 import { createReviewService } from '../reviews/review.service.ts';
 import { createNoticeService, logNotifier, type Notifier } from '../governance/notice.service.ts';
@@ -295,7 +296,8 @@ export async function createCustody(config: Config, options: CustodyOptions) {
       await trends.snapshot();
     });
     // The compliance report (src/reports): figures from each capability that owns them, signed with the ledger's key.
-    const reports = createReportService({ clock, logger, instance: { publicUrl: config.publicUrl, version: API_VERSION }, signer: vault.ledgerSigner, tenants, providers, tokens, findings: findingQueries, lastSweepStart: findings.lastSweepStart, exceptions, ledger, reviewStats: reviews.stats, trendSeries: trends.series });
+    const reportReads = createReportReads(storage, config.database);
+    const reports = createReportService({ clock, logger, instance: { publicUrl: config.publicUrl, version: API_VERSION }, signer: vault.ledgerSigner, tenants, providers, tokens, findings: findingQueries, lastSweepStart: findings.lastSweepStart, exceptions, ledger, reviewStats: reviews.stats, trendSeries: trends.series, reads: reportReads });
     // Findings follow every change that can alter them, soon after it commits (off the request path).
     const reevaluateTenant = async (tenantId: string) => {
       for (let after: string | null = null; ; ) {
@@ -414,6 +416,7 @@ export async function createCustody(config: Config, options: CustodyOptions) {
           await trends.stop().catch(() => {});
           await reviews.close().catch((err: Error) => logger.error({ err: err.message }, 'stopping the reviews pass failed'));
           await enforcement.close().catch((err: Error) => logger.error({ err: err.message }, 'stopping enforcement failed'));
+          await reportReads.close().catch(() => {});
           // In-flight gateway calls have finished (the server closed first): write every queued usage event.
           await gateway.close().catch((err: Error) => logger.error({ err: err.message }, 'writing gateway usage at shutdown failed'));
           // The last batches written at shutdown are judged, and the baselines written.

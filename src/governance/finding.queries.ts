@@ -4,7 +4,7 @@ import type { LedgerService } from '../ledger/ledger.service.ts';
 import type { Clock } from '../shared/clock.ts';
 import { encodeCursor } from '../shared/cursor.ts';
 import { CustodyError } from '../shared/errors.ts';
-import type { Storage } from '../storage/database.ts';
+import type { Db, Storage } from '../storage/database.ts';
 import type { FindingsTable } from '../storage/schema.ts';
 import type { TenantService } from '../tenants/tenant.service.ts';
 import type { TokenService } from '../tokens/token.service.ts';
@@ -40,6 +40,25 @@ export function toFinding(r: FindingsTable, exceptionExpiry?: string | null, con
 }
 
 /** Reading findings: list, one, acknowledge, and the summary with the managed share. */
+export type FindingStatusTypeCount = { tenantId: string | null; status: FindingStatus; type: FindingType; n: number };
+
+/**
+ * Live findings counted by tenant (null: platform-wide), status and type, read now (the
+ * compliance report). Live is "not resolved" as the status says it (resolving sets both), so
+ * the counts come from the (tenant_id, status, type) index alone (027). A plain function of the
+ * database: the report runs it on a reading thread of its own (src/reports/report.reads.ts).
+ */
+export async function findingStatusTypeCounts(db: Db, tenantId?: string): Promise<FindingStatusTypeCount[]> {
+  let q = db
+    .selectFrom('findings')
+    .select(['tenant_id', 'status', 'type', (eb) => eb.fn.countAll<number>().as('n')])
+    // Not "status in (…)": SQLite's planner (no statistics) would seek the (status, type, id) index and read every row.
+    .where(sql<SqlBool>`status <> 'resolved'`);
+  if (tenantId) q = q.where('tenant_id', '=', tenantId);
+  const rows = await q.groupBy(['tenant_id', 'status', 'type']).execute();
+  return rows.map((r) => ({ tenantId: r.tenant_id, status: r.status, type: r.type, n: Number(r.n) }));
+}
+
 export function createFindingQueries(deps: { storage: Storage; ledger: LedgerService; clock: Clock; repo: FindingRepo; tenants: TenantService; tokens: TokenService; lastSweepStart: () => Promise<string | null> }) {
   const { storage, ledger, clock, repo } = deps;
   // A summary counts every live finding and token of its scope (all tenants, or one): each is
@@ -123,15 +142,8 @@ export function createFindingQueries(deps: { storage: Storage; ledger: LedgerSer
      * compliance report). Live is "not resolved" as the status says it (resolving sets both), so
      * the counts come from the (tenant_id, status, type) index alone (027).
      */
-    async tenantStatusTypeCounts(tenantId?: string): Promise<{ tenantId: string | null; status: FindingStatus; type: FindingType; n: number }[]> {
-      let q = storage.db
-        .selectFrom('findings')
-        .select(['tenant_id', 'status', 'type', (eb) => eb.fn.countAll<number>().as('n')])
-        // Not "status in (…)": SQLite's planner (no statistics) would seek the (status, type, id) index and read every row.
-        .where(sql<SqlBool>`status <> 'resolved'`);
-      if (tenantId) q = q.where('tenant_id', '=', tenantId);
-      const rows = await q.groupBy(['tenant_id', 'status', 'type']).execute();
-      return rows.map((r) => ({ tenantId: r.tenant_id, status: r.status, type: r.type, n: Number(r.n) }));
+    tenantStatusTypeCounts(tenantId?: string): Promise<FindingStatusTypeCount[]> {
+      return findingStatusTypeCounts(storage.db, tenantId);
     },
 
     /**

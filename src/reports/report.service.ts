@@ -12,6 +12,7 @@ import type { ComplianceReport, KillTimes, SignedReport } from './report.contrac
 import { tableCsv } from './report.csv.ts';
 import { reportHtml } from './report.html.ts';
 import { durationBuckets, durationStats, isReportTable, parsePeriod, periodDays, reportTable, shareOf, tallyFindings } from './report.rules.ts';
+import type { ReportReads } from './report.reads.ts';
 import { signReport, type ReportSigner } from './report.signature.ts';
 import { REPORT_LIMITS, REPORT_TABLES, type ReportFormat, type ReviewStatsSource, type TrendSeriesSource } from './report.types.ts';
 
@@ -34,6 +35,8 @@ export interface ReportServiceDeps {
   reviewStats?: ReviewStatsSource;
   /** The daily managed-share snapshots (src/trends), when the server has them. */
   trendSeries?: TrendSeriesSource;
+  /** The heavy counts, on reading threads of their own (report.reads.ts); without it, on the token and finding queries here. */
+  reads?: ReportReads;
 }
 
 export interface ReportQuery {
@@ -61,6 +64,12 @@ const OWNERLESS = ['no_owner', 'owner_orphaned'] as const;
  */
 export function createReportService(deps: ReportServiceDeps) {
   const { clock } = deps;
+  const reads: ReportReads = deps.reads ?? {
+    accountability: (t) => deps.tokens.reportQueries.accountability(t),
+    connections: (t) => deps.tokens.reportQueries.connections(t),
+    revocationTimes: (t, from, to) => deps.tokens.reportQueries.revocationTimes(t, from, to),
+    findingCounts: (t) => deps.findings.tenantStatusTypeCounts(t),
+  };
 
   /** One tenant (a tenant administrator's own, or the one named), or null for every tenant. */
   async function scopeOf(principal: Principal, tenantId: string | undefined): Promise<{ id: string; name: string } | null> {
@@ -99,10 +108,10 @@ export function createReportService(deps: ReportServiceDeps) {
     if (signedNow) deps.logger?.info({ checkpoint: signedNow }, 'ledger checkpoint signed');
     const { fromDay, toDay } = periodDays(period.from, period.to);
     const [accountability, counts, connections, kill, activeExceptions, exceptionItems, providers, tenantList, trend, campaigns, checkpoint, sweptAt] = await Promise.all([
-      deps.tokens.reportQueries.accountability(tid),
-      deps.findings.tenantStatusTypeCounts(tid),
-      deps.tokens.reportQueries.connections(tid),
-      deps.tokens.reportQueries.revocationTimes(tid, period.from.toISOString(), period.to.toISOString()),
+      reads.accountability(tid),
+      reads.findingCounts(tid),
+      reads.connections(tid),
+      reads.revocationTimes(tid, period.from.toISOString(), period.to.toISOString()),
       deps.exceptions.activeRows(),
       deps.exceptions.list(principal, { tenantId: tid, status: 'active' }),
       deps.providers.list(),
@@ -209,7 +218,7 @@ export function createReportService(deps: ReportServiceDeps) {
     async killTimes(principal: Principal, q: { tenantId?: string | undefined; from?: string | undefined; to?: string | undefined }): Promise<KillTimes> {
       const period = parsePeriod(q, clock.now());
       const tenant = await scopeOf(principal, q.tenantId);
-      const kill = await deps.tokens.reportQueries.revocationTimes(tenant?.id, period.from.toISOString(), period.to.toISOString());
+      const kill = await reads.revocationTimes(tenant?.id, period.from.toISOString(), period.to.toISOString());
       return {
         scope: { tenantId: tenant?.id ?? null },
         period: { from: period.from.toISOString(), to: period.to.toISOString() },

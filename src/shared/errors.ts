@@ -63,6 +63,7 @@ export const ERROR_CODES = {
   upstream_timeout: { status: 504, message: 'The provider API did not answer in time.' },
   gateway_overloaded: { status: 503, message: 'The gateway is saturated; retry shortly.' },
   shutting_down: { status: 503, message: 'This server is shutting down; retry, and another instance will answer.' },
+  report_busy: { status: 503, message: 'Too many compliance reports are being computed at once; retry in a few seconds.' },
   keyring_unavailable: { status: 500, message: 'The key-encryption keyring cannot decrypt this record.' },
   consent_not_supported: { status: 409, message: 'This provider cannot run a customer consent: it needs an issuer and an authorization endpoint.' },
   discovery_failed: { status: 502, message: 'The issuer could not be discovered (RFC 8414 / OpenID discovery); check the issuer URL or give the endpoints explicitly.' },
