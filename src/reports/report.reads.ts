@@ -51,9 +51,9 @@ type Slot = { worker: Worker; inFlight: Map<number, Pending>; idle: NodeJS.Timeo
  * connection can open) read on the serving thread's storage: PostgreSQL's pool already runs them in
  * parallel, in the database server.
  */
-export function createReportReads(storage: Storage, database: DatabaseConfig | undefined): ReportReads & { close(): Promise<void> } {
+export function createReportReads(storage: Storage, database: DatabaseConfig | undefined): ReportReads & { close(): Promise<void>; threads(): Worker[] } {
   const inline = inlineReportReads(storage);
-  if (!database || database.kind !== 'sqlite' || database.file === ':memory:') return { ...inline, close: async () => {} };
+  if (!database || database.kind !== 'sqlite' || database.file === ':memory:') return { ...inline, close: async () => {}, threads: () => [] };
   const threads = Math.max(1, Math.min(MAX_THREADS, availableParallelism()));
   const slots: Slot[] = [];
   let nextId = 0;
@@ -119,6 +119,8 @@ export function createReportReads(storage: Storage, database: DatabaseConfig | u
     connections: (tenantId) => run('connections', [tenantId]),
     revocationTimes: (tenantId, from, to) => run('revocationTimes', [tenantId, from, to]),
     findingCounts: (tenantId) => run('findingCounts', [tenantId]),
+    /** The reading threads running now (diagnostics and tests). */
+    threads: () => slots.map((s) => s.worker),
     async close() {
       closed = true;
       const all = slots.splice(0);
