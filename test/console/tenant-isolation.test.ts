@@ -49,12 +49,14 @@ describe('console tenant isolation (Chromium)', () => {
     expect(await page.getByRole('columnheader', { name: 'Tenant' }).count()).toBe(0);
     expect(await seriousAxeViolations(page)).toEqual([]);
 
-    // Their own token: revoke and reauthorise offered; resume is not (only security lifts a security hold).
+    // Their own token: revoke offered; resume is not (only security lifts a security hold); the
+    // reauthorisation card says why no link can be made (this provider runs no customer consent).
     await page.getByRole('link', { name: `…${suspendedA.slice(-8)}`, exact: true }).click();
     await page.getByRole('heading', { name: `Token ${suspendedA}` }).waitFor();
     await page.getByRole('button', { name: 'Revoke' }).waitFor();
     expect(await page.getByRole('button', { name: 'Resume' }).count()).toBe(0);
-    expect(await page.getByRole('button', { name: 'Send reauthorisation link' }).count()).toBe(1);
+    expect(await page.getByTestId('reauth-unavailable').textContent()).toContain('cannot run a customer consent: it has no issuer and no authorization endpoint');
+    expect(await page.getByRole('button', { name: 'Send reauthorisation link' }).count()).toBe(0);
 
     // Typing the URL of tenant B's token: the API answers 404 and the page says not found, showing nothing of it.
     const api = await server.h.app.inject({ method: 'GET', url: `/v1/tokens/${s.tokenB}`, headers: bearer(key) });

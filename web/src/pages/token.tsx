@@ -5,6 +5,7 @@ import { Link } from '../router.tsx';
 import { Badge, ConfirmDialog, ErrorBanner, Loading, PageHeader, StateBadge, Time, useApi, useCan, useSession } from '../ui.tsx';
 import { tokenEndpoints } from '../../../src/tokens/token.contract.ts';
 import { oauthEndpoints } from '../../../src/oauth/oauth.contract.ts';
+import { providerEndpoints } from '../../../src/providers/provider.contract.ts';
 import { ledgerEndpoints } from '../../../src/ledger/ledger.contract.ts';
 import { useNames } from '../components/inventory-names.tsx';
 import { LedgerTimeline, RiskPanel, ScopesChart, TokenGovernance, UsagePanel, elapsed, type TokenView } from '../components/token-panels.tsx';
@@ -145,6 +146,7 @@ function IdentityCard({ token }: { token: TokenView }) {
 }
 
 function ReauthorizeLink({ token }: { token: TokenView }) {
+  const can = useCan();
   const [link, setLink] = useState<{ url: string; expiresAt: string; scopes: string[] } | null>(null);
   const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);
@@ -160,13 +162,24 @@ function ReauthorizeLink({ token }: { token: TokenView }) {
       setBusy(false);
     }
   };
+  // A consent needs the provider's issuer and authorization endpoint: without them the link could never work.
+  const provider = useApi(() => (can('providers.read') ? call(providerEndpoints.get, { params: { id: token.providerId } }) : Promise.resolve(null)), [token.providerId]);
+  const cannotConsent = provider.data ? !provider.data.issuer || !provider.data.authorizationEndpoint : false;
   return (
     <section className="card" aria-labelledby="tk-reauth">
       <h2 id="tk-reauth">Reauthorisation</h2>
       <p className="small muted">A single-use, expiring link for the customer’s administrator: their consent renews this token in place (approver and credentials).</p>
-      <button type="button" onClick={make} disabled={busy}>
+      {cannotConsent ? (
+        <p className="banner warn" data-testid="reauth-unavailable">
+          {provider.data!.name} cannot run a customer consent: it has no {provider.data!.issuer ? '' : 'issuer'}
+          {!provider.data!.issuer && !provider.data!.authorizationEndpoint ? ' and no ' : ''}
+          {provider.data!.authorizationEndpoint ? '' : 'authorization endpoint'}. An administrator can add {provider.data!.issuer || provider.data!.authorizationEndpoint ? 'it' : 'them'} on the providers page; until then, renew the token with the customer outside Custody.
+        </p>
+      ) : (
+      <button type="button" onClick={make} disabled={busy || provider.loading}>
         {busy ? 'Working…' : link ? 'Make another link' : 'Send reauthorisation link'}
       </button>
+      )}
       <ErrorBanner error={error} />
       {link ? (
         <div role="status" className="banner ok" data-testid="reauth-link">
