@@ -192,10 +192,13 @@ async function main(): Promise<void> {
     };
     await shoot('light', '/', 'overview.png', async (p) => {
       await p.getByTestId('managed-share').waitFor();
-      await p.getByRole('button', { name: 'Compute kill times and providers' }).click();
+      await p.getByRole('table', { name: 'Kill time distribution' }).waitFor();
+      await p.getByRole('table', { name: 'Tokens by provider and state' }).waitFor();
+    });
+    await shoot('dark', '/', 'overview-dark.png', async (p) => {
+      await p.getByTestId('managed-share').waitFor();
       await p.getByRole('table', { name: 'Kill time distribution' }).waitFor();
     });
-    await shoot('dark', '/', 'overview-dark.png', (p) => p.getByTestId('managed-share').waitFor());
     await shoot('light', '/inventory?sort=risk', 'inventory.png', (p) => p.getByRole('table', { name: 'Tokens' }).waitFor());
     await shoot('light', `/tokens/${ids[0]}`, 'token.png', (p) => p.getByRole('heading', { name: 'Who and why' }).waitFor());
   } finally {

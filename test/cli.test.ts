@@ -143,7 +143,7 @@ describeEachDatabase('the custody CLI against a server', (kind) => {
     const r = await run.done;
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toContain('Revoked 2 tokens in Custody');
-    expect(r.stdout).toContain('2 are being revoked at their issuers');
+    expect(r.stdout).toContain('2 are being revoked at the issuer');
     expect(r.stdout).toContain('At the issuers: 2 verified');
     const again = await cli(['tokens', 'revoke-all', '--provider', seeded.providerId, '--reason', 'again', '--json']);
     expect(JSON.parse(again.stdout)).toMatchObject({ revoked: 0, upstreamPending: 0 });
@@ -157,7 +157,7 @@ describeEachDatabase('the custody CLI against a server', (kind) => {
     await h.custody.tokens.register(h.admin, { tenantId: s.tenantA, providerId: p.id, owner: 'o', scopes: [], accessToken: new Secret('at-no-revoke') });
     const r = await cli(['tokens', 'revoke-all', '--provider', p.id, '--reason', 'breach']);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout).toContain('WARNING: 1 of them belong to a provider with no revocation endpoint: they are still valid at the issuer');
+    expect(r.stdout).toContain('WARNING: 1 of them cannot be revoked at the issuer by Custody (their provider has no revocation endpoint');
   });
 
   it('shows and sets the policy, keeps the directories, sweeps, and reads findings and their summary', async () => {

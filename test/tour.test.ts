@@ -139,7 +139,7 @@ describe('the README tour, from npm start', () => {
     expect(unmanaged).toContain(token); // its issuer's revocation path is not verified yet
     const shown = await custody(['tokens', 'show', token]);
     expect(shown).toContain('approver    alice <alice@customer.example>');
-    expect(shown).toContain('revocation  gateway + rfc7009 (unverified)');
+    expect(shown).toContain('revocation  gateway + rfc7009 (path not yet verified for this provider)');
     await custody(['tokens', 'update', token, '--add-workload', 'billing-sync']);
 
     const created = await custody(['apikey', 'create', '--role', 'workload', '--tenant', tenant, '--name', 'billing-sync']);

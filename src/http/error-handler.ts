@@ -30,6 +30,8 @@ function patternMessage(pattern: string | undefined, description: string | undef
   const id = pattern ? /^\^([a-z]+)_\[/.exec(pattern) : null;
   if (id) return `must be an id like ${id[1]}_01J… (${id[1]}_ followed by 26 characters)`;
   // A time (the shared Timestamp: its pattern goes on to the hours), or a plain day.
+  // A day with an optional time (report periods): either form.
+  if (pattern?.startsWith('^\\d{4}-') && pattern.includes('(?:[Tt]')) return 'must be a UTC date, YYYY-MM-DD such as 2026-11-28, or an ISO 8601 time with its zone, such as 2026-11-28T09:00:00Z';
   if (pattern?.startsWith('^\\d{4}-') && /\[Tt\]/.test(pattern)) return 'must be an ISO 8601 time such as 2026-11-28T09:00:00Z';
   if (pattern?.startsWith('^\\d{4}-')) return description ? `must be a day, YYYY-MM-DD such as 2026-11-28 (${description})` : 'must be a day, YYYY-MM-DD such as 2026-11-28';
   return description ? `is not valid: ${description}` : 'is not in the expected form';

@@ -15,7 +15,7 @@ const storage = openStorage(database, { poolSize: 1 });
 let lastReport = 0;
 try {
   const result = await verifyRange(createLedgerRangeScan(storage), fromSeq, toSeq, watch, (checked) => {
-    if (checked - lastReport >= 20_000) {
+    if (checked - lastReport >= 5_000) {
       port.postMessage({ type: 'progress', checked: checked - lastReport });
       lastReport = checked;
     }

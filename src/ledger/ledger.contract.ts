@@ -109,7 +109,7 @@ export const ledgerEndpoints = {
     method: 'GET',
     path: '/v1/ledger/verify',
     summary: 'Verify the hash chain and the signed checkpoints',
-    description: 'Detects edited, deleted, reordered and (up to the last signed checkpoint) truncated entries.',
+    description: 'Detects edited, deleted, reordered and (up to the last signed checkpoint) truncated entries. Answers when the walk is done (in worker threads, seconds at a million entries); poll `GET /v1/ledger/verify/progress` meanwhile for how far it is. One verification at a time: a second caller gets the running one’s result.',
     tags,
     permission: 'ledger.verify',
     query: Type.Object({}, { additionalProperties: false }),

@@ -30,6 +30,7 @@ export function createLedgerService(deps: LedgerDeps) {
   const { storage, signer, clock } = deps;
   const repo = createLedgerRepo();
   let running: Promise<VerifyResult> | null = null;
+  let verifyRun = 0;
   // What the running verification has walked, and how the last one ended (for the progress route).
   let progressNow: { startedAt: string; checked: number; total: number } | null = null;
   let lastVerify: { startedAt: string; finishedAt: string; ok: boolean | null; entries: number; problems: number; durationMs: number; error: string | null } | null = null;
@@ -134,9 +135,13 @@ export function createLedgerService(deps: LedgerDeps) {
     verify(onProgress?: (p: VerifyProgress) => void): Promise<VerifyResult> {
       if (running) return running;
       const startedAt = clock.now().toISOString();
+      const run = ++verifyRun;
       progressNow = { startedAt, checked: 0, total: 0 };
       running = runVerify((p) => {
-        progressNow = { startedAt, checked: p.checked, total: p.total };
+        // Only this run's own progress, and only while it runs: a range still reporting after the
+        // run failed (its other ranges are stopped) never writes over what a later run shows.
+        if (run !== verifyRun || !running) return;
+        progressNow = { startedAt, checked: Math.min(p.checked, p.total), total: p.total };
         onProgress?.(p);
       }).then(
         (r) => {
@@ -243,12 +248,17 @@ export function createLedgerService(deps: LedgerDeps) {
     // One range per core (at most four), and none under 100k entries: a thread costs a connection and start-up.
     const parts = Math.max(1, Math.min(availableParallelism(), MAX_VERIFY_THREADS, Math.ceil(total / 100_000)));
     const bounds = Array.from({ length: parts + 1 }, (_, i) => (i === parts ? maxSeq : Math.floor((maxSeq * i) / parts)));
+    const workers: Worker[] = [];
     const walked = await Promise.all(
       bounds.slice(0, -1).map((fromSeq, i) => {
         const toSeq = bounds[i + 1]!;
-        return walkInWorker(database, fromSeq, toSeq, checkpointSeqs.filter((s) => s > fromSeq && s <= toSeq), progress);
+        return walkInWorker(database, fromSeq, toSeq, checkpointSeqs.filter((s) => s > fromSeq && s <= toSeq), progress, workers);
       }),
-    );
+    ).catch((err: unknown) => {
+      // One range failed: the others stop too (they would hold a connection and a core for nothing).
+      for (const w of workers) void w.terminate();
+      throw err;
+    });
     inWorkers.add(walked);
     return walked;
   }
@@ -261,9 +271,10 @@ const IN_THREAD_ENTRIES = 5_000;
 /** The worker's entry: the compiled one beside this file, or a shim that loads the TypeScript loader first (tests, `npm run dev`). */
 const VERIFY_WORKER = import.meta.url.endsWith('.ts') ? new URL('./ledger-verify.worker.mjs', import.meta.url) : new URL('./ledger-verify.worker.js', import.meta.url);
 
-function walkInWorker(database: DatabaseConfig, fromSeq: number, toSeq: number, watch: number[], progress: (n: number) => void): Promise<RangeResult> {
+function walkInWorker(database: DatabaseConfig, fromSeq: number, toSeq: number, watch: number[], progress: (n: number) => void, started: Worker[]): Promise<RangeResult> {
   return new Promise((resolve, reject) => {
     const worker = new Worker(VERIFY_WORKER, { workerData: { database, fromSeq, toSeq, watch } });
+    started.push(worker);
     let settled = false;
     worker.on('message', (m: { type: 'progress'; checked: number } | { type: 'done'; result: RangeResult } | { type: 'failed'; error: string }) => {
       if (m.type === 'progress') progress(m.checked);

@@ -12,9 +12,11 @@ describe('the compliance report’s rules', () => {
     expect(parsePeriod({ from: '2026-10-01', to: '2026-10-31' }, NOW)).toEqual({ from: new Date('2026-10-01T00:00:00.000Z'), to: new Date('2026-11-01T00:00:00.000Z') });
     expect(parsePeriod({ from: '2026-10-01T08:00:00+02:00', to: '2026-10-01T09:00:00Z' }, NOW)).toEqual({ from: new Date('2026-10-01T06:00:00.000Z'), to: new Date('2026-10-01T09:00:00.000Z') });
     expect(parsePeriod({ from: '2025-11-01', to: '2026-10-31' }, NOW).from.toISOString()).toBe('2025-11-01T00:00:00.000Z');
-    for (const q of [{ from: '2026-10-02', to: '2026-10-01' }, { from: '2026-10-01T00:00:00Z', to: '2026-10-01T00:00:00Z' }, { from: '2025-10-30', to: '2026-10-31' }, { from: '2026-02-29' }, { to: '2026-04-31' }, { to: '2026-01-01T24:00:00Z' }]) {
+    for (const q of [{ from: '2026-10-02', to: '2026-10-01' }, { from: '2026-10-01T00:00:00Z', to: '2026-10-01T00:00:00Z' }, { from: '2025-10-30', to: '2026-10-31' }, { from: '2026-02-29' }, { to: '2026-04-31' }, { to: '2026-01-01T24:00:00Z' }, { from: '9999-12-01', to: '9999-12-31' }, { from: '0000-06-01', to: '0000-07-01' }]) {
       expect(() => parsePeriod(q, NOW), JSON.stringify(q)).toThrow(expect.objectContaining({ code: 'report_period_invalid' }));
     }
+    // The last day a `to` date can name: its end is still a four-digit year.
+    expect(parsePeriod({ from: '9999-12-01', to: '9999-12-30' }, NOW).to.toISOString()).toBe('9999-12-31T00:00:00.000Z');
     expect(periodDays(new Date('2026-10-01T00:00:00Z'), new Date('2026-11-01T00:00:00Z'))).toEqual({ fromDay: '2026-10-01', toDay: '2026-10-31' });
   });
 

@@ -24,15 +24,24 @@ function instant(value: string, name: 'from' | 'to'): Date {
   return name === 'to' && DATE_ONLY.test(value) ? new Date(d.getTime() + DAY_MS) : d;
 }
 
+/** The first and last instant with a four-digit year: 0001-01-01 and 9999-12-31T23:59:59.999Z. */
+const YEAR_BOUNDS_MS = [Date.parse('0001-01-01T00:00:00.000Z'), Date.parse('9999-12-31T23:59:59.999Z')] as const;
+
 /** The report's period [from, to): defaults to the last 30 days, at most 366 days, from before to. */
 export function parsePeriod(q: { from?: string | undefined; to?: string | undefined }, now: Date): { from: Date; to: Date } {
   const to = q.to === undefined ? now : instant(q.to, 'to');
   const from = q.from === undefined ? new Date(to.getTime() - DEFAULT_PERIOD_DAYS * DAY_MS) : instant(q.from, 'from');
+  // Within the years a timestamp has four digits for (the answer's own period must be a valid timestamp).
+  for (const [name, d] of [['from', from], ['to', to]] as const) {
+    if (d.getTime() < YEAR_BOUNDS_MS[0] || d.getTime() > YEAR_BOUNDS_MS[1]) {
+      throw new CustodyError('report_period_invalid', `${name} is outside the years 0001 to 9999.`, [{ path: `query/${name}`, message: 'must be in the years 0001 to 9999 (a `to` date takes in its whole day: at most 9999-12-30)' }]);
+    }
+  }
   if (from.getTime() >= to.getTime()) {
     throw new CustodyError('report_period_invalid', `The period is empty: from (${from.toISOString()}) must be before to (${to.toISOString()}).`, [{ path: 'query/from', message: 'must be before to' }]);
   }
   if (to.getTime() - from.getTime() > MAX_PERIOD_DAYS * DAY_MS) {
-    throw new CustodyError('report_period_invalid', `The period spans ${Math.ceil((to.getTime() - from.getTime()) / DAY_MS)} days; a report covers at most ${MAX_PERIOD_DAYS}. Ask for several reports.`, [{ path: 'query/from', message: `at most ${MAX_PERIOD_DAYS} days before to` }]);
+    throw new CustodyError('report_period_invalid', `The period spans ${Math.ceil((to.getTime() - from.getTime()) / DAY_MS)} days; at most ${MAX_PERIOD_DAYS} can be asked for at once. Ask for several shorter periods.`, [{ path: 'query/from', message: `at most ${MAX_PERIOD_DAYS} days before to` }]);
   }
   return { from, to };
 }

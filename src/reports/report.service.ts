@@ -62,6 +62,12 @@ const OWNERLESS = ['no_owner', 'owner_orphaned'] as const;
  * the capability that owns it (tokens, findings, exceptions, ledger, reviews, trends); this
  * service only puts them together.
  */
+/** Reports (and kill-time counts) computing at once for one scope (a tenant, or every tenant). */
+const MAX_COMPUTING_PER_SCOPE = 2;
+/** How long a kill-times answer is reused for the same scope and period (a default period ends "now"). */
+const KILL_TIMES_REUSE_MS = 10_000;
+const KILL_TIMES_KEPT = 500;
+
 export function createReportService(deps: ReportServiceDeps) {
   const { clock } = deps;
   const reads: ReportReads = deps.reads ?? {
@@ -97,10 +103,49 @@ export function createReportService(deps: ReportServiceDeps) {
     return { ownerlessCount: ownerless.count, tokens, truncated: rows.length > limit };
   }
 
+  // Reports (and kill times) computing at once per scope (a tenant, or every tenant): past the
+  // bound a caller is told to retry, so one tenant asking again and again holds at most this many
+  // of the reading threads' places, never all of them.
+  const computing = new Map<string, number>();
+  async function bounded<T>(scope: string, work: () => Promise<T>): Promise<T> {
+    const n = computing.get(scope) ?? 0;
+    if (n >= MAX_COMPUTING_PER_SCOPE) {
+      throw new CustodyError('report_busy', `${MAX_COMPUTING_PER_SCOPE} reports for ${scope === '*' ? 'every tenant' : 'this tenant'} are being computed already; retry when one has answered.`);
+    }
+    computing.set(scope, n + 1);
+    try {
+      return await work();
+    } finally {
+      const left = (computing.get(scope) ?? 1) - 1;
+      if (left <= 0) computing.delete(scope);
+      else computing.set(scope, left);
+    }
+  }
+
+  // Kill times are a dashboard's: the same scope and period asked again within KILL_TIMES_REUSE_MS
+  // gets the same answer, computed once for every caller meanwhile (at most KILL_TIMES_KEPT kept).
+  const killTimesKept = new Map<string, { at: number; value: Promise<KillTimes> }>();
+
+  async function killTimesFor(tenant: { id: string } | null, period: { from: Date; to: Date }): Promise<KillTimes> {
+    const kill = await reads.revocationTimes(tenant?.id, period.from.toISOString(), period.to.toISOString());
+    return {
+      scope: { tenantId: tenant?.id ?? null },
+      period: { from: period.from.toISOString(), to: period.to.toISOString() },
+      revocations: kill.revocations,
+      locallyEffective: { ...durationStats(kill.locallyEffective), buckets: durationBuckets(kill.locallyEffective) },
+      upstreamVerified: { ...durationStats(kill.upstreamVerified), buckets: durationBuckets(kill.upstreamVerified) },
+      upstreamOutcomes: kill.outcomes,
+    };
+  }
+
   async function generate(principal: Principal, q: ReportQuery): Promise<SignedReport> {
+    const tenant = await scopeOf(principal, q.tenantId);
+    return bounded(tenant?.id ?? '*', () => generateFor(principal, q, tenant));
+  }
+
+  async function generateFor(principal: Principal, q: ReportQuery, tenant: { id: string; name: string } | null): Promise<SignedReport> {
     const now = clock.now();
     const period = parsePeriod(q, now);
-    const tenant = await scopeOf(principal, q.tenantId);
     const tid = tenant?.id;
     // Tie the report to the current head: sign a checkpoint if the head moved since the last one
     // (as a serving instance does within a second of any append), logged like every checkpoint.
@@ -216,17 +261,22 @@ export function createReportService(deps: ReportServiceDeps) {
 
     /** The kill times of the period alone (the overview's distribution): the same figures as the report's `killTime`, with buckets. */
     async killTimes(principal: Principal, q: { tenantId?: string | undefined; from?: string | undefined; to?: string | undefined }): Promise<KillTimes> {
-      const period = parsePeriod(q, clock.now());
+      const now = clock.now();
+      const period = parsePeriod(q, now);
       const tenant = await scopeOf(principal, q.tenantId);
-      const kill = await reads.revocationTimes(tenant?.id, period.from.toISOString(), period.to.toISOString());
-      return {
-        scope: { tenantId: tenant?.id ?? null },
-        period: { from: period.from.toISOString(), to: period.to.toISOString() },
-        revocations: kill.revocations,
-        locallyEffective: { ...durationStats(kill.locallyEffective), buckets: durationBuckets(kill.locallyEffective) },
-        upstreamVerified: { ...durationStats(kill.upstreamVerified), buckets: durationBuckets(kill.upstreamVerified) },
-        upstreamOutcomes: kill.outcomes,
-      };
+      const key = `${tenant?.id ?? '*'}|${q.from ?? ''}|${q.to ?? ''}`;
+      const kept = killTimesKept.get(key);
+      const age = kept ? now.getTime() - kept.at : -1;
+      if (kept && age >= 0 && age < KILL_TIMES_REUSE_MS) return kept.value;
+      const value = bounded(tenant?.id ?? '*', () => killTimesFor(tenant, period));
+      killTimesKept.delete(key);
+      killTimesKept.set(key, { at: now.getTime(), value });
+      while (killTimesKept.size > KILL_TIMES_KEPT) killTimesKept.delete(killTimesKept.keys().next().value!);
+      // A failure is not kept.
+      value.catch(() => {
+        if (killTimesKept.get(key)?.value === value) killTimesKept.delete(key);
+      });
+      return value;
     },
 
     /** The report in one format: signed JSON, one CSV table, or the HTML page. */

@@ -3,7 +3,9 @@ import os from 'node:os';
 import path from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
 import { sql } from 'kysely';
+import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
+import { createTestDatabase, describePostgres } from '../../test/support/databases.ts';
 import { openStorage, type Storage } from './database.ts';
 
 describe('SQLite storage shared with another connection', () => {
@@ -90,5 +92,34 @@ describe('SQLite files are readable by their owner only', () => {
     const storage = openStorage({ kind: 'sqlite', file });
     expect((fs.statSync(file).mode & 0o777).toString(8)).toBe('600');
     await storage.close();
+  });
+});
+
+describePostgres('PostgreSQL storage when the server ends a connection', (kind) => {
+  it('a connection ended in the middle of a transaction fails that transaction, not the process; the next one works', async () => {
+    const db = await createTestDatabase(kind);
+    const storage = openStorage(db.config);
+    const admin = new pg.Client({ connectionString: db.url });
+    await admin.connect();
+    try {
+      const failed = await storage.db
+        .transaction()
+        .execute(async (trx) => {
+          const { rows } = await sql<{ pid: number }>`select pg_backend_pid() as pid`.execute(trx);
+          // Idle in transaction, as between two queries of a unit of work: the server ends it.
+          await admin.query('select pg_terminate_backend($1)', [rows[0]!.pid]);
+          await new Promise((r) => setTimeout(r, 200));
+          await sql`select 1`.execute(trx);
+          return 'committed';
+        })
+        .catch((err: Error) => `failed: ${err.message}`);
+      expect(failed).toMatch(/^failed: /);
+      const { rows } = await sql<{ one: number }>`select 1 as one`.execute(storage.db);
+      expect(rows[0]!.one).toBe(1);
+    } finally {
+      await admin.end();
+      await storage.close();
+      await db.drop();
+    }
   });
 });

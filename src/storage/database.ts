@@ -135,6 +135,11 @@ export function openStorage(config: DatabaseConfig, options: { poolSize?: number
   const pool = new pg.Pool({ connectionString: config.url, max: options.poolSize ?? 10 });
   // An idle client that loses its connection must not crash the process.
   pool.on('error', () => {});
+  // Nor one checked out, between queries of a transaction (a failover, pg_terminate_backend,
+  // idle_in_transaction_session_timeout): pg emits 'error' on the client, which without a listener
+  // ends the process. The transaction's next query fails instead, it rolls back and the pool
+  // drops the client.
+  pool.on('connect', (client) => client.on('error', () => {}));
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   return { db, dialect: postgresDialect, arrayScan: poolScan(db), close: () => db.destroy() };
 }

@@ -28,6 +28,7 @@ import { riskScoreMigration } from './migrations/025-risk-score.ts';
 import { trendsMigration } from './migrations/026-trends.ts';
 import { reportIndexesMigration } from './migrations/027-report-indexes.ts';
 import { consoleSessionsMigration } from './migrations/028-console-sessions.ts';
+import { tenantRevocationsMigration } from './migrations/029-tenant-revocations.ts';
 import type { StorageDialect } from './dialect.ts';
 
 /**
@@ -76,6 +77,7 @@ export function migrationsFor(dialect: StorageDialect, options: MigrateOptions =
     '027-report-indexes': reportIndexesMigration(),
     '024-token-import': tokenImportMigration(),
     '028-console-sessions': consoleSessionsMigration(),
+    '029-tenant-revocations': tenantRevocationsMigration(),
   };
 }
 

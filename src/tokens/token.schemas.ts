@@ -218,7 +218,7 @@ export const RevocationProgress = Type.Object({
   none: Type.Integer({ description: 'The provider has no revocation endpoint: revoked in Custody only.' }),
 });
 
-export const TokenCountsQuery = Type.Object({ tenantId: Type.Optional(IdOf('tenant')) }, { additionalProperties: false });
+export const TokenCountsQuery = Type.Object({ tenantId: Type.Optional(IdOf('tenant', 'Count one tenant (a tenant administrator: only its own, the default for it); without it, every tenant')) }, { additionalProperties: false });
 
 export const TokenCounts = Type.Object({
   at: Type.String({ description: 'When these were counted (a platform-wide count is reused for up to 5 s)' }),

@@ -38,8 +38,10 @@ export interface TokenServiceDeps {
 }
 
 const BULK_BATCH = 500;
-/** How long a platform-wide count of records by provider and state is reused (`counts`). */
+/** How long a count of records by provider and state is reused (`counts`): every tenant's, one tenant's. */
 const PLATFORM_COUNTS_REUSE_MS = 5_000;
+const TENANT_COUNTS_REUSE_MS = 2_000;
+const COUNTS_KEPT = 1_000;
 /**
  * Tokens per transaction of a bulk revocation: large enough that 100,000 take ten transactions,
  * small enough that a page holds SQLite's one writer (and gateway reads queued behind it) for a
@@ -54,7 +56,7 @@ const BULK_REVOKE_PAGE = 10_000;
  * each write and tells the gateway after the commit.
  */
 export function createTokenService(deps: TokenServiceDeps) {
-  let platformCounts: { at: number; counting: Promise<{ at: string; items: { providerId: string; state: TokenState; count: number }[] }> } | null = null;
+  const countsKept = new Map<string, { at: number; counting: Promise<{ at: string; items: { providerId: string; state: TokenState; count: number }[] }> }>();
   const { storage, vault, ledger, clock } = deps;
   const repo = createTokenRepo();
   const listeners: TokenChangeListeners = { transitionHooks: [], changeHooks: [], committedTransitions: [], committedChanges: [] };
@@ -333,9 +335,10 @@ export function createTokenService(deps: TokenServiceDeps) {
     },
 
     /**
-     * Records by provider and state, of one tenant or all the caller sees. The platform-wide count
-     * reads every record's index entry (~0.1 s at a million), so concurrent callers share one count
-     * and it is reused for 5 s: reloading a page cannot keep the serving thread counting.
+     * Records by provider and state, of one tenant or all the caller sees. A count reads every
+     * record's index entry of its scope (~0.1 s for a million), so concurrent callers share one and
+     * it is reused a moment (5 s for every tenant, 2 s for one): reloading a page, or a script
+     * polling, cannot keep the serving thread counting. At most 1,000 scopes are kept.
      */
     async counts(principal: Principal, input: { tenantId?: string }): Promise<{ at: string; items: { providerId: string; state: TokenState; count: number }[] }> {
       let tenantId = input.tenantId;
@@ -343,18 +346,20 @@ export function createTokenService(deps: TokenServiceDeps) {
         if (tenantId && tenantId !== principal.tenantId) throw new CustodyError('tenant_not_found');
         tenantId = principal.tenantId;
       } else if (tenantId) await deps.tenants.findVisible(storage.db, principal, tenantId);
-      if (tenantId) return { at: clock.now().toISOString(), items: await repo.countByProviderState(storage.db, tenantId) };
+      const key = tenantId ?? '*';
       const now = clock.now().getTime();
-      if (!platformCounts || now - platformCounts.at >= PLATFORM_COUNTS_REUSE_MS || now < platformCounts.at) {
-        const at = now;
-        const counting = repo.countByProviderState(storage.db).then((items) => ({ at: new Date(at).toISOString(), items }));
-        platformCounts = { at, counting };
-        // A failed count is not reused.
-        counting.catch(() => {
-          if (platformCounts?.counting === counting) platformCounts = null;
-        });
-      }
-      return platformCounts.counting;
+      const kept = countsKept.get(key);
+      const age = kept ? now - kept.at : -1;
+      if (kept && age >= 0 && age < (tenantId ? TENANT_COUNTS_REUSE_MS : PLATFORM_COUNTS_REUSE_MS)) return kept.counting;
+      const counting = repo.countByProviderState(storage.db, tenantId).then((items) => ({ at: new Date(now).toISOString(), items }));
+      countsKept.delete(key);
+      countsKept.set(key, { at: now, counting });
+      while (countsKept.size > COUNTS_KEPT) countsKept.delete(countsKept.keys().next().value!);
+      // A failed count is not reused.
+      counting.catch(() => {
+        if (countsKept.get(key)?.counting === counting) countsKept.delete(key);
+      });
+      return counting;
     },
 
     /**

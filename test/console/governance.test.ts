@@ -116,19 +116,28 @@ describe('console governance pages (Chromium)', () => {
       await new Promise((r) => setTimeout(r, 1_500));
       await route.fulfill({ response: res });
     });
-    await page.route('**/v1/ledger/verify/progress', (route) =>
-      route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify({ running: true, startedAt: new Date().toISOString(), checked: 1234, total: 5000, last: null }) }),
-    );
     try {
       await page.goto('/ledger');
       await page.getByRole('button', { name: 'Verify now' }).click();
+      await page.route('**/v1/ledger/verify/progress', (route) =>
+        route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify({ running: true, startedAt: new Date().toISOString(), checked: 1234, total: 5000, last: null }) }),
+      );
       await page.getByTestId('verify-progress').getByText('1,234 of 5,000 entries (24 %)').waitFor();
       expect(await page.getByRole('progressbar', { name: 'Verifying the ledger' }).getAttribute('value')).toBe('1234');
+      // The progress route still says "running" (served above): the result came, so the page shows it.
+      await page.unroute('**/v1/ledger/verify/progress');
       await page.getByTestId('verify-result').waitFor({ timeout: 20_000 });
       expect(await page.getByTestId('verify-progress').count()).toBe(0);
     } finally {
       await page.unrouteAll();
     }
+    // Opened again later: how the last verification on this server ended, without running it again.
+    await page.goto('/overview-does-not-matter');
+    await page.goto('/ledger');
+    const last = page.getByTestId('verify-last');
+    await last.waitFor();
+    expect(await last.textContent()).toContain('Ledger intact at the last verification');
+    expect(await page.getByRole('button', { name: 'Verify now' }).isEnabled()).toBe(true);
   });
 
   it('edits the global policy: each validation problem the API names is shown, and a valid change is saved', async () => {

@@ -6,6 +6,24 @@ import { PAGES } from './pages/index.tsx';
 import { Link, matchPath, useLocation } from './router.tsx';
 import { ErrorBanner, Loading, SessionContext } from './ui.tsx';
 import { roleHas } from '../../src/auth/roles.ts';
+import { tenantEndpoints } from '../../src/tenants/tenant.contract.ts';
+import { ActorNames } from './components/actor.tsx';
+
+/** The signed-in tenant administrator's tenant by name (its id in the title), the id until the name arrives. */
+function TenantName({ id }: { id: string }) {
+  const [name, setName] = useState<string | null>(null);
+  useEffect(() => {
+    let live = true;
+    call(tenantEndpoints.get, { params: { id } }).then(
+      (t) => live && setName(t.name),
+      () => undefined,
+    );
+    return () => {
+      live = false;
+    };
+  }, [id]);
+  return name ? <strong title={id}>{name}</strong> : <code>{id}</code>;
+}
 
 type Theme = 'light' | 'dark' | 'system';
 
@@ -89,7 +107,7 @@ export function App() {
               {session.tenantId ? (
                 <>
                   {' '}
-                  of <code>{session.tenantId}</code>
+                  of <TenantName id={session.tenantId} />
                 </>
               ) : null}
             </span>
@@ -108,6 +126,7 @@ export function App() {
             </span>
           </header>
           <main id="main" tabIndex={-1}>
+            <ActorNames>
             {content ?? (
               <section>
                 <h1>Not found</h1>
@@ -115,6 +134,7 @@ export function App() {
                 <Link to="/">Go to the overview</Link>
               </section>
             )}
+            </ActorNames>
           </main>
         </div>
       </div>

@@ -233,7 +233,7 @@ export function Bars({ rows, label }: { rows: { label: string; value: number; ki
           <tr key={r.label}>
             <th scope="row">{r.label}</th>
             <td>
-              <span className={`bar ${r.kind ? `bar-${r.kind}` : ''}`} style={{ width: `${(r.value / max) * 100}%` }} />
+              {r.value > 0 ? <span className={`bar ${r.kind ? `bar-${r.kind}` : ''}`} style={{ width: `${(r.value / max) * 100}%` }} /> : null}
             </td>
             <td className="num">{r.value.toLocaleString('en')}</td>
           </tr>

@@ -90,13 +90,14 @@ export function registerAdmin(program: Command) {
   ledger
     .command('verify')
     .description('Verify the hash chain and signed checkpoints (on the database, or on a server with --url); exit 6 when tampered')
-    .option('--url <url>', 'ask a running server instead (CUSTODY_URL); needs CUSTODY_API_KEY')
+    .option('--url <url>', 'ask a running server instead (also when CUSTODY_URL is set); needs CUSTODY_API_KEY')
     .option('--api-key <key>', 'API key for --url')
     .option('--json', 'print the result as JSON')
     .option(...dbOption)
     .action(async (flags) => {
       let result: VerifyResult;
-      if (flags.url) {
+      // Through a server when one is named (--url or CUSTODY_URL); else on the database directly.
+      if (flags.url || process.env.CUSTODY_URL) {
         const client = api(flags);
         const e = await endpoints.ledger();
         const bar = progressBar('Verifying ledger');
@@ -113,6 +114,7 @@ export function registerAdmin(program: Command) {
         })();
         try {
           result = await client(e.verify, { query: {} });
+          bar.update(result.entries, result.entries);
         } finally {
           done = true;
           await poll;
@@ -131,11 +133,13 @@ export function registerAdmin(program: Command) {
       }
       if (flags.json) printJson(result);
       else {
+        const n = (v: number) => v.toLocaleString('en-US');
         console.log(
-          `${result.ok ? 'OK' : 'TAMPERED'}: ${result.entries} entries, last ${result.lastSeq}, ` +
-            `${result.checkpoints.verified}/${result.checkpoints.total} signed checkpoints valid (${result.durationMs} ms${result.threads > 0 ? `, ${result.threads} threads` : ''})`,
+          `${result.ok ? 'OK' : 'TAMPERED'}: ${n(result.entries)} ${result.entries === 1 ? 'entry' : 'entries'} up to seq ${n(result.lastSeq)}; ` +
+            `${n(result.checkpoints.verified)} of ${n(result.checkpoints.total)} signed checkpoints valid (${n(result.durationMs)} ms${result.threads > 0 ? `, ${result.threads} ${result.threads === 1 ? 'thread' : 'threads'}` : ''})`,
         );
-        if (result.checkpoints.unanchored > 0) console.log(`  ${result.checkpoints.unanchored} entries after the last signed checkpoint (a running server signs one within a second)`);
+        console.log(`  last hash ${result.lastHash}`);
+        if (result.checkpoints.unanchored > 0) console.log(`  ${n(result.checkpoints.unanchored)} ${result.checkpoints.unanchored === 1 ? 'entry' : 'entries'} after the last signed checkpoint (a running server signs one within a second)`);
         for (const p of result.problems) console.log(`  - [${p.kind}] ${p.message}`);
       }
       if (!result.ok) process.exitCode = EXIT.tampered;

@@ -66,7 +66,7 @@ function describe(p: ProviderRecord, verb: string): string {
     `  revocation        ${p.revocationEndpoint ?? '(none: tokens can only be blocked in the gateway)'}`,
     `  introspection     ${p.introspectionEndpoint ?? '(none: revocations cannot be verified)'}`,
     `  supports          PKCE S256: ${yesNo(p.supports.pkceS256)}; refresh rotation: ${yesNo(p.supports.refreshRotation)}`,
-    `  revocation path   ${p.revocation.supported ? (p.revocation.verified ? `verified ${p.revocation.verifiedAt}` : 'not yet verified (verified by the first confirmed revocation)') : 'none'}`,
+    `  revocation path   ${p.revocation.supported ? (p.revocation.verified ? `verified ${p.revocation.verifiedAt}` : 'not yet verified (verified by the first confirmed revocation of a token obtained through consent; registered and imported tokens never verify it)') : 'none'}`,
     `  API base URLs     ${p.apiBaseUrls.join(', ')}`,
     `  scope rules       ${rules}`,
     `  scope catalogue   ${catalogue}`,

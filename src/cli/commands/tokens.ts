@@ -25,7 +25,7 @@ function showToken(t: TokenRecord) {
     `  scopes      ${t.scopeUsage.map((s) => `${s.scope}${s.lastUsedAt ? ` (used ${s.lastUsedAt})` : IDENTITY_SCOPES.has(s.scope) ? ' (sign-in)' : ' (unused)'}`).join(', ') || '(none)'}`,
     ...(t.effectiveScopes && t.effectiveScopes.join(' ') !== t.grantedScopes.join(' ') ? [`  effective   ${t.effectiveScopes.join(', ') || '(none)'}  (the live access token, narrowed: ${t.grantedScopes.filter((s) => !t.effectiveScopes!.includes(s)).join(', ') || 'nothing'} left out)`] : []),
     `  last used   ${t.lastUsedAt ?? 'never'}${t.lastUsedBy ? ` by ${t.lastUsedBy}` : ''}`,
-    `  revocation  gateway + ${t.revocationPath.upstream}${t.revocationPath.upstream !== 'none' ? (t.revocationPath.verified ? ' (verified)' : ' (unverified)') : ''}`,
+    `  revocation  gateway + ${t.revocationPath.upstream}${t.revocationPath.upstream !== 'none' ? (t.revocationPath.verified ? ' (path verified for this provider)' : ' (path not yet verified for this provider)') : ''}`,
     `  state       ${t.state} since ${t.stateChangedAt} by ${t.stateActor ?? '?'}${t.stateReason ? `: ${t.stateReason}` : ''}`,
   ];
   if (t.revocation) {
@@ -251,11 +251,14 @@ export function registerTokens(program: Command) {
       const r = await call(e.bulkRevoke, { body: { ...filter, reason: flags.reason as string } });
       const again = followCommand(r.requestedAt, filter);
       if (!flags.json) {
-        console.log(r.revoked === 0 ? 'No live token matched: nothing was revoked.' : `Revoked ${r.revoked} tokens in Custody: the gateway refuses them from now on.`);
+        const n = (v: number) => v.toLocaleString('en-US');
+        console.log(r.revoked === 0 ? 'No live token matched: nothing was revoked.' : `Revoked ${n(r.revoked)} ${r.revoked === 1 ? 'token' : 'tokens'} in Custody: the gateway refuses them from now on.`);
         if (r.upstreamNone > 0) {
-          console.log(`WARNING: ${r.upstreamNone} of them belong to a provider with no revocation endpoint: they are still valid at the issuer until revoked there by hand (or they expire).`);
+          console.log(
+            `WARNING: ${n(r.upstreamNone)} of them cannot be revoked at the issuer by Custody (their provider has no revocation endpoint, or Custody never held their credential: inventory-only records): they stay valid there until revoked by hand (or they expire).`,
+          );
         }
-        if (r.upstreamPending > 0) console.log(`${r.upstreamPending} are being revoked at their issuers (paced; single revocations go first).`);
+        if (r.upstreamPending > 0) console.log(`${n(r.upstreamPending)} ${r.upstreamPending === 1 ? 'is' : 'are'} being revoked at the issuer (paced; single revocations go first).`);
       }
       if (!flags.wait || r.upstreamPending === 0) {
         if (flags.json) printJson(r);

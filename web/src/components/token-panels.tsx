@@ -9,6 +9,7 @@ import { ledgerEndpoints } from '../../../src/ledger/ledger.contract.ts';
 import { findingEndpoints } from '../../../src/governance/finding.contract.ts';
 import { alertEndpoints } from '../../../src/alerts/alert.contract.ts';
 import { noticeEndpoints } from '../../../src/governance/notice.contract.ts';
+import { Actor } from './actor.tsx';
 
 export type TokenView = Static<typeof TokenSchema>;
 const n = (v: number) => v.toLocaleString('en');
@@ -136,7 +137,9 @@ export function LedgerTimeline({ tokenId, ledger }: { tokenId: string; ledger: L
             <ol className="timeline" aria-label="Ledger entries for this token" style={{ listStyle: 'none', padding: 0, margin: 0 }}>
               {items.map((e) => (
                 <li key={e.seq} data-testid="ledger-entry" style={{ borderLeft: '3px solid var(--border)', padding: '0.25rem 0 0.45rem 0.75rem' }}>
-                  <code>{e.action}</code> <Time at={e.at} /> <span className="muted small">by {e.actor} · #{e.seq}</span>
+                  <code>{e.action}</code> <Time at={e.at} /> <span className="muted small">
+                    by <Actor actor={e.actor} /> · #{e.seq}
+                  </span>
                   {typeof e.data.reason === 'string' ? <div className="small">Reason: {e.data.reason}</div> : null}
                 </li>
               ))}

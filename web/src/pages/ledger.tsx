@@ -1,33 +1,68 @@
 import { Fragment, useEffect, useState } from 'react';
 import type { Static } from 'typebox';
 import { page } from './index.tsx';
+import { Actor } from '../components/actor.tsx';
 import { call } from '../api.ts';
-import { ledgerEndpoints, type VerifyResultSchema } from '../../../src/ledger/ledger.contract.ts';
+import { ledgerEndpoints, type VerifyProgressSchema, type VerifyResultSchema } from '../../../src/ledger/ledger.contract.ts';
+import { Link } from '../router.tsx';
 import { Badge, ErrorBanner, PageHeader, Show, Time, useApi, useCan } from '../ui.tsx';
 import { ClearFilters, Empty, ExpandButton, FilterSelect, Id, TextFilters, UrlPager, num, pick, queryFor, useFilters, useIsPlatform } from '../components/gov-common.tsx';
 
 type VerifyResult = Static<typeof VerifyResultSchema>;
 const FILTERS = ['action', 'subjectId', 'tokenId', 'tenantId', 'order'];
 
+type LastVerify = NonNullable<Static<typeof VerifyProgressSchema>['last']>;
+const plural = (n: number, one: string, many = `${one}s`) => `${num(n)} ${n === 1 ? one : many}`;
+
+/** Where a problem's entry is: the ledger listed from it, oldest first. */
+function SeqLink({ seq }: { seq: number }) {
+  return <Link to={`/ledger?order=asc&cursor=${Math.max(0, seq - 1)}`}>seq {num(seq)}</Link>;
+}
+
 /**
- * Verify runs in worker threads on the server; while the call is in flight the page polls the
- * progress route (entries walked of the total). Behind a load balancer the poll may reach another
- * instance, which knows of no running verification: the bar is then indeterminate, with the time.
+ * Verify runs in worker threads on the server; while it runs the page polls the progress route
+ * (entries walked of the total), also when it was started before this page was opened (by this
+ * page on an earlier visit, another user or the CLI), and shows how the last one ended when the
+ * full result is not here. Behind a load balancer the poll may reach another instance, which knows
+ * of no running verification: the bar is then indeterminate, with the time.
  */
 function Verify() {
-  const [state, setState] = useState<{ running: boolean; startedAt?: number; result?: VerifyResult; error?: unknown }>({ running: false });
+  const [state, setState] = useState<{ running: boolean; startedAt?: number; result?: VerifyResult; verifiedAt?: string; error?: unknown }>({ running: false });
+  // A verification this page did not start (or started before it was left and opened again).
+  const [elsewhere, setElsewhere] = useState<{ running: boolean; last: LastVerify | null }>({ running: false, last: null });
   const [now, setNow] = useState(Date.now());
   const [walked, setWalked] = useState<{ checked: number; total: number } | null>(null);
+  const watching = state.running || elsewhere.running;
   useEffect(() => {
-    if (!state.running) return;
+    let live = true;
+    call(ledgerEndpoints.verifyProgress).then(
+      (p) => {
+        if (!live) return;
+        setElsewhere({ running: p.running, last: p.last });
+        if (p.running) {
+          setNow(Date.now());
+          if (p.total > 0) setWalked({ checked: p.checked, total: p.total });
+        }
+      },
+      () => undefined,
+    );
+    return () => {
+      live = false;
+    };
+  }, []);
+  useEffect(() => {
+    if (!watching) return;
     let stopped = false;
     const t = setInterval(() => setNow(Date.now()), 250);
     const poll = async () => {
       while (!stopped) {
-        await new Promise((r) => setTimeout(r, 300));
+        await new Promise((r) => setTimeout(r, 500));
         if (stopped) break;
         const p = await call(ledgerEndpoints.verifyProgress).catch(() => null);
-        if (!stopped) setWalked(p?.running && p.total > 0 ? { checked: p.checked, total: p.total } : null);
+        if (stopped) break;
+        setWalked(p?.running && p.total > 0 ? { checked: p.checked, total: p.total } : null);
+        // One this page did not start has ended: show how.
+        if (p && !p.running && !state.running) setElsewhere({ running: false, last: p.last });
       }
     };
     void poll();
@@ -35,47 +70,52 @@ function Verify() {
       stopped = true;
       clearInterval(t);
     };
-  }, [state.running]);
+  }, [watching, state.running]);
   const run = async () => {
     const startedAt = Date.now();
     setNow(startedAt);
     setWalked(null);
+    setElsewhere({ running: false, last: null });
     setState({ running: true, startedAt });
     try {
-      setState({ running: false, result: await call(ledgerEndpoints.verify) });
+      const result = await call(ledgerEndpoints.verify);
+      setState({ running: false, result, verifiedAt: new Date().toISOString() });
     } catch (error) {
       setState({ running: false, error });
     }
   };
   const r = state.result;
+  const last = !r && !watching ? elsewhere.last : null;
+  const started = state.startedAt ?? (elsewhere.running ? now : undefined);
   return (
     <section className="card" aria-labelledby="verify-h">
       <h2 id="verify-h">Verify the ledger</h2>
       <p className="small muted">Walks the whole hash chain and checks each signed checkpoint: detects edited, deleted, reordered and (up to the last checkpoint) truncated entries.</p>
-      <button type="button" className="primary" onClick={run} disabled={state.running}>
-        {state.running ? 'Verifying…' : 'Verify now'}
+      <button type="button" className="primary" onClick={run} disabled={watching}>
+        {watching ? 'Verifying…' : 'Verify now'}
       </button>
+      {watching ? (
+        // Not a live region: it changes twice a second; the status below says when it starts and ends.
+        <p data-testid="verify-progress">
+          {walked ? (
+            <>
+              <progress aria-label="Verifying the ledger" max={walked.total} value={walked.checked} /> {num(walked.checked)} of {num(walked.total)} entries ({Math.floor((100 * walked.checked) / walked.total)} %)
+            </>
+          ) : (
+            <progress aria-label="Verifying the ledger" />
+          )}
+          {state.startedAt ? `, ${((now - (started ?? now)) / 1000).toFixed(1)} s elapsed` : elsewhere.running ? ' (started before this page was opened)' : ''}
+        </p>
+      ) : null}
       <div role="status" aria-live="polite">
-        {state.running ? (
-          <p data-testid="verify-progress">
-            {walked ? (
-              <>
-                <progress aria-label="Verifying the ledger" max={walked.total} value={walked.checked} /> {num(walked.checked)} of {num(walked.total)} entries ({Math.floor((100 * walked.checked) / walked.total)} %),{' '}
-              </>
-            ) : (
-              <>
-                <progress aria-label="Verifying the ledger" />{' '}
-              </>
-            )}
-            {((now - (state.startedAt ?? now)) / 1000).toFixed(1)} s elapsed
-          </p>
-        ) : null}
+        {watching ? <span className="visually-hidden">Verifying the ledger.</span> : null}
         {r ? (
           <div className={`banner ${r.ok ? 'ok' : 'error'}`} data-testid="verify-result">
-            <strong>{r.ok ? 'Ledger intact' : `Ledger NOT intact: ${num(r.problems.length)} problems`}</strong>
+            <strong>{r.ok ? 'Ledger intact' : `Ledger NOT intact: ${plural(r.problems.length, 'problem')}`}</strong>
             <div className="small">
-              {num(r.entries)} entries up to seq {num(r.lastSeq)} · checkpoints {num(r.checkpoints.verified)} of {num(r.checkpoints.total)} verified
-              {r.checkpoints.lastSeq !== null ? ` (last at seq ${num(r.checkpoints.lastSeq)})` : ''} · {num(r.checkpoints.unanchored)} entries after the last checkpoint · {num(r.durationMs)} ms {r.threads ? `on ${r.threads} worker thread${r.threads === 1 ? '' : 's'}` : 'in the serving thread'}
+              {plural(r.entries, 'entry', 'entries')} up to seq {num(r.lastSeq)} · checkpoints {num(r.checkpoints.verified)} of {num(r.checkpoints.total)} verified
+              {r.checkpoints.lastSeq !== null ? ` (last at seq ${num(r.checkpoints.lastSeq)})` : ''} · {plural(r.checkpoints.unanchored, 'entry', 'entries')} after the last checkpoint · {num(r.durationMs)} ms{' '}
+              {r.threads ? `on ${plural(r.threads, 'worker thread')}` : 'in the serving thread'} · verified <Time at={state.verifiedAt ?? null} />
             </div>
             <div className="small mono" style={{ wordBreak: 'break-all' }}>
               last hash {r.lastHash}
@@ -84,11 +124,20 @@ function Verify() {
               <ul>
                 {r.problems.slice(0, 50).map((p, i) => (
                   <li key={i}>
-                    <code>{p.kind}</code> at seq {p.seq}: {p.message}
+                    <code>{p.kind}</code> at <SeqLink seq={p.seq} />: {p.message}
                   </li>
                 ))}
               </ul>
             ) : null}
+            {r.problems.length > 50 ? <p className="small">The first 50 problems are listed; the CLI (`custody ledger verify --json`) prints them all.</p> : null}
+          </div>
+        ) : null}
+        {last ? (
+          <div className={`banner ${last.ok ? 'ok' : 'error'}`} data-testid="verify-last">
+            <strong>{last.ok === null ? 'The last verification stopped before the end' : last.ok ? 'Ledger intact at the last verification' : `Ledger NOT intact at the last verification: ${plural(last.problems, 'problem')}`}</strong>
+            <div className="small">
+              Verified <Time at={last.finishedAt} /> on this server: {plural(last.entries, 'entry', 'entries')} in {num(last.durationMs)} ms.{last.error ? ` ${last.error}.` : ''} Verify now for the details.
+            </div>
           </div>
         ) : null}
       </div>
@@ -159,7 +208,7 @@ function Ledger() {
                           <Badge>{e.action}</Badge>
                         </td>
                         <td className="small" style={{ wordBreak: 'break-all' }}>
-                          {e.actor}
+                          <Actor actor={e.actor} />
                         </td>
                         <td>
                           <Id id={e.subjectId} />

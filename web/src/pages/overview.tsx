@@ -1,6 +1,7 @@
 import { page } from './index.tsx';
 import { call } from '../api.ts';
-import { Link } from '../router.tsx';
+import { Link, setQuery } from '../router.tsx';
+import { useFilters } from '../components/gov-common.tsx';
 import { Bars, type Loaded, PageHeader, Show, SeverityBadge, Time, percent, useApi, useCan, useSession } from '../ui.tsx';
 import { ShareTrend } from '../components/overview-trend.tsx';
 import { findingEndpoints } from '../../../src/governance/finding.contract.ts';
@@ -8,6 +9,8 @@ import { trendEndpoints } from '../../../src/trends/trend.contract.ts';
 import { alertEndpoints } from '../../../src/alerts/alert.contract.ts';
 import { reportEndpoints } from '../../../src/reports/report.contract.ts';
 import { tokenEndpoints } from '../../../src/tokens/token.contract.ts';
+import type { TokenCounts } from '../../../src/tokens/token.schemas.ts';
+import type { Static } from 'typebox';
 import { OWASP_NHI_2025 } from '../../../src/governance/finding.mappings.ts';
 import { useNames } from '../components/inventory-names.tsx';
 
@@ -17,16 +20,20 @@ const ALERT_PAGE = 100;
 
 function ms(v: number | null): string {
   if (v === null) return '—';
-  if (v < 1000) return `${n(v)} ms`;
-  if (v < 120_000) return `${(v / 1000).toLocaleString('en', { maximumFractionDigits: 1 })} s`;
-  if (v < 7_200_000) return `${(v / 60_000).toLocaleString('en', { maximumFractionDigits: 1 })} min`;
-  return `${(v / 3_600_000).toLocaleString('en', { maximumFractionDigits: 1 })} h`;
+  if (v < 1000) return `${n(v)}\u00a0ms`;
+  if (v < 120_000) return `${(v / 1000).toLocaleString('en', { maximumFractionDigits: 1 })}\u00a0s`;
+  if (v < 7_200_000) return `${(v / 60_000).toLocaleString('en', { maximumFractionDigits: 1 })}\u00a0min`;
+  return `${(v / 3_600_000).toLocaleString('en', { maximumFractionDigits: 1 })}\u00a0h`;
 }
 
-function ManagedShare() {
-  const summary = useApi(() => call(findingEndpoints.summary), []);
-  const trends = useApi(() => call(trendEndpoints.trends), []);
-  const counts = useApi(loadCounts, []);
+/** One tenant (a platform role's choice, in the URL) or every tenant the role sees. */
+type Scope = { tenantId?: string };
+
+function ManagedShare({ tenantId }: { tenantId: string | undefined }) {
+  const q: Scope = tenantId ? { tenantId } : {};
+  const summary = useApi(() => call(findingEndpoints.summary, { query: q }), [tenantId]);
+  const trends = useApi(() => call(trendEndpoints.trends, { query: q }), [tenantId]);
+  const counts = useApi(() => call(tokenEndpoints.counts, { query: q }), [tenantId]);
   return (
     <div className="cards">
       <section className="card" aria-labelledby="ov-share" style={{ gridColumn: 'span 2' }}>
@@ -60,8 +67,8 @@ function ManagedShare() {
           {(t) => <ShareTrend label="Managed share by day" points={t.points.filter((p) => p.managedShare !== null).map((p) => ({ day: p.day, share: p.managedShare! }))} />}
         </Show>
       </section>
-      <TokensByState counts={counts} />
-      <OpenAlerts />
+      <TokensByState counts={counts} tenantId={tenantId} />
+      <OpenAlerts tenantId={tenantId} />
       <section className="card" aria-labelledby="ov-nhi" style={{ gridColumn: 'span 2' }}>
         <h2 id="ov-nhi">Live findings by OWASP NHI Top 10 (2025) item</h2>
         <Show loaded={summary}>
@@ -84,15 +91,15 @@ function ManagedShare() {
           }
         </Show>
       </section>
-      <TokensByProvider counts={counts} />
-      <KillTimesSection />
+      <TokensByProvider counts={counts} tenantId={tenantId} />
+      <KillTimesSection tenantId={tenantId} />
     </div>
   );
 }
 
-function OpenAlerts() {
+function OpenAlerts({ tenantId }: { tenantId: string | undefined }) {
   const can = useCan();
-  const alerts = useApi(() => (can('alerts.read') ? call(alertEndpoints.list, { query: { status: 'open', limit: String(ALERT_PAGE) } }) : Promise.resolve(null)), []);
+  const alerts = useApi(() => (can('alerts.read') ? call(alertEndpoints.list, { query: { status: 'open', limit: String(ALERT_PAGE), ...(tenantId ? { tenantId } : {}) } }) : Promise.resolve(null)), [tenantId]);
   if (!can('alerts.read')) return null;
   return (
     <section className="card" aria-labelledby="ov-alerts">
@@ -132,10 +139,9 @@ function OpenAlerts() {
 const STATES = ['active', 'suspended', 'expired', 'revoked'] as const;
 
 /** Every record by state (live and ended), from the counts route (indexes only). */
-type Counts = Loaded<Awaited<ReturnType<typeof loadCounts>>>;
-const loadCounts = () => call(tokenEndpoints.counts);
+type Counts = Loaded<Static<typeof TokenCounts>>;
 
-function TokensByState({ counts }: { counts: Counts }) {
+function TokensByState({ counts, tenantId }: { counts: Counts; tenantId: string | undefined }) {
   const session = useSession();
   return (
     <section className="card" aria-labelledby="ov-states">
@@ -147,11 +153,11 @@ function TokensByState({ counts }: { counts: Counts }) {
             <>
               <Bars label="Tokens by state" rows={STATES.map((st) => ({ label: st, value: by(st), ...(st === 'active' ? { kind: 'ok' } : st === 'suspended' ? { kind: 'warn' } : {}) }))} />
               <p className="small muted">
-                Live: active or suspended. {session.tenantId ? 'Your tenant’s' : 'Every tenant’s'} records, counted <Time at={c.at} />. Open each in the inventory:{' '}
+                Live: active or suspended. {session.tenantId ? 'Your tenant’s' : tenantId ? 'This tenant’s' : 'Every tenant’s'} records, counted <Time at={c.at} />. Open each in the inventory:{' '}
                 {STATES.map((st, i) => (
                   <span key={st}>
                     {i ? ', ' : ''}
-                    <Link to={`/inventory?state=${st}`}>{st}</Link>
+                    <Link to={`/inventory?state=${st}${tenantId ? `&tenantId=${tenantId}` : ''}`}>{st}</Link>
                   </span>
                 ))}
                 .
@@ -165,7 +171,7 @@ function TokensByState({ counts }: { counts: Counts }) {
 }
 
 /** Records of each provider by state: which third parties hold delegated access, and how much of it is live. */
-function TokensByProvider({ counts }: { counts: Counts }) {
+function TokensByProvider({ counts, tenantId }: { counts: Counts; tenantId: string | undefined }) {
   const names = useNames();
   return (
     <section className="card" aria-labelledby="ov-providers" style={{ gridColumn: 'span 2' }}>
@@ -191,22 +197,24 @@ function TokensByProvider({ counts }: { counts: Counts }) {
                       {st}
                     </th>
                   ))}
-                  <th scope="col">Live</th>
+                  <th scope="col" className="num">
+                    live
+                  </th>
                 </tr>
               </thead>
               <tbody>
                 {sorted.map(([providerId, r]) => (
                   <tr key={providerId}>
                     <th scope="row">
-                      <Link to={`/inventory?providerId=${providerId}`}>{names.provider(providerId)}</Link>
+                      <Link to={`/inventory?providerId=${providerId}${tenantId ? `&tenantId=${tenantId}` : ''}`}>{names.provider(providerId)}</Link>
                     </th>
                     {STATES.map((st) => (
                       <td className="num" key={st}>
                         {n(r[st] ?? 0)}
                       </td>
                     ))}
-                    <td style={{ minWidth: '8rem' }}>
-                      <span className="bar bar-ok" style={{ display: 'inline-block', width: `${(live(r) / Math.max(1, ...sorted.map(([, x]) => live(x)))) * 100}%` }} aria-hidden="true" />
+                    <td className="num">
+                      <strong>{n(live(r))}</strong>
                     </td>
                   </tr>
                 ))}
@@ -219,82 +227,38 @@ function TokensByProvider({ counts }: { counts: Counts }) {
   );
 }
 
+/** A bucket as a short label that does not wrap: "< 10 ms", "10–50 ms", "1–5 s", "≥ 1 h". */
+function short(v: number): [number, string] {
+  if (v < 1000) return [v, 'ms'];
+  if (v < 60_000) return [v / 1000, 's'];
+  if (v < 3_600_000) return [v / 60_000, 'min'];
+  return [v / 3_600_000, 'h'];
+}
 function bucketLabel(underMs: number | null, prev: number | null): string {
-  if (underMs === null) return `${ms(prev)} or more`;
-  return prev === null ? `under ${ms(underMs)}` : `${ms(prev)} – ${ms(underMs)}`;
+  const nb = '\u00a0';
+  // The dash joined to its neighbours, so "50–100 ms" never breaks.
+  const dash = '\u2060–\u2060';
+  if (underMs === null) return `≥${nb}${short(prev!).join(nb)}`;
+  if (prev === null) return `<${nb}${short(underMs).join(nb)}`;
+  const [a, ua] = short(prev);
+  const [b, ub] = short(underMs);
+  return ua === ub ? `${a}${dash}${b}${nb}${ub}` : `${a}${nb}${ua}${dash}${b}${nb}${ub}`;
 }
 
 /** Kill times of the last 30 days as a distribution: time until the gateway refused the token, and until the issuer confirmed its revocation. */
-function KillTimesSection() {
+function KillTimesSection({ tenantId }: { tenantId: string | undefined }) {
   const session = useSession();
   const can = useCan();
-  const kill = useApi(() => (can('reports.read') ? call(reportEndpoints.killTimes) : Promise.resolve(null)), []);
+  const kill = useApi(() => (can('reports.read') ? call(reportEndpoints.killTimes, { query: tenantId ? { tenantId } : {} }) : Promise.resolve(null)), [tenantId]);
   if (!can('reports.read')) return null;
   return (
-    <section className="card" aria-labelledby="ov-kill" style={{ gridColumn: 'span 2' }}>
+    <section className="card" aria-labelledby="ov-kill" style={{ gridColumn: '1 / -1' }}>
       <h2 id="ov-kill">Kill times, last 30 days</h2>
       <Show loaded={kill}>
         {(k) => {
           if (!k) return null;
-          return (
+          const outcomes = (
             <>
-              <p className="muted small">
-                {n(k.revocations)} revocation{k.revocations === 1 ? '' : 's'} asked for {session.tenantId ? 'in your tenant ' : ''}since <Time at={k.period.from} />.
-              </p>
-              {k.revocations === 0 ? (
-                <p className="muted">No token was revoked in the period.</p>
-              ) : (
-                <>
-                  <table aria-label="Kill time distribution" className="small">
-                    <thead>
-                      <tr>
-                        <th scope="col">From request to</th>
-                        <th scope="col" className="num">
-                          Measured
-                        </th>
-                        <th scope="col" className="num">
-                          p50
-                        </th>
-                        <th scope="col" className="num">
-                          p99
-                        </th>
-                        <th scope="col" className="num">
-                          max
-                        </th>
-                      </tr>
-                    </thead>
-                    <tbody>
-                      {(
-                        [
-                          ['refused locally (gateway)', k.locallyEffective],
-                          ['verified at the issuer', k.upstreamVerified],
-                        ] as const
-                      ).map(([label, st]) => (
-                        <tr key={label}>
-                          <th scope="row">{label}</th>
-                          <td className="num">{n(st.count)}</td>
-                          <td className="num">{ms(st.p50Ms)}</td>
-                          <td className="num">{ms(st.p99Ms)}</td>
-                          <td className="num">{ms(st.maxMs)}</td>
-                        </tr>
-                      ))}
-                    </tbody>
-                  </table>
-                  <div className="cards" style={{ gridTemplateColumns: '1fr 1fr' }}>
-                    {(
-                      [
-                        ['Refused locally', 'Time until the gateway refused the token', k.locallyEffective.buckets],
-                        ['Verified at the issuer', 'Time until the issuer confirmed the revocation', k.upstreamVerified.buckets],
-                      ] as const
-                    ).map(([title, label, buckets]) => (
-                      <div key={title}>
-                        <h3>{title}</h3>
-                        <Bars label={label} rows={buckets.map((b, i) => ({ label: bucketLabel(b.underMs, i ? buckets[i - 1]!.underMs : null), value: b.count }))} />
-                      </div>
-                    ))}
-                  </div>
-                </>
-              )}
               <h3>Where each revocation stands at the issuer</h3>
               <Bars
                 label="Upstream revocation outcomes"
@@ -303,9 +267,75 @@ function KillTimesSection() {
                   { label: 'unverifiable', value: k.upstreamOutcomes.unverifiable, kind: 'warn' },
                   { label: 'pending', value: k.upstreamOutcomes.pending },
                   { label: 'failed', value: k.upstreamOutcomes.failed, kind: 'bad' },
-                  { label: 'none (no endpoint)', value: k.upstreamOutcomes.none, kind: 'bad' },
+                  { label: 'none (nothing Custody can revoke there)', value: k.upstreamOutcomes.none, kind: 'bad' },
                 ]}
               />
+              <p className="small muted">
+                none: the provider has no revocation endpoint, or Custody never held the credential (an inventory-only record): the customer must revoke it at the issuer.
+              </p>
+            </>
+          );
+          return (
+            <>
+              <p className="muted small">
+                {n(k.revocations)} revocation{k.revocations === 1 ? '' : 's'} asked for {session.tenantId ? 'in your tenant ' : ''}in the last 30 days (since {k.period.from.slice(0, 10)}).
+              </p>
+              {k.revocations === 0 ? (
+                <p className="muted">No token was revoked in the period.</p>
+              ) : (
+                <div style={{ display: 'grid', gridTemplateColumns: 'minmax(0, 4fr) minmax(0, 3fr) minmax(0, 3fr)', gap: '1.5rem', alignItems: 'start' }}>
+                  <div>
+                    <table aria-label="Kill time distribution" className="small">
+                      <thead>
+                        <tr>
+                          <th scope="col">From request to</th>
+                          <th scope="col" className="num">
+                            Measured
+                          </th>
+                          <th scope="col" className="num">
+                            p50
+                          </th>
+                          <th scope="col" className="num">
+                            p99
+                          </th>
+                          <th scope="col" className="num">
+                            max
+                          </th>
+                        </tr>
+                      </thead>
+                      <tbody>
+                        {(
+                          [
+                            ['refused locally (gateway)', k.locallyEffective],
+                            ['verified at the issuer', k.upstreamVerified],
+                          ] as const
+                        ).map(([label, st]) => (
+                          <tr key={label}>
+                            <th scope="row">{label}</th>
+                            <td className="num">{n(st.count)}</td>
+                            <td className="num">{ms(st.p50Ms)}</td>
+                            <td className="num">{ms(st.p99Ms)}</td>
+                            <td className="num">{ms(st.maxMs)}</td>
+                          </tr>
+                        ))}
+                      </tbody>
+                    </table>
+                    {outcomes}
+                  </div>
+                  {(
+                    [
+                      ['Refused locally', 'Time until the gateway refused the token', k.locallyEffective.buckets],
+                      ['Verified at the issuer', 'Time until the issuer confirmed the revocation', k.upstreamVerified.buckets],
+                    ] as const
+                  ).map(([title, label, buckets]) => (
+                    <div key={title}>
+                      <h3 style={{ marginTop: 0 }}>{title}</h3>
+                      <Bars label={label} rows={buckets.map((b, i) => ({ label: bucketLabel(b.underMs, i ? buckets[i - 1]!.underMs : null), value: b.count }))} />
+                    </div>
+                  ))}
+                </div>
+              )}
+              {k.revocations === 0 ? outcomes : null}
             </>
           );
         }}
@@ -316,12 +346,33 @@ function KillTimesSection() {
 
 function Overview() {
   const session = useSession();
+  const filters = useFilters();
+  const names = useNames();
+  // A platform role may look at one tenant (kept in the URL, so the view can be shared); a tenant administrator sees theirs.
+  const tenantId = session.tenantId ? undefined : filters.tenantId || undefined;
+  const tenantName = tenantId ? names.tenant(tenantId) : null;
   return (
     <>
       <PageHeader title="Overview">
-        <span className="muted">{session.tenantId ? 'Your tenant' : 'Every tenant'}</span>
+        <span className="muted">{session.tenantId ? 'Your tenant' : tenantId ? `Tenant ${tenantName}` : 'Every tenant'}</span>
       </PageHeader>
-      <ManagedShare />
+      {session.tenantId ? null : (
+        <div className="filters">
+          <label>
+            Tenant
+            <select value={tenantId ?? ''} onChange={(e) => setQuery({ tenantId: e.target.value || null }, { replace: false })}>
+              <option value="">Every tenant</option>
+              {tenantId && !names.tenants.some((t) => t.id === tenantId) ? <option value={tenantId}>{tenantId}</option> : null}
+              {names.tenants.map((t) => (
+                <option key={t.id} value={t.id}>
+                  {t.name}
+                </option>
+              ))}
+            </select>
+          </label>
+        </div>
+      )}
+      <ManagedShare key={tenantId ?? '*'} tenantId={tenantId} />
     </>
   );
 }

@@ -110,7 +110,7 @@ function Reports() {
               ) : (
                 `Every tenant (${num(r.scope.tenants)})`
               )}{' '}
-              · period {r.period.from.slice(0, 10)} to {r.period.to.slice(0, 10)} · generated <Time at={r.generatedAt} /> · last sweep <Time at={r.findings.sweptAt} />
+              · period <Time at={r.period.from} /> up to <Time at={r.period.to} /> (end excluded) · generated <Time at={r.generatedAt} /> · last sweep <Time at={r.findings.sweptAt} />
             </p>
             <div className="cards">
               <Figure label="Managed share" value={percent(r.managedShare.share)} sub={`${num(r.managedShare.managed)} of ${num(r.managedShare.live)} live tokens`} />
