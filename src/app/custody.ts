@@ -296,6 +296,33 @@ export async function createCustody(config: Config, options: CustodyOptions) {
       await trends.snapshot();
     });
     // The compliance report (src/reports): figures from each capability that owns them, signed with the ledger's key.
+    // Tampering found by a verification (an auditor's, the console's, a scheduled one) is an alert
+    // for the security team, not only an answer to whoever asked: critical, one open at a time
+    // (repeats count on it), ledgered. Not from a read-only command (the CLI verifying a copy).
+    if (!options.readOnly) {
+      ledger.onVerified((r) => {
+        if (r.ok) return;
+        const first = r.problems.slice(0, 10).map((p) => ({ kind: p.kind, seq: p.seq, message: p.message }));
+        storage.db
+          .transaction()
+          .execute((trx) =>
+            alerts.raise(
+              trx,
+              {
+                kind: 'ledger_tampered',
+                severity: 'critical',
+                tenantId: null,
+                subjectId: null,
+                message: `Ledger verification found ${r.problems.length} problem${r.problems.length === 1 ? '' : 's'} (first: ${first[0]?.kind ?? 'unknown'} at seq ${first[0]?.seq ?? '?'}): entries were edited, removed or reordered. Keep the database as it is for investigation; run custody ledger verify --json for every problem.`,
+                data: { entries: r.entries, lastSeq: r.lastSeq, problems: r.problems.length },
+                evidence: { kind: 'ledger_verification', problems: first },
+              },
+              clock.now(),
+            ),
+          )
+          .catch((err: Error) => logger.error({ err: err.message }, 'raising the ledger_tampered alert failed'));
+      });
+    }
     const reportReads = createReportReads(storage, config.database);
     const reports = createReportService({ clock, logger, instance: { publicUrl: config.publicUrl, version: API_VERSION }, signer: vault.ledgerSigner, tenants, providers, tokens, findings: findingQueries, lastSweepStart: findings.lastSweepStart, exceptions, ledger, reviewStats: reviews.stats, trendSeries: trends.series, reads: reportReads });
     // Findings follow every change that can alter them, soon after it commits (off the request path).

@@ -31,6 +31,7 @@ export function createLedgerService(deps: LedgerDeps) {
   const repo = createLedgerRepo();
   let running: Promise<VerifyResult> | null = null;
   let verifyRun = 0;
+  const verifiedListeners: ((r: VerifyResult) => void)[] = [];
   // What the running verification has walked, and how the last one ended (for the progress route).
   let progressNow: { startedAt: string; checked: number; total: number } | null = null;
   let lastVerify: { startedAt: string; finishedAt: string; ok: boolean | null; entries: number; problems: number; durationMs: number; error: string | null } | null = null;
@@ -146,6 +147,7 @@ export function createLedgerService(deps: LedgerDeps) {
       }).then(
         (r) => {
           lastVerify = { startedAt, finishedAt: clock.now().toISOString(), ok: r.ok, entries: r.entries, problems: r.problems.length, durationMs: r.durationMs, error: null };
+          for (const l of verifiedListeners) l(r);
           return r;
         },
         (err: unknown) => {
@@ -160,6 +162,11 @@ export function createLedgerService(deps: LedgerDeps) {
         })
         .catch(() => undefined);
       return running;
+    },
+
+    /** Told of each finished verification's result (a server raises an alert when it found tampering). */
+    onVerified(listener: (r: VerifyResult) => void) {
+      verifiedListeners.push(listener);
     },
 
     /**

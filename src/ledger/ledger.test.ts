@@ -319,6 +319,14 @@ describeEachDatabase('ledger', (kind) => {
     expect(after.statusCode).toBe(200);
     expect(after.json().ok).toBe(false);
     expect(after.json().problems).toContainEqual(expect.objectContaining({ kind: 'edited', seq: 4 }));
+    // The security team hears of it: a critical alert, with the first problems as evidence.
+    const alerts = async () => (await h.app.inject({ url: '/v1/alerts?kind=ledger_tampered', headers: bearer(auditor) })).json().items as { id: string; severity: string; message: string }[];
+    await expect.poll(async () => (await alerts()).length).toBe(1);
+    const [alert] = await alerts();
+    expect(alert!.severity).toBe('critical');
+    expect(alert!.message).toContain('edited at seq 4');
+    const detail = (await h.app.inject({ url: `/v1/alerts/${alert!.id}`, headers: bearer(auditor) })).json() as { evidence: { problems: { kind: string; seq: number }[] }[] };
+    expect(detail.evidence.at(-1)!.problems).toContainEqual(expect.objectContaining({ kind: 'edited', seq: 4 }));
 
     const tenantAdmin = await keyFor(h, 'tenant_admin', (await h.custody.tenants.list(h.admin))[0]!.id);
     const refused = await h.app.inject({ url: '/v1/ledger/verify', headers: bearer(tenantAdmin) });
