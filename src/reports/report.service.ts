@@ -71,7 +71,7 @@ const KILL_TIMES_KEPT = 500;
 export function createReportService(deps: ReportServiceDeps) {
   const { clock } = deps;
   const reads: ReportReads = deps.reads ?? {
-    accountability: (t) => deps.tokens.reportQueries.accountability(t),
+    lackingCounts: (t) => deps.tokens.reportQueries.lackingCounts(t),
     connections: (t) => deps.tokens.reportQueries.connections(t),
     revocationTimes: (t, from, to) => deps.tokens.reportQueries.revocationTimes(t, from, to),
     findingCounts: (t) => deps.findings.tenantStatusTypeCounts(t),
@@ -147,16 +147,24 @@ export function createReportService(deps: ReportServiceDeps) {
     const now = clock.now();
     const period = parsePeriod(q, now);
     const tid = tenant?.id;
+    // The heavy reads start at once, the heaviest first so it has a reading thread to itself
+    // (report.reads.ts); the checkpoint below is signed meanwhile. Each is awaited below (a failure
+    // before then is not an unhandled rejection: the report fails with the first error).
+    const connectionsRead = reads.connections(tid);
+    const countsRead = reads.findingCounts(tid);
+    const lackingRead = reads.lackingCounts(tid);
+    const killRead = reads.revocationTimes(tid, period.from.toISOString(), period.to.toISOString());
+    for (const started of [connectionsRead, countsRead, lackingRead, killRead]) started.catch(() => undefined);
     // Tie the report to the current head: sign a checkpoint if the head moved since the last one
     // (as a serving instance does within a second of any append), logged like every checkpoint.
     const signedNow = await deps.ledger.checkpointNow();
     if (signedNow) deps.logger?.info({ checkpoint: signedNow }, 'ledger checkpoint signed');
     const { fromDay, toDay } = periodDays(period.from, period.to);
-    const [accountability, counts, connections, kill, activeExceptions, exceptionItems, providers, tenantList, trend, campaigns, checkpoint, sweptAt] = await Promise.all([
-      reads.accountability(tid),
-      reads.findingCounts(tid),
-      reads.connections(tid),
-      reads.revocationTimes(tid, period.from.toISOString(), period.to.toISOString()),
+    const [lackingCounts, counts, connections, kill, activeExceptions, exceptionItems, providers, tenantList, trend, campaigns, checkpoint, sweptAt] = await Promise.all([
+      lackingRead,
+      countsRead,
+      connectionsRead,
+      killRead,
       deps.exceptions.activeRows(),
       deps.exceptions.list(principal, { tenantId: tid, status: 'active' }),
       deps.providers.list(),
@@ -167,6 +175,14 @@ export function createReportService(deps: ReportServiceDeps) {
       deps.lastSweepStart(),
     ]);
 
+    // Live tokens per tenant from the connections (their sum), and what they lack from the partial indexes.
+    const liveOf = new Map<string, number>();
+    for (const c of connections) liveOf.set(c.tenantId, (liveOf.get(c.tenantId) ?? 0) + c.live);
+    const noApproverOf = new Map(lackingCounts.noApprover);
+    const noPurposeOf = new Map(lackingCounts.noPurpose);
+    const accountability = [...liveOf]
+      .sort(([a], [b]) => (a < b ? -1 : 1))
+      .map(([tenantId, live]) => ({ tenantId, live, noApprover: noApproverOf.get(tenantId) ?? 0, noPurpose: noPurposeOf.get(tenantId) ?? 0 }));
     const ownerless = await lacking(tid, accountability.some((a) => a.noApprover + a.noPurpose > 0));
     const tenantName = new Map(tenantList.map((t) => [t.id, t.name]));
     const providerName = new Map(providers.map((p) => [p.id, p.name]));

@@ -425,6 +425,21 @@ describeEachDatabase('the compliance report', (kind) => {
     expect((await get(workload, '')).statusCode).toBe(403);
   });
 
+  it('computes at most two reports at once for one tenant: more at the same moment are told to retry (503 report_busy), other tenants are not', async () => {
+    const answers = await Promise.all([...Array.from({ length: 6 }, () => get(tenantAdminA, '')), get(adminKey, `?tenantId=${B}`)]);
+    const forA = answers.slice(0, 6);
+    const busy = forA.filter((r) => r.statusCode === 503);
+    expect(forA.filter((r) => r.statusCode === 200).length).toBeGreaterThanOrEqual(2);
+    expect(busy.length).toBeGreaterThanOrEqual(1);
+    for (const r of busy) {
+      expect(r.json().error.code).toBe('report_busy');
+      expect(r.json().error.message).toContain('reports for this tenant are being computed already');
+    }
+    expect(answers[6]!.statusCode).toBe(200);
+    // Once they have answered, the next is computed.
+    expect((await get(tenantAdminA, '')).statusCode).toBe(200);
+  });
+
   it('renders as one printable page in Chromium, with no error, no request and every value escaped', async () => {
     const r = await get(adminKey, '?format=html');
     expect(r.statusCode).toBe(200);

@@ -107,6 +107,17 @@ export function createTokenReportQueries(deps: { storage: Storage }) {
     },
 
     /**
+     * Live tokens without an approver, and without a purpose, per tenant (two counts from the
+     * partial indexes, 027): the report takes each tenant's live count from its connections, which
+     * read every live token's index entry already.
+     */
+    async lackingCounts(tenantId?: string): Promise<{ noApprover: [string, number][]; noPurpose: [string, number][] }> {
+      const [noApprover, noPurpose] = await Promise.all([countLive(undefined, NO_APPROVER), countLive(undefined, NO_PURPOSE)]);
+      const mine = (m: Map<string, number>) => [...m].filter(([t]) => !tenantId || t === tenantId);
+      return { noApprover: mine(noApprover), noPurpose: mine(noPurpose) };
+    },
+
+    /**
      * The first `limit` live tokens, in (tenant, id) order, that lack an approver or a purpose or
      * are among `also` (the caller's tokens lacking what the tokens table cannot tell, such as an
      * owner in the owners directory: its first `limit` in the same order).

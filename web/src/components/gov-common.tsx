@@ -2,6 +2,7 @@ import { useEffect, useId, useRef, useState, type FormEvent, type ReactNode } fr
 import type { Endpoint, QueryOf } from '../../../src/contract/endpoint.ts';
 import { Link, setQuery, useLocation } from '../router.tsx';
 import { ErrorBanner, Pager, useSession } from '../ui.tsx';
+import { useNames } from './inventory-names.tsx';
 
 /**
  * Pieces the governance pages share: filters kept in the URL (each change goes back to the first
@@ -268,4 +269,28 @@ export function localInDays(days: number): string {
   d.setSeconds(0, 0);
   const pad = (n: number) => String(n).padStart(2, '0');
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
+}
+
+/**
+ * The tenant a list is narrowed to, chosen by name (platform roles; a tenant administrator sees
+ * theirs only, so nothing is shown). Kept in the URL as `tenantId`, like every filter.
+ */
+export function TenantFilter({ value }: { value: string | undefined }) {
+  const platform = useIsPlatform();
+  const names = useNames();
+  if (!platform) return null;
+  return (
+    <label>
+      Tenant
+      <select value={value ?? ''} onChange={(e) => setQuery({ tenantId: e.target.value || null, cursor: null }, { replace: false })}>
+        <option value="">Every tenant</option>
+        {value && !names.tenants.some((t) => t.id === value) ? <option value={value}>{value}</option> : null}
+        {names.tenants.map((t) => (
+          <option key={t.id} value={t.id}>
+            {t.name}
+          </option>
+        ))}
+      </select>
+    </label>
+  );
 }

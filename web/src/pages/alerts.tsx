@@ -4,7 +4,7 @@ import { call } from '../api.ts';
 import { alertEndpoints, type Alert } from '../../../src/alerts/alert.contract.ts';
 import { ALERT_SEVERITIES, ALERT_STATUSES } from '../../../src/alerts/alert.types.ts';
 import { Badge, PageHeader, SeverityBadge, Show, Time, useApi, useCan } from '../ui.tsx';
-import { ClearFilters, Empty, ExpandButton, FilterSelect, Id, ReasonDialog, TextFilters, UrlPager, queryFor, num, pick, useFilters, useIsPlatform } from '../components/gov-common.tsx';
+import { ClearFilters, Empty, ExpandButton, FilterSelect, Id, ReasonDialog, TextFilters, UrlPager, queryFor, num, pick, useFilters, TenantFilter } from '../components/gov-common.tsx';
 
 const STATUS_KIND: Record<string, string> = { open: 'bad', acknowledged: 'warn', resolved: 'ok' };
 const FILTERS = ['kind', 'severity', 'status', 'tenantId', 'tokenId'];
@@ -54,7 +54,6 @@ function AlertDetail({ id }: { id: string }) {
 function Alerts() {
   const filters = useFilters();
   const can = useCan();
-  const platform = useIsPlatform();
   const [open, setOpen] = useState<string | null>(null);
   const [acting, setActing] = useState<{ alert: Alert; action: 'acknowledge' | 'resolve' } | null>(null);
   const list = useApi(() => call(alertEndpoints.list, { query: queryFor(alertEndpoints.list, filters, [...FILTERS, 'cursor'], { limit: '50' }) }), [FILTERS.map((n) => filters[n]).join('|'), filters.cursor]);
@@ -63,11 +62,12 @@ function Alerts() {
       <PageHeader title="Alerts" />
       <p className="muted">Things that happened and need a person: use after revocation, revocation at the issuer, failed upstream revocations, unusual use. Without a status filter, every alert not resolved.</p>
       <div className="filters">
+        <TenantFilter value={filters.tenantId} />
         <FilterSelect label="Severity" name="severity" value={filters.severity} options={ALERT_SEVERITIES} />
         <FilterSelect label="Status" name="status" value={filters.status} options={ALERT_STATUSES} anyLabel="Not resolved" />
         <TextFilters
           values={filters}
-          fields={[{ name: 'kind', label: 'Kind', placeholder: 'use_after_revoke' }, ...(platform ? [{ name: 'tenantId', label: 'Tenant id', placeholder: 'ten_…' }] : []), { name: 'tokenId', label: 'Token id', placeholder: 'tok_…' }]}
+          fields={[{ name: 'kind', label: 'Kind', placeholder: 'use_after_revoke' }, { name: 'tokenId', label: 'Token id', placeholder: 'tok_…' }]}
         />
         <ClearFilters names={FILTERS} />
       </div>

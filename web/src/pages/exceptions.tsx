@@ -4,7 +4,7 @@ import { call } from '../api.ts';
 import { exceptionEndpoints, type FindingException } from '../../../src/governance/exception.contract.ts';
 import { FINDING_TYPES } from '../../../src/governance/finding.types.ts';
 import { Badge, ConfirmDialog, PageHeader, Show, Time, useApi, useCan, useSession } from '../ui.tsx';
-import { ClearFilters, Empty, FilterSelect, FormDialog, Id, TextFilters, localInDays, pick, queryFor, toIso, useFilters, useIsPlatform } from '../components/gov-common.tsx';
+import { ClearFilters, Empty, FilterSelect, FormDialog, Id, TextFilters, localInDays, pick, queryFor, toIso, useFilters, TenantFilter } from '../components/gov-common.tsx';
 
 const STATUS_KIND: Record<string, string> = { active: 'ok', expired: 'muted', withdrawn: 'muted' };
 const FILTERS = ['status', 'tenantId', 'tokenId'];
@@ -70,7 +70,6 @@ function CreateException({ onClose, onCreated }: { onClose: () => void; onCreate
 function Exceptions() {
   const filters = useFilters();
   const can = useCan();
-  const platform = useIsPlatform();
   const [creating, setCreating] = useState(false);
   const [ending, setEnding] = useState<FindingException | null>(null);
   const list = useApi(() => call(exceptionEndpoints.list, { query: queryFor(exceptionEndpoints.list, filters, FILTERS) }), [FILTERS.map((n) => filters[n]).join('|')]);
@@ -85,8 +84,9 @@ function Exceptions() {
       </PageHeader>
       <p className="muted">Finding types accepted for a tenant or a token until a date, newest first. The API returns at most 1,000: filter by tenant, token or status for older ones.</p>
       <div className="filters">
+        <TenantFilter value={filters.tenantId} />
         <FilterSelect label="Status" name="status" value={filters.status} options={['active', 'expired', 'withdrawn']} />
-        <TextFilters values={filters} fields={[...(platform ? [{ name: 'tenantId', label: 'Tenant id', placeholder: 'ten_…' }] : []), { name: 'tokenId', label: 'Token id', placeholder: 'tok_…' }]} />
+        <TextFilters values={filters} fields={[{ name: 'tokenId', label: 'Token id', placeholder: 'tok_…' }]} />
         <ClearFilters names={FILTERS} />
       </div>
       <Show loaded={list}>

@@ -4,7 +4,7 @@ import { call } from '../api.ts';
 import { findingEndpoints, type Finding } from '../../../src/governance/finding.contract.ts';
 import { FINDING_SEVERITIES, FINDING_STATUSES, FINDING_TYPES } from '../../../src/governance/finding.types.ts';
 import { Badge, PageHeader, SeverityBadge, Show, Time, useApi, useCan } from '../ui.tsx';
-import { ClearFilters, Empty, ExpandButton, FilterSelect, Id, ReasonDialog, TextFilters, UrlPager, queryFor, pick, useFilters, useIsPlatform } from '../components/gov-common.tsx';
+import { ClearFilters, Empty, ExpandButton, FilterSelect, Id, ReasonDialog, TextFilters, UrlPager, queryFor, pick, useFilters, TenantFilter } from '../components/gov-common.tsx';
 
 const STATUS_KIND: Record<string, string> = { open: 'bad', acknowledged: 'warn', excepted: 'info', resolved: 'ok' };
 const FILTERS = ['type', 'severity', 'status', 'tenantId', 'tokenId', 'owaspNhi'];
@@ -86,7 +86,6 @@ function FindingDetail({ f }: { f: Finding }) {
 function Findings() {
   const filters = useFilters();
   const can = useCan();
-  const platform = useIsPlatform();
   const [open, setOpen] = useState<string | null>(null);
   const [acking, setAcking] = useState<Finding | null>(null);
   const list = useApi(() => call(findingEndpoints.list, { query: queryFor(findingEndpoints.list, filters, [...FILTERS, 'cursor'], { limit: '50' }) }), [FILTERS.map((n) => filters[n]).join('|'), filters.cursor]);
@@ -95,12 +94,13 @@ function Findings() {
       <PageHeader title="Findings" />
       <p className="muted">What governance found about each token and workload, with why and how it maps to OWASP NHI and NIST. Without a status filter, every live finding (open, acknowledged, excepted).</p>
       <div className="filters">
+        <TenantFilter value={filters.tenantId} />
         <FilterSelect label="Type" name="type" value={filters.type} options={FINDING_TYPES} />
         <FilterSelect label="Severity" name="severity" value={filters.severity} options={FINDING_SEVERITIES} />
         <FilterSelect label="Status" name="status" value={filters.status} options={FINDING_STATUSES} anyLabel="Live (not resolved)" />
         <TextFilters
           values={filters}
-          fields={[...(platform ? [{ name: 'tenantId', label: 'Tenant id', placeholder: 'ten_…' }] : []), { name: 'tokenId', label: 'Token id', placeholder: 'tok_…' }, { name: 'owaspNhi', label: 'OWASP NHI item', placeholder: 'NHI7' }]}
+          fields={[{ name: 'tokenId', label: 'Token id', placeholder: 'tok_…' }, { name: 'owaspNhi', label: 'OWASP NHI item', placeholder: 'NHI7' }]}
         />
         <ClearFilters names={FILTERS} />
       </div>

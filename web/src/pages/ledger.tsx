@@ -6,7 +6,7 @@ import { call } from '../api.ts';
 import { ledgerEndpoints, type VerifyProgressSchema, type VerifyResultSchema } from '../../../src/ledger/ledger.contract.ts';
 import { Link } from '../router.tsx';
 import { Badge, ErrorBanner, PageHeader, Show, Time, useApi, useCan } from '../ui.tsx';
-import { ClearFilters, Empty, ExpandButton, FilterSelect, Id, TextFilters, UrlPager, num, pick, queryFor, useFilters, useIsPlatform } from '../components/gov-common.tsx';
+import { ClearFilters, Empty, ExpandButton, FilterSelect, Id, TextFilters, UrlPager, num, pick, queryFor, useFilters, TenantFilter } from '../components/gov-common.tsx';
 
 type VerifyResult = Static<typeof VerifyResultSchema>;
 const FILTERS = ['action', 'subjectId', 'tokenId', 'tenantId', 'order'];
@@ -149,7 +149,6 @@ function Verify() {
 function Ledger() {
   const filters = useFilters();
   const can = useCan();
-  const platform = useIsPlatform();
   const [open, setOpen] = useState<number | null>(null);
   const list = useApi(() => call(ledgerEndpoints.list, { query: queryFor(ledgerEndpoints.list, filters, [...FILTERS, 'cursor'], { limit: '50' }) }), [FILTERS.map((n) => filters[n]).join('|'), filters.cursor]);
   return (
@@ -158,13 +157,13 @@ function Ledger() {
       <p className="muted">The tamper-evident record of every change: who did what, to which subject, when. Each entry carries the hash of the one before.</p>
       {can('ledger.verify') ? <Verify /> : null}
       <div className="filters">
+        <TenantFilter value={filters.tenantId} />
         <TextFilters
           values={filters}
           fields={[
             { name: 'action', label: 'Action', placeholder: 'token.revoked' },
             { name: 'subjectId', label: 'Subject id' },
             { name: 'tokenId', label: 'Token id', placeholder: 'tok_…' },
-            ...(platform ? [{ name: 'tenantId', label: 'Tenant id', placeholder: 'ten_…' }] : []),
           ]}
         />
         <FilterSelect label="Order" name="order" value={filters.order === 'desc' ? undefined : filters.order} options={['asc']} anyLabel="Newest first" optionLabels={{ asc: 'Oldest first' }} />

@@ -4,7 +4,7 @@ import { call } from '../api.ts';
 import { noticeEndpoints, type Notice } from '../../../src/governance/notice.contract.ts';
 import { FINDING_TYPES } from '../../../src/governance/finding.types.ts';
 import { Badge, PageHeader, Show, Time, useApi } from '../ui.tsx';
-import { ClearFilters, Empty, ExpandButton, FilterSelect, Id, TextFilters, UrlPager, queryFor, pick, useFilters, useIsPlatform } from '../components/gov-common.tsx';
+import { ClearFilters, Empty, ExpandButton, FilterSelect, Id, TextFilters, UrlPager, queryFor, pick, useFilters, TenantFilter } from '../components/gov-common.tsx';
 
 const DELIVERY_KIND: Record<string, string> = { pending: 'info', delivered: 'ok', gave_up: 'bad' };
 const FILTERS = ['findingType', 'tenantId', 'tokenId'];
@@ -53,7 +53,6 @@ function NoticeDetail({ n }: { n: Notice }) {
 
 function Notices() {
   const filters = useFilters();
-  const platform = useIsPlatform();
   const [open, setOpen] = useState<string | null>(null);
   const list = useApi(() => call(noticeEndpoints.list, { query: queryFor(noticeEndpoints.list, filters, [...FILTERS, 'cursor'], { limit: '50' }) }), [FILTERS.map((n) => filters[n]).join('|'), filters.cursor]);
   return (
@@ -61,8 +60,9 @@ function Notices() {
       <PageHeader title="Notices" />
       <p className="muted">Notices given before enforcement suspends a token (or, for access reviews, before an undecided item escalates), newest first.</p>
       <div className="filters">
+        <TenantFilter value={filters.tenantId} />
         <FilterSelect label="Finding type" name="findingType" value={filters.findingType} options={FINDING_TYPES} />
-        <TextFilters values={filters} fields={[...(platform ? [{ name: 'tenantId', label: 'Tenant id', placeholder: 'ten_…' }] : []), { name: 'tokenId', label: 'Token id', placeholder: 'tok_…' }]} />
+        <TextFilters values={filters} fields={[{ name: 'tokenId', label: 'Token id', placeholder: 'tok_…' }]} />
         <ClearFilters names={FILTERS} />
       </div>
       <Show loaded={list}>

@@ -4,7 +4,7 @@ import { reportEndpoints } from '../../../src/reports/report.contract.ts';
 import { REPORT_TABLES } from '../../../src/reports/report.types.ts';
 import { trendEndpoints } from '../../../src/trends/trend.contract.ts';
 import { Bars, PageHeader, Show, Sparkline, Time, percent, useApi } from '../ui.tsx';
-import { ClearFilters, Empty, Id, TextFilters, num, pick, queryFor, useFilters, useIsPlatform } from '../components/gov-common.tsx';
+import { ClearFilters, Empty, Id, TextFilters, num, pick, queryFor, useFilters, TenantFilter } from '../components/gov-common.tsx';
 
 const SEVERITY_BAR: Record<string, string> = { critical: 'bad', high: 'bad', medium: 'warn', low: 'ok' };
 
@@ -85,7 +85,6 @@ function Trends({ tenantId }: { tenantId: string | undefined }) {
 
 function Reports() {
   const filters = useFilters();
-  const platform = useIsPlatform();
   const names = ['tenantId', 'from', 'to'];
   const report = useApi(() => call(reportEndpoints.compliance, { query: queryFor(reportEndpoints.compliance, filters, names, { format: 'json' }) }), [filters.tenantId, filters.from, filters.to]);
   return (
@@ -93,9 +92,10 @@ function Reports() {
       <PageHeader title="Reports" />
       <p className="muted">The compliance report: managed share, findings mapped to OWASP NHI and NIST, accountability gaps, exceptions, review coverage, kill times and connections. Kill times and campaigns count the period; every other figure is the state now.</p>
       <div className="filters">
+        <TenantFilter value={filters.tenantId} />
         <TextFilters
           values={filters}
-          fields={[...(platform ? [{ name: 'tenantId', label: 'Tenant id', placeholder: 'ten_…' }] : []), { name: 'from', label: 'From (UTC date)', placeholder: 'YYYY-MM-DD' }, { name: 'to', label: 'To (UTC date, exclusive)', placeholder: 'YYYY-MM-DD' }]}
+          fields={[{ name: 'from', label: 'From (UTC date)', placeholder: 'YYYY-MM-DD' }, { name: 'to', label: 'To (UTC date, exclusive)', placeholder: 'YYYY-MM-DD' }]}
         />
         <ClearFilters names={names} />
       </div>

@@ -5,7 +5,7 @@ import { reviewEndpoints, type ReviewCampaign, type ReviewItem } from '../../../
 import { CAMPAIGN_STATUSES, ITEM_STATUSES, REVIEW_LIMITS } from '../../../src/reviews/review.types.ts';
 import { setQuery } from '../router.tsx';
 import { Badge, ErrorBanner, PageHeader, Show, Time, useApi, useCan, useSession } from '../ui.tsx';
-import { ClearFilters, Empty, FilterSelect, FormDialog, Id, TextFilters, UrlPager, localInDays, num, pick, toIso, useFilters, useIsPlatform } from '../components/gov-common.tsx';
+import { ClearFilters, Empty, FilterSelect, FormDialog, Id, TextFilters, UrlPager, localInDays, num, pick, toIso, useFilters, TenantFilter } from '../components/gov-common.tsx';
 
 const CAMPAIGN_KIND: Record<string, string> = { creating: 'info', open: 'warn', closed: 'ok' };
 const ITEM_KIND: Record<string, string> = { open: 'warn', kept: 'ok', revoked: 'bad', reassigned: 'info', escalated: 'bad' };
@@ -271,7 +271,6 @@ function SelectedCampaign({ id, onChanged }: { id: string; onChanged: () => void
 function Reviews() {
   const filters = useFilters();
   const can = useCan();
-  const platform = useIsPlatform();
   const [creating, setCreating] = useState(false);
   const list = useApi(() => call(reviewEndpoints.list, { query: { ...pick(filters, ['tenantId', 'cursor']), ...(filters.status ? { status: filters.status as ReviewCampaign['status'] } : {}), limit: '50' } }), [filters.status, filters.tenantId, filters.cursor]);
   return (
@@ -286,7 +285,7 @@ function Reviews() {
       <p className="muted">Campaigns asking each token’s owner whether it is still needed, newest first. Open a campaign to decide its items in place.</p>
       <div className="filters">
         <FilterSelect label="Campaign status" name="status" value={filters.status} options={CAMPAIGN_STATUSES} />
-        {platform ? <TextFilters values={filters} fields={[{ name: 'tenantId', label: 'Tenant id', placeholder: 'ten_…' }]} /> : null}
+        <TenantFilter value={filters.tenantId} />
         <ClearFilters names={['status', 'tenantId']} />
       </div>
       <Show loaded={list}>
