@@ -332,6 +332,11 @@ export function createEnforcementService(deps: {
         // Every page moves what it read out of the due range (done, or due later), so this ends.
         for (let guard = 0; guard < 100_000 && !closed; guard++) {
           if ((await page(now, snapshot, contacts, counts)) < PAGE) break;
+          // On SQLite a page's transaction runs without giving the event loop a turn, and the next
+          // follows on promise callbacks alone: without this, a pass over many due findings (the
+          // first after a large import: ~2 minutes at 300k tokens) held every request and
+          // gateway call, /healthz included, until it ended.
+          await new Promise((resolve) => setImmediate(resolve));
         }
         counts.durationMs = Date.now() - started;
         if (counts.notified + counts.suspended + counts.wouldNotify + counts.wouldSuspend > 0) deps.logger.info({ enforcement: counts }, 'enforcement pass');
