@@ -100,6 +100,11 @@ describe('console inventory (Chromium)', () => {
     const p2 = await api(`/v1/tokens?tenantId=${s.tenantA}&limit=2&cursor=${encodeURIComponent(p1.nextCursor!)}`);
     await expect.poll(() => rowIds(page)).toEqual(p2.items.map((t) => t.id));
     expect(p2.items.map((t) => t.id)).not.toEqual(p1.items.map((t) => t.id));
+    // How many match in all, as the counts route gives them for the tenant.
+    const counts = (await server.h.app.inject({ method: 'GET', url: `/v1/tokens/counts?tenantId=${s.tenantA}`, headers: bearer(key) })).json() as { items: { count: number }[] };
+    const ofA = counts.items.reduce((n, r) => n + r.count, 0);
+    expect(ofA).toBeGreaterThan(2);
+    await expect.poll(async () => (await page.getByTestId('inventory-total').textContent()) ?? '').toContain(`${ofA.toLocaleString('en')} tokens match in all`);
     await page.getByRole('button', { name: 'First page' }).click();
     await expect.poll(() => rowIds(page)).toEqual(p1.items.map((t) => t.id));
 

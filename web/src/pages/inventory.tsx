@@ -54,6 +54,14 @@ function Inventory() {
     apply({ q: text.q.trim(), owner: text.owner.trim(), minRisk: text.minRisk.trim(), maxRisk: text.maxRisk.trim() });
   };
   const filtered = INVENTORY_FILTERS.some((k) => k !== 'cursor' && k !== 'limit' && k !== 'sort' && search.get(k));
+  // How many match in all, when the filters are ones the counts route answers (tenant, provider,
+  // state; default order): read from indexes, so cheap at any size. Other filters show the page's count.
+  const countable = INVENTORY_FILTERS.every((k) => k === 'tenantId' || k === 'providerId' || k === 'state' || k === 'cursor' || k === 'limit' || !search.get(k));
+  const countTenant = search.get('tenantId') ?? '';
+  const counted = useApi(() => (countable ? call(tokenEndpoints.counts, { query: countTenant ? { tenantId: countTenant } : {} }) : Promise.resolve(null)), [countable, countTenant]);
+  const matching = counted.data
+    ? counted.data.items.filter((r) => (!search.get('providerId') || r.providerId === search.get('providerId')) && (!search.get('state') || r.state === search.get('state'))).reduce((n, r) => n + r.count, 0)
+    : null;
   return (
     <>
       <PageHeader title="Inventory">
@@ -213,6 +221,12 @@ function Inventory() {
               </div>
               <p className="small muted" role="status">
                 {p.items.length.toLocaleString('en')} {p.items.length === 1 ? 'token' : 'tokens'} on this page{p.nextCursor ? '; more on the next' : ''}.
+                {matching !== null ? (
+                  <span data-testid="inventory-total">
+                    {' '}
+                    {matching.toLocaleString('en')} {matching === 1 ? 'token matches' : 'tokens match'} in all (counted <Time at={counted.data!.at} />).
+                  </span>
+                ) : null}
               </p>
             </>
           )
