@@ -88,6 +88,7 @@ export const ComplianceReportSchema = Type.Object(
       upstreamOutcomes: Type.Object({ pending: Count, verified: Count, unverifiable: Count, failed: Count, none: Count }),
     }),
     connections: Type.Object({
+      omitted: Type.Optional(Type.Literal(true, { description: 'Present when the caller asked for the report without its connections (`connections=omit`): `pairs` is then 0 and `items` empty' })),
       pairs: Count,
       items: Type.Array(
         Type.Object({
@@ -133,6 +134,11 @@ export const ReportQuery = Type.Object(
     to: Type.Optional(PeriodBound('End of the period, exclusive: a UTC date (the period takes in that whole day) or a timestamp; default now. At most 366 days after `from`')),
     format: Type.Optional(Type.Union(REPORT_FORMATS.map((f) => Type.Literal(f)), { description: 'json (default, signed), csv (one table: name it with `table`), html (one printable page)' })),
     table: Type.Optional(Type.String({ pattern: '^[a-z_]{1,40}$', description: `CSV only: ${REPORT_TABLES.join(', ')}` })),
+    connections: Type.Optional(
+      Type.Union([Type.Literal('include'), Type.Literal('omit')], {
+        description: 'include (default): the providers connected to each tenant with their scopes; omit: leave them out (the report says so, and is signed as it is) — the costliest part at scale, which a dashboard of the other figures does not need',
+      }),
+    ),
   },
   { additionalProperties: false },
 );

@@ -45,7 +45,7 @@ export function reportHtml(r: ComplianceReport, signature: ReportSignature): str
     trend: r.managedShare.trend.note,
     lacking_accountability: r.accountability.truncated ? `Only the first ${r.accountability.listLimit} are listed; the counts above include all.` : null,
     exceptions: r.exceptions.truncated ? `Only the first ${r.exceptions.items.length} are listed; ${r.exceptions.inForce} are in force.` : null,
-    connections: r.connections.truncated ? `Only the first ${r.connections.items.length} of ${r.connections.pairs} pairs are listed.` : null,
+    connections: r.connections.omitted ? 'Left out of this report at the request of whoever asked for it (connections=omit).' : r.connections.truncated ? `Only the first ${r.connections.items.length} of ${r.connections.pairs} pairs are listed.` : null,
     managed_share: r.managedShare.byTenantTruncated ? `Only the first ${r.managedShare.byTenant.length} tenants are listed.` : null,
   };
   const sections = REPORT_TABLES.map((name) => {

@@ -15,6 +15,7 @@ export function inlineReportReads(storage: Storage) {
   const tokens = createTokenReportQueries({ storage });
   return {
     lackingCounts: (tenantId: string | undefined) => tokens.lackingCounts(tenantId),
+    liveCounts: (tenantId: string | undefined) => tokens.liveCounts(tenantId),
     connections: (tenantId: string | undefined) => tokens.connections(tenantId),
     revocationTimes: (tenantId: string | undefined, from: string, to: string) => tokens.revocationTimes(tenantId, from, to),
     findingCounts: (tenantId: string | undefined) => findingStatusTypeCounts(storage.db, tenantId),
@@ -47,7 +48,7 @@ type Slot = { worker: Worker; inFlight: Map<number, Pending>; idle: NodeJS.Timeo
  * findings ~200 ms, a month's revocations ~100 ms, tokens lacking an approver or purpose ~30 ms): a read goes to the
  * thread with the least work queued, so a report's four split about evenly over two threads.
  */
-const WEIGHT: Record<ReportReadName, number> = { connections: 5, findingCounts: 2, lackingCounts: 1, revocationTimes: 1 };
+const WEIGHT: Record<ReportReadName, number> = { connections: 5, findingCounts: 2, liveCounts: 2, lackingCounts: 1, revocationTimes: 1 };
 const queued = (s: Slot) => [...s.inFlight.values()].reduce((n, p) => n + p.weight, 0);
 
 /**
@@ -124,6 +125,7 @@ export function createReportReads(storage: Storage, database: DatabaseConfig | u
 
   return {
     lackingCounts: (tenantId) => run('lackingCounts', [tenantId]),
+    liveCounts: (tenantId) => run('liveCounts', [tenantId]),
     connections: (tenantId) => run('connections', [tenantId]),
     revocationTimes: (tenantId, from, to) => run('revocationTimes', [tenantId, from, to]),
     findingCounts: (tenantId) => run('findingCounts', [tenantId]),

@@ -10,7 +10,7 @@ export function reportRoutes(reports: ReportService) {
   return async (app: FastifyInstance) => {
     mount(app, e.killTimes, async ({ principal, query: q }) => reports.killTimes(principal, q));
     mount(app, e.compliance, async ({ principal, query: q, reply }) => {
-      const rendered = await reports.render(principal, { tenantId: q.tenantId, from: q.from, to: q.to, format: q.format, table: q.table });
+      const rendered = await reports.render(principal, { tenantId: q.tenantId, from: q.from, to: q.to, format: q.format, table: q.table, connections: q.connections });
       reply
         .status(200)
         .header('content-type', rendered.contentType)

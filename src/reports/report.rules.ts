@@ -188,7 +188,7 @@ export function reportTable(r: ComplianceReport, name: ReportTable): ReportTable
         ['kill time', 'upstream verified', k.upstreamVerified.count],
         ['kill time', 'upstream verified p50 (ms)', k.upstreamVerified.p50Ms],
         ['kill time', 'upstream verified p99 (ms)', k.upstreamVerified.p99Ms],
-        ['connections', 'tenant × provider pairs', r.connections.pairs],
+        ['connections', 'tenant × provider pairs', r.connections.omitted ? null : r.connections.pairs],
         ['ledger', 'checkpoint seq', r.ledger.checkpoint?.seq ?? null],
         ['ledger', 'checkpoint hash', r.ledger.checkpoint?.hash ?? null],
         ['ledger', 'checkpoint signed at', r.ledger.checkpoint?.at ?? null],

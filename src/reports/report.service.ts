@@ -41,6 +41,8 @@ export interface ReportServiceDeps {
 
 export interface ReportQuery {
   tenantId?: string | undefined;
+  /** 'omit': leave the connections out (the report says so); the live counts per tenant are then counted on their own. */
+  connections?: 'include' | 'omit' | undefined;
   from?: string | undefined;
   to?: string | undefined;
 }
@@ -63,7 +65,7 @@ const OWNERLESS = ['no_owner', 'owner_orphaned'] as const;
  * service only puts them together.
  */
 /** Reports (and kill-time counts) computing at once for one scope (a tenant, or every tenant). */
-const MAX_COMPUTING_PER_SCOPE = 2;
+const MAX_COMPUTING_PER_SCOPE = 4;
 /** How long a kill-times answer is reused for the same scope and period (a default period ends "now"). */
 const KILL_TIMES_REUSE_MS = 10_000;
 const KILL_TIMES_KEPT = 500;
@@ -72,6 +74,7 @@ export function createReportService(deps: ReportServiceDeps) {
   const { clock } = deps;
   const reads: ReportReads = deps.reads ?? {
     lackingCounts: (t) => deps.tokens.reportQueries.lackingCounts(t),
+    liveCounts: (t) => deps.tokens.reportQueries.liveCounts(t),
     connections: (t) => deps.tokens.reportQueries.connections(t),
     revocationTimes: (t, from, to) => deps.tokens.reportQueries.revocationTimes(t, from, to),
     findingCounts: (t) => deps.findings.tenantStatusTypeCounts(t),
@@ -150,11 +153,13 @@ export function createReportService(deps: ReportServiceDeps) {
     // The heavy reads start at once, the heaviest first so it has a reading thread to itself
     // (report.reads.ts); the checkpoint below is signed meanwhile. Each is awaited below (a failure
     // before then is not an unhandled rejection: the report fails with the first error).
-    const connectionsRead = reads.connections(tid);
+    const omitConnections = q.connections === 'omit';
+    const connectionsRead = omitConnections ? Promise.resolve([]) : reads.connections(tid);
+    const liveRead = omitConnections ? reads.liveCounts(tid) : Promise.resolve(null);
     const countsRead = reads.findingCounts(tid);
     const lackingRead = reads.lackingCounts(tid);
     const killRead = reads.revocationTimes(tid, period.from.toISOString(), period.to.toISOString());
-    for (const started of [connectionsRead, countsRead, lackingRead, killRead]) started.catch(() => undefined);
+    for (const started of [connectionsRead, liveRead, countsRead, lackingRead, killRead]) started.catch(() => undefined);
     // Tie the report to the current head: sign a checkpoint if the head moved since the last one
     // (as a serving instance does within a second of any append), logged like every checkpoint.
     const signedNow = await deps.ledger.checkpointNow();
@@ -176,8 +181,8 @@ export function createReportService(deps: ReportServiceDeps) {
     ]);
 
     // Live tokens per tenant from the connections (their sum), and what they lack from the partial indexes.
-    const liveOf = new Map<string, number>();
-    for (const c of connections) liveOf.set(c.tenantId, (liveOf.get(c.tenantId) ?? 0) + c.live);
+    const liveOf = new Map<string, number>(await liveRead);
+    if (!omitConnections) for (const c of connections) liveOf.set(c.tenantId, (liveOf.get(c.tenantId) ?? 0) + c.live);
     const noApproverOf = new Map(lackingCounts.noApprover);
     const noPurposeOf = new Map(lackingCounts.noPurpose);
     const accountability = [...liveOf]
@@ -254,6 +259,7 @@ export function createReportService(deps: ReportServiceDeps) {
         upstreamOutcomes: kill.outcomes,
       },
       connections: {
+        ...(omitConnections ? { omitted: true as const } : {}),
         pairs: connections.length,
         items: connections.slice(0, REPORT_LIMITS.connections).map((c) => ({
           tenantId: c.tenantId,

@@ -106,6 +106,11 @@ export function createTokenReportQueries(deps: { storage: Storage }) {
         .map(([id, n]) => ({ tenantId: id, live: n, noApprover: noApprover.get(id) ?? 0, noPurpose: noPurpose.get(id) ?? 0 }));
     },
 
+    /** Live tokens per tenant (one tenant's, or every tenant's), from an index alone. */
+    async liveCounts(tenantId?: string): Promise<[string, number][]> {
+      return [...(await countLive(tenantId, null))];
+    },
+
     /**
      * Live tokens without an approver, and without a purpose, per tenant (two counts from the
      * partial indexes, 027): the report takes each tenant's live count from its connections, which
