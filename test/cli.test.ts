@@ -157,7 +157,7 @@ describeEachDatabase('the custody CLI against a server', (kind) => {
     await h.custody.tokens.register(h.admin, { tenantId: s.tenantA, providerId: p.id, owner: 'o', scopes: [], accessToken: new Secret('at-no-revoke') });
     const r = await cli(['tokens', 'revoke-all', '--provider', p.id, '--reason', 'breach']);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout).toContain('WARNING: 1 of them cannot be revoked at the issuer by Custody (their provider has no revocation endpoint');
+    expect(r.stdout).toContain('WARNING: it cannot be revoked at the issuer by Custody (its provider has no revocation endpoint');
   });
 
   it('shows and sets the policy, keeps the directories, sweeps, and reads findings and their summary', async () => {

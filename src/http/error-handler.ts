@@ -139,13 +139,33 @@ export function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): v
   );
 }
 
+/** PostgreSQL's "the server ended your connection" (admin shutdown, crash recovery, connection failure) and the driver's own words for it. */
+const LOST_CONNECTION_SQLSTATES = new Set(['57P01', '57P02', '57P03', '08000', '08003', '08006']);
+function lostDatabaseConnection(err: { code?: unknown; message?: unknown }): boolean {
+  if (typeof err.code === 'string' && LOST_CONNECTION_SQLSTATES.has(err.code)) return true;
+  const m = typeof err.message === 'string' ? err.message : '';
+  return m.startsWith('Connection terminated') || m.startsWith('Client has encountered a connection error') || m === 'Client was closed and is not queryable';
+}
+
 /**
  * The one error handler: coded errors from the registry, framework errors mapped to codes, and
  * anything else logged with its request id and answered as a generic 500 that leaks nothing.
  */
 export function installErrorHandling(app: FastifyInstance, notFoundFallback?: (request: FastifyRequest, reply: FastifyReply) => boolean) {
   app.setErrorHandler((err: FastifyError, request, reply) => {
-    if (err instanceof CustodyError) return send(reply, request, err.code, err.message, err.details);
+    if (err instanceof CustodyError) {
+      // Refusals that end by themselves say when to come back.
+      if (err.code === 'report_busy') reply.header('retry-after', '2');
+      if (err.code === 'shutting_down') reply.header('retry-after', '1');
+      return send(reply, request, err.code, err.message, err.details);
+    }
+    if (lostDatabaseConnection(err)) {
+      // The database ended this connection (failover, restart, pg_terminate_backend): the work was
+      // rolled back and the pool drops the connection, so the same request again may succeed.
+      request.log.warn({ err: { type: err.name, message: err.message, code: err.code } }, 'database connection lost');
+      reply.header('retry-after', '1');
+      return send(reply, request, 'database_unavailable');
+    }
     if (err.validation) {
       const { details, message } = describeValidation(err);
       if (err.validationContext === 'params') return send(reply, request, 'invalid_id', `The id in the path has the wrong form: ${details.map((d) => d.message).join('; ')}`, details);

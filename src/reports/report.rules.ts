@@ -34,7 +34,7 @@ export function parsePeriod(q: { from?: string | undefined; to?: string | undefi
   // Within the years a timestamp has four digits for (the answer's own period must be a valid timestamp).
   for (const [name, d] of [['from', from], ['to', to]] as const) {
     if (d.getTime() < YEAR_BOUNDS_MS[0] || d.getTime() > YEAR_BOUNDS_MS[1]) {
-      throw new CustodyError('report_period_invalid', `${name} is outside the years 0001 to 9999.`, [{ path: `query/${name}`, message: 'must be in the years 0001 to 9999 (a `to` date takes in its whole day: at most 9999-12-30)' }]);
+      throw new CustodyError('report_period_invalid', `${name} is outside the years 0001 to 9999.`, [{ path: `query/${name}`, message: name === 'to' ? 'must be in the years 0001 to 9999 (a date takes in its whole day: at most 9999-12-30)' : 'must be in the years 0001 to 9999' }]);
     }
   }
   if (from.getTime() >= to.getTime()) {

@@ -63,6 +63,7 @@ export const ERROR_CODES = {
   upstream_timeout: { status: 504, message: 'The provider API did not answer in time.' },
   gateway_overloaded: { status: 503, message: 'The gateway is saturated; retry shortly.' },
   shutting_down: { status: 503, message: 'This server is shutting down; retry, and another instance will answer.' },
+  database_unavailable: { status: 503, message: 'The database connection was lost and the work was rolled back; retry.' },
   report_busy: { status: 503, message: 'Too many compliance reports are being computed at once; retry in a few seconds.' },
   keyring_unavailable: { status: 500, message: 'The key-encryption keyring cannot decrypt this record.' },
   consent_not_supported: { status: 409, message: 'This provider cannot run a customer consent: it needs an issuer and an authorization endpoint.' },

@@ -55,7 +55,7 @@ describe('console tenant isolation (Chromium)', () => {
     await page.getByRole('heading', { name: `Token ${suspendedA}` }).waitFor();
     await page.getByRole('button', { name: 'Revoke' }).waitFor();
     expect(await page.getByRole('button', { name: 'Resume' }).count()).toBe(0);
-    expect(await page.getByTestId('reauth-unavailable').textContent()).toContain('cannot run a customer consent: it has no issuer and no authorization endpoint');
+    expect(await page.getByTestId('reauth-unavailable').textContent()).toContain('cannot run a customer consent: it was registered without an issuer and an authorization endpoint');
     expect(await page.getByRole('button', { name: 'Send reauthorisation link' }).count()).toBe(0);
 
     // Typing the URL of tenant B's token: the API answers 404 and the page says not found, showing nothing of it.

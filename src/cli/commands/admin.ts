@@ -89,7 +89,7 @@ export function registerAdmin(program: Command) {
   const ledger = program.command('ledger').description('The tamper-evident ledger');
   ledger
     .command('verify')
-    .description('Verify the hash chain and signed checkpoints (on the database, or on a server with --url); exit 6 when tampered')
+    .description('Verify the hash chain and signed checkpoints (on the database, or on a server with --url or CUSTODY_URL); exit 6 when tampered')
     .option('--url <url>', 'ask a running server instead (also when CUSTODY_URL is set); needs CUSTODY_API_KEY')
     .option('--api-key <key>', 'API key for --url')
     .option('--json', 'print the result as JSON')

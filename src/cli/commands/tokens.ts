@@ -252,10 +252,12 @@ export function registerTokens(program: Command) {
       const again = followCommand(r.requestedAt, filter);
       if (!flags.json) {
         const n = (v: number) => v.toLocaleString('en-US');
-        console.log(r.revoked === 0 ? 'No live token matched: nothing was revoked.' : `Revoked ${n(r.revoked)} ${r.revoked === 1 ? 'token' : 'tokens'} in Custody: the gateway refuses them from now on.`);
+        console.log(r.revoked === 0 ? 'No live token matched: nothing was revoked.' : `Revoked ${n(r.revoked)} ${r.revoked === 1 ? 'token' : 'tokens'} in Custody: the gateway refuses ${r.revoked === 1 ? 'it' : 'them'} from now on.`);
         if (r.upstreamNone > 0) {
           console.log(
-            `WARNING: ${n(r.upstreamNone)} of them cannot be revoked at the issuer by Custody (their provider has no revocation endpoint, or Custody never held their credential: inventory-only records): they stay valid there until revoked by hand (or they expire).`,
+            r.revoked === 1
+              ? 'WARNING: it cannot be revoked at the issuer by Custody (its provider has no revocation endpoint, or Custody never held its credential: an inventory-only record): it stays valid there until revoked by hand (or it expires).'
+              : `WARNING: ${n(r.upstreamNone)} of them cannot be revoked at the issuer by Custody (their provider has no revocation endpoint, or Custody never held their credential: inventory-only records): they stay valid there until revoked by hand (or they expire).`,
           );
         }
         if (r.upstreamPending > 0) console.log(`${n(r.upstreamPending)} ${r.upstreamPending === 1 ? 'is' : 'are'} being revoked at the issuer (paced; single revocations go first).`);

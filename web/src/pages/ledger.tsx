@@ -104,7 +104,7 @@ function Verify() {
           ) : (
             <progress aria-label="Verifying the ledger" />
           )}
-          {state.startedAt ? `, ${((now - (started ?? now)) / 1000).toFixed(1)} s elapsed` : elsewhere.running ? ' (started before this page was opened)' : ''}
+          {state.startedAt ? `, ${((now - (started ?? now)) / 1000).toFixed(1)} s elapsed` : elsewhere.running ? ' (started earlier; still running)' : ''}
         </p>
       ) : null}
       <div role="status" aria-live="polite">

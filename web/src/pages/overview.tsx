@@ -351,6 +351,8 @@ function Overview() {
   // A platform role may look at one tenant (kept in the URL, so the view can be shared); a tenant administrator sees theirs.
   const tenantId = session.tenantId ? undefined : filters.tenantId || undefined;
   const tenantName = tenantId ? names.tenant(tenantId) : null;
+  // A mistyped or stale tenant in the URL: one message, not one per card.
+  const unknownTenant = tenantId !== undefined && (!/^ten_[0-9A-HJKMNP-TV-Z]{26}$/.test(tenantId) || (names.tenants.length > 0 && !names.tenants.some((t) => t.id === tenantId)));
   return (
     <>
       <PageHeader title="Overview">
@@ -372,7 +374,13 @@ function Overview() {
           </label>
         </div>
       )}
-      <ManagedShare key={tenantId ?? '*'} tenantId={tenantId} />
+      {unknownTenant ? (
+        <p className="banner error" role="alert">
+          There is no tenant <code>{tenantId}</code> that you may see. <Link to="/">Show every tenant</Link>.
+        </p>
+      ) : (
+        <ManagedShare key={tenantId ?? '*'} tenantId={tenantId} />
+      )}
     </>
   );
 }

@@ -121,7 +121,7 @@ function Reports() {
               <Figure label="Live findings" value={num(r.findings.total)} sub={Object.entries(r.findings.bySeverity).map(([k, v]) => `${k} ${num(v)}`).join(' · ')} />
               <Figure label="Review coverage" value={percent(r.reviews.coverage)} sub={`${num(r.reviews.reviewOverdue)} overdue`} />
               <Figure label="Exceptions in force" value={num(r.exceptions.inForce)} />
-              <Figure label="Revocations in period" value={num(r.killTime.revocations)} sub={`local p50 ${r.killTime.locallyEffective.p50Ms ?? '—'} ms · upstream verified p50 ${r.killTime.upstreamVerified.p50Ms ?? '—'} ms`} />
+              <Figure label="Revocations in period" value={num(r.killTime.revocations)} sub={`local p50 ${r.killTime.locallyEffective.p50Ms === null ? '—' : `${num(r.killTime.locallyEffective.p50Ms)} ms`} · upstream verified p50 ${r.killTime.upstreamVerified.p50Ms === null ? '—' : `${num(r.killTime.upstreamVerified.p50Ms)} ms`}`} />
               <Figure label="Lacking accountability" value={num(r.accountability.lackingOwner + r.accountability.lackingApprover + r.accountability.lackingPurpose)} sub={`owner ${num(r.accountability.lackingOwner)} · approver ${num(r.accountability.lackingApprover)} · purpose ${num(r.accountability.lackingPurpose)}`} />
             </div>
             <div className="cards">

@@ -6,6 +6,7 @@ import { Badge, ConfirmDialog, ErrorBanner, Loading, PageHeader, StateBadge, Tim
 import { tokenEndpoints } from '../../../src/tokens/token.contract.ts';
 import { oauthEndpoints } from '../../../src/oauth/oauth.contract.ts';
 import { providerEndpoints } from '../../../src/providers/provider.contract.ts';
+import { Actor } from '../components/actor.tsx';
 import { ledgerEndpoints } from '../../../src/ledger/ledger.contract.ts';
 import { useNames } from '../components/inventory-names.tsx';
 import { LedgerTimeline, RiskPanel, ScopesChart, TokenGovernance, UsagePanel, elapsed, type TokenView } from '../components/token-panels.tsx';
@@ -63,7 +64,11 @@ function IdentityCard({ token }: { token: TokenView }) {
           <dd>
             {token.lastUsedAt ? (
               <>
-                <Time at={token.lastUsedAt} /> {token.lastUsedBy ? <span className="muted">by {token.lastUsedBy}</span> : null}
+                <Time at={token.lastUsedAt} /> {token.lastUsedBy ? (
+                  <span className="muted">
+                    by <Actor actor={token.lastUsedBy} />
+                  </span>
+                ) : null}
               </>
             ) : (
               <span className="muted">{token.usageChannel === 'direct' ? 'not observed (used outside the gateway)' : 'never'}</span>
@@ -118,7 +123,11 @@ function IdentityCard({ token }: { token: TokenView }) {
           </dd>
           <dt>State</dt>
           <dd>
-            <StateBadge state={token.state} /> <Time at={token.stateChangedAt} /> {token.stateActor ? <span className="muted small">by {token.stateActor}</span> : null}
+            <StateBadge state={token.state} /> <Time at={token.stateChangedAt} /> {token.stateActor ? (
+              <span className="muted small">
+                by <Actor actor={token.stateActor} />
+              </span>
+            ) : null}
             {token.stateReason ? <div className="small">“{token.stateReason}”</div> : null}
           </dd>
         </dl>
@@ -171,9 +180,9 @@ function ReauthorizeLink({ token }: { token: TokenView }) {
       <p className="small muted">A single-use, expiring link for the customer’s administrator: their consent renews this token in place (approver and credentials).</p>
       {cannotConsent ? (
         <p className="banner warn" data-testid="reauth-unavailable">
-          {provider.data!.name} cannot run a customer consent: it has no {provider.data!.issuer ? '' : 'issuer'}
-          {!provider.data!.issuer && !provider.data!.authorizationEndpoint ? ' and no ' : ''}
-          {provider.data!.authorizationEndpoint ? '' : 'authorization endpoint'}. An administrator can add {provider.data!.issuer || provider.data!.authorizationEndpoint ? 'it' : 'them'} on the providers page; until then, renew the token with the customer outside Custody.
+          {provider.data!.issuer
+            ? `${provider.data!.name} cannot run a customer consent: it has no authorization endpoint. An administrator can set one (custody providers update ${provider.data!.id} --authorization-endpoint https://…); until then, renew the token with the customer outside Custody.`
+            : `${provider.data!.name} cannot run a customer consent: it was registered without an issuer${provider.data!.authorizationEndpoint ? '' : ' and an authorization endpoint'}, and the issuer (whose ID token names the approver) cannot be added later. Register the provider again from its issuer (custody providers add --issuer https://…) for new consents; until then, renew this token with the customer outside Custody.`}
         </p>
       ) : (
       <button type="button" onClick={make} disabled={busy || provider.loading}>
@@ -188,7 +197,7 @@ function ReauthorizeLink({ token }: { token: TokenView }) {
             <input readOnly value={link.url} onFocus={(e) => e.currentTarget.select()} />
           </label>
           <div className="small">
-            Expires <Time at={link.expiresAt} />; asks for {link.scopes.map((s) => <code key={s}>{s} </code>)}
+            Expires <Time at={link.expiresAt} />; {link.scopes.length ? <>asks for {link.scopes.map((s) => <code key={s}>{s} </code>)}</> : 'asks for no particular scope (the issuer’s defaults)'}
           </div>
           <button
             type="button"
