@@ -161,7 +161,7 @@ export async function createCustody(config: Config, options: CustodyOptions) {
       onListenerError: (err) => logger.warn({ err: err.message }, 'API key change listener lost its connection; reconnecting'),
     });
     // The console's sign-in sessions (src/sessions): an API key or single sign-on exchanged for a cookie.
-    const sessions = createSessionService({ storage, ledger, apiKeys, clock, settings: config.sessions });
+    const sessions = createSessionService({ storage, ledger, apiKeys, clock, settings: config.sessions, tenantName: async (id) => (await tenants.findVisible(storage.db, systemPrincipal('console'), id).catch(() => null))?.name ?? null });
     // Single sign-on (CUSTODY_SSO_*): its flow cookie is sealed under a system key of the vault that every instance shares.
     const sso = config.sso ? createSsoFlow({ config: config.sso, publicUrl: config.publicUrl, flowKey: await ssoFlowKey(vault, storage.db, clock.now()), clock, sessions, timeoutMs: oauthTimeoutMs }) : null;
     const keyRotation = createKeyRotationService({ storage, kms: keyring, ledger, clock, actor: options.actor ?? 'system:cli' });

@@ -22,6 +22,7 @@ export const SessionSchema = Type.Object(
   {
     role: Type.Enum(ROLES),
     tenantId: Nullable(Type.String()),
+    tenantName: Nullable(Type.String({ description: 'The tenant’s name, for a tenant-bound session' })),
     name: Type.String({ description: 'The API key’s name, or the signed-in person (single sign-on)' }),
     via: Type.Union([Type.Literal('api_key'), Type.Literal('sso')]),
     csrfToken: Type.String({ description: `Send it as ${CSRF_HEADER} on every state-changing call made with the session cookie` }),

@@ -62,6 +62,8 @@ export interface SessionServiceDeps {
   apiKeys: Pick<ApiKeyService, 'authenticate' | 'principalOf'>;
   clock: Clock;
   settings: SessionSettings;
+  /** A tenant's name, for the console's header (the tenants folder owns the table); null when gone. */
+  tenantName?: (tenantId: string) => Promise<string | null>;
 }
 
 /**
@@ -75,11 +77,12 @@ export function createSessionService(deps: SessionServiceDeps) {
   const cache = new Map<string, Cached>();
   const seenGranularityMs = Math.min(SEEN_GRANULARITY_MS, Math.floor(settings.idleMs / 10));
 
-  function viewOf(row: ConsoleSessionsTable, secret: string): SessionView {
+  async function viewOf(row: ConsoleSessionsTable, secret: string): Promise<SessionView> {
     const idleEnd = Date.parse(row.last_seen_at) + settings.idleMs;
     return {
       role: row.role,
       tenantId: row.tenant_id,
+      tenantName: row.tenant_id && deps.tenantName ? await deps.tenantName(row.tenant_id).catch(() => null) : null,
       name: row.name,
       via: row.via,
       csrfToken: csrfTokenOf(secret),
@@ -115,7 +118,7 @@ export function createSessionService(deps: SessionServiceDeps) {
       return over;
     });
     for (const o of ended) cache.delete(o.secret_hash);
-    return { secret, view: viewOf(row, secret), maxAgeSeconds: Math.floor(settings.ttlMs / 1000) };
+    return { secret, view: await viewOf(row, secret), maxAgeSeconds: Math.floor(settings.ttlMs / 1000) };
   }
 
   /** The live row of a cookie secret (cached briefly), or null; the idle and absolute expiry applied. */

@@ -6,24 +6,8 @@ import { PAGES } from './pages/index.tsx';
 import { Link, matchPath, useLocation } from './router.tsx';
 import { ErrorBanner, Loading, SessionContext } from './ui.tsx';
 import { roleHas } from '../../src/auth/roles.ts';
-import { tenantEndpoints } from '../../src/tenants/tenant.contract.ts';
 import { ActorNames } from './components/actor.tsx';
 
-/** The signed-in tenant administrator's tenant by name (its id in the title), the id until the name arrives. */
-function TenantName({ id }: { id: string }) {
-  const [name, setName] = useState<string | null>(null);
-  useEffect(() => {
-    let live = true;
-    call(tenantEndpoints.get, { params: { id } }).then(
-      (t) => live && setName(t.name),
-      () => undefined,
-    );
-    return () => {
-      live = false;
-    };
-  }, [id]);
-  return name ? <strong title={id}>{name}</strong> : <code>{id}</code>;
-}
 
 type Theme = 'light' | 'dark' | 'system';
 
@@ -107,7 +91,7 @@ export function App() {
               {session.tenantId ? (
                 <>
                   {' '}
-                  of <TenantName id={session.tenantId} />
+                  of {session.tenantName ? <strong title={session.tenantId}>{session.tenantName}</strong> : <code>{session.tenantId}</code>}
                 </>
               ) : null}
             </span>
