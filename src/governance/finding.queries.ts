@@ -138,15 +138,6 @@ export function createFindingQueries(deps: { storage: Storage; ledger: LedgerSer
     },
 
     /**
-     * Live findings counted by tenant (null: platform-wide), status and type, read now (the
-     * compliance report). Live is "not resolved" as the status says it (resolving sets both), so
-     * the counts come from the (tenant_id, status, type) index alone (027).
-     */
-    tenantStatusTypeCounts(tenantId?: string): Promise<FindingStatusTypeCount[]> {
-      return findingStatusTypeCounts(storage.db, tenantId);
-    },
-
-    /**
      * Tokens with a live finding of one of `types` (the compliance report's tokens lacking an
      * owner): how many, and the first `limit` in (tenant, token id) order. Workload findings are
      * not counted.

@@ -151,7 +151,7 @@ export function createLedgerService(deps: LedgerDeps) {
           return r;
         },
         (err: unknown) => {
-          lastVerify = { startedAt, finishedAt: clock.now().toISOString(), ok: null, entries: progressNow?.checked ?? 0, problems: 0, durationMs: Date.parse(clock.now().toISOString()) - Date.parse(startedAt), error: 'the verification stopped before the end (see the server log)' };
+          lastVerify = { startedAt, finishedAt: clock.now().toISOString(), ok: null, entries: progressNow?.checked ?? 0, problems: 0, durationMs: clock.now().getTime() - Date.parse(startedAt), error: 'the verification stopped before the end (see the server log)' };
           throw err;
         },
       );

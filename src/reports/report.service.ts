@@ -26,7 +26,7 @@ export interface ReportServiceDeps {
   tenants: Pick<TenantService, 'get' | 'list'>;
   providers: Pick<ProviderService, 'list'>;
   tokens: Pick<TokenService, 'reportQueries'>;
-  findings: Pick<FindingQueries, 'tenantStatusTypeCounts' | 'tokensWithFinding'>;
+  findings: Pick<FindingQueries, 'tokensWithFinding'>;
   /** When the newest finished governance sweep started (findings.lastSweepStart). */
   lastSweepStart: () => Promise<string | null>;
   exceptions: Pick<ExceptionService, 'activeRows' | 'list'>;
@@ -35,8 +35,8 @@ export interface ReportServiceDeps {
   reviewStats?: ReviewStatsSource;
   /** The daily managed-share snapshots (src/trends), when the server has them. */
   trendSeries?: TrendSeriesSource;
-  /** The heavy counts, on reading threads of their own (report.reads.ts); without it, on the token and finding queries here. */
-  reads?: ReportReads;
+  /** The heavy counts: on reading threads of their own on a SQLite file, else on the serving storage (report.reads.ts). */
+  reads: ReportReads;
 }
 
 export interface ReportQuery {
@@ -72,13 +72,7 @@ const KILL_TIMES_KEPT = 500;
 
 export function createReportService(deps: ReportServiceDeps) {
   const { clock } = deps;
-  const reads: ReportReads = deps.reads ?? {
-    lackingCounts: (t) => deps.tokens.reportQueries.lackingCounts(t),
-    liveCounts: (t) => deps.tokens.reportQueries.liveCounts(t),
-    connections: (t) => deps.tokens.reportQueries.connections(t),
-    revocationTimes: (t, from, to) => deps.tokens.reportQueries.revocationTimes(t, from, to),
-    findingCounts: (t) => deps.findings.tenantStatusTypeCounts(t),
-  };
+  const { reads } = deps;
 
   /** One tenant (a tenant administrator's own, or the one named), or null for every tenant. */
   async function scopeOf(principal: Principal, tenantId: string | undefined): Promise<{ id: string; name: string } | null> {

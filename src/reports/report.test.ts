@@ -7,6 +7,7 @@ import { fixedClock } from '../shared/clock.ts';
 import { Secret } from '../shared/secret.ts';
 import type { TokenRecord, RegisterTokenInput } from '../tokens/token.types.ts';
 import { describeEachDatabase } from '../../test/support/databases.ts';
+import { inlineReportReads } from './report.reads.ts';
 import { bearer, keyFor, startHarness, type Harness } from '../../test/support/harness.ts';
 import type { SignedReport } from './report.contract.ts';
 import { createReportService } from './report.service.ts';
@@ -372,6 +373,7 @@ describeEachDatabase('the compliance report', (kind) => {
       lastSweepStart: c.findings.lastSweepStart,
       exceptions: c.exceptions,
       ledger: c.ledger,
+      reads: inlineReportReads(c.storage),
       trendSeries: async (scope, fromDay, toDay) => {
         asked.push({ trend: scope, fromDay, toDay });
         return [

@@ -1,7 +1,10 @@
 import { page } from './index.tsx';
 import { call } from '../api.ts';
-import { Link, setQuery } from '../router.tsx';
-import { useFilters } from '../components/gov-common.tsx';
+import { Link } from '../router.tsx';
+import { TenantFilter, useFilters } from '../components/gov-common.tsx';
+import { idPattern } from '../../../src/shared/ids.ts';
+
+const TENANT_ID = new RegExp(idPattern('tenant'));
 import { Bars, type Loaded, PageHeader, Show, SeverityBadge, Time, percent, useApi, useCan, useSession } from '../ui.tsx';
 import { ShareTrend } from '../components/overview-trend.tsx';
 import { findingEndpoints } from '../../../src/governance/finding.contract.ts';
@@ -352,7 +355,7 @@ function Overview() {
   const tenantId = session.tenantId ? undefined : filters.tenantId || undefined;
   const tenantName = tenantId ? names.tenant(tenantId) : null;
   // A mistyped or stale tenant in the URL: one message, not one per card.
-  const unknownTenant = tenantId !== undefined && (!/^ten_[0-9A-HJKMNP-TV-Z]{26}$/.test(tenantId) || (names.tenants.length > 0 && !names.tenants.some((t) => t.id === tenantId)));
+  const unknownTenant = tenantId !== undefined && (!TENANT_ID.test(tenantId) || (names.tenants.length > 0 && !names.tenants.some((t) => t.id === tenantId)));
   return (
     <>
       <PageHeader title="Overview">
@@ -360,18 +363,7 @@ function Overview() {
       </PageHeader>
       {session.tenantId ? null : (
         <div className="filters">
-          <label>
-            Tenant
-            <select value={tenantId ?? ''} onChange={(e) => setQuery({ tenantId: e.target.value || null }, { replace: false })}>
-              <option value="">Every tenant</option>
-              {tenantId && !names.tenants.some((t) => t.id === tenantId) ? <option value={tenantId}>{tenantId}</option> : null}
-              {names.tenants.map((t) => (
-                <option key={t.id} value={t.id}>
-                  {t.name}
-                </option>
-              ))}
-            </select>
-          </label>
+          <TenantFilter value={tenantId} />
         </div>
       )}
       {unknownTenant ? (
