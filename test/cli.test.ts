@@ -369,6 +369,7 @@ describe('the custody CLI on its own', () => {
     let stderr = '';
     child.stdout!.on('data', (d) => (stdout += d));
     child.stderr!.on('data', (d) => (stderr += d));
+    let failure: unknown;
     try {
       const url = await eventually(() => /Custody is running at (\S+)/.exec(stderr)?.[1], { what: 'the server to say where it runs', timeoutMs: 30_000 });
       const key = /^\s+(cus_\S+)$/m.exec(stderr)![1]!;
@@ -379,9 +380,13 @@ describe('the custody CLI on its own', () => {
       await eventually(() => stdout.includes('request completed'), { what: 'a log line' });
       expect(stdout).not.toContain(key);
       for (const line of stdout.split('\n').filter(Boolean)) expect(() => JSON.parse(line), line).not.toThrow();
-    } finally {
-      child.kill('SIGTERM');
-      expect((await done).code).toBe(0);
+    } catch (err) {
+      failure = err;
     }
-  });
+    child.kill('SIGTERM');
+    const end = await done;
+    // The first failure is the one reported; the exit is named with its signal and last words.
+    if (failure) throw failure;
+    expect({ code: end.code, signal: end.signal }, stderr.slice(-2000)).toEqual({ code: 0, signal: null });
+  }, 60_000);
 });

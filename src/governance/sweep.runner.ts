@@ -39,6 +39,10 @@ export function runSweepPages(o: SweepPages & { splitPoints: string[] }): Promis
   const ranges = bounds.map((after, i) => ({ after, upTo: o.splitPoints[i] ?? null }));
   return new Promise<void>((resolve, reject) => {
     const workers: Worker[] = [];
+    // The sweep ends when every thread has exited, not when each has said it is done: a thread
+    // still closing its database connection when the process exits (a shutdown right after a
+    // sweep) can take the process down with it.
+    const exited: Promise<void>[] = [];
     let chain = Promise.resolve();
     let settled = false;
     let done = 0;
@@ -49,11 +53,12 @@ export function runSweepPages(o: SweepPages & { splitPoints: string[] }): Promis
         w.postMessage({ type: 'stop' } satisfies ToSweepWorker);
         void w.terminate();
       }
-      reject(err);
+      void Promise.all(exited).then(() => reject(err));
     };
     for (const range of ranges) {
       const worker = new Worker(WORKER_ENTRY, { workerData: { database: o.database, context: o.context, pageSize: o.pageSize, range }, resourceLimits: WORKER_LIMITS });
       workers.push(worker);
+      exited.push(new Promise<void>((r) => worker.once('exit', () => r())));
       worker.on('message', (m: FromSweepWorker) => {
         if (m.type === 'page') {
           chain = chain.then(async () => {
@@ -67,7 +72,7 @@ export function runSweepPages(o: SweepPages & { splitPoints: string[] }): Promis
             () => {
               if (settled || ++done < ranges.length) return;
               settled = true;
-              resolve();
+              void Promise.all(exited).then(() => resolve());
             },
             (err: Error) => fail(err),
           );
