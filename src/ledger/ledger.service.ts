@@ -279,26 +279,23 @@ const IN_THREAD_ENTRIES = 5_000;
 const VERIFY_WORKER = import.meta.url.endsWith('.ts') ? new URL('./ledger-verify.worker.mjs', import.meta.url) : new URL('./ledger-verify.worker.js', import.meta.url);
 
 function walkInWorker(database: DatabaseConfig, fromSeq: number, toSeq: number, watch: number[], progress: (n: number) => void, started: Worker[]): Promise<RangeResult> {
+  // Settled when the thread has exited, not when it has answered: a thread still closing its
+  // database connection when the process exits (the CLI, a shutdown) can take the process with it.
   return new Promise((resolve, reject) => {
     const worker = new Worker(VERIFY_WORKER, { workerData: { database, fromSeq, toSeq, watch } });
     started.push(worker);
-    let settled = false;
+    let answer: { result: RangeResult } | { error: Error } | null = null;
     worker.on('message', (m: { type: 'progress'; checked: number } | { type: 'done'; result: RangeResult } | { type: 'failed'; error: string }) => {
       if (m.type === 'progress') progress(m.checked);
-      else if (m.type === 'done') {
-        settled = true;
-        resolve(m.result);
-      } else {
-        settled = true;
-        reject(new Error(`ledger verification failed: ${m.error}`));
-      }
+      else if (m.type === 'done') answer ??= { result: m.result };
+      else answer ??= { error: new Error(`ledger verification failed: ${m.error}`) };
     });
     worker.on('error', (err) => {
-      if (!settled) reject(err);
-      settled = true;
+      answer ??= { error: err };
     });
     worker.on('exit', (code) => {
-      if (!settled) reject(new Error(`a ledger verification worker stopped (exit ${code})`));
+      if (answer && 'result' in answer) resolve(answer.result);
+      else reject(answer?.error ?? new Error(`a ledger verification worker stopped (exit ${code})`));
     });
   });
 }

@@ -5,7 +5,7 @@ import SqliteDatabase from 'better-sqlite3';
 import { sql } from 'kysely';
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createTestDatabase, describePostgres } from '../../test/support/databases.ts';
+import { createTestDatabase, describeEachDatabase, describePostgres } from '../../test/support/databases.ts';
 import { openStorage, type Storage } from './database.ts';
 
 describe('SQLite storage shared with another connection', () => {
@@ -118,6 +118,28 @@ describePostgres('PostgreSQL storage when the server ends a connection', (kind) 
       expect(rows[0]!.one).toBe(1);
     } finally {
       await admin.end();
+      await storage.close();
+      await db.drop();
+    }
+  });
+});
+
+describeEachDatabase('multi-row inserts (insertRows)', (kind) => {
+  it('write every row as given, across statements, and skip duplicates when asked', async () => {
+    const db = await createTestDatabase(kind);
+    const storage = openStorage(db.config);
+    try {
+      await sql`create table items (id text primary key, kind text not null, n integer, note text, unique (kind, n))`.execute(storage.db);
+      // 12,000 rows of 4 columns: more than one statement's worth on SQLite (30,000 values each).
+      const rows = Array.from({ length: 12_000 }, (_, i) => ({ id: `i${i}`, kind: i % 2 ? 'odd' : 'even', n: i, note: i === 7 ? null : `it's "${i}"` }));
+      await storage.dialect.insertRows(storage.db as never, 'items', rows);
+      // A duplicate of (kind, n) is skipped, the new row beside it written.
+      await storage.dialect.insertRows(storage.db as never, 'items', [{ id: 'dup', kind: 'odd', n: 1, note: 'x' }, { id: 'new', kind: 'odd', n: 20_001, note: 'y' }], ['kind', 'n']);
+      const { rows: got } = await sql<{ id: string; kind: string; n: number; note: string | null }>`select id, kind, n, note from items order by n`.execute(storage.db);
+      expect(got).toHaveLength(12_001);
+      expect(got.slice(0, 12_000)).toEqual(rows);
+      expect(got[12_000]).toEqual({ id: 'new', kind: 'odd', n: 20_001, note: 'y' });
+    } finally {
       await storage.close();
       await db.drop();
     }

@@ -29,6 +29,7 @@ import { trendsMigration } from './migrations/026-trends.ts';
 import { reportIndexesMigration } from './migrations/027-report-indexes.ts';
 import { consoleSessionsMigration } from './migrations/028-console-sessions.ts';
 import { tenantRevocationsMigration } from './migrations/029-tenant-revocations.ts';
+import { dropRevocationRequestedMigration } from './migrations/030-drop-revocation-requested.ts';
 import type { StorageDialect } from './dialect.ts';
 
 /**
@@ -78,6 +79,7 @@ export function migrationsFor(dialect: StorageDialect, options: MigrateOptions =
     '024-token-import': tokenImportMigration(),
     '028-console-sessions': consoleSessionsMigration(),
     '029-tenant-revocations': tenantRevocationsMigration(),
+    '030-drop-revocation-requested': dropRevocationRequestedMigration(),
   };
 }
 
