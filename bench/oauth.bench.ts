@@ -10,10 +10,12 @@
  * BENCH_OAUTH_SAMPLES (default 100) and BENCH_OAUTH_BULK (default 100000) change the sizes;
  * CUSTODY_BENCH_DATABASE_URL runs it on PostgreSQL (default: a temporary SQLite file).
  */
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { createCustody, type Custody } from '../src/app/custody.ts';
 import { systemPrincipal } from '../src/auth/roles.ts';
 import { loadConfig } from '../src/config/config.ts';
@@ -64,9 +66,39 @@ async function loadTokens(custody: Custody, tenantId: string, providerId: string
   }
 }
 
+/**
+ * The issuer in a child process (bench/issuer-child.ts): an issuer is another service, with a CPU
+ * of its own here when there are two. `BENCH_OAUTH_ISSUER=in-process` keeps it in this process,
+ * as before 2026-12-01 (its calls then share Custody's event loop).
+ */
+async function startIssuer(redirectUris: string[]): Promise<{ issuer: string; clientId: string; clientSecret: string; close(): Promise<void> }> {
+  if (process.env.BENCH_OAUTH_ISSUER === 'in-process') return startTestIssuer({ redirectUris });
+  const entry = fileURLToPath(new URL('./issuer-child.ts', import.meta.url));
+  const child = spawn(process.execPath, ['--import', 'tsx', entry, JSON.stringify(redirectUris)], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const line = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d;
+      const nl = out.indexOf('\n');
+      if (nl >= 0) resolve(out.slice(0, nl));
+    });
+    child.once('exit', (code) => reject(new Error(`the issuer process stopped (exit ${code}) before it listened`)));
+  });
+  const started = JSON.parse(line) as { issuer: string; clientId: string; clientSecret: string };
+  return {
+    ...started,
+    close: () =>
+      new Promise<void>((resolve) => {
+        if (child.exitCode !== null) return resolve();
+        child.once('exit', () => resolve());
+        child.kill('SIGTERM');
+      }),
+  };
+}
+
 export async function run(): Promise<void> {
-  console.log('\n== oauth (consent, upstream revocation through the outbox; local oidc-provider)');
-  const issuer = await startTestIssuer({ redirectUris: [`${PUBLIC_URL}/oauth/callback`] });
+  console.log(`\n== oauth (consent, upstream revocation through the outbox; local oidc-provider, ${process.env.BENCH_OAUTH_ISSUER === 'in-process' ? 'in this process' : 'in a process of its own'})`);
+  const issuer = await startIssuer([`${PUBLIC_URL}/oauth/callback`]);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'custody-bench-oauth-'));
   const config = loadConfig({
     CUSTODY_ENV: 'test',

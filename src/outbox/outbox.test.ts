@@ -138,7 +138,8 @@ describeEachDatabase('upstream revocation through the outbox', (kind) => {
   it('retries a failing revocation endpoint (503 with Retry-After, then a timeout) until it succeeds', async () => {
     const id = await connect('frank');
     const creds = await credentials(id);
-    forwarder.inject(REVOCATION_PATH, { kind: '503', retryAfter: '1' }, { kind: 'hang' });
+    // The refresh and access tokens are revoked at once: each attempt's pair meets one fault.
+    forwarder.inject(REVOCATION_PATH, { kind: '503', retryAfter: '1' }, { kind: 'pass' }, { kind: 'hang' }, { kind: 'pass' });
     await h.custody.tokens.transition(h.admin, id, 'revoke', 'x');
     await h.custody.outbox.runOnce();
     const afterFirst = await h.custody.storage.db.selectFrom('outbox_jobs').selectAll().where('subject_id', '=', id).executeTakeFirstOrThrow();
@@ -183,7 +184,8 @@ describeEachDatabase('upstream revocation through the outbox', (kind) => {
   it('still revokes upstream after the worker is killed with SIGKILL between commit and call', async () => {
     const id = await connect('heidi');
     const creds = await credentials(id);
-    forwarder.inject(REVOCATION_PATH, { kind: 'hang' });
+    // Both credentials' revocations (sent at once) hang.
+    forwarder.inject(REVOCATION_PATH, { kind: 'hang' }, { kind: 'hang' });
     const before = forwarder.received.get(REVOCATION_PATH) ?? 0;
     const child = spawn(process.execPath, ['--import', 'tsx', 'test/support/outbox-child.ts'], {
       cwd: process.cwd(),

@@ -190,7 +190,8 @@ async function browse(startUrl: string, account: string, callbackPrefix: string,
   throw new Error('consent did not finish in 25 hops');
 }
 
-export type Fault = { kind: '503'; retryAfter?: string } | { kind: 'hang' };
+/** `pass` lets one request through, in its place in the queue. */
+export type Fault = { kind: '503'; retryAfter?: string } | { kind: 'hang' } | { kind: 'pass' };
 
 /**
  * A small forwarder in front of the issuer that injects faults per path: each request to a path
