@@ -24,7 +24,7 @@ export interface ChainEntry {
  * One-shot crypto.hash (Node ≥ 20.12) gives the same digest as createHash().update().digest()
  * without allocating a Hash object per entry: verify hashes a million of these.
  */
-const sha256Hex: (text: string) => string =
+export const sha256Hex: (text: string) => string =
   typeof crypto.hash === 'function' ? (text) => crypto.hash('sha256', text, 'hex') : (text) => crypto.createHash('sha256').update(text).digest('hex');
 
 /** Length-prefixed, so no choice of field values can make two different entries encode alike. */
@@ -32,11 +32,24 @@ function field(value: string | null): string {
   return value === null ? '~' : `${value.length}:${value}`;
 }
 
-export function entryHash(e: Omit<ChainEntry, 'hash' | 'seq'>): string {
+/** The text an entry's hash is taken over. */
+export function canonicalText(e: Omit<ChainEntry, 'hash' | 'seq'>): string {
   // Cheaper than JSON encoding (no escaping pass), which matters when verify walks millions of entries.
-  const canonical = `custody-ledger:v1|${field(e.prevHash)}${field(e.at)}${field(e.actor)}${field(e.action)}${field(e.tenantId)}${field(e.subjectId)}${field(e.data)}`;
-  return sha256Hex(canonical);
+  return `custody-ledger:v1|${field(e.prevHash)}${field(e.at)}${field(e.actor)}${field(e.action)}${field(e.tenantId)}${field(e.subjectId)}${field(e.data)}`;
 }
+
+export function entryHash(e: Omit<ChainEntry, 'hash' | 'seq'>): string {
+  return sha256Hex(canonicalText(e));
+}
+
+/**
+ * A canonical text built by the database (verification's fast read, ledger.repo.ts) counts each
+ * field's length in characters, where canonicalText counts UTF-16 code units; the two agree
+ * exactly when the text holds no surrogate (a character beyond the BMP) and no NUL (where SQLite's
+ * length() stops). A text with either is checked from the entry's fields instead.
+ */
+// eslint-disable-next-line no-control-regex -- NUL is one of the characters looked for
+export const DATABASE_TEXT_DIFFERS = /[\u0000\uD800-\uDFFF]/;
 
 export function checkpointMessage(seq: number, hash: string): Buffer {
   return Buffer.from(`custody-ledger-checkpoint:v1:${seq}:${hash}`);
@@ -77,11 +90,18 @@ export function createChainWalker(options: { fromMiddle?: boolean } = {}) {
     },
     hashAt,
     push(e: ChainEntry): void {
+      this.pushChecked(e, entryHash(e) === e.hash);
+    },
+    /**
+     * An entry whose content was checked by the caller (`contentOk`: its hash covers its content);
+     * `action`, when known, names it in a problem.
+     */
+    pushChecked(e: { seq: number; prevHash: string; hash: string; action?: string }, contentOk: boolean): void {
       count++;
       if (count === 1 && options.fromMiddle) {
         expectedSeq = e.seq;
         prevHash = e.prevHash;
-        first = { seq: e.seq, prevHash: e.prevHash, contentOk: entryHash(e) === e.hash };
+        first = { seq: e.seq, prevHash: e.prevHash, contentOk };
       }
       let gap = false;
       if (e.seq !== expectedSeq) {
@@ -92,9 +112,8 @@ export function createChainWalker(options: { fromMiddle?: boolean } = {}) {
           message: e.seq > expectedSeq ? `entries ${expectedSeq}–${e.seq - 1} are missing` : `entry ${e.seq} appears out of sequence`,
         });
       }
-      const contentOk = entryHash(e) === e.hash;
       if (!contentOk) {
-        problems.push({ kind: 'edited', seq: e.seq, message: `entry ${e.seq} (${e.action}) does not match its hash: it was edited` });
+        problems.push({ kind: 'edited', seq: e.seq, message: `entry ${e.seq}${e.action === undefined ? '' : ` (${e.action})`} does not match its hash: it was edited` });
       } else if (e.prevHash !== prevHash && !gap) {
         linkBreaks.push({ seq: e.seq, prevHash: e.prevHash });
       }

@@ -13,7 +13,8 @@ import type { Db } from '../storage/database.ts';
 import { createTestDatabase, describeEachDatabase, type TestDatabase } from '../../test/support/databases.ts';
 import { bearer, keyFor, seed, startHarness, testKeyring, type Harness } from '../../test/support/harness.ts';
 import { runCli } from '../../test/support/cli.ts';
-import { entryHash } from './ledger.chain.ts';
+import { canonicalText, entryHash } from './ledger.chain.ts';
+import { createLedgerRangeScan, toChainEntry } from './ledger.repo.ts';
 import type { VerifyResult } from './ledger.types.ts';
 
 const CHECKPOINT_EVERY = 5;
@@ -204,6 +205,45 @@ describeEachDatabase('ledger', (kind) => {
     expect(r.ok).toBe(false);
     expect(r.problems).toContainEqual(expect.objectContaining({ kind: 'edited', seq: 17 }));
     expect(kinds(r)).toEqual(['edited']);
+  });
+
+  it('verifies entries with characters the database counts apart from JavaScript (beyond the BMP; NUL and a blob on SQLite), and finds an edit of one', async () => {
+    const h = await ledgered();
+    const { db, dialect } = h.custody.storage;
+    await db.transaction().execute((trx) =>
+      h.custody.ledger.appendMany(trx, [
+        { actor: 'person:🧑‍💻 ada', action: 'test.emoji', data: { note: 'revoked 🔥 at once', n: 1 } },
+        { actor: '123', action: 'test.digits', data: { n: 2 } },
+        ...(dialect.kind === 'sqlite' ? [{ actor: 'nul\u0000inside', action: 'test.nul', data: { n: 3 } }] : []),
+      ]),
+    );
+    const first = ENTRIES + 1;
+    // The long scan's text is the hashed text, built by the database, for every ordinary entry;
+    // for the one beyond the BMP the two count lengths apart (so that entry is read field by field).
+    const rows = await db.selectFrom('ledger_entries').selectAll().orderBy('seq').execute();
+    const page = await createLedgerRangeScan(h.custody.storage).page(0, first + 2, first + 2);
+    expect(page.map((r) => r[0])).toEqual(rows.map((r) => Number(r.seq)));
+    for (const [i, row] of rows.entries()) {
+      const e = toChainEntry(row);
+      if (e.action === 'test.emoji' || e.action === 'test.nul') expect(page[i]![1]).not.toBe(canonicalText(e));
+      else expect(page[i]![1]).toBe(canonicalText(e));
+      expect(page[i]!.slice(2)).toEqual([e.prevHash, e.hash]);
+    }
+    const clean = await h.custody.ledger.verify();
+    expect(clean.problems).toEqual([]);
+    expect(clean.ok).toBe(true);
+    // The entry beyond the BMP, edited: found and named.
+    await asAttacker(h, (trx) => trx.updateTable('ledger_entries').set({ data: '{"note":"revoked 🔥 later","n":1}' }).where('seq', '=', first).execute());
+    let r = await h.custody.ledger.verify();
+    expect(r.problems).toContainEqual({ kind: 'edited', seq: first, message: `entry ${first} (test.emoji) does not match its hash: it was edited` });
+    if (dialect.kind === 'sqlite') {
+      // The same text stored as a blob (a column's declared type does not bind SQLite) is read
+      // from its fields, as before the fast read: the same bytes, the same content.
+      await asAttacker(h, (trx) => sql`update ledger_entries set actor = cast(actor as blob) where seq = ${first + 1}`.execute(trx));
+      expect((await sql<{ t: string }>`select typeof(actor) as t from ledger_entries where seq = ${first + 1}`.execute(db)).rows[0]!.t).toBe('blob');
+      r = await h.custody.ledger.verify();
+      expect(r.problems.map((p) => p.seq)).toEqual([first]);
+    }
   });
 
   it('detects a middle entry that was deleted', async () => {

@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { entryHash, GENESIS_HASH, type ChainEntry } from './ledger.chain.ts';
-import type { LedgerRowTuple } from './ledger.repo.ts';
-import { joinRanges, verifyRange, type RangeScan } from './ledger.verify.ts';
+import { canonicalText, entryHash, GENESIS_HASH, type ChainEntry } from './ledger.chain.ts';
+import { joinRanges, verifyRange, type CompactRow, type RangeScan } from './ledger.verify.ts';
 
 /** A valid chain of `n` entries, as rows. */
 function chain(n: number): ChainEntry[] {
@@ -16,12 +15,15 @@ function chain(n: number): ChainEntry[] {
   return out;
 }
 
-const scanOf = (entries: ChainEntry[]): RangeScan => async (afterSeq, toSeq, limit) =>
-  entries
-    .filter((e) => e.seq > afterSeq && e.seq <= toSeq)
-    .sort((a, b) => a.seq - b.seq)
-    .slice(0, limit)
-    .map((e) => [e.seq, e.at, e.actor, e.action, e.tenantId, e.subjectId, e.data, e.prevHash, e.hash] as LedgerRowTuple);
+const scanOf = (entries: ChainEntry[]): RangeScan => ({
+  page: async (afterSeq, toSeq, limit) =>
+    entries
+      .filter((e) => e.seq > afterSeq && e.seq <= toSeq)
+      .sort((a, b) => a.seq - b.seq)
+      .slice(0, limit)
+      .map((e): CompactRow => [e.seq, canonicalText(e), e.prevHash, e.hash]),
+  entry: async (seq) => entries.find((e) => e.seq === seq),
+});
 
 /** The ledger walked in `parts` ranges of seq and joined, as the service does with worker threads. */
 async function walk(entries: ChainEntry[], parts: number) {
