@@ -43,13 +43,25 @@ export function entryHash(e: Omit<ChainEntry, 'hash' | 'seq'>): string {
 }
 
 /**
- * A canonical text built by the database (verification's fast read, ledger.repo.ts) counts each
- * field's length in characters, where canonicalText counts UTF-16 code units; the two agree
- * exactly when the text holds no surrogate (a character beyond the BMP) and no NUL (where SQLite's
- * length() stops). A text with either is checked from the entry's fields instead.
+ * A canonical text built by SQLite (verification's fast read, ledger.repo.ts) counts each field's
+ * length in characters, where canonicalText counts UTF-16 code units; the two agree exactly when
+ * the text holds no surrogate (a character beyond the BMP), no NUL (where SQLite's length() stops)
+ * and no U+FFFD (what invalid UTF-8, which SQLite counts by its own rule, decodes to). A text with
+ * any of them is checked from the entry's fields instead.
  */
 // eslint-disable-next-line no-control-regex -- NUL is one of the characters looked for
-export const DATABASE_TEXT_DIFFERS = /[\u0000\uD800-\uDFFF]/;
+export const DATABASE_TEXT_DIFFERS = /[\u0000\uD800-\uDFFF\uFFFD]/;
+
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+
+/**
+ * A field as it will read back: a lone surrogate (half of a character beyond the BMP, which no
+ * encoding can store) becomes U+FFFD, as SQLite's UTF-8 would make it on reading, so the hash is
+ * taken over what is stored and an untouched entry never reads as edited.
+ */
+export function wellFormed<T extends string | null>(value: T): T {
+  return (value !== null && /[\uD800-\uDFFF]/.test(value) ? value.replace(LONE_SURROGATE, '\uFFFD') : value) as T;
+}
 
 export function checkpointMessage(seq: number, hash: string): Buffer {
   return Buffer.from(`custody-ledger-checkpoint:v1:${seq}:${hash}`);

@@ -1,6 +1,6 @@
 import type { Db, Storage } from '../storage/database.ts';
 import type { LedgerEntriesTable } from '../storage/schema.ts';
-import type { ChainEntry } from './ledger.chain.ts';
+import { canonicalText, type ChainEntry } from './ledger.chain.ts';
 import type { CompactRow, RangeScan } from './ledger.verify.ts';
 import type { LedgerEntry, LedgerFilter } from './ledger.types.ts';
 
@@ -24,19 +24,25 @@ export function toLedgerEntry(r: LedgerEntriesTable): LedgerEntry {
 }
 
 /**
- * The text each entry's hash is taken over (canonicalText in ledger.chain.ts), built by the
- * database: the long scan reads one string an entry instead of seven, which is most of what verify
- * costs. Lengths are counted in characters there (code units in JavaScript): the walk checks a
- * text holding a character they count apart from the fields instead (DATABASE_TEXT_DIFFERS).
+ * On SQLite, the text each entry's hash is taken over (canonicalText in ledger.chain.ts) is built
+ * by the database: the long scan reads one string an entry instead of seven, which is most of what
+ * verify costs. Lengths are counted in characters there (code units in JavaScript): the walk checks
+ * a text holding a character they count apart from the fields instead (DATABASE_TEXT_DIFFERS), and
+ * a field not stored as text (SQLite keeps a value's own type) gives no text at all. On PostgreSQL
+ * the fields are read and the text built here: there, what `length` and `||` mean and count
+ * depends on things an attacker with the database's rights can change (a column's type, the
+ * search path, the database's encoding), where SQLite's functions are the library's own.
  */
-const CANONICAL_SQL =
+const SQLITE_CANONICAL =
   `'custody-ledger:v1|' || length(prev_hash) || ':' || prev_hash || length(at) || ':' || at || length(actor) || ':' || actor || ` +
   `length(action) || ':' || action || coalesce(length(tenant_id) || ':' || tenant_id, '~') || ` +
   `coalesce(length(subject_id) || ':' || subject_id, '~') || length(data) || ':' || data`;
-/** On SQLite a column may hold a value of another type than declared: such an entry is checked from its fields. */
 const SQLITE_ALL_TEXT =
   `typeof(prev_hash) = 'text' and typeof(at) = 'text' and typeof(actor) = 'text' and typeof(action) = 'text' and ` +
   `typeof(tenant_id) in ('text', 'null') and typeof(subject_id) in ('text', 'null') and typeof(data) = 'text'`;
+
+/** One ledger row as a tuple, in this order (PostgreSQL's scan). */
+type LedgerRowTuple = [number, string, string, string, string | null, string | null, string, string, string];
 
 /**
  * Verification's read of the ledger, a range (afterSeq, toSeq] in seq order, page by page, as
@@ -44,21 +50,35 @@ const SQLITE_ALL_TEXT =
  * file reads on a read-only connection of its own.
  */
 export function createLedgerRangeScan(storage: Storage): RangeScan {
-  const compiled =
-    storage.dialect.kind === 'sqlite'
-      ? `select seq, case when ${SQLITE_ALL_TEXT} then ${CANONICAL_SQL} end, prev_hash, hash from ledger_entries where seq > ? and seq <= ? order by seq limit ?`
-      : `select seq, ${CANONICAL_SQL}, prev_hash, hash from ledger_entries where seq > $1 and seq <= $2 order by seq limit $3`;
-  const scan = storage.arrayScan(compiled);
+  const entry = async (seq: number) => {
+    const row = await storage.db.selectFrom('ledger_entries').selectAll().where('seq', '=', seq).executeTakeFirst();
+    return row ? toChainEntry(row) : undefined;
+  };
+  if (storage.dialect.kind === 'sqlite') {
+    const scan = storage.arrayScan(`select seq, case when ${SQLITE_ALL_TEXT} then ${SQLITE_CANONICAL} end, prev_hash, hash from ledger_entries where seq > ? and seq <= ? order by seq limit ?`);
+    return {
+      textFromDatabase: true,
+      async page(afterSeq, toSeq, limit) {
+        const rows = await scan([afterSeq, toSeq, limit]);
+        for (const r of rows) r[0] = Number(r[0]);
+        return rows as CompactRow[];
+      },
+      entry,
+    };
+  }
+  const scan = storage.arrayScan(`select seq, at, actor, action, tenant_id, subject_id, data, prev_hash, hash from ledger_entries where seq > $1 and seq <= $2 order by seq limit $3`);
   return {
+    textFromDatabase: false,
     async page(afterSeq, toSeq, limit) {
-      const rows = await scan([afterSeq, toSeq, limit]);
-      for (const r of rows) r[0] = Number(r[0]);
-      return rows as CompactRow[];
+      const rows = (await scan([afterSeq, toSeq, limit])) as LedgerRowTuple[];
+      return rows.map(([seq, at, actor, action, tenantId, subjectId, data, prevHash, hash]): CompactRow => {
+        // A value of another type than text (a column's type changed) is not the hashed text.
+        const fields = [at, actor, action, tenantId, subjectId, data, prevHash];
+        const text = fields.every((f) => f === null || typeof f === 'string') ? canonicalText({ at, actor, action, tenantId, subjectId, data, prevHash }) : null;
+        return [Number(seq), text, prevHash, hash];
+      });
     },
-    async entry(seq) {
-      const row = await storage.db.selectFrom('ledger_entries').selectAll().where('seq', '=', seq).executeTakeFirst();
-      return row ? toChainEntry(row) : undefined;
-    },
+    entry,
   };
 }
 

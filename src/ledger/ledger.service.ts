@@ -3,7 +3,7 @@ import type { Clock } from '../shared/clock.ts';
 import type { Storage, Db } from '../storage/database.ts';
 import type { LedgerEntriesTable } from '../storage/schema.ts';
 import type { LedgerSigner } from '../vault/vault.service.ts';
-import { checkpointMessage, entryHash, GENESIS_HASH } from './ledger.chain.ts';
+import { checkpointMessage, entryHash, GENESIS_HASH, wellFormed } from './ledger.chain.ts';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { DatabaseConfig } from '../config/config.ts';
@@ -55,10 +55,11 @@ export function createLedgerService(deps: LedgerDeps) {
       seq++;
       const content = {
         at,
-        actor: e.actor,
-        action: e.action,
-        tenantId: e.tenantId ?? null,
-        subjectId: e.subjectId ?? null,
+        actor: wellFormed(e.actor),
+        action: wellFormed(e.action),
+        tenantId: wellFormed(e.tenantId ?? null),
+        subjectId: wellFormed(e.subjectId ?? null),
+        // JSON.stringify escapes a lone surrogate itself.
         data: JSON.stringify(e.data ?? {}),
         prevHash,
       };

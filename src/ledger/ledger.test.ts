@@ -207,28 +207,38 @@ describeEachDatabase('ledger', (kind) => {
     expect(kinds(r)).toEqual(['edited']);
   });
 
-  it('verifies entries with characters the database counts apart from JavaScript (beyond the BMP; NUL and a blob on SQLite), and finds an edit of one', async () => {
+  it('verifies entries with characters the database counts apart from JavaScript, and finds an edit however the attacker stores it', async () => {
     const h = await ledgered();
     const { db, dialect } = h.custody.storage;
+    const sqlite = dialect.kind === 'sqlite';
     await db.transaction().execute((trx) =>
       h.custody.ledger.appendMany(trx, [
         { actor: 'person:🧑‍💻 ada', action: 'test.emoji', data: { note: 'revoked 🔥 at once', n: 1 } },
         { actor: '123', action: 'test.digits', data: { n: 2 } },
-        ...(dialect.kind === 'sqlite' ? [{ actor: 'nul\u0000inside', action: 'test.nul', data: { n: 3 } }] : []),
+        // Half of a character beyond the BMP: stored (and so hashed) as U+FFFD.
+        { actor: 'lone\uD800', action: 'test.lone', data: { n: 3 } },
+        // Runs of U+FFFD, which invalid UTF-8 of another length decodes to as well.
+        { actor: 'a', action: 'test.fffd', tenantId: '\uFFFD'.repeat(4), subjectId: `${'\uFFFD'.repeat(3)}~`, data: { n: 4 } },
+        ...(sqlite ? [{ actor: 'nul\u0000inside', action: 'test.nul', data: { n: 5 } }] : []),
       ]),
     );
     const first = ENTRIES + 1;
-    // The long scan's text is the hashed text, built by the database, for every ordinary entry;
-    // for the one beyond the BMP the two count lengths apart (so that entry is read field by field).
+    const last = first + (sqlite ? 4 : 3);
+    // The long scan's text is the hashed text for every ordinary entry; on SQLite, where the
+    // database builds it, those it counts apart from JavaScript differ (the walk reads them, and
+    // any with U+FFFD, field by field).
     const rows = await db.selectFrom('ledger_entries').selectAll().orderBy('seq').execute();
-    const page = await createLedgerRangeScan(h.custody.storage).page(0, first + 2, first + 2);
+    const scan = createLedgerRangeScan(h.custody.storage);
+    expect(scan.textFromDatabase).toBe(sqlite);
+    const page = await scan.page(0, last, last);
     expect(page.map((r) => r[0])).toEqual(rows.map((r) => Number(r.seq)));
     for (const [i, row] of rows.entries()) {
       const e = toChainEntry(row);
-      if (e.action === 'test.emoji' || e.action === 'test.nul') expect(page[i]![1]).not.toBe(canonicalText(e));
+      if (sqlite && ['test.emoji', 'test.nul'].includes(e.action)) expect(page[i]![1]).not.toBe(canonicalText(e));
       else expect(page[i]![1]).toBe(canonicalText(e));
       expect(page[i]!.slice(2)).toEqual([e.prevHash, e.hash]);
     }
+    expect(rows.find((r) => r.action === 'test.lone')!.actor).toBe('lone\uFFFD');
     const clean = await h.custody.ledger.verify();
     expect(clean.problems).toEqual([]);
     expect(clean.ok).toBe(true);
@@ -236,13 +246,26 @@ describeEachDatabase('ledger', (kind) => {
     await asAttacker(h, (trx) => trx.updateTable('ledger_entries').set({ data: '{"note":"revoked 🔥 later","n":1}' }).where('seq', '=', first).execute());
     let r = await h.custody.ledger.verify();
     expect(r.problems).toContainEqual({ kind: 'edited', seq: first, message: `entry ${first} (test.emoji) does not match its hash: it was edited` });
-    if (dialect.kind === 'sqlite') {
+    if (sqlite) {
       // The same text stored as a blob (a column's declared type does not bind SQLite) is read
       // from its fields, as before the fast read: the same bytes, the same content.
       await asAttacker(h, (trx) => sql`update ledger_entries set actor = cast(actor as blob) where seq = ${first + 1}`.execute(trx));
       expect((await sql<{ t: string }>`select typeof(actor) as t from ledger_entries where seq = ${first + 1}`.execute(db)).rows[0]!.t).toBe('blob');
       r = await h.custody.ledger.verify();
       expect(r.problems.map((p) => p.seq)).toEqual([first]);
+      // Invalid UTF-8 that SQLite counts as 4 characters and JavaScript reads as 9 moves a field
+      // boundary: the database's text stays the hashed one, byte for byte, but the entry changed.
+      await asAttacker(h, (trx) => sql`update ledger_entries set tenant_id = cast(x'c080808034' || ':' || x'c08080' as text), subject_id = null where seq = ${first + 3}`.execute(trx));
+      r = await h.custody.ledger.verify();
+      expect(r.problems).toContainEqual(expect.objectContaining({ kind: 'edited', seq: first + 3 }));
+    } else {
+      // Columns turned to char(n) (PostgreSQL pads them, and its length() and || ignore the padding)
+      // and data to jsonb: every entry reads as edited, and verify does not fail on the types.
+      await asAttacker(h, (trx) => sql`alter table ledger_entries alter column actor type char(60), alter column data type jsonb using data::jsonb`.execute(trx));
+      r = await h.custody.ledger.verify();
+      expect(r.ok).toBe(false);
+      expect(r.problems).toContainEqual(expect.objectContaining({ kind: 'edited', seq: 1 }));
+      expect(r.problems).toContainEqual(expect.objectContaining({ kind: 'edited', seq: first + 1 }));
     }
   });
 

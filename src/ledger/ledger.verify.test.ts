@@ -16,6 +16,7 @@ function chain(n: number): ChainEntry[] {
 }
 
 const scanOf = (entries: ChainEntry[]): RangeScan => ({
+  textFromDatabase: false,
   page: async (afterSeq, toSeq, limit) =>
     entries
       .filter((e) => e.seq > afterSeq && e.seq <= toSeq)
