@@ -31,7 +31,9 @@ export const ErrorResponse = Type.Object(
 export const LimitParam = Type.Optional(Type.String({ pattern: '^(?:[1-9]\\d{0,2}|1000)$', description: 'Page size, 1–1000 (default 50)' }));
 export const BoolParam = Type.Union([Type.Literal('true'), Type.Literal('false')]);
 
-export const ReasonBody = Type.Object({ reason: Text(500, 'Why: recorded in the ledger') }, { additionalProperties: false });
+/** Why an action was taken, for the ledger: a reason of spaces alone says nothing, and is refused. */
+export const ReasonText = (maxLength = 500, description = 'Why: recorded in the ledger') => Type.String({ minLength: 1, maxLength, pattern: '\\S', description });
+export const ReasonBody = Type.Object({ reason: ReasonText() }, { additionalProperties: false });
 
 export const errorResponses = {
   400: ErrorResponse,

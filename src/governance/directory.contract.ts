@@ -1,6 +1,6 @@
 import { Type, type Static } from 'typebox';
 import { endpoint } from '../contract/endpoint.ts';
-import { IdOf, Nullable, Text, Timestamp } from '../contract/schemas.ts';
+import { IdOf, Nullable, ReasonText, Text, Timestamp } from '../contract/schemas.ts';
 
 const OwnerName = Type.String({ minLength: 1, maxLength: 200, description: 'How tokens name the owner (their `owner` field): a person or team' });
 const WorkloadName = Type.String({ minLength: 1, maxLength: 100, pattern: '^[A-Za-z0-9._:-]+$', description: 'As tokens and workload API keys name it' });
@@ -52,7 +52,7 @@ export const PatchWorkloadBody = Type.Object(
   { additionalProperties: false, minProperties: 1 },
 );
 
-export const ReassignBody = Type.Object({ fromOwner: OwnerName, toOwner: OwnerName, reason: Type.Optional(Text(500)) }, { additionalProperties: false });
+export const ReassignBody = Type.Object({ fromOwner: OwnerName, toOwner: OwnerName, reason: Type.Optional(ReasonText()) }, { additionalProperties: false });
 export const ReassignResult = Type.Object({
   tokens: Type.Integer({ description: 'Live tokens moved (revoked and expired records keep the owner they ended with)' }),
   workloads: Type.Integer({ description: 'Workloads moved' }),

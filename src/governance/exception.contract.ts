@@ -1,6 +1,6 @@
 import { Type, type Static } from 'typebox';
 import { endpoint } from '../contract/endpoint.ts';
-import { IdOf, Nullable, Text, Timestamp } from '../contract/schemas.ts';
+import { IdOf, Nullable, ReasonText, Text, Timestamp } from '../contract/schemas.ts';
 import { FINDING_TYPES } from './finding.types.ts';
 
 export const ExceptionSchema = Type.Object(
@@ -28,7 +28,7 @@ export const CreateExceptionBody = Type.Object(
     tokenId: Type.Optional(IdOf('token', 'Leave out to cover every token of the tenant')),
     findingType: Type.Enum(FINDING_TYPES),
     approvedBy: Text(200, 'The person who approved the exception (a customer-specific exception needs a name)'),
-    reason: Text(1000, 'Why the finding is accepted for now'),
+    reason: ReasonText(1000, 'Why the finding is accepted for now'),
     expiresAt: Timestamp,
   },
   { additionalProperties: false },

@@ -63,6 +63,11 @@ export function wellFormed<T extends string | null>(value: T): T {
   return (value !== null && /[\uD800-\uDFFF]/.test(value) ? value.replace(LONE_SURROGATE, '\uFFFD') : value) as T;
 }
 
+/** "entry 7 is missing", or "entries 7–9 are missing". */
+export function missing(from: number, to: number): string {
+  return from === to ? `entry ${from} is missing` : `entries ${from}–${to} are missing`;
+}
+
 export function checkpointMessage(seq: number, hash: string): Buffer {
   return Buffer.from(`custody-ledger-checkpoint:v1:${seq}:${hash}`);
 }
@@ -102,7 +107,10 @@ export function createChainWalker(options: { fromMiddle?: boolean } = {}) {
     },
     hashAt,
     push(e: ChainEntry): void {
-      this.pushChecked(e, entryHash(e) === e.hash);
+      // A field read back as another type than text (SQLite keeps a blob a blob) is not what was
+      // hashed, whatever its bytes: an edit.
+      const textual = [e.at, e.actor, e.action, e.data, e.prevHash].every((f) => typeof f === 'string') && [e.tenantId, e.subjectId].every((f) => f === null || typeof f === 'string');
+      this.pushChecked(e, textual && entryHash(e) === e.hash);
     },
     /**
      * An entry whose content was checked by the caller (`contentOk`: its hash covers its content);
@@ -121,7 +129,7 @@ export function createChainWalker(options: { fromMiddle?: boolean } = {}) {
         problems.push({
           kind: 'deleted',
           seq: expectedSeq,
-          message: e.seq > expectedSeq ? `entries ${expectedSeq}–${e.seq - 1} are missing` : `entry ${e.seq} appears out of sequence`,
+          message: e.seq > expectedSeq ? missing(expectedSeq, e.seq - 1) : `entry ${e.seq} appears out of sequence`,
         });
       }
       if (!contentOk) {

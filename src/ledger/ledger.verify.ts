@@ -1,4 +1,4 @@
-import { createChainWalker, DATABASE_TEXT_DIFFERS, sha256Hex, type ChainEntry, type VerifyProblem } from './ledger.chain.ts';
+import { createChainWalker, DATABASE_TEXT_DIFFERS, missing, sha256Hex, type ChainEntry, type VerifyProblem } from './ledger.chain.ts';
 
 /** What the walk of one range of the ledger found, for the join (`joinRanges`). */
 export interface RangeResult {
@@ -91,7 +91,7 @@ export function joinRanges(ranges: RangeResult[]): { count: number; lastSeq: num
     // at first), as an entry inside a range must follow the one before it.
     if (r.first) {
       if (r.first.seq !== lastSeq + 1) {
-        problems.push({ kind: 'deleted', seq: lastSeq + 1, message: r.first.seq > lastSeq + 1 ? `entries ${lastSeq + 1}–${r.first.seq - 1} are missing` : `entry ${r.first.seq} appears out of sequence` });
+        problems.push({ kind: 'deleted', seq: lastSeq + 1, message: r.first.seq > lastSeq + 1 ? missing(lastSeq + 1, r.first.seq - 1) : `entry ${r.first.seq} appears out of sequence` });
       } else if (r.first.contentOk && r.first.prevHash !== lastHash) {
         linkBreaks.push({ seq: r.first.seq, prevHash: r.first.prevHash });
       }

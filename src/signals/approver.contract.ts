@@ -1,6 +1,6 @@
 import { Type, type Static } from 'typebox';
 import { endpoint } from '../contract/endpoint.ts';
-import { IdOf, Text, Timestamp } from '../contract/schemas.ts';
+import { IdOf, ReasonText, Text, Timestamp } from '../contract/schemas.ts';
 
 export const InactiveApproverSchema = Type.Object(
   {
@@ -21,7 +21,7 @@ export const DeactivateApproverBody = Type.Object(
     tenantId: IdOf('tenant'),
     issuer: Text(500, 'The issuer the approver signs in at (the `approver.issuer` of their tokens)'),
     subject: Text(500, 'Their account (`sub`) at that issuer'),
-    reason: Type.Optional(Text(500, 'Why: recorded in the ledger')),
+    reason: Type.Optional(ReasonText()),
   },
   { additionalProperties: false },
 );

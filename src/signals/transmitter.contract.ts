@@ -1,6 +1,6 @@
 import { Type, type Static } from 'typebox';
 import { endpoint } from '../contract/endpoint.ts';
-import { IdOf, Nullable, Text, Timestamp } from '../contract/schemas.ts';
+import { IdOf, Nullable, ReasonText, Text, Timestamp } from '../contract/schemas.ts';
 
 /** The JWS algorithms a transmitter may sign with: asymmetric only (no `none`, no HMAC: Custody holds no shared secret). */
 export const SET_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'] as const;
@@ -65,7 +65,7 @@ export const PatchTransmitterBody = Type.Object(
     jwksUrl: Type.Optional(Nullable(Type.String({ minLength: 1, maxLength: 2_000 }))),
     jwks: Type.Optional(Nullable(Jwks)),
     algorithms: Type.Optional(Type.Array(Type.Enum(SET_ALGORITHMS), { minItems: 1, maxItems: SET_ALGORITHMS.length, uniqueItems: true })),
-    reason: Type.Optional(Text(500, 'Why: recorded in the ledger')),
+    reason: Type.Optional(ReasonText()),
   },
   { additionalProperties: false, minProperties: 1 },
 );

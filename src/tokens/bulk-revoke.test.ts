@@ -60,6 +60,19 @@ describeEachDatabase('bulk revocation', (kind) => {
     expect(bad.statusCode).toBe(400);
   });
 
+  it('refuses a reason of spaces alone, saying so, and revokes nothing', async () => {
+    const headers = { authorization: `Bearer ${f.adminKey}` };
+    for (const [url, payload] of [
+      ['/v1/tokens/revoke', { tenantId: f.tenantB, reason: '   ' }],
+      [`/v1/tokens/${f.tokenB}/suspend`, { reason: '\t\n ' }],
+    ] as const) {
+      const r = await f.h.app.inject({ method: 'POST', url, headers, payload });
+      expect(r.statusCode).toBe(400);
+      expect(r.json().error.details).toEqual([{ path: 'body/reason', message: 'must not be blank: say why (it is recorded in the ledger)' }]);
+    }
+    expect((await f.call(f.tokenB, '/invoices/1', { key: f.keyB })).status).toBe(200);
+  });
+
   it('a second bulk revocation finds nothing left to revoke', async () => {
     expect(await f.h.custody.tokens.bulkRevoke(f.h.admin, { tenantId: f.tenantA, providerId, reason: 'again' })).toMatchObject({ revoked: 0, upstreamPending: 0 });
   });

@@ -1,5 +1,5 @@
 import { Type, type Static } from 'typebox';
-import { BoolParam, IdOf, LimitParam, Nullable, NullableTimestamp, Text, Timestamp } from '../contract/schemas.ts';
+import { BoolParam, IdOf, LimitParam, Nullable, NullableTimestamp, ReasonText, Text, Timestamp } from '../contract/schemas.ts';
 import { TOKEN_STATES } from './token.lifecycle.ts';
 import { SUSPENSION_KINDS } from './token.suspension.ts';
 
@@ -88,7 +88,7 @@ export const BulkRevokeBody = Type.Object(
     providerId: Type.Optional(IdOf('provider')),
     // 5,000 ids (about 170 KB) fit the API's body limit; more are revoked by tenant or provider.
     ids: Type.Optional(Type.Array(IdOf('token'), { minItems: 1, maxItems: 5000 })),
-    reason: Text(500),
+    reason: ReasonText(),
   },
   { additionalProperties: false },
 );
