@@ -13,6 +13,8 @@ export const Timestamp = Type.String({
 export const NullableTimestamp = Type.Union([Timestamp, Type.Null()]);
 export const Nullable = <T extends TSchema>(t: T) => Type.Union([t, Type.Null()]);
 /** Free text a person typed: bounded, never empty. */
+export const NOT_BLANK = '^$|\\S';
+
 export const Text = (maxLength = 500, description?: string) => Type.String({ minLength: 1, maxLength, ...(description ? { description } : {}) });
 
 export const ErrorResponse = Type.Object(
@@ -31,8 +33,11 @@ export const ErrorResponse = Type.Object(
 export const LimitParam = Type.Optional(Type.String({ pattern: '^(?:[1-9]\\d{0,2}|1000)$', description: 'Page size, 1–1000 (default 50)' }));
 export const BoolParam = Type.Union([Type.Literal('true'), Type.Literal('false')]);
 
-/** Why an action was taken, for the ledger: a reason of spaces alone says nothing, and is refused. */
-export const ReasonText = (maxLength = 500, description = 'Why: recorded in the ledger') => Type.String({ minLength: 1, maxLength, pattern: '\\S', description });
+/**
+ * Why an action was taken, for the ledger: a reason of spaces alone says nothing, and is refused.
+ * (The pattern lets the empty string through to minLength, so an empty reason gets one message.)
+ */
+export const ReasonText = (maxLength = 500, description = 'Why: recorded in the ledger') => Type.String({ minLength: 1, maxLength, pattern: NOT_BLANK, description });
 export const ReasonBody = Type.Object({ reason: ReasonText() }, { additionalProperties: false });
 
 export const errorResponses = {

@@ -1,6 +1,7 @@
 import type { Duplex } from 'node:stream';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { CustodyError, ERROR_CODES, type ErrorCode, type ErrorDetail } from '../shared/errors.ts';
+import { NOT_BLANK } from '../contract/schemas.ts';
 import { drainRefusedBody } from './drain.ts';
 import { MAX_REPORTED } from './nul-guard.ts';
 import { nextRequestId } from './request-id.ts';
@@ -27,7 +28,7 @@ interface ValidationIssue {
 
 /** Patterns of the shared schemas (src/contract/schemas.ts), named for people. */
 function patternMessage(pattern: string | undefined, description: string | undefined): string {
-  if (pattern === '\\S') return 'must not be blank: say why (it is recorded in the ledger)';
+  if (pattern === NOT_BLANK) return 'must not be blank: say why (it is recorded in the ledger)';
   const id = pattern ? /^\^([a-z]+)_\[/.exec(pattern) : null;
   if (id) return `must be an id like ${id[1]}_01J… (${id[1]}_ followed by 26 characters)`;
   // A time (the shared Timestamp: its pattern goes on to the hours), or a plain day.

@@ -30,6 +30,7 @@ import { reportIndexesMigration } from './migrations/027-report-indexes.ts';
 import { consoleSessionsMigration } from './migrations/028-console-sessions.ts';
 import { tenantRevocationsMigration } from './migrations/029-tenant-revocations.ts';
 import { dropRevocationRequestedMigration } from './migrations/030-drop-revocation-requested.ts';
+import { providerRevocationsMigration } from './migrations/031-provider-revocations.ts';
 import type { StorageDialect } from './dialect.ts';
 
 /**
@@ -80,6 +81,7 @@ export function migrationsFor(dialect: StorageDialect, options: MigrateOptions =
     '028-console-sessions': consoleSessionsMigration(),
     '029-tenant-revocations': tenantRevocationsMigration(),
     '030-drop-revocation-requested': dropRevocationRequestedMigration(),
+    '031-provider-revocations': providerRevocationsMigration(),
   };
 }
 
