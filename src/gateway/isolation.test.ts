@@ -172,14 +172,20 @@ describeEachDatabase('gateway isolation between tenants', (kind) => {
   });
 
   it('records the cut calls in usage as failed, with their codes', async () => {
-    await f.h.custody.gateway.flushUsage();
-    const rows = await f.h.custody.storage.db
-      .selectFrom('gateway_usage_events as e')
-      .innerJoin('gateway_call_shapes as s', 's.id', 'e.shape_id')
-      .select(['s.outcome', 's.error_code', 'e.status'])
-      .where('e.token_id', '=', f.tokenA)
-      .execute();
-    const codes = rows.map((r) => `${r.outcome}:${r.error_code}:${r.status}`);
+    // A call cut mid-response is recorded when its connection has closed, which on a loaded
+    // machine can come after the tests above have returned: read until it is there.
+    const read = async () => {
+      await f.h.custody.gateway.flushUsage();
+      const rows = await f.h.custody.storage.db
+        .selectFrom('gateway_usage_events as e')
+        .innerJoin('gateway_call_shapes as s', 's.id', 'e.shape_id')
+        .select(['s.outcome', 's.error_code', 'e.status'])
+        .where('e.token_id', '=', f.tokenA)
+        .execute();
+      return rows.map((r) => `${r.outcome}:${r.error_code}:${r.status}`);
+    };
+    let codes = await read();
+    await eventually(async () => (codes = await read()).includes('failed:request_timeout:200'), { what: 'the call cut mid-response in usage', timeoutMs: 10_000, intervalMs: 100 }).catch(() => {});
     expect(codes).toContain('failed:request_timeout:408');
     expect(codes).toContain('denied:concurrency_limited:429');
     expect(codes).toContain('failed:upstream_timeout:504');
