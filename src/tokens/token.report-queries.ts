@@ -2,14 +2,6 @@ import { sql, type Expression, type SqlBool } from 'kysely';
 import type { Storage } from '../storage/database.ts';
 import type { UpstreamRevocationStatus } from './token.types.ts';
 
-/** Live tokens of one tenant, and how many have no approver or no purpose recorded. */
-export interface AccountabilityCounts {
-  tenantId: string;
-  live: number;
-  noApprover: number;
-  noPurpose: number;
-}
-
 /** A live token lacking an approver or a purpose (or named by the caller: lacking an owner). */
 export interface LackingToken {
   id: string;
@@ -96,16 +88,6 @@ export function createTokenReportQueries(deps: { storage: Storage }) {
   }
 
   return {
-    /** Live tokens per tenant, and how many have no approver or no purpose (three index counts). */
-    async accountability(tenantId?: string): Promise<AccountabilityCounts[]> {
-      // The partial indexes hold only the tokens lacking something: counting every tenant's from
-      // them is cheap, and with a tenant filter SQLite's planner would pick a wider tenant index.
-      const [live, noApprover, noPurpose] = await Promise.all([countLive(tenantId, null), countLive(undefined, NO_APPROVER), countLive(undefined, NO_PURPOSE)]);
-      return [...live]
-        .sort(([a], [b]) => (a < b ? -1 : 1))
-        .map(([id, n]) => ({ tenantId: id, live: n, noApprover: noApprover.get(id) ?? 0, noPurpose: noPurpose.get(id) ?? 0 }));
-    },
-
     /** Live tokens per tenant (one tenant's, or every tenant's), from an index alone. */
     async liveCounts(tenantId?: string): Promise<[string, number][]> {
       return [...(await countLive(tenantId, null))];
@@ -117,6 +99,8 @@ export function createTokenReportQueries(deps: { storage: Storage }) {
      * read every live token's index entry already.
      */
     async lackingCounts(tenantId?: string): Promise<{ noApprover: [string, number][]; noPurpose: [string, number][] }> {
+      // The partial indexes hold only the tokens lacking something: counting every tenant's from
+      // them is cheap, and with a tenant filter SQLite's planner would pick a wider tenant index.
       const [noApprover, noPurpose] = await Promise.all([countLive(undefined, NO_APPROVER), countLive(undefined, NO_PURPOSE)]);
       const mine = (m: Map<string, number>) => [...m].filter(([t]) => !tenantId || t === tenantId);
       return { noApprover: mine(noApprover), noPurpose: mine(noPurpose) };
