@@ -36,6 +36,23 @@ function digestOf(severity: string, reasons: string): string {
 
 export const isEmptyDiff = (d: Diff) => d.inserts.length + d.updates.length + d.resolves.length + d.risks.length === 0;
 
+/** The diff cut into parts of at most `subjects` subjects each (each subject's changes in one part), in order. */
+export function splitDiff(d: Diff, subjects: number): Diff[] {
+  const partOf = new Map<string, number>();
+  const part = (subjectId: string) => {
+    let p = partOf.get(subjectId);
+    if (p === undefined) partOf.set(subjectId, (p = Math.floor(partOf.size / subjects)));
+    return p;
+  };
+  const parts: Diff[] = [];
+  const at = (p: number) => (parts[p] ??= { inserts: [], updates: [], resolves: [], risks: [] });
+  for (const r of d.inserts) at(part(r.subject_id)).inserts.push(r);
+  for (const u of d.updates) at(part(u.subjectId)).updates.push(u);
+  for (const r of d.resolves) at(part(r.subjectId)).resolves.push(r);
+  for (const r of d.risks) at(part(r.tokenId)).risks.push(r);
+  return parts.filter((p) => p !== undefined);
+}
+
 /** The diff without these subjects' part (they changed since it was read; the change path re-evaluates them). */
 export function withoutSubjects(d: Diff, skip: ReadonlySet<string>): Diff {
   if (skip.size === 0) return d;
@@ -102,7 +119,10 @@ export function diffFindings(subjects: Subject[], desired: Map<string, FindingCa
       const armed = s.tokenId ? armedState(c.type, status, s.tokenState, mode, current, at) : current;
       if (!f) {
         out.inserts.push({
-          id: newId('finding', ctx.now.getTime()),
+          // The id's time is the clock's, not the judgement's `now` (one instant for a whole sweep):
+          // ids made in order land at the end of the primary key, where millions of ids of one
+          // instant would each land on a random page of it.
+          id: newId('finding'),
           type: c.type,
           severity: c.severity,
           status,

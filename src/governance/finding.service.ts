@@ -7,7 +7,7 @@ import type { Db, Storage } from '../storage/database.ts';
 import type { TokenService } from '../tokens/token.service.ts';
 import type { DirectoryService } from './directory.service.ts';
 import type { ExceptionService } from './exception.service.ts';
-import { diffFindings, isEmptyDiff, judgeTokens, withoutSubjects, type Diff, type Subject } from './finding.diff.ts';
+import { diffFindings, isEmptyDiff, judgeTokens, splitDiff, withoutSubjects, type Diff, type Subject } from './finding.diff.ts';
 import { createFindingRepo } from './finding.repo.ts';
 import { workloadFindings, type FindingCandidate } from './finding.rules.ts';
 import { buildContext, type Context, type ContextData } from './governance.context.ts';
@@ -22,8 +22,14 @@ class FindingMoved extends Error {
   }
 }
 
-/** Tokens read and judged per page of a sweep (on the sweep's thread); each page's changes are one transaction. */
-const SWEEP_PAGE = 2_000;
+/** Tokens read and judged per page of a sweep (on the sweep's thread; a page of a first sweep's findings is a few megabytes). */
+const SWEEP_PAGE = 1_000;
+/**
+ * Tokens whose changes are written per transaction of a sweep, on the serving thread, which gets
+ * a turn between each two: a first sweep opens three or four findings a token, and a whole
+ * page's writes held that thread for a second or more.
+ */
+const SWEEP_WRITE_BATCH = 250;
 /** Tokens waiting for re-evaluation after a change; past this the next sweep does the rest. */
 const MAX_DIRTY = 50_000;
 /** Tokens re-evaluated per transaction after changes: small, so each holds the serving thread briefly (SQLite). */
@@ -236,15 +242,20 @@ export function createFindingService(deps: {
             context: data,
             pageSize: SWEEP_PAGE,
             apply: async (changes, n) => {
-              const d = withoutSubjects(changes, touched);
-              if (!isEmptyDiff(d)) {
+              for (const d of splitDiff(withoutSubjects(changes, touched), SWEEP_WRITE_BATCH)) {
+                // Requests and gateway calls waiting on this thread go first (on SQLite a write
+                // runs without giving the event loop a turn; pages arrive faster than they are written).
+                await new Promise((resolve) => setImmediate(resolve));
+                // Changed while this page waited for its turn: the change path has it now.
+                const part = withoutSubjects(d, touched);
+                if (isEmptyDiff(part)) continue;
                 try {
-                  add(await storage.db.transaction().execute((trx) => apply(trx, d, startedAt)));
+                  add(await storage.db.transaction().execute((trx) => apply(trx, part, startedAt)));
                 } catch (err) {
                   // Another writer (another instance's change path) got to one of these tokens
-                  // first: judge the page's tokens again from what is committed now.
+                  // first: judge them again from what is committed now.
                   if (!(err instanceof FindingMoved || storage.dialect.isUniqueViolation(err))) throw err;
-                  const ids = [...new Set([...d.inserts.map((r) => r.subject_id), ...d.updates.map((u) => u.subjectId), ...d.resolves.map((r) => r.subjectId), ...d.risks.map((r) => r.tokenId)])].filter((id) => id.startsWith('tok_'));
+                  const ids = [...new Set([...part.inserts.map((r) => r.subject_id), ...part.updates.map((u) => u.subjectId), ...part.resolves.map((r) => r.subjectId), ...part.risks.map((r) => r.tokenId)])].filter((id) => id.startsWith('tok_'));
                   add(await evaluateTokens(ids));
                 }
               }

@@ -46,3 +46,48 @@ describeEachDatabase('sweep threads', (kind) => {
     expect(new Set(resolved)).toEqual(new Set([ids[5]]));
   });
 });
+
+/**
+ * A sweep that writes many findings (the first one, or one after the findings were lost) writes
+ * them in short transactions on the serving thread, which gets a turn between each two: a timer
+ * set while it runs sees the findings part-written, not only none and then all.
+ */
+describeEachDatabase('a sweep that writes', (kind) => {
+  let h: Harness;
+
+  beforeAll(async () => {
+    h = await startHarness(kind);
+    const tenantId = (await h.custody.tenants.create(h.admin, { name: 't' })).id;
+    const providerId = (await h.custody.providers.create(h.admin, { name: 'p', tokenEndpoint: 'https://issuer.example.com/token', clientId: 'c', apiBaseUrls: ['https://api.example.com'] })).id;
+    const header = 'tenantId,providerId,externalId,owner,approverSubject,purpose,workloads,scopes,accessToken,refreshToken,issuedAt';
+    const rows = Array.from({ length: 700 }, (_, i) => `${tenantId},${providerId},ext-${i},nobody-${i},,,,read,,,`);
+    const r = await h.custody.imports.importBatch(h.admin, { format: 'csv', data: [header, ...rows].join('\n') });
+    expect(r.imported).toBe(700);
+    await h.custody.findings.settled();
+  });
+  afterAll(() => h.close());
+
+  it('lets the serving thread in between its transactions', async () => {
+    const count = async () => Number((await h.custody.storage.db.selectFrom('findings').select((eb) => eb.fn.countAll<number>().as('n')).where('resolved_at', 'is', null).executeTakeFirstOrThrow()).n);
+    const expected = await count();
+    expect(expected).toBeGreaterThanOrEqual(700);
+    // Every finding gone, as if never judged: the sweep opens them all again.
+    await h.custody.storage.db.deleteFrom('findings').execute();
+    const seen: number[] = [];
+    let reading = false;
+    const timer = setInterval(() => {
+      if (reading) return;
+      reading = true;
+      void count()
+        .then((n) => seen.push(n))
+        .finally(() => (reading = false));
+    }, 1);
+    try {
+      const result = await h.custody.findings.sweep();
+      expect(result.opened).toBe(expected);
+    } finally {
+      clearInterval(timer);
+    }
+    expect(seen.some((n) => n > 0 && n < expected)).toBe(true);
+  });
+});

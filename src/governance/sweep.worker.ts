@@ -24,8 +24,8 @@ function lowerPriority() {
 /**
  * The sweep's thread (sweep.runner.ts): reads live tokens and their live findings page by page
  * over a connection of its own, judges them, and hands each page's changes to the serving thread,
- * which writes them. At most two pages wait for their writes, so memory stays bounded however
- * many tokens there are.
+ * which writes them. At most one page waits for its write while the next is judged, so memory stays
+ * bounded however many tokens there are.
  */
 const port = parentPort!;
 const { database, context, pageSize, range } = workerData as { database: DatabaseConfig; context: ContextData; pageSize: number; range: TokenRange };
@@ -52,7 +52,7 @@ try {
     range,
     async (diff, tokens) => {
       page++;
-      while (page - written > 2 && !stopping) await new Promise<void>((r) => (wake = r));
+      while (page - written > 1 && !stopping) await new Promise<void>((r) => (wake = r));
       send({ type: 'page', page, tokens, diff });
     },
     () => stopping,

@@ -6,7 +6,8 @@ import { sql } from 'kysely';
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createTestDatabase, describeEachDatabase, describePostgres } from '../../test/support/databases.ts';
-import { openStorage, type Storage } from './database.ts';
+import { cachingStatements, openStorage, type Storage } from './database.ts';
+import { chunkRows } from './dialect.ts';
 
 describe('SQLite storage shared with another connection', () => {
   let dir: string;
@@ -142,6 +143,52 @@ describeEachDatabase('multi-row inserts (insertRows)', (kind) => {
     } finally {
       await storage.close();
       await db.drop();
+    }
+  });
+});
+
+describe('what SQLite keeps prepared is bounded', () => {
+  it('keeps statements up to a total length of text, drops the oldest first, and never keeps a very long one', () => {
+    const sqlite = new SqliteDatabase(':memory:');
+    try {
+      sqlite.exec('create table t (a, b, c, d)');
+      const cache = cachingStatements(sqlite);
+      const insertOf = (rows: number) => `insert into t (a, b, c, d) values ${Array.from({ length: rows }, () => '(?, ?, ?, ?)').join(', ')}`;
+      const first = cache.prepare(insertOf(400));
+      expect(cache.prepare(insertOf(400))).toBe(first);
+      // 400 statements of 400 to 799 rows: ~8 MB of text, ~300 MB prepared if all were kept.
+      for (let rows = 401; rows < 800; rows++) cache.prepare(insertOf(rows));
+      const kept = cache.kept();
+      expect(kept.text).toBeLessThanOrEqual(1_000_000);
+      expect(kept.statements).toBeGreaterThan(10);
+      // The newest is kept (and reused), the oldest gone.
+      expect(cache.prepare(insertOf(799))).toBe(cache.prepare(insertOf(799)));
+      expect(cache.prepare(insertOf(400))).not.toBe(first);
+      const long = `select 1 where 1 in (${Array.from({ length: 110_000 }, () => '1').join(',')})`;
+      expect(long.length).toBeGreaterThan(200_000);
+      const before = cache.kept();
+      cache.prepare(long);
+      expect(cache.kept()).toEqual(before);
+    } finally {
+      sqlite.close();
+    }
+  });
+
+  it('multi-row inserts take a few shapes: a power of two rows a statement, under 30,000 parameters', () => {
+    const sizes = (n: number, columns: number) => {
+      const out: number[] = [];
+      for (let left = n; left > 0; left -= out.at(-1)!) out.push(chunkRows(left, columns));
+      return out;
+    };
+    expect(sizes(1_337, 20)).toEqual([1_024, 256, 32, 16, 8, 1]);
+    expect(sizes(5_000, 9)).toEqual([2_048, 2_048, 512, 256, 128, 8]);
+    for (const [n, columns] of [[1, 1], [99_999, 3], [7, 40_000]] as const) {
+      const s = sizes(n, columns);
+      expect(s.reduce((a, b) => a + b, 0)).toBe(n);
+      for (const k of s) {
+        expect(k & (k - 1)).toBe(0);
+        expect(k === 1 || k * columns <= 30_000).toBe(true);
+      }
     }
   });
 });

@@ -95,6 +95,15 @@ function sqliteInsertSql(table: string, columns: readonly string[], rows: number
   return text;
 }
 
+/**
+ * Rows in the next multi-row statement of a SQLite insert: the largest power of two that fits
+ * both what is left and a bound of about 30,000 parameters (SQLite's limit is 32,766).
+ */
+export function chunkRows(left: number, columns: number): number {
+  const most = Math.max(1, Math.min(left, Math.floor(30_000 / Math.max(1, columns))));
+  return 2 ** Math.floor(Math.log2(most));
+}
+
 export const sqliteDialect: StorageDialect = {
   kind: 'sqlite',
   sequenceType: 'integer',
@@ -129,14 +138,17 @@ export const sqliteDialect: StorageDialect = {
     // much as SQLite's own work on a bulk revocation's pages.
     if (rows.length === 0) return;
     const columns = Object.keys(rows[0]!);
-    const per = Math.max(1, Math.floor(30_000 / columns.length));
     const uniform = rows.every((row) => {
       const keys = Object.keys(row);
       // Kysely leaves out a column whose value is undefined; such rows take its path.
       return keys.length === columns.length && keys.every((k, i) => k === columns[i] && (row as Record<string, unknown>)[k] !== undefined);
     });
-    for (let i = 0; i < rows.length; i += per) {
-      const chunk = rows.slice(i, i + per);
+    // Statements of a power-of-two number of rows: a prepared statement of a thousand rows holds
+    // about 2 MB, and the connection keeps what it prepared, so the shapes must repeat (a sweep's
+    // pages each ending on a different count once kept hundreds of them).
+    for (let i = 0; i < rows.length; ) {
+      const chunk = rows.slice(i, i + chunkRows(rows.length - i, columns.length));
+      i += chunk.length;
       if (uniform) {
         const params: unknown[] = [];
         for (const row of chunk) for (const c of columns) params.push((row as Record<string, unknown>)[c]);

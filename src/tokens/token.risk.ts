@@ -23,7 +23,7 @@ export interface RiskWrite {
 }
 
 /** Rows per statement: three CASE branches and an id each, well under either database's bound on parameters. */
-const RISK_WRITE_CHUNK = 500;
+const RISK_WRITE_CHUNK = 512;
 
 export function createTokenRiskWriter(dialect: StorageDialect) {
   return {
@@ -34,9 +34,14 @@ export function createTokenRiskWriter(dialect: StorageDialect) {
     async record(db: Db, writes: readonly RiskWrite[]): Promise<void> {
       for (let i = 0; i < writes.length; i += RISK_WRITE_CHUNK) {
         const chunk = writes.slice(i, i + RISK_WRITE_CHUNK);
+        // The CASE branches padded to a power of two (repeating the last; the first match wins):
+        // the statement's text, and so what SQLite prepares and keeps, takes a few shapes, not one
+        // per page of a sweep.
+        const branches = [...chunk];
+        while (branches.length & (branches.length - 1)) branches.push(chunk.at(-1)!);
         const cases = <T>(pick: (w: RiskWrite) => unknown, type: 'integer' | 'text') =>
           sql<T>`case ${sql.ref('id')} ${sql.join(
-            chunk.map((w) => sql`when ${w.tokenId} then cast(${pick(w)} as ${sql.raw(type)})`),
+            branches.map((w) => sql`when ${w.tokenId} then cast(${pick(w)} as ${sql.raw(type)})`),
             sql` `,
           )} end`;
         await db
