@@ -1,3 +1,4 @@
+import { CompiledQuery } from 'kysely';
 import type { Db, Storage } from '../storage/database.ts';
 import type { LedgerEntriesTable } from '../storage/schema.ts';
 import { canonicalText, type ChainEntry } from './ledger.chain.ts';
@@ -82,14 +83,30 @@ export function createLedgerRangeScan(storage: Storage): RangeScan {
   };
 }
 
+/** The columns of an entry, in the order the one-entry insert binds them. */
+const ENTRY_COLUMNS = ['seq', 'at', 'actor', 'action', 'tenant_id', 'subject_id', 'data', 'prev_hash', 'hash'] as const;
+
 export function createLedgerRepo() {
+  // The two statements of every one-entry append, compiled once (for the database of the first
+  // call: a repo serves one): building and compiling them through the query builder cost about a
+  // fifth of an append's CPU.
+  let headQuery: CompiledQuery<{ seq: number; hash: string }> | undefined;
+  let insertOneSql: string | undefined;
   return {
     async head(db: Db): Promise<{ seq: number; hash: string } | undefined> {
-      const row = await db.selectFrom('ledger_entries').select(['seq', 'hash']).orderBy('seq', 'desc').limit(1).executeTakeFirst();
+      headQuery ??= db.selectFrom('ledger_entries').select(['seq', 'hash']).orderBy('seq', 'desc').limit(1).compile();
+      const row = (await db.executeQuery(headQuery)).rows[0];
       return row ? { seq: Number(row.seq), hash: row.hash } : undefined;
     },
     async insert(db: Db, rows: LedgerEntriesTable[]): Promise<void> {
-      if (rows.length > 0) await db.insertInto('ledger_entries').values(rows).execute();
+      if (rows.length === 1) {
+        const row = rows[0]!;
+        insertOneSql ??= db
+          .insertInto('ledger_entries')
+          .values(Object.fromEntries(ENTRY_COLUMNS.map((c) => [c, row[c]])) as unknown as LedgerEntriesTable)
+          .compile().sql;
+        await db.executeQuery(CompiledQuery.raw(insertOneSql, ENTRY_COLUMNS.map((c) => row[c])));
+      } else if (rows.length > 0) await db.insertInto('ledger_entries').values(rows).execute();
     },
     async insertCheckpoint(db: Db, row: { seq: number; hash: string; at: string; key_id: string; signature: string }): Promise<void> {
       await db.insertInto('ledger_checkpoints').values(row).execute();

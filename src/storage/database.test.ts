@@ -192,3 +192,40 @@ describe('what SQLite keeps prepared is bounded', () => {
     }
   });
 });
+
+describe('SQLite checkpoints on a thread of their own', () => {
+  let dir: string;
+  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it('copies the write-ahead log into the file off the serving thread once it passes 1 MB, and stops with the storage', async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'custody-checkpoints-'));
+    const file = path.join(dir, 'custody.db');
+    const storage = openStorage({ kind: 'sqlite', file }, { checkpointThread: true });
+    try {
+      await sql`create table blobs (id integer primary key, body blob not null)`.execute(storage.db);
+      const autocheckpoint = async () => (await sql<{ wal_autocheckpoint: number }>`pragma wal_autocheckpoint`.execute(storage.db)).rows[0]!.wal_autocheckpoint;
+      expect(await autocheckpoint()).toBe(1_000);
+      // ~1.2 MB in 300 commits: in the log, none of it in the file yet (SQLite's own threshold is 1,000 pages).
+      for (let i = 0; i < 300; i++) await storage.db.transaction().execute((trx) => sql`insert into blobs (body) values (${Buffer.alloc(4_000, i % 256)})`.execute(trx));
+      expect(fs.statSync(`${file}-wal`).size).toBeGreaterThan(1_048_576);
+      expect(fs.statSync(file).size).toBeLessThan(100_000);
+      // Within a few seconds the thread has started (the connection's own checkpoint is then a
+      // backstop at 64 MB) and copied the log into the file.
+      const deadline = Date.now() + 10_000;
+      while (fs.statSync(file).size < 1_200_000 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      expect(fs.statSync(file).size).toBeGreaterThanOrEqual(1_200_000);
+      expect(await autocheckpoint()).toBe(16_384);
+      const rows = await sql<{ n: number }>`select count(*) as n from blobs`.execute(storage.db);
+      expect(rows.rows[0]!.n).toBe(300);
+    } finally {
+      await storage.close();
+    }
+    // Closed with its thread: the file opens and reads as written.
+    const again = new SqliteDatabase(file, { readonly: true });
+    try {
+      expect(again.prepare('select count(*) as n from blobs').get()).toEqual({ n: 300 });
+    } finally {
+      again.close();
+    }
+  });
+});

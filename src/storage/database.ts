@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { Worker } from 'node:worker_threads';
 import SqliteDatabase from 'better-sqlite3';
 import { CompiledQuery, Kysely, PostgresDialect, SqliteDialect, SqliteDriver, type DatabaseConnection, type SqliteDatabase as KyselySqliteDatabase, type SqliteDialectConfig } from 'kysely';
 import pg from 'pg';
@@ -46,19 +47,30 @@ function poolScan(db: Db) {
  *   is never in use twice.
  */
 class ImmediateSqliteDriver extends SqliteDriver {
+  readonly #afterCommit: () => void;
+  constructor(config: SqliteDialectConfig, afterCommit: () => void) {
+    super(config);
+    this.#afterCommit = afterCommit;
+  }
   override async beginTransaction(connection: DatabaseConnection): Promise<void> {
     await connection.executeQuery(CompiledQuery.raw('begin immediate'));
+  }
+  override async commitTransaction(connection: DatabaseConnection): Promise<void> {
+    await super.commitTransaction(connection);
+    this.#afterCommit();
   }
 }
 
 class CustodySqliteDialect extends SqliteDialect {
   readonly #config: SqliteDialectConfig;
-  constructor(config: SqliteDialectConfig) {
+  readonly #afterCommit: () => void;
+  constructor(config: SqliteDialectConfig, afterCommit: () => void) {
     super(config);
     this.#config = config;
+    this.#afterCommit = afterCommit;
   }
   override createDriver() {
-    return new ImmediateSqliteDriver(this.#config);
+    return new ImmediateSqliteDriver(this.#config, this.#afterCommit);
   }
 }
 
@@ -110,7 +122,85 @@ function tightenFileMode(file: string): void {
 // PostgreSQL returns int8 (count(*), bigint columns) as strings; every value we keep fits in a double.
 pg.types.setTypeParser(20, (v) => Number(v));
 
-export function openStorage(config: DatabaseConfig, options: { poolSize?: number } = {}): Storage {
+/** WAL size past which the checkpoint thread starts (below SQLite's own threshold of 1,000 pages) (and, once started, checkpoints every second). */
+const CHECKPOINT_THREAD_AFTER_BYTES = 1024 * 1024;
+const CHECKPOINT_EVERY_MS = 1_000;
+/** The serving connection's own automatic checkpoint while the thread checkpoints: a backstop at 64 MB of WAL should it fall behind. */
+const CHECKPOINT_BACKSTOP_PAGES = 16_384;
+/** SQLite's default threshold, restored if the thread fails. */
+const CHECKPOINT_DEFAULT_PAGES = 1_000;
+const CHECKPOINT_ENTRY = import.meta.url.endsWith('.ts') ? new URL('./wal-checkpoint.worker.mjs', import.meta.url) : new URL('./wal-checkpoint.worker.js', import.meta.url);
+
+/**
+ * Checkpoints of a SQLite file's write-ahead log on a thread of its own (wal-checkpoint.worker.ts)
+ * instead of in whichever commit crosses SQLite's threshold: that commit then copies the log into
+ * the file and syncs it while its caller waits (for a one-entry ledger append, about a third of
+ * its time). Asked for once a second (by a timer, and by commits when timers are held up), one at a time; started only once the log
+ * has grown past 1 MB (a quiet database, and most tests, never need it). The connection keeps an
+ * automatic checkpoint at 64 MB of log as a backstop, and goes back to SQLite's default if the
+ * thread fails.
+ */
+function checkpointThread(sqlite: SqliteDatabase.Database, file: string): { afterCommit(): void; close(): Promise<void> } {
+  let worker: Worker | null = null;
+  let exited: Promise<void> = Promise.resolve();
+  // 1 while the thread checkpoints (it clears it itself: a busy serving thread may not read messages for a while).
+  const busy = new Int32Array(new SharedArrayBuffer(4));
+  let stopped = false;
+  let lastAsked = performance.now();
+  const giveUp = () => {
+    if (stopped) return;
+    stopped = true;
+    clearInterval(timer);
+    if (sqlite.open) sqlite.pragma(`wal_autocheckpoint = ${CHECKPOINT_DEFAULT_PAGES}`);
+  };
+  const ask = () => {
+    if (stopped || Atomics.load(busy, 0) === 1) return;
+    if (!worker) {
+      let size: number;
+      try {
+        size = fs.statSync(`${file}-wal`).size;
+      } catch {
+        return;
+      }
+      if (size < CHECKPOINT_THREAD_AFTER_BYTES) return;
+      const w = new Worker(CHECKPOINT_ENTRY, { workerData: { file, busy } });
+      w.unref();
+      exited = new Promise<void>((resolve) => w.once('exit', () => resolve()));
+      w.on('message', (m: { type: 'failed'; error: string }) => {
+        if (m.type === 'failed') giveUp();
+      });
+      w.on('error', giveUp);
+      w.on('exit', giveUp);
+      worker = w;
+      sqlite.pragma(`wal_autocheckpoint = ${CHECKPOINT_BACKSTOP_PAGES}`);
+    }
+    Atomics.store(busy, 0, 1);
+    worker.postMessage({ type: 'checkpoint' });
+  };
+  const timer = setInterval(ask, CHECKPOINT_EVERY_MS);
+  timer.unref();
+  return {
+    afterCommit() {
+      // A busy serving thread may not run timers for a while: commits ask too, once a second.
+      const now = performance.now();
+      if (now - lastAsked < CHECKPOINT_EVERY_MS) return;
+      lastAsked = now;
+      ask();
+    },
+    async close() {
+      giveUp();
+      if (!worker) return;
+      worker.postMessage({ type: 'stop' });
+      // The thread closes its connection and ends; one stuck past two seconds is ended.
+      const w = worker;
+      const late = setTimeout(() => void w.terminate(), 2_000);
+      await exited;
+      clearTimeout(late);
+    },
+  };
+}
+
+export function openStorage(config: DatabaseConfig, options: { poolSize?: number; checkpointThread?: boolean } = {}): Storage {
   if (config.kind === 'sqlite') {
     // The database holds encrypted credentials, hashed keys and the ledger: its directory is made
     // 0700 and its file (and so its WAL and shared-memory files, which SQLite creates alike) 0600.
@@ -124,7 +214,8 @@ export function openStorage(config: DatabaseConfig, options: { poolSize?: number
     sqlite.pragma('synchronous = NORMAL');
     sqlite.pragma('foreign_keys = ON');
     sqlite.pragma('busy_timeout = 5000');
-    const db = new Kysely<Database>({ dialect: new CustodySqliteDialect({ database: cachingStatements(sqlite) }) });
+    const checkpoints = options.checkpointThread && config.file !== ':memory:' ? checkpointThread(sqlite, config.file) : null;
+    const db = new Kysely<Database>({ dialect: new CustodySqliteDialect({ database: cachingStatements(sqlite) }, () => checkpoints?.afterCommit()) });
     let reader: SqliteDatabase.Database | undefined;
     const arrayScan =
       config.file === ':memory:'
@@ -146,6 +237,7 @@ export function openStorage(config: DatabaseConfig, options: { poolSize?: number
       arrayScan,
       close: async () => {
         reader?.close();
+        await checkpoints?.close();
         await db.destroy();
       },
     };
