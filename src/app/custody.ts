@@ -106,7 +106,8 @@ export async function createCustody(config: Config, options: CustodyOptions) {
   // The keyring first: a deployment without its keys must stop before it creates or migrates a database.
   const keyringSource = config.keyring.kind === 'file' && !options.generateKeyring ? { ...config.keyring, createIfMissing: false } : config.keyring;
   const { keyring, createdFile, looseFileMode } = openLocalKeyring(keyringSource, clock.now());
-  // The serving process's connection: its WAL checkpoints run on a thread of their own.
+  // Custody's own connection (the server's, and a CLI command's that opens the database itself):
+  // its WAL checkpoints run on a thread of their own.
   const storage = options.storage ?? openStorage(config.database, { checkpointThread: true });
   try {
     if (options.migrate) {

@@ -241,11 +241,12 @@ export function createFindingService(deps: {
             storage,
             context: data,
             pageSize: SWEEP_PAGE,
-            apply: async (changes, n) => {
+            apply: async (changes, n, stopped) => {
               for (const d of splitDiff(withoutSubjects(changes, touched), SWEEP_WRITE_BATCH)) {
                 // Requests and gateway calls waiting on this thread go first (on SQLite a write
                 // runs without giving the event loop a turn; pages arrive faster than they are written).
                 await new Promise((resolve) => setImmediate(resolve));
+                if (stopped()) return;
                 // Changed while this page waited for its turn: the change path has it now.
                 const part = withoutSubjects(d, touched);
                 if (isEmptyDiff(part)) continue;

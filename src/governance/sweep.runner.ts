@@ -23,8 +23,8 @@ export interface SweepPages {
   storage: Storage;
   context: ContextData;
   pageSize: number;
-  /** Writes one page's changes (on this thread); the next pages wait for it. */
-  apply(diff: Diff, tokens: number): Promise<void>;
+  /** Writes one page's changes (on this thread); the next pages wait for it. `stopped`: the sweep has failed, write no more. */
+  apply(diff: Diff, tokens: number, stopped: () => boolean): Promise<void>;
 }
 
 /**
@@ -53,7 +53,9 @@ export function runSweepPages(o: SweepPages & { splitPoints: string[] }): Promis
         w.postMessage({ type: 'stop' } satisfies ToSweepWorker);
         void w.terminate();
       }
-      void Promise.all(exited).then(() => reject(err));
+      // Settled once the page being written has stopped too (it checks `stopped` between its
+      // transactions): nothing of this sweep is written after its caller hears it failed.
+      void Promise.all([...exited, chain.catch(() => {})]).then(() => reject(err));
     };
     for (const range of ranges) {
       const worker = new Worker(WORKER_ENTRY, { workerData: { database: o.database, context: o.context, pageSize: o.pageSize, range }, resourceLimits: WORKER_LIMITS });
@@ -63,7 +65,7 @@ export function runSweepPages(o: SweepPages & { splitPoints: string[] }): Promis
         if (m.type === 'page') {
           chain = chain.then(async () => {
             if (settled) return;
-            await o.apply(m.diff, m.tokens);
+            await o.apply(m.diff, m.tokens, () => settled);
             worker.postMessage({ type: 'written', page: m.page } satisfies ToSweepWorker);
           });
           chain.catch((err: Error) => fail(err));
@@ -89,5 +91,5 @@ export function runSweepPages(o: SweepPages & { splitPoints: string[] }): Promis
 }
 
 function runInline(o: SweepPages): Promise<void> {
-  return judgeRange(o.storage, buildContext(o.context), o.pageSize, { after: null, upTo: null }, o.apply);
+  return judgeRange(o.storage, buildContext(o.context), o.pageSize, { after: null, upTo: null }, (diff, tokens) => o.apply(diff, tokens, () => false));
 }

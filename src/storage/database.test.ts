@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -228,4 +229,24 @@ describe('SQLite checkpoints on a thread of their own', () => {
       again.close();
     }
   });
+
+  it('never keeps a process alive: one that ends without closing its storage still exits', async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'custody-checkpoints-'));
+    const child = spawn(process.execPath, ['--import', 'tsx', 'test/support/checkpoint-child.ts', path.join(dir, 'custody.db')], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    const exit = await new Promise<number | string | null>((resolve) => {
+      const hung = setTimeout(() => {
+        child.kill('SIGKILL');
+        resolve('still running after 20 s');
+      }, 20_000);
+      child.on('exit', (code, signal) => {
+        clearTimeout(hung);
+        resolve(signal ?? code);
+      });
+    });
+    expect({ exit, out, err: err.slice(-2_000) }).toEqual({ exit: 0, out: 'STARTED\n', err: '' });
+  }, 30_000);
 });

@@ -142,57 +142,80 @@ const CHECKPOINT_ENTRY = import.meta.url.endsWith('.ts') ? new URL('./wal-checkp
  */
 function checkpointThread(sqlite: SqliteDatabase.Database, file: string): { afterCommit(): void; close(): Promise<void> } {
   let worker: Worker | null = null;
+  let running = false;
   let exited: Promise<void> = Promise.resolve();
   // 1 while the thread checkpoints (it clears it itself: a busy serving thread may not read messages for a while).
   const busy = new Int32Array(new SharedArrayBuffer(4));
   let stopped = false;
   let lastAsked = performance.now();
-  const giveUp = () => {
+  /** No more checkpoints from the thread: it is told to close its connection and end, and the connection checkpoints itself again. */
+  const stop = () => {
     if (stopped) return;
     stopped = true;
     clearInterval(timer);
-    if (sqlite.open) sqlite.pragma(`wal_autocheckpoint = ${CHECKPOINT_DEFAULT_PAGES}`);
+    if (running) worker!.postMessage({ type: 'stop' });
+    try {
+      if (sqlite.open) sqlite.pragma(`wal_autocheckpoint = ${CHECKPOINT_DEFAULT_PAGES}`);
+    } catch {
+      // The connection is busy or closing: its backstop threshold stands.
+    }
+  };
+  const start = (): Worker => {
+    const w = new Worker(CHECKPOINT_ENTRY, { workerData: { file, busy } });
+    running = true;
+    exited = new Promise<void>((resolve) =>
+      w.once('exit', () => {
+        running = false;
+        resolve();
+        stop();
+      }),
+    );
+    w.on('message', (m: { type: 'failed'; error: string }) => {
+      if (m.type === 'failed') stop();
+    });
+    w.on('error', stop);
+    // Last: a listener added after unref() holds the process open again. Unreferenced, the thread
+    // never keeps a process alive that has nothing else to do (a CLI command, a test).
+    w.unref();
+    sqlite.pragma(`wal_autocheckpoint = ${CHECKPOINT_BACKSTOP_PAGES}`);
+    return w;
   };
   const ask = () => {
     if (stopped || Atomics.load(busy, 0) === 1) return;
-    if (!worker) {
-      let size: number;
-      try {
-        size = fs.statSync(`${file}-wal`).size;
-      } catch {
-        return;
+    try {
+      if (!worker) {
+        let size: number;
+        try {
+          size = fs.statSync(`${file}-wal`).size;
+        } catch {
+          return;
+        }
+        if (size < CHECKPOINT_THREAD_AFTER_BYTES) return;
+        worker = start();
       }
-      if (size < CHECKPOINT_THREAD_AFTER_BYTES) return;
-      const w = new Worker(CHECKPOINT_ENTRY, { workerData: { file, busy } });
-      w.unref();
-      exited = new Promise<void>((resolve) => w.once('exit', () => resolve()));
-      w.on('message', (m: { type: 'failed'; error: string }) => {
-        if (m.type === 'failed') giveUp();
-      });
-      w.on('error', giveUp);
-      w.on('exit', giveUp);
-      worker = w;
-      sqlite.pragma(`wal_autocheckpoint = ${CHECKPOINT_BACKSTOP_PAGES}`);
+      Atomics.store(busy, 0, 1);
+      worker.postMessage({ type: 'checkpoint' });
+    } catch {
+      // No thread (it could not start): the connection checkpoints itself, as SQLite does by default.
+      stop();
     }
-    Atomics.store(busy, 0, 1);
-    worker.postMessage({ type: 'checkpoint' });
   };
   const timer = setInterval(ask, CHECKPOINT_EVERY_MS);
   timer.unref();
   return {
     afterCommit() {
       // A busy serving thread may not run timers for a while: commits ask too, once a second.
+      // Never throws: the transaction has committed.
       const now = performance.now();
       if (now - lastAsked < CHECKPOINT_EVERY_MS) return;
       lastAsked = now;
       ask();
     },
     async close() {
-      giveUp();
-      if (!worker) return;
-      worker.postMessage({ type: 'stop' });
-      // The thread closes its connection and ends; one stuck past two seconds is ended.
+      stop();
       const w = worker;
+      if (!w) return;
+      // The thread closes its connection and ends; one stuck past two seconds is ended.
       const late = setTimeout(() => void w.terminate(), 2_000);
       await exited;
       clearTimeout(late);

@@ -28,7 +28,7 @@ const RISK_WRITE_CHUNK = 512;
 export function createTokenRiskWriter(dialect: StorageDialect) {
   return {
     /**
-     * Stores the scores, set-based: one UPDATE per 500 tokens (CASE over the ids, the ids one
+     * Stores the scores, set-based: one UPDATE per 512 tokens (CASE over the ids, the ids one
      * parameter), in the caller's transaction (the findings' page or batch).
      */
     async record(db: Db, writes: readonly RiskWrite[]): Promise<void> {
