@@ -153,7 +153,7 @@ function checkpointThread(sqlite: SqliteDatabase.Database, file: string): { afte
     if (stopped) return;
     stopped = true;
     clearInterval(timer);
-    if (running) worker!.postMessage({ type: 'stop' });
+    if (running) worker?.postMessage({ type: 'stop' });
     try {
       if (sqlite.open) sqlite.pragma(`wal_autocheckpoint = ${CHECKPOINT_DEFAULT_PAGES}`);
     } catch {
@@ -162,6 +162,7 @@ function checkpointThread(sqlite: SqliteDatabase.Database, file: string): { afte
   };
   const start = (): Worker => {
     const w = new Worker(CHECKPOINT_ENTRY, { workerData: { file, busy } });
+    worker = w;
     running = true;
     exited = new Promise<void>((resolve) =>
       w.once('exit', () => {
