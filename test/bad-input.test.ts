@@ -273,9 +273,16 @@ describeEachDatabase('bad input', (kind) => {
     };
     const statuses = new Map<number, number>();
     const check = async (c: Call, i: number) => {
-      const r = await call(c);
+      const sent = `seed ${seed}, #${i}: ${c.method} ${c.url.slice(0, 200)} ${String(c.payload ?? '').slice(0, 200)}`;
+      // A call that never ends (a request waiting on itself) fails here, naming its seed and body,
+      // rather than as the whole test's timeout.
+      let timer: NodeJS.Timeout | undefined;
+      const stuck = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer within 10 s to ${sent}`)), 10_000);
+      });
+      const r = await Promise.race([call(c), stuck]).finally(() => clearTimeout(timer));
       statuses.set(r.statusCode, (statuses.get(r.statusCode) ?? 0) + 1);
-      const label = `seed ${seed}, #${i}: ${c.method} ${c.url.slice(0, 200)} ${String(c.payload ?? '').slice(0, 200)} → ${r.statusCode} ${r.body.slice(0, 200)}`;
+      const label = `${sent} → ${r.statusCode} ${r.body.slice(0, 200)}`;
       expect(r.statusCode, label).toBeLessThan(500);
       // The consent callback may answer a person with a page; anything else is a coded JSON error.
       const page = c.url.startsWith('/oauth/callback') && String(r.headers['content-type']).startsWith('text/html');

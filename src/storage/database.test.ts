@@ -69,6 +69,30 @@ describe('SQLite storage shared with another connection', () => {
   });
 });
 
+describe('a query on the root database inside a SQLite transaction', () => {
+  let storage: Storage | undefined;
+  afterEach(async () => {
+    await storage?.close();
+  });
+
+  it('fails at once under test, naming the fix, instead of waiting on its own transaction forever; after the transaction it runs', async () => {
+    storage = openStorage({ kind: 'sqlite', file: ':memory:' });
+    const db = storage.db;
+    await sql`create table items (id integer primary key)`.execute(db);
+    const inside = db.transaction().execute(async (trx) => {
+      await sql`insert into items (id) values (1)`.execute(trx);
+      await sql`select count(*) as n from items`.execute(db);
+    });
+    await expect(inside).rejects.toThrow(/inside a transaction on SQLite.*run it on the transaction \(trx \/ work\.trx\), or before the transaction begins/);
+    // The transaction rolled back and the connection is free again: outside any callback the root database works.
+    const rows = await sql<{ n: number }>`select count(*) as n from items`.execute(db);
+    expect(rows.rows[0]!.n).toBe(0);
+    // Nested callbacks of later transactions are not confused with the first one's.
+    await db.transaction().execute(async (trx) => sql`insert into items (id) values (2)`.execute(trx));
+    expect((await sql<{ n: number }>`select count(*) as n from items`.execute(db)).rows[0]!.n).toBe(1);
+  });
+});
+
 describe('SQLite files are readable by their owner only', () => {
   let dir: string;
   afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));

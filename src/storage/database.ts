@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
@@ -48,9 +49,30 @@ function poolScan(db: Db) {
  */
 class ImmediateSqliteDriver extends SqliteDriver {
   readonly #afterCommit: () => void;
-  constructor(config: SqliteDialectConfig, afterCommit: () => void) {
+  readonly #inside: AsyncLocalStorage<OpenTransaction>;
+  constructor(config: SqliteDialectConfig, afterCommit: () => void, inside: AsyncLocalStorage<OpenTransaction>) {
     super(config);
     this.#afterCommit = afterCommit;
+    this.#inside = inside;
+  }
+  /**
+   * A query on the root `db` from inside a transaction's callback (instead of on its `trx`) waits
+   * for the one connection that transaction holds: awaited there, it never ends, and every write
+   * of the process waits behind it. Under test that is an error at once, naming the caller; in
+   * service the wait goes on (work started in a transaction and not awaited by it is merely
+   * delayed), with a warning if it lasts.
+   */
+  override async acquireConnection(): Promise<DatabaseConnection> {
+    const open = this.#inside.getStore();
+    if (!open?.open) return super.acquireConnection();
+    const problem = new Error('A query on the root database was made inside a transaction on SQLite, whose one connection that transaction holds: run it on the transaction (trx / work.trx), or before the transaction begins.');
+    if (process.env.NODE_ENV === 'test') throw problem;
+    const warn = setTimeout(() => process.emitWarning(problem, 'CustodySelfWait'), 10_000);
+    try {
+      return await super.acquireConnection();
+    } finally {
+      clearTimeout(warn);
+    }
   }
   override async beginTransaction(connection: DatabaseConnection): Promise<void> {
     await connection.executeQuery(CompiledQuery.raw('begin immediate'));
@@ -64,14 +86,45 @@ class ImmediateSqliteDriver extends SqliteDriver {
 class CustodySqliteDialect extends SqliteDialect {
   readonly #config: SqliteDialectConfig;
   readonly #afterCommit: () => void;
-  constructor(config: SqliteDialectConfig, afterCommit: () => void) {
+  readonly #inside: AsyncLocalStorage<OpenTransaction>;
+  constructor(config: SqliteDialectConfig, afterCommit: () => void, inside: AsyncLocalStorage<OpenTransaction>) {
     super(config);
     this.#config = config;
     this.#afterCommit = afterCommit;
+    this.#inside = inside;
   }
   override createDriver() {
-    return new ImmediateSqliteDriver(this.#config, this.#afterCommit);
+    return new ImmediateSqliteDriver(this.#config, this.#afterCommit, this.#inside);
   }
+}
+
+/** A transaction whose callback has not yet ended (the context of everything it runs). */
+interface OpenTransaction {
+  open: boolean;
+}
+
+/**
+ * Marks the callbacks of `db.transaction().execute(...)` so the driver can tell a query made
+ * inside one on the root database (see ImmediateSqliteDriver.acquireConnection).
+ */
+function markTransactions(db: Db, inside: AsyncLocalStorage<OpenTransaction>): void {
+  const transaction = db.transaction.bind(db);
+  db.transaction = () => {
+    const builder = transaction();
+    const execute = builder.execute.bind(builder);
+    builder.execute = <T>(callback: (trx: Parameters<Parameters<typeof execute>[0]>[0]) => Promise<T>) =>
+      execute((trx) => {
+        const open: OpenTransaction = { open: true };
+        return inside.run(open, async () => {
+          try {
+            return await callback(trx);
+          } finally {
+            open.open = false;
+          }
+        });
+      });
+    return builder;
+  };
 }
 
 const STATEMENT_CACHE_SIZE = 500;
@@ -239,7 +292,9 @@ export function openStorage(config: DatabaseConfig, options: { poolSize?: number
     sqlite.pragma('foreign_keys = ON');
     sqlite.pragma('busy_timeout = 5000');
     const checkpoints = options.checkpointThread && config.file !== ':memory:' ? checkpointThread(sqlite, config.file) : null;
-    const db = new Kysely<Database>({ dialect: new CustodySqliteDialect({ database: cachingStatements(sqlite) }, () => checkpoints?.afterCommit()) });
+    const inside = new AsyncLocalStorage<OpenTransaction>();
+    const db = new Kysely<Database>({ dialect: new CustodySqliteDialect({ database: cachingStatements(sqlite) }, () => checkpoints?.afterCommit(), inside) });
+    markTransactions(db, inside);
     let reader: SqliteDatabase.Database | undefined;
     const arrayScan =
       config.file === ':memory:'

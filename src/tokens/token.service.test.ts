@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it, vi } from 'vitest';
 import { describeEachDatabase } from '../../test/support/databases.ts';
 import { startHarness, type Harness } from '../../test/support/harness.ts';
 import { fixedClock } from '../shared/clock.ts';
@@ -125,6 +125,24 @@ describeEachDatabase('token service', (kind) => {
     const entries = await h.custody.ledger.list({ subjectId: t.id, order: 'asc', limit: 10 });
     expect(entries.map((e) => e.action)).toEqual(['token.registered', 'token.owner_changed', 'token.purpose_changed', 'token.review_due_changed', 'token.workloads_changed']);
     expect(entries[4]!.data).toEqual({ added: ['c'], removed: ['a'] });
+  });
+
+  it('moves a review date when the policies must be read again (a stale snapshot is reloaded outside the unit of work, or SQLite waits on itself)', async () => {
+    const t = await register();
+    // The policy snapshot is reused for 2 s of wall time; past that, the next read goes to the database.
+    const realNow = Date.now.bind(Date);
+    const later = vi.spyOn(Date, 'now').mockImplementation(() => realNow() + 10_000);
+    try {
+      const patch = h.custody.tokens.patch(h.admin, t.id, { reviewDueAt: '2027-01-15T00:00:00Z' });
+      let timer: NodeJS.Timeout | undefined;
+      const stuck = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error('the patch did not finish within 5 s: it waits on its own connection')), 5_000);
+      });
+      await expect(Promise.race([patch, stuck])).resolves.toMatchObject({ reviewDueAt: '2027-01-15T00:00:00.000Z' });
+      clearTimeout(timer);
+    } finally {
+      later.mockRestore();
+    }
   });
 
   it('bulk-revokes only the live tokens of the filter, and refuses an empty filter', async () => {

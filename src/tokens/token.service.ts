@@ -200,6 +200,9 @@ export function createTokenService(deps: TokenServiceDeps) {
     },
 
     async patch(principal: Principal, id: string, input: PatchTokenInput): Promise<TokenRecord> {
+      // Read before the unit of work: on SQLite nothing outside it can be read while it runs (a
+      // stale policy snapshot is reloaded from the database, which would wait on itself).
+      const policies = input.reviewDueAt === undefined ? null : await deps.policies();
       await unitOfWork(async (work) => {
         const row = await work.lockedRow(id);
         if (!row || !canSeeTenant(principal, row.tenant_id)) throw new CustodyError('token_not_found');
@@ -223,7 +226,7 @@ export function createTokenService(deps: TokenServiceDeps) {
             // and never further than the tenant's review interval (a purpose is re-confirmed with
             // POST /v1/tokens/{id}/justify).
             if (principal.tenantId !== null) throw new CustodyError('forbidden', 'Only platform staff (admin, security) move a token’s review date; its owner re-justifies it with POST /v1/tokens/{id}/justify.');
-            const interval = (await deps.policies()).forTenant(row.tenant_id).reviewIntervalDays;
+            const interval = policies!.forTenant(row.tenant_id).reviewIntervalDays;
             const latest = new Date(clock.now().getTime() + interval * 86_400_000).toISOString();
             if (next !== null && next > latest) {
               throw new CustodyError('validation_failed', `reviewDueAt may be at most the tenant's review interval (${interval} days) ahead: ${latest} at the latest.`, [{ path: 'body/reviewDueAt', message: `must be at or before ${latest}` }]);
