@@ -77,7 +77,8 @@ describe('the README tour, from npm start', () => {
     });
     server.stderr!.on('data', (d) => (stderr += d));
     server.stdout!.resume();
-    await eventually(() => stderr.includes('Custody is running at'), { what: `npm start to say where it runs (stderr so far: ${stderr})`, timeoutMs: 60_000 });
+    // Where it runs and the first-run key come in one block; wait for its last line.
+    await eventually(() => stderr.includes('Custody is running at') && stderr.includes('Use it as:'), { what: `npm start to say where it runs and print the first-run key (stderr so far: ${stderr})`, timeoutMs: 60_000 });
     const key = /^\s+(cus_\S+)$/m.exec(stderr)?.[1];
     expect(key, stderr).toBeDefined();
     // The tour exports the key it printed; the CLI finds the server from CUSTODY_PORT.

@@ -14,13 +14,14 @@ export type FromSweepWorker = { type: 'page'; page: number; tokens: number; diff
  * A sweep thread's heap: a page's tokens and findings are a few megabytes, and without a bound a
  * thread's heap grows far past that before it collects (the server's memory is what is bounded).
  * A steady sweep reads as fast as the threads can judge: at 64 MB each the sweeping server peaked
- * near 357 MB, at 32 MB (young generation 4 MB) near 306–322 MB (100k tokens), as fast. Each
- * thread holds its own copy of the context (directories, policies, exceptions), so the bound
+ * near 357 MB, at 32 MB (young generation 4 MB) near 306–322 MB (100k tokens, 500-token pages,
+ * a small directory), as fast. Each thread holds the context (directories, policies, exceptions)
+ * twice — as received and as built into maps, several times its serialised size — so the bound
  * grows with it.
  */
 function workerLimits(context: ContextData) {
   const contextMb = serialize(context).length / 1_048_576;
-  return { maxOldGenerationSizeMb: 32 + Math.ceil(3 * contextMb), maxYoungGenerationSizeMb: 4 };
+  return { maxOldGenerationSizeMb: 32 + Math.ceil(8 * contextMb), maxYoungGenerationSizeMb: 4 };
 }
 
 const WORKER_ENTRY = import.meta.url.endsWith('.ts') ? new URL('./sweep.worker.mjs', import.meta.url) : new URL('./sweep.worker.js', import.meta.url);

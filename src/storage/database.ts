@@ -49,8 +49,8 @@ function poolScan(db: Db) {
  */
 class ImmediateSqliteDriver extends SqliteDriver {
   readonly #afterCommit: () => void;
-  readonly #inside: AsyncLocalStorage<OpenTransaction>;
-  constructor(config: SqliteDialectConfig, afterCommit: () => void, inside: AsyncLocalStorage<OpenTransaction>) {
+  readonly #inside: AsyncLocalStorage<OpenTransaction> | null;
+  constructor(config: SqliteDialectConfig, afterCommit: () => void, inside: AsyncLocalStorage<OpenTransaction> | null) {
     super(config);
     this.#afterCommit = afterCommit;
     this.#inside = inside;
@@ -58,21 +58,14 @@ class ImmediateSqliteDriver extends SqliteDriver {
   /**
    * A query on the root `db` from inside a transaction's callback (instead of on its `trx`) waits
    * for the one connection that transaction holds: awaited there, it never ends, and every write
-   * of the process waits behind it. Under test that is an error at once, naming the caller; in
-   * service the wait goes on (work started in a transaction and not awaited by it is merely
-   * delayed), with a warning if it lasts.
+   * of the process waits behind it. Under test (`inside` given) that is an error at once, naming
+   * the fix.
    */
   override async acquireConnection(): Promise<DatabaseConnection> {
-    const open = this.#inside.getStore();
-    if (!open?.open) return super.acquireConnection();
-    const problem = new Error('A query on the root database was made inside a transaction on SQLite, whose one connection that transaction holds: run it on the transaction (trx / work.trx), or before the transaction begins.');
-    if (process.env.NODE_ENV === 'test') throw problem;
-    const warn = setTimeout(() => process.emitWarning(problem, 'CustodySelfWait'), 10_000);
-    try {
-      return await super.acquireConnection();
-    } finally {
-      clearTimeout(warn);
+    if (this.#inside?.getStore()?.open) {
+      throw new Error('A query on the root database was made inside a transaction on SQLite, whose one connection that transaction holds: run it on the transaction (trx / work.trx), or before the transaction begins.');
     }
+    return super.acquireConnection();
   }
   override async beginTransaction(connection: DatabaseConnection): Promise<void> {
     await connection.executeQuery(CompiledQuery.raw('begin immediate'));
@@ -86,8 +79,8 @@ class ImmediateSqliteDriver extends SqliteDriver {
 class CustodySqliteDialect extends SqliteDialect {
   readonly #config: SqliteDialectConfig;
   readonly #afterCommit: () => void;
-  readonly #inside: AsyncLocalStorage<OpenTransaction>;
-  constructor(config: SqliteDialectConfig, afterCommit: () => void, inside: AsyncLocalStorage<OpenTransaction>) {
+  readonly #inside: AsyncLocalStorage<OpenTransaction> | null;
+  constructor(config: SqliteDialectConfig, afterCommit: () => void, inside: AsyncLocalStorage<OpenTransaction> | null) {
     super(config);
     this.#config = config;
     this.#afterCommit = afterCommit;
@@ -105,7 +98,11 @@ interface OpenTransaction {
 
 /**
  * Marks the callbacks of `db.transaction().execute(...)` so the driver can tell a query made
- * inside one on the root database (see ImmediateSqliteDriver.acquireConnection).
+ * inside one on the root database (see ImmediateSqliteDriver.acquireConnection). Under test only
+ * (vitest sets VITEST, and the processes a test starts inherit it): on Node 20 an
+ * AsyncLocalStorage turns on promise hooks for the whole process, a cost every request and
+ * gateway call would pay. It catches a query started inside a callback; one started outside and
+ * awaited inside (a shared loading promise) it cannot tell from an ordinary wait.
  */
 function markTransactions(db: Db, inside: AsyncLocalStorage<OpenTransaction>): void {
   const transaction = db.transaction.bind(db);
@@ -292,9 +289,9 @@ export function openStorage(config: DatabaseConfig, options: { poolSize?: number
     sqlite.pragma('foreign_keys = ON');
     sqlite.pragma('busy_timeout = 5000');
     const checkpoints = options.checkpointThread && config.file !== ':memory:' ? checkpointThread(sqlite, config.file) : null;
-    const inside = new AsyncLocalStorage<OpenTransaction>();
+    const inside = process.env.VITEST ? new AsyncLocalStorage<OpenTransaction>() : null;
     const db = new Kysely<Database>({ dialect: new CustodySqliteDialect({ database: cachingStatements(sqlite) }, () => checkpoints?.afterCommit(), inside) });
-    markTransactions(db, inside);
+    if (inside) markTransactions(db, inside);
     let reader: SqliteDatabase.Database | undefined;
     const arrayScan =
       config.file === ':memory:'

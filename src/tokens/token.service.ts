@@ -201,7 +201,8 @@ export function createTokenService(deps: TokenServiceDeps) {
 
     async patch(principal: Principal, id: string, input: PatchTokenInput): Promise<TokenRecord> {
       // Read before the unit of work: on SQLite nothing outside it can be read while it runs (a
-      // stale policy snapshot is reloaded from the database, which would wait on itself).
+      // stale policy snapshot is reloaded from the database, and a fresh one may be a reload
+      // still queued for the connection: either would wait on itself).
       const policies = input.reviewDueAt === undefined ? null : await deps.policies();
       await unitOfWork(async (work) => {
         const row = await work.lockedRow(id);

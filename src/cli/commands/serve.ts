@@ -26,7 +26,10 @@ export function registerServe(program: Command) {
         throw err;
       }
       const url = runtime.url!;
-      const say = (line = '') => process.stderr.write(`${line}\n`);
+      // One write for the whole block: a reader (a person's terminal, a script waiting for the
+      // key) never sees where it runs without the key that follows.
+      const lines: string[] = [];
+      const say = (line = '') => lines.push(`${line}\n`);
       say(`\nCustody is running at ${url}`);
       say(`  Console:   ${url}/   (sign in with an API key)`);
       say(`  API docs:  ${url}/docs   (OpenAPI: ${url}/openapi.json)`);
@@ -36,6 +39,7 @@ export function registerServe(program: Command) {
         say(`    ${runtime.firstAdminKey}\n`);
         say('  Use it as: export CUSTODY_API_KEY=<key>   (CLI),  Authorization: Bearer <key>  (API), or sign in to the console with it\n');
       }
+      process.stderr.write(lines.join(''));
 
       const stop = (signal: string) => {
         logger.info({ signal }, 'shutting down');
