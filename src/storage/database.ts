@@ -48,12 +48,10 @@ function poolScan(db: Db) {
  *   is never in use twice.
  */
 class ImmediateSqliteDriver extends SqliteDriver {
-  readonly #afterCommit: () => void;
-  readonly #inside: AsyncLocalStorage<OpenTransaction> | null;
-  constructor(config: SqliteDialectConfig, afterCommit: () => void, inside: AsyncLocalStorage<OpenTransaction> | null) {
+  readonly #hooks: DriverHooks;
+  constructor(config: SqliteDialectConfig, hooks: DriverHooks) {
     super(config);
-    this.#afterCommit = afterCommit;
-    this.#inside = inside;
+    this.#hooks = hooks;
   }
   /**
    * A query on the root `db` from inside a transaction's callback (instead of on its `trx`) waits
@@ -62,7 +60,7 @@ class ImmediateSqliteDriver extends SqliteDriver {
    * the fix.
    */
   override async acquireConnection(): Promise<DatabaseConnection> {
-    if (this.#inside?.getStore()?.open) {
+    if (this.#hooks.inside?.getStore()?.open) {
       throw new Error('A query on the root database was made inside a transaction on SQLite, whose one connection that transaction holds: run it on the transaction (trx / work.trx), or before the transaction begins.');
     }
     return super.acquireConnection();
@@ -72,22 +70,26 @@ class ImmediateSqliteDriver extends SqliteDriver {
   }
   override async commitTransaction(connection: DatabaseConnection): Promise<void> {
     await super.commitTransaction(connection);
-    this.#afterCommit();
+    this.#hooks.afterCommit();
   }
+}
+
+/** What the driver is given besides its config: called after each commit; under test, the open transactions (markTransactions). */
+interface DriverHooks {
+  afterCommit: () => void;
+  inside: AsyncLocalStorage<OpenTransaction> | null;
 }
 
 class CustodySqliteDialect extends SqliteDialect {
   readonly #config: SqliteDialectConfig;
-  readonly #afterCommit: () => void;
-  readonly #inside: AsyncLocalStorage<OpenTransaction> | null;
-  constructor(config: SqliteDialectConfig, afterCommit: () => void, inside: AsyncLocalStorage<OpenTransaction> | null) {
+  readonly #hooks: DriverHooks;
+  constructor(config: SqliteDialectConfig, hooks: DriverHooks) {
     super(config);
     this.#config = config;
-    this.#afterCommit = afterCommit;
-    this.#inside = inside;
+    this.#hooks = hooks;
   }
   override createDriver() {
-    return new ImmediateSqliteDriver(this.#config, this.#afterCommit, this.#inside);
+    return new ImmediateSqliteDriver(this.#config, this.#hooks);
   }
 }
 
@@ -290,7 +292,7 @@ export function openStorage(config: DatabaseConfig, options: { poolSize?: number
     sqlite.pragma('busy_timeout = 5000');
     const checkpoints = options.checkpointThread && config.file !== ':memory:' ? checkpointThread(sqlite, config.file) : null;
     const inside = process.env.VITEST ? new AsyncLocalStorage<OpenTransaction>() : null;
-    const db = new Kysely<Database>({ dialect: new CustodySqliteDialect({ database: cachingStatements(sqlite) }, () => checkpoints?.afterCommit(), inside) });
+    const db = new Kysely<Database>({ dialect: new CustodySqliteDialect({ database: cachingStatements(sqlite) }, { afterCommit: () => checkpoints?.afterCommit(), inside }) });
     if (inside) markTransactions(db, inside);
     let reader: SqliteDatabase.Database | undefined;
     const arrayScan =
