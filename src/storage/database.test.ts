@@ -93,6 +93,107 @@ describe('a query on the root database inside a SQLite transaction', () => {
   });
 });
 
+describe('SQLite commits units of work in groups', () => {
+  let dir: string;
+  let storage: Storage | undefined;
+  let other: SqliteDatabase.Database | undefined;
+  afterEach(async () => {
+    other?.close();
+    await storage?.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+  async function open() {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'custody-groups-'));
+    const file = path.join(dir, 'custody.db');
+    storage = openStorage({ kind: 'sqlite', file });
+    await sql`create table items (id integer primary key)`.execute(storage.db);
+    // Another connection sees only what is committed.
+    other = new SqliteDatabase(file, { readonly: true });
+    const stored = other.prepare('select count(*) as n from items where id = ?');
+    return { db: storage.db, isStored: (id: number) => (stored.get(id) as { n: number }).n === 1, count: () => (other!.prepare('select count(*) as n from items').get() as { n: number }).n };
+  }
+
+  it('units that queue commit together, each `execute` resolving only once its change is stored; a unit alone commits alone', async () => {
+    const { db, isStored, count } = await open();
+    const before = storage!.commitGroups!();
+    const N = 200;
+    const storedWhenAnswered: boolean[] = [];
+    await Promise.all(
+      Array.from({ length: N }, async (_, i) => {
+        await db.transaction().execute(async (trx) => {
+          await sql`insert into items (id) values (${i})`.execute(trx);
+        });
+        storedWhenAnswered[i] = isStored(i);
+      }),
+    );
+    expect(storedWhenAnswered.filter(Boolean)).toHaveLength(N);
+    expect(count()).toBe(N);
+    const grouped = storage!.commitGroups!();
+    expect(grouped.units - before.units).toBe(N);
+    // In groups (at most 64 units each), not one COMMIT a unit.
+    expect(grouped.commits - before.commits).toBeGreaterThanOrEqual(Math.ceil(N / 64));
+    expect(grouped.commits - before.commits).toBeLessThan(N / 4);
+    // One after another, nobody waits: each commits on its own.
+    for (let i = N; i < N + 5; i++) {
+      await db.transaction().execute((trx) => sql`insert into items (id) values (${i})`.execute(trx));
+      expect(isStored(i)).toBe(true);
+    }
+    expect(storage!.commitGroups!().commits - grouped.commits).toBe(5);
+  });
+
+  it('a unit that fails in a group rolls back alone, with its own error; the others commit', async () => {
+    const { db, isStored } = await open();
+    await sql`insert into items (id) values (1000)`.execute(db);
+    const results = await Promise.allSettled(
+      Array.from({ length: 10 }, (_, i) =>
+        db.transaction().execute(async (trx) => {
+          await sql`insert into items (id) values (${i})`.execute(trx);
+          if (i === 4) throw new Error('unit 4 changed its mind');
+          // A constraint error: the statement fails, the transaction goes on.
+          if (i === 7) await sql`insert into items (id) values (1000)`.execute(trx);
+        }),
+      ),
+    );
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled', 'fulfilled', 'fulfilled', 'rejected', 'fulfilled', 'fulfilled', 'rejected', 'fulfilled', 'fulfilled']);
+    expect(String((results[4] as PromiseRejectedResult).reason)).toContain('unit 4 changed its mind');
+    expect(String((results[7] as PromiseRejectedResult).reason)).toContain('UNIQUE constraint failed');
+    expect(Array.from({ length: 10 }, (_, i) => isStored(i))).toEqual([true, true, true, true, false, true, true, false, true, true]);
+  });
+
+  it('a unit whose error ends the whole transaction fails the units that waited in it, and none of their changes stand; the next unit works', async () => {
+    const { db, isStored, count } = await open();
+    await sql`create table doomed (id integer)`.execute(db);
+    await sql`create trigger doomed_insert before insert on doomed begin select raise(rollback, 'the whole transaction goes'); end`.execute(db);
+    const results = await Promise.allSettled(
+      Array.from({ length: 5 }, (_, i) =>
+        db.transaction().execute(async (trx) => {
+          if (i < 4) await sql`insert into items (id) values (${i})`.execute(trx);
+          else await sql`insert into doomed (id) values (1)`.execute(trx);
+        }),
+      ),
+    );
+    expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected', 'rejected', 'rejected', 'rejected']);
+    expect(String((results[0] as PromiseRejectedResult).reason)).toMatch(/A change was lost: the transaction it was committed in together with other changes was rolled back/);
+    expect(String((results[4] as PromiseRejectedResult).reason)).toContain('the whole transaction goes');
+    expect(count()).toBe(0);
+    await db.transaction().execute((trx) => sql`insert into items (id) values (9)`.execute(trx));
+    expect(isStored(9)).toBe(true);
+  });
+
+  it('a plain query that queues behind a group runs after the group has committed', async () => {
+    const { db, count } = await open();
+    const units = Array.from({ length: 5 }, (_, i) => db.transaction().execute((trx) => sql`insert into items (id) values (${i})`.execute(trx)));
+    let storedWhenQueried = -1;
+    const plain = sql<{ n: number }>`select count(*) as n from items`.execute(db).then((r) => {
+      storedWhenQueried = count();
+      return r.rows[0]!.n;
+    });
+    await Promise.all(units);
+    expect(await plain).toBe(5);
+    expect(storedWhenQueried).toBe(5);
+  });
+});
+
 describe('SQLite files are readable by their owner only', () => {
   let dir: string;
   afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
