@@ -192,7 +192,11 @@ export function createLedgerService(deps: LedgerDeps) {
       onProgress?.({ checked, total });
     };
     onProgress?.({ checked: 0, total });
-    const ranges = await walkRanges(maxSeq, checkpoints.map((c) => c.seq), total, progress);
+    const walking = walkRanges(maxSeq, checkpoints.map((c) => c.seq), total, progress);
+    // The checkpoints' signatures (one a thousand entries: ~0.14 ms each) are checked here while
+    // the worker threads walk, rather than after them.
+    const signatureOk = checkpoints.map((c) => safeVerify(checkpointMessage(c.seq, c.hash), c.signature, signer));
+    const ranges = await walking;
     const walkedInWorkers = (r: RangeResult[]) => inWorkers.has(r);
     const walked = joinRanges(ranges);
     const problems = [...walked.problems];
@@ -210,9 +214,8 @@ export function createLedgerService(deps: LedgerDeps) {
 
     let verified = 0;
     let lastCheckpointSeq: number | null = null;
-    for (const c of checkpoints) {
-      const okSig = safeVerify(checkpointMessage(c.seq, c.hash), c.signature, signer);
-      if (!okSig) {
+    for (const [i, c] of checkpoints.entries()) {
+      if (!signatureOk[i]) {
         problems.push({ kind: 'bad_signature', seq: c.seq, message: `checkpoint at ${c.seq} has an invalid signature (key ${c.key_id})` });
         continue;
       }

@@ -258,6 +258,10 @@ describeEachDatabase('ledger', (kind) => {
       await asAttacker(h, (trx) => sql`update ledger_entries set tenant_id = cast(x'c080808034' || ':' || x'c08080' as text), subject_id = null where seq = ${first + 3}`.execute(trx));
       r = await h.custody.ledger.verify();
       expect(r.problems).toContainEqual(expect.objectContaining({ kind: 'edited', seq: first + 3 }));
+      // Text hidden after a NUL (where SQLite's length() stops counting): an edit all the same.
+      await asAttacker(h, (trx) => sql`update ledger_entries set data = data || char(0) || 'hidden' where seq = 3`.execute(trx));
+      r = await h.custody.ledger.verify();
+      expect(r.problems).toContainEqual(expect.objectContaining({ kind: 'edited', seq: 3 }));
     } else {
       // Columns turned to char(n) (PostgreSQL pads them, and its length() and || ignore the padding)
       // and data to jsonb: every entry reads as edited, and verify does not fail on the types.
