@@ -328,7 +328,12 @@ async function benchFindings(file: string, keyringFile: string) {
   // The child runs the compiled server: build it from the current source first.
   await buildDist();
   // Plain node, no TypeScript loader: the process measured is the server as `npm start` runs it.
-  const child = spawnSync(process.execPath, [path.join(path.dirname(new URL(import.meta.url).pathname), 'findings-child.mjs'), file, keyringFile], { encoding: 'utf8', maxBuffer: 16 * 1024 * 1024 });
+  // With the C library's arenas bounded as `npm start` bounds them (package.json, README).
+  const child = spawnSync(process.execPath, [path.join(path.dirname(new URL(import.meta.url).pathname), 'findings-child.mjs'), file, keyringFile], {
+    encoding: 'utf8',
+    maxBuffer: 16 * 1024 * 1024,
+    env: { ...process.env, MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX ?? '2' },
+  });
   if (child.status !== 0) throw new Error(`findings child failed: ${child.stderr}`);
   const r = JSON.parse(child.stdout.trim().split('\n').at(-1)!) as {
     first: { tokens: number; opened: number; durationMs: number; enforcement: { wouldNotify: number; wouldSuspend: number; durationMs: number } | null };
@@ -336,6 +341,7 @@ async function benchFindings(file: string, keyringFile: string) {
     incremental: { p50: number; p99: number; max: number };
     peakRssMb: number;
     rssAfterFirstMb: number;
+    rssAfterSecondMb: number;
     findings: { type: string; n: number }[];
     enforcement: { due: number; pass: { notified: number; suspended: number; durationMs: number }; rssBeforeMb: number; rssPeakMb: number; pendingJobs: number; delivered: number; deliverMs: number };
   };
@@ -344,7 +350,7 @@ async function benchFindings(file: string, keyringFile: string) {
   console.log(`  first sweep opened ${r.first.opened.toLocaleString('en-US')} findings; its enforcement pass (audit mode) ledgered ${(audit?.wouldNotify ?? 0).toLocaleString('en-US')} would-be notices and ${(audit?.wouldSuspend ?? 0).toLocaleString('en-US')} would-be suspensions in ${fmt((audit?.durationMs ?? 0) / 1000)} s`);
   report(`findings sweep, first (creates every finding) over ${r.first.tokens.toLocaleString('en-US')} live tokens`, `${fmt(r.first.durationMs / 1000)} s`, '≤ 60 s', r.first.durationMs <= 60_000);
   report(`findings sweep, steady state (${r.second.changed.toLocaleString('en-US')} changed)`, `${fmt(r.second.durationMs / 1000)} s`, '≤ 60 s', r.second.durationMs <= 60_000);
-  report('sweeping server process peak RSS (first sweep, steady sweep, 1,000 changes)', `${fmt(r.peakRssMb, 0)} MB (peak ${fmt(r.rssAfterFirstMb, 0)} MB up to the end of the first sweep)`, '≤ 300 MB', r.peakRssMb <= 300);
+  report('sweeping server process peak RSS (first sweep, steady sweep, 1,000 changes)', `${fmt(r.peakRssMb, 0)} MB (peak ${fmt(r.rssAfterFirstMb, 0)} MB up to the end of the first sweep, ${fmt(r.rssAfterSecondMb, 0)} MB up to the end of the second)`, '≤ 300 MB', r.peakRssMb <= 300);
   report("one token's findings after a change (1,000 changes)", `p50 ${fmt(r.incremental.p50, 2)} ms, p99 ${fmt(r.incremental.p99, 2)} ms`, 'p99 ≤ 5 ms', r.incremental.p99 <= 5);
   const e = r.enforcement;
   console.log(

@@ -1,49 +1,17 @@
 import { CompiledQuery } from 'kysely';
 import type { Db, Storage } from '../storage/database.ts';
 import type { LedgerEntriesTable } from '../storage/schema.ts';
-import { canonicalText, type ChainEntry } from './ledger.chain.ts';
+import { canonicalText } from './ledger.chain.ts';
+import { SQLITE_RANGE_SQL, sqliteRangeScan, toChainEntry } from './ledger.scan.ts';
 import type { CompactRow, RangeScan } from './ledger.verify.ts';
 import type { LedgerEntry, LedgerFilter } from './ledger.types.ts';
 
-export function toChainEntry(r: LedgerEntriesTable): ChainEntry {
-  return {
-    seq: Number(r.seq),
-    at: r.at,
-    actor: r.actor,
-    action: r.action,
-    tenantId: r.tenant_id,
-    subjectId: r.subject_id,
-    data: r.data,
-    prevHash: r.prev_hash,
-    hash: r.hash,
-  };
-}
+export { toChainEntry };
 
 export function toLedgerEntry(r: LedgerEntriesTable): LedgerEntry {
   const c = toChainEntry(r);
   return { ...c, data: JSON.parse(c.data) as Record<string, unknown> };
 }
-
-/**
- * On SQLite, the text each entry's hash is taken over (canonicalText in ledger.chain.ts) is built
- * by the database: the long scan reads one string an entry instead of seven, which is most of what
- * verify costs. Lengths are counted in characters there (code units in JavaScript): the walk checks
- * a text holding a character they count apart from the fields instead (DATABASE_TEXT_DIFFERS), and
- * a field not stored as text (SQLite keeps a value's own type) gives no text at all. On PostgreSQL
- * the fields are read and the text built here: there, what `length` and `||` mean and count
- * depends on things an attacker with the database's rights can change (a column's type, the
- * search path, the database's encoding), where SQLite's functions are the library's own.
- */
-// One concat() (SQLite ≥ 3.44) builds the text in one allocation, where a chain of `||` copies the
-// growing text at each step: the read of a million entries ~15 % faster. Like `||`, concat() copies
-// a value's bytes whole, a NUL included (which DATABASE_TEXT_DIFFERS then sees).
-const SQLITE_CANONICAL =
-  `concat('custody-ledger:v1|', length(prev_hash), ':', prev_hash, length(at), ':', at, length(actor), ':', actor, ` +
-  `length(action), ':', action, coalesce(length(tenant_id) || ':' || tenant_id, '~'), ` +
-  `coalesce(length(subject_id) || ':' || subject_id, '~'), length(data), ':', data)`;
-const SQLITE_ALL_TEXT =
-  `typeof(prev_hash) = 'text' and typeof(at) = 'text' and typeof(actor) = 'text' and typeof(action) = 'text' and ` +
-  `typeof(tenant_id) in ('text', 'null') and typeof(subject_id) in ('text', 'null') and typeof(data) = 'text'`;
 
 /** One ledger row as a tuple, in this order (PostgreSQL's scan). */
 type LedgerRowTuple = [number, string, string, string, string | null, string | null, string, string, string];
@@ -58,18 +26,7 @@ export function createLedgerRangeScan(storage: Storage): RangeScan {
     const row = await storage.db.selectFrom('ledger_entries').selectAll().where('seq', '=', seq).executeTakeFirst();
     return row ? toChainEntry(row) : undefined;
   };
-  if (storage.dialect.kind === 'sqlite') {
-    const scan = storage.arrayScan(`select seq, case when ${SQLITE_ALL_TEXT} then ${SQLITE_CANONICAL} end, prev_hash, hash from ledger_entries where seq > ? and seq <= ? order by seq limit ?`);
-    return {
-      textFromDatabase: true,
-      async page(afterSeq, toSeq, limit) {
-        const rows = await scan([afterSeq, toSeq, limit]);
-        for (const r of rows) r[0] = Number(r[0]);
-        return rows as CompactRow[];
-      },
-      entry,
-    };
-  }
+  if (storage.dialect.kind === 'sqlite') return sqliteRangeScan(storage.arrayScan(SQLITE_RANGE_SQL), entry);
   const scan = storage.arrayScan(`select seq, at, actor, action, tenant_id, subject_id, data, prev_hash, hash from ledger_entries where seq > $1 and seq <= $2 order by seq limit $3`);
   return {
     textFromDatabase: false,

@@ -7,12 +7,12 @@ import { CompiledQuery, Kysely, PostgresDialect, SqliteDialect, SqliteDriver, ty
 import pg from 'pg';
 import type { DatabaseConfig } from '../config/config.ts';
 import { postgresDialect, sqliteDialect, type StorageDialect } from './dialect.ts';
+import { openSqliteReader, type ArrayScan } from './sqlite-reader.ts';
 import type { Database } from './schema.ts';
 
 export type Db = Kysely<Database>;
 
-/** A long ordered read, row by row as arrays of column values (see Storage.arrayScan). */
-export type ArrayScan = (params: unknown[]) => Promise<unknown[][]>;
+export type { ArrayScan } from './sqlite-reader.ts';
 
 export interface Storage {
   readonly db: Db;
@@ -487,21 +487,8 @@ export function openStorage(config: DatabaseConfig, options: { poolSize?: number
     const dialect = new CustodySqliteDialect({ database: cachingStatements(sqlite) }, { afterCommit: () => checkpoints?.afterCommit(), inside }, sqlite);
     const db = new Kysely<Database>({ dialect });
     groupCommits(db, dialect.driver!, inside);
-    let reader: SqliteDatabase.Database | undefined;
-    const arrayScan =
-      config.file === ':memory:'
-        ? poolScan(db)
-        : (compiledSql: string): ArrayScan => {
-            let statement: SqliteDatabase.Statement | undefined;
-            return async (params) => {
-              if (!reader) {
-                reader = new SqliteDatabase(config.file, { readonly: true });
-                reader.pragma('busy_timeout = 5000');
-              }
-              statement ??= reader.prepare(compiledSql).raw(true);
-              return statement.all(...params) as unknown[][];
-            };
-          };
+    const reader = config.file === ':memory:' ? null : openSqliteReader(config.file);
+    const arrayScan = reader ? (sql: string) => reader.arrayScan(sql) : poolScan(db);
     return {
       db,
       dialect: sqliteDialect,
