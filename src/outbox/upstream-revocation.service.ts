@@ -162,7 +162,7 @@ export function createUpstreamRevocation(deps: UpstreamRevocationDeps) {
    * the outcome once it has committed, and only from the one delivery that finished the job.
    */
   async function finish(complete: Completion, record: (work: TokenWork) => Promise<UpstreamOutcome>): Promise<void> {
-    const outcome = await tokens.unitOfWork(async (work) => ((await complete(work.trx)) ? record(work) : null));
+    const outcome = await tokens.unitOfWork(async (work) => ((await complete(work.trx)) ? record(work) : null), { grouped: true });
     if (outcome) for (const l of listeners) l(outcome);
   }
 

@@ -113,14 +113,14 @@ describe('SQLite commits units of work in groups', () => {
     return { db: storage.db, isStored: (id: number) => (stored.get(id) as { n: number }).n === 1, count: () => (other!.prepare('select count(*) as n from items').get() as { n: number }).n };
   }
 
-  it('units that queue commit together, each `execute` resolving only once its change is stored; a unit alone commits alone', async () => {
+  it('grouped units that queue commit together, each `execute` resolving only once its change is stored; alone, or as plain transactions, each commits alone', async () => {
     const { db, isStored, count } = await open();
     const before = storage!.commitGroups!();
     const N = 200;
     const storedWhenAnswered: boolean[] = [];
     await Promise.all(
       Array.from({ length: N }, async (_, i) => {
-        await db.transaction().execute(async (trx) => {
+        await storage!.grouped(async (trx) => {
           await sql`insert into items (id) values (${i})`.execute(trx);
         });
         storedWhenAnswered[i] = isStored(i);
@@ -135,10 +135,15 @@ describe('SQLite commits units of work in groups', () => {
     expect(grouped.commits - before.commits).toBeLessThan(N / 4);
     // One after another, nobody waits: each commits on its own.
     for (let i = N; i < N + 5; i++) {
-      await db.transaction().execute((trx) => sql`insert into items (id) values (${i})`.execute(trx));
+      await storage!.grouped((trx) => sql`insert into items (id) values (${i})`.execute(trx));
       expect(isStored(i)).toBe(true);
     }
-    expect(storage!.commitGroups!().commits - grouped.commits).toBe(5);
+    const alone = storage!.commitGroups!();
+    expect(alone.commits - grouped.commits).toBe(5);
+    // Transactions not declared short never wait for one another, queued or not.
+    await Promise.all(Array.from({ length: 20 }, (_, i) => db.transaction().execute((trx) => sql`insert into items (id) values (${1000 + i})`.execute(trx))));
+    const plain = storage!.commitGroups!();
+    expect(plain.commits - alone.commits).toBe(plain.units - alone.units);
   });
 
   it('a unit that fails in a group rolls back alone, with its own error; the others commit', async () => {
@@ -146,7 +151,7 @@ describe('SQLite commits units of work in groups', () => {
     await sql`insert into items (id) values (1000)`.execute(db);
     const results = await Promise.allSettled(
       Array.from({ length: 10 }, (_, i) =>
-        db.transaction().execute(async (trx) => {
+        storage!.grouped(async (trx) => {
           await sql`insert into items (id) values (${i})`.execute(trx);
           if (i === 4) throw new Error('unit 4 changed its mind');
           // A constraint error: the statement fails, the transaction goes on.
@@ -166,7 +171,7 @@ describe('SQLite commits units of work in groups', () => {
     await sql`create trigger doomed_insert before insert on doomed begin select raise(rollback, 'the whole transaction goes'); end`.execute(db);
     const results = await Promise.allSettled(
       Array.from({ length: 5 }, (_, i) =>
-        db.transaction().execute(async (trx) => {
+        storage!.grouped(async (trx) => {
           if (i < 4) await sql`insert into items (id) values (${i})`.execute(trx);
           else await sql`insert into doomed (id) values (1)`.execute(trx);
         }),
@@ -176,13 +181,27 @@ describe('SQLite commits units of work in groups', () => {
     expect(String((results[0] as PromiseRejectedResult).reason)).toMatch(/A change was lost: the transaction it was committed in together with other changes was rolled back/);
     expect(String((results[4] as PromiseRejectedResult).reason)).toContain('the whole transaction goes');
     expect(count()).toBe(0);
-    await db.transaction().execute((trx) => sql`insert into items (id) values (9)`.execute(trx));
+    await storage!.grouped((trx) => sql`insert into items (id) values (9)`.execute(trx));
     expect(isStored(9)).toBe(true);
+
+    // The same error caught by the unit, which goes on as if nothing happened: it is told its
+    // change was lost (nothing of it was stored), and the units behind it commit on their own.
+    const caught = await Promise.allSettled(
+      Array.from({ length: 4 }, (_, i) =>
+        storage!.grouped(async (trx) => {
+          await sql`insert into items (id) values (${20 + i})`.execute(trx);
+          if (i === 0) await sql`insert into doomed (id) values (1)`.execute(trx).catch(() => undefined);
+        }),
+      ),
+    );
+    expect(caught.map((r) => r.status)).toEqual(['rejected', 'fulfilled', 'fulfilled', 'fulfilled']);
+    expect(String((caught[0] as PromiseRejectedResult).reason)).toMatch(/A change was lost: the database rolled back the transaction it was made in/);
+    expect([20, 21, 22, 23].map(isStored)).toEqual([false, true, true, true]);
   });
 
   it('a plain query that queues behind a group runs after the group has committed', async () => {
     const { db, count } = await open();
-    const units = Array.from({ length: 5 }, (_, i) => db.transaction().execute((trx) => sql`insert into items (id) values (${i})`.execute(trx)));
+    const units = Array.from({ length: 5 }, (_, i) => storage!.grouped((trx) => sql`insert into items (id) values (${i})`.execute(trx)));
     let storedWhenQueried = -1;
     const plain = sql<{ n: number }>`select count(*) as n from items`.execute(db).then((r) => {
       storedWhenQueried = count();
@@ -191,6 +210,38 @@ describe('SQLite commits units of work in groups', () => {
     await Promise.all(units);
     expect(await plain).toBe(5);
     expect(storedWhenQueried).toBe(5);
+  });
+
+  it('a grouped unit is never held for a transaction that is not grouped, however long that one runs', async () => {
+    const { db, isStored } = await open();
+    let answeredWhileLongRan = false;
+    let longRunning = true;
+    const quick = storage!.grouped((trx) => sql`insert into items (id) values (1)`.execute(trx)).then(() => {
+      answeredWhileLongRan = longRunning && isStored(1);
+    });
+    const long = db.transaction().execute(async (trx) => {
+      await sql`insert into items (id) values (2)`.execute(trx);
+      await new Promise((r) => setTimeout(r, 300));
+      longRunning = false;
+    });
+    await Promise.all([quick, long]);
+    expect(answeredWhileLongRan).toBe(true);
+  });
+
+  it('a grouped unit that waits for another unit of work is rolled back after a second, with the reason; the one it waited for commits; no write is stopped', async () => {
+    const { isStored } = await open();
+    const first = storage!.grouped((trx) => sql`insert into items (id) values (1)`.execute(trx));
+    const started = performance.now();
+    const waiting = storage!.grouped(async (trx) => {
+      await first; // held for this very unit: without the stall limit, neither would ever end
+      await sql`insert into items (id) values (2)`.execute(trx);
+    });
+    await expect(waiting).rejects.toThrow(/rolled back: it ran for over 1000 ms while changes committed before it waited for it .*must not wait for another unit of work/);
+    expect(performance.now() - started).toBeLessThan(5_000);
+    await first;
+    expect([1, 2].map(isStored)).toEqual([true, false]);
+    await storage!.grouped((trx) => sql`insert into items (id) values (3)`.execute(trx));
+    expect(isStored(3)).toBe(true);
   });
 });
 

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import SqliteDatabase from 'better-sqlite3';
-import { CompiledQuery, Kysely, PostgresDialect, SqliteDialect, SqliteDriver, type DatabaseConnection, type SqliteDatabase as KyselySqliteDatabase, type SqliteDialectConfig } from 'kysely';
+import { CompiledQuery, Kysely, PostgresDialect, type Transaction, SqliteDialect, SqliteDriver, type DatabaseConnection, type SqliteDatabase as KyselySqliteDatabase, type SqliteDialectConfig } from 'kysely';
 import pg from 'pg';
 import type { DatabaseConfig } from '../config/config.ts';
 import { postgresDialect, sqliteDialect, type StorageDialect } from './dialect.ts';
@@ -26,7 +26,15 @@ export interface Storage {
    * query builder); elsewhere it is an ordinary query.
    */
   arrayScan(compiledSql: string): ArrayScan;
-  /** On SQLite: units of work committed and COMMITs made since the storage opened (they commit in groups when they queue). */
+  /**
+   * A short unit of work, in a transaction of its own: on SQLite it may commit in a group with
+   * the grouped units queued right behind it (see GroupCommitSqliteDriver), and resolves once its
+   * group has committed. The callback must be short and must not wait for another unit of work (a
+   * grouped unit still running a second after the units held for it is rolled back and fails).
+   * Elsewhere, `db.transaction().execute(callback)`.
+   */
+  grouped<T>(callback: (trx: Transaction<Database>) => Promise<T>): Promise<T>;
+  /** On SQLite: units of work committed and COMMITs made since the storage opened (grouped units commit together when they queue). */
   commitGroups?(): { units: number; commits: number };
   close(): Promise<void>;
 }
@@ -44,6 +52,13 @@ const UNIT_SAVEPOINT = 'custody_unit';
 /** A group of units commits once it holds this many, or once its write lock has been held this long, whoever waits. */
 const GROUP_MAX_UNITS = 64;
 const GROUP_MAX_MS = 10;
+/**
+ * A unit that joined a group and is still running this long after the units held for it: it is
+ * rolled back and fails, and they commit. A grouped unit is short by its caller's word; one that
+ * waits this long is waiting for something it must not (another unit of work, which may be held
+ * for it: without this, a deadlock that stops every write).
+ */
+const GROUP_STALL_MS = 1_000;
 
 /**
  * What `db.transaction().execute` (groupCommits) hands the driver for each unit of work: filled at
@@ -59,41 +74,51 @@ interface Deferred {
   reject(error: Error): void;
 }
 
+/** A caller waiting for the connection, and whether it runs a unit of work that may be grouped (Storage.grouped). */
+interface Waiting {
+  resume(): void;
+  grouped: boolean;
+}
+
 /**
  * Kysely's SQLite dialect, with three changes:
  * - transactions begin IMMEDIATE: they take the write lock up front (waiting up to busy_timeout)
  *   instead of at their first write. A second connection writes to the same file (the gateway's
  *   usage writer thread, the CLI), and a deferred transaction that read before that connection
  *   committed could then not write at all (SQLITE_BUSY_SNAPSHOT, no wait, no retry);
- * - commits in groups: a unit of work (`db.transaction().execute`) that ends while others wait for
- *   the one connection leaves its transaction open and lets the next one run inside it (each later
- *   unit in a savepoint of its own, so one that fails rolls back alone); the group commits when
- *   nobody waits, when a plain query comes, at 64 units or after 10 ms. A commit writes every page
- *   the transaction touched to the log, about half of what a one-entry ledger append costs, which a
- *   group pays once. Each unit's `execute` resolves only once its group has committed (and rejects
- *   if that commit fails): nothing is answered before it is stored. A unit alone (nobody waiting)
- *   commits exactly as before;
+ * - units of work declared short (`Storage.grouped`) commit in groups: one that ends while the
+ *   next in line for the one connection is another such unit leaves its transaction open, and the
+ *   next runs inside it, in a savepoint of its own (so one that fails rolls back alone); the group
+ *   commits when the next in line is anything else or nobody, at 64 units or after 10 ms. A commit
+ *   writes every page the transaction touched to the log, about half of what a one-entry change
+ *   costs, which a group pays once. Each unit's `execute` resolves only once its group has
+ *   committed (and rejects if that commit fails): nothing is answered before it is stored. Any
+ *   other transaction, and a grouped unit that nobody follows, commits exactly as before;
  * - prepared statements are reused by SQL text (bounded): preparing is a good part of the cost of
  *   a small query. Kysely runs one query at a time on its one connection, so a cached statement
  *   is never in use twice.
- *
- * A unit of work must not wait, inside its callback, for another unit's `execute` to end: that
- * unit may be in the group waiting for this one (the same rule as a query on the root database
- * inside a transaction, which waits for the connection this one holds).
  */
 class GroupCommitSqliteDriver extends SqliteDriver {
   readonly #hooks: DriverHooks;
   readonly #sqlite: SqliteDatabase.Database;
-  // The one connection, handed in turn (first come, first served): the waiting are counted, which
-  // is how a commit knows whether to wait for company.
+  // The one connection, handed in turn (first come, first served), each waiter with what it will
+  // run: a commit looks at the next in line to decide whether to wait for it.
   #held = false;
-  readonly #waiting: (() => void)[] = [];
+  readonly #waiting: Waiting[] = [];
+  /** Set by Storage.grouped around its synchronous call of `execute`, which acquires at once. */
+  #intent = false;
+  /** Whether the current holder of the connection runs a grouped unit. */
+  #holderGrouped = false;
   #inner: DatabaseConnection | undefined;
   #connection: DatabaseConnection | undefined;
   /** Units committed in the open transaction and waiting for its COMMIT; null when none is open. */
-  #group: { pending: Deferred[] } | null = null;
-  /** The unit running on the connection: whether it joined an open group (then it runs in a savepoint), and its ticket. */
-  #unit: { joined: boolean; ticket: Ticket | null } | null = null;
+  #group: { pending: Deferred[]; stall: NodeJS.Timeout } | null = null;
+  /**
+   * The unit running on the connection: whether it may be grouped, whether it joined an open group
+   * (then it runs in a savepoint), its ticket, and the error it failed with if it was rolled back
+   * for stalling its group.
+   */
+  #unit: { grouped: boolean; joined: boolean; ticket: Ticket | null; aborted: Error | null } | null = null;
   /** When the open transaction took the write lock. */
   #began = 0;
   readonly stats = { units: 0, commits: 0 };
@@ -104,6 +129,11 @@ class GroupCommitSqliteDriver extends SqliteDriver {
     this.#sqlite = sqlite;
   }
 
+  /** Storage.grouped: the next acquisition, made synchronously by the `execute` it is about to call, is a grouped unit's. */
+  intend(grouped: boolean): void {
+    this.#intent = grouped;
+  }
+
   /**
    * A query on the root `db` from inside a transaction's callback (instead of on its `trx`) waits
    * for the one connection that transaction holds: awaited there, it never ends, and every write
@@ -111,37 +141,46 @@ class GroupCommitSqliteDriver extends SqliteDriver {
    * the fix.
    */
   override async acquireConnection(): Promise<DatabaseConnection> {
+    const grouped = this.#intent;
+    this.#intent = false;
     if (this.#hooks.inside?.getStore()?.open) {
       throw new Error('A query on the root database was made inside a transaction on SQLite, whose one connection that transaction holds: run it on the transaction (trx / work.trx), or before the transaction begins.');
     }
-    if (this.#held) await new Promise<void>((resolve) => this.#waiting.push(resolve));
+    if (this.#held) await new Promise<void>((resume) => this.#waiting.push({ resume, grouped }));
     else this.#held = true;
+    this.#holderGrouped = grouped;
     const inner = await super.acquireConnection();
     if (this.#inner !== inner) {
       this.#inner = inner;
       // A plain query (outside any unit) never runs inside a group's open transaction: the group
-      // commits first, so what it reads is stored and what it writes commits on its own.
+      // commits first, so what it reads is stored and what it writes commits on its own. A unit
+      // rolled back for stalling its group runs nothing more.
+      const before = async () => {
+        if (this.#unit?.aborted) throw this.#unit.aborted;
+        if (this.#group && !this.#unit) await this.#flush();
+      };
       this.#connection = {
         executeQuery: async (query) => {
-          if (this.#group && !this.#unit) await this.#flush();
+          await before();
           return inner.executeQuery(query);
         },
-        streamQuery: (query, chunkSize) => {
-          const flush = () => (this.#group && !this.#unit ? this.#flush() : Promise.resolve());
-          return (async function* () {
-            await flush();
+        streamQuery: (query, chunkSize) =>
+          (async function* () {
+            await before();
             yield* inner.streamQuery(query, chunkSize);
-          })();
-        },
+          })(),
       };
     }
     return this.#connection!;
   }
 
   override async releaseConnection(): Promise<void> {
+    // Held units wait only for a grouped unit next in line: otherwise (a plain query, another
+    // transaction, nobody, or a holder that ran no query at all) they commit now.
+    if (this.#group && !this.#unit && !this.#waiting[0]?.grouped) await this.#flush();
     await super.releaseConnection();
     const next = this.#waiting.shift();
-    if (next) next();
+    if (next) next.resume();
     else this.#held = false;
   }
 
@@ -152,27 +191,47 @@ class GroupCommitSqliteDriver extends SqliteDriver {
 
   override async beginTransaction(): Promise<void> {
     const inner = this.#inner!;
-    if (this.#group && (this.#group.pending.length >= GROUP_MAX_UNITS || performance.now() - this.#began >= GROUP_MAX_MS)) await this.#flush();
-    if (this.#group) {
-      await inner.executeQuery(CompiledQuery.raw(`savepoint ${UNIT_SAVEPOINT}`));
-      this.#unit = { joined: true, ticket: null };
-    } else {
-      await inner.executeQuery(CompiledQuery.raw('begin immediate'));
-      this.#began = performance.now();
-      this.#unit = { joined: false, ticket: null };
+    const grouped = this.#holderGrouped;
+    if (this.#group && (!grouped || this.#group.pending.length >= GROUP_MAX_UNITS || performance.now() - this.#began >= GROUP_MAX_MS)) await this.#flush();
+    try {
+      if (this.#group) {
+        await inner.executeQuery(CompiledQuery.raw(`savepoint ${UNIT_SAVEPOINT}`));
+        this.#unit = { grouped, joined: true, ticket: null, aborted: null };
+      } else {
+        await inner.executeQuery(CompiledQuery.raw('begin immediate'));
+        this.#began = performance.now();
+        this.#unit = { grouped, joined: false, ticket: null, aborted: null };
+      }
+    } catch (err) {
+      // Kysely does not roll back a transaction that failed to begin: the units held for this one
+      // are told here (the connection closing under them, say), or they would wait forever.
+      this.#fail(new Error(`A change was not stored: the transaction it waited in could not go on (${(err as Error).message}).`));
+      throw err;
     }
   }
 
   override async commitTransaction(): Promise<void> {
     const inner = this.#inner!;
     const unit = this.#unit!;
-    if (unit.joined) await inner.executeQuery(CompiledQuery.raw(`release ${UNIT_SAVEPOINT}`));
     this.#unit = null;
+    if (unit.aborted) throw unit.aborted;
+    if (!this.#sqlite.inTransaction) {
+      // The database rolled the whole transaction back (a full disk, RAISE(ROLLBACK)) and the
+      // callback went on: nothing of this unit, nor of any held for it, was stored.
+      const error = new Error('A change was lost: the database rolled back the transaction it was made in (one of its statements failed in a way that ends the whole transaction). Nothing of it was stored; try again.');
+      this.#fail(error);
+      throw error;
+    }
+    if (unit.joined) await inner.executeQuery(CompiledQuery.raw(`release ${UNIT_SAVEPOINT}`));
     this.stats.units++;
     const pending = this.#group?.pending.length ?? 0;
-    if (unit.ticket && this.#waiting.length > 0 && pending + 1 < GROUP_MAX_UNITS && performance.now() - this.#began < GROUP_MAX_MS) {
-      // Others wait: this unit's changes stay in the open transaction, for the next to join.
-      this.#group ??= { pending: [] };
+    if (unit.grouped && unit.ticket && this.#waiting[0]?.grouped && pending + 1 < GROUP_MAX_UNITS && performance.now() - this.#began < GROUP_MAX_MS) {
+      // The next in line is a grouped unit: this one's changes stay in the open transaction, for it to join.
+      if (!this.#group) {
+        const group: { pending: Deferred[]; stall: NodeJS.Timeout } = { pending: [], stall: setTimeout(() => this.#stalled(group), GROUP_STALL_MS) };
+        group.stall.unref();
+        this.#group = group;
+      }
       let deferred!: Deferred;
       const committed = new Promise<void>((resolve, reject) => (deferred = { resolve, reject }));
       // Awaited by groupCommits as soon as `execute` returns; never an unhandled rejection meanwhile.
@@ -188,6 +247,11 @@ class GroupCommitSqliteDriver extends SqliteDriver {
     const inner = this.#inner!;
     const unit = this.#unit;
     this.#unit = null;
+    if (unit?.aborted) {
+      // Rolled back already, when it stalled its group.
+      if (this.#sqlite.inTransaction) await inner.executeQuery(CompiledQuery.raw('rollback'));
+      return;
+    }
     if (unit?.joined && this.#sqlite.inTransaction) {
       try {
         await inner.executeQuery(CompiledQuery.raw(`rollback to ${UNIT_SAVEPOINT}`));
@@ -197,8 +261,8 @@ class GroupCommitSqliteDriver extends SqliteDriver {
       }
     }
     if (this.#sqlite.inTransaction && this.#group) {
-      // The units before this one stand: commit them now unless others wait to join.
-      if (this.#waiting.length === 0 || this.#group.pending.length >= GROUP_MAX_UNITS || performance.now() - this.#began >= GROUP_MAX_MS) await this.#flush();
+      // The units before this one stand: committed now unless a grouped unit is next in line.
+      if (!this.#waiting[0]?.grouped || this.#group.pending.length >= GROUP_MAX_UNITS || performance.now() - this.#began >= GROUP_MAX_MS) await this.#flush();
       return;
     }
     if (this.#sqlite.inTransaction) await inner.executeQuery(CompiledQuery.raw('rollback'));
@@ -209,7 +273,43 @@ class GroupCommitSqliteDriver extends SqliteDriver {
 
   override async destroy(): Promise<void> {
     if (this.#group && !this.#unit && this.#inner) await this.#flush();
+    this.#fail(new Error('A change was not stored: the database was closed before it committed.'));
     await super.destroy();
+  }
+
+  /**
+   * GROUP_STALL_MS after units were first held, the unit they wait for is still running: it is
+   * rolled back (its later queries, and its commit, fail with the reason) and the group commits.
+   * A timer runs between statements (better-sqlite3 runs each to its end), so nothing of the unit
+   * is half-done.
+   */
+  #stalled(group: { pending: Deferred[]; stall: NodeJS.Timeout }): void {
+    if (this.#group !== group) return;
+    const unit = this.#unit;
+    // A unit that began a transaction of its own never runs while a group is open (see beginTransaction).
+    if (unit && !unit.joined) return;
+    try {
+      if (unit?.joined && this.#sqlite.inTransaction) {
+        this.#sqlite.exec(`rollback to ${UNIT_SAVEPOINT}; release ${UNIT_SAVEPOINT}`);
+        unit.aborted = new Error(
+          `This change was rolled back: it ran for over ${GROUP_STALL_MS} ms while changes committed before it waited for it (a unit of work run with Storage.grouped must be short, and must not wait for another unit of work). Nothing of it was stored; try again.`,
+        );
+      }
+      this.#group = null;
+      this.#sqlite.exec('commit');
+      this.stats.commits++;
+      for (const d of group.pending) d.resolve();
+      this.#hooks.afterCommit();
+    } catch (err) {
+      this.#group = group;
+      this.#fail(new Error(`A change was not stored: the database could not commit it (${(err as Error).message}).`));
+      if (unit && !unit.aborted) unit.aborted = new Error(`This change was rolled back: ${(err as Error).message}`);
+      try {
+        if (this.#sqlite.inTransaction) this.#sqlite.exec('rollback');
+      } catch {
+        // Nothing more can be undone.
+      }
+    }
   }
 
   /** Commits the open group ahead of a plain query or a unit that may not join; its failure fails the group's units, not the query. */
@@ -225,6 +325,7 @@ class GroupCommitSqliteDriver extends SqliteDriver {
   async #commit(inner: DatabaseConnection, own: boolean): Promise<void> {
     const group = this.#group;
     this.#group = null;
+    if (group) clearTimeout(group.stall);
     try {
       await inner.executeQuery(CompiledQuery.raw('commit'));
     } catch (err) {
@@ -248,6 +349,7 @@ class GroupCommitSqliteDriver extends SqliteDriver {
   #fail(error: Error): void {
     const group = this.#group;
     this.#group = null;
+    if (group) clearTimeout(group.stall);
     for (const d of group?.pending ?? []) d.reject(error);
   }
 }
@@ -493,6 +595,14 @@ export function openStorage(config: DatabaseConfig, options: { poolSize?: number
       db,
       dialect: sqliteDialect,
       arrayScan,
+      grouped: (callback) => {
+        dialect.driver!.intend(true);
+        try {
+          return db.transaction().execute(callback);
+        } finally {
+          dialect.driver!.intend(false);
+        }
+      },
       commitGroups: () => ({ ...dialect.driver!.stats }),
       close: async () => {
         reader?.close();
@@ -510,5 +620,5 @@ export function openStorage(config: DatabaseConfig, options: { poolSize?: number
   // drops the client.
   pool.on('connect', (client) => client.on('error', () => {}));
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
-  return { db, dialect: postgresDialect, arrayScan: poolScan(db), close: () => db.destroy() };
+  return { db, dialect: postgresDialect, arrayScan: poolScan(db), grouped: (callback) => db.transaction().execute(callback), close: () => db.destroy() };
 }

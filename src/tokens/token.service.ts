@@ -62,9 +62,13 @@ export function createTokenService(deps: TokenServiceDeps) {
   const listeners: TokenChangeListeners = { transitionHooks: [], changeHooks: [], committedTransitions: [], committedChanges: [] };
   const workDeps = { repo, ledger, clock, dialect: storage.dialect, listeners };
 
-  /** Runs `fn` as one unit of work (one transaction); listeners hear of its changes once it commits. */
-  function unitOfWork<T>(fn: (work: TokenWork) => Promise<T>): Promise<T> {
-    return runTokenWork(storage, workDeps, fn);
+  /**
+   * Runs `fn` as one unit of work (one transaction); listeners hear of its changes once it commits.
+   * `grouped`: a short change of one token, which on SQLite may commit together with others queued
+   * at the same moment (Storage.grouped); never for a change of many tokens.
+   */
+  function unitOfWork<T>(fn: (work: TokenWork) => Promise<T>, options: { grouped?: boolean } = {}): Promise<T> {
+    return runTokenWork(storage, workDeps, fn, options);
   }
 
   /** Another tenant's token answers exactly like a missing one. */
@@ -177,7 +181,7 @@ export function createTokenService(deps: TokenServiceDeps) {
       await deps.tenants.findVisible(storage.db, principal, input.tenantId);
       await deps.providers.findRow(storage.db, input.providerId);
       await checkServedTenants(storage.db, principal, input.tenantId, input.servedTenants);
-      const id = await unitOfWork((work) => operations.insert(work, principal.actor, input));
+      const id = await unitOfWork((work) => operations.insert(work, principal.actor, input), { grouped: true });
       return get(principal, id);
     },
 
@@ -261,7 +265,7 @@ export function createTokenService(deps: TokenServiceDeps) {
           }
         }
         if (entries.length > 0) await work.write(id, changes, entries);
-      });
+      }, { grouped: true });
       return get(principal, id);
     },
 
@@ -276,14 +280,15 @@ export function createTokenService(deps: TokenServiceDeps) {
         if (!row || !canSeeTenant(principal, row.tenant_id)) throw new CustodyError('token_not_found');
         // The same change as an access review's keep (token.review-operations.ts).
         await justifyRow(work, row, principal.actor, purpose, policies.forTenant(row.tenant_id).reviewIntervalDays, clock.now());
-      });
+      }, { grouped: true });
       return get(principal, id);
     },
 
     async transition(principal: Principal, id: string, transition: Transition, reason: string): Promise<TokenRecord> {
       const requestedAt = clock.now().toISOString();
-      await unitOfWork(async (work) =>
-        work.transition(await findVisibleRow(work.trx, principal, id), transition, principal.actor, reason, { requestedAt, suspensionKind: suspensionKindFor(principal.role) }),
+      await unitOfWork(
+        async (work) => work.transition(await findVisibleRow(work.trx, principal, id), transition, principal.actor, reason, { requestedAt, suspensionKind: suspensionKindFor(principal.role) }),
+        { grouped: true },
       );
       return get(principal, id);
     },

@@ -224,15 +224,20 @@ export class TokenWork {
   }
 }
 
-/** Runs `fn` as one unit of work in a transaction of its own, and tells the listeners once it commits. */
-export async function runTokenWork<T>(storage: Storage, deps: ConstructorParameters<typeof TokenWork>[1], fn: (work: TokenWork) => Promise<T>): Promise<T> {
+/**
+ * Runs `fn` as one unit of work in a transaction of its own, and tells the listeners once it
+ * commits. `grouped`: a short change of one token (Storage.grouped), which on SQLite may commit
+ * together with the ones queued behind it.
+ */
+export async function runTokenWork<T>(storage: Storage, deps: ConstructorParameters<typeof TokenWork>[1], fn: (work: TokenWork) => Promise<T>, options: { grouped?: boolean } = {}): Promise<T> {
   let work: TokenWork | undefined;
-  const result = await storage.db.transaction().execute(async (trx) => {
+  const body = async (trx: Db) => {
     work = new TokenWork(trx, deps);
     const result = await fn(work);
     await work.beforeCommit();
     return result;
-  });
+  };
+  const result = await (options.grouped ? storage.grouped(body) : storage.db.transaction().execute(body));
   work!.committed();
   return result;
 }
