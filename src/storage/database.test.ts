@@ -190,13 +190,17 @@ describe('SQLite commits units of work in groups', () => {
       Array.from({ length: 4 }, (_, i) =>
         storage!.grouped(async (trx) => {
           await sql`insert into items (id) values (${20 + i})`.execute(trx);
-          if (i === 0) await sql`insert into doomed (id) values (1)`.execute(trx).catch(() => undefined);
+          if (i === 0) {
+            await sql`insert into doomed (id) values (1)`.execute(trx).catch(() => undefined);
+            // Its transaction is gone: a later statement would commit on its own. It is refused.
+            await sql`insert into items (id) values (120)`.execute(trx).catch(() => undefined);
+          }
         }),
       ),
     );
     expect(caught.map((r) => r.status)).toEqual(['rejected', 'fulfilled', 'fulfilled', 'fulfilled']);
     expect(String((caught[0] as PromiseRejectedResult).reason)).toMatch(/A change was lost: the database rolled back the transaction it was made in/);
-    expect([20, 21, 22, 23].map(isStored)).toEqual([false, true, true, true]);
+    expect([20, 21, 22, 23, 120].map(isStored)).toEqual([false, true, true, true, false]);
   });
 
   it('a plain query that queues behind a group runs after the group has committed', async () => {
@@ -210,6 +214,38 @@ describe('SQLite commits units of work in groups', () => {
     await Promise.all(units);
     expect(await plain).toBe(5);
     expect(storedWhenQueried).toBe(5);
+  });
+
+  it('closed while grouped units run, at any moment: a unit told it succeeded is stored whole, one told it failed stored nothing', async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'custody-groups-'));
+    const seen = new Set<string>();
+    for (let k = 0; k < 80; k++) {
+      const file = path.join(dir, `close-${k}.db`);
+      const s = openStorage({ kind: 'sqlite', file });
+      await sql`create table items (id integer primary key)`.execute(s.db);
+      // Each unit writes a change and its "ledger entry"; the close comes k promise turns later.
+      const units = Array.from({ length: 4 }, (_, i) =>
+        s.grouped(async (trx) => {
+          await sql`insert into items (id) values (${i})`.execute(trx);
+          await sql`insert into items (id) values (${100 + i})`.execute(trx);
+        }),
+      );
+      for (let t = 0; t < k; t++) await Promise.resolve();
+      const closing = s.close();
+      const outcomes = await Promise.allSettled(units);
+      await closing.catch(() => undefined);
+      const check = new SqliteDatabase(file, { readonly: true });
+      const stored = new Set((check.prepare('select id from items').all() as { id: number }[]).map((r) => r.id));
+      check.close();
+      outcomes.forEach((o, i) => {
+        const whole = stored.has(i) && stored.has(100 + i);
+        const none = !stored.has(i) && !stored.has(100 + i);
+        seen.add(o.status);
+        expect({ k, unit: i, status: o.status, whole, none }).toEqual({ k, unit: i, status: o.status, whole: o.status === 'fulfilled', none: o.status === 'rejected' });
+      });
+    }
+    // The moments covered both outcomes.
+    expect(seen).toEqual(new Set(['fulfilled', 'rejected']));
   });
 
   it('a grouped unit is never held for a transaction that is not grouped, however long that one runs', async () => {

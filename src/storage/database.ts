@@ -121,12 +121,24 @@ class GroupCommitSqliteDriver extends SqliteDriver {
   #unit: { grouped: boolean; joined: boolean; ticket: Ticket | null; aborted: Error | null } | null = null;
   /** When the open transaction took the write lock. */
   #began = 0;
+  /**
+   * The transaction statements, run synchronously (better-sqlite3 runs every statement to its end
+   * at once): the driver's state changes in the same step as the statement, so nothing (a close, a
+   * timer) can come between them.
+   */
+  readonly #run: (sql: string) => void;
   readonly stats = { units: 0, commits: 0 };
 
   constructor(config: SqliteDialectConfig, hooks: DriverHooks, sqlite: SqliteDatabase.Database) {
     super(config);
     this.#hooks = hooks;
     this.#sqlite = sqlite;
+    const statements = new Map<string, SqliteDatabase.Statement>();
+    this.#run = (sql) => {
+      let statement = statements.get(sql);
+      if (!statement) statements.set(sql, (statement = sqlite.prepare(sql)));
+      statement.run();
+    };
   }
 
   /** Storage.grouped: the next acquisition, made synchronously by the `execute` it is about to call, is a grouped unit's. */
@@ -154,10 +166,15 @@ class GroupCommitSqliteDriver extends SqliteDriver {
       this.#inner = inner;
       // A plain query (outside any unit) never runs inside a group's open transaction: the group
       // commits first, so what it reads is stored and what it writes commits on its own. A unit
-      // rolled back for stalling its group runs nothing more.
+      // rolled back for stalling its group, or whose transaction the database rolled back (a full
+      // disk, RAISE(ROLLBACK)) while its callback went on, runs nothing more: its statements would
+      // otherwise commit one by one, outside any transaction.
       const before = async () => {
-        if (this.#unit?.aborted) throw this.#unit.aborted;
-        if (this.#group && !this.#unit) await this.#flush();
+        const unit = this.#unit;
+        if (unit) {
+          if (unit.aborted) throw unit.aborted;
+          if (!this.#sqlite.inTransaction) throw (unit.aborted = rolledBackByDatabase());
+        } else if (this.#group) this.#commit(false);
       };
       this.#connection = {
         executeQuery: async (query) => {
@@ -177,7 +194,7 @@ class GroupCommitSqliteDriver extends SqliteDriver {
   override async releaseConnection(): Promise<void> {
     // Held units wait only for a grouped unit next in line: otherwise (a plain query, another
     // transaction, nobody, or a holder that ran no query at all) they commit now.
-    if (this.#group && !this.#unit && !this.#waiting[0]?.grouped) await this.#flush();
+    if (this.#group && !this.#unit && !this.#waiting[0]?.grouped) this.#commit(false);
     await super.releaseConnection();
     const next = this.#waiting.shift();
     if (next) next.resume();
@@ -190,45 +207,47 @@ class GroupCommitSqliteDriver extends SqliteDriver {
   }
 
   override async beginTransaction(): Promise<void> {
-    const inner = this.#inner!;
     const grouped = this.#holderGrouped;
-    if (this.#group && (!grouped || this.#group.pending.length >= GROUP_MAX_UNITS || performance.now() - this.#began >= GROUP_MAX_MS)) await this.#flush();
+    if (this.#group && (!grouped || this.#group.pending.length >= GROUP_MAX_UNITS || performance.now() - this.#began >= GROUP_MAX_MS)) this.#commit(false);
+    const joined = this.#group !== null;
     try {
-      if (this.#group) {
-        await inner.executeQuery(CompiledQuery.raw(`savepoint ${UNIT_SAVEPOINT}`));
-        this.#unit = { grouped, joined: true, ticket: null, aborted: null };
-      } else {
-        await inner.executeQuery(CompiledQuery.raw('begin immediate'));
+      if (joined) this.#run(`savepoint ${UNIT_SAVEPOINT}`);
+      else {
+        this.#run('begin immediate');
         this.#began = performance.now();
-        this.#unit = { grouped, joined: false, ticket: null, aborted: null };
       }
     } catch (err) {
       // Kysely does not roll back a transaction that failed to begin: the units held for this one
       // are told here (the connection closing under them, say), or they would wait forever.
       this.#fail(new Error(`A change was not stored: the transaction it waited in could not go on (${(err as Error).message}).`));
+      try {
+        if (this.#sqlite.inTransaction) this.#run('rollback');
+      } catch {
+        // Nothing more can be undone.
+      }
       throw err;
     }
+    this.#unit = { grouped, joined, ticket: null, aborted: null };
   }
 
   override async commitTransaction(): Promise<void> {
-    const inner = this.#inner!;
     const unit = this.#unit!;
     this.#unit = null;
     if (unit.aborted) throw unit.aborted;
     if (!this.#sqlite.inTransaction) {
-      // The database rolled the whole transaction back (a full disk, RAISE(ROLLBACK)) and the
-      // callback went on: nothing of this unit, nor of any held for it, was stored.
-      const error = new Error('A change was lost: the database rolled back the transaction it was made in (one of its statements failed in a way that ends the whole transaction). Nothing of it was stored; try again.');
+      // The database rolled the whole transaction back and the callback went on: nothing of this
+      // unit, nor of any held for it, was stored.
+      const error = rolledBackByDatabase();
       this.#fail(error);
       throw error;
     }
-    if (unit.joined) await inner.executeQuery(CompiledQuery.raw(`release ${UNIT_SAVEPOINT}`));
+    if (unit.joined) this.#run(`release ${UNIT_SAVEPOINT}`);
     this.stats.units++;
     const pending = this.#group?.pending.length ?? 0;
     if (unit.grouped && unit.ticket && this.#waiting[0]?.grouped && pending + 1 < GROUP_MAX_UNITS && performance.now() - this.#began < GROUP_MAX_MS) {
       // The next in line is a grouped unit: this one's changes stay in the open transaction, for it to join.
       if (!this.#group) {
-        const group: { pending: Deferred[]; stall: NodeJS.Timeout } = { pending: [], stall: setTimeout(() => this.#stalled(group), GROUP_STALL_MS) };
+        const group: { pending: Deferred[]; stall: NodeJS.Timeout } = { pending: [], stall: setTimeout(() => setImmediate(() => this.#stalled(group)), GROUP_STALL_MS) };
         group.stall.unref();
         this.#group = group;
       }
@@ -240,106 +259,89 @@ class GroupCommitSqliteDriver extends SqliteDriver {
       unit.ticket.committed = committed;
       return;
     }
-    await this.#commit(inner, true);
+    this.#commit(true);
   }
 
   override async rollbackTransaction(): Promise<void> {
-    const inner = this.#inner!;
     const unit = this.#unit;
     this.#unit = null;
-    if (unit?.aborted) {
-      // Rolled back already, when it stalled its group.
-      if (this.#sqlite.inTransaction) await inner.executeQuery(CompiledQuery.raw('rollback'));
-      return;
-    }
-    if (unit?.joined && this.#sqlite.inTransaction) {
-      try {
-        await inner.executeQuery(CompiledQuery.raw(`rollback to ${UNIT_SAVEPOINT}`));
-        await inner.executeQuery(CompiledQuery.raw(`release ${UNIT_SAVEPOINT}`));
-      } catch {
-        // Checked below: if the transaction is gone, so is the group.
+    try {
+      if (unit?.joined && this.#sqlite.inTransaction) {
+        // Undoes this unit alone; the units before it stand.
+        this.#run(`rollback to ${UNIT_SAVEPOINT}`);
+        this.#run(`release ${UNIT_SAVEPOINT}`);
       }
+    } catch {
+      // Checked below: if the transaction is gone, so is the group.
     }
     if (this.#sqlite.inTransaction && this.#group) {
-      // The units before this one stand: committed now unless a grouped unit is next in line.
-      if (!this.#waiting[0]?.grouped || this.#group.pending.length >= GROUP_MAX_UNITS || performance.now() - this.#began >= GROUP_MAX_MS) await this.#flush();
+      // Committed now unless a grouped unit is next in line.
+      if (!this.#waiting[0]?.grouped || this.#group.pending.length >= GROUP_MAX_UNITS || performance.now() - this.#began >= GROUP_MAX_MS) this.#commit(false);
       return;
     }
-    if (this.#sqlite.inTransaction) await inner.executeQuery(CompiledQuery.raw('rollback'));
+    if (this.#sqlite.inTransaction) this.#run('rollback');
     // An error SQLite answers by rolling back the whole transaction (a full disk, RAISE(ROLLBACK))
     // takes the units that waited in it too.
     this.#fail(new Error('A change was lost: the transaction it was committed in together with other changes was rolled back by the database (one of them failed in a way that ends the whole transaction). Nothing of it was stored; try again.'));
   }
 
   override async destroy(): Promise<void> {
-    if (this.#group && !this.#unit && this.#inner) await this.#flush();
+    // Units held while none runs are committed; held for one still running, they are told (closing
+    // the file rolls back what is open).
+    if (this.#group && !this.#unit) this.#commit(false);
     this.#fail(new Error('A change was not stored: the database was closed before it committed.'));
     await super.destroy();
   }
 
   /**
-   * GROUP_STALL_MS after units were first held, the unit they wait for is still running: it is
-   * rolled back (its later queries, and its commit, fail with the reason) and the group commits.
-   * A timer runs between statements (better-sqlite3 runs each to its end), so nothing of the unit
-   * is half-done.
+   * GROUP_STALL_MS after units were first held (and once the I/O ready by then has run: a timer
+   * comes before it in the event loop), the unit they wait for is still running: it is rolled back
+   * (its later queries, and its commit, fail with the reason) and the group commits.
    */
   #stalled(group: { pending: Deferred[]; stall: NodeJS.Timeout }): void {
     if (this.#group !== group) return;
     const unit = this.#unit;
     // A unit that began a transaction of its own never runs while a group is open (see beginTransaction).
     if (unit && !unit.joined) return;
-    try {
-      if (unit?.joined && this.#sqlite.inTransaction) {
-        this.#sqlite.exec(`rollback to ${UNIT_SAVEPOINT}; release ${UNIT_SAVEPOINT}`);
-        unit.aborted = new Error(
-          `This change was rolled back: it ran for over ${GROUP_STALL_MS} ms while changes committed before it waited for it (a unit of work run with Storage.grouped must be short, and must not wait for another unit of work). Nothing of it was stored; try again.`,
-        );
-      }
-      this.#group = null;
-      this.#sqlite.exec('commit');
-      this.stats.commits++;
-      for (const d of group.pending) d.resolve();
-      this.#hooks.afterCommit();
-    } catch (err) {
-      this.#group = group;
-      this.#fail(new Error(`A change was not stored: the database could not commit it (${(err as Error).message}).`));
-      if (unit && !unit.aborted) unit.aborted = new Error(`This change was rolled back: ${(err as Error).message}`);
+    if (unit && this.#sqlite.inTransaction) {
       try {
-        if (this.#sqlite.inTransaction) this.#sqlite.exec('rollback');
-      } catch {
-        // Nothing more can be undone.
+        this.#run(`rollback to ${UNIT_SAVEPOINT}`);
+        this.#run(`release ${UNIT_SAVEPOINT}`);
+      } catch (err) {
+        // The unit is in the middle of reading a stream (the connection is busy): it and the
+        // group go together.
+        unit.aborted = new Error(`This change was rolled back: it ran for over ${GROUP_STALL_MS} ms while changes committed before it waited for it, and could not be undone alone (${(err as Error).message}).`);
+        this.#fail(unit.aborted);
+        return;
       }
+      unit.aborted = new Error(
+        `This change was rolled back: it ran for over ${GROUP_STALL_MS} ms while changes committed before it waited for it (a unit of work run with Storage.grouped must be short, and must not wait for another unit of work). Nothing of it was stored; try again.`,
+      );
     }
+    this.#commit(false);
   }
 
-  /** Commits the open group ahead of a plain query or a unit that may not join; its failure fails the group's units, not the query. */
-  async #flush(): Promise<void> {
-    try {
-      await this.#commit(this.#inner!, false);
-    } catch {
-      // The group's units were told.
-    }
-  }
-
-  /** COMMIT: the group's units (and the running one, `own`) are stored; a failure rolls back and fails them all. */
-  async #commit(inner: DatabaseConnection, own: boolean): Promise<void> {
+  /**
+   * COMMIT: the group's units (and the running one, `own`) are stored. A failure rolls back and
+   * fails them all; it is thrown to the running unit, and otherwise only told to the group's units
+   * (a plain query that asked for the commit is not theirs).
+   */
+  #commit(own: boolean): void {
     const group = this.#group;
     this.#group = null;
     if (group) clearTimeout(group.stall);
     try {
-      await inner.executeQuery(CompiledQuery.raw('commit'));
+      this.#run('commit');
     } catch (err) {
-      if (this.#sqlite.inTransaction) {
-        try {
-          await inner.executeQuery(CompiledQuery.raw('rollback'));
-        } catch {
-          // Nothing more can be undone.
-        }
+      try {
+        if (this.#sqlite.inTransaction) this.#run('rollback');
+      } catch {
+        // Nothing more can be undone.
       }
       const error = new Error(`A change was not stored: the database could not commit it (${(err as Error).message}).`);
       for (const d of group?.pending ?? []) d.reject(error);
-      if (own || group === null) throw err;
-      throw error;
+      if (own) throw err;
+      return;
     }
     this.stats.commits++;
     for (const d of group?.pending ?? []) d.resolve();
@@ -352,6 +354,10 @@ class GroupCommitSqliteDriver extends SqliteDriver {
     if (group) clearTimeout(group.stall);
     for (const d of group?.pending ?? []) d.reject(error);
   }
+}
+
+function rolledBackByDatabase(): Error {
+  return new Error('A change was lost: the database rolled back the transaction it was made in (one of its statements failed in a way that ends the whole transaction). Nothing of it was stored; try again.');
 }
 
 /** What the driver is given besides its config: called after each commit; under test, the open transactions (groupCommits). */

@@ -181,7 +181,7 @@ export function createTokenService(deps: TokenServiceDeps) {
       await deps.tenants.findVisible(storage.db, principal, input.tenantId);
       await deps.providers.findRow(storage.db, input.providerId);
       await checkServedTenants(storage.db, principal, input.tenantId, input.servedTenants);
-      const id = await unitOfWork((work) => operations.insert(work, principal.actor, input), { grouped: true });
+      const id = await unitOfWork((work) => operations.insert(work, principal.actor, input));
       return get(principal, id);
     },
 
