@@ -6,8 +6,6 @@ import { SQLITE_RANGE_SQL, sqliteRangeScan, toChainEntry } from './ledger.scan.t
 import type { CompactRow, RangeScan } from './ledger.verify.ts';
 import type { LedgerEntry, LedgerFilter } from './ledger.types.ts';
 
-export { toChainEntry };
-
 export function toLedgerEntry(r: LedgerEntriesTable): LedgerEntry {
   const c = toChainEntry(r);
   return { ...c, data: JSON.parse(c.data) as Record<string, unknown> };

@@ -14,7 +14,8 @@ import { createTestDatabase, describeEachDatabase, type TestDatabase } from '../
 import { bearer, keyFor, seed, startHarness, testKeyring, type Harness } from '../../test/support/harness.ts';
 import { runCli } from '../../test/support/cli.ts';
 import { canonicalText, entryHash } from './ledger.chain.ts';
-import { createLedgerRangeScan, toChainEntry } from './ledger.repo.ts';
+import { createLedgerRangeScan } from './ledger.repo.ts';
+import { toChainEntry } from './ledger.scan.ts';
 import type { VerifyResult } from './ledger.types.ts';
 
 const CHECKPOINT_EVERY = 5;

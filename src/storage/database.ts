@@ -89,7 +89,7 @@ interface Waiting {
  * - units of work declared short (`Storage.grouped`) commit in groups: one that ends while the
  *   next in line for the one connection is another such unit leaves its transaction open, and the
  *   next runs inside it, in a savepoint of its own (so one that fails rolls back alone); the group
- *   commits when the next in line is anything else or nobody, at 64 units or after 10 ms. A commit
+ *   commits when the next in line is anything else or nobody, or once it holds 64 units or is 10 ms old (checked as each unit ends). A commit
  *   writes every page the transaction touched to the log, about half of what a one-entry change
  *   costs, which a group pays once. Each unit's `execute` resolves only once its group has
  *   committed (and rejects if that commit fails): nothing is answered before it is stored. Any
@@ -109,7 +109,6 @@ class GroupCommitSqliteDriver extends SqliteDriver {
   #intent = false;
   /** Whether the current holder of the connection runs a grouped unit. */
   #holderGrouped = false;
-  #inner: DatabaseConnection | undefined;
   #connection: DatabaseConnection | undefined;
   /** Units committed in the open transaction and waiting for its COMMIT; null when none is open. */
   #group: { pending: Deferred[]; stall: NodeJS.Timeout } | null = null;
@@ -162,8 +161,8 @@ class GroupCommitSqliteDriver extends SqliteDriver {
     else this.#held = true;
     this.#holderGrouped = grouped;
     const inner = await super.acquireConnection();
-    if (this.#inner !== inner) {
-      this.#inner = inner;
+    if (!this.#connection) {
+      // The base driver's one connection, wrapped once.
       // A plain query (outside any unit) never runs inside a group's open transaction: the group
       // commits first, so what it reads is stored and what it writes commits on its own. A unit
       // rolled back for stalling its group, or whose transaction the database rolled back (a full
