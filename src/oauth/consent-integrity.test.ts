@@ -84,15 +84,35 @@ describeEachDatabase('consent and revocation integrity', (kind) => {
   it('verifies the provider’s revocation path only by a token Custody obtained from the issuer, not one it was handed', async () => {
     const isVerified = async () => (await h.custody.providers.get(providerId)).revocation.verified;
     expect(await isVerified()).toBe(false);
-    // A string the issuer never issued: it answers "inactive" to it all the same.
+    // A string the issuer never issued: it answers "inactive" to it all the same, so its revocation is not called verified.
     const made = await h.custody.tokens.register(h.admin, { tenantId, providerId, owner: 'o', scopes: [], accessToken: new Secret(`made-up-${randomBytes(8).toString('hex')}`) });
     await h.custody.tokens.transition(h.admin, made.id, 'revoke', 'test');
-    expect((await upstreamOutcome(made.id)).revocation!.upstream).toBe('verified');
+    expect((await upstreamOutcome(made.id)).revocation!.upstream).toBe('unverifiable');
+    const [entry] = await h.custody.ledger.list({ tenantId, action: 'token.upstream_revocation', order: 'desc', limit: 1 });
+    expect(entry!.subjectId).toBe(made.id);
+    expect(String(entry!.data.reason)).toContain('did not report it active before its revocation');
     expect(await isVerified()).toBe(false);
     // A consented token: its revocation, confirmed by introspection, proves the path.
     const consented = await connect(`user-${randomBytes(3).toString('hex')}`);
     await h.custody.tokens.transition(h.admin, consented.tokenId!, 'revoke', 'test');
     expect((await upstreamOutcome(consented.tokenId!)).revocation!.upstream).toBe('verified');
     expect(await isVerified()).toBe(true);
+  });
+
+  it('verifies the revocation of a registered credential only when the issuer reported it active just before', async () => {
+    // Credentials the issuer really issued (through a consent), handed to Custody again by registration in another tenant.
+    const consented = await connect(`user-${randomBytes(3).toString('hex')}`);
+    const { access, refresh } = await h.custody.tokens.revealCredentials(consented.tokenId!);
+    const other = (await h.custody.tenants.create(h.admin, { name: `other-${randomBytes(3).toString('hex')}` })).id;
+    const registered = await h.custody.tokens.register(h.admin, { tenantId: other, providerId, owner: 'o', scopes: [], accessToken: access, refreshToken: refresh ?? undefined });
+    const introspections = issuer.counts.introspection;
+    await h.custody.tokens.transition(h.admin, registered.id, 'revoke', 'test');
+    expect((await upstreamOutcome(registered.id)).revocation!.upstream).toBe('verified');
+    // Both credentials introspected before the revocation and after it.
+    expect(issuer.counts.introspection - introspections).toBe(4);
+    expect(await activeAtIssuer(access.reveal())).toBe(false);
+    // A consented token needs no check first: the issuer issued its credentials to Custody.
+    await h.custody.tokens.transition(h.admin, consented.tokenId!, 'revoke', 'test');
+    expect((await upstreamOutcome(consented.tokenId!)).revocation!.upstream).toBe('verified');
   });
 });

@@ -94,14 +94,32 @@ export function createUpstreamRevocation(deps: UpstreamRevocationDeps) {
     return response;
   }
 
+  /** Introspects one credential (RFC 7662): whether the issuer reports it active. */
+  async function introspect(c: IssuerClient, cred: { hint: string; value: Secret }): Promise<oauth.IntrospectionResponse> {
+    const response = await call(() => oauth.introspectionRequest(c.as, c.client, c.auth, cred.value.reveal(), { additionalParameters: { token_type_hint: cred.hint }, ...c.options() }));
+    return oauth.processIntrospectionResponse(c.as, c.client, response);
+  }
+
   /**
    * Revokes each credential (RFC 7009), then introspects each (RFC 7662). The credentials of a
    * step go to the issuer at once, not one after the other: a revocation waits two round trips,
    * not four, which is most of its time when the issuer is busy (a bulk drain of its own). Revoking
    * both at once is safe: a token the issuer already invalidated (an access token revoked with its
    * refresh token) is still answered 200 (RFC 7009 §2.2).
+   *
+   * `activeFirst`: a credential Custody was handed (registered, imported), not obtained from the
+   * issuer. An issuer answers "inactive" for a string it never issued, so "inactive" after the
+   * revocation proves nothing about a mistyped or wrong credential (the real one would live on):
+   * such a token's revocation is verified only if the issuer reported one of its credentials
+   * active just before it. That introspection never holds the revocation up: any failure of it
+   * counts as "not seen active". (A retried job whose earlier attempt already revoked finds the
+   * credential inactive and so answers unverifiable: the cautious side.)
    */
-  async function revokeAndConfirm(c: IssuerClient, creds: { hint: string; value: Secret }[]): Promise<'verified' | 'unverifiable'> {
+  async function revokeAndConfirm(c: IssuerClient, creds: { hint: string; value: Secret }[], activeFirst: boolean): Promise<{ status: 'verified' | 'unverifiable'; reason?: string }> {
+    const seenActive =
+      activeFirst && c.as.introspection_endpoint
+        ? (await Promise.all(creds.map((cred) => introspect(c, cred).then((r) => r.active === true, () => false)))).some(Boolean)
+        : !activeFirst;
     await allOrFirstError(
       creds.map(async (cred) => {
         const response = await call(() => oauth.revocationRequest(c.as, c.client, c.auth, cred.value.reveal(), { additionalParameters: { token_type_hint: cred.hint }, ...c.options() }));
@@ -112,14 +130,14 @@ export function createUpstreamRevocation(deps: UpstreamRevocationDeps) {
         }
       }),
     );
-    if (!c.as.introspection_endpoint) return 'unverifiable';
+    if (!c.as.introspection_endpoint) return { status: 'unverifiable', reason: 'the issuer offers no introspection' };
     const answers = await allOrFirstError(
       creds.map(async (cred): Promise<'inactive' | 'unverifiable'> => {
-        const response = await call(() => oauth.introspectionRequest(c.as, c.client, c.auth, cred.value.reveal(), { additionalParameters: { token_type_hint: cred.hint }, ...c.options() }));
         let result: oauth.IntrospectionResponse;
         try {
-          result = await oauth.processIntrospectionResponse(c.as, c.client, response);
+          result = await introspect(c, cred);
         } catch (err) {
+          if (err instanceof RetryLater) throw err;
           if (isTransient(err)) throw new RetryLater(`introspection failed: ${(err as Error).message}`);
           // The issuer revoked but will not let us introspect: the revocation stands, unconfirmed.
           return 'unverifiable';
@@ -128,7 +146,14 @@ export function createUpstreamRevocation(deps: UpstreamRevocationDeps) {
         return 'inactive';
       }),
     );
-    return answers.every((a) => a === 'inactive') ? 'verified' : 'unverifiable';
+    if (!answers.every((a) => a === 'inactive')) return { status: 'unverifiable', reason: 'the issuer refused to introspect the credential' };
+    if (!seenActive) {
+      return {
+        status: 'unverifiable',
+        reason: 'the credential was registered, not obtained from the issuer, and the issuer did not report it active before its revocation (expired, already revoked, or not a credential it issued)',
+      };
+    }
+    return { status: 'verified' };
   }
 
   async function deliver(job: OutboxJob): Promise<DeliveryResult> {
@@ -137,8 +162,9 @@ export function createUpstreamRevocation(deps: UpstreamRevocationDeps) {
     const providerRow = await deps.providers.findRow(storage.db, payload.providerId);
     const client = issuerClient(providerRow, await deps.providers.clientSecret(payload.providerId), deps.requestTimeoutMs);
     let status: 'verified' | 'unverifiable';
+    let reason: string | undefined;
     try {
-      status = await revokeAndConfirm(client, await credentials(job.subjectId));
+      ({ status, reason } = await revokeAndConfirm(client, await credentials(job.subjectId), !fromIssuer));
     } catch (err) {
       if (err instanceof RetryLater) return { kind: 'retry', error: err.message, ...(err.retryAfterMs !== undefined ? { retryAfterMs: err.retryAfterMs } : {}) };
       throw err;
@@ -147,7 +173,7 @@ export function createUpstreamRevocation(deps: UpstreamRevocationDeps) {
       kind: 'done',
       record: (complete) =>
         finish(complete, async (work) => {
-          const outcome = await recordOutcome(work, job, status, null);
+          const outcome = await recordOutcome(work, job, status, null, reason);
           // The provider's revocation path (shown for every tenant's tokens) is verified only by a
           // token Custody obtained from the issuer itself: a registered token's string is its
           // registrant's word, and an issuer reports a string it never issued as inactive too.
@@ -166,7 +192,7 @@ export function createUpstreamRevocation(deps: UpstreamRevocationDeps) {
     if (outcome) for (const l of listeners) l(outcome);
   }
 
-  async function recordOutcome(work: TokenWork, job: OutboxJob, status: UpstreamOutcome['status'], error: string | null): Promise<UpstreamOutcome> {
+  async function recordOutcome(work: TokenWork, job: OutboxJob, status: UpstreamOutcome['status'], error: string | null, reason?: string): Promise<UpstreamOutcome> {
     const payload = job.payload as Payload;
     const confirmedAt = clock.now().toISOString();
     await tokens.recordUpstreamOutcome(work, job.subjectId, status, status === 'failed' ? null : confirmedAt);
@@ -184,6 +210,7 @@ export function createUpstreamRevocation(deps: UpstreamRevocationDeps) {
         killTimeMs: Date.parse(confirmedAt) - Date.parse(payload.requestedAt),
         attempts: job.attempts,
         ...(error ? { error } : {}),
+        ...(reason ? { reason } : {}),
       },
     });
     return outcome;

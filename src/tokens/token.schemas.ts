@@ -213,7 +213,7 @@ export const RevocationProgress = Type.Object({
   total: Type.Integer({ description: 'Tokens whose revocation was asked for at requestedAt (and match the filter).' }),
   pending: Type.Integer({ description: 'Waiting for the issuer.' }),
   verified: Type.Integer({ description: 'Revoked at the issuer, confirmed by introspection.' }),
-  unverifiable: Type.Integer({ description: 'Revoked at the issuer, which offers no introspection to confirm it.' }),
+  unverifiable: Type.Integer({ description: 'Revoked at the issuer without confirmation: it offers no introspection, or the credential was registered (not obtained from the issuer) and the issuer did not report it active before its revocation.' }),
   failed: Type.Integer({ description: 'Given up after retrying (an alert was raised; revoke at the issuer by hand).' }),
   none: Type.Integer({ description: 'The provider has no revocation endpoint: revoked in Custody only.' }),
 });

@@ -53,7 +53,7 @@ export function upstreamSentence(t: TokenRecord): string {
     case 'verified':
       return `At the issuer: revoked and confirmed inactive by introspection${kill}.`;
     case 'unverifiable':
-      return `At the issuer: revoked; the issuer cannot confirm it (no introspection)${kill}.`;
+      return `At the issuer: revoked, not confirmed (the issuer offers no introspection, or — for a registered credential — it never reported it active, so it may not be the credential it issued; check at the issuer)${kill}.`;
     case 'none':
       return t.inventoryOnly
         ? 'At the issuer: nothing done — an inventory-only record holds no credential to revoke with; have the customer revoke it at the issuer.'
@@ -332,7 +332,7 @@ interface Progress {
 
 function printUpstreamSummary(p: Progress): void {
   console.log(
-    `At the issuers: ${p.verified} verified, ${p.unverifiable} revoked without a way to verify, ${p.failed} given up (alerts raised: revoke those by hand), ` +
+    `At the issuers: ${p.verified} verified, ${p.unverifiable} revoked but not confirmed (no introspection, or registered credentials the issuer never reported active), ${p.failed} given up (alerts raised: revoke those by hand), ` +
       `${p.none} with no revocation endpoint (still valid at the issuer)${p.pending > 0 ? `; ${p.pending} still pending` : ''}.`,
   );
 }
