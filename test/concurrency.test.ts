@@ -19,7 +19,7 @@ describeEachDatabase('concurrent changes', (kind) => {
 
   it('keeps a token’s workloads what its ledger says, however two PATCHes interleave', async () => {
     for (let round = 0; round < 8; round++) {
-      const t = await h.custody.tokens.register(h.admin, { tenantId: s.tenantA, providerId: s.providerId, owner: 'o', workloads: ['w0', 'evil'], scopes: [], accessToken: new Secret('at') });
+      const t = await h.custody.tokens.register(h.admin, { tenantId: s.tenantA, providerId: s.providerId, owner: 'o', workloads: ['w0', 'evil'], scopes: [], accessToken: new Secret(`at-${Math.random()}`) });
       await Promise.all([
         h.custody.tokens.patch(h.admin, t.id, { workloads: ['w0'] }),
         h.custody.tokens.patch(h.admin, t.id, { workloads: ['w0', 'evil', 'x'] }),

@@ -72,6 +72,7 @@ export const ERROR_CODES = {
   refresh_failed: { status: 502, message: 'The issuer did not answer the refresh after several attempts; try again later.' },
   refresh_refused: { status: 409, message: 'The issuer refused the refresh (invalid_grant): the customer revoked the grant, so the token is now revoked.' },
   leak_reporter_not_found: { status: 404, message: 'No leak reporter with that id.' },
+  credential_registered: { status: 409, message: 'This credential is already in the inventory: a credential is registered once (a second record would escape the first one’s suspension or revocation).' },
   leak_reporter_exists: { status: 409, message: 'A leak reporter key with that key id is already registered; give the new key its own key id.' },
   leak_reporter_limit: { status: 409, message: 'Too many leak reporter keys are registered; disable ones no longer in use first.' },
   leak_public_key_invalid: { status: 400, message: 'The public key must be a PEM (SPKI, "BEGIN PUBLIC KEY") ECDSA P-256 key.' },

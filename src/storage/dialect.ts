@@ -21,6 +21,12 @@ export interface StorageDialect {
    */
   lockLedger(trx: Kysely<Database>): Promise<void>;
   /**
+   * Locks names until the transaction ends, against other transactions taking one of them
+   * (PostgreSQL: advisory transaction locks, taken in sorted order). SQLite: nothing to do — its
+   * transactions begin IMMEDIATE, one writer at a time.
+   */
+  lockKeys(trx: Kysely<Database>, keys: readonly string[]): Promise<void>;
+  /**
    * A read that will be written back in the same transaction, locked against concurrent writers
    * until it commits (PostgreSQL: `FOR UPDATE`). SQLite transactions begin IMMEDIATE, holding the
    * database's write lock from their start, so a read there is already safe from lost updates.
@@ -109,6 +115,7 @@ export const sqliteDialect: StorageDialect = {
   sequenceType: 'integer',
   forUpdate: (query) => query,
   async lockLedger() {},
+  async lockKeys() {},
   appendOnlyGuards(table) {
     return ['UPDATE', 'DELETE'].map(
       (op) =>
@@ -165,6 +172,9 @@ export const postgresDialect: StorageDialect = {
   kind: 'postgres',
   sequenceType: 'bigint',
   forUpdate: (query, of) => query.forUpdate(of as never),
+  async lockKeys(trx, keys) {
+    for (const key of [...new Set(keys)].sort()) await sql`select pg_advisory_xact_lock(hashtextextended(${key}, 0))`.execute(trx);
+  },
   async lockLedger(trx) {
     await sql`select pg_advisory_xact_lock(${LEDGER_LOCK_KEY})`.execute(trx);
   },

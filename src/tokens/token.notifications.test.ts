@@ -151,7 +151,7 @@ describeEachDatabase('every token write reaches the gateway', (kind) => {
     const creds = () => ({ access: new Secret(`at-${randomBytes(4).toString('hex')}`), refresh: new Secret(`rt-${randomBytes(4).toString('hex')}`), accessExpiresAt: null, scopes: ['invoices.read'] });
     const fresh = () => f.createToken(f.providerId);
     const writers: Record<string, () => Promise<string>> = {
-      register: async () => (await tokens.register(f.h.admin, { tenantId: f.tenantA, providerId: f.providerId, owner: 'o', scopes: [], accessToken: new Secret('x') })).id,
+      register: async () => (await tokens.register(f.h.admin, { tenantId: f.tenantA, providerId: f.providerId, owner: 'o', scopes: [], accessToken: new Secret(`x-${Math.random()}`) })).id,
       insert: () => tokens.unitOfWork((w) => tokens.insert(w, 'test', { tenantId: f.tenantA, providerId: f.providerId, owner: 'o', scopes: [], accessToken: new Secret('x') })),
       patch: async () => (await tokens.patch(f.h.admin, await fresh(), { owner: 'someone-else' })).id,
       transition: async () => (await tokens.transition(f.h.admin, await fresh(), 'suspend', 'test')).id,
@@ -161,7 +161,7 @@ describeEachDatabase('every token write reaches the gateway', (kind) => {
         return id;
       },
       expireDue: async () => {
-        const id = (await tokens.register(f.h.admin, { tenantId: f.tenantA, providerId: f.providerId, owner: 'o', scopes: [], accessToken: new Secret('x'), accessExpiresAt: '2020-01-01T00:00:00Z' })).id;
+        const id = (await tokens.register(f.h.admin, { tenantId: f.tenantA, providerId: f.providerId, owner: 'o', scopes: [], accessToken: new Secret(`x-${Math.random()}`), accessExpiresAt: '2020-01-01T00:00:00Z' })).id;
         changed.clear();
         await tokens.expireDue();
         return id;

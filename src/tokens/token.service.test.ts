@@ -51,6 +51,34 @@ describeEachDatabase('token service', (kind) => {
     expect(JSON.stringify(t)).not.toContain('rt-secret-value');
   });
 
+  it('refuses a credential already in the inventory, in any tenant, even one suspended or revoked (a second record would serve it again)', async () => {
+    const access = `at-held-${Math.random()}`;
+    const refresh = `rt-held-${Math.random()}`;
+    const first = await register({ accessToken: new Secret(access), refreshToken: new Secret(refresh) });
+    await h.custody.tokens.transition({ ...h.admin, role: 'security' }, first.id, 'suspend', 'incident');
+    // The same access token, the same refresh token with a new access token, another tenant: each refused.
+    for (const over of [{ accessToken: new Secret(access) }, { accessToken: new Secret(`at-new-${Math.random()}`), refreshToken: new Secret(refresh) }, { tenantId: tenantB, accessToken: new Secret(access) }]) {
+      const err = await register(over).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(CustodyError);
+      expect(err).toMatchObject({ code: 'credential_registered', status: 409 });
+      expect((err as CustodyError).message).toContain(`${first.id} (suspended)`);
+    }
+    // A tenant administrator of another tenant learns no id.
+    const tenantAdminOfB = { ...h.admin, role: 'tenant_admin' as const, tenantId: tenantB };
+    const hidden = await h.custody.tokens.register(tenantAdminOfB, { tenantId: tenantB, providerId: verifiedProvider, owner: 'x', scopes: [], accessToken: new Secret(access) }).catch((e: unknown) => e as CustodyError);
+    expect(hidden).toMatchObject({ code: 'credential_registered' });
+    expect(hidden.message).not.toContain(first.id);
+    // Revoked: still refused.
+    await h.custody.tokens.transition(h.admin, first.id, 'revoke', 'compromised');
+    await expect(register({ accessToken: new Secret(access) })).rejects.toMatchObject({ code: 'credential_registered' });
+    // Registered at once, twice: one record.
+    const again = `at-race-${Math.random()}`;
+    const results = await Promise.allSettled([register({ accessToken: new Secret(again) }), register({ accessToken: new Secret(again) })]);
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+    expect(results.find((r) => r.status === 'rejected')).toMatchObject({ reason: { code: 'credential_registered' } });
+    expect((await h.custody.tokens.findByCredential(h.admin, again))).not.toBeNull();
+  });
+
   it('refuses to register into a tenant the caller cannot see, as a missing tenant', async () => {
     const tenantAdminOfB = { ...h.admin, role: 'tenant_admin' as const, tenantId: tenantB };
     await expect(h.custody.tokens.register(tenantAdminOfB, { tenantId: tenantA, providerId: verifiedProvider, owner: 'x', scopes: [], accessToken: new Secret('a') })).rejects.toMatchObject({

@@ -115,6 +115,20 @@ export function createTokenService(deps: TokenServiceDeps) {
   const facts = createTokenFactsReader(storage.dialect);
   const imports = createTokenImport({ storage, vault, ledger, clock });
 
+  /** Refuses a registration of a credential some record already holds (see register). */
+  async function refuseHeldCredential(work: TokenWork, principal: Principal, input: RegisterTokenInput): Promise<void> {
+    const fingerprints = [vault.fingerprint(input.accessToken), ...(input.refreshToken ? [vault.fingerprint(input.refreshToken)] : [])];
+    // Two registrations of one credential at once (PostgreSQL): the second waits for the first's commit, then finds it.
+    await storage.dialect.lockKeys(work.trx, fingerprints.map((f) => `credential:${f}`));
+    const [held] = await operations.findByFingerprints(work, fingerprints);
+    if (!held) return;
+    const { row } = held;
+    const message = canSeeTenant(principal, row.tenant_id)
+      ? `This credential is already in the inventory as ${row.id} (${row.state}). A credential is registered once: change that record, resume it if it is suspended (a role allowed to lift its suspension), or, if it is revoked or expired, obtain a new credential from the issuer.`
+      : 'This credential is already in the inventory, in a record you cannot see. A credential is registered once; ask the platform’s security team.';
+    throw new CustodyError('credential_registered', message);
+  }
+
   return {
     /** For capabilities that must act in the same transaction as a state change (the outbox). */
     onTransition(hook: TransitionHook) {
@@ -177,11 +191,20 @@ export function createTokenService(deps: TokenServiceDeps) {
       return moving.map((r) => r.id);
     },
 
+    /**
+     * Registers a credential Custody does not hold yet. One already in the inventory (in any
+     * tenant, or replaced by a refresh the issuer may still honour) is refused: a second record
+     * would serve it again past the first one's suspension or revocation. Import answers
+     * `existing` for such a row instead (token.import.ts).
+     */
     async register(principal: Principal, input: RegisterTokenInput): Promise<TokenRecord> {
       await deps.tenants.findVisible(storage.db, principal, input.tenantId);
       await deps.providers.findRow(storage.db, input.providerId);
       await checkServedTenants(storage.db, principal, input.tenantId, input.servedTenants);
-      const id = await unitOfWork((work) => operations.insert(work, principal.actor, input));
+      const id = await unitOfWork(async (work) => {
+        await refuseHeldCredential(work, principal, input);
+        return operations.insert(work, principal.actor, input);
+      });
       return get(principal, id);
     },
 
