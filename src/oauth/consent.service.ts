@@ -421,8 +421,20 @@ export function createConsentService(deps: ConsentDeps) {
           approval,
           credentials,
         );
+        // A predecessor revoked (or expired) while suspended leaves its hold to its successor: a
+        // security suspension is not lifted by revoking the token and connecting again. The new
+        // record starts suspended with that kind unless this consent may lift it.
+        let held: string | undefined;
+        if (predecessor?.suspension_kind) {
+          const may = consentMayLift(predecessor.suspension_kind, roleAt(flow, predecessor.state_changed_at), deps.suspensionPolicy);
+          if (!may.ok) {
+            held = `it inherits the suspension its predecessor ${predecessor.id} ended under: ${may.reason.replace('{id}', tokenId)}`;
+            const row = await work.lockedRow(tokenId);
+            await work.transition(row!, 'suspend', approval.startedBy, `held: ${held}`, { suspensionKind: predecessor.suspension_kind });
+          }
+        }
         await repo.finishFlow(work.trx, flow.id, 'created', tokenId);
-        return { ok: true as const, tokenId, reauthorised: false };
+        return { ok: true as const, tokenId, reauthorised: false, ...(held ? { held } : {}) };
       });
       return { ...outcome, flowId: flow.id, granted: credentials.scopes, notGranted };
     } catch (err) {

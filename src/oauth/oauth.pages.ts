@@ -23,7 +23,7 @@ export function consentPage(outcome: ConsentOutcome): { status: 200 | 400; html:
         : '';
     return {
       status: 200,
-      html: page('Access approved', `Thank you. ${outcome.reauthorised ? 'The existing connection was renewed' : 'The connection was created'} (${escape(outcome.tokenId)}). You can close this window.${scopes}${dropped}`),
+      html: page('Access approved', `Thank you. ${outcome.reauthorised ? 'The existing connection was renewed' : 'The connection was created'} (${escape(outcome.tokenId)})${outcome.held ? `, but it is held suspended until the platform's security team releases it: ${escape(outcome.held)}` : ''}. You can close this window.${scopes}${dropped}`),
     };
   }
   return {

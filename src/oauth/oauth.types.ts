@@ -23,7 +23,7 @@ export interface StartedConsent {
 }
 
 /** How a consent ended; `flowId` names the flow it finished, when the response matched one. */
-export type ConsentOutcome = ({ ok: true; tokenId: string; reauthorised: boolean; granted: string[]; notGranted: string[] } | { ok: false; error: string; message: string }) & { flowId?: string };
+export type ConsentOutcome = ({ ok: true; tokenId: string; reauthorised: boolean; granted: string[]; notGranted: string[]; /** Why the new connection starts suspended (a hold inherited from its predecessor). */ held?: string } | { ok: false; error: string; message: string }) & { flowId?: string };
 
 export interface RefreshOptions {
   /** Ask for a subset of the granted scopes (scope narrowing); the grant itself keeps them all. */

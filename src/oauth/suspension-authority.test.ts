@@ -71,6 +71,39 @@ describeEachDatabase('suspension authority', (kind) => {
     expect(failed!.data).toMatchObject({ error: 'suspension_not_liftable' });
   });
 
+  it('keeps a security suspension through the token’s revocation and a new consent: the successor starts suspended, held for the security team', async () => {
+    const { tokenId, account } = await suspendedToken({ key: security });
+    // The customer's administrator may revoke (it only restricts)…
+    expect((await h.app.inject({ method: 'POST', url: `/v1/tokens/${tokenId}/revoke`, headers: bearer(tenantAdmin), payload: { reason: 'starting over' } })).statusCode).toBe(200);
+    // …but connecting the same account again does not escape the hold.
+    const r = await consent(account, tenantAdmin);
+    expect(r.status, r.html).toBe(200);
+    expect(r.html).toContain('held suspended');
+    expect(r.tokenId).not.toBe(tokenId);
+    const successor = await get(r.tokenId!);
+    expect(successor).toMatchObject({ state: 'suspended', suspensionKind: 'security', predecessorId: tokenId });
+    expect(successor.stateReason).toContain(`predecessor ${tokenId}`);
+    // A revoked token shows no suspension kind; the tenant admin still cannot resume its successor; the security team can.
+    expect((await get(tokenId)).suspensionKind).toBeNull();
+    expect((await h.app.inject({ method: 'POST', url: `/v1/tokens/${r.tokenId}/resume`, headers: bearer(tenantAdmin), payload: { reason: 'x' } })).statusCode).toBe(403);
+    expect((await h.app.inject({ method: 'POST', url: `/v1/tokens/${r.tokenId}/resume`, headers: bearer(security), payload: { reason: 'investigated' } })).statusCode).toBe(200);
+  });
+
+  it('lets a new consent after revoking a customer-suspended or resumed token start active', async () => {
+    for (const how of [{ key: tenantAdmin }, { kind: 'policy' as const }]) {
+      const { tokenId, account } = await suspendedToken(how);
+      expect((await h.app.inject({ method: 'POST', url: `/v1/tokens/${tokenId}/revoke`, headers: bearer(tenantAdmin), payload: { reason: 'starting over' } })).statusCode).toBe(200);
+      const r = await consent(account, tenantAdmin);
+      expect(r.status, r.html).toBe(200);
+      expect(await get(r.tokenId!)).toMatchObject({ state: 'active', predecessorId: tokenId });
+    }
+    // Resumed by the security team before it was revoked: no hold left.
+    const { tokenId, account } = await suspendedToken({ key: security });
+    expect((await h.app.inject({ method: 'POST', url: `/v1/tokens/${tokenId}/resume`, headers: bearer(security), payload: { reason: 'cleared' } })).statusCode).toBe(200);
+    expect((await h.app.inject({ method: 'POST', url: `/v1/tokens/${tokenId}/revoke`, headers: bearer(tenantAdmin), payload: { reason: 'starting over' } })).statusCode).toBe(200);
+    expect(await get((await consent(account, tenantAdmin)).tokenId!)).toMatchObject({ state: 'active' });
+  });
+
   it('lifts a dormancy (policy) suspension, and the customer’s own, by the customer’s consent', async () => {
     for (const how of [{ kind: 'policy' as const }, { key: tenantAdmin }]) {
       const { tokenId, account } = await suspendedToken(how);

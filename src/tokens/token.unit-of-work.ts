@@ -130,9 +130,8 @@ export class TokenWork {
     const now = this.deps.clock.now().toISOString();
     const requestedAt = options.requestedAt ?? now;
     const upstreamRevocation = result.to === 'revoked' ? (row.p_revocation_endpoint ? 'pending' : 'none') : null;
-    // A suspension records its kind; leaving `suspended` clears it.
     const suspensionKind = result.to === 'suspended' ? (options.suspensionKind ?? 'security') : null;
-    const set: Partial<TokensTable> = { state: result.to, state_reason: reason, state_actor: actor, state_changed_at: now, updated_at: now, suspension_kind: suspensionKind, ...options.set };
+    const set: Partial<TokensTable> = { state: result.to, state_reason: reason, state_actor: actor, state_changed_at: now, updated_at: now, ...suspensionKindColumn(from, result.to, suspensionKind), ...options.set };
     // Kill time starts here: requested → locally effective (this commit) → upstream confirmed (the outbox).
     if (upstreamRevocation) Object.assign(set, { revocation_requested_at: requestedAt, revocation_effective_at: now, upstream_revocation: upstreamRevocation });
     // Someone else changed the state between our read and write: report what is true now.
@@ -183,7 +182,7 @@ export class TokenWork {
     const changes: TokenStateChange[] = [];
     for (const g of groups.values()) {
       const suspensionKind = g.to === 'suspended' ? (options.suspensionKind ?? 'security') : null;
-      const set: Partial<TokensTable> = { state: g.to, state_reason: reason, state_actor: actor, state_changed_at: now, updated_at: now, suspension_kind: suspensionKind };
+      const set: Partial<TokensTable> = { state: g.to, state_reason: reason, state_actor: actor, state_changed_at: now, updated_at: now, ...suspensionKindColumn(g.from, g.to, suspensionKind) };
       if (g.upstream) Object.assign(set, { revocation_requested_at: requestedAt, revocation_effective_at: now, upstream_revocation: g.upstream });
       const changed = new Set(await this.deps.repo.updateMany(this.trx, this.deps.dialect, g.rows.map((r) => r.id), set, g.from));
       for (const row of g.rows) {
@@ -240,6 +239,19 @@ export async function runTokenWork<T>(storage: Storage, deps: ConstructorParamet
   const result = await (options.grouped ? storage.grouped(body) : storage.db.transaction().execute(body));
   work!.committed();
   return result;
+}
+
+/**
+ * The `suspension_kind` a transition writes: a suspension records its kind; resuming (or a
+ * reauthorisation) clears it; a suspended token that ends (revoked, expired) keeps the kind it
+ * ended under — the hold a customer's new consent for the same account inherits
+ * (consent.service.ts), so revoking a security-suspended token and connecting again does not lift
+ * the hold. The record shows a kind only while suspended (token.record.ts).
+ */
+function suspensionKindColumn(from: TokenState, to: TokenState, kind: TokensTable['suspension_kind']): Pick<Partial<TokensTable>, 'suspension_kind'> {
+  if (to === 'suspended') return { suspension_kind: kind };
+  if (from === 'suspended' && (to === 'revoked' || to === 'expired')) return {};
+  return { suspension_kind: null };
 }
 
 export function pastTense(t: Transition): string {
