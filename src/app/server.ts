@@ -29,7 +29,7 @@ import { sessionRoutes } from '../sessions/session.routes.ts';
 import { CSRF_HEADER, sessionCookieName } from '../sessions/session.contract.ts';
 import { installNulGuard } from '../http/nul-guard.ts';
 import { installRateLimits } from '../http/rate-limit.ts';
-import { answerClientError, answerFrameworkError, installErrorHandling } from '../http/error-handler.ts';
+import { answerClientError, answerFrameworkError, errorBody, installErrorHandling } from '../http/error-handler.ts';
 import { createMetrics, installMetrics } from './metrics.ts';
 import { nextRequestId } from '../http/request-id.ts';
 import { createGatewayHttp, isGatewayRequest } from '../gateway/gateway.http.ts';
@@ -37,10 +37,41 @@ import { createGatewayHttp, isGatewayRequest } from '../gateway/gateway.http.ts'
 export { API_VERSION } from './version.ts';
 import { API_VERSION } from './version.ts';
 
-// Fastify's own default, kept for the server we create ourselves. Node's own request timeouts
-// apply to it (headers within 60 s, a whole request within 300 s), so a stalled client cannot hold
-// a connection open for ever.
+// Fastify's own default, kept for the server we create ourselves.
 const KEEP_ALIVE_TIMEOUT_MS = 72_000;
+/**
+ * A request's headers must arrive within this, or CUSTODY_REQUEST_TIMEOUT_MS if less (Node's
+ * headersTimeout; its default is 60 s): a caller that opens connections and trickles headers holds
+ * a socket each, unauthenticated. An API request's body (at most CUSTODY_BODY_LIMIT_BYTES, 256 KB
+ * by default) must arrive within CUSTODY_REQUEST_TIMEOUT_MS (30 s by default), else 408
+ * request_timeout and the connection is closed: Node's own bound on a whole request is 300 s, which
+ * let unauthenticated callers hold sockets by stalling a body. Gateway calls have their own
+ * watchdog (idle timeout, minimum rate, deadline: call-guard.ts); Node's 300 s stays their backstop.
+ */
+const HEADERS_TIMEOUT_MS = 15_000;
+
+/**
+ * Answers 408 request_timeout and closes the connection if a request's body has not fully arrived
+ * within `ms`. Listens only for the end of the body (which does not start it flowing before its
+ * parser is attached); nothing is armed for a request without a body.
+ */
+function bodyDeadline(req: http.IncomingMessage, res: http.ServerResponse, ms: number): void {
+  const length = req.headers['content-length'];
+  if (req.headers['transfer-encoding'] === undefined && (length === undefined || length === '0')) return;
+  const timer = setTimeout(() => {
+    if (req.complete) return;
+    if (!res.headersSent && !res.destroyed) {
+      const body = errorBody('request_timeout', `The request body did not arrive within ${ms / 1000} s; the server stopped waiting for it.`, nextRequestId());
+      res.writeHead(408, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body), connection: 'close' });
+      res.end(body, () => req.socket.destroy());
+    } else req.socket.destroy();
+  }, ms);
+  timer.unref();
+  const done = () => clearTimeout(timer);
+  req.once('end', done);
+  req.once('close', done);
+  res.once('close', done);
+}
 
 export async function buildServer(custody: Custody): Promise<FastifyInstance> {
   const { config, logger } = custody;
@@ -58,8 +89,15 @@ export async function buildServer(custody: Custody): Promise<FastifyInstance> {
     // reply pipeline: they are the hot path, paid on every call a workload makes. Everything else
     // is Fastify's.
     serverFactory: (fastifyHandler) => {
-      const server = http.createServer((req, res) => (isGatewayRequest(req) ? gatewayHttp.handle(req, res) : fastifyHandler(req, res)));
+      const headersTimeout = Math.min(HEADERS_TIMEOUT_MS, config.requestTimeoutMs);
+      // Node checks its deadlines on this interval (30 s by default, which would let a 15 s deadline run to 45 s).
+      const server = http.createServer({ connectionsCheckingInterval: Math.max(100, Math.min(5_000, Math.floor(headersTimeout / 3))) }, (req, res) => {
+        if (isGatewayRequest(req)) return gatewayHttp.handle(req, res);
+        bodyDeadline(req, res, config.requestTimeoutMs);
+        fastifyHandler(req, res);
+      });
       server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
+      server.headersTimeout = headersTimeout;
       // Requests Node refuses before any handler runs (oversize headers, broken HTTP) get the same
       // coded error shape as everything else, and the connection is closed.
       server.on('clientError', (err: NodeJS.ErrnoException, socket) => answerClientError(err, socket));

@@ -16,6 +16,8 @@ export interface Config {
   readonly keyring: KeyringSource;
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   readonly bodyLimitBytes: number;
+  /** An API request's body must arrive within this (ms), its headers within the lesser of this and 15 s: else 408 request_timeout. */
+  readonly requestTimeoutMs: number;
   readonly ledgerCheckpointEvery: number;
   /** The default of the global policy's dormantAfterDays (the policy, once set, decides). */
   readonly dormantAfterDays: number;
@@ -166,6 +168,7 @@ export function loadConfig(input: ConfigInput, cwd: string = process.cwd()): Con
   }
 
   const bodyLimitBytes = intSetting('CUSTODY_BODY_LIMIT_BYTES', get('CUSTODY_BODY_LIMIT_BYTES'), 256 * 1024, 1024, 64 * 1024 * 1024, problems);
+  const requestTimeoutMs = intSetting('CUSTODY_REQUEST_TIMEOUT_MS', get('CUSTODY_REQUEST_TIMEOUT_MS'), 30_000, 100, 600_000, problems);
   const ledgerCheckpointEvery = intSetting('CUSTODY_LEDGER_CHECKPOINT_EVERY', get('CUSTODY_LEDGER_CHECKPOINT_EVERY'), 1000, 1, 10_000_000, problems);
   const dormantAfterDays = intSetting('CUSTODY_DORMANT_AFTER_DAYS', get('CUSTODY_DORMANT_AFTER_DAYS'), 90, 1, 3650, problems);
   const liftsRaw = input.CUSTODY_CONSENT_LIFTS_SUSPENSIONS === undefined ? 'customer,policy' : input.CUSTODY_CONSENT_LIFTS_SUSPENSIONS.trim();
@@ -234,6 +237,7 @@ export function loadConfig(input: ConfigInput, cwd: string = process.cwd()): Con
     keyring,
     logLevel: logLevel as Config['logLevel'],
     bodyLimitBytes,
+    requestTimeoutMs,
     ledgerCheckpointEvery,
     dormantAfterDays,
     sweepIntervalSeconds,

@@ -46,7 +46,7 @@ export const ERROR_CODES = {
   exception_expired: { status: 409, message: 'The exception has already expired or been withdrawn.' },
   rate_limited: { status: 429, message: 'Too many requests; slow down.' },
   concurrency_limited: { status: 429, message: 'Too many calls of this tenant or workload are in flight to this provider; retry when one has finished.' },
-  request_timeout: { status: 408, message: 'The request body stopped arriving; the gateway stopped waiting for it.' },
+  request_timeout: { status: 408, message: 'The request did not arrive in time (its headers or body stopped arriving, or came too slowly); the server stopped waiting for it.' },
   headers_too_large: { status: 431, message: 'The request headers are larger than the server accepts.' },
   malformed_request: { status: 400, message: 'The request is not valid HTTP.' },
   token_revoked: { status: 403, message: 'The token was revoked; it can no longer be used. Ask the customer to approve a new one.' },
