@@ -15,6 +15,7 @@ import { registerSsf } from './commands/ssf.ts';
 import { registerSignals } from './commands/signals.ts';
 import { registerTokens } from './commands/tokens.ts';
 import { CliError, EXIT, exitCodeForStatus } from './errors.ts';
+import { escapeControls, guardTerminalOutput } from './output.ts';
 
 // src/cli/main.ts and dist/cli/main.js both sit two levels below the package.
 const { version } = JSON.parse(fs.readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -54,9 +55,12 @@ registerAdmin(program);
 
 function fail(code: string, message: string, exitCode: number): never {
   if (json) process.stderr.write(`${JSON.stringify({ error: { code, message } })}\n`);
-  else process.stderr.write(`custody: ${message}\n`);
+  else process.stderr.write(`custody: ${escapeControls(message)}\n`);
   process.exit(exitCode);
 }
+
+// Text from the API (names, purposes, reasons) shown in a terminal must not steer it.
+guardTerminalOutput();
 
 try {
   await program.parseAsync(process.argv);

@@ -1,6 +1,36 @@
+/**
+ * Characters a terminal acts on instead of showing: C0 controls but tab and newline (ESC starts
+ * the sequences that recolour, hide, clear the screen or set the window title; CR rewrites a
+ * line), DEL, C1 controls, bidirectional overrides and isolates (which reorder what follows), the
+ * zero-width space and the line and paragraph separators. Text from the API is data a tenant, a
+ * provider or a caller chose: shown to staff in a terminal, it must not steer it.
+ */
+// eslint-disable-next-line no-control-regex -- control characters are what it finds
+const TERMINAL_CONTROLS = /[\u0000-\u0008\u000B-\u001F\u007F-\u009F\u200B\u2028\u2029\u202A-\u202E\u2066-\u2069]/g;
+
+/** `text` with every terminal control shown as an escape (`\x1B`, `\u202E`) instead of acting. */
+export function escapeControls(text: string): string {
+  return text.replace(TERMINAL_CONTROLS, (ch) => {
+    const cp = ch.codePointAt(0)!;
+    return cp <= 0xff ? `\\x${cp.toString(16).toUpperCase().padStart(2, '0')}` : `\\u${cp.toString(16).toUpperCase().padStart(4, '0')}`;
+  });
+}
+
+/**
+ * The CLI's standard output on a terminal shows terminal controls as escapes (escapeControls)
+ * whatever prints them; redirected to a file or a pipe it is left exact (a CSV export keeps its
+ * data). Its own progress bars draw on standard error.
+ */
+export function guardTerminalOutput(stream: NodeJS.WriteStream = process.stdout): void {
+  if (!stream.isTTY) return;
+  const write = stream.write.bind(stream) as (chunk: unknown, ...rest: unknown[]) => boolean;
+  stream.write = ((chunk: unknown, ...rest: unknown[]) => write(typeof chunk === 'string' ? escapeControls(chunk) : chunk, ...rest)) as typeof stream.write;
+}
+
 /** Plain-text output for people: aligned columns, and JSON for machines. */
 export function table(rows: string[][]): string {
   if (rows.length === 0) return '';
+  rows = rows.map((r) => r.map(escapeControls));
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => displayWidth(r[i] ?? ''))));
   return rows.map((r) => r.map((c, i) => c + ' '.repeat(Math.max(0, widths[i]! - displayWidth(c)))).join('  ').trimEnd()).join('\n');
 }
