@@ -102,10 +102,21 @@ describeEachDatabase('the HTTP surface', (kind) => {
 
   it('keeps /metrics gauges current from this instance’s own changes, without querying per scrape', async () => {
     const gauge = async (state: string) => Number(new RegExp(`custody_tokens\\{state="${state}"\\} (-?\\d+)`).exec((await h.app.inject({ url: '/metrics' })).body)?.[1] ?? 0);
-    const t = await h.custody.tokens.register(h.admin, { tenantId: s.tenantA, providerId: s.providerId, owner: 'o', scopes: [], accessToken: new Secret('at') });
-    const before = { active: await gauge('active'), suspended: await gauge('suspended') };
+    const metrics = async () => (await h.app.inject({ url: '/metrics' })).body;
+    // Every state has a series, 0 included.
+    for (const state of ['active', 'suspended', 'expired', 'revoked']) expect(await metrics()).toMatch(new RegExp(`custody_tokens\\{state="${state}"\\} \\d+`));
+    const start = await gauge('active');
+    // A new record counts at once (it used to wait for the next read, and a change of it made the gauge go below zero).
+    const t = await h.custody.tokens.register(h.admin, { tenantId: s.tenantA, providerId: s.providerId, owner: 'o', scopes: [], accessToken: new Secret(`at-${Math.random()}`) });
+    expect(await gauge('active')).toBe(start + 1);
+    const before = { active: await gauge('active'), suspended: await gauge('suspended'), revoked: await gauge('revoked') };
     await h.custody.tokens.transition(h.admin, t.id, 'suspend', 'x');
     expect({ active: await gauge('active'), suspended: await gauge('suspended') }).toEqual({ active: before.active - 1, suspended: before.suspended + 1 });
+    await h.custody.tokens.transition(h.admin, t.id, 'revoke', 'x');
+    expect({ suspended: await gauge('suspended'), revoked: await gauge('revoked') }).toEqual({ suspended: before.suspended, revoked: before.revoked + 1 });
+    // What the inventory says, exactly.
+    const counts = await h.custody.tokens.countByState();
+    for (const c of counts) expect(await gauge(c.state)).toBe(c.count);
   });
 
   it('refuses unknown query fields on /v1/ledger/verify, and on routes that take no query at all', async () => {

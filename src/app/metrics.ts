@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Custody } from './custody.ts';
+import { TOKEN_STATES } from '../tokens/token.lifecycle.ts';
 import { registerRevocationMetrics } from '../outbox/outbox.metrics.ts';
 import { createRequestMetrics } from '../http/request-metrics.ts';
 
@@ -30,14 +31,18 @@ export function createMetrics(custody: Custody): HttpMetrics {
   const openFindings = new Gauge({ name: 'custody_findings_open', help: 'Live (not resolved) governance findings by type, as of the last sweep', labelNames: ['type'], registers: [registry] });
   const managedShare = new Gauge({
     name: 'custody_managed_share',
-    help: 'Share of live tokens passing the practical test, from the findings as of the last sweep (read every 30 s)',
+    help: 'Share of live tokens passing the practical test, from the findings as of the last sweep (read every 30 s; NaN until this instance has swept)',
     registers: [registry],
   });
+  // Unknown until this instance's first sweep (not 0, which would read as "nothing is managed").
+  managedShare.set(Number.NaN);
   const refresh = async () => {
     const [rows, head] = await Promise.all([custody.tokens.countByState(), custody.ledger.head()]);
     // Counted at the end of each sweep: a count over millions of findings every 30 s would hold the serving thread.
     const findings = custody.findings.openCounts();
+    // Every state is a series, 0 included: a series that vanishes reads as "no data", not "none".
     tokensByState.reset();
+    for (const state of TOKEN_STATES) tokensByState.set({ state }, 0);
     for (const r of rows) tokensByState.set({ state: r.state }, r.count);
     ledgerHead.set(head?.seq ?? 0);
     if (findings) {
@@ -52,6 +57,8 @@ export function createMetrics(custody: Custody): HttpMetrics {
   void refreshQuietly();
   const timer = setInterval(refreshQuietly, GAUGE_REFRESH_MS);
   timer.unref();
+  // Between reads, this instance's own commits: each new record, each change of state.
+  custody.tokens.onCommittedInsert(() => tokensByState.inc({ state: 'active' }));
   custody.tokens.onCommittedChange((c) => {
     tokensByState.dec({ state: c.from });
     tokensByState.inc({ state: c.to });

@@ -38,7 +38,7 @@ describe('CLI tables', () => {
   it('guard a terminal’s output whatever prints to it, and leave a file or pipe exact', () => {
     const written: string[] = [];
     const tty = Object.assign(new PassThrough(), { isTTY: true }) as unknown as NodeJS.WriteStream;
-    tty.write = ((chunk: string) => written.push(chunk)) as typeof tty.write;
+    tty.write = ((chunk: string) => written.push(chunk) > 0) as typeof tty.write;
     guardTerminalOutput(tty);
     tty.write('purpose: ok\u001b[2J\n');
     expect(written).toEqual(['purpose: ok\\x1B[2J\n']);

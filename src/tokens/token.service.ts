@@ -59,7 +59,7 @@ export function createTokenService(deps: TokenServiceDeps) {
   const countsKept = new Map<string, { at: number; counting: Promise<{ at: string; items: { providerId: string; state: TokenState; count: number }[] }> }>();
   const { storage, vault, ledger, clock } = deps;
   const repo = createTokenRepo();
-  const listeners: TokenChangeListeners = { transitionHooks: [], changeHooks: [], committedTransitions: [], committedChanges: [] };
+  const listeners: TokenChangeListeners = { transitionHooks: [], changeHooks: [], committedTransitions: [], committedChanges: [], committedInserts: [] };
   const workDeps = { repo, ledger, clock, dialect: storage.dialect, listeners };
 
   /**
@@ -143,6 +143,10 @@ export function createTokenService(deps: TokenServiceDeps) {
       listeners.committedTransitions.push(listener);
     },
     /** For caches of token records: the token changed (state, credentials, workloads, …) and it has committed. */
+    /** Told of each record inserted (registered, created by a consent, imported; each starts active), after its commit. */
+    onCommittedInsert(listener: (tokenId: string) => void) {
+      listeners.committedInserts.push(listener);
+    },
     onCommittedChanged(listener: (tokenId: string) => void) {
       listeners.committedChanges.push(listener);
     },

@@ -45,6 +45,8 @@ export interface TokenChangeListeners {
   changeHooks: ChangeHook[];
   committedTransitions: ((change: TokenStateChange) => void)[];
   committedChanges: ((tokenId: string) => void)[];
+  /** Records inserted (every one starts `active`), told after the commit (metrics count them). */
+  committedInserts: ((tokenId: string) => void)[];
 }
 
 export interface TransitionOptions {
@@ -66,6 +68,7 @@ export interface TransitionOptions {
 export class TokenWork {
   private readonly transitions: TokenStateChange[] = [];
   private readonly changed = new Set<string>();
+  private readonly insertedIds: string[] = [];
 
   constructor(
     /** The transaction: other capabilities' writes that must commit with this one use it. */
@@ -119,6 +122,7 @@ export class TokenWork {
 
   /** Records a token that was inserted in this unit of work (its hooks run, listeners hear of it). */
   async inserted(id: string): Promise<void> {
+    this.insertedIds.push(id);
     this.touched(id);
   }
 
@@ -217,7 +221,8 @@ export class TokenWork {
 
   /** After the commit: tells the committed listeners, transitions first. */
   committed(): void {
-    const { committedTransitions, committedChanges } = this.deps.listeners;
+    const { committedTransitions, committedChanges, committedInserts } = this.deps.listeners;
+    for (const id of this.insertedIds) for (const listener of committedInserts) listener(id);
     for (const change of this.transitions) for (const listener of committedTransitions) listener(change);
     for (const id of this.changed) for (const listener of committedChanges) listener(id);
   }
