@@ -308,6 +308,25 @@ describe('the custody CLI on its own', () => {
     expect(await keyring.versions()).toEqual([1]);
   });
 
+  it('makes the first key of a database without a key (bootstrap), and refuses to make more that way once one exists', async () => {
+    const db = path.join(tmp(), 'boot.db');
+    const keyring = testKeyring();
+    expect((await runCli(['migrate', '--database-url', db], { CUSTODY_KEYRING: keyring })).code).toBe(0);
+    const env = { CUSTODY_KEYRING: keyring, CUSTODY_DATABASE_URL: db, CUSTODY_API_KEY: undefined, CUSTODY_URL: undefined };
+    const first = await runCli(['apikey', 'create', '--role', 'admin', '--name', 'first', '--json'], env);
+    expect(first.code, first.stderr).toBe(0);
+    expect(JSON.parse(first.stdout).apiKey).toMatchObject({ role: 'admin', name: 'first' });
+    const second = await runCli(['apikey', 'create', '--role', 'admin', '--name', 'sneaky'], env);
+    expect(second.code).toBe(4);
+    expect(second.stderr).toContain('API keys already exist');
+    // Holding the database and its keyring, an operator says so: --database-url.
+    expect((await runCli(['apikey', 'create', '--role', 'auditor', '--name', 'operator', '--database-url', db], env)).code).toBe(0);
+    // A server named without a key: the key is missing, not a local file.
+    const named = await runCli(['apikey', 'create', '--role', 'auditor', '--name', 'x'], { ...env, CUSTODY_URL: 'http://127.0.0.1:9' });
+    expect(named.code).toBe(4);
+    expect(named.stderr).toContain('No API key');
+  });
+
   it('verifies a copy of a database without creating a key file beside it, and says which keyring it needs', async () => {
     const dir = tmp();
     const db = path.join(dir, 'copy.db');

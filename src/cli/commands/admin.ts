@@ -65,9 +65,27 @@ export function registerAdmin(program: Command) {
       if (flags.workload && role !== 'workload') throw new CliError('Only a workload key names a workload (--workload).', EXIT.usage);
       const body = { role, name: flags.name as string, ...(flags.tenant ? { tenantId: flags.tenant as string } : {}), ...(flags.workload ? { workload: flags.workload as string } : {}) };
       const throughServer = !flags.databaseUrl && Boolean(flags.apiKey ?? process.env.CUSTODY_API_KEY);
+      // A server named without a key: say the key is missing, rather than quietly working on a local file.
+      if (!throughServer && !flags.databaseUrl && (flags.url ?? process.env.CUSTODY_URL)) {
+        throw new CliError('No API key: creating a key through the server needs an admin key (CUSTODY_API_KEY or --api-key).', EXIT.refused);
+      }
       const created = throughServer
         ? await api(flags)((await endpoints.apiKeys()).create, { body })
-        : (existingDatabase(flags), await withDirectCustody(flags, 'cli', async (c) => c.apiKeys.create(systemPrincipal('cli'), body)));
+        : (existingDatabase(flags),
+          await withDirectCustody(flags, 'cli', async (c) => {
+            // Without --database-url this is the bootstrap, for a database that has no key yet: once
+            // one exists, keys are made by someone holding an admin key (ledgered under it).
+            if (!flags.databaseUrl) {
+              const live = await c.storage.db.selectFrom('api_keys').select('id').where('revoked_at', 'is', null).limit(1).executeTakeFirst();
+              if (live) {
+                throw new CliError(
+                  'API keys already exist: create one through the server with an admin key (CUSTODY_API_KEY or --api-key), or, holding the database and its keyring, work on it directly with --database-url.',
+                  EXIT.refused,
+                );
+              }
+            }
+            return c.apiKeys.create(systemPrincipal('cli'), body);
+          }));
       if (flags.json) printJson(created);
       else console.log(`Created ${created.apiKey.role} key ${created.apiKey.id} (${created.apiKey.name}). Shown once:\n\n  ${created.key}\n`);
     });
