@@ -37,7 +37,7 @@ describeEachDatabase('bad input', (kind) => {
   const call = (c: Call): Promise<LightMyRequestResponse> =>
     h.app.inject({ method: c.method, url: c.url, headers: { ...bearer(admin), ...c.headers }, ...(c.payload === undefined ? {} : { payload: c.payload as string }) });
 
-  const validToken = () => ({ tenantId: s.tenantA, providerId: s.providerId, owner: 'team-x', scopes: ['invoices.read'], accessToken: 'at-valid' });
+  const validToken = () => ({ tenantId: s.tenantA, providerId: s.providerId, owner: 'team-x', scopes: ['invoices.read'], accessToken: `at-valid-${Math.random()}` });
   const json = { 'content-type': 'application/json' };
 
   /** Asserts a coded error: status, code, and (when given) that the message names every field. */
@@ -140,6 +140,20 @@ describeEachDatabase('bad input', (kind) => {
     await expectError({ method: 'GET', url: '/v1/tokens?q=%00' }, 400, 'validation_failed', ['querystring/q']);
     await expectError({ method: 'GET', url: '/v1/tokens?owner=a%00b' }, 400, 'validation_failed', ['querystring/owner']);
     await expectError({ method: 'GET', url: '/v1/ledger?action=%00' }, 400, 'validation_failed', ['querystring/action']);
+  });
+
+  it('refuses text that is not well-formed (a lone surrogate, bytes that are not UTF-8) with 400 instead of storing it changed', async () => {
+    const lone = await expectError({ method: 'PATCH', url: `/v1/tokens/${s.tokenA}`, headers: json, payload: '{"purpose": "a\\ud800b"}' }, 400, 'validation_failed', ['body/purpose', 'surrogate']);
+    expect(lone.details).toEqual([{ path: 'body/purpose', message: expect.stringContaining('lone UTF-16 surrogate') }]);
+    await expectError({ method: 'POST', url: '/v1/tenants', headers: json, payload: '{"name": "x\\udc00"}' }, 400, 'validation_failed', ['body/name']);
+    const bytes = Buffer.concat([Buffer.from('{"purpose": "x'), Buffer.from([0xff, 0xfe]), Buffer.from('y"}')]);
+    const r = await h.app.inject({ method: 'PATCH', url: `/v1/tokens/${s.tokenA}`, headers: { ...bearer(admin), ...json }, payload: bytes });
+    expect(r.statusCode).toBe(400);
+    expect(r.json().error).toMatchObject({ code: 'malformed_request', message: expect.stringContaining('not valid UTF-8') });
+    // A character beyond the BMP (a surrogate pair) is text like any other.
+    const fine = await call({ method: 'PATCH', url: `/v1/tokens/${s.tokenA}`, headers: json, payload: '{"purpose": "sync \\ud83d\\udd25 東京"}' });
+    expect(fine.statusCode, fine.body).toBe(200);
+    expect(fine.json().purpose).toBe('sync 🔥 東京');
   });
 
   it(`refuses a body over CUSTODY_BODY_LIMIT_BYTES (${BODY_LIMIT}) with 413 body_too_large, and accepts one just under it`, async () => {

@@ -1,3 +1,5 @@
+import { isUtf8 } from 'node:buffer';
+import { CustodyError } from '../shared/errors.ts';
 import http from 'node:http';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
@@ -149,6 +151,18 @@ export async function buildServer(custody: Custody): Promise<FastifyInstance> {
   // The API speaks JSON only: a text/plain body would otherwise parse as a string and be answered
   // as a schema failure instead of 415 unsupported_media_type.
   app.removeContentTypeParser('text/plain');
+  // JSON text is UTF-8 (RFC 8259 §8.1): a body that is not is refused, not decoded with its invalid
+  // bytes silently turned into U+FFFD (the record would hold what nobody sent). Parsing is then
+  // Fastify's own (prototype-poisoning keys refused).
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
+    if (!isUtf8(body as Buffer)) {
+      done(new CustodyError('malformed_request', 'The request body is not valid UTF-8; JSON text must be UTF-8 (RFC 8259 §8.1). Nothing was changed.'), undefined);
+      return;
+    }
+    parseJson(request, (body as Buffer).toString('utf8'), done);
+  });
   installMetrics(app, metrics);
   app.addHook('preClose', async () => gatewayHttp.close());
 

@@ -1,6 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import { CustodyError, type ErrorDetail } from '../shared/errors.ts';
 
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
 /** Problems reported at most, in a message and in `details`: a request with thousands of bad items gets a short answer. */
 export const MAX_REPORTED = 20;
 /** No array anywhere in a request is longer than this (the longest any schema allows). */
@@ -19,6 +21,8 @@ interface SchemaNode {
  * query of every route:
  * - NUL characters (U+0000) are refused: PostgreSQL text cannot hold them, so they would fail the
  *   statement there while SQLite stored them; no Custody field has a use for them;
+ * - so are lone UTF-16 surrogates (a `\uD800` escape without its pair): stored, they would become
+ *   U+FFFD, so the record would differ from what was sent and from its ledger entry;
  * - arrays are checked against their schema's `maxItems` (and a hard ceiling) before any item is
  *   looked at: validating 120,000 wrong items one by one costs seconds and a 10 MB answer, the
  *   size check a microsecond.
@@ -44,6 +48,8 @@ function inspect(root: unknown, rootSchema: SchemaNode | undefined, rootPath: st
     const [value, schema, path] = stack.pop()!;
     if (typeof value === 'string') {
       if (value.includes('\u0000')) problems.push({ path, message: 'must not contain NUL (\\u0000) characters' });
+      // Half of a character beyond the BMP without its other half: no encoding can store it (it would be changed to U+FFFD, silently).
+      if (LONE_SURROGATE.test(value)) problems.push({ path, message: 'must be well-formed text: it holds a lone UTF-16 surrogate (\\uD800–\\uDFFF without its pair)' });
     } else if (Array.isArray(value)) {
       const limit = Math.min(arraySchema(schema)?.maxItems ?? MAX_ARRAY_ITEMS, MAX_ARRAY_ITEMS);
       if (value.length > limit) {
