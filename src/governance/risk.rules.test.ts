@@ -122,7 +122,10 @@ describe('the risk score (rules)', () => {
 
   it('counts a scope missing from the catalogue as write, and sign-in scopes not at all', () => {
     expect(points(input({ grantedScopes: ['openid', 'email', 'offline_access'] })).scope_sensitivity).toBe(0);
-    expect(points(input({ grantedScopes: [] })).scope_sensitivity).toBe(0);
+    // No scope recorded at all: unknown reach, counted as write (not as "reaches nothing").
+    const unrecorded = riskScore(input({ grantedScopes: [] }))!.components[0]!;
+    expect(unrecorded.points).toBe(14);
+    expect(unrecorded.reason).toContain('No scopes recorded: what it can reach is unknown');
     expect(points(input({ grantedScopes: ['mystery'] })).scope_sensitivity).toBe(14);
     expect(points(input({ grantedScopes: ['contacts.write'] })).scope_sensitivity).toBe(14);
     // Breadth: each further scope at write or above adds 2, up to 6.
@@ -271,8 +274,9 @@ describe('the risk score (rules)', () => {
       expect(moved).toBeGreaterThan(cases.length * 3);
     });
 
-    it('never goes down when a scope is added, least of all an admin scope', () => {
-      for (const i of cases) {
+    it('never goes down when a scope is added to those recorded, least of all an admin scope', () => {
+      // (A token with no scope recorded counts as write: recording a read scope may lower it, rightly.)
+      for (const i of cases.filter((c) => c.token.grantedScopes.length > 0)) {
         for (const scope of ['admin.users', 'contacts.read', 'new.unknown', 'openid']) {
           const more = { ...i, token: { ...i.token, grantedScopes: [...new Set([...i.token.grantedScopes, scope])] } };
           expect(score(more), `${scope} added to ${i.token.grantedScopes.join(' ')}`).toBeGreaterThanOrEqual(score(i));

@@ -130,8 +130,10 @@ interface ScopeFacts {
   write: string[];
   unknown: string[];
   read: string[];
-  /** When no scope is scored: the scopes held (sign-in scopes only, or none). */
+  /** When no scope is scored: the scopes held (sign-in scopes only). */
   held: string[];
+  /** No scope recorded at all: reach unknown, scored as write. */
+  unrecorded: boolean;
   base: number;
   breadth: number;
 }
@@ -140,7 +142,7 @@ interface FindingFacts {
   excepted: string[];
   raw: number;
 }
-type DormancyFacts = { kind: 'unobserved' } | { kind: 'in_use'; limit: number } | { kind: 'idle'; bucket: 1 | 2 | 3; limit: number; since: string; used: boolean; approved: boolean };
+type DormancyFacts = { kind: 'unobserved' } | { kind: 'in_use'; limit: number; used: boolean } | { kind: 'idle'; bucket: 1 | 2 | 3; limit: number; since: string; used: boolean; approved: boolean };
 interface CredentialFacts {
   kind: 'standing' | 'access_only' | 'grant' | 'not_held';
   bucket: 0 | 1 | 2 | 3;
@@ -170,7 +172,8 @@ interface FactsOf {
 /** Each component's reason, from its facts alone. */
 const REASONS: { [N in RiskComponentName]: (f: FactsOf[N]) => string } = {
   scope_sensitivity(f) {
-    if (f.base === 0) return f.held.length === 0 ? 'No scopes granted.' : `Only sign-in scopes (${list(f.held)}): they reach no API.`;
+    if (f.unrecorded) return `No scopes recorded: what it can reach is unknown, so it counts as a write scope (${f.base}). Record its scopes (PATCH the token, or a consent) to score what it holds.`;
+    if (f.base === 0) return `Only sign-in scopes (${list(f.held)}): they reach no API.`;
     const parts: string[] = [];
     if (f.admin.length > 0) parts.push(`admin ${list(f.admin)}`);
     if (f.write.length > 0) parts.push(`write ${list(f.write)}`);
@@ -189,7 +192,11 @@ const REASONS: { [N in RiskComponentName]: (f: FactsOf[N]) => string } = {
   },
   dormancy(f) {
     if (f.kind === 'unobserved') return 'Used outside the gateway: its use is not observed, so whether it is dormant cannot be judged.';
-    if (f.kind === 'in_use') return `In use: used or approved within the last ${days(f.limit / 2)} (half the ${days(f.limit)} the policy allows without use).`;
+    if (f.kind === 'in_use') {
+      return f.used
+        ? `In use: used or approved within the last ${days(f.limit / 2)} (half the ${days(f.limit)} the policy allows without use).`
+        : `Not used yet: issued or approved within the last ${days(f.limit / 2)} (half the ${days(f.limit)} the policy allows without use).`;
+    }
     const what = f.used ? `Not used since ${f.since}` : `Not used since it was ${f.approved ? 'last approved' : 'issued'} (${f.since})`;
     if (f.bucket === 1) return `${what}: over half the ${days(f.limit)} the policy allows without use.`;
     if (f.bucket === 2) return `Dormant. ${what}; the policy allows ${days(f.limit)} without use.`;
@@ -274,9 +281,13 @@ export function judgeRisk(input: RiskInput): RiskJudgement | null {
     else read++;
     scopeKey += `${s}\u0002${code}\u0003`;
   }
-  const base = admin > 0 ? SCOPE_POINTS.admin : strong > 0 ? SCOPE_POINTS.write : read > 0 ? SCOPE_POINTS.read : 0;
+  // No scope recorded at all: what it reaches is unknown, which counts as write (as a scope the
+  // catalogue does not know does); only sign-in scopes reach no API.
+  const unrecorded = t.grantedScopes.length === 0;
+  const base = admin > 0 ? SCOPE_POINTS.admin : strong > 0 || unrecorded ? SCOPE_POINTS.write : read > 0 ? SCOPE_POINTS.read : 0;
   // Sign-in scopes are named only when nothing else is held.
   if (base === 0) scopeKey = t.grantedScopes.join(' ');
+  if (unrecorded) scopeKey = '\u0004unrecorded';
   const breadth = Math.min(BREADTH_MAX, Math.max(0, strong - 1) * BREADTH_POINTS);
 
   // Findings, in the order the rules give them (a fixed order for the same findings).
@@ -297,7 +308,8 @@ export function judgeRisk(input: RiskInput): RiskJudgement | null {
   const idleSince = used ? t.lastUsedAt! : t.issuedAt;
   const idle = direct ? 0 : bucketOf(idleSince, cut.dormancy);
   // In use, the reason names no date: a new use changes nothing.
-  const dormancyKey = direct ? 'direct' : `${policy.dormantAfterDays}:${idle === 0 ? '0' : `${idle}:${idleSince}:${used ? 1 : 0}:${t.lastUsedAt !== null ? 1 : 0}`}`;
+  // …but whether it was ever used (its first use changes the reason once).
+  const dormancyKey = direct ? 'direct' : `${policy.dormantAfterDays}:${idle === 0 ? `0:${t.lastUsedAt !== null ? 1 : 0}` : `${idle}:${idleSince}:${used ? 1 : 0}:${t.lastUsedAt !== null ? 1 : 0}`}`;
 
   // Credential: a standing credential, an access token alone, or a grant of some age; and the access token's lifetime.
   const kind: CredentialFacts['kind'] = t.inventoryOnly ? 'not_held' : !t.hasRefreshToken ? (t.accessExpiresAt === null ? 'standing' : 'access_only') : 'grant';
@@ -339,7 +351,7 @@ export function judgeRisk(input: RiskInput): RiskJudgement | null {
       dormancy: direct
         ? { kind: 'unobserved' }
         : idle === 0
-          ? { kind: 'in_use', limit }
+          ? { kind: 'in_use', limit, used: t.lastUsedAt !== null }
           : { kind: 'idle', bucket: idle, limit, since: dateOf(idleSince), used, approved: t.lastUsedAt !== null },
       credential_age: { kind, bucket: grant, limit: grantLimit, reference: policy.maxRefreshTokenAgeDays === null, since: grant === 0 ? null : dateOf(grantSince), ttl },
       exposure: { workloads: [...new Set(t.workloads)].sort(), others: [...new Set(t.servedTenants)].filter((id) => id !== t.tenantId).sort() },
@@ -357,7 +369,7 @@ export function judgeRisk(input: RiskInput): RiskJudgement | null {
 }
 
 function scopeFacts(scopes: readonly string[], catalogue: RiskInput['catalogue'], base: number, breadth: number): ScopeFacts {
-  const f: ScopeFacts = { admin: [], write: [], unknown: [], read: [], held: base === 0 ? [...scopes] : [], base, breadth };
+  const f: ScopeFacts = { admin: [], write: [], unknown: [], read: [], held: base === 0 ? [...scopes] : [], base, breadth, unrecorded: scopes.length === 0 };
   for (const s of scopes) {
     const level = catalogue.get(s);
     if (level) f[level].push(s);
