@@ -19,7 +19,7 @@ function showToken(t: TokenRecord) {
     `  tenant      ${t.tenantId}`,
     `  provider    ${t.providerId}`,
     `  owner       ${t.owner}`,
-    `  approver    ${t.approver ? `${t.approver.subject}${t.approver.email ? ` <${t.approver.email}>` : ''}${t.approver.startedBy ? ` (consent started by ${t.approver.startedBy})` : ''}` : '(none)'}`,
+    `  approver    ${t.approver ? `${t.approver.subject}${t.approver.email ? ` <${t.approver.email}>` : ''}${t.approver.startedBy ? ` (consent started by ${t.approver.startedBy})` : ' (as registered — not confirmed by a consent)'}` : '(none)'}`,
     `  purpose     ${t.purpose ?? '(none)'}${t.reviewDueAt ? `  (review due ${t.reviewDueAt})` : ''}`,
     `  workloads   ${t.workloads.join(', ') || '(none)'}`,
     `  scopes      ${t.scopeUsage.map((s) => `${s.scope}${s.lastUsedAt ? ` (used ${s.lastUsedAt})` : IDENTITY_SCOPES.has(s.scope) ? ' (sign-in)' : ' (unused)'}`).join(', ') || '(none)'}`,

@@ -37,7 +37,8 @@ function IdentityCard({ token }: { token: TokenView }) {
           <dd>
             {a ? (
               <>
-                {a.email ?? a.subject} {a.email ? <span className="muted small">({a.subject})</span> : null} {a.active ? null : <Badge kind="bad">inactive</Badge>}
+                {a.email ?? a.subject} {a.email ? <span className="muted small">({a.subject})</span> : null} {a.active ? null : <Badge kind="bad">inactive</Badge>}{' '}
+                {a.startedBy ? null : <Badge kind="warn">as registered — not confirmed by a consent</Badge>}
                 <div className="small muted">
                   {a.issuer ? `at ${a.issuer}` : null} {a.approvedAt ? <Time at={a.approvedAt} /> : null} {a.startedBy ? `· consent started by ${a.startedBy}` : null}
                 </div>
