@@ -103,6 +103,8 @@ describeEachDatabase('consent and revocation integrity', (kind) => {
     // Credentials the issuer really issued (through a consent), handed to Custody again by registration in another tenant.
     const consented = await connect(`user-${randomBytes(3).toString('hex')}`);
     const { access, refresh } = await h.custody.tokens.revealCredentials(consented.tokenId!);
+    // As if Custody had never held them (registration refuses a credential already in the inventory).
+    await h.custody.storage.db.updateTable('tokens').set({ access_fp: `test-${randomBytes(8).toString('hex')}`, refresh_fp: null }).where('id', '=', consented.tokenId!).execute();
     const other = (await h.custody.tenants.create(h.admin, { name: `other-${randomBytes(3).toString('hex')}` })).id;
     const registered = await h.custody.tokens.register(h.admin, { tenantId: other, providerId, owner: 'o', scopes: [], accessToken: access, refreshToken: refresh ?? undefined });
     const introspections = issuer.counts.introspection;

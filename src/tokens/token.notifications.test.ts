@@ -146,7 +146,7 @@ describeEachDatabase('every token write reaches the gateway', (kind) => {
     const derived = ['recordRiskScores'];
     // A namespace of writers, each checked below.
     const namespaces = ['reviews'];
-    const registrations = ['onTransition', 'onChange', 'onCommittedChange', 'onCommittedChanged', 'unitOfWork'];
+    const registrations = ['onTransition', 'onChange', 'onCommittedChange', 'onCommittedChanged', 'onCommittedInsert', 'unitOfWork'];
     const approval = { subject: 'someone', email: null, issuer: issuer.issuer, startedBy: 'apikey:test', flowId: 'flw_test' };
     const creds = () => ({ access: new Secret(`at-${randomBytes(4).toString('hex')}`), refresh: new Secret(`rt-${randomBytes(4).toString('hex')}`), accessExpiresAt: null, scopes: ['invoices.read'] });
     const fresh = () => f.createToken(f.providerId);

@@ -22,7 +22,7 @@ describe('console tenant isolation (Chromium)', () => {
     const { h } = server;
     s = await seed(h);
     for (const tenantId of [s.tenantA, s.tenantB, s.tenantB]) {
-      const t = await h.custody.tokens.register(h.admin, { tenantId, providerId: s.providerId, owner: 'team-x', scopes: ['files.read'], accessToken: new Secret('at-isolation') });
+      const t = await h.custody.tokens.register(h.admin, { tenantId, providerId: s.providerId, owner: 'team-x', scopes: ['files.read'], accessToken: new Secret(`at-isolation-${Math.random()}`) });
       if (tenantId === s.tenantA) suspendedA = t.id;
     }
     await h.custody.tokens.transition(h.admin, suspendedA, 'suspend', 'security hold');

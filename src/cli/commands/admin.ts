@@ -76,8 +76,7 @@ export function registerAdmin(program: Command) {
             // Without --database-url this is the bootstrap, for a database that has no key yet: once
             // one exists, keys are made by someone holding an admin key (ledgered under it).
             if (!flags.databaseUrl) {
-              const live = await c.storage.db.selectFrom('api_keys').select('id').where('revoked_at', 'is', null).limit(1).executeTakeFirst();
-              if (live) {
+              if ((await c.apiKeys.list()).some((k) => k.revokedAt === null)) {
                 throw new CliError(
                   'API keys already exist: create one through the server with an admin key (CUSTODY_API_KEY or --api-key), or, holding the database and its keyring, work on it directly with --database-url.',
                   EXIT.refused,
