@@ -133,6 +133,14 @@ describeEachDatabase('the custody CLI against a server', (kind) => {
 
   it('revoke-all revokes every live token of a provider and follows the upstream side until it is done', async () => {
     const seeded = await seed(h);
+    // A dry run says how many, and changes nothing; without it, a reason is required.
+    const [dry, noReason] = await Promise.all([cli(['tokens', 'revoke-all', '--provider', seeded.providerId, '--dry-run']), cli(['tokens', 'revoke-all', '--provider', seeded.providerId])]);
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(dry.stdout).toContain('Would revoke 2 live tokens');
+    expect(dry.stdout).toContain('Nothing was changed');
+    expect(noReason.code).toBe(2);
+    expect(noReason.stderr).toContain('--reason');
+    expect((await h.custody.storage.db.selectFrom('tokens').select('id').where('provider_id', '=', seeded.providerId).where('state', '=', 'revoked').execute()).length).toBe(0);
     // A mistyped provider is a 404, not "0 revoked" (run meanwhile: it touches nothing).
     const typoRun = cli(['tokens', 'revoke-all', '--provider', 'prv_01J00000000000000000000000', '--reason', 'typo']);
     const run = spawnCli(['tokens', 'revoke-all', '--provider', seeded.providerId, '--reason', 'provider breach'], env);

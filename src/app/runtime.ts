@@ -146,9 +146,13 @@ export async function startRuntime(config: Config, options: RuntimeOptions): Pro
           app.server.closeAllConnections();
         }, timers.shutdownGraceMs);
         grace.unref();
+        const started = performance.now();
         await app.close().catch((err: Error) => logger.error({ err: err.message }, 'closing the HTTP server failed'));
         clearTimeout(grace);
+        logger.info({ ms: Math.round(performance.now() - started) }, 'shutdown: requests drained; writing queued usage, signing a last ledger checkpoint');
         await custody.close();
+        // Said only once everything above is done: a supervisor's log shows the stop was clean.
+        logger.info({ ms: Math.round(performance.now() - started) }, 'shut down cleanly: usage written, last checkpoint signed, database closed');
       })();
       return stopping;
     },

@@ -241,13 +241,26 @@ export function registerTokens(program: Command) {
   withApi(tokens.command('revoke-all').description('Bulk revoke every live token of a tenant and/or provider, then follow the revocations at the issuers'))
     .option('--tenant <id>', 'tenant')
     .option('--provider <id>', 'provider')
-    .requiredOption('--reason <text>', 'why (recorded in the ledger) (required)')
+    .option('--reason <text>', 'why (recorded in the ledger) (required, but for --dry-run)')
+    .option('--dry-run', 'say how many live tokens it would revoke, and change nothing')
     .option('--no-wait', 'return once revoked in Custody, without following the issuers')
     .action(async (flags) => {
       const e = await endpoints.tokens();
       if (!flags.tenant && !flags.provider) throw new CliError('Name --tenant and/or --provider: bulk revocation never runs without a filter.', EXIT.usage);
       const filter = { ...(flags.tenant ? { tenantId: idArg('tenant', flags.tenant) } : {}), ...(flags.provider ? { providerId: idArg('provider', flags.provider) } : {}) };
       const call = api(flags);
+      if (flags.dryRun) {
+        // Counts by provider and state (a few seconds old at most: token.service.ts `counts`).
+        const { at, items } = await call(e.counts, { query: filter.tenantId ? { tenantId: filter.tenantId } : {} });
+        const mine = items.filter((i) => !filter.providerId || i.providerId === filter.providerId);
+        const active = mine.filter((i) => i.state === 'active').reduce((s, i) => s + i.count, 0);
+        const suspended = mine.filter((i) => i.state === 'suspended').reduce((s, i) => s + i.count, 0);
+        if (flags.json) return printJson({ dryRun: true, at, wouldRevoke: active + suspended, active, suspended });
+        const n = (v: number) => v.toLocaleString('en-US');
+        console.log(`Would revoke ${n(active + suspended)} live ${active + suspended === 1 ? 'token' : 'tokens'} (${n(active)} active, ${n(suspended)} suspended; counted at ${at}). Nothing was changed: run it again without --dry-run, with --reason, to revoke.`);
+        return;
+      }
+      if (typeof flags.reason !== 'string' || flags.reason.trim() === '') throw new CliError('Give --reason: why they are revoked (recorded in the ledger).', EXIT.usage);
       const r = await call(e.bulkRevoke, { body: { ...filter, reason: flags.reason as string } });
       const again = followCommand(r.requestedAt, filter);
       if (!flags.json) {
