@@ -4,6 +4,7 @@ import { call } from '../api.ts';
 import { findingEndpoints, type Finding } from '../../../src/governance/finding.contract.ts';
 import { FINDING_SEVERITIES, FINDING_STATUSES, FINDING_TYPES } from '../../../src/governance/finding.types.ts';
 import { Badge, PageHeader, SeverityBadge, Show, Time, useApi, useCan } from '../ui.tsx';
+import { useNames } from '../components/inventory-names.tsx';
 import { ClearFilters, Empty, ExpandButton, FilterSelect, Id, ReasonDialog, TextFilters, UrlPager, queryFor, pick, useFilters, TenantFilter } from '../components/gov-common.tsx';
 
 const STATUS_KIND: Record<string, string> = { open: 'bad', acknowledged: 'warn', excepted: 'info', resolved: 'ok' };
@@ -86,6 +87,8 @@ function FindingDetail({ f }: { f: Finding }) {
 function Findings() {
   const filters = useFilters();
   const can = useCan();
+  // Tenants by name, as the inventory shows them (the id is the title).
+  const names = useNames();
   const [open, setOpen] = useState<string | null>(null);
   const [acking, setAcking] = useState<Finding | null>(null);
   const list = useApi(() => call(findingEndpoints.list, { query: queryFor(findingEndpoints.list, filters, [...FILTERS, 'cursor'], { limit: '50' }) }), [FILTERS.map((n) => filters[n]).join('|'), filters.cursor]);
@@ -148,7 +151,7 @@ function Findings() {
                           <Id id={f.tokenId} />
                         </td>
                         <td>
-                          <Id id={f.tenantId} />
+                          {f.tenantId ? <span title={f.tenantId}>{names.tenant(f.tenantId)}</span> : <span className="muted">—</span>}
                         </td>
                         <td className="small">{[...f.mappings.owaspNhi.map((m) => m.id), ...f.mappings.nistCsf.map((m) => m.id)].join(', ') || '—'}</td>
                         <td>

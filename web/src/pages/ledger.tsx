@@ -6,6 +6,7 @@ import { call } from '../api.ts';
 import { ledgerEndpoints, type VerifyProgressSchema, type VerifyResultSchema } from '../../../src/ledger/ledger.contract.ts';
 import { Link } from '../router.tsx';
 import { Badge, ErrorBanner, PageHeader, Show, Time, useApi, useCan } from '../ui.tsx';
+import { useNames } from '../components/inventory-names.tsx';
 import { ClearFilters, Empty, ExpandButton, FilterSelect, Id, TextFilters, UrlPager, num, pick, queryFor, useFilters, TenantFilter } from '../components/gov-common.tsx';
 
 type VerifyResult = Static<typeof VerifyResultSchema>;
@@ -149,6 +150,8 @@ function Verify() {
 function Ledger() {
   const filters = useFilters();
   const can = useCan();
+  // Tenants by name, as the inventory shows them (the id is the title).
+  const names = useNames();
   const [open, setOpen] = useState<number | null>(null);
   const list = useApi(() => call(ledgerEndpoints.list, { query: queryFor(ledgerEndpoints.list, filters, [...FILTERS, 'cursor'], { limit: '50' }) }), [FILTERS.map((n) => filters[n]).join('|'), filters.cursor]);
   return (
@@ -213,7 +216,7 @@ function Ledger() {
                           <Id id={e.subjectId} />
                         </td>
                         <td>
-                          <Id id={e.tenantId} />
+                          {e.tenantId ? <span title={e.tenantId}>{names.tenant(e.tenantId)}</span> : <span className="muted">—</span>}
                         </td>
                       </tr>
                       {open === e.seq ? (
