@@ -90,7 +90,8 @@ export function createConnectionAuthenticator<Ticket>(apiKeys: BearerKeys<Ticket
 function permitted(principal: Principal | null, permission: Permission): Principal {
   if (!principal) throw new CustodyError('unauthenticated');
   if (!roleHas(principal.role, permission)) {
-    throw new CustodyError('forbidden', `The ${principal.role} role may not do this (needs ${permission}).`);
+    const hint = permission === 'gateway.use' ? ' Gateway calls are made with a workload key (custody apikey create --role workload --tenant … --name <workload>).' : '';
+    throw new CustodyError('forbidden', `The ${principal.role} role may not do this (needs ${permission}).${hint}`);
   }
   return principal;
 }
