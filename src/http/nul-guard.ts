@@ -1,7 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { CustodyError, type ErrorDetail } from '../shared/errors.ts';
-
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+import { hasLoneSurrogate } from '../shared/text.ts';
 
 /** Problems reported at most, in a message and in `details`: a request with thousands of bad items gets a short answer. */
 export const MAX_REPORTED = 20;
@@ -49,7 +48,7 @@ function inspect(root: unknown, rootSchema: SchemaNode | undefined, rootPath: st
     if (typeof value === 'string') {
       if (value.includes('\u0000')) problems.push({ path, message: 'must not contain NUL (\\u0000) characters' });
       // Half of a character beyond the BMP without its other half: no encoding can store it (it would be changed to U+FFFD, silently).
-      if (LONE_SURROGATE.test(value)) problems.push({ path, message: 'must be well-formed text: it holds a lone UTF-16 surrogate (\\uD800–\\uDFFF without its pair)' });
+      if (hasLoneSurrogate(value)) problems.push({ path, message: 'must be well-formed text: it holds a lone UTF-16 surrogate (\\uD800–\\uDFFF without its pair)' });
     } else if (Array.isArray(value)) {
       const limit = Math.min(arraySchema(schema)?.maxItems ?? MAX_ARRAY_ITEMS, MAX_ARRAY_ITEMS);
       if (value.length > limit) {

@@ -1,4 +1,5 @@
 import * as crypto from 'node:crypto';
+import { LONE_SURROGATE } from '../shared/text.ts';
 
 /**
  * The hash-chain rules, free of storage. Each entry's hash covers its content and the previous
@@ -51,8 +52,6 @@ export function entryHash(e: Omit<ChainEntry, 'hash' | 'seq'>): string {
  */
 // eslint-disable-next-line no-control-regex -- NUL is one of the characters looked for
 export const DATABASE_TEXT_DIFFERS = /[\u0000\uD800-\uDFFF\uFFFD]/;
-
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
 
 /**
  * A field as it will read back: a lone surrogate (half of a character beyond the BMP, which no

@@ -75,13 +75,11 @@ export function registerAdmin(program: Command) {
           await withDirectCustody(flags, 'cli', async (c) => {
             // Without --database-url this is the bootstrap, for a database that has no key yet: once
             // one exists, keys are made by someone holding an admin key (ledgered under it).
-            if (!flags.databaseUrl) {
-              if ((await c.apiKeys.list()).some((k) => k.revokedAt === null)) {
-                throw new CliError(
-                  'API keys already exist: create one through the server with an admin key (CUSTODY_API_KEY or --api-key), or, holding the database and its keyring, work on it directly with --database-url.',
-                  EXIT.refused,
-                );
-              }
+            if (!flags.databaseUrl && (await c.apiKeys.list()).some((k) => k.revokedAt === null)) {
+              throw new CliError(
+                'API keys already exist: create one through the server with an admin key (CUSTODY_API_KEY or --api-key), or, holding the database and its keyring, work on it directly with --database-url.',
+                EXIT.refused,
+              );
             }
             return c.apiKeys.create(systemPrincipal('cli'), body);
           }));
