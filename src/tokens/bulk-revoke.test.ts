@@ -4,6 +4,7 @@ import { describeEachDatabase, describePostgres } from '../../test/support/datab
 import { startGatewayFixture, type GatewayFixture } from '../../test/support/gateway-fixture.ts';
 import { keyFor } from '../../test/support/harness.ts';
 import { LANE } from '../outbox/outbox.repo.ts';
+import { newId } from '../shared/ids.ts';
 
 /**
  * Bulk revocation is set-based: when the call returns, every matching token is revoked, ledgered
@@ -71,6 +72,34 @@ describeEachDatabase('bulk revocation', (kind) => {
       expect(r.json().error.details).toEqual([{ path: 'body/reason', message: 'must not be blank: say why (it is recorded in the ledger)' }]);
     }
     expect((await f.call(f.tokenB, '/invoices/1', { key: f.keyB })).status).toBe(200);
+  });
+
+  it('by ids, says which named ids it did not revoke and why, another tenant’s reading as not found', async () => {
+    const otherProvider = await f.createProvider({});
+    const [live, ended, ofOtherProvider, ofB] = [await f.createToken(providerId), await f.createToken(providerId), await f.createToken(otherProvider), await f.createToken(providerId, { tenantId: f.tenantB })];
+    await f.h.custody.tokens.transition(f.h.admin, ended, 'revoke', 'earlier');
+    const missing = newId('token');
+    const tenantAdminA = await keyFor(f.h, 'tenant_admin', f.tenantA);
+    const r = await f.h.app.inject({
+      method: 'POST',
+      url: '/v1/tokens/revoke',
+      headers: { authorization: `Bearer ${tenantAdminA}` },
+      payload: { providerId, ids: [live, ended, ofOtherProvider, ofB, missing, live], reason: 'incident list' },
+    });
+    expect(r.statusCode, r.body).toBe(200);
+    expect(r.json()).toMatchObject({ revoked: 1 });
+    expect(r.json().notRevoked).toEqual([
+      { id: ended, why: 'not_live', state: 'revoked' },
+      { id: ofOtherProvider, why: 'outside_filter' },
+      { id: ofB, why: 'not_found' },
+      { id: missing, why: 'not_found' },
+    ]);
+    // Tenant B's token is untouched; a filter without ids answers no list.
+    expect((await f.h.custody.tokens.get(f.h.admin, ofB)).state).toBe('active');
+    expect(await f.h.custody.tokens.bulkRevoke(f.h.admin, { tenantId: f.tenantA, providerId: otherProvider, reason: 'x' })).not.toHaveProperty('notRevoked');
+    // Every id revoked: an empty list.
+    const all = await f.h.custody.tokens.bulkRevoke(f.h.admin, { ids: [ofB], reason: 'y' });
+    expect(all).toMatchObject({ revoked: 1, notRevoked: [] });
   });
 
   it('a second bulk revocation finds nothing left to revoke', async () => {

@@ -92,7 +92,7 @@ export const tokenEndpoints = {
     path: '/v1/tokens/revoke',
     summary: 'Revoke every live token matching a filter',
     description:
-      'Needs at least one of tenantId, providerId, ids. Set-based, in transactions of 10,000 tokens: when it answers, every matching token is revoked, ledgered and refused by the gateway, and its upstream revocation is queued in the paced bulk lane (behind single revocations). Follow the upstream side with GET /v1/tokens/revocation-progress.',
+      'Needs at least one of tenantId, providerId, ids. Set-based, in transactions of 10,000 tokens: when it answers, every matching token is revoked, ledgered and refused by the gateway, and its upstream revocation is queued in the paced bulk lane (behind single revocations). Follow the upstream side with GET /v1/tokens/revocation-progress. With `ids`, the answer’s `notRevoked` names each id it did not revoke and why (another tenant’s token reads as not_found, like one that does not exist).',
     tags,
     permission: 'tokens.bulk_revoke',
     body: BulkRevokeBody,

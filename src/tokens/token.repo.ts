@@ -205,6 +205,12 @@ export function createTokenRepo() {
       return dialect.forUpdate(q.orderBy('t.id', 'asc').limit(f.limit), ['t']).execute();
     },
 
+    /** The tenant, provider and state of each of these tokens that exists (any tenant: the caller filters what it may see). */
+    async statesOf(db: Db, dialect: StorageDialect, ids: string[]) {
+      if (ids.length === 0) return [];
+      return db.selectFrom('tokens').select(['id', 'tenant_id', 'provider_id', 'state']).where(dialect.anyOf('id', ids)).execute();
+    },
+
     /**
      * Updates many rows that are still in state `from` (the compare-and-set of update, set-based,
      * in one statement whose ids are one parameter) and answers the ids that changed.

@@ -198,6 +198,19 @@ export const BulkRevokeResult = Type.Object({
   upstreamPending: Type.Integer({ description: 'Of those, how many wait for revocation at their issuer (queued in the paced bulk lane).' }),
   upstreamNone: Type.Integer({ description: 'Of those, how many have a provider with no revocation endpoint: revoked in Custody only, still valid at the issuer until revoked there by hand or until they expire.' }),
   requestedAt: Type.String({ format: 'date-time', description: 'When this revocation was asked for: pass it to GET /v1/tokens/revocation-progress.' }),
+  notRevoked: Type.Optional(
+    Type.Array(
+      Type.Object({
+        id: Type.String(),
+        why: Type.Union([Type.Literal('not_found'), Type.Literal('outside_filter'), Type.Literal('not_live'), Type.Literal('changed_meanwhile')]),
+        state: Type.Optional(Type.String({ description: 'The token’s state, for not_live and changed_meanwhile' })),
+      }),
+      {
+        description:
+          'Only when ids were given: each named id this call did not revoke, and why — not_found (no token you can see: another tenant’s reads the same), outside_filter (not of the tenantId or providerId also given), not_live (already revoked or expired), changed_meanwhile (changed by another writer during the revocation: revoke it again). Empty when every id was revoked.',
+      },
+    ),
+  ),
 });
 
 export const RevocationProgressQuery = Type.Object(

@@ -20,7 +20,7 @@ import { createTokenReportQueries } from './token.report-queries.ts';
 import { createTokenRepo, type TokenRow } from './token.repo.ts';
 import { createTokenReviewOperations, justifyRow } from './token.review-operations.ts';
 import { suspensionKindFor } from './token.suspension.ts';
-import type { PatchTokenInput, RegisterTokenInput, TokenFilter, TokenRecord, UpstreamRevocationStatus } from './token.types.ts';
+import type { NotRevoked, PatchTokenInput, RegisterTokenInput, TokenFilter, TokenRecord, UpstreamRevocationStatus } from './token.types.ts';
 import type { TokenState } from './token.lifecycle.ts';
 import { runTokenWork, type ChangeHook, type TokenChangeListeners, type TokenStateChange, type TokenWork, type TransitionHook } from './token.unit-of-work.ts';
 
@@ -332,7 +332,7 @@ export function createTokenService(deps: TokenServiceDeps) {
       principal: Principal,
       input: { tenantId?: string; providerId?: string; ids?: string[]; reason: string },
       onProgress?: (revoked: number) => void,
-    ): Promise<{ revoked: number; upstreamPending: number; upstreamNone: number; requestedAt: string }> {
+    ): Promise<{ revoked: number; upstreamPending: number; upstreamNone: number; requestedAt: string; notRevoked?: NotRevoked[] }> {
       if (!input.tenantId && !input.providerId && !input.ids) throw new CustodyError('filter_required');
       let tenantId = input.tenantId;
       if (principal.tenantId !== null) {
@@ -348,6 +348,7 @@ export function createTokenService(deps: TokenServiceDeps) {
       let upstreamPending = 0;
       let upstreamNone = 0;
       let afterId: string | undefined;
+      const revokedIds = input.ids ? new Set<string>() : null;
       for (;;) {
         // A page that loses a deadlock (PostgreSQL; another writer locked its rows in another
         // order) rolled back whole: run it again.
@@ -356,6 +357,8 @@ export function createTokenService(deps: TokenServiceDeps) {
           if (rows.length === 0) return null;
           const changes = await work.transitionMany(rows, 'revoke', principal.actor, input.reason, { requestedAt, bulk: true });
           const upstream = (kind: 'pending' | 'none') => changes.filter((c) => c.upstreamRevocation === kind).length;
+          // Named ids (at most 5,000) are remembered, to say afterwards which of them were not revoked.
+          if (revokedIds) for (const c of changes) revokedIds.add(c.tokenId);
           return { revoked: changes.length, pending: upstream('pending'), none: upstream('none'), full: rows.length === BULK_REVOKE_PAGE, lastId: rows[rows.length - 1]!.id };
         }));
         if (page === null) break;
@@ -367,7 +370,21 @@ export function createTokenService(deps: TokenServiceDeps) {
         onProgress?.(revoked);
         if (!page.full) break;
       }
-      return { revoked, upstreamPending, upstreamNone, requestedAt };
+      const result = { revoked, upstreamPending, upstreamNone, requestedAt };
+      if (!input.ids || !revokedIds) return result;
+      // In an incident, "revoked 48" for 50 ids named is not enough: say which two, and why.
+      const rest = [...new Set(input.ids)].filter((id) => !revokedIds.has(id));
+      const rows = rest.length === 0 ? [] : await repo.statesOf(storage.db, storage.dialect, rest);
+      const byId = new Map(rows.map((r) => [r.id, r]));
+      const notRevoked = rest.map((id): NotRevoked => {
+        const row = byId.get(id);
+        // Another tenant's token reads exactly like one that does not exist.
+        if (!row || !canSeeTenant(principal, row.tenant_id)) return { id, why: 'not_found' };
+        if ((tenantId && row.tenant_id !== tenantId) || (input.providerId && row.provider_id !== input.providerId)) return { id, why: 'outside_filter' };
+        if (!live.includes(row.state)) return { id, why: 'not_live', state: row.state };
+        return { id, why: 'changed_meanwhile', state: row.state };
+      });
+      return { ...result, notRevoked };
     },
 
     /**

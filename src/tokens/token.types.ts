@@ -60,3 +60,15 @@ export interface TokenFilter {
 export interface TenantScope {
   tenantId: string | null;
 }
+
+/**
+ * A token named by id in a bulk revocation that this call did not revoke, and why: `not_found`
+ * (no token the caller can see: another tenant's reads the same), `outside_filter` (it is not of
+ * the tenant or provider also named), `not_live` (already revoked or expired), `changed_meanwhile`
+ * (live, but changed by another writer while the revocation ran: revoke it again).
+ */
+export interface NotRevoked {
+  id: string;
+  why: 'not_found' | 'outside_filter' | 'not_live' | 'changed_meanwhile';
+  state?: TokenState;
+}

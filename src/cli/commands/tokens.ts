@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import type { Command } from 'commander';
 import type { TokenRecord } from '../../tokens/token.types.ts';
 import { TOKEN_STATES } from '../../tokens/token.lifecycle.ts';
@@ -238,17 +239,21 @@ export function registerTokens(program: Command) {
       console.log(upstreamSentence(t));
     });
 
-  withApi(tokens.command('revoke-all').description('Bulk revoke every live token of a tenant and/or provider, then follow the revocations at the issuers'))
+  withApi(tokens.command('revoke-all').description('Bulk revoke every live token of a tenant and/or provider (or the tokens named), then follow the revocations at the issuers'))
     .option('--tenant <id>', 'tenant')
     .option('--provider <id>', 'provider')
+    .option('--ids <ids>', 'only these tokens: ids separated by commas or spaces (at most 5,000)')
+    .option('--ids-from <file>', 'only the tokens named in this file, one id a line or separated by commas ("-": standard input)')
     .option('--reason <text>', 'why (recorded in the ledger) (required, but for --dry-run)')
     .option('--dry-run', 'say how many live tokens it would revoke, and change nothing')
     .option('--no-wait', 'return once revoked in Custody, without following the issuers')
     .action(async (flags) => {
       const e = await endpoints.tokens();
-      if (!flags.tenant && !flags.provider) throw new CliError('Name --tenant and/or --provider: bulk revocation never runs without a filter.', EXIT.usage);
+      const ids = namedIds(flags.ids as string | undefined, flags.idsFrom as string | undefined);
+      if (!flags.tenant && !flags.provider && !ids) throw new CliError('Name --tenant, --provider and/or --ids: bulk revocation never runs without a filter.', EXIT.usage);
       const filter = { ...(flags.tenant ? { tenantId: idArg('tenant', flags.tenant) } : {}), ...(flags.provider ? { providerId: idArg('provider', flags.provider) } : {}) };
       const call = api(flags);
+      if (ids && flags.dryRun) throw new CliError('--dry-run counts by tenant and provider; with --ids, list the tokens instead (custody tokens show <id>).', EXIT.usage);
       if (flags.dryRun) {
         // Counts by provider and state (a few seconds old at most: token.service.ts `counts`).
         const { at, items } = await call(e.counts, { query: filter.tenantId ? { tenantId: filter.tenantId } : {} });
@@ -261,11 +266,12 @@ export function registerTokens(program: Command) {
         return;
       }
       if (typeof flags.reason !== 'string' || flags.reason.trim() === '') throw new CliError('Give --reason: why they are revoked (recorded in the ledger).', EXIT.usage);
-      const r = await call(e.bulkRevoke, { body: { ...filter, reason: flags.reason as string } });
+      const r = await call(e.bulkRevoke, { body: { ...filter, ...(ids ? { ids } : {}), reason: flags.reason as string } });
       const again = followCommand(r.requestedAt, filter);
       if (!flags.json) {
         const n = (v: number) => v.toLocaleString('en-US');
         console.log(r.revoked === 0 ? 'No live token matched: nothing was revoked.' : `Revoked ${n(r.revoked)} ${r.revoked === 1 ? 'token' : 'tokens'} in Custody: the gateway refuses ${r.revoked === 1 ? 'it' : 'them'} from now on.`);
+        printNotRevoked(r.notRevoked ?? []);
         if (r.upstreamNone > 0) {
           console.log(
             r.revoked === 1
@@ -399,4 +405,41 @@ function sleep(ms: number): Promise<'slept'> {
 
 function stopped(again: string): CliError {
   return new CliError(`Stopped following. The revocation goes on at the issuers; follow it again with:\n  ${again}`, EXIT.incomplete, 'interrupted');
+}
+
+/** What each `why` of a bulk revocation's notRevoked means, for a person. */
+const NOT_REVOKED_WHY: Record<string, string> = {
+  not_found: 'no such token (or not one you can see)',
+  outside_filter: 'not of the tenant or provider also named',
+  not_live: 'already ended',
+  changed_meanwhile: 'changed by someone else while this ran: revoke it again',
+};
+
+/** The ids named to a bulk revocation that it did not revoke, grouped by why (the first 20 of each). */
+function printNotRevoked(items: { id: string; why: string; state?: string }[]): void {
+  if (items.length === 0) return;
+  console.log(`NOT REVOKED: ${items.length} of the ids named:`);
+  for (const why of Object.keys(NOT_REVOKED_WHY)) {
+    const these = items.filter((i) => i.why === why);
+    if (these.length === 0) continue;
+    const shown = these.slice(0, 20).map((i) => (i.state ? `${i.id} (${i.state})` : i.id));
+    console.log(`  ${NOT_REVOKED_WHY[why]} (${these.length}): ${shown.join(', ')}${these.length > 20 ? `, and ${these.length - 20} more (--json lists all)` : ''}`);
+  }
+}
+
+/** The ids of --ids and --ids-from (a file, or "-" for standard input), checked and de-duplicated; undefined when neither is given. */
+function namedIds(inline: string | undefined, from: string | undefined): string[] | undefined {
+  if (inline === undefined && from === undefined) return undefined;
+  let text = inline ?? '';
+  if (from !== undefined) {
+    try {
+      text += '\n' + fs.readFileSync(from === '-' ? 0 : from, 'utf8');
+    } catch (err) {
+      throw new CliError(`--ids-from: cannot read ${from === '-' ? 'standard input' : from} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}).`, EXIT.usage);
+    }
+  }
+  const ids = [...new Set(text.split(/[\s,]+/).filter((v) => v !== ''))];
+  if (ids.length === 0) throw new CliError('--ids/--ids-from named no token id.', EXIT.usage);
+  if (ids.length > 5000) throw new CliError(`${ids.length} ids named; a bulk revocation takes at most 5,000 (revoke by --tenant or --provider, or in several runs).`, EXIT.usage);
+  return ids.map((id) => idArg('token', id));
 }
