@@ -156,6 +156,16 @@ describeEachDatabase('bad input', (kind) => {
     expect(fine.json().purpose).toBe('sync 🔥 東京');
   });
 
+  it('refuses a body that names a key twice (JSON would keep the last and drop the other silently), changing nothing', async () => {
+    const before = (await h.custody.tokens.get(h.admin, s.tokenA)).purpose;
+    const dup = await expectError({ method: 'PATCH', url: `/v1/tokens/${s.tokenA}`, headers: json, payload: '{"purpose": "kept?", "purpose": "this one"}' }, 400, 'malformed_request', ['"purpose" twice', 'body']);
+    expect(dup.details).toEqual([{ path: 'body', message: 'names the key "purpose" twice' }]);
+    // Nested, and spelled with an escape.
+    const nested = await expectError({ method: 'POST', url: '/v1/tokens', headers: json, payload: '{"tenantId": "x", "scopes": ["a"], "metadata": {"k": 1, "\\u006b": 2}}' }, 400, 'malformed_request', ['"k" twice']);
+    expect(nested.details).toEqual([{ path: 'body/metadata', message: 'names the key "k" twice' }]);
+    expect((await h.custody.tokens.get(h.admin, s.tokenA)).purpose).toBe(before);
+  });
+
   it(`refuses a body over CUSTODY_BODY_LIMIT_BYTES (${BODY_LIMIT}) with 413 body_too_large, and accepts one just under it`, async () => {
     const big = { ...validToken(), accessToken: 'x'.repeat(BODY_LIMIT) };
     await expectError({ method: 'POST', url: '/v1/tokens', payload: big }, 413, 'body_too_large');

@@ -29,6 +29,7 @@ import { createConnectionAuthenticator, installAuth } from '../http/auth.ts';
 import { installConsole } from '../http/console.ts';
 import { sessionRoutes } from '../sessions/session.routes.ts';
 import { CSRF_HEADER, sessionCookieName } from '../sessions/session.contract.ts';
+import { duplicateKeyOf } from '../http/duplicate-keys.ts';
 import { installNulGuard } from '../http/nul-guard.ts';
 import { installRateLimits } from '../http/rate-limit.ts';
 import { answerClientError, answerFrameworkError, errorBody, installErrorHandling } from '../http/error-handler.ts';
@@ -161,7 +162,17 @@ export async function buildServer(custody: Custody): Promise<FastifyInstance> {
       done(new CustodyError('malformed_request', 'The request body is not valid UTF-8; JSON text must be UTF-8 (RFC 8259 §8.1). Nothing was changed.'), undefined);
       return;
     }
-    parseJson(request, (body as Buffer).toString('utf8'), done);
+    const text = (body as Buffer).toString('utf8');
+    parseJson(request, text, (err, parsed) => {
+      if (err) return done(err, undefined);
+      // A key named twice: JSON.parse would keep the last and drop the other silently (duplicate-keys.ts).
+      const dup = duplicateKeyOf(text);
+      if (dup) {
+        const detail = { path: dup.path, message: `names the key "${dup.key}" twice` };
+        return done(new CustodyError('malformed_request', `The request body names the key "${dup.key}" twice in one object (at ${dup.path}): JSON would keep only the last, so it is refused rather than read with a value dropped. Send each key once. Nothing was changed.`, [detail]), undefined);
+      }
+      done(null, parsed);
+    });
   });
   installMetrics(app, metrics);
   app.addHook('preClose', async () => gatewayHttp.close());
