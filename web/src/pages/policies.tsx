@@ -4,7 +4,8 @@ import { call, ApiError } from '../api.ts';
 import { policyEndpoints, type PolicyView } from '../../../src/governance/policy.contract.ts';
 import { setQuery } from '../router.tsx';
 import { Badge, ErrorBanner, PageHeader, Show, Time, useApi, useCan, useSession } from '../ui.tsx';
-import { TextFilters, useFilters } from '../components/gov-common.tsx';
+import { useFilters } from '../components/gov-common.tsx';
+import { useNames } from '../components/inventory-names.tsx';
 
 const SOURCE_KIND: Record<string, string> = { default: 'muted', global: 'info', tenant: 'warn' };
 const SOURCE_LABEL: Record<string, string> = { default: 'default', global: 'global', tenant: 'tenant override' };
@@ -115,7 +116,7 @@ function Notes({ view }: { view: PolicyView }) {
   ) : null;
 }
 
-function TenantPolicy({ tenantId }: { tenantId: string }) {
+function TenantPolicy({ tenantId, name }: { tenantId: string; name: string }) {
   const can = useCan();
   const effective = useApi(() => call(policyEndpoints.effective, { params: { id: tenantId } }), [tenantId]);
   const override = useApi(() => call(policyEndpoints.getTenant, { params: { id: tenantId } }), [tenantId]);
@@ -124,7 +125,7 @@ function TenantPolicy({ tenantId }: { tenantId: string }) {
   return (
     <section aria-labelledby="tenant-policy-h">
       <h2 id="tenant-policy-h">
-        Effective policy of <code>{tenantId}</code>
+        Effective policy of {name === tenantId ? <code>{tenantId}</code> : <span title={tenantId}>{name}</span>}
       </h2>
       <Show loaded={effective}>
         {(view) => (
@@ -165,6 +166,7 @@ function Policies() {
   const can = useCan();
   const filters = useFilters();
   const tenantId = session.tenantId ?? filters.tenantId;
+  const names = useNames();
   const global = useApi(() => call(policyEndpoints.getGlobal), []);
   const [editing, setEditing] = useState(false);
   return (
@@ -173,7 +175,18 @@ function Policies() {
       <p className="muted">What governance checks and enforces: the global policy and each tenant’s effective policy, with the source of every value (default, global, or the tenant’s override).</p>
       {session.tenantId ? null : (
         <div className="filters">
-          <TextFilters values={filters} fields={[{ name: 'tenantId', label: 'Show a tenant’s effective policy (tenant id)', placeholder: 'ten_…' }]} />
+          <label>
+            Show a tenant’s effective policy
+            <select value={filters.tenantId ?? ''} onChange={(e) => setQuery({ tenantId: e.target.value || null })}>
+              <option value="">— the global policy only —</option>
+              {names.tenants.map((t) => (
+                <option key={t.id} value={t.id}>
+                  {t.name}
+                </option>
+              ))}
+              {filters.tenantId && !names.tenants.some((t) => t.id === filters.tenantId) ? <option value={filters.tenantId}>{filters.tenantId}</option> : null}
+            </select>
+          </label>
           {filters.tenantId ? (
             <button type="button" onClick={() => setQuery({ tenantId: null })}>
               Back to the global policy
@@ -181,7 +194,7 @@ function Policies() {
           ) : null}
         </div>
       )}
-      {tenantId ? <TenantPolicy key={tenantId} tenantId={tenantId} /> : null}
+      {tenantId ? <TenantPolicy key={tenantId} tenantId={tenantId} name={names.tenant(tenantId)} /> : null}
       {!session.tenantId ? (
         <section aria-labelledby="global-policy-h">
           <h2 id="global-policy-h">Global policy</h2>
