@@ -159,34 +159,55 @@ export interface FairShare {
  * maps hold only what is in flight.
  */
 export function createFairShare(opts: { maxCallsPerTenant: number; maxCallsPerWorkload: number; connectionsPerOrigin: number }): FairShare {
-  const counts = new Map<string, number>();
-  const tenantKey = (k: ShareKey) => `t\u0000${k.providerId}\u0000${k.tenantId}`;
-  const workloadKey = (k: ShareKey) => `w\u0000${k.providerId}\u0000${k.tenantId}\u0000${k.workload ?? ''}`;
-  const originKey = (origin: string) => `o\u0000${origin}`;
-  const add = (key: string, by: number) => {
-    const n = (counts.get(key) ?? 0) + by;
-    if (n <= 0) counts.delete(key);
-    else counts.set(key, n);
-  };
+  // Counted by the key's own strings in nested maps, not by a key built per call: every gateway
+  // call takes and gives back a share, and building (and hashing) three new strings twice a call
+  // was a measurable part of the gateway's cost (docs/benchmarks.md, gateway).
+  interface TenantShare {
+    n: number;
+    workloads: Map<string, number>;
+  }
+  const byProvider = new Map<string, Map<string, TenantShare>>();
+  const byOrigin = new Map<string, number>();
+  const tenantShare = (k: ShareKey) => byProvider.get(k.providerId)?.get(k.tenantId);
 
   return {
     acquire(k) {
-      const tk = tenantKey(k);
-      if ((counts.get(tk) ?? 0) >= opts.maxCallsPerTenant) return 'tenant';
-      const wk = workloadKey(k);
-      if ((counts.get(wk) ?? 0) >= opts.maxCallsPerWorkload) return 'workload';
-      const ok = originKey(k.origin);
-      if ((counts.get(ok) ?? 0) >= opts.connectionsPerOrigin) return 'origin';
-      add(tk, 1);
-      add(wk, 1);
-      add(ok, 1);
+      const tenant = tenantShare(k);
+      const workload = k.workload ?? '';
+      if (tenant) {
+        if (tenant.n >= opts.maxCallsPerTenant) return 'tenant';
+        if ((tenant.workloads.get(workload) ?? 0) >= opts.maxCallsPerWorkload) return 'workload';
+      }
+      const atOrigin = byOrigin.get(k.origin) ?? 0;
+      if (atOrigin >= opts.connectionsPerOrigin) return 'origin';
+      byOrigin.set(k.origin, atOrigin + 1);
+      if (tenant) {
+        tenant.n++;
+        tenant.workloads.set(workload, (tenant.workloads.get(workload) ?? 0) + 1);
+        return null;
+      }
+      let tenants = byProvider.get(k.providerId);
+      if (!tenants) byProvider.set(k.providerId, (tenants = new Map()));
+      tenants.set(k.tenantId, { n: 1, workloads: new Map([[workload, 1]]) });
       return null;
     },
     release(k) {
-      add(tenantKey(k), -1);
-      add(workloadKey(k), -1);
-      add(originKey(k.origin), -1);
+      const atOrigin = (byOrigin.get(k.origin) ?? 0) - 1;
+      if (atOrigin <= 0) byOrigin.delete(k.origin);
+      else byOrigin.set(k.origin, atOrigin);
+      const tenants = byProvider.get(k.providerId);
+      const tenant = tenants?.get(k.tenantId);
+      if (!tenants || !tenant) return;
+      const workload = k.workload ?? '';
+      const w = (tenant.workloads.get(workload) ?? 0) - 1;
+      if (w <= 0) tenant.workloads.delete(workload);
+      else tenant.workloads.set(workload, w);
+      // Counters that fall to zero are deleted: the maps hold only what is in flight.
+      if (--tenant.n <= 0) {
+        tenants.delete(k.tenantId);
+        if (tenants.size === 0) byProvider.delete(k.providerId);
+      }
     },
-    inFlight: (origin) => counts.get(originKey(origin)) ?? 0,
+    inFlight: (origin) => byOrigin.get(origin) ?? 0,
   };
 }
