@@ -1,5 +1,3 @@
-import { isUtf8 } from 'node:buffer';
-import { CustodyError } from '../shared/errors.ts';
 import http from 'node:http';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
@@ -29,7 +27,7 @@ import { createConnectionAuthenticator, installAuth } from '../http/auth.ts';
 import { installConsole } from '../http/console.ts';
 import { sessionRoutes } from '../sessions/session.routes.ts';
 import { CSRF_HEADER, sessionCookieName } from '../sessions/session.contract.ts';
-import { duplicateKeyOf } from '../http/duplicate-keys.ts';
+import { duplicateKeyRefusal, notUtf8Refusal } from '../http/duplicate-keys.ts';
 import { installNulGuard } from '../http/nul-guard.ts';
 import { installRateLimits } from '../http/rate-limit.ts';
 import { answerClientError, answerFrameworkError, errorBody, installErrorHandling } from '../http/error-handler.ts';
@@ -158,20 +156,14 @@ export async function buildServer(custody: Custody): Promise<FastifyInstance> {
   const parseJson = app.getDefaultJsonParser('error', 'error');
   app.removeContentTypeParser('application/json');
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
-    if (!isUtf8(body as Buffer)) {
-      done(new CustodyError('malformed_request', 'The request body is not valid UTF-8; JSON text must be UTF-8 (RFC 8259 §8.1). Nothing was changed.'), undefined);
-      return;
-    }
+    const notUtf8 = notUtf8Refusal(body as Buffer);
+    if (notUtf8) return done(notUtf8, undefined);
     const text = (body as Buffer).toString('utf8');
     parseJson(request, text, (err, parsed) => {
       if (err) return done(err, undefined);
       // A key named twice: JSON.parse would keep the last and drop the other silently (duplicate-keys.ts).
-      const dup = duplicateKeyOf(text);
-      if (dup) {
-        const detail = { path: dup.path, message: `names the key "${dup.key}" twice` };
-        return done(new CustodyError('malformed_request', `The request body names the key "${dup.key}" twice in one object (at ${dup.path}): JSON would keep only the last, so it is refused rather than read with a value dropped. Send each key once. Nothing was changed.`, [detail]), undefined);
-      }
-      done(null, parsed);
+      const dup = duplicateKeyRefusal(text);
+      done(dup, dup ? undefined : parsed);
     });
   });
   installMetrics(app, metrics);

@@ -109,6 +109,7 @@ export function createGatewayHttp(deps: GatewayHttpDeps) {
           rawQuery: parts.rawQuery,
           headers: req.headers,
           body: req,
+          connection: req.socket,
           sourceAddress: req.socket?.remoteAddress ?? null,
           startedAt,
           onClose,

@@ -80,6 +80,12 @@ export interface GatewayCall {
   headers: IncomingHttpHeaders;
   /** The request body stream, or null when the request has none. */
   body: Readable | null;
+  /**
+   * The connection the request came on. A pipelined request's response waits in a queue with no
+   * socket of its own, and if the connection closes meanwhile Node never emits that response's
+   * `close`: the connection's own close then ends the call (its share given back).
+   */
+  connection?: { destroyed: boolean; once(event: 'close', listener: () => void): unknown; removeListener(event: 'close', listener: () => void): unknown } | null;
   sourceAddress: string | null;
   /** performance.now() when the request arrived. */
   startedAt: number;
@@ -210,7 +216,13 @@ class ResponseRelay implements Dispatcher.DispatchHandler, WatchedCall {
     this.failed = true;
     if (this.started) res?.destroy();
     else this.settle(err);
+    // A response still queued behind an earlier pipelined one has no socket: destroying it emits
+    // no close, so the call is ended here (its share given back).
+    if (res && !res.socket) this.ended?.();
   }
+
+  /** Ends the call once (its share given back, its use recorded): set by `forward`. */
+  ended: (() => void) | null = null;
 
   /**
    * The call is over: let go of the controller and the caller's response. undici keeps a finished
@@ -492,7 +504,7 @@ export function createGatewayService(deps: GatewayDeps) {
 
       // The caller left while this call was being decided: nothing to forward, and no close event
       // is coming to give a share back, so none is taken.
-      if (res.destroyed || res.closed) throw refuse(call, t, decision, 'upstream_unavailable', 'The caller closed the connection before the call was forwarded.');
+      if (res.destroyed || res.closed || call.connection?.destroyed) throw refuse(call, t, decision, 'upstream_unavailable', 'The caller closed the connection before the call was forwarded.');
       // The tenant's and the workload's share of this provider's connections (call-guard.ts).
       const origin = decision.target.origin;
       const shareKey = { providerId: t.providerId, tenantId: t.tenantId, workload: call.principal.workload, origin };
@@ -522,7 +534,16 @@ export function createGatewayService(deps: GatewayDeps) {
       }
 
       const answered = relay.answered;
-      res.once('close', () => {
+      // Whichever comes first, once: the response's close, or (for a response still queued behind
+      // an earlier pipelined one, which has no socket yet) its connection's close.
+      let over = false;
+      const queuedOn = res.socket ? null : (call.connection ?? null);
+      const end = () => {
+        if (over) return;
+        over = true;
+        // undici may keep the relay a while after the call (see release): it must not keep this closure.
+        relay.ended = null;
+        queuedOn?.removeListener('close', end);
         share.release(shareKey);
         watchdog.untrack(relay);
         relay.closed();
@@ -533,7 +554,10 @@ export function createGatewayService(deps: GatewayDeps) {
         const errorCode = delivered ? null : relay.cutReason ? cutCode(relay.cutReason) : 'upstream_unavailable';
         recorder.record(usage(call, t, decision, delivered ? 'forwarded' : 'failed', relay.statusCode, errorCode));
         call.onClose?.();
-      });
+      };
+      res.once('close', end);
+      queuedOn?.once('close', end);
+      relay.ended = end;
       watchdog.track(relay);
       guard.dispatcherFor(t.provider.allowPrivateNetwork).dispatch(
         {

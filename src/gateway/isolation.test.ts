@@ -171,6 +171,29 @@ describeEachDatabase('gateway isolation between tenants', (kind) => {
     expect((await f.call(f.tokenA, '/invoices/1')).status).toBe(200);
   });
 
+  it('gives back the share of pipelined calls whose connection closes while their answers wait in line (found by an attack: each such connection kept a share for good)', async () => {
+    for (let i = 0; i < 4; i++) {
+      const one = `GET /gw/${f.tokenA}/slow?ms=300 HTTP/1.1\r\nHost: custody\r\nAuthorization: Bearer ${f.keyA}\r\n\r\n`;
+      const c = await rawCall(f.port, one + one + one);
+      await new Promise((r) => setTimeout(r, 100));
+      c.socket.destroy();
+    }
+    await eventually(() => f.h.custody.gateway.inFlight(origin) === 0, { what: 'every share to be given back', timeoutMs: DEADLINE_MS * 2 });
+    // The tenant still has its whole share: as many calls at once as its cap.
+    const at = await Promise.all([0, 1, 2, 3].map(() => f.call(f.tokenA, '/slow?ms=200')));
+    expect(at.map((r) => r.status)).toEqual([200, 200, 200, 200]);
+  });
+
+  it('cuts a pipelined call still waiting in line at the deadline, and gives its share back with the connection still open', async () => {
+    const first = `GET /gw/${f.tokenA}/slow?ms=${DEADLINE_MS * 3} HTTP/1.1\r\nHost: custody\r\nAuthorization: Bearer ${f.keyA}\r\n\r\n`;
+    const second = `GET /gw/${f.tokenA}/slow?ms=${DEADLINE_MS * 3} HTTP/1.1\r\nHost: custody\r\nAuthorization: Bearer ${f.keyA}\r\n\r\n`;
+    const c = await rawCall(f.port, first + second);
+    open.push(c.socket);
+    await eventually(() => f.h.custody.gateway.inFlight(origin) === 2, { what: 'both calls to be forwarded' });
+    await eventually(() => f.h.custody.gateway.inFlight(origin) === 0, { what: 'both shares to be given back at the deadline', timeoutMs: DEADLINE_MS * 3 });
+    await eventually(() => c.status() === 504, { what: 'the first call to be answered 504' });
+  });
+
   it('records the cut calls in usage as failed, with their codes', async () => {
     // A call cut mid-response is recorded when its connection has closed, which on a loaded
     // machine can come after the tests above have returned: read until it is there.

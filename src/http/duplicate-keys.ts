@@ -1,3 +1,6 @@
+import { isUtf8 } from 'node:buffer';
+import { CustodyError } from '../shared/errors.ts';
+
 /**
  * Where a JSON text names the same key twice in one object, or null when it never does.
  *
@@ -70,4 +73,24 @@ export function duplicateKeyOf(text: string): { key: string; path: string } | nu
 function childName(pendingKey: string, keys: (Set<string> | null)[], indexes: number[]): string {
   if (keys.length === 0) return 'body';
   return keys[keys.length - 1] === null ? String(indexes[indexes.length - 1]) : pendingKey;
+}
+
+/**
+ * The API's refusal of a JSON text that names a key twice, or null when it names none twice (the
+ * key is shortened in the answer: a 100 KB key is not echoed back twice).
+ */
+export function duplicateKeyRefusal(text: string): CustodyError | null {
+  const dup = duplicateKeyOf(text);
+  if (!dup) return null;
+  const key = dup.key.length > 80 ? `${dup.key.slice(0, 80)}…` : dup.key;
+  return new CustodyError(
+    'malformed_request',
+    `The request body names the key "${key}" twice in one object (at ${dup.path}): JSON would keep only the last, so it is refused rather than read with a value dropped. Send each key once. Nothing was changed.`,
+    [{ path: dup.path, message: `names the key "${key}" twice` }],
+  );
+}
+
+/** The refusal of a JSON body that is not UTF-8 (RFC 8259 §8.1), or null. */
+export function notUtf8Refusal(body: Buffer): CustodyError | null {
+  return isUtf8(body) ? null : new CustodyError('malformed_request', 'The request body is not valid UTF-8; JSON text must be UTF-8 (RFC 8259 §8.1). Nothing was changed.');
 }

@@ -1,6 +1,7 @@
 import { createHash, type KeyObject } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import sjson from 'secure-json-parse';
+import { duplicateKeyRefusal, notUtf8Refusal } from '../http/duplicate-keys.ts';
 import { mount } from '../http/mount.ts';
 import { CustodyError } from '../shared/errors.ts';
 import { LEAK_BODY_LIMIT_BYTES, LEAK_KEY_ID_HEADER, LEAK_SIGNATURE_HEADER, leakEndpoints as e } from './leak.contract.ts';
@@ -54,7 +55,13 @@ export function leakRoutes(leaks: LeakService) {
           return;
         }
         try {
-          done(null, sjson.parse((raw as Buffer).toString('utf8'), { protoAction: 'error', constructorAction: 'error' }));
+          const notUtf8 = notUtf8Refusal(raw as Buffer);
+          if (notUtf8) return done(notUtf8, undefined);
+          const text = (raw as Buffer).toString('utf8');
+          const parsed: unknown = sjson.parse(text, { protoAction: 'error', constructorAction: 'error' });
+          // As every JSON body of the API: a key named twice is refused, not read with a value dropped.
+          const dup = duplicateKeyRefusal(text);
+          done(dup, dup ? undefined : parsed);
         } catch {
           done(new CustodyError('malformed_json'), undefined);
         }

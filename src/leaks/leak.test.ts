@@ -219,6 +219,9 @@ describeEachDatabase('leaked-token intake', (kind) => {
       [report({ token: t.access, type: 't' }), 400, 'validation_failed'],
       [report([{ token: t.access, type: 't', extra: 1 }]), 400, 'validation_failed'],
       [report(null, { raw: Buffer.from('[{"token": "') }), 400, 'malformed_json'],
+      // A key named twice, and bytes that are not UTF-8: refused as every JSON body of the API is.
+      [report(null, { raw: Buffer.from(`[{"token": "${t.access}", "token": "decoy", "type": "t"}]`) }), 400, 'malformed_request'],
+      [report(null, { raw: Buffer.concat([Buffer.from('[{"token": "'), Buffer.from([0xff]), Buffer.from('", "type": "t"}]')]) }), 400, 'malformed_request'],
     ];
     for (const [pending, status, code] of refusals) {
       const res = await pending;
