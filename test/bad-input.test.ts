@@ -54,8 +54,12 @@ describeEachDatabase('bad input', (kind) => {
   }
 
   it('answers malformed JSON with 400 malformed_json', async () => {
-    for (const body of ['{', '{"owner": }', '{"owner": "x",}', "{'owner': 'x'}", '{"owner": "x"} trailing', 'undefined', '{"a": NaN}', '\u0000', '{"__proto__": {"admin": true}}', '{"constructor": {"prototype": {"x": 1}}}']) {
+    for (const body of ['{', '{"owner": }', '{"owner": "x",}', "{'owner': 'x'}", '{"owner": "x"} trailing', 'undefined', '{"a": NaN}', '\u0000']) {
       await expectError({ method: 'POST', url: '/v1/tokens', payload: body, headers: json }, 400, 'malformed_json');
+    }
+    // Valid JSON, refused on purpose, and said so (not "not valid JSON").
+    for (const body of ['{"__proto__": {"admin": true}}', '{"constructor": {"prototype": {"x": 1}}}', '{"\\u005f_proto__": {}}']) {
+      await expectError({ method: 'POST', url: '/v1/tokens', payload: body, headers: json }, 400, 'malformed_request', ['__proto__']);
     }
     await expectError({ method: 'PATCH', url: `/v1/tokens/${s.tokenA}`, payload: '{"owner": "x"', headers: json }, 400, 'malformed_json');
   });

@@ -171,14 +171,15 @@ describeEachDatabase('the custody CLI against a server', (kind) => {
     const t = await h.custody.tokens.register(h.admin, { tenantId: s.tenantA, providerId: p.id, owner: 'o', scopes: [], accessToken: new Secret('at-no-revoke-2') });
     const missing = 'tok_01J00000000000000000000000';
     const run = spawnCli(['tokens', 'revoke-all', '--ids-from', '-', '--reason', 'incident list'], env);
-    run.child.stdin!.end(`${t.id}\n${missing}\n`);
+    run.child.stdin!.end(`# incident 42\n${t.id}\n${missing}\n`);
     const byIds = await run.done;
-    expect(byIds.code, byIds.stderr).toBe(0);
+    // A named token not found is not done: exit 3, after the rest was revoked.
+    expect(byIds.code, byIds.stderr).toBe(3);
     expect(byIds.stdout).toContain('Revoked 1 token in Custody');
     expect(byIds.stdout).toContain(`NOT REVOKED: 1 of the ids named:\n  no such token (or not one you can see) (1): ${missing}`);
     const bad = await cli(['tokens', 'revoke-all', '--ids', `${t.id},nope`, '--reason', 'x']);
     expect(bad.code).toBe(2);
-    expect(bad.stderr).toContain('"nope" is not a token id');
+    expect(bad.stderr).toContain('"nope" (--ids) is not a token id');
   });
 
   it('shows and sets the policy, keeps the directories, sweeps, and reads findings and their summary', async () => {

@@ -27,7 +27,7 @@ import { createConnectionAuthenticator, installAuth } from '../http/auth.ts';
 import { installConsole } from '../http/console.ts';
 import { sessionRoutes } from '../sessions/session.routes.ts';
 import { CSRF_HEADER, sessionCookieName } from '../sessions/session.contract.ts';
-import { duplicateKeyRefusal, notUtf8Refusal } from '../http/duplicate-keys.ts';
+import { duplicateKeyRefusal, notUtf8Refusal, prototypeKeyRefusal } from '../http/duplicate-keys.ts';
 import { installNulGuard } from '../http/nul-guard.ts';
 import { installRateLimits } from '../http/rate-limit.ts';
 import { answerClientError, answerFrameworkError, errorBody, installErrorHandling } from '../http/error-handler.ts';
@@ -160,7 +160,7 @@ export async function buildServer(custody: Custody): Promise<FastifyInstance> {
     if (notUtf8) return done(notUtf8, undefined);
     const text = (body as Buffer).toString('utf8');
     parseJson(request, text, (err, parsed) => {
-      if (err) return done(err, undefined);
+      if (err) return done(prototypeKeyRefusal(text) ?? err, undefined);
       // A key named twice: JSON.parse would keep the last and drop the other silently (duplicate-keys.ts).
       const dup = duplicateKeyRefusal(text);
       done(dup, dup ? undefined : parsed);

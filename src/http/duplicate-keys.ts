@@ -94,3 +94,17 @@ export function duplicateKeyRefusal(text: string): CustodyError | null {
 export function notUtf8Refusal(body: Buffer): CustodyError | null {
   return isUtf8(body) ? null : new CustodyError('malformed_request', 'The request body is not valid UTF-8; JSON text must be UTF-8 (RFC 8259 §8.1). Nothing was changed.');
 }
+
+/**
+ * Fastify's parser (secure-json-parse) refuses keys that would reach an object's prototype, and
+ * says only "not valid JSON". When the text is valid JSON that was the reason: say so. (Called on
+ * the parser's error path only, so the second parse costs a refused body alone.)
+ */
+export function prototypeKeyRefusal(text: string): CustodyError | null {
+  try {
+    JSON.parse(text);
+  } catch {
+    return null;
+  }
+  return new CustodyError('malformed_request', 'The request body uses the key "__proto__" (or "constructor" holding "prototype"), which no request accepts: such keys can change how every object behaves. Nothing was changed.');
+}

@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import type { TokenRecord } from '../../tokens/token.types.ts';
 import { TOKEN_STATES } from '../../tokens/token.lifecycle.ts';
 import { api, endpoints, idArg, intOption, oneOf, readPages, secretFromEnv, withApi } from '../command-helpers.ts';
+import { isId } from '../../shared/ids.ts';
 import { CliError, EXIT } from '../errors.ts';
 import { collect, printJson, table } from '../output.ts';
 import { progressBar } from '../progress.ts';
@@ -242,10 +243,10 @@ export function registerTokens(program: Command) {
   withApi(tokens.command('revoke-all').description('Bulk revoke every live token of a tenant and/or provider (or the tokens named), then follow the revocations at the issuers'))
     .option('--tenant <id>', 'tenant')
     .option('--provider <id>', 'provider')
-    .option('--ids <ids>', 'only these tokens: ids separated by commas or spaces (at most 5,000)')
-    .option('--ids-from <file>', 'only the tokens named in this file, one id a line or separated by commas ("-": standard input)')
+    .option('--ids <ids>', 'only these tokens: ids separated by commas or spaces (at most 5,000; with --ids-from, both lists)')
+    .option('--ids-from <file>', 'only the tokens named in this file, one id a line or separated by commas, lines starting with # ignored ("-": standard input)')
     .option('--reason <text>', 'why (recorded in the ledger) (required, but for --dry-run)')
-    .option('--dry-run', 'say how many live tokens it would revoke, and change nothing')
+    .option('--dry-run', 'say how many live tokens of the --tenant/--provider it would revoke, and change nothing (not with --ids)')
     .option('--no-wait', 'return once revoked in Custody, without following the issuers')
     .action(async (flags) => {
       const e = await endpoints.tokens();
@@ -272,6 +273,9 @@ export function registerTokens(program: Command) {
         const n = (v: number) => v.toLocaleString('en-US');
         console.log(r.revoked === 0 ? 'No live token matched: nothing was revoked.' : `Revoked ${n(r.revoked)} ${r.revoked === 1 ? 'token' : 'tokens'} in Custody: the gateway refuses ${r.revoked === 1 ? 'it' : 'them'} from now on.`);
         printNotRevoked(r.notRevoked ?? []);
+        // A named token that does not exist, is outside the filter or changed meanwhile is not done:
+        // a script must see it (exit 3) without parsing the output. One already ended is.
+        if ((r.notRevoked ?? []).some((i) => i.why !== 'not_live')) process.exitCode = EXIT.notFound;
         if (r.upstreamNone > 0) {
           console.log(
             r.revoked === 1
@@ -281,6 +285,7 @@ export function registerTokens(program: Command) {
         }
         if (r.upstreamPending > 0) console.log(`${n(r.upstreamPending)} ${r.upstreamPending === 1 ? 'is' : 'are'} being revoked at the issuer (paced; single revocations go first).`);
       }
+      if (flags.json && (r.notRevoked ?? []).some((i) => i.why !== 'not_live')) process.exitCode = EXIT.notFound;
       if (!flags.wait || r.upstreamPending === 0) {
         if (flags.json) printJson(r);
         else if (r.upstreamPending > 0) console.log(`Follow them with: ${again}`);
@@ -430,16 +435,24 @@ function printNotRevoked(items: { id: string; why: string; state?: string }[]): 
 /** The ids of --ids and --ids-from (a file, or "-" for standard input), checked and de-duplicated; undefined when neither is given. */
 function namedIds(inline: string | undefined, from: string | undefined): string[] | undefined {
   if (inline === undefined && from === undefined) return undefined;
-  let text = inline ?? '';
+  const named: { id: string; where: string }[] = [];
+  if (inline !== undefined) for (const id of inline.split(/[\s,]+/)) if (id !== '') named.push({ id, where: '--ids' });
   if (from !== undefined) {
+    let text: string;
     try {
-      text += '\n' + fs.readFileSync(from === '-' ? 0 : from, 'utf8');
+      text = fs.readFileSync(from === '-' ? 0 : from, 'utf8');
     } catch (err) {
       throw new CliError(`--ids-from: cannot read ${from === '-' ? 'standard input' : from} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}).`, EXIT.usage);
     }
+    const source = from === '-' ? 'standard input' : from;
+    text.replace(/^\uFEFF/, '').split(/\r?\n/).forEach((line, i) => {
+      if (line.trimStart().startsWith('#')) return;
+      for (const id of line.split(/[\s,]+/)) if (id !== '') named.push({ id, where: `${source} line ${i + 1}` });
+    });
   }
-  const ids = [...new Set(text.split(/[\s,]+/).filter((v) => v !== ''))];
-  if (ids.length === 0) throw new CliError('--ids/--ids-from named no token id.', EXIT.usage);
+  if (named.length === 0) throw new CliError('--ids/--ids-from named no token id.', EXIT.usage);
+  for (const { id, where } of named) if (!isId('token', id)) throw new CliError(`"${id}" (${where}) is not a token id (like tok_01J…: a prefix and 26 characters).`, EXIT.usage);
+  const ids = [...new Set(named.map((n) => n.id))];
   if (ids.length > 5000) throw new CliError(`${ids.length} ids named; a bulk revocation takes at most 5,000 (revoke by --tenant or --provider, or in several runs).`, EXIT.usage);
-  return ids.map((id) => idArg('token', id));
+  return ids;
 }

@@ -116,6 +116,15 @@ function Notes({ view }: { view: PolicyView }) {
   ) : null;
 }
 
+/** Tenants sorted by name; names that differ only in case (or are equal) carry their id, so the list can tell them apart. */
+function byName(tenants: { id: string; name: string }[]): { id: string; label: string }[] {
+  const seen = new Map<string, number>();
+  for (const t of tenants) seen.set(t.name.toLowerCase(), (seen.get(t.name.toLowerCase()) ?? 0) + 1);
+  return [...tenants]
+    .sort((a, b) => a.name.localeCompare(b.name, 'en', { sensitivity: 'base' }) || a.id.localeCompare(b.id))
+    .map((t) => ({ id: t.id, label: seen.get(t.name.toLowerCase())! > 1 ? `${t.name} (${t.id})` : t.name }));
+}
+
 function TenantPolicy({ tenantId, name }: { tenantId: string; name: string }) {
   const can = useCan();
   const effective = useApi(() => call(policyEndpoints.effective, { params: { id: tenantId } }), [tenantId]);
@@ -125,8 +134,13 @@ function TenantPolicy({ tenantId, name }: { tenantId: string; name: string }) {
   return (
     <section aria-labelledby="tenant-policy-h">
       <h2 id="tenant-policy-h">
-        Effective policy of {name === tenantId ? <code>{tenantId}</code> : <span title={tenantId}>{name}</span>}
+        Effective policy of {name === tenantId ? <code>{tenantId}</code> : name}
       </h2>
+      {name === tenantId ? null : (
+        <p className="muted">
+          Tenant <code>{tenantId}</code>
+        </p>
+      )}
       <Show loaded={effective}>
         {(view) => (
           <>
@@ -179,9 +193,9 @@ function Policies() {
             Show a tenant’s effective policy
             <select value={filters.tenantId ?? ''} onChange={(e) => setQuery({ tenantId: e.target.value || null })}>
               <option value="">— the global policy only —</option>
-              {names.tenants.map((t) => (
+              {byName(names.tenants).map((t) => (
                 <option key={t.id} value={t.id}>
-                  {t.name}
+                  {t.label}
                 </option>
               ))}
               {filters.tenantId && !names.tenants.some((t) => t.id === filters.tenantId) ? <option value={filters.tenantId}>{filters.tenantId}</option> : null}
