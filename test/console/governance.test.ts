@@ -166,6 +166,9 @@ describe('console governance pages (Chromium)', () => {
     expect(policy.values.dormantAfterDays).toBe(45);
     expect(policy.sources.dormantAfterDays).toBe('global');
     await page.getByRole('row', { name: /dormantAfterDays/ }).getByText('global', { exact: true }).waitFor();
+    // What the version is of, and who changed it (an API key by its name, for a role that lists keys).
+    const meta = page.locator('section[aria-labelledby="global-policy-h"] p.small.muted').first();
+    await expect.poll(() => meta.innerText()).toMatch(/^Global policy version 1 · last changed .+ by .+ \(admin key\)$/);
   });
 
   it('shows a new API key once, then lists it without its secret', async () => {

@@ -6,6 +6,7 @@ import { setQuery } from '../router.tsx';
 import { Badge, ErrorBanner, PageHeader, Show, Time, useApi, useCan, useSession } from '../ui.tsx';
 import { useFilters } from '../components/gov-common.tsx';
 import { useNames } from '../components/inventory-names.tsx';
+import { Actor } from '../components/actor.tsx';
 
 const SOURCE_KIND: Record<string, string> = { default: 'muted', global: 'info', tenant: 'warn' };
 const SOURCE_LABEL: Record<string, string> = { default: 'default', global: 'global', tenant: 'tenant override' };
@@ -97,11 +98,31 @@ function Editor({ level, set, onSaved }: { level: { kind: 'global' } | { kind: '
   );
 }
 
+/** Which version this is, of what, and who changed it last (an API key by its name where the role may list keys). */
 function Meta({ view }: { view: PolicyView }) {
+  const global = view.scope === 'global';
+  const what = global
+    ? view.version === 0
+      ? 'Global policy never set: every value is its default'
+      : `Global policy version ${view.version}`
+    : view.version === 0
+      ? `No tenant override yet; the global policy (version ${view.globalVersion}) and the defaults apply`
+      : `Tenant override version ${view.version}, over global policy version ${view.globalVersion}`;
   return (
     <p className="small muted">
-      Version {view.version} (global {view.globalVersion}) · updated <Time at={view.updatedAt} />
-      {view.updatedBy ? ` by ${view.updatedBy}` : ''}
+      {what}
+      {view.version === 0 ? null : (
+        <>
+          {' '}
+          · last changed <Time at={view.updatedAt} />
+          {view.updatedBy ? (
+            <>
+              {' '}
+              by <Actor actor={view.updatedBy} />
+            </>
+          ) : null}
+        </>
+      )}
     </p>
   );
 }
