@@ -27,7 +27,7 @@ import { createConnectionAuthenticator, installAuth } from '../http/auth.ts';
 import { installConsole } from '../http/console.ts';
 import { sessionRoutes } from '../sessions/session.routes.ts';
 import { CSRF_HEADER, sessionCookieName } from '../sessions/session.contract.ts';
-import { duplicateKeyRefusal, notUtf8Refusal, prototypeKeyRefusal } from '../http/duplicate-keys.ts';
+import { duplicateKeyRefusal, notUtf8Refusal, prototypeKeyRefusal } from '../http/json-body.ts';
 import { installNulGuard } from '../http/nul-guard.ts';
 import { installRateLimits } from '../http/rate-limit.ts';
 import { answerClientError, answerFrameworkError, errorBody, installErrorHandling } from '../http/error-handler.ts';
@@ -161,7 +161,7 @@ export async function buildServer(custody: Custody): Promise<FastifyInstance> {
     const text = (body as Buffer).toString('utf8');
     parseJson(request, text, (err, parsed) => {
       if (err) return done(prototypeKeyRefusal(text) ?? err, undefined);
-      // A key named twice: JSON.parse would keep the last and drop the other silently (duplicate-keys.ts).
+      // A key named twice: JSON.parse would keep the last and drop the other silently (http/json-body.ts).
       const dup = duplicateKeyRefusal(text);
       done(dup, dup ? undefined : parsed);
     });

@@ -1,7 +1,7 @@
 import { createHash, type KeyObject } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import sjson from 'secure-json-parse';
-import { duplicateKeyRefusal, notUtf8Refusal } from '../http/duplicate-keys.ts';
+import { duplicateKeyRefusal, notUtf8Refusal } from '../http/json-body.ts';
 import { mount } from '../http/mount.ts';
 import { CustodyError } from '../shared/errors.ts';
 import { LEAK_BODY_LIMIT_BYTES, LEAK_KEY_ID_HEADER, LEAK_SIGNATURE_HEADER, leakEndpoints as e } from './leak.contract.ts';

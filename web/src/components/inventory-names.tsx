@@ -34,3 +34,24 @@ export function useNames(): Names {
   const pmap = new Map(providers.map((p) => [p.id, p.name]));
   return { tenants, providers, tenant: (id) => tmap.get(id) ?? id, provider: (id) => pmap.get(id) ?? id };
 }
+
+/**
+ * The options of a tenant picker: tenants sorted by name, a name shared (in any case) by several
+ * carrying the id so the list can tell them apart, and the current id kept as an option when the
+ * list does not hold it (not loaded yet, or not readable by the role).
+ */
+export function TenantOptions({ tenants, current }: { tenants: { id: string; name: string }[]; current: string | null | undefined }) {
+  const count = new Map<string, number>();
+  for (const t of tenants) count.set(t.name.toLowerCase(), (count.get(t.name.toLowerCase()) ?? 0) + 1);
+  const sorted = [...tenants].sort((a, b) => a.name.localeCompare(b.name, 'en', { sensitivity: 'base' }) || a.id.localeCompare(b.id));
+  return (
+    <>
+      {sorted.map((t) => (
+        <option key={t.id} value={t.id}>
+          {count.get(t.name.toLowerCase())! > 1 ? `${t.name} (${t.id})` : t.name}
+        </option>
+      ))}
+      {current && !tenants.some((t) => t.id === current) ? <option value={current}>{current}</option> : null}
+    </>
+  );
+}

@@ -5,7 +5,7 @@ import { Link, setQuery, useLocation } from '../router.tsx';
 import { Badge, PageHeader, Pager, Show, StateBadge, Time, useApi, useSession } from '../ui.tsx';
 import { tokenEndpoints } from '../../../src/tokens/token.contract.ts';
 import type { TokenQuery } from '../../../src/tokens/token.schemas.ts';
-import { useNames } from '../components/inventory-names.tsx';
+import { TenantOptions, useNames } from '../components/inventory-names.tsx';
 
 /** The query parameters the inventory keeps in the URL, exactly as GET /v1/tokens takes them. */
 export const INVENTORY_FILTERS = ['tenantId', 'providerId', 'state', 'owner', 'managed', 'q', 'sort', 'minRisk', 'maxRisk', 'dormantDays', 'cursor', 'limit'] as const;
@@ -77,12 +77,7 @@ function Inventory() {
             Tenant
             <select value={search.get('tenantId') ?? ''} onChange={(e) => apply({ tenantId: e.target.value })}>
               <option value="">All tenants</option>
-              {names.tenants.map((t) => (
-                <option key={t.id} value={t.id}>
-                  {t.name}
-                </option>
-              ))}
-              {search.get('tenantId') && !names.tenants.some((t) => t.id === search.get('tenantId')) ? <option value={search.get('tenantId')!}>{search.get('tenantId')}</option> : null}
+              <TenantOptions tenants={names.tenants} current={search.get('tenantId')} />
             </select>
           </label>
         )}

@@ -5,7 +5,7 @@ import { policyEndpoints, type PolicyView } from '../../../src/governance/policy
 import { setQuery } from '../router.tsx';
 import { Badge, ErrorBanner, PageHeader, Show, Time, useApi, useCan, useSession } from '../ui.tsx';
 import { useFilters } from '../components/gov-common.tsx';
-import { useNames } from '../components/inventory-names.tsx';
+import { TenantOptions, useNames } from '../components/inventory-names.tsx';
 import { Actor } from '../components/actor.tsx';
 
 const SOURCE_KIND: Record<string, string> = { default: 'muted', global: 'info', tenant: 'warn' };
@@ -137,15 +137,6 @@ function Notes({ view }: { view: PolicyView }) {
   ) : null;
 }
 
-/** Tenants sorted by name; names that differ only in case (or are equal) carry their id, so the list can tell them apart. */
-function byName(tenants: { id: string; name: string }[]): { id: string; label: string }[] {
-  const seen = new Map<string, number>();
-  for (const t of tenants) seen.set(t.name.toLowerCase(), (seen.get(t.name.toLowerCase()) ?? 0) + 1);
-  return [...tenants]
-    .sort((a, b) => a.name.localeCompare(b.name, 'en', { sensitivity: 'base' }) || a.id.localeCompare(b.id))
-    .map((t) => ({ id: t.id, label: seen.get(t.name.toLowerCase())! > 1 ? `${t.name} (${t.id})` : t.name }));
-}
-
 function TenantPolicy({ tenantId, name }: { tenantId: string; name: string }) {
   const can = useCan();
   const effective = useApi(() => call(policyEndpoints.effective, { params: { id: tenantId } }), [tenantId]);
@@ -214,12 +205,7 @@ function Policies() {
             Show a tenant’s effective policy
             <select value={filters.tenantId ?? ''} onChange={(e) => setQuery({ tenantId: e.target.value || null })}>
               <option value="">— the global policy only —</option>
-              {byName(names.tenants).map((t) => (
-                <option key={t.id} value={t.id}>
-                  {t.label}
-                </option>
-              ))}
-              {filters.tenantId && !names.tenants.some((t) => t.id === filters.tenantId) ? <option value={filters.tenantId}>{filters.tenantId}</option> : null}
+              <TenantOptions tenants={names.tenants} current={filters.tenantId} />
             </select>
           </label>
           {filters.tenantId ? (

@@ -1,6 +1,12 @@
 import { isUtf8 } from 'node:buffer';
 import { CustodyError } from '../shared/errors.ts';
 
+/*
+ * The rules every JSON request body of the API meets beyond its schema, before it is read: UTF-8
+ * text, each key once per object, no prototype keys. Used by the server's JSON parser and by the
+ * leak-report route's own (which must see the signed bytes first).
+ */
+
 /**
  * Where a JSON text names the same key twice in one object, or null when it never does.
  *

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { duplicateKeyOf } from './duplicate-keys.ts';
+import { duplicateKeyOf } from './json-body.ts';
 
 describe('duplicate JSON keys', () => {
   it('finds a key named twice in one object, wherever it is, and says where', () => {
